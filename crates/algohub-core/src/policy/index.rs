@@ -1,0 +1,226 @@
+//! The policy index: who is in which org and team with which role, which team
+//! holds which app, who owns each app, and every live key. Built from a store
+//! snapshot, patched one entity at a time as changes arrive.
+
+use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::roles::{AppRole, OrgRole};
+use crate::store::{ChangeKind, PolicyKeyRow, PolicySnapshot, PolicySubject};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::{Principal, PrincipalKind};
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UserEntry {
+    pub cluster_admin: bool,
+    pub sudo_user: bool,
+    pub active: bool,
+    /// (org, role, expires_at); a user has few memberships, so a Vec scan wins.
+    pub orgs: Vec<(AccountId, OrgRole, Option<Millis>)>,
+    pub teams: Vec<(TeamId, Option<Millis>)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TeamEntry {
+    pub org: AccountId,
+    pub apps: Vec<(AppId, AppRole, Option<Millis>)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct KeyEntry {
+    pub kind: KeyKind,
+    pub owner: AccountId,
+    pub org: Option<AccountId>,
+    pub scopes: Scopes,
+    pub expires_at: Option<Millis>,
+    pub digest: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    pub(crate) users: FxHashMap<AccountId, UserEntry>,
+    /// org id → active
+    pub(crate) orgs: FxHashMap<AccountId, bool>,
+    pub(crate) teams: FxHashMap<TeamId, TeamEntry>,
+    /// app id → owner account
+    pub(crate) apps: FxHashMap<AppId, AccountId>,
+    pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
+    pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IndexStats {
+    pub users: usize,
+    pub orgs: usize,
+    pub memberships: usize,
+    pub teams: usize,
+    pub team_seats: usize,
+    pub team_grants: usize,
+    pub apps: usize,
+    pub keys: usize,
+}
+
+pub(crate) fn live(expires_at: Option<Millis>, now: Millis) -> bool {
+    expires_at.is_none_or(|t| t > now)
+}
+
+impl Index {
+    pub fn build(s: &PolicySnapshot) -> Self {
+        let mut users: FxHashMap<AccountId, UserEntry> = FxHashMap::default();
+        users.reserve(s.users.len());
+        for u in &s.users {
+            users.insert(
+                u.id,
+                UserEntry { cluster_admin: u.cluster_admin, sudo_user: u.sudo_user, active: u.active, ..Default::default() },
+            );
+        }
+        for m in &s.memberships {
+            if let Some(u) = users.get_mut(&m.user_id) {
+                u.orgs.push((m.org_id, m.role, m.expires_at));
+            }
+        }
+        for t in &s.team_members {
+            if let Some(u) = users.get_mut(&t.user_id) {
+                u.teams.push((t.team_id, t.expires_at));
+            }
+        }
+        let mut orgs = FxHashMap::default();
+        orgs.reserve(s.orgs.len());
+        orgs.extend(s.orgs.iter().copied());
+        let mut teams: FxHashMap<TeamId, TeamEntry> = FxHashMap::default();
+        teams.reserve(s.teams.len());
+        for (team, org) in &s.teams {
+            teams.insert(*team, TeamEntry { org: *org, apps: Vec::new() });
+        }
+        for g in &s.team_apps {
+            if let Some(t) = teams.get_mut(&g.team_id) {
+                t.apps.push((g.app_id, g.role, g.expires_at));
+            }
+        }
+        let mut apps = FxHashMap::default();
+        apps.reserve(s.apps.len());
+        apps.extend(s.apps.iter().copied());
+        let mut index = Index { users, orgs, teams, apps, ..Default::default() };
+        index.keys.reserve(s.keys.len());
+        index.keys_by_digest.reserve(s.keys.len());
+        for k in &s.keys {
+            index.put_key(k);
+        }
+        index
+    }
+
+    fn put_key(&mut self, k: &PolicyKeyRow) {
+        if let Some(old) = self.keys.remove(&k.id) {
+            self.keys_by_digest.remove(&old.digest);
+        }
+        if k.revoked {
+            return;
+        }
+        self.keys_by_digest.insert(k.digest.clone(), k.id);
+        self.keys.insert(
+            k.id,
+            KeyEntry {
+                kind: k.kind,
+                owner: k.owner_id,
+                org: k.org_id,
+                scopes: k.scopes,
+                expires_at: k.expires_at,
+                digest: k.digest.clone(),
+            },
+        );
+    }
+
+    /// Applies the fresh rows of one entity (`None`/empty parts mean it is gone).
+    pub fn apply(&mut self, kind: ChangeKind, id: i64, s: &PolicySubject) {
+        match kind {
+            ChangeKind::User => match &s.user {
+                Some(u) => {
+                    let entry = UserEntry {
+                        cluster_admin: u.cluster_admin,
+                        sudo_user: u.sudo_user,
+                        active: u.active,
+                        orgs: s.memberships.iter().map(|m| (m.org_id, m.role, m.expires_at)).collect(),
+                        teams: s.team_seats.iter().map(|t| (t.team_id, t.expires_at)).collect(),
+                    };
+                    self.users.insert(id, entry);
+                }
+                None => {
+                    self.users.remove(&id);
+                }
+            },
+            ChangeKind::Org => match s.org_active {
+                Some(active) => {
+                    self.orgs.insert(id, active);
+                }
+                None => {
+                    self.orgs.remove(&id);
+                }
+            },
+            ChangeKind::Team => match s.team_org {
+                Some(org) => {
+                    let apps = s.team_apps.iter().map(|g| (g.app_id, g.role, g.expires_at)).collect();
+                    self.teams.insert(id, TeamEntry { org, apps });
+                }
+                None => {
+                    self.teams.remove(&id);
+                }
+            },
+            ChangeKind::App => match s.app_owner {
+                Some(owner) => {
+                    self.apps.insert(id, owner);
+                }
+                None => {
+                    self.apps.remove(&id);
+                }
+            },
+            ChangeKind::Key => match &s.key {
+                Some(k) => self.put_key(k),
+                None => {
+                    if let Some(old) = self.keys.remove(&id) {
+                        self.keys_by_digest.remove(&old.digest);
+                    }
+                }
+            },
+        }
+    }
+
+    pub fn principal_for_key(&self, digest: &str, now: Millis) -> Option<Principal> {
+        let id = *self.keys_by_digest.get(digest)?;
+        let k = self.keys.get(&id)?;
+        if !live(k.expires_at, now) {
+            return None;
+        }
+        let kind = match (k.kind, k.org) {
+            (KeyKind::User, _) => PrincipalKind::User { user: k.owner },
+            (KeyKind::Org, _) => PrincipalKind::OrgKey { org: k.owner },
+            (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey { user: k.owner, org },
+            (KeyKind::Member, None) => return None,
+        };
+        Some(Principal { kind, scopes: k.scopes, key: Some(id) })
+    }
+
+    pub fn user_ids(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.users.keys().copied()
+    }
+
+    pub fn is_org(&self, id: AccountId) -> bool {
+        self.orgs.contains_key(&id)
+    }
+
+    pub fn key_kind(&self, id: KeyId) -> Option<KeyKind> {
+        self.keys.get(&id).map(|k| k.kind)
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            users: self.users.len(),
+            orgs: self.orgs.len(),
+            memberships: self.users.values().map(|u| u.orgs.len()).sum(),
+            teams: self.teams.len(),
+            team_seats: self.users.values().map(|u| u.teams.len()).sum(),
+            team_grants: self.teams.values().map(|t| t.apps.len()).sum(),
+            apps: self.apps.len(),
+            keys: self.keys.len(),
+        }
+    }
+}

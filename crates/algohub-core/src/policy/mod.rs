@@ -1,0 +1,275 @@
+//! Authorization: `decide(principal, action, resource)` over an in-memory index.
+//!
+//! Design choice: the decision logic is written once (`rules::evaluate`), generic
+//! over a tracer. The hot path uses a tracer that records nothing (compiled away);
+//! `explain` uses one that records every rule consulted, so the explanation can
+//! never drift from the decision. No decision does I/O: the index is fed from the
+//! store (snapshot at start, then incremental changes, see `PolicyEngine::apply`).
+
+mod clock;
+mod index;
+mod rules;
+
+pub use clock::coarse_now_millis;
+pub use index::{Index, IndexStats};
+pub use rules::{Outcome, Rule, TraceStep};
+
+use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::store::{ChangeKind, PolicySnapshot, PolicySubject};
+use parking_lot::RwLock;
+use serde::Serialize;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    /// What the credential may be used for (`Scopes::ALL` for a full session).
+    pub scopes: Scopes,
+    /// The API key used, if any.
+    pub key: Option<KeyId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A user acting as themself.
+    User { user: AccountId },
+    /// An organization's own key: acts as the organization.
+    OrgKey { org: AccountId },
+    /// A member key: acts as the user, limited to one organization.
+    MemberKey { user: AccountId, org: AccountId },
+}
+
+impl Principal {
+    pub fn user(user: AccountId) -> Self {
+        Self { kind: PrincipalKind::User { user }, scopes: Scopes::ALL, key: None }
+    }
+    /// The human behind the principal, if there is one.
+    pub fn user_id(&self) -> Option<AccountId> {
+        match self.kind {
+            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => Some(user),
+            PrincipalKind::OrgKey { .. } => None,
+        }
+    }
+    /// The account the principal acts as.
+    pub fn account_id(&self) -> AccountId {
+        match self.kind {
+            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => user,
+            PrincipalKind::OrgKey { org } => org,
+        }
+    }
+}
+
+/// What is being done. Names are stable (`as_str`) and used by explain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Action {
+    AdminUsersManage,
+    AdminUsersRead,
+    AdminOrgTypesManage,
+    UserRead,
+    UserUpdate,
+    UserKeysManage,
+    OrgCreate,
+    OrgRead,
+    OrgReadPrivate,
+    OrgUpdate,
+    OrgDelete,
+    OrgMembersRead,
+    OrgMembersManage,
+    OrgKeysManage,
+    OrgTeamsRead,
+    OrgTeamsManage,
+    AppCreate,
+    AppRead,
+    AppContribute,
+    AppWrite,
+    AppDelete,
+    AppManage,
+}
+
+impl Action {
+    pub const ALL: [Action; 22] = [
+        Action::AdminUsersManage,
+        Action::AdminUsersRead,
+        Action::AdminOrgTypesManage,
+        Action::UserRead,
+        Action::UserUpdate,
+        Action::UserKeysManage,
+        Action::OrgCreate,
+        Action::OrgRead,
+        Action::OrgReadPrivate,
+        Action::OrgUpdate,
+        Action::OrgDelete,
+        Action::OrgMembersRead,
+        Action::OrgMembersManage,
+        Action::OrgKeysManage,
+        Action::OrgTeamsRead,
+        Action::OrgTeamsManage,
+        Action::AppCreate,
+        Action::AppRead,
+        Action::AppContribute,
+        Action::AppWrite,
+        Action::AppDelete,
+        Action::AppManage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AdminUsersManage => "admin.users.manage",
+            Action::AdminUsersRead => "admin.users.read",
+            Action::AdminOrgTypesManage => "admin.org_types.manage",
+            Action::UserRead => "user.read",
+            Action::UserUpdate => "user.update",
+            Action::UserKeysManage => "user.keys.manage",
+            Action::OrgCreate => "org.create",
+            Action::OrgRead => "org.read",
+            Action::OrgReadPrivate => "org.read_private",
+            Action::OrgUpdate => "org.update",
+            Action::OrgDelete => "org.delete",
+            Action::OrgMembersRead => "org.members.read",
+            Action::OrgMembersManage => "org.members.manage",
+            Action::OrgKeysManage => "org.keys.manage",
+            Action::OrgTeamsRead => "org.teams.read",
+            Action::OrgTeamsManage => "org.teams.manage",
+            Action::AppCreate => "app.create",
+            Action::AppRead => "app.read",
+            Action::AppContribute => "app.contribute",
+            Action::AppWrite => "app.write",
+            Action::AppDelete => "app.delete",
+            Action::AppManage => "app.manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The key scope a credential needs for this action.
+    pub fn required_scope(self) -> i64 {
+        // Every action so far is a management action; calls and data come later.
+        let _ = self;
+        Scopes::MANAGEMENT
+    }
+}
+
+/// What it is done to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Resource {
+    Cluster,
+    /// A user account (profile, keys).
+    User(AccountId),
+    Org(AccountId),
+    /// An account namespace (user or org), e.g. to create an app in it.
+    Account(AccountId),
+    App(AppId),
+    Team(TeamId),
+}
+
+/// The answer: allowed or not, and the rule that decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub allow: bool,
+    pub rule: Rule,
+}
+
+/// A decision with the ordered chain of rules consulted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    pub allow: bool,
+    pub decided_by: Rule,
+    pub chain: Vec<TraceStep>,
+}
+
+/// The policy engine: the index behind a read-write lock, plus the sequence number
+/// of the last store change applied.
+pub struct PolicyEngine {
+    index: RwLock<Index>,
+    seq: AtomicI64,
+}
+
+impl PolicyEngine {
+    pub fn new(snapshot: &PolicySnapshot) -> Self {
+        Self { index: RwLock::new(Index::build(snapshot)), seq: AtomicI64::new(snapshot.seq) }
+    }
+
+    pub fn decide(&self, principal: &Principal, action: Action, resource: Resource) -> Decision {
+        self.decide_at(principal, action, resource, coarse_now_millis())
+    }
+
+    pub fn decide_at(&self, principal: &Principal, action: Action, resource: Resource, now: Millis) -> Decision {
+        let index = self.index.read();
+        rules::evaluate(&index, principal, action, resource, now, &mut rules::NoTrace)
+    }
+
+    pub fn explain(&self, principal: &Principal, action: Action, resource: Resource) -> Explanation {
+        let index = self.index.read();
+        let mut trace = rules::VecTrace::default();
+        let d = rules::evaluate(&index, principal, action, resource, coarse_now_millis(), &mut trace);
+        Explanation { allow: d.allow, decided_by: d.rule, chain: trace.steps }
+    }
+
+    /// Every user who may do `action` on `resource`, with the deciding rule.
+    pub fn who_can(&self, action: Action, resource: Resource) -> Vec<(AccountId, Rule)> {
+        let index = self.index.read();
+        let now = coarse_now_millis();
+        let mut out: Vec<(AccountId, Rule)> = index
+            .user_ids()
+            .filter_map(|u| {
+                let p = Principal::user(u);
+                let d = rules::evaluate(&index, &p, action, resource, now, &mut rules::NoTrace);
+                d.allow.then_some((u, d.rule))
+            })
+            .collect();
+        out.sort_unstable_by_key(|(u, _)| *u);
+        out
+    }
+
+    /// Authenticates an API key by the digest of its secret.
+    pub fn authenticate_key(&self, digest: &str) -> Option<Principal> {
+        let index = self.index.read();
+        index.principal_for_key(digest, coarse_now_millis())
+    }
+
+    /// Replaces the whole index (e.g. after a missed change).
+    pub fn rebuild(&self, snapshot: &PolicySnapshot) {
+        let fresh = Index::build(snapshot);
+        *self.index.write() = fresh;
+        self.seq.store(snapshot.seq, Ordering::Release);
+    }
+
+    /// Applies the current rows of one changed entity.
+    pub fn apply(&self, kind: ChangeKind, id: i64, subject: &PolicySubject) {
+        self.index.write().apply(kind, id, subject);
+    }
+
+    pub fn seq(&self) -> i64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    pub fn set_seq(&self, seq: i64) {
+        self.seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        self.index.read().stats()
+    }
+
+    /// Whether this account id is an organization the index knows.
+    pub fn is_org(&self, id: AccountId) -> bool {
+        self.index.read().is_org(id)
+    }
+
+    /// Whether this user holds the sudo role (used by sudo calls).
+    pub fn is_sudo_user(&self, id: AccountId) -> bool {
+        self.index.read().users.get(&id).is_some_and(|u| u.active && u.sudo_user)
+    }
+
+    pub fn key_kind(&self, id: KeyId) -> Option<KeyKind> {
+        self.index.read().key_kind(id)
+    }
+}
+
+#[cfg(test)]
+mod tests;

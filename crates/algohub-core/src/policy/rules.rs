@@ -1,0 +1,297 @@
+//! The rules, in the order they are consulted:
+//! principal active → key scope → resource exists → member-key org limit →
+//! cluster admin → authenticated → account self → org role → app owner →
+//! app org role → team app grant → default deny.
+
+use super::index::{Index, UserEntry, live};
+use super::{Action, Decision, Principal, PrincipalKind, Resource};
+use crate::model::{AccountId, Millis};
+use crate::roles::{AppRole, OrgRole};
+use serde::{Serialize, Serializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    PrincipalActive,
+    KeyScope,
+    ResourceExists,
+    KeyOrgLimit,
+    ClusterAdmin,
+    Authenticated,
+    AccountSelf,
+    OrgRole,
+    AppOwner,
+    AppOrgRole,
+    TeamAppGrant,
+    DefaultDeny,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::PrincipalActive => "principal.active",
+            Rule::KeyScope => "key.scope",
+            Rule::ResourceExists => "resource.exists",
+            Rule::KeyOrgLimit => "key.org_limit",
+            Rule::ClusterAdmin => "cluster.admin",
+            Rule::Authenticated => "authenticated",
+            Rule::AccountSelf => "account.self",
+            Rule::OrgRole => "org.role",
+            Rule::AppOwner => "app.owner",
+            Rule::AppOrgRole => "app.org_role",
+            Rule::TeamAppGrant => "team.app_grant",
+            Rule::DefaultDeny => "default.deny",
+        }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// This rule granted the request.
+    Allow,
+    /// This rule refused the request.
+    Deny,
+    /// A precondition that held; evaluation went on.
+    Pass,
+    /// A grant rule that did not apply; evaluation went on.
+    NoMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    pub rule: Rule,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+pub(crate) trait Trace {
+    fn step(&mut self, rule: Rule, outcome: Outcome, detail: impl FnOnce() -> String);
+}
+
+pub(crate) struct NoTrace;
+impl Trace for NoTrace {
+    #[inline(always)]
+    fn step(&mut self, _: Rule, _: Outcome, _: impl FnOnce() -> String) {}
+}
+
+#[derive(Default)]
+pub(crate) struct VecTrace {
+    pub steps: Vec<TraceStep>,
+}
+impl Trace for VecTrace {
+    fn step(&mut self, rule: Rule, outcome: Outcome, detail: impl FnOnce() -> String) {
+        self.steps.push(TraceStep { rule, outcome, detail: detail() });
+    }
+}
+
+#[inline]
+fn finish<T: Trace>(t: &mut T, rule: Rule, allow: bool, detail: impl FnOnce() -> String) -> Decision {
+    t.step(rule, if allow { Outcome::Allow } else { Outcome::Deny }, detail);
+    Decision { allow, rule }
+}
+
+/// Actions a cluster admin may take on any account. App contents are not among
+/// them: reading private resources needs super powers (a later capability).
+fn cluster_admin_may(a: Action) -> bool {
+    !matches!(
+        a,
+        Action::AppRead | Action::AppContribute | Action::AppWrite | Action::AppDelete | Action::AppManage | Action::AppCreate
+    )
+}
+
+/// The org role an org-scoped action needs, if it is one.
+fn required_org_role(a: Action) -> Option<OrgRole> {
+    Some(match a {
+        Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
+        Action::AppCreate => OrgRole::Contributor,
+        Action::OrgUpdate
+        | Action::OrgDelete
+        | Action::OrgMembersManage
+        | Action::OrgKeysManage
+        | Action::OrgTeamsManage => OrgRole::Admin,
+        _ => return None,
+    })
+}
+
+fn required_app_role(a: Action) -> Option<AppRole> {
+    Some(match a {
+        Action::AppRead => AppRole::Read,
+        Action::AppContribute => AppRole::Contributor,
+        Action::AppWrite => AppRole::Write,
+        Action::AppDelete | Action::AppManage => AppRole::Admin,
+        _ => return None,
+    })
+}
+
+/// What an org role gives on every app the org owns.
+fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
+    match r {
+        OrgRole::Admin => Some(AppRole::Admin),
+        OrgRole::Contributor => Some(AppRole::Write),
+        OrgRole::Viewer => Some(AppRole::Read),
+        OrgRole::TeamContributor => None,
+    }
+}
+
+fn org_role_of(user: &UserEntry, org: AccountId, now: Millis) -> Option<OrgRole> {
+    user.orgs.iter().find(|(o, _, exp)| *o == org && live(*exp, now)).map(|(_, r, _)| *r)
+}
+
+pub(crate) fn evaluate<T: Trace>(
+    ix: &Index,
+    p: &Principal,
+    action: Action,
+    resource: Resource,
+    now: Millis,
+    t: &mut T,
+) -> Decision {
+    // 1. The principal must be a live account.
+    let user: Option<&UserEntry> = match p.kind {
+        PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => match ix.users.get(&user) {
+            Some(u) if u.active => Some(u),
+            _ => return finish(t, Rule::PrincipalActive, false, || format!("user {user} is not active")),
+        },
+        PrincipalKind::OrgKey { org } => {
+            if ix.orgs.get(&org) != Some(&true) {
+                return finish(t, Rule::PrincipalActive, false, || format!("org {org} is not active"));
+            }
+            None
+        }
+    };
+    t.step(Rule::PrincipalActive, Outcome::Pass, || "principal is active".into());
+
+    // 2. A key must carry the scope the action needs.
+    if p.key.is_some() {
+        let need = action.required_scope();
+        if !p.scopes.has(need) {
+            return finish(t, Rule::KeyScope, false, || {
+                format!("key scopes {:?} lack {:?}", p.scopes.names(), crate::model::Scopes(need).names())
+            });
+        }
+        t.step(Rule::KeyScope, Outcome::Pass, || format!("key scopes {:?} suffice", p.scopes.names()));
+    }
+
+    // 3. The resource must exist; find the account it lives in.
+    let home: Option<AccountId> = match resource {
+        Resource::Cluster => None,
+        Resource::User(id) | Resource::Org(id) | Resource::Account(id) => Some(id),
+        Resource::App(app) => match ix.apps.get(&app) {
+            Some(owner) => Some(*owner),
+            None => return finish(t, Rule::ResourceExists, false, || format!("app {app} does not exist")),
+        },
+        Resource::Team(team) => match ix.teams.get(&team) {
+            Some(entry) => Some(entry.org),
+            None => return finish(t, Rule::ResourceExists, false, || format!("team {team} does not exist")),
+        },
+    };
+    if let Resource::Org(org) = resource
+        && ix.orgs.get(&org) != Some(&true)
+    {
+        return finish(t, Rule::ResourceExists, false, || format!("org {org} does not exist"));
+    }
+
+    // 4. A member key works only inside its org.
+    if let PrincipalKind::MemberKey { org, .. } = p.kind {
+        if home != Some(org) {
+            return finish(t, Rule::KeyOrgLimit, false, || format!("member key is limited to org {org}"));
+        }
+        t.step(Rule::KeyOrgLimit, Outcome::Pass, || format!("resource is inside org {org}"));
+    }
+
+    // 5. Cluster admins administer accounts (not app contents).
+    if let Some(u) = user {
+        if u.cluster_admin && cluster_admin_may(action) {
+            return finish(t, Rule::ClusterAdmin, true, || "principal is a cluster admin".into());
+        }
+        t.step(Rule::ClusterAdmin, Outcome::NoMatch, || {
+            if u.cluster_admin { "cluster admins need super powers for app contents".into() } else { "not a cluster admin".into() }
+        });
+    }
+
+    // 6. What any authenticated principal may do.
+    match (action, p.kind) {
+        (Action::OrgRead, _) => return finish(t, Rule::Authenticated, true, || "org profiles are visible to every user".into()),
+        (Action::OrgCreate, PrincipalKind::User { .. }) => {
+            return finish(t, Rule::Authenticated, true, || "every user may create an organization".into());
+        }
+        _ => {}
+    }
+
+    // 7. A user manages their own account.
+    if let PrincipalKind::User { user: me } = p.kind
+        && home == Some(me)
+        && matches!(resource, Resource::User(_) | Resource::Account(_))
+        && matches!(action, Action::UserRead | Action::UserUpdate | Action::UserKeysManage | Action::AppCreate)
+    {
+        return finish(t, Rule::AccountSelf, true, || "the account is the principal's own".into());
+    }
+
+    // 8. Org role, for org-scoped actions on the org, a team, or the org namespace.
+    let home_role: Option<OrgRole> = match (p.kind, home) {
+        (PrincipalKind::OrgKey { org }, Some(h)) if h == org => Some(OrgRole::Contributor),
+        (_, Some(h)) => user.and_then(|u| org_role_of(u, h, now)),
+        _ => None,
+    };
+    if let Some(need) = required_org_role(action)
+        && matches!(resource, Resource::Org(_) | Resource::Team(_) | Resource::Account(_))
+    {
+        match home_role {
+            Some(have) if have >= need => {
+                return finish(t, Rule::OrgRole, true, || format!("org role {} ≥ {}", have.as_str(), need.as_str()));
+            }
+            Some(have) => t.step(Rule::OrgRole, Outcome::NoMatch, || format!("org role {} < {}", have.as_str(), need.as_str())),
+            None => t.step(Rule::OrgRole, Outcome::NoMatch, || "not a member of the org".into()),
+        }
+        return finish(t, Rule::DefaultDeny, false, || "no rule grants this".into());
+    }
+
+    // 9-11. App roles.
+    if let (Some(need), Resource::App(app), Some(owner)) = (required_app_role(action), resource, home) {
+        if let PrincipalKind::User { user: me } = p.kind
+            && me == owner
+        {
+            return finish(t, Rule::AppOwner, true, || "the principal owns the app".into());
+        }
+        t.step(Rule::AppOwner, Outcome::NoMatch, || "the principal does not own the app".into());
+
+        match home_role.and_then(app_role_from_org_role) {
+            Some(have) if have >= need => {
+                return finish(t, Rule::AppOrgRole, true, || {
+                    format!("org role {} gives app role {} ≥ {}", home_role.map_or("", |r| r.as_str()), have.as_str(), need.as_str())
+                });
+            }
+            other => t.step(Rule::AppOrgRole, Outcome::NoMatch, || match other {
+                Some(have) => format!("org role gives app role {} < {}", have.as_str(), need.as_str()),
+                None => "org role gives no app role".into(),
+            }),
+        }
+
+        if let (Some(u), Some(_)) = (user, home_role) {
+            let best = u
+                .teams
+                .iter()
+                .filter(|(_, exp)| live(*exp, now))
+                .filter_map(|(team, _)| ix.teams.get(team))
+                .filter(|entry| entry.org == owner)
+                .flat_map(|entry| entry.apps.iter())
+                .filter(|(a, _, exp)| *a == app && live(*exp, now))
+                .map(|(_, role, _)| *role)
+                .max();
+            match best {
+                Some(have) if have >= need => {
+                    return finish(t, Rule::TeamAppGrant, true, || format!("team grant {} ≥ {}", have.as_str(), need.as_str()));
+                }
+                Some(have) => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || format!("team grant {} < {}", have.as_str(), need.as_str())),
+                None => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || "no team grants this app".into()),
+            }
+        }
+    }
+
+    finish(t, Rule::DefaultDeny, false, || "no rule grants this".into())
+}

@@ -1,0 +1,168 @@
+//! Table tests of the policy: one row per (principal, action, resource) case.
+
+use super::*;
+use crate::roles::{AppRole, OrgRole};
+use crate::store::*;
+
+// Accounts: 1 admin, 2 alice (acme admin), 3 bob (acme contributor), 4 carol (acme
+// team_contributor, seat in team 30), 5 dave (acme viewer), 6 erin (no org),
+// 7 frank (suspended), 8 gina (acme viewer, expired membership).
+// Orgs: 100 acme, 101 globex. Apps: 200 acme/app-a, 201 acme/app-b, 202 erin/mine.
+// Team 30 in acme grants app 200 write, app 201 read (expired).
+fn snapshot() -> PolicySnapshot {
+    let user = |id, admin, active| PolicyUserRow { id, cluster_admin: admin, sudo_user: false, active };
+    let m = |user_id, org_id, role, expires_at| PolicyMembershipRow { user_id, org_id, role, expires_at };
+    PolicySnapshot {
+        seq: 0,
+        users: vec![
+            user(1, true, true),
+            user(2, false, true),
+            user(3, false, true),
+            user(4, false, true),
+            user(5, false, true),
+            user(6, false, true),
+            user(7, false, false),
+            user(8, false, true),
+        ],
+        orgs: vec![(100, true), (101, true)],
+        memberships: vec![
+            m(2, 100, OrgRole::Admin, None),
+            m(3, 100, OrgRole::Contributor, None),
+            m(4, 100, OrgRole::TeamContributor, None),
+            m(5, 100, OrgRole::Viewer, None),
+            m(7, 100, OrgRole::Admin, None),
+            m(8, 100, OrgRole::Viewer, Some(1_000)),
+        ],
+        teams: vec![(30, 100)],
+        team_members: vec![PolicyTeamMemberRow { team_id: 30, user_id: 4, expires_at: None }],
+        team_apps: vec![
+            PolicyTeamAppRow { team_id: 30, app_id: 200, role: AppRole::Write, expires_at: None },
+            PolicyTeamAppRow { team_id: 30, app_id: 201, role: AppRole::Read, expires_at: Some(1_000) },
+        ],
+        apps: vec![(200, 100), (201, 100), (202, 6)],
+        keys: vec![
+            PolicyKeyRow { id: 1, digest: "d-org".into(), kind: KeyKind::Org, owner_id: 100, org_id: None, scopes: Scopes::ALL, expires_at: None, revoked: false },
+            PolicyKeyRow { id: 2, digest: "d-member".into(), kind: KeyKind::Member, owner_id: 3, org_id: Some(100), scopes: Scopes::ALL, expires_at: None, revoked: false },
+            PolicyKeyRow { id: 3, digest: "d-calls".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes(Scopes::ALGO_CALL), expires_at: None, revoked: false },
+            PolicyKeyRow { id: 4, digest: "d-expired".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes::ALL, expires_at: Some(1_000), revoked: false },
+            PolicyKeyRow { id: 5, digest: "d-revoked".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes::ALL, expires_at: None, revoked: true },
+        ],
+    }
+}
+
+const NOW: Millis = 10_000;
+
+fn engine() -> PolicyEngine {
+    PolicyEngine::new(&snapshot())
+}
+
+fn key(e: &PolicyEngine, digest: &str) -> Principal {
+    e.index.read().principal_for_key(digest, NOW).unwrap_or_else(|| panic!("key {digest} should authenticate"))
+}
+
+#[test]
+fn decision_table() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    let u = Principal::user;
+    let org_key = key(&e, "d-org");
+    let member_key = key(&e, "d-member");
+    let calls_key = key(&e, "d-calls");
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Principal, Action, Resource, bool, Rule)> = vec![
+        ("admin manages users", u(1), AdminUsersManage, R::Cluster, true, Rule::ClusterAdmin),
+        ("user cannot manage users", u(2), AdminUsersManage, R::Cluster, false, Rule::DefaultDeny),
+        ("admin manages any org's members", u(1), OrgMembersManage, R::Org(100), true, Rule::ClusterAdmin),
+        ("admin needs super powers for apps", u(1), AppRead, R::App(200), false, Rule::DefaultDeny),
+        ("org admin manages members", u(2), OrgMembersManage, R::Org(100), true, Rule::OrgRole),
+        ("contributor cannot manage members", u(3), OrgMembersManage, R::Org(100), false, Rule::DefaultDeny),
+        ("viewer reads members", u(5), OrgMembersRead, R::Org(100), true, Rule::OrgRole),
+        ("outsider cannot read members", u(6), OrgMembersRead, R::Org(100), false, Rule::DefaultDeny),
+        ("everyone reads org profile", u(6), OrgRead, R::Org(100), true, Rule::Authenticated),
+        ("org must exist", u(6), OrgRead, R::Org(999), false, Rule::ResourceExists),
+        ("suspended user refused", u(7), OrgRead, R::Org(100), false, Rule::PrincipalActive),
+        ("unknown user refused", u(99), OrgRead, R::Org(100), false, Rule::PrincipalActive),
+        ("expired membership gives nothing", u(8), OrgMembersRead, R::Org(100), false, Rule::DefaultDeny),
+        ("contributor creates apps in org", u(3), AppCreate, R::Account(100), true, Rule::OrgRole),
+        ("team contributor cannot create apps", u(4), AppCreate, R::Account(100), false, Rule::DefaultDeny),
+        ("user creates apps in own account", u(6), AppCreate, R::Account(6), true, Rule::AccountSelf),
+        ("user cannot create apps elsewhere", u(6), AppCreate, R::Account(2), false, Rule::DefaultDeny),
+        ("org admin has app admin", u(2), AppManage, R::App(200), true, Rule::AppOrgRole),
+        ("contributor writes org apps", u(3), AppWrite, R::App(201), true, Rule::AppOrgRole),
+        ("contributor cannot delete org apps", u(3), AppDelete, R::App(201), false, Rule::DefaultDeny),
+        ("viewer reads org apps", u(5), AppRead, R::App(200), true, Rule::AppOrgRole),
+        ("viewer cannot write org apps", u(5), AppWrite, R::App(200), false, Rule::DefaultDeny),
+        ("team grant write", u(4), AppWrite, R::App(200), true, Rule::TeamAppGrant),
+        ("team grant below need", u(4), AppManage, R::App(200), false, Rule::DefaultDeny),
+        ("expired team grant", u(4), AppRead, R::App(201), false, Rule::DefaultDeny),
+        ("owner manages own app", u(6), AppManage, R::App(202), true, Rule::AppOwner),
+        ("stranger cannot read private app", u(2), AppRead, R::App(202), false, Rule::DefaultDeny),
+        ("missing app", u(2), AppRead, R::App(999), false, Rule::ResourceExists),
+        ("self reads own profile", u(6), UserRead, R::User(6), true, Rule::AccountSelf),
+        ("user cannot read another profile", u(6), UserRead, R::User(2), false, Rule::DefaultDeny),
+        ("any user creates orgs", u(6), OrgCreate, R::Cluster, true, Rule::Authenticated),
+        ("org key acts as contributor", org_key, AppWrite, R::App(200), true, Rule::AppOrgRole),
+        ("org key cannot manage members", org_key, OrgMembersManage, R::Org(100), false, Rule::DefaultDeny),
+        ("org key cannot create orgs", org_key, OrgCreate, R::Cluster, false, Rule::DefaultDeny),
+        ("member key inside its org", member_key, AppWrite, R::App(200), true, Rule::AppOrgRole),
+        ("member key outside its org", member_key, UserRead, R::User(3), false, Rule::KeyOrgLimit),
+        ("calls-only key cannot manage", calls_key, OrgMembersManage, R::Org(100), false, Rule::KeyScope),
+        ("team resource: viewer reads teams", u(5), OrgTeamsRead, R::Team(30), true, Rule::OrgRole),
+        ("team resource: contributor cannot manage teams", u(3), OrgTeamsManage, R::Team(30), false, Rule::DefaultDeny),
+        ("missing team", u(2), OrgTeamsRead, R::Team(31), false, Rule::ResourceExists),
+    ];
+    for (name, p, a, r, allow, rule) in rows {
+        let d = e.decide_at(&p, a, r, NOW);
+        assert_eq!((d.allow, d.rule), (allow, rule), "{name}");
+        let x = { let ix = e.index.read(); let mut t = rules::VecTrace::default(); let d2 = rules::evaluate(&ix, &p, a, r, NOW, &mut t); (d2, t.steps) };
+        assert_eq!(x.0, d, "{name}: explain and decide agree");
+        assert_eq!(x.1.last().map(|s| s.rule), Some(rule), "{name}: chain ends at the deciding rule");
+    }
+}
+
+#[test]
+fn keys_authenticate_only_when_live() {
+    let e = engine();
+    assert!(e.index.read().principal_for_key("d-expired", NOW).is_none());
+    assert!(e.index.read().principal_for_key("d-revoked", NOW).is_none());
+    assert!(e.index.read().principal_for_key("nope", NOW).is_none());
+    assert_eq!(key(&e, "d-member").kind, PrincipalKind::MemberKey { user: 3, org: 100 });
+}
+
+#[test]
+fn changes_apply_incrementally() {
+    let e = engine();
+    let bob = Principal::user(3);
+    assert!(e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW).allow);
+    // bob leaves acme: the user subject now has no memberships.
+    e.apply(ChangeKind::User, 3, &PolicySubject {
+        user: Some(PolicyUserRow { id: 3, cluster_admin: false, sudo_user: false, active: true }),
+        ..Default::default()
+    });
+    assert!(!e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW).allow);
+    // the org key is revoked.
+    e.apply(ChangeKind::Key, 1, &PolicySubject::default());
+    assert!(e.authenticate_key("d-org").is_none());
+    // app 202 moves to acme.
+    e.apply(ChangeKind::App, 202, &PolicySubject { app_owner: Some(100), ..Default::default() });
+    assert!(e.decide_at(&Principal::user(2), Action::AppManage, Resource::App(202), NOW).allow);
+    assert!(!e.decide_at(&Principal::user(6), Action::AppManage, Resource::App(202), NOW).allow);
+}
+
+#[test]
+fn who_can_lists_users_with_reasons() {
+    let e = engine();
+    let who = e.who_can(Action::OrgMembersManage, Resource::Org(100));
+    assert_eq!(who, vec![(1, Rule::ClusterAdmin), (2, Rule::OrgRole)]);
+    let readers: Vec<_> = e.who_can(Action::AppRead, Resource::App(200)).into_iter().map(|(u, _)| u).collect();
+    assert_eq!(readers, vec![2, 3, 4, 5]);
+}
+
+#[test]
+fn actions_round_trip_by_name() {
+    for a in Action::ALL {
+        assert_eq!(Action::parse(a.as_str()), Some(a));
+    }
+    assert_eq!(Action::parse("nope"), None);
+}

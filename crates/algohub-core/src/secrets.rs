@@ -1,0 +1,131 @@
+//! Secrets: API keys, invitation tokens and passwords.
+//!
+//! API keys and invitation tokens are long random strings (about 149 bits), so a
+//! SHA-256 digest is a safe way to store them and lets authentication look a key up
+//! by its digest in the in-memory index. Passwords are low-entropy, so they use
+//! argon2id. `Debug` never prints a secret.
+
+use crate::error::{Code, Error, Result};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_alphanumeric(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHANUMERIC[rng.random_range(0..ALPHANUMERIC.len())] as char)
+        .collect()
+}
+
+/// SHA-256 of a secret, hex encoded: what the store keeps.
+pub fn digest_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A freshly issued API key: `sim` followed by 25 alphanumerics (28 characters),
+/// the form the Algorithmia CLI accepts.
+pub struct ApiKeySecret(String);
+
+impl ApiKeySecret {
+    pub fn generate() -> Self {
+        Self(format!("sim{}", random_alphanumeric(25)))
+    }
+    /// Checks the shape of a presented key (cheap rejection before a lookup).
+    pub fn looks_valid(raw: &str) -> bool {
+        raw.len() == 28 && raw.starts_with("sim") && raw.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn digest(&self) -> String {
+        digest_hex(&self.0)
+    }
+    /// What listings show instead of the key: the first 3 and last 4 characters.
+    pub fn mask(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+pub fn mask(secret: &str) -> String {
+    let n = secret.len();
+    if n <= 8 {
+        return "*".repeat(n);
+    }
+    format!("{}{}{}", &secret[..3], "*".repeat(n - 7), &secret[n - 4..])
+}
+
+impl std::fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeySecret({})", self.mask())
+    }
+}
+
+/// A single-use invitation token (shown once, stored as a digest).
+pub struct InviteToken(String);
+
+impl InviteToken {
+    pub fn generate() -> Self {
+        Self(format!("inv_{}", random_alphanumeric(32)))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn digest(&self) -> String {
+        digest_hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for InviteToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InviteToken(***)")
+    }
+}
+
+/// Hash a password with argon2id and a random salt (PHC string format).
+pub fn hash_password(password: &str) -> Result<String> {
+    use argon2::password_hash::PasswordHasher;
+    if password.len() < 8 {
+        return Err(Error::new(Code::InvalidInput, "password must be at least 8 characters"));
+    }
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
+}
+
+/// Check a password against a stored argon2 PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
+    match PasswordHash::new(phc) {
+        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_have_the_client_shape() {
+        let k = ApiKeySecret::generate();
+        assert_eq!(k.expose().len(), 28);
+        assert!(ApiKeySecret::looks_valid(k.expose()));
+        assert_ne!(k.expose(), ApiKeySecret::generate().expose());
+        assert_eq!(k.digest().len(), 64);
+        assert!(!format!("{k:?}").contains(k.expose()));
+        assert!(k.mask().starts_with("sim") && k.mask().contains('*'));
+        assert!(!ApiKeySecret::looks_valid("simABC"));
+        assert!(!ApiKeySecret::looks_valid("xyz0123456789012345678901234"));
+    }
+
+    #[test]
+    fn passwords_round_trip() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(hash_password("short").is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! Store traits: narrow, named after what they hold, gathered in `Store`.
+//!
+//! An operation that must be atomic is one method named after it
+//! (`accept_invitation`, `transfer_app`), and the backend owns the transaction.
+//! Every method that changes what the policy engine knows appends a policy change
+//! (`PolicyChange`) in the same transaction, which is how other nodes learn of it.
+
+use crate::model::*;
+use crate::roles::{AppRole, OrgRole};
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict on {constraint}")]
+    Conflict { constraint: String },
+    #[error("store failure: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What changed, for the policy index to reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    User,
+    Org,
+    Team,
+    App,
+    Key,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Org => "org",
+            Self::Team => "team",
+            Self::App => "app",
+            Self::Key => "key",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => Self::User,
+            "org" => Self::Org,
+            "team" => Self::Team,
+            "app" => Self::App,
+            "key" => Self::Key,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyChange {
+    pub seq: i64,
+    pub kind: ChangeKind,
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyUserRow {
+    pub id: AccountId,
+    pub cluster_admin: bool,
+    pub sudo_user: bool,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyMembershipRow {
+    pub user_id: AccountId,
+    pub org_id: AccountId,
+    pub role: OrgRole,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyTeamMemberRow {
+    pub team_id: TeamId,
+    pub user_id: AccountId,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyTeamAppRow {
+    pub team_id: TeamId,
+    pub app_id: AppId,
+    pub role: AppRole,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyKeyRow {
+    pub id: KeyId,
+    pub digest: String,
+    pub kind: KeyKind,
+    pub owner_id: AccountId,
+    pub org_id: Option<AccountId>,
+    pub scopes: Scopes,
+    pub expires_at: Option<Millis>,
+    pub revoked: bool,
+}
+
+/// Everything the policy index holds, as loaded from the store.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySnapshot {
+    /// The highest change sequence included in this snapshot.
+    pub seq: i64,
+    pub users: Vec<PolicyUserRow>,
+    /// (org id, active)
+    pub orgs: Vec<(AccountId, bool)>,
+    pub memberships: Vec<PolicyMembershipRow>,
+    /// (team id, org id)
+    pub teams: Vec<(TeamId, AccountId)>,
+    pub team_members: Vec<PolicyTeamMemberRow>,
+    pub team_apps: Vec<PolicyTeamAppRow>,
+    /// (app id, owner account id)
+    pub apps: Vec<(AppId, AccountId)>,
+    pub keys: Vec<PolicyKeyRow>,
+}
+
+/// The current rows of one changed entity. `None` parts mean "gone".
+#[derive(Debug, Clone, Default)]
+pub struct PolicySubject {
+    pub user: Option<PolicyUserRow>,
+    pub memberships: Vec<PolicyMembershipRow>,
+    pub team_seats: Vec<PolicyTeamMemberRow>,
+    pub org_active: Option<bool>,
+    pub team_org: Option<AccountId>,
+    pub team_apps: Vec<PolicyTeamAppRow>,
+    pub app_owner: Option<AccountId>,
+    pub key: Option<PolicyKeyRow>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+    async fn get_user(&self, id: AccountId) -> StoreResult<User>;
+    async fn get_user_by_name(&self, name: &str) -> StoreResult<User>;
+    async fn get_user_by_uuid(&self, uuid: &str) -> StoreResult<User>;
+    /// Finds a live (not deleted) user by email.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Users ordered by name, after `marker` (exclusive), deleted ones excluded.
+    async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, id: AccountId, update: &UserUpdate) -> StoreResult<User>;
+    async fn set_user_flags(&self, id: AccountId, cluster_admin: Option<bool>, sudo_user: Option<bool>) -> StoreResult<User>;
+    /// Tombstones the user (name and email stay taken forever) and removes their
+    /// memberships, team seats, keys and pending invitations, in one transaction.
+    /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is
+    /// the only admin of an org.
+    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<()>;
+    /// Resolves a name in the shared namespace (live or tombstoned).
+    async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
+    async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;
+    async fn count_users(&self) -> StoreResult<i64>;
+}
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    async fn list_org_types(&self) -> StoreResult<Vec<OrgType>>;
+    async fn create_org_type(&self, name: &str) -> StoreResult<OrgType>;
+    async fn delete_org_type(&self, name: &str) -> StoreResult<()>;
+    /// Creates the org with `creator` as its first admin, in one transaction.
+    async fn create_org(&self, org: &NewOrg, creator: AccountId) -> StoreResult<Org>;
+    async fn get_org(&self, id: AccountId) -> StoreResult<Org>;
+    async fn get_org_by_name(&self, name: &str) -> StoreResult<Org>;
+    async fn list_orgs(&self, page: &Page) -> StoreResult<Vec<Org>>;
+    async fn update_org(&self, id: AccountId, update: &OrgUpdate) -> StoreResult<Org>;
+    /// Tombstones the org and removes its memberships, teams, keys and invitations.
+    async fn delete_org(&self, id: AccountId, actor: AccountId) -> StoreResult<()>;
+
+    async fn list_members(&self, org: AccountId, page: &Page) -> StoreResult<Vec<Membership>>;
+    async fn get_membership(&self, org: AccountId, user: AccountId) -> StoreResult<Option<Membership>>;
+    async fn list_user_memberships(&self, user: AccountId) -> StoreResult<Vec<Membership>>;
+    /// Adds a member; `Conflict{"membership"}` if already one.
+    async fn add_member(&self, org: AccountId, user: AccountId, role: OrgRole, expires_at: Option<Millis>) -> StoreResult<Membership>;
+    /// Changes a role; refused with `Conflict{"last_admin"}` if it would leave no admin.
+    async fn set_member_role(&self, org: AccountId, user: AccountId, role: OrgRole, expires_at: Option<Millis>) -> StoreResult<Membership>;
+    /// Removes a member with their team seats and member keys; refused with
+    /// `Conflict{"last_admin"}` for the last admin.
+    async fn remove_member(&self, org: AccountId, user: AccountId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    async fn create_invitation(&self, inv: &NewInvitation, outbox: &[NewOutboxMessage]) -> StoreResult<Invitation>;
+    async fn get_invitation(&self, id: &str) -> StoreResult<Invitation>;
+    async fn find_invitation_by_token(&self, digest: &str) -> StoreResult<Invitation>;
+    async fn list_pending_invitations(&self, org: AccountId) -> StoreResult<Vec<Invitation>>;
+    async fn list_invitations_for_user(&self, user: AccountId, email: &str) -> StoreResult<Vec<Invitation>>;
+    /// Pending invitation for this user (by id or by email) in this org, if any.
+    async fn find_pending_invitation(&self, org: AccountId, user: Option<AccountId>, email: Option<&str>) -> StoreResult<Option<Invitation>>;
+    /// Atomically: marks it accepted (only if still pending and unexpired at `now`),
+    /// records the Terms of Use version, and adds the membership.
+    async fn accept_invitation(&self, id: &str, user: AccountId, tos_version: i64, now: Millis) -> StoreResult<Membership>;
+    /// Moves a pending invitation to `declined`, `rescinded` or `expired`.
+    async fn close_invitation(&self, id: &str, status: InvitationStatus, now: Millis) -> StoreResult<Invitation>;
+    /// Marks every pending invitation past its expiry as expired; returns how many.
+    async fn expire_invitations(&self, now: Millis) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    async fn create_team(&self, org: AccountId, name: &str) -> StoreResult<Team>;
+    async fn get_team(&self, org: AccountId, name: &str) -> StoreResult<Team>;
+    async fn list_teams(&self, org: AccountId) -> StoreResult<Vec<Team>>;
+    async fn delete_team(&self, id: TeamId) -> StoreResult<()>;
+    async fn list_team_members(&self, team: TeamId) -> StoreResult<Vec<TeamMember>>;
+    /// Adds a seat; `NotFound` unless the user is a member of the team's org.
+    async fn add_team_member(&self, team: TeamId, user: AccountId, expires_at: Option<Millis>) -> StoreResult<()>;
+    async fn remove_team_member(&self, team: TeamId, user: AccountId) -> StoreResult<()>;
+    async fn list_team_apps(&self, team: TeamId) -> StoreResult<Vec<TeamAppGrant>>;
+    async fn grant_team_app(&self, team: TeamId, app: AppId, role: AppRole, expires_at: Option<Millis>) -> StoreResult<()>;
+    async fn revoke_team_app(&self, team: TeamId, app: AppId) -> StoreResult<()>;
+    /// Removes memberships and grants whose `expires_at` has passed; each removal
+    /// writes a `grant.expired` event. Returns how many were removed.
+    async fn expire_grants(&self, now: Millis) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn create_app(&self, owner: AccountId, name: &str, description: &str, created_by: AccountId) -> StoreResult<App>;
+    async fn get_app(&self, owner: AccountId, name: &str) -> StoreResult<App>;
+    async fn get_app_by_id(&self, id: AppId) -> StoreResult<App>;
+    async fn list_apps(&self, owner: AccountId, search: Option<&str>, sort: AppSort, limit: i64, offset: i64) -> StoreResult<Vec<App>>;
+    async fn delete_app(&self, id: AppId) -> StoreResult<()>;
+    async fn duplicate_app(&self, id: AppId, new_name: &str, created_by: AccountId) -> StoreResult<App>;
+    /// Moves the app (and its resources) to another owner, optionally renamed.
+    /// Team grants are dropped (teams belong to the old owner).
+    async fn transfer_app(&self, id: AppId, new_owner: AccountId, new_name: &str) -> StoreResult<App>;
+    async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
+    async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
+    async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn create_key(&self, key: &NewKey) -> StoreResult<ApiKey>;
+    async fn get_key(&self, id: KeyId) -> StoreResult<ApiKey>;
+    async fn get_key_by_uuid(&self, uuid: &str) -> StoreResult<ApiKey>;
+    /// Live (unrevoked) keys owned by an account (user keys or org keys).
+    async fn list_keys(&self, owner: AccountId, kind: KeyKind) -> StoreResult<Vec<ApiKey>>;
+    /// Live member keys issued for this org.
+    async fn list_member_keys(&self, org: AccountId) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_key(&self, id: KeyId, now: Millis) -> StoreResult<()>;
+    async fn touch_keys(&self, used: &[(KeyId, Millis)]) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn list_outbox(&self, undelivered_only: bool, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
+    async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()>;
+    async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>>;
+}
+
+#[async_trait]
+pub trait PolicyFeed: Send + Sync {
+    async fn load_policy_snapshot(&self) -> StoreResult<PolicySnapshot>;
+    /// Changes after `seq`, oldest first.
+    async fn policy_changes_since(&self, seq: i64, limit: i64) -> StoreResult<Vec<PolicyChange>>;
+    async fn load_policy_subject(&self, kind: ChangeKind, id: i64) -> StoreResult<PolicySubject>;
+}
+
+/// The whole store, as held by the services (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: AccountStore + OrgStore + InvitationStore + TeamStore + AppStore + KeyStore + OutboxStore + PolicyFeed {
+    /// Which backend this is (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn close(&self);
+}
