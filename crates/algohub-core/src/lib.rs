@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 //! algohub-core: the domain of algohub, free of HTTP and SQL.
 //!
 //! - `names`, `roles`, `secrets`, `model`: types parsed once at the edge.

@@ -1,1 +1,70 @@
-//! placeholder
+#![recursion_limit = "256"]
+//! algohub-http: the HTTP API on axum.
+//!
+//! - `v1`: the Algorithmia v1 compatible routes; `native`: what v1 lacks.
+//! - `routes`: the route table that also generates the OpenAPI document.
+//! - `extract`: authentication (`Caller`) and body parsing; `error`: one renderer.
+//! - `ops`: health, readiness, metrics, middleware.
+
+pub mod error;
+pub mod extract;
+pub mod native;
+pub mod ops;
+pub mod routes;
+pub mod schemas;
+pub mod v1;
+
+use algohub_core::services::Hub;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    /// Base URL used in `self_link`s (`http://127.0.0.1:8080`).
+    pub base_url: String,
+    pub metrics: Option<PrometheusHandle>,
+    pub openapi: Arc<serde_json::Value>,
+}
+
+/// Largest accepted request body on management routes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Every route and its documentation.
+pub fn route_table() -> routes::Routes {
+    ops::routes(native::routes(v1::routes(routes::Routes::new())))
+}
+
+/// The OpenAPI document of all routes.
+pub fn openapi_document() -> serde_json::Value {
+    let (_, ops) = route_table().into_parts();
+    routes::openapi(&ops)
+}
+
+/// Builds the application: routes, fallbacks, middleware.
+pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -> Router {
+    let (router, ops) = route_table().into_parts();
+    let state = AppState { hub, base_url, metrics, openapi: Arc::new(routes::openapi(&ops)) };
+    router
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(ops::observe))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use tower::Layer;
+    let app = tower::util::MapRequestLayer::new(ops::normalize_path).layer(app);
+    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

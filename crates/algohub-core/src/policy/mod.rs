@@ -266,6 +266,11 @@ impl PolicyEngine {
         self.index.read().users.get(&id).is_some_and(|u| u.active && u.sudo_user)
     }
 
+    /// The org a team belongs to.
+    pub fn team_org(&self, team: TeamId) -> Option<AccountId> {
+        self.index.read().teams.get(&team).map(|t| t.org)
+    }
+
     pub fn key_kind(&self, id: KeyId) -> Option<KeyKind> {
         self.index.read().key_kind(id)
     }

@@ -1,1 +1,155 @@
-pub mod placeholder {}
+//! Services: the use cases, one module per area, all methods on `Hub`.
+//!
+//! Style: the caller comes first, then load, authorize (always through
+//! `Hub::authorize`, i.e. the policy engine), change (one store call per atomic
+//! operation), record (the store writes events and policy changes in the same
+//! transaction), then `sync` so this node's index reflects the change at once.
+
+mod accounts;
+mod apps;
+mod authz;
+mod invitations;
+mod keys;
+mod orgs;
+mod sync;
+mod teams;
+
+pub use accounts::CreateUser;
+pub use authz::{ExplainAnswer, WhoCanRow};
+pub use invitations::InviteTarget;
+pub use keys::CreateKey;
+pub use orgs::{CreateOrg, OrgView};
+
+use crate::error::{Code, Error, Result};
+use crate::model::{AccountId, AccountKind, AccountRef, Millis};
+use crate::policy::{Action, PolicyEngine, Principal, Resource};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Cluster settings the services need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How many orgs one user may belong to (`None` = unlimited).
+    pub max_orgs_per_user: Option<u32>,
+    /// How long an invitation stays valid.
+    pub invitation_ttl_millis: Millis,
+    /// Whether the sudo-user role exists on this cluster.
+    pub sudo_users_enabled: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { max_orgs_per_user: None, invitation_ttl_millis: 7 * 24 * 3600 * 1000, sudo_users_enabled: true }
+    }
+}
+
+/// The application: store, policy engine, settings.
+pub struct Hub {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<PolicyEngine>,
+    pub settings: Settings,
+    sync_lock: tokio::sync::Mutex<()>,
+    /// Key id → last use, flushed to the store by maintenance (no write per call).
+    key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
+}
+
+impl Hub {
+    /// Loads the policy index from the store and returns a ready hub.
+    pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
+        let snapshot = store.load_policy_snapshot().await?;
+        let policy = Arc::new(PolicyEngine::new(&snapshot));
+        Ok(Arc::new(Self { store, policy, settings, sync_lock: tokio::sync::Mutex::new(()), key_uses: Default::default() }))
+    }
+
+    /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
+    pub fn authorize(&self, p: &Principal, action: Action, resource: Resource) -> Result<()> {
+        let d = self.policy.decide(p, action, resource);
+        metrics::counter!("algohub_policy_decisions_total", "outcome" => if d.allow { "allow" } else { "deny" })
+            .increment(1);
+        if d.allow {
+            Ok(())
+        } else {
+            let code = if d.rule == crate::policy::Rule::KeyScope { Code::KeyScope } else { Code::Forbidden };
+            Err(Error::new(
+                code,
+                format!("not allowed to {} (decided by rule {})", action.as_str(), d.rule.as_str()),
+            ))
+        }
+    }
+
+    pub fn can(&self, p: &Principal, action: Action, resource: Resource) -> bool {
+        self.policy.decide(p, action, resource).allow
+    }
+
+    /// The human user behind the caller, or a refusal for org keys.
+    pub(crate) fn require_user(&self, p: &Principal) -> Result<AccountId> {
+        p.user_id().ok_or_else(|| Error::forbidden("this needs a user's credentials, not an organization key"))
+    }
+
+    /// Resolves a live account by name in the shared namespace.
+    pub(crate) async fn account(&self, name: &str) -> Result<AccountRef> {
+        match self.store.get_account_by_name(&name.to_ascii_lowercase()).await {
+            Ok(a) if a.status != crate::model::AccountStatus::Deleted => Ok(a),
+            Ok(_) | Err(StoreError::NotFound) => Err(Error::new(Code::NotFound, format!("account {name:?} not found"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(crate) async fn org_account(&self, name: &str) -> Result<AccountRef> {
+        match self.account(name).await {
+            Ok(a) if a.kind == AccountKind::Org => Ok(a),
+            _ => Err(Error::new(Code::OrgNotFound, format!("organization {name:?} not found"))),
+        }
+    }
+
+    pub(crate) async fn user_account(&self, name: &str) -> Result<AccountRef> {
+        match self.account(name).await {
+            Ok(a) if a.kind == AccountKind::User => Ok(a),
+            _ => Err(Error::new(Code::UserNotFound, format!("user {name:?} not found"))),
+        }
+    }
+}
+
+/// Maps a store conflict to a domain error, naming what clashed.
+pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
+    match e {
+        StoreError::Conflict { constraint } => {
+            if let Some(org) = constraint.strip_prefix("last_admin:") {
+                Error::new(
+                    Code::LastAdmin,
+                    format!("this is the only admin of organization {org:?}; name another admin first"),
+                )
+            } else if constraint == "last_admin" {
+                Error::new(Code::LastAdmin, "an organization must keep at least one admin; name another admin first")
+            } else if constraint.contains("email") {
+                Error::new(Code::EmailTaken, "that email address is already used by an account")
+            } else if constraint.contains("name") {
+                Error::new(Code::NameTaken, format!("{what} is already taken"))
+            } else if constraint.contains("membership") {
+                Error::new(Code::AlreadyMember, "already a member of this organization")
+            } else if constraint.contains("invitation_expired") {
+                Error::new(Code::InvitationExpired, "this invitation has expired")
+            } else if constraint.contains("invitation") {
+                Error::new(Code::InvitationClosed, "this invitation is no longer pending")
+            } else {
+                Error::new(Code::Conflict, format!("{what} conflicts with existing data ({constraint})"))
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// Parses an optional RFC 3339 expiry that must lie in the future.
+pub fn parse_expiry(raw: Option<&str>) -> Result<Option<Millis>> {
+    match raw {
+        None => Ok(None),
+        Some(s) => {
+            let t = crate::model::parse_time(s)
+                .ok_or_else(|| Error::invalid(format!("invalid time {s:?}: use RFC 3339, e.g. 2030-01-31T00:00:00Z")))?;
+            if t <= crate::model::now_millis() {
+                return Err(Error::invalid("expires_at must be in the future"));
+            }
+            Ok(Some(t))
+        }
+    }
+}

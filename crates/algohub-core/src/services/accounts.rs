@@ -1,0 +1,113 @@
+//! Users: create, read, update, list, delete (tombstone).
+
+use super::{Hub, conflict};
+use crate::error::{Code, Error, Result};
+use crate::model::{Page, User, UserUpdate};
+use crate::names::{AccountName, Email};
+use crate::policy::{Action, Principal, Resource};
+use crate::secrets::hash_password;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateUser {
+    pub username: String,
+    pub email: String,
+    pub full_name: String,
+    pub company_name: Option<String>,
+    pub company_role: Option<String>,
+    pub password: Option<String>,
+    pub cluster_admin: bool,
+}
+
+fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(Error::invalid(format!("{field} is longer than {max} characters"))),
+        _ => Ok(()),
+    }
+}
+
+impl Hub {
+    /// Creates a user (cluster admins only).
+    pub async fn create_user(&self, caller: &Principal, req: CreateUser) -> Result<User> {
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        self.create_user_unchecked(req).await
+    }
+
+    /// Creates a user without asking the policy: for the CLI bootstrap, which runs
+    /// with direct access to the database.
+    pub async fn create_user_unchecked(&self, req: CreateUser) -> Result<User> {
+        let username = AccountName::parse(&req.username)?;
+        let email = Email::parse(&req.email)?;
+        check_len("fullname", &Some(req.full_name.clone()), 100)?;
+        check_len("company_name", &req.company_name, 100)?;
+        check_len("company_role", &req.company_role, 200)?;
+        let password_hash = match &req.password {
+            Some(p) => Some(hash_password(p)?),
+            None => None,
+        };
+        let new = crate::model::NewUser {
+            username: username.into_string(),
+            email: email.as_str().to_string(),
+            full_name: req.full_name,
+            company_name: req.company_name,
+            company_role: req.company_role,
+            password_hash,
+            cluster_admin: req.cluster_admin,
+        };
+        let user = self.store.create_user(&new).await.map_err(|e| conflict(e, "that name"))?;
+        self.sync().await?;
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, caller: &Principal, username: &str) -> Result<User> {
+        let account = self.user_account(username).await?;
+        self.authorize(caller, Action::UserRead, Resource::User(account.id))?;
+        Ok(self.store.get_user(account.id).await?)
+    }
+
+    /// Looks a user up by UUID (v1 routes that take `userId`).
+    pub async fn get_user_by_uuid(&self, caller: &Principal, uuid: &str) -> Result<User> {
+        let user = match self.store.get_user_by_uuid(uuid).await {
+            Ok(u) if u.status != crate::model::AccountStatus::Deleted => u,
+            Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::UserNotFound, format!("user {uuid:?} not found"))),
+            Err(e) => return Err(e.into()),
+        };
+        self.authorize(caller, Action::UserRead, Resource::User(user.id))?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self, caller: &Principal, page: &Page) -> Result<Vec<User>> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        Ok(self.store.list_users(page).await?)
+    }
+
+    pub async fn update_user(&self, caller: &Principal, username: &str, mut update: UserUpdate) -> Result<User> {
+        let account = self.user_account(username).await?;
+        self.authorize(caller, Action::UserUpdate, Resource::User(account.id))?;
+        if let Some(e) = &update.email {
+            update.email = Some(Email::parse(e)?.as_str().to_string());
+        }
+        check_len("fullname", &update.full_name, 100)?;
+        check_len("company_name", &update.company_name, 100)?;
+        check_len("company_role", &update.company_role, 200)?;
+        self.store.update_user(account.id, &update).await.map_err(|e| conflict(e, "that email"))
+    }
+
+    /// Tombstones a user (cluster admins only). Refused while they are the last
+    /// admin of an organization.
+    pub async fn delete_user(&self, caller: &Principal, username: &str) -> Result<()> {
+        let account = self.user_account(username).await?;
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        if caller.user_id() == Some(account.id) {
+            return Err(Error::forbidden("you cannot delete your own account while signed in as it"));
+        }
+        self.store.delete_user(account.id, caller.account_id()).await.map_err(|e| conflict(e, "user"))?;
+        self.sync().await?;
+        Ok(())
+    }
+
+    /// The user record of the caller (for `.my`, `GET /v1/data/`, ...).
+    pub async fn me(&self, caller: &Principal) -> Result<crate::model::AccountRef> {
+        Ok(self.store.get_account(caller.account_id()).await?)
+    }
+}

@@ -1,0 +1,147 @@
+//! Apps: workspaces inside an account. Unreadable apps answer "not found", so
+//! their existence does not leak.
+
+use super::{Hub, conflict};
+use crate::error::{Code, Error, Result};
+use crate::model::{AccountKind, App, AppSort};
+use crate::names::ResourceName;
+use crate::policy::{Action, Principal, Resource};
+use crate::store::StoreError;
+
+fn app_not_found(owner: &str, name: &str) -> Error {
+    Error::new(Code::AppNotFound, format!("app {owner}/{name} not found"))
+}
+
+impl Hub {
+    /// Loads an app the caller may at least read.
+    async fn readable_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<App> {
+        let acc = self.account(owner).await.map_err(|_| app_not_found(owner, name))?;
+        let app = match self.store.get_app(acc.id, &name.to_ascii_lowercase()).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => return Err(app_not_found(owner, name)),
+            Err(e) => return Err(e.into()),
+        };
+        if !self.can(caller, Action::AppRead, Resource::App(app.id)) {
+            return Err(app_not_found(owner, name));
+        }
+        Ok(app)
+    }
+
+    pub async fn create_app(&self, caller: &Principal, owner: &str, name: &str, description: &str) -> Result<App> {
+        let acc = self.account(owner).await?;
+        self.authorize(caller, Action::AppCreate, Resource::Account(acc.id))?;
+        let name = ResourceName::parse(name)?;
+        if description.chars().count() > 1000 {
+            return Err(Error::invalid("description is longer than 1000 characters"));
+        }
+        let creator = caller.account_id();
+        let app = self.store.create_app(acc.id, name.as_str(), description, creator).await.map_err(|e| conflict(e, "that app name"))?;
+        self.sync().await?;
+        Ok(app)
+    }
+
+    pub async fn get_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<App> {
+        self.readable_app(caller, owner, name).await
+    }
+
+    /// Apps of an account the caller may read, filtered by name and sorted.
+    pub async fn list_apps(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        search: Option<&str>,
+        sort: AppSort,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<App>> {
+        let acc = self.account(owner).await?;
+        let limit = limit.clamp(1, 500);
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let mut cursor = 0;
+        // Page through the store until `limit` readable apps past `offset` are found.
+        loop {
+            let batch = self.store.list_apps(acc.id, search, sort, 500, cursor).await?;
+            let n = batch.len() as i64;
+            for app in batch {
+                if self.can(caller, Action::AppRead, Resource::App(app.id)) {
+                    if skipped < offset {
+                        skipped += 1;
+                    } else if (out.len() as i64) < limit {
+                        out.push(app);
+                    }
+                }
+            }
+            cursor += n;
+            if n < 500 || out.len() as i64 >= limit {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub async fn delete_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<()> {
+        let app = self.readable_app(caller, owner, name).await?;
+        self.authorize(caller, Action::AppDelete, Resource::App(app.id))?;
+        self.store.delete_app(app.id).await?;
+        self.sync().await?;
+        Ok(())
+    }
+
+    pub async fn duplicate_app(&self, caller: &Principal, owner: &str, name: &str, new_name: &str) -> Result<App> {
+        let app = self.readable_app(caller, owner, name).await?;
+        self.authorize(caller, Action::AppCreate, Resource::Account(app.owner_id))?;
+        let new_name = ResourceName::parse(new_name)?;
+        let copy = self
+            .store
+            .duplicate_app(app.id, new_name.as_str(), caller.account_id())
+            .await
+            .map_err(|e| conflict(e, "that app name"))?;
+        self.sync().await?;
+        Ok(copy)
+    }
+
+    /// Moves a personal app into an org the caller may create apps in.
+    pub async fn transfer_app(&self, caller: &Principal, owner: &str, name: &str, to_org: &str, new_name: Option<&str>) -> Result<App> {
+        let app = self.readable_app(caller, owner, name).await?;
+        self.authorize(caller, Action::AppManage, Resource::App(app.id))?;
+        let from = self.store.get_account(app.owner_id).await?;
+        if from.kind != AccountKind::User {
+            return Err(Error::invalid("only apps in a personal account can be transferred"));
+        }
+        let dest = self.org_account(to_org).await?;
+        self.authorize(caller, Action::AppCreate, Resource::Account(dest.id))?;
+        let target_name = ResourceName::parse(new_name.unwrap_or(&app.name))?;
+        if let Ok(existing) = self.store.get_app(dest.id, &target_name.lower()).await {
+            return Err(Error::new(
+                Code::NameTaken,
+                format!("{to_org} already has an app named {}; choose another name", existing.name),
+            ));
+        }
+        let moved = self
+            .store
+            .transfer_app(app.id, dest.id, target_name.as_str())
+            .await
+            .map_err(|e| conflict(e, "that app name"))?;
+        self.sync().await?;
+        Ok(moved)
+    }
+
+    pub async fn pin_app(&self, caller: &Principal, owner: &str, name: &str, pinned: bool) -> Result<()> {
+        let me = self.require_user(caller)?;
+        let app = self.readable_app(caller, owner, name).await?;
+        if pinned { self.store.pin_app(me, app.id).await? } else { self.store.unpin_app(me, app.id).await? }
+        Ok(())
+    }
+
+    /// The caller's pinned apps that they can still read.
+    pub async fn pinned_apps(&self, caller: &Principal) -> Result<Vec<App>> {
+        let me = self.require_user(caller)?;
+        Ok(self
+            .store
+            .list_pinned_apps(me)
+            .await?
+            .into_iter()
+            .filter(|a| self.can(caller, Action::AppRead, Resource::App(a.id)))
+            .collect())
+    }
+}

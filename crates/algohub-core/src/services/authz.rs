@@ -1,0 +1,146 @@
+//! Explain: why a principal may or may not do an action on a resource, and who
+//! may do it. Principals and resources are named the way people write them:
+//! `alice`, `key:<uuid>`; `cluster`, `user:alice`, `org:acme`, `account:acme`,
+//! `app:acme/vision`, `team:acme/ml`.
+
+use super::Hub;
+use crate::error::{Code, Error, Result};
+use crate::model::{AccountKind, KeyKind};
+use crate::policy::{Action, Explanation, Principal, PrincipalKind, Resource, Rule};
+use crate::store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplainAnswer {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    #[serde(flatten)]
+    pub explanation: Explanation,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WhoCanRow {
+    pub username: String,
+    pub rule: Rule,
+}
+
+impl Hub {
+    async fn parse_principal(&self, raw: &str) -> Result<Principal> {
+        if let Some(uuid) = raw.strip_prefix("key:") {
+            let key = match self.store.get_key_by_uuid(uuid).await {
+                Ok(k) if k.revoked_at.is_none() => k,
+                Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::KeyNotFound, format!("no live key {uuid:?}"))),
+                Err(e) => return Err(e.into()),
+            };
+            let kind = match (key.kind, key.org_id) {
+                (KeyKind::User, _) => PrincipalKind::User { user: key.owner_id },
+                (KeyKind::Org, _) => PrincipalKind::OrgKey { org: key.owner_id },
+                (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey { user: key.owner_id, org },
+                (KeyKind::Member, None) => return Err(Error::internal("member key without org")),
+            };
+            return Ok(Principal { kind, scopes: key.scopes, key: Some(key.id) });
+        }
+        let name = raw.strip_prefix("user:").unwrap_or(raw);
+        let acc = self.user_account(name).await?;
+        Ok(Principal::user(acc.id))
+    }
+
+    pub async fn parse_resource(&self, raw: &str) -> Result<Resource> {
+        let bad = || Error::invalid(format!(
+            "invalid resource {raw:?}: use cluster, user:NAME, org:NAME, account:NAME, app:OWNER/NAME or team:ORG/NAME"
+        ));
+        if raw == "cluster" {
+            return Ok(Resource::Cluster);
+        }
+        let (kind, rest) = raw.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "user" => Ok(Resource::User(self.user_account(rest).await?.id)),
+            "org" => Ok(Resource::Org(self.org_account(rest).await?.id)),
+            "account" => Ok(Resource::Account(self.account(rest).await?.id)),
+            "app" => {
+                let (owner, name) = rest.split_once('/').ok_or_else(bad)?;
+                let acc = self.account(owner).await?;
+                let app = self
+                    .store
+                    .get_app(acc.id, &name.to_ascii_lowercase())
+                    .await
+                    .map_err(|_| Error::new(Code::AppNotFound, format!("app {rest} not found")))?;
+                Ok(Resource::App(app.id))
+            }
+            "team" => {
+                let (org, name) = rest.split_once('/').ok_or_else(bad)?;
+                let acc = self.org_account(org).await?;
+                let team = self
+                    .store
+                    .get_team(acc.id, &name.to_ascii_lowercase())
+                    .await
+                    .map_err(|_| Error::new(Code::TeamNotFound, format!("team {rest} not found")))?;
+                Ok(Resource::Team(team.id))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    fn parse_action(raw: &str) -> Result<Action> {
+        Action::parse(raw).ok_or_else(|| {
+            let names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+            Error::invalid(format!("unknown action {raw:?}; known actions: {}", names.join(", ")))
+        })
+    }
+
+    /// Who may ask: cluster admins, anyone about themself, and org admins about
+    /// resources of their org.
+    async fn may_explain(&self, caller: &Principal, subject: Option<&Principal>, resource: Resource) -> Result<()> {
+        if self.can(caller, Action::AdminUsersRead, Resource::Cluster) {
+            return Ok(());
+        }
+        if let Some(s) = subject
+            && s.user_id().is_some()
+            && s.user_id() == caller.user_id()
+        {
+            return Ok(());
+        }
+        let home = match resource {
+            Resource::Org(o) | Resource::Account(o) => Some(o),
+            Resource::App(a) => self.store.get_app_by_id(a).await.ok().map(|a| a.owner_id),
+            Resource::Team(t) => self.policy.team_org(t),
+            Resource::User(_) | Resource::Cluster => None,
+        };
+        if let Some(h) = home
+            && self.policy.is_org(h)
+            && self.can(caller, Action::OrgMembersManage, Resource::Org(h))
+        {
+            return Ok(());
+        }
+        Err(Error::forbidden("explain is for cluster admins, org admins about their org, and anyone about themself"))
+    }
+
+    pub async fn explain(&self, caller: &Principal, principal: &str, action: &str, resource: &str) -> Result<ExplainAnswer> {
+        let action_v = Self::parse_action(action)?;
+        let subject = self.parse_principal(principal).await?;
+        let res = self.parse_resource(resource).await?;
+        self.may_explain(caller, Some(&subject), res).await?;
+        Ok(ExplainAnswer {
+            principal: principal.to_string(),
+            action: action.to_string(),
+            resource: resource.to_string(),
+            explanation: self.policy.explain(&subject, action_v, res),
+        })
+    }
+
+    pub async fn who_can(&self, caller: &Principal, action: &str, resource: &str) -> Result<Vec<WhoCanRow>> {
+        let action_v = Self::parse_action(action)?;
+        let res = self.parse_resource(resource).await?;
+        self.may_explain(caller, None, res).await?;
+        let mut rows = Vec::new();
+        for (user, rule) in self.policy.who_can(action_v, res) {
+            let acc = self.store.get_account(user).await?;
+            if acc.kind == AccountKind::User {
+                rows.push(WhoCanRow { username: acc.name, rule });
+            }
+        }
+        rows.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(rows)
+    }
+}

@@ -1,0 +1,193 @@
+//! Invitations by account name and by email, with a single-use hashed token.
+//!
+//! Inviting by email answers the same way whether or not an account uses that
+//! address: the invitation is addressed to the email, a token goes to it through
+//! the outbox, and nothing in the response or the pending list names an account.
+
+use super::{Hub, conflict};
+use crate::error::{Code, Error, Result};
+use crate::model::{Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis};
+use crate::names::Email;
+use crate::policy::{Action, Principal, Resource};
+use crate::roles::OrgRole;
+use crate::secrets::{InviteToken, digest_hex};
+use crate::store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub enum InviteTarget {
+    Username(String),
+    Email(String),
+}
+
+impl Hub {
+    pub async fn invite(&self, caller: &Principal, org: &str, target: InviteTarget, role: OrgRole) -> Result<Invitation> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let inviter = self.require_user(caller)?;
+        if !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
+            let own = self.store.get_membership(org_acc.id, inviter).await?.map(|m| m.role);
+            if own.is_none_or(|r| r < role) {
+                return Err(Error::new(Code::RoleAboveOwn, format!("you cannot grant {}: it is above your own role", role.as_str())));
+            }
+        }
+        let org_rec = self.store.get_org(org_acc.id).await?;
+        let now = now_millis();
+        let expires_at = now + self.settings.invitation_ttl_millis;
+        let id = uuid::Uuid::new_v4().to_string();
+        let (new, outbox) = match target {
+            InviteTarget::Username(name) => {
+                let user = self.user_account(&name).await?;
+                if self.store.get_membership(org_acc.id, user.id).await?.is_some() {
+                    return Err(Error::new(Code::AlreadyMember, format!("{name} is already a member of {org}")));
+                }
+                if self.store.find_pending_invitation(org_acc.id, Some(user.id), None).await?.is_some() {
+                    return Err(Error::new(Code::Conflict, format!("{name} already has a pending invitation to {org}")));
+                }
+                let u = self.store.get_user(user.id).await?;
+                let payload = json!({
+                    "invitation_id": id, "org": org_rec.name, "org_label": org_rec.label,
+                    "role": role.as_str(), "expires_at": expires_at,
+                });
+                let outbox = vec![
+                    NewOutboxMessage { kind: "notification.invitation".into(), recipient_user_id: Some(user.id), recipient_email: None, payload: payload.clone() },
+                    NewOutboxMessage { kind: "email.invitation".into(), recipient_user_id: Some(user.id), recipient_email: Some(u.email), payload },
+                ];
+                let new = NewInvitation {
+                    id: id.clone(), org_id: org_acc.id, invitee_user_id: Some(user.id), invitee_email: None,
+                    role, token_digest: None, invited_by: inviter, created_at: now, expires_at,
+                };
+                (new, outbox)
+            }
+            InviteTarget::Email(raw) => {
+                let email = Email::parse(&raw)?;
+                if self.store.find_pending_invitation(org_acc.id, None, Some(email.as_str())).await?.is_some() {
+                    return Err(Error::new(Code::Conflict, format!("{} already has a pending invitation to {org}", email.as_str())));
+                }
+                let token = InviteToken::generate();
+                let payload = json!({
+                    "invitation_id": id, "org": org_rec.name, "org_label": org_rec.label,
+                    "role": role.as_str(), "expires_at": expires_at, "token": token.expose(),
+                });
+                let outbox = vec![NewOutboxMessage {
+                    kind: "email.invitation_token".into(),
+                    recipient_user_id: None,
+                    recipient_email: Some(email.as_str().to_string()),
+                    payload,
+                }];
+                let new = NewInvitation {
+                    id: id.clone(), org_id: org_acc.id, invitee_user_id: None,
+                    invitee_email: Some(email.as_str().to_string()), role,
+                    token_digest: Some(token.digest()), invited_by: inviter, created_at: now, expires_at,
+                };
+                (new, outbox)
+            }
+        };
+        self.store.create_invitation(&new, &outbox).await.map_err(|e| conflict(e, "invitation"))
+    }
+
+    pub async fn list_pending_invitations(&self, caller: &Principal, org: &str) -> Result<Vec<Invitation>> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let now = now_millis();
+        Ok(self
+            .store
+            .list_pending_invitations(org_acc.id)
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+            .collect())
+    }
+
+    /// Pending invitations addressed to the caller (by account or by their email).
+    pub async fn my_invitations(&self, caller: &Principal) -> Result<Vec<Invitation>> {
+        let me = self.require_user(caller)?;
+        let user = self.store.get_user(me).await?;
+        let now = now_millis();
+        Ok(self
+            .store
+            .list_invitations_for_user(me, &user.email)
+            .await?
+            .into_iter()
+            .filter(|i| i.status == InvitationStatus::Pending && i.expires_at > now)
+            .collect())
+    }
+
+    async fn invitation_for_invitee(&self, caller: &Principal, id: &str) -> Result<(Invitation, crate::model::AccountId)> {
+        let me = self.require_user(caller)?;
+        let inv = self.load_invitation(id).await?;
+        let email = self.store.get_user(me).await?.email;
+        let addressed = inv.invitee_user_id == Some(me) || inv.invitee_email.as_deref() == Some(email.as_str());
+        if !addressed {
+            // Not the invitee: do not reveal that the invitation exists.
+            return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
+        }
+        Ok((inv, me))
+    }
+
+    async fn load_invitation(&self, id: &str) -> Result<Invitation> {
+        match self.store.get_invitation(id).await {
+            Ok(i) => Ok(i),
+            Err(StoreError::NotFound) => Err(Error::new(Code::InvitationNotFound, "invitation not found")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn accept(&self, inv: Invitation, me: crate::model::AccountId) -> Result<Membership> {
+        if self.store.get_membership(inv.org_id, me).await?.is_none()
+            && let Some(max) = self.settings.max_orgs_per_user
+            && self.store.list_user_memberships(me).await?.len() >= max as usize
+        {
+            return Err(Error::new(
+                Code::OrgLimit,
+                format!("a user may belong to at most {max} organization(s) on this cluster; leave one first"),
+            ));
+        }
+        let org = self.store.get_org(inv.org_id).await?;
+        let m = self
+            .store
+            .accept_invitation(&inv.id, me, org.tos_version, now_millis())
+            .await
+            .map_err(|e| conflict(e, "invitation"))?;
+        self.sync().await?;
+        Ok(m)
+    }
+
+    /// Accepts an invitation addressed to the caller; records the org's Terms of Use version.
+    pub async fn accept_invitation(&self, caller: &Principal, id: &str) -> Result<Membership> {
+        let (inv, me) = self.invitation_for_invitee(caller, id).await?;
+        self.accept(inv, me).await
+    }
+
+    /// Accepts with the single-use token from an invitation email.
+    pub async fn accept_invitation_token(&self, caller: &Principal, token: &str) -> Result<Membership> {
+        let me = self.require_user(caller)?;
+        let inv = match self.store.find_invitation_by_token(&digest_hex(token.trim())).await {
+            Ok(i) => i,
+            Err(StoreError::NotFound) => return Err(Error::new(Code::InvalidToken, "this invitation token is not valid")),
+            Err(e) => return Err(e.into()),
+        };
+        self.accept(inv, me).await
+    }
+
+    pub async fn decline_invitation(&self, caller: &Principal, id: &str) -> Result<Invitation> {
+        let (inv, _) = self.invitation_for_invitee(caller, id).await?;
+        self.store
+            .close_invitation(&inv.id, InvitationStatus::Declined, now_millis())
+            .await
+            .map_err(|e| conflict(e, "invitation"))
+    }
+
+    pub async fn rescind_invitation(&self, caller: &Principal, org: &str, id: &str) -> Result<Invitation> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let inv = self.load_invitation(id).await?;
+        if inv.org_id != org_acc.id {
+            return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
+        }
+        self.store
+            .close_invitation(&inv.id, InvitationStatus::Rescinded, now_millis())
+            .await
+            .map_err(|e| conflict(e, "invitation"))
+    }
+}

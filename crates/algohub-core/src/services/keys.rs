@@ -1,0 +1,155 @@
+//! API keys: user keys, org keys and member keys. The secret is returned once,
+//! at creation; the store keeps its SHA-256 digest.
+
+use super::Hub;
+use crate::error::{Code, Error, Result};
+use crate::model::{ApiKey, KeyKind, Millis, NewKey, Scopes};
+use crate::policy::{Action, Principal, Resource};
+use crate::secrets::ApiKeySecret;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct CreateKey {
+    pub label: String,
+    pub key_type: String,
+    pub scopes: Scopes,
+    pub allow_web_algo: bool,
+    pub referer_host: Option<String>,
+    pub algo_acl: Vec<String>,
+    pub expires_at: Option<Millis>,
+}
+
+impl Default for CreateKey {
+    fn default() -> Self {
+        Self {
+            label: String::new(),
+            key_type: "ManagementKey".into(),
+            scopes: Scopes::ALL,
+            allow_web_algo: false,
+            referer_host: None,
+            algo_acl: vec!["*".into()],
+            expires_at: None,
+        }
+    }
+}
+
+impl Hub {
+    async fn issue_key(
+        &self,
+        caller: &Principal,
+        kind: KeyKind,
+        owner: crate::model::AccountId,
+        org: Option<crate::model::AccountId>,
+        req: CreateKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
+        if req.label.chars().count() > 100 {
+            return Err(Error::invalid("key_label is longer than 100 characters"));
+        }
+        if !matches!(req.key_type.as_str(), "ManagementKey" | "PlatformAdminKey" | "AlgorithmKey") {
+            return Err(Error::invalid(format!(
+                "unknown key_type {:?}: use ManagementKey, PlatformAdminKey or AlgorithmKey",
+                req.key_type
+            )));
+        }
+        // A key never carries more than the credential that creates it.
+        let scopes = Scopes(req.scopes.0 & caller.scopes.0);
+        let secret = ApiKeySecret::generate();
+        let new = NewKey {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            kind,
+            owner_id: owner,
+            org_id: org,
+            label: req.label,
+            key_type: req.key_type,
+            mask: secret.mask(),
+            digest: secret.digest(),
+            scopes,
+            allow_web_algo: req.allow_web_algo,
+            referer_host: req.referer_host,
+            algo_acl: req.algo_acl,
+            created_by: caller.account_id(),
+            expires_at: req.expires_at,
+        };
+        let key = self.store.create_key(&new).await?;
+        self.sync().await?;
+        Ok((key, secret))
+    }
+
+    pub async fn create_user_key(&self, caller: &Principal, username: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+        let user = self.user_account(username).await?;
+        self.authorize(caller, Action::UserKeysManage, Resource::User(user.id))?;
+        self.issue_key(caller, KeyKind::User, user.id, None, req).await
+    }
+
+    /// For the CLI bootstrap (direct database access, no caller).
+    pub async fn create_user_key_unchecked(&self, username: &str, label: &str) -> Result<(ApiKey, ApiKeySecret)> {
+        let user = self.user_account(username).await?;
+        let system = Principal::user(user.id);
+        let req = CreateKey { label: label.to_string(), ..Default::default() };
+        self.issue_key(&system, KeyKind::User, user.id, None, req).await
+    }
+
+    pub async fn list_user_keys(&self, caller: &Principal, username: &str) -> Result<Vec<ApiKey>> {
+        let user = self.user_account(username).await?;
+        self.authorize(caller, Action::UserKeysManage, Resource::User(user.id))?;
+        Ok(self.store.list_keys(user.id, KeyKind::User).await?)
+    }
+
+    pub async fn create_org_key(&self, caller: &Principal, org: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        self.issue_key(caller, KeyKind::Org, org_acc.id, None, req).await
+    }
+
+    pub async fn create_member_key(&self, caller: &Principal, org: &str, username: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let user = self.user_account(username).await?;
+        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
+            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}")));
+        }
+        self.issue_key(caller, KeyKind::Member, user.id, Some(org_acc.id), req).await
+    }
+
+    /// Org keys and member keys of an org.
+    pub async fn list_org_keys(&self, caller: &Principal, org: &str) -> Result<Vec<ApiKey>> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let mut keys = self.store.list_keys(org_acc.id, KeyKind::Org).await?;
+        keys.extend(self.store.list_member_keys(org_acc.id).await?);
+        Ok(keys)
+    }
+
+    /// Revokes a key: its owner (user keys, own member keys) or an org admin.
+    pub async fn revoke_key(&self, caller: &Principal, key_uuid: &str) -> Result<ApiKey> {
+        let key = match self.store.get_key_by_uuid(key_uuid).await {
+            Ok(k) if k.revoked_at.is_none() => k,
+            Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::KeyNotFound, "key not found")),
+            Err(e) => return Err(e.into()),
+        };
+        let allowed = match key.kind {
+            KeyKind::User => self.can(caller, Action::UserKeysManage, Resource::User(key.owner_id)),
+            KeyKind::Org => self.can(caller, Action::OrgKeysManage, Resource::Org(key.owner_id)),
+            KeyKind::Member => {
+                caller.user_id() == Some(key.owner_id)
+                    || key.org_id.is_some_and(|o| self.can(caller, Action::OrgKeysManage, Resource::Org(o)))
+            }
+        };
+        if !allowed {
+            return Err(Error::new(Code::KeyNotFound, "key not found"));
+        }
+        self.store.revoke_key(key.id, crate::model::now_millis()).await?;
+        self.sync().await?;
+        Ok(key)
+    }
+
+    /// Authenticates a presented API key (no I/O: answered from the index).
+    pub fn authenticate_key(&self, raw: &str) -> Result<Principal> {
+        if !ApiKeySecret::looks_valid(raw) {
+            return Err(Error::new(Code::InvalidKey, "invalid API key"));
+        }
+        self.policy
+            .authenticate_key(&crate::secrets::digest_hex(raw))
+            .ok_or_else(|| Error::new(Code::InvalidKey, "invalid, expired or revoked API key"))
+    }
+}

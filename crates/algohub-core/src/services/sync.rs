@@ -1,0 +1,49 @@
+//! Keeping the policy index current: after every local write, and every few
+//! hundred milliseconds for writes made by other nodes sharing the database.
+
+use super::Hub;
+use crate::error::Result;
+
+impl Hub {
+    /// Applies every store change after the index's sequence number. Serialized,
+    /// so an older reload never overwrites a newer one.
+    pub async fn sync(&self) -> Result<usize> {
+        let _guard = self.sync_lock.lock().await;
+        let mut applied = 0;
+        loop {
+            let changes = self.store.policy_changes_since(self.policy.seq(), 1000).await?;
+            if changes.is_empty() {
+                return Ok(applied);
+            }
+            for c in &changes {
+                let subject = self.store.load_policy_subject(c.kind, c.id).await?;
+                self.policy.apply(c.kind, c.id, &subject);
+                self.policy.set_seq(c.seq);
+                applied += 1;
+            }
+        }
+    }
+
+    /// Notes that a key was used; written to the store in batches.
+    pub fn record_key_use(&self, key: crate::model::KeyId) {
+        self.key_uses.lock().insert(key, crate::policy::coarse_now_millis());
+    }
+
+    pub async fn flush_key_uses(&self) -> Result<()> {
+        let used: Vec<_> = self.key_uses.lock().drain().collect();
+        if !used.is_empty() {
+            self.store.touch_keys(&used).await?;
+        }
+        Ok(())
+    }
+
+    /// Housekeeping: expires invitations and grants, then syncs.
+    pub async fn run_maintenance(&self) -> Result<()> {
+        let now = crate::model::now_millis();
+        self.store.expire_invitations(now).await?;
+        self.store.expire_grants(now).await?;
+        self.flush_key_uses().await?;
+        self.sync().await?;
+        Ok(())
+    }
+}

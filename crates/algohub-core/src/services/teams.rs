@@ -1,0 +1,115 @@
+//! Teams inside an organization: seats for members, app grants with app roles.
+
+use super::{Hub, conflict};
+use crate::error::{Code, Error, Result};
+use crate::model::{Millis, Team, TeamAppGrant, TeamMember};
+use crate::names::ResourceName;
+use crate::policy::{Action, Principal, Resource};
+use crate::roles::AppRole;
+use crate::store::StoreError;
+
+impl Hub {
+    async fn team(&self, org: &str, team: &str) -> Result<(crate::model::AccountRef, Team)> {
+        let org_acc = self.org_account(org).await?;
+        match self.store.get_team(org_acc.id, &team.to_ascii_lowercase()).await {
+            Ok(t) => Ok((org_acc, t)),
+            Err(StoreError::NotFound) => Err(Error::new(Code::TeamNotFound, format!("team {team:?} not found in {org}"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create_team(&self, caller: &Principal, org: &str, name: &str) -> Result<Team> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
+        let name = ResourceName::parse(name)?;
+        let team = self.store.create_team(org_acc.id, name.as_str()).await.map_err(|e| conflict(e, "that team name"))?;
+        self.sync().await?;
+        Ok(team)
+    }
+
+    pub async fn list_teams(&self, caller: &Principal, org: &str) -> Result<Vec<Team>> {
+        let org_acc = self.org_account(org).await?;
+        self.authorize(caller, Action::OrgTeamsRead, Resource::Org(org_acc.id))?;
+        Ok(self.store.list_teams(org_acc.id).await?)
+    }
+
+    pub async fn get_team(&self, caller: &Principal, org: &str, team: &str) -> Result<(Team, Vec<TeamMember>, Vec<TeamAppGrant>)> {
+        let (_, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsRead, Resource::Team(t.id))?;
+        let members = self.store.list_team_members(t.id).await?;
+        let apps = self.store.list_team_apps(t.id).await?;
+        Ok((t, members, apps))
+    }
+
+    pub async fn delete_team(&self, caller: &Principal, org: &str, team: &str) -> Result<()> {
+        let (_, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.store.delete_team(t.id).await?;
+        self.sync().await?;
+        Ok(())
+    }
+
+    pub async fn add_team_member(&self, caller: &Principal, org: &str, team: &str, username: &str, expires_at: Option<Millis>) -> Result<()> {
+        let (org_acc, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let user = self.user_account(username).await?;
+        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
+            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}; only members can join its teams")));
+        }
+        self.store.add_team_member(t.id, user.id, expires_at).await.map_err(|e| conflict(e, "team seat"))?;
+        self.sync().await?;
+        Ok(())
+    }
+
+    pub async fn remove_team_member(&self, caller: &Principal, org: &str, team: &str, username: &str) -> Result<()> {
+        let (_, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let user = self.user_account(username).await?;
+        match self.store.remove_team_member(t.id, user.id).await {
+            Err(StoreError::NotFound) => return Err(Error::new(Code::NotMember, format!("{username} is not in team {team}"))),
+            other => other?,
+        }
+        self.sync().await?;
+        Ok(())
+    }
+
+    /// Grants an app owned by the org to a team with an app role.
+    pub async fn grant_team_app(
+        &self,
+        caller: &Principal,
+        org: &str,
+        team: &str,
+        app: &str,
+        role: AppRole,
+        expires_at: Option<Millis>,
+    ) -> Result<()> {
+        let (org_acc, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let app = match self.store.get_app(org_acc.id, &app.to_ascii_lowercase()).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}; teams hold only their org's apps")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.store.grant_team_app(t.id, app.id, role, expires_at).await.map_err(|e| conflict(e, "grant"))?;
+        self.sync().await?;
+        Ok(())
+    }
+
+    pub async fn revoke_team_app(&self, caller: &Principal, org: &str, team: &str, app: &str) -> Result<()> {
+        let (org_acc, t) = self.team(org, team).await?;
+        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let app_rec = self
+            .store
+            .get_app(org_acc.id, &app.to_ascii_lowercase())
+            .await
+            .map_err(|_| Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}")))?;
+        match self.store.revoke_team_app(t.id, app_rec.id).await {
+            Err(StoreError::NotFound) => return Err(Error::new(Code::NotFound, format!("team {team} holds no grant on {app}"))),
+            other => other?,
+        }
+        self.sync().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,66 @@
+//! One error renderer: `{"error": {"message", "code", "reason"}}` with the status
+//! from the code table. 5xx bodies carry a fixed message; the cause is logged.
+
+use algohub_core::{Code, Error, ErrorKind};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error as the HTTP layer returns it.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self(Error::new(code, message))
+    }
+}
+
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_of(self.0.kind());
+        let message = if status.is_server_error() {
+            tracing::error!(code = self.0.code.slug(), error = %self.0.message, "request failed");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                "the service is temporarily unavailable; try again".to_string()
+            } else {
+                "internal error".to_string()
+            }
+        } else {
+            self.0.message
+        };
+        let body = json!({"error": {"message": message, "code": self.0.code.number(), "reason": self.0.code.slug()}});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(Code::RouteNotFound, format!("no route for {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let mut r = ApiError::new(Code::MethodNotAllowed, format!("{method} is not allowed on {}", uri.path())).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}

@@ -1,0 +1,117 @@
+//! Extractors. They authenticate (`Caller`) and parse (`JsonBody`, `QueryArgs`);
+//! they never decide permissions: that is the policy engine's job.
+
+use crate::AppState;
+use crate::error::ApiError;
+use algohub_core::Code;
+use algohub_core::policy::Principal;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// An authenticated caller. Accepts `Authorization: <key>`, `Simple <key>` and
+/// `Bearer <token>` (a personal access token is an API key).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let raw = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::new(Code::Unauthenticated, "authentication required: send an API key in the Authorization header"))?
+            .to_str()
+            .map_err(|_| ApiError::new(Code::InvalidKey, "the Authorization header is not valid text"))?
+            .trim();
+        let key = match raw.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("simple") || scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            Some(_) => return Err(ApiError::new(Code::InvalidKey, "unsupported Authorization scheme: use Simple or Bearer")),
+            None => raw,
+        };
+        let principal = state.hub.authenticate_key(key)?;
+        if let Some(k) = principal.key {
+            state.hub.record_key_use(k);
+        }
+        Ok(Caller(principal))
+    }
+}
+
+/// A JSON body, parsed whatever the Content-Type (curl users forget it), except
+/// form-encoded bodies, which are refused (the Algorithmia client's `update()`
+/// sends those). Every failure is a 4xx in the common error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded") || v.starts_with("multipart/"));
+        if form {
+            return Err(ApiError::new(Code::MalformedJson, "expected a JSON body (Content-Type: application/json), not form data"));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(Code::PayloadTooLarge, "the request body is too large")
+            } else {
+                ApiError::new(Code::InvalidInput, format!("could not read the request body: {e}"))
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::new(Code::MissingField, "a JSON body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let code = if inner.is_syntax() || inner.is_eof() { Code::MalformedJson } else if inner.to_string().starts_with("missing field") { Code::MissingField } else { Code::InvalidInput };
+        let msg = if path == "." || path.is_empty() { format!("invalid JSON body: {inner}") } else { format!("invalid JSON body at {path}: {inner}") };
+        ApiError::new(code, msg)
+    })
+}
+
+/// Query parameters with errors in the common shape.
+pub struct QueryArgs<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(q)
+            .map(QueryArgs)
+            .map_err(|e| ApiError::new(Code::InvalidInput, format!("invalid query parameters: {e}")))
+    }
+}
+
+/// Parses a boolean the way the clients send it: true/false in any case, 1/0.
+pub fn parse_bool(raw: Option<&str>) -> Result<Option<bool>, ApiError> {
+    match raw.map(|s| s.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(s) if s == "true" || s == "1" => Ok(Some(true)),
+        Some(s) if s == "false" || s == "0" => Ok(Some(false)),
+        Some(s) => Err(ApiError::new(Code::InvalidInput, format!("invalid boolean {s:?}: use true or false"))),
+    }
+}
+
+/// Paging arguments (`limit`, `marker`) with a default and a cap.
+pub fn page(limit: Option<&str>, marker: Option<String>, default: i64) -> Result<algohub_core::model::Page, ApiError> {
+    let limit = match limit {
+        None | Some("") => default,
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            ApiError::new(Code::InvalidInput, format!("invalid limit {s:?}: use a whole number of at least 1"))
+        })?,
+    };
+    Ok(algohub_core::model::Page { limit: limit.min(1000), marker: marker.filter(|m| !m.is_empty()) })
+}

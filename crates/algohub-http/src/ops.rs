@@ -1,0 +1,102 @@
+//! Operations: health, readiness, Prometheus metrics, the OpenAPI document, and
+//! the request middleware (path normalization, request id, metrics, logs).
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::{op, routes::Routes};
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.hub.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready", "store": s.hub.store.backend()})).into_response(),
+        Err(e) => {
+            metrics::counter!("algohub_store_errors_total").increment(1);
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": s.hub.store.backend()}))).into_response()
+        }
+    }
+}
+
+async fn prometheus(State(s): State<AppState>) -> Response {
+    let stats = s.hub.policy.stats();
+    metrics::gauge!("algohub_policy_index_users").set(stats.users as f64);
+    metrics::gauge!("algohub_policy_index_keys").set(stats.keys as f64);
+    metrics::gauge!("algohub_policy_seq").set(s.hub.policy.seq() as f64);
+    let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn openapi(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json((*s.openapi).clone()))
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(op!(GET "/healthz", "operations", "Liveness: the process answers", response = "Health", public = true), get(healthz))
+        .add(op!(GET "/readyz", "operations", "Readiness: the store answers", response = "Health", public = true), get(readyz))
+        .add(op!(GET "/metrics", "operations", "Prometheus metrics", public = true), get(prometheus))
+        .add(op!(GET "/openapi.json", "operations", "This OpenAPI document", public = true), get(openapi))
+}
+
+/// Collapses repeated slashes and drops a trailing slash, before routing
+/// (`//v1/users/` is `/v1/users`).
+pub fn normalize_path(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let needs = path.contains("//") || (path.len() > 1 && path.ends_with('/'));
+    if needs {
+        let mut clean = String::with_capacity(path.len());
+        for seg in path.split('/').filter(|s| !s.is_empty()) {
+            clean.push('/');
+            clean.push_str(seg);
+        }
+        if clean.is_empty() {
+            clean.push('/');
+        }
+        if let Some(q) = req.uri().query() {
+            clean.push('?');
+            clean.push_str(q);
+        }
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = clean.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// Request id, metrics and one log line per request.
+pub async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed().as_secs_f64();
+    metrics::counter!("algohub_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("algohub_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed);
+    tracing::info!(request_id = %request_id, method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

@@ -1,0 +1,66 @@
+//! JSON schemas of the request and response bodies, for the OpenAPI document.
+
+use serde_json::{Value, json};
+
+fn obj(required: &[&str], props: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": props})
+}
+
+const S: &str = "string";
+
+fn s() -> Value {
+    json!({"type": S})
+}
+
+pub fn all() -> Value {
+    let permissions = obj(
+        &[],
+        json!({"allow_algo": {"type": "boolean"}, "allow_data": {"type": "boolean"}, "allow_data_write": {"type": "boolean"},
+               "allow_algo_management": {"type": "boolean"}, "allow_web_algo": {"type": "boolean"},
+               "algo_acl": {"type": "array", "items": s()}, "referer_host": s()}),
+    );
+    json!({
+        "Error": obj(&["error"], json!({"error": obj(&["message"], json!({"message": s(), "code": {"type": "integer"}, "reason": s()}))})),
+        "User": obj(&["username", "email", "resource_type"], json!({"id": s(), "username": s(), "email": s(), "fullname": s(),
+            "company_name": s(), "company_role": s(), "password": s(), "self_link": s(), "resource_type": s()})),
+        "Organization": obj(&["org_name", "org_email", "org_label", "org_contact_name", "type_id"], json!({"org_name": s(), "org_email": s(),
+            "org_label": s(), "org_contact_name": s(), "org_url": s(), "type_id": s(), "self_link": s(), "resource_type": s(),
+            "require_approval": {"type": "boolean"}, "allow_self_approval": {"type": "boolean"}, "consolidated_billing": {"type": "boolean"}})),
+        "OrganizationType": obj(&["id", "name"], json!({"id": s(), "name": s()})),
+        "OrganizationMember": obj(&["username", "role", "user_link", "resource_type"], json!({"username": s(),
+            "role": {"type": S, "enum": ["owner", "member", "invited"]}, "algohub_role": s(), "user_link": s(), "resource_type": s()})),
+        "PagedResultList": obj(&["results"], json!({"results": {"type": "array", "items": {"type": "object"}}, "marker": s(), "next_link": s()})),
+        "AuthPermissions": permissions,
+        "ApiKeyCreation": obj(&[], json!({"key_label": s(), "key_type": {"type": S, "enum": ["ManagementKey", "PlatformAdminKey", "AlgorithmKey"]},
+            "permissions": {"$ref": "#/components/schemas/AuthPermissions"}, "scopes": {"type": "array", "items": {"type": S, "enum": ["algo_call", "data_read", "data_write", "management"]}},
+            "expires_at": {"type": S, "format": "date-time"}})),
+        "ApiKey": obj(&["username", "key_label", "created_at", "api_key_mask", "api_key", "key_type"], json!({"id": s(), "username": s(),
+            "key_label": s(), "created_at": s(), "api_key_mask": s(), "api_key": s(), "key_type": s(), "owner_name": s(),
+            "permissions": {"$ref": "#/components/schemas/AuthPermissions"}, "scopes": {"type": "array", "items": s()},
+            "expires_at": s(), "last_used_at": s()})),
+        "ApiKeyList": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}},
+        "OrganizationTypeList": {"type": "array", "items": {"$ref": "#/components/schemas/OrganizationType"}},
+        "InvitationCreate": obj(&["role"], json!({"username": s(), "email": s(), "role": {"type": S, "enum": ["viewer", "team_contributor", "contributor", "admin"]}})),
+        "Invitation": obj(&["id", "org", "role", "status"], json!({"id": s(), "org": s(), "username": s(), "email": s(), "role": s(),
+            "status": {"type": S, "enum": ["pending", "accepted", "declined", "rescinded", "expired"]}, "created_at": s(), "expires_at": s()})),
+        "InvitationList": {"type": "array", "items": {"$ref": "#/components/schemas/Invitation"}},
+        "InvitationToken": obj(&["token"], json!({"token": s()})),
+        "Membership": obj(&["org", "username", "role"], json!({"org": s(), "username": s(), "role": s(), "expires_at": s()})),
+        "RoleChange": obj(&["role"], json!({"role": {"type": S, "enum": ["viewer", "team_contributor", "contributor", "admin"]}, "expires_at": s()})),
+        "Roles": obj(&["org_roles", "app_roles"], json!({"org_roles": {"type": "array", "items": {"type": "object"}}, "app_roles": {"type": "array", "items": {"type": "object"}}})),
+        "TeamCreate": obj(&["name"], json!({"name": s()})),
+        "Team": obj(&["name"], json!({"id": s(), "name": s(), "org": s(), "members": {"type": "array", "items": {"type": "object"}}, "apps": {"type": "array", "items": {"type": "object"}}})),
+        "TeamList": {"type": "array", "items": {"$ref": "#/components/schemas/Team"}},
+        "TeamSeat": obj(&[], json!({"expires_at": s()})),
+        "TeamAppGrant": obj(&["role"], json!({"role": {"type": S, "enum": ["read", "contributor", "write", "admin"]}, "expires_at": s()})),
+        "AppCreate": obj(&["name"], json!({"name": s(), "description": s()})),
+        "App": obj(&["id", "owner", "name"], json!({"id": s(), "owner": s(), "name": s(), "description": s(), "created_at": s(), "updated_at": s()})),
+        "AppList": {"type": "array", "items": {"$ref": "#/components/schemas/App"}},
+        "AppDuplicate": obj(&["name"], json!({"name": s()})),
+        "AppTransfer": obj(&["to"], json!({"to": s(), "name": s()})),
+        "Explanation": obj(&["allow", "decided_by", "chain"], json!({"principal": s(), "action": s(), "resource": s(), "allow": {"type": "boolean"},
+            "decided_by": s(), "chain": {"type": "array", "items": obj(&["rule", "outcome"], json!({"rule": s(), "outcome": s(), "detail": s()}))}})),
+        "WhoCan": obj(&["results"], json!({"action": s(), "resource": s(), "results": {"type": "array", "items": obj(&["username", "rule"], json!({"username": s(), "rule": s()}))}})),
+        "Health": obj(&["status"], json!({"status": s()})),
+    })
+}

@@ -1,0 +1,12 @@
+//! The Algorithmia v1 compatible routes.
+
+pub mod keys;
+pub mod orgs;
+pub mod shapes;
+pub mod users;
+
+use crate::routes::Routes;
+
+pub fn routes(r: Routes) -> Routes {
+    keys::routes(orgs::routes(users::routes(r)))
+}

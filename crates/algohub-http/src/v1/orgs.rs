@@ -1,0 +1,184 @@
+//! `/v1/organization/types` and `/v1/organizations`: orgs and their members.
+//!
+//! A v1 member PUT by a cluster admin adds the member at once as `contributor`;
+//! by an org admin it sends an invitation, listed as `invited` until accepted.
+
+use super::shapes;
+use super::users::PageArgs;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, JsonBody, QueryArgs, page};
+use crate::{AppState, op, routes::Routes};
+use algohub_core::Code;
+use algohub_core::model::OrgUpdate;
+use algohub_core::policy::{Action, Resource};
+use algohub_core::roles::OrgRole;
+use algohub_core::services::{CreateOrg, InviteTarget};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+struct OrgTypeBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct OrgBody {
+    org_name: String,
+    #[serde(default)]
+    org_label: Option<String>,
+    #[serde(default)]
+    org_contact_name: Option<String>,
+    org_email: String,
+    #[serde(default)]
+    org_url: Option<String>,
+    type_id: String,
+}
+
+#[derive(Deserialize)]
+struct OrgUpdateBody {
+    #[serde(default)]
+    org_name: Option<String>,
+    #[serde(default)]
+    org_label: Option<String>,
+    #[serde(default)]
+    org_contact_name: Option<String>,
+    #[serde(default)]
+    org_email: Option<String>,
+    #[serde(default)]
+    org_url: Option<String>,
+    #[serde(default)]
+    type_id: Option<String>,
+    #[serde(default)]
+    require_approval: Option<bool>,
+    #[serde(default)]
+    allow_self_approval: Option<bool>,
+    #[serde(default)]
+    consolidated_billing: Option<bool>,
+}
+
+async fn list_types(State(s): State<AppState>, Caller(_): Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(s.hub.list_org_types().await?)))
+}
+
+async fn create_type(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<OrgTypeBody>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(s.hub.create_org_type(&c, &b.name).await?)))
+}
+
+async fn delete_type(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.hub.delete_org_type(&c, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<OrgBody>) -> ApiResult<Json<Value>> {
+    let req = CreateOrg {
+        name: b.org_name,
+        label: b.org_label.unwrap_or_default(),
+        contact_name: b.org_contact_name.unwrap_or_default(),
+        email: b.org_email,
+        url: b.org_url,
+        type_id: b.type_id,
+    };
+    let o = s.hub.create_org(&c, req).await?;
+    Ok(Json(shapes::org(&o, true, &s.base_url)))
+}
+
+async fn list(State(s): State<AppState>, Caller(c): Caller, QueryArgs(q): QueryArgs<PageArgs>) -> ApiResult<Json<Value>> {
+    let p = page(q.limit.as_deref(), q.marker, 10)?;
+    let orgs = s.hub.list_orgs(&c, &p).await?;
+    let last = orgs.last().map(|o| o.name.clone());
+    let results = orgs.iter().map(|o| shapes::org(o, true, &s.base_url)).collect();
+    Ok(Json(shapes::paged(results, last, p.limit, &format!("{}/v1/organizations", s.base_url))))
+}
+
+async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let v = s.hub.get_org(&c, &name).await?;
+    let mut body = shapes::org(&v.org, v.private_visible, &s.base_url);
+    if let Some(role) = v.my_role {
+        body["my_role"] = json!(role.as_str());
+    }
+    Ok(Json(body))
+}
+
+async fn update(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<OrgUpdateBody>,
+) -> ApiResult<Json<Value>> {
+    if let Some(n) = &b.org_name
+        && !n.eq_ignore_ascii_case(&name)
+    {
+        return Err(ApiError::new(Code::InvalidInput, "an organization's name cannot be changed"));
+    }
+    let update = OrgUpdate {
+        label: b.org_label,
+        contact_name: b.org_contact_name,
+        email: b.org_email,
+        url: b.org_url.map(|u| if u.is_empty() { None } else { Some(u) }),
+        type_id: b.type_id,
+        require_approval: b.require_approval,
+        allow_self_approval: b.allow_self_approval,
+        consolidated_billing: b.consolidated_billing,
+    };
+    let o = s.hub.update_org(&c, &name, update).await?;
+    Ok(Json(shapes::org(&o, true, &s.base_url)))
+}
+
+async fn remove(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.hub.delete_org(&c, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Members, then (for admins) pending invitations shown as `invited`.
+async fn members(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+    QueryArgs(q): QueryArgs<PageArgs>,
+) -> ApiResult<Json<Value>> {
+    let p = page(q.limit.as_deref(), q.marker, 100)?;
+    let list = s.hub.list_members(&c, &org, &p).await?;
+    let last = list.last().map(|m| m.username.clone());
+    let full_page = list.len() as i64 >= p.limit;
+    let mut results: Vec<Value> = list.iter().map(|m| shapes::member(m, &s.base_url)).collect();
+    if !full_page && p.marker.is_none() {
+        // Pending invitations are appended on the first and only page.
+        if let Ok(pending) = s.hub.list_pending_invitations(&c, &org).await {
+            results.extend(pending.iter().map(|i| shapes::invited_member(i, &s.base_url)));
+        }
+    }
+    let limit = if full_page { p.limit } else { i64::MAX };
+    Ok(Json(shapes::paged(results, last, limit, &format!("{}/v1/organizations/{org}/members", s.base_url))))
+}
+
+async fn add_member(State(s): State<AppState>, Caller(c): Caller, Path((org, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    if s.hub.can(&c, Action::AdminUsersManage, Resource::Cluster) {
+        s.hub.add_member_direct(&c, &org, &user, OrgRole::Contributor).await?;
+    } else {
+        s.hub.invite(&c, &org, InviteTarget::Username(user), OrgRole::Contributor).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member(State(s): State<AppState>, Caller(c): Caller, Path((org, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    s.hub.remove_member(&c, &org, &user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(op!(GET "/v1/organization/types", "organizations", "List organization types", response = "OrganizationTypeList"), get(list_types))
+        .add(op!(POST "/v1/organization/types", "organizations", "Create an organization type (cluster admins)", body = "OrganizationType", response = "OrganizationType"), post(create_type))
+        .add(op!(DELETE "/v1/organization/types/{name}", "organizations", "Delete an unused organization type (cluster admins)", status = 204), delete(delete_type))
+        .add(op!(POST "/v1/organizations", "organizations", "Create an organization; the caller becomes its admin", body = "Organization", response = "Organization"), post(create))
+        .add(op!(GET "/v1/organizations", "organizations", "List organizations (all for cluster admins, else the caller's)", response = "PagedResultList"), get(list))
+        .add(op!(GET "/v1/organizations/{org}", "organizations", "Get an organization (contact details for members)", response = "Organization"), get(get_one))
+        .add(op!(PUT "/v1/organizations/{org}", "organizations", "Update an organization (org admins)", body = "Organization", response = "Organization"), put(update))
+        .add(op!(DELETE "/v1/organizations/{org}", "organizations", "Delete an organization (org admins)", status = 204), delete(remove))
+        .add(op!(GET "/v1/organizations/{org}/members", "organizations", "List members (and pending invitations as invited)", response = "PagedResultList"), get(members))
+        .add(op!(PUT "/v1/organizations/{org}/members/{username}", "organizations", "Add a member (cluster admins) or invite one (org admins)", status = 204), put(add_member))
+        .add(op!(DELETE "/v1/organizations/{org}/members/{username}", "organizations", "Remove a member, or leave the organization", status = 204), delete(remove_member))
+}
