@@ -85,7 +85,10 @@ codes! {
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub fn kind(&self) -> ErrorKind {
         self.code.kind()
@@ -109,9 +112,10 @@ impl From<crate::store::StoreError> for Error {
         use crate::store::StoreError;
         match e {
             StoreError::NotFound => Error::new(Code::NotFound, "not found"),
-            StoreError::Conflict { constraint } => {
-                Error::new(Code::Conflict, format!("conflicts with existing data ({constraint})"))
-            }
+            StoreError::Conflict { constraint } => Error::new(
+                Code::Conflict,
+                format!("conflicts with existing data ({constraint})"),
+            ),
             StoreError::Other(msg) => {
                 tracing::error!(error = %msg, "store error");
                 Error::new(Code::Unavailable, "the store failed; try again")
@@ -128,14 +132,39 @@ mod tests {
     #[test]
     fn codes_are_unique() {
         let all = [
-            Code::InvalidInput, Code::InvalidName, Code::InvalidEmail, Code::InvalidRole,
-            Code::MalformedJson, Code::MissingField, Code::PayloadTooLarge, Code::InvalidToken,
-            Code::Unauthenticated, Code::InvalidKey, Code::Forbidden, Code::RoleAboveOwn,
-            Code::KeyScope, Code::LastAdmin, Code::OrgLimit, Code::NotFound, Code::UserNotFound,
-            Code::OrgNotFound, Code::AppNotFound, Code::TeamNotFound, Code::KeyNotFound,
-            Code::InvitationNotFound, Code::OrgTypeNotFound, Code::RouteNotFound, Code::NameTaken,
-            Code::EmailTaken, Code::AlreadyMember, Code::NotMember, Code::InvitationClosed,
-            Code::InvitationExpired, Code::Conflict, Code::MethodNotAllowed, Code::Unavailable,
+            Code::InvalidInput,
+            Code::InvalidName,
+            Code::InvalidEmail,
+            Code::InvalidRole,
+            Code::MalformedJson,
+            Code::MissingField,
+            Code::PayloadTooLarge,
+            Code::InvalidToken,
+            Code::Unauthenticated,
+            Code::InvalidKey,
+            Code::Forbidden,
+            Code::RoleAboveOwn,
+            Code::KeyScope,
+            Code::LastAdmin,
+            Code::OrgLimit,
+            Code::NotFound,
+            Code::UserNotFound,
+            Code::OrgNotFound,
+            Code::AppNotFound,
+            Code::TeamNotFound,
+            Code::KeyNotFound,
+            Code::InvitationNotFound,
+            Code::OrgTypeNotFound,
+            Code::RouteNotFound,
+            Code::NameTaken,
+            Code::EmailTaken,
+            Code::AlreadyMember,
+            Code::NotMember,
+            Code::InvitationClosed,
+            Code::InvitationExpired,
+            Code::Conflict,
+            Code::MethodNotAllowed,
+            Code::Unavailable,
             Code::Internal,
         ];
         let mut nums: Vec<u32> = all.iter().map(|c| c.number()).collect();

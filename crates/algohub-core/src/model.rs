@@ -29,7 +29,11 @@ pub fn parse_time(raw: &str) -> Option<Millis> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
         return Some(t.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, fmt) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -294,14 +298,26 @@ impl AppSort {
             None => None,
             Some(o) if o == "asc" => Some(false),
             Some(o) if o == "desc" => Some(true),
-            Some(o) => return Err(crate::Error::invalid(format!("unknown order {o:?}: use asc or desc"))),
+            Some(o) => {
+                return Err(crate::Error::invalid(format!(
+                    "unknown order {o:?}: use asc or desc"
+                )));
+            }
         };
         match sort.map(|s| s.to_ascii_lowercase()).as_deref() {
-            None | Some("updated") | Some("last_updated") => {
-                Ok(if desc.unwrap_or(true) { Self::UpdatedDesc } else { Self::UpdatedAsc })
-            }
-            Some("name") => Ok(if desc.unwrap_or(false) { Self::NameDesc } else { Self::NameAsc }),
-            Some(s) => Err(crate::Error::invalid(format!("unknown sort {s:?}: use updated or name"))),
+            None | Some("updated") | Some("last_updated") => Ok(if desc.unwrap_or(true) {
+                Self::UpdatedDesc
+            } else {
+                Self::UpdatedAsc
+            }),
+            Some("name") => Ok(if desc.unwrap_or(false) {
+                Self::NameDesc
+            } else {
+                Self::NameAsc
+            }),
+            Some(s) => Err(crate::Error::invalid(format!(
+                "unknown sort {s:?}: use updated or name"
+            ))),
         }
     }
 }

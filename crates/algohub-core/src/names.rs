@@ -17,7 +17,9 @@ impl AccountName {
         let lower = raw.trim().to_ascii_lowercase();
         let bytes = lower.as_bytes();
         let ok_len = (2..=39).contains(&bytes.len());
-        let ok_first = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let ok_first = bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let ok_rest = bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
@@ -58,13 +60,16 @@ impl ResourceName {
         let b = s.as_bytes();
         let ok = (1..=64).contains(&b.len())
             && b[0].is_ascii_alphanumeric()
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-' || *c == b'.');
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-' || *c == b'.');
         if ok {
             Ok(Self(s.to_string()))
         } else {
             Err(Error::new(
                 Code::InvalidName,
-                format!("invalid name {raw:?}: use 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"),
+                format!(
+                    "invalid name {raw:?}: use 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+                ),
             ))
         }
     }
@@ -99,7 +104,10 @@ impl Email {
         if valid {
             Ok(Self(s))
         } else {
-            Err(Error::new(Code::InvalidEmail, format!("invalid email address {raw:?}")))
+            Err(Error::new(
+                Code::InvalidEmail,
+                format!("invalid email address {raw:?}"),
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -113,18 +121,38 @@ mod tests {
 
     #[test]
     fn account_names() {
-        assert_eq!(AccountName::parse("Alice").map(|n| n.into_string()), Ok("alice".into()));
+        assert_eq!(
+            AccountName::parse("Alice").map(|n| n.into_string()),
+            Ok("alice".into())
+        );
         for good in ["ab", "a_b", "a-b", "0rg", &"x".repeat(39)] {
             assert!(AccountName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "a", "_ab", "-ab", "a b", "a/b", "ä1", &"x".repeat(40), "a.b"] {
-            assert_eq!(AccountName::parse(bad).map_err(|e| e.code), Err(Code::InvalidName), "{bad}");
+        for bad in [
+            "",
+            "a",
+            "_ab",
+            "-ab",
+            "a b",
+            "a/b",
+            "ä1",
+            &"x".repeat(40),
+            "a.b",
+        ] {
+            assert_eq!(
+                AccountName::parse(bad).map_err(|e| e.code),
+                Err(Code::InvalidName),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" A@Example.com ").map(|e| e.0), Ok("a@example.com".into()));
+        assert_eq!(
+            Email::parse(" A@Example.com ").map(|e| e.0),
+            Ok("a@example.com".into())
+        );
         for bad in ["", "a", "a@b", "@b.c", "a@@b.c", "a b@c.d", "a@.c", "a@c."] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

@@ -14,7 +14,12 @@ pub enum OrgRole {
 }
 
 impl OrgRole {
-    pub const ALL: [OrgRole; 4] = [OrgRole::Viewer, OrgRole::TeamContributor, OrgRole::Contributor, OrgRole::Admin];
+    pub const ALL: [OrgRole; 4] = [
+        OrgRole::Viewer,
+        OrgRole::TeamContributor,
+        OrgRole::Contributor,
+        OrgRole::Admin,
+    ];
 
     pub fn parse(raw: &str) -> Result<Self> {
         match raw.trim().to_ascii_lowercase().as_str() {
@@ -41,7 +46,11 @@ impl OrgRole {
     }
     /// How the Algorithmia v1 API shows this role.
     pub fn v1_name(self) -> &'static str {
-        if self == Self::Admin { "owner" } else { "member" }
+        if self == Self::Admin {
+            "owner"
+        } else {
+            "member"
+        }
     }
 }
 
@@ -56,7 +65,12 @@ pub enum AppRole {
 }
 
 impl AppRole {
-    pub const ALL: [AppRole; 4] = [AppRole::Read, AppRole::Contributor, AppRole::Write, AppRole::Admin];
+    pub const ALL: [AppRole; 4] = [
+        AppRole::Read,
+        AppRole::Contributor,
+        AppRole::Write,
+        AppRole::Admin,
+    ];
 
     pub fn parse(raw: &str) -> Result<Self> {
         match raw.trim().to_ascii_lowercase().as_str() {
@@ -91,7 +105,11 @@ mod tests {
         assert!(OrgRole::Viewer < OrgRole::TeamContributor);
         assert!(OrgRole::TeamContributor < OrgRole::Contributor);
         assert!(OrgRole::Contributor < OrgRole::Admin);
-        assert!(AppRole::Read < AppRole::Contributor && AppRole::Contributor < AppRole::Write && AppRole::Write < AppRole::Admin);
+        assert!(
+            AppRole::Read < AppRole::Contributor
+                && AppRole::Contributor < AppRole::Write
+                && AppRole::Write < AppRole::Admin
+        );
         for r in OrgRole::ALL {
             assert_eq!(OrgRole::parse(r.as_str()), Ok(r));
             assert_eq!(OrgRole::from_i64(r as i64), Some(r));
@@ -99,7 +117,10 @@ mod tests {
         for r in AppRole::ALL {
             assert_eq!(AppRole::parse(r.as_str()), Ok(r));
         }
-        assert_eq!(OrgRole::parse("owner").map_err(|e| e.code), Err(Code::InvalidRole));
+        assert_eq!(
+            OrgRole::parse("owner").map_err(|e| e.code),
+            Err(Code::InvalidRole)
+        );
         assert_eq!(OrgRole::Admin.v1_name(), "owner");
         assert_eq!(OrgRole::Viewer.v1_name(), "member");
     }

@@ -86,7 +86,10 @@ impl std::fmt::Debug for InviteToken {
 pub fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::PasswordHasher;
     if password.len() < 8 {
-        return Err(Error::new(Code::InvalidInput, "password must be at least 8 characters"));
+        return Err(Error::new(
+            Code::InvalidInput,
+            "password must be at least 8 characters",
+        ));
     }
     argon2::Argon2::default()
         .hash_password(password.as_bytes())
@@ -98,7 +101,9 @@ pub fn hash_password(password: &str) -> Result<String> {
 pub fn verify_password(password: &str, phc: &str) -> bool {
     use argon2::password_hash::{PasswordVerifier, phc::PasswordHash};
     match PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

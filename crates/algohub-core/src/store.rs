@@ -145,7 +145,12 @@ pub trait AccountStore: Send + Sync {
     /// Users ordered by name, after `marker` (exclusive), deleted ones excluded.
     async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: AccountId, update: &UserUpdate) -> StoreResult<User>;
-    async fn set_user_flags(&self, id: AccountId, cluster_admin: Option<bool>, sudo_user: Option<bool>) -> StoreResult<User>;
+    async fn set_user_flags(
+        &self,
+        id: AccountId,
+        cluster_admin: Option<bool>,
+        sudo_user: Option<bool>,
+    ) -> StoreResult<User>;
     /// Tombstones the user (name and email stay taken forever) and removes their
     /// memberships, team seats, keys and pending invitations, in one transaction.
     /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is
@@ -172,12 +177,28 @@ pub trait OrgStore: Send + Sync {
     async fn delete_org(&self, id: AccountId, actor: AccountId) -> StoreResult<()>;
 
     async fn list_members(&self, org: AccountId, page: &Page) -> StoreResult<Vec<Membership>>;
-    async fn get_membership(&self, org: AccountId, user: AccountId) -> StoreResult<Option<Membership>>;
+    async fn get_membership(
+        &self,
+        org: AccountId,
+        user: AccountId,
+    ) -> StoreResult<Option<Membership>>;
     async fn list_user_memberships(&self, user: AccountId) -> StoreResult<Vec<Membership>>;
     /// Adds a member; `Conflict{"membership"}` if already one.
-    async fn add_member(&self, org: AccountId, user: AccountId, role: OrgRole, expires_at: Option<Millis>) -> StoreResult<Membership>;
+    async fn add_member(
+        &self,
+        org: AccountId,
+        user: AccountId,
+        role: OrgRole,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<Membership>;
     /// Changes a role; refused with `Conflict{"last_admin"}` if it would leave no admin.
-    async fn set_member_role(&self, org: AccountId, user: AccountId, role: OrgRole, expires_at: Option<Millis>) -> StoreResult<Membership>;
+    async fn set_member_role(
+        &self,
+        org: AccountId,
+        user: AccountId,
+        role: OrgRole,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<Membership>;
     /// Removes a member with their team seats and member keys; refused with
     /// `Conflict{"last_admin"}` for the last admin.
     async fn remove_member(&self, org: AccountId, user: AccountId) -> StoreResult<()>;
@@ -185,18 +206,42 @@ pub trait OrgStore: Send + Sync {
 
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
-    async fn create_invitation(&self, inv: &NewInvitation, outbox: &[NewOutboxMessage]) -> StoreResult<Invitation>;
+    async fn create_invitation(
+        &self,
+        inv: &NewInvitation,
+        outbox: &[NewOutboxMessage],
+    ) -> StoreResult<Invitation>;
     async fn get_invitation(&self, id: &str) -> StoreResult<Invitation>;
     async fn find_invitation_by_token(&self, digest: &str) -> StoreResult<Invitation>;
     async fn list_pending_invitations(&self, org: AccountId) -> StoreResult<Vec<Invitation>>;
-    async fn list_invitations_for_user(&self, user: AccountId, email: &str) -> StoreResult<Vec<Invitation>>;
+    async fn list_invitations_for_user(
+        &self,
+        user: AccountId,
+        email: &str,
+    ) -> StoreResult<Vec<Invitation>>;
     /// Pending invitation for this user (by id or by email) in this org, if any.
-    async fn find_pending_invitation(&self, org: AccountId, user: Option<AccountId>, email: Option<&str>) -> StoreResult<Option<Invitation>>;
+    async fn find_pending_invitation(
+        &self,
+        org: AccountId,
+        user: Option<AccountId>,
+        email: Option<&str>,
+    ) -> StoreResult<Option<Invitation>>;
     /// Atomically: marks it accepted (only if still pending and unexpired at `now`),
     /// records the Terms of Use version, and adds the membership.
-    async fn accept_invitation(&self, id: &str, user: AccountId, tos_version: i64, now: Millis) -> StoreResult<Membership>;
+    async fn accept_invitation(
+        &self,
+        id: &str,
+        user: AccountId,
+        tos_version: i64,
+        now: Millis,
+    ) -> StoreResult<Membership>;
     /// Moves a pending invitation to `declined`, `rescinded` or `expired`.
-    async fn close_invitation(&self, id: &str, status: InvitationStatus, now: Millis) -> StoreResult<Invitation>;
+    async fn close_invitation(
+        &self,
+        id: &str,
+        status: InvitationStatus,
+        now: Millis,
+    ) -> StoreResult<Invitation>;
     /// Marks every pending invitation past its expiry as expired; returns how many.
     async fn expire_invitations(&self, now: Millis) -> StoreResult<u64>;
 }
@@ -209,10 +254,21 @@ pub trait TeamStore: Send + Sync {
     async fn delete_team(&self, id: TeamId) -> StoreResult<()>;
     async fn list_team_members(&self, team: TeamId) -> StoreResult<Vec<TeamMember>>;
     /// Adds a seat; `NotFound` unless the user is a member of the team's org.
-    async fn add_team_member(&self, team: TeamId, user: AccountId, expires_at: Option<Millis>) -> StoreResult<()>;
+    async fn add_team_member(
+        &self,
+        team: TeamId,
+        user: AccountId,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()>;
     async fn remove_team_member(&self, team: TeamId, user: AccountId) -> StoreResult<()>;
     async fn list_team_apps(&self, team: TeamId) -> StoreResult<Vec<TeamAppGrant>>;
-    async fn grant_team_app(&self, team: TeamId, app: AppId, role: AppRole, expires_at: Option<Millis>) -> StoreResult<()>;
+    async fn grant_team_app(
+        &self,
+        team: TeamId,
+        app: AppId,
+        role: AppRole,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()>;
     async fn revoke_team_app(&self, team: TeamId, app: AppId) -> StoreResult<()>;
     /// Removes memberships and grants whose `expires_at` has passed; each removal
     /// writes a `grant.expired` event. Returns how many were removed.
@@ -221,15 +277,38 @@ pub trait TeamStore: Send + Sync {
 
 #[async_trait]
 pub trait AppStore: Send + Sync {
-    async fn create_app(&self, owner: AccountId, name: &str, description: &str, created_by: AccountId) -> StoreResult<App>;
+    async fn create_app(
+        &self,
+        owner: AccountId,
+        name: &str,
+        description: &str,
+        created_by: AccountId,
+    ) -> StoreResult<App>;
     async fn get_app(&self, owner: AccountId, name: &str) -> StoreResult<App>;
     async fn get_app_by_id(&self, id: AppId) -> StoreResult<App>;
-    async fn list_apps(&self, owner: AccountId, search: Option<&str>, sort: AppSort, limit: i64, offset: i64) -> StoreResult<Vec<App>>;
+    async fn list_apps(
+        &self,
+        owner: AccountId,
+        search: Option<&str>,
+        sort: AppSort,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<App>>;
     async fn delete_app(&self, id: AppId) -> StoreResult<()>;
-    async fn duplicate_app(&self, id: AppId, new_name: &str, created_by: AccountId) -> StoreResult<App>;
+    async fn duplicate_app(
+        &self,
+        id: AppId,
+        new_name: &str,
+        created_by: AccountId,
+    ) -> StoreResult<App>;
     /// Moves the app (and its resources) to another owner, optionally renamed.
     /// Team grants are dropped (teams belong to the old owner).
-    async fn transfer_app(&self, id: AppId, new_owner: AccountId, new_name: &str) -> StoreResult<App>;
+    async fn transfer_app(
+        &self,
+        id: AppId,
+        new_owner: AccountId,
+        new_name: &str,
+    ) -> StoreResult<App>;
     async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
     async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
     async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>>;
@@ -250,7 +329,11 @@ pub trait KeyStore: Send + Sync {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    async fn list_outbox(&self, undelivered_only: bool, limit: i64) -> StoreResult<Vec<OutboxMessage>>;
+    async fn list_outbox(
+        &self,
+        undelivered_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>>;
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()>;
     async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>>;
 }
@@ -265,7 +348,16 @@ pub trait PolicyFeed: Send + Sync {
 
 /// The whole store, as held by the services (`Arc<dyn Store>`).
 #[async_trait]
-pub trait Store: AccountStore + OrgStore + InvitationStore + TeamStore + AppStore + KeyStore + OutboxStore + PolicyFeed {
+pub trait Store:
+    AccountStore
+    + OrgStore
+    + InvitationStore
+    + TeamStore
+    + AppStore
+    + KeyStore
+    + OutboxStore
+    + PolicyFeed
+{
     /// Which backend this is (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -60,7 +60,11 @@ pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let mut r = ApiError::new(Code::MethodNotAllowed, format!("{method} is not allowed on {}", uri.path())).into_response();
+    let mut r = ApiError::new(
+        Code::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     r
 }

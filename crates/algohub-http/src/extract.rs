@@ -18,17 +18,40 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let raw = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::new(Code::Unauthenticated, "authentication required: send an API key in the Authorization header"))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::Unauthenticated,
+                    "authentication required: send an API key in the Authorization header",
+                )
+            })?
             .to_str()
-            .map_err(|_| ApiError::new(Code::InvalidKey, "the Authorization header is not valid text"))?
+            .map_err(|_| {
+                ApiError::new(
+                    Code::InvalidKey,
+                    "the Authorization header is not valid text",
+                )
+            })?
             .trim();
         let key = match raw.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("simple") || scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            Some(_) => return Err(ApiError::new(Code::InvalidKey, "unsupported Authorization scheme: use Simple or Bearer")),
+            Some((scheme, rest))
+                if scheme.eq_ignore_ascii_case("simple")
+                    || scheme.eq_ignore_ascii_case("bearer") =>
+            {
+                rest.trim()
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    Code::InvalidKey,
+                    "unsupported Authorization scheme: use Simple or Bearer",
+                ));
+            }
             None => raw,
         };
         let principal = state.hub.authenticate_key(key)?;
@@ -52,17 +75,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded") || v.starts_with("multipart/"));
+            .is_some_and(|v| {
+                v.starts_with("application/x-www-form-urlencoded") || v.starts_with("multipart/")
+            });
         if form {
-            return Err(ApiError::new(Code::MalformedJson, "expected a JSON body (Content-Type: application/json), not form data"));
+            return Err(ApiError::new(
+                Code::MalformedJson,
+                "expected a JSON body (Content-Type: application/json), not form data",
+            ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(Code::PayloadTooLarge, "the request body is too large")
-            } else {
-                ApiError::new(Code::InvalidInput, format!("could not read the request body: {e}"))
-            }
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(Code::PayloadTooLarge, "the request body is too large")
+                } else {
+                    ApiError::new(
+                        Code::InvalidInput,
+                        format!("could not read the request body: {e}"),
+                    )
+                }
+            })?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -75,8 +108,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() { Code::MalformedJson } else if inner.to_string().starts_with("missing field") { Code::MissingField } else { Code::InvalidInput };
-        let msg = if path == "." || path.is_empty() { format!("invalid JSON body: {inner}") } else { format!("invalid JSON body at {path}: {inner}") };
+        let code = if inner.is_syntax() || inner.is_eof() {
+            Code::MalformedJson
+        } else if inner.to_string().starts_with("missing field") {
+            Code::MissingField
+        } else {
+            Code::InvalidInput
+        };
+        let msg = if path == "." || path.is_empty() {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at {path}: {inner}")
+        };
         ApiError::new(code, msg)
     })
 }
@@ -89,9 +132,9 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for QueryArgs<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(q)
-            .map(QueryArgs)
-            .map_err(|e| ApiError::new(Code::InvalidInput, format!("invalid query parameters: {e}")))
+        serde_urlencoded::from_str(q).map(QueryArgs).map_err(|e| {
+            ApiError::new(Code::InvalidInput, format!("invalid query parameters: {e}"))
+        })
     }
 }
 
@@ -101,17 +144,30 @@ pub fn parse_bool(raw: Option<&str>) -> Result<Option<bool>, ApiError> {
         None => Ok(None),
         Some(s) if s == "true" || s == "1" => Ok(Some(true)),
         Some(s) if s == "false" || s == "0" => Ok(Some(false)),
-        Some(s) => Err(ApiError::new(Code::InvalidInput, format!("invalid boolean {s:?}: use true or false"))),
+        Some(s) => Err(ApiError::new(
+            Code::InvalidInput,
+            format!("invalid boolean {s:?}: use true or false"),
+        )),
     }
 }
 
 /// Paging arguments (`limit`, `marker`) with a default and a cap.
-pub fn page(limit: Option<&str>, marker: Option<String>, default: i64) -> Result<algohub_core::model::Page, ApiError> {
+pub fn page(
+    limit: Option<&str>,
+    marker: Option<String>,
+    default: i64,
+) -> Result<algohub_core::model::Page, ApiError> {
     let limit = match limit {
         None | Some("") => default,
         Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            ApiError::new(Code::InvalidInput, format!("invalid limit {s:?}: use a whole number of at least 1"))
+            ApiError::new(
+                Code::InvalidInput,
+                format!("invalid limit {s:?}: use a whole number of at least 1"),
+            )
         })?,
     };
-    Ok(algohub_core::model::Page { limit: limit.min(1000), marker: marker.filter(|m| !m.is_empty()) })
+    Ok(algohub_core::model::Page {
+        limit: limit.min(1000),
+        marker: marker.filter(|m| !m.is_empty()),
+    })
 }

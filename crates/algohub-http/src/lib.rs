@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 #![recursion_limit = "256"]
 //! algohub-http: the HTTP API on axum.
 //!
@@ -47,7 +48,12 @@ pub fn openapi_document() -> serde_json::Value {
 /// Builds the application: routes, fallbacks, middleware.
 pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -> Router {
     let (router, ops) = route_table().into_parts();
-    let state = AppState { hub, base_url, metrics, openapi: Arc::new(routes::openapi(&ops)) };
+    let state = AppState {
+        hub,
+        base_url,
+        metrics,
+        openapi: Arc::new(routes::openapi(&ops)),
+    };
     router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -64,7 +70,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use tower::Layer;
     let app = tower::util::MapRequestLayer::new(ops::normalize_path).layer(app);
-    axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -23,7 +23,11 @@ async fn readyz(State(s): State<AppState>) -> Response {
         Err(e) => {
             metrics::counter!("algohub_store_errors_total").increment(1);
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": s.hub.store.backend()}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "store": s.hub.store.backend()})),
+            )
+                .into_response()
         }
     }
 }
@@ -81,7 +85,11 @@ pub fn normalize_path(mut req: Request) -> Request {
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let request_id = req
         .headers()
         .get("x-request-id")

@@ -37,7 +37,10 @@ impl Default for Routes {
 
 impl Routes {
     pub fn new() -> Self {
-        Self { router: Router::new(), ops: Vec::new() }
+        Self {
+            router: Router::new(),
+            ops: Vec::new(),
+        }
     }
 
     pub fn add(mut self, op: Operation, handler: MethodRouter<AppState>) -> Self {
@@ -85,7 +88,9 @@ fn path_params(path: &str) -> Vec<Value> {
 pub fn openapi(ops: &[Operation]) -> Value {
     let mut paths = Map::new();
     for op in ops {
-        let entry = paths.entry(op.path.to_string()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}));
         let mut o = json!({
             "tags": [op.tag],
             "summary": op.summary,

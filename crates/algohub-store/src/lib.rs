@@ -1,1 +1,81 @@
-//! placeholder
+//! algohub-store: the `algohub_core::store` traits on SQLite and PostgreSQL.
+//!
+//! Design choice: one implementation, [`SqlStore`], over sqlx's `Any` driver, so
+//! every query is written once in the SQL both dialects accept (`$1, $2, ...`
+//! placeholders numbered in order of first appearance, integers for times and
+//! booleans, `RETURNING`, `ON CONFLICT`). The few true differences (how a
+//! transaction starts, row locks, the advisory lock that orders policy changes)
+//! branch on [`Dialect`] in `db.rs` and nowhere else.
+//!
+//! Files: `connect.rs` (URLs, pools, pragmas, migrations), `db.rs` (transactions,
+//! error mapping, row decoding, policy-change and event recording), then one file
+//! per trait area: `accounts.rs`, `orgs.rs`, `members.rs`, `invitations.rs`,
+//! `teams.rs`, `grants.rs`, `apps.rs`, `keys.rs`, `outbox.rs`, `policy.rs`.
+
+mod accounts;
+mod apps;
+mod connect;
+mod db;
+mod grants;
+mod invitations;
+mod keys;
+mod members;
+mod orgs;
+mod outbox;
+mod policy;
+mod teams;
+
+pub use connect::{Dialect, connect};
+
+use algohub_core::store::{Store, StoreResult};
+use async_trait::async_trait;
+use sqlx::AnyPool;
+
+/// The store on one database (SQLite file or PostgreSQL), shared as `Arc<SqlStore>`.
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    /// SQLite allows one writer at a time: write transactions take this lock first,
+    /// so concurrent writers in this process queue here instead of failing with
+    /// "database is locked". Unused on PostgreSQL.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStore {
+    /// Which SQL dialect this store speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The underlying pool, for tests and admin tooling (e.g. reading pragmas).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.dialect.as_str()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db::db_err)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

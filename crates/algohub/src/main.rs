@@ -1,1 +1,226 @@
-fn main() {}
+//! `algohub`: the command line. One clap enum; each admin subcommand is small.
+
+use algohub::config::{Config, DEFAULT_TOML, Overrides, ServeOverrides};
+use algohub::{BoxError, Server, open_store};
+use algohub_core::services::{CreateUser, Hub};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::process::ExitCode;
+
+/// algohub: a self-hosted hub for publishing, calling and governing algorithms.
+///
+/// Configuration comes from defaults, then algohub.toml, then ALGOHUB_*
+/// environment variables, then flags. `algohub config print-default` shows every
+/// setting with its documentation.
+#[derive(Parser)]
+#[command(name = "algohub", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (SQLite under the data directory unless a database URL is given).
+    Serve(ServeOverrides),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administration with direct database access.
+    #[command(subcommand)]
+    Admin(Admin),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create a user; with --password-stdin, the password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Full name shown in the UI.
+        #[arg(long, default_value = "")]
+        full_name: String,
+        /// Make the user a cluster admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create an API key for a user; prints only the key on standard output.
+    CreateKey {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the documented default configuration file.
+    PrintDefault,
+}
+
+fn init_logs(format: &str, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    match cli.command {
+        Command::Config(ConfigCmd::PrintDefault) => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Serve(serve) => {
+            let config = Config::resolve(&cli.overrides, &serve)?;
+            init_logs(&config.log_format, &config.log_level);
+            tracing::info!(config = ?config, "starting algohub");
+            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+            let server = Server::start(&config, Some(metrics)).await?;
+            tracing::info!(addr = %server.addr, "listening");
+            eprintln!("algohub listening on http://{}", server.addr);
+            let stop = server.stop_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = stop.send(true);
+            });
+            server.wait().await?;
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
+            init_logs(&config.log_format, &config.log_level);
+            let store = open_store(&config.database_url).await?;
+            store.close().await;
+            eprintln!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::Admin(admin) => {
+            let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
+            init_logs(
+                &config.log_format,
+                if config.log_level == "info" {
+                    "warn"
+                } else {
+                    &config.log_level
+                },
+            );
+            let store = open_store(&config.database_url).await?;
+            let hub = Hub::start(store.clone(), config.settings()).await?;
+            let result = admin_command(&hub, admin).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn admin_command(hub: &Hub, admin: Admin) -> Result<(), BoxError> {
+    match admin {
+        Admin::CreateUser {
+            username,
+            email,
+            full_name,
+            admin,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                let line = s.lines().next().unwrap_or("").to_string();
+                if line.is_empty() {
+                    return Err("--password-stdin given but standard input had no password".into());
+                }
+                Some(line)
+            } else {
+                None
+            };
+            let user = hub
+                .create_user_unchecked(CreateUser {
+                    username,
+                    email,
+                    full_name,
+                    password,
+                    cluster_admin: admin,
+                    ..Default::default()
+                })
+                .await?;
+            eprintln!(
+                "created user {} ({}){}",
+                user.username,
+                user.uuid,
+                if user.cluster_admin {
+                    ", cluster admin"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        Admin::CreateKey { username, label } => {
+            let (_, secret) = hub.create_user_key_unchecked(&username, &label).await?;
+            println!("{}", secret.expose());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

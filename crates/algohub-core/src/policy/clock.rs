@@ -16,16 +16,24 @@ fn real_now() -> i64 {
 pub fn coarse_now_millis() -> i64 {
     let ticking = *TICKER.get_or_init(|| {
         NOW.store(real_now(), Ordering::Relaxed);
-        let spawned = std::thread::Builder::new().name("algohub-clock".into()).spawn(|| {
-            loop {
-                NOW.store(real_now(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("algohub-clock".into())
+            .spawn(|| {
+                loop {
+                    NOW.store(real_now(), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
         if spawned.is_err() {
-            tracing::warn!("could not start the clock thread; reading the system clock per decision");
+            tracing::warn!(
+                "could not start the clock thread; reading the system clock per decision"
+            );
         }
         spawned.is_ok()
     });
-    if ticking { NOW.load(Ordering::Relaxed) } else { real_now() }
+    if ticking {
+        NOW.load(Ordering::Relaxed)
+    } else {
+        real_now()
+    }
 }

@@ -71,7 +71,12 @@ impl Index {
         for u in &s.users {
             users.insert(
                 u.id,
-                UserEntry { cluster_admin: u.cluster_admin, sudo_user: u.sudo_user, active: u.active, ..Default::default() },
+                UserEntry {
+                    cluster_admin: u.cluster_admin,
+                    sudo_user: u.sudo_user,
+                    active: u.active,
+                    ..Default::default()
+                },
             );
         }
         for m in &s.memberships {
@@ -90,7 +95,13 @@ impl Index {
         let mut teams: FxHashMap<TeamId, TeamEntry> = FxHashMap::default();
         teams.reserve(s.teams.len());
         for (team, org) in &s.teams {
-            teams.insert(*team, TeamEntry { org: *org, apps: Vec::new() });
+            teams.insert(
+                *team,
+                TeamEntry {
+                    org: *org,
+                    apps: Vec::new(),
+                },
+            );
         }
         for g in &s.team_apps {
             if let Some(t) = teams.get_mut(&g.team_id) {
@@ -100,7 +111,13 @@ impl Index {
         let mut apps = FxHashMap::default();
         apps.reserve(s.apps.len());
         apps.extend(s.apps.iter().copied());
-        let mut index = Index { users, orgs, teams, apps, ..Default::default() };
+        let mut index = Index {
+            users,
+            orgs,
+            teams,
+            apps,
+            ..Default::default()
+        };
         index.keys.reserve(s.keys.len());
         index.keys_by_digest.reserve(s.keys.len());
         for k in &s.keys {
@@ -139,8 +156,16 @@ impl Index {
                         cluster_admin: u.cluster_admin,
                         sudo_user: u.sudo_user,
                         active: u.active,
-                        orgs: s.memberships.iter().map(|m| (m.org_id, m.role, m.expires_at)).collect(),
-                        teams: s.team_seats.iter().map(|t| (t.team_id, t.expires_at)).collect(),
+                        orgs: s
+                            .memberships
+                            .iter()
+                            .map(|m| (m.org_id, m.role, m.expires_at))
+                            .collect(),
+                        teams: s
+                            .team_seats
+                            .iter()
+                            .map(|t| (t.team_id, t.expires_at))
+                            .collect(),
                     };
                     self.users.insert(id, entry);
                 }
@@ -158,7 +183,11 @@ impl Index {
             },
             ChangeKind::Team => match s.team_org {
                 Some(org) => {
-                    let apps = s.team_apps.iter().map(|g| (g.app_id, g.role, g.expires_at)).collect();
+                    let apps = s
+                        .team_apps
+                        .iter()
+                        .map(|g| (g.app_id, g.role, g.expires_at))
+                        .collect();
                     self.teams.insert(id, TeamEntry { org, apps });
                 }
                 None => {
@@ -196,7 +225,11 @@ impl Index {
             (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey { user: k.owner, org },
             (KeyKind::Member, None) => return None,
         };
-        Some(Principal { kind, scopes: k.scopes, key: Some(id) })
+        Some(Principal {
+            kind,
+            scopes: k.scopes,
+            key: Some(id),
+        })
     }
 
     pub fn user_ids(&self) -> impl Iterator<Item = AccountId> + '_ {

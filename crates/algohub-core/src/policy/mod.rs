@@ -43,7 +43,11 @@ pub enum PrincipalKind {
 
 impl Principal {
     pub fn user(user: AccountId) -> Self {
-        Self { kind: PrincipalKind::User { user }, scopes: Scopes::ALL, key: None }
+        Self {
+            kind: PrincipalKind::User { user },
+            scopes: Scopes::ALL,
+            key: None,
+        }
     }
     /// The human behind the principal, if there is one.
     pub fn user_id(&self) -> Option<AccountId> {
@@ -191,23 +195,55 @@ pub struct PolicyEngine {
 
 impl PolicyEngine {
     pub fn new(snapshot: &PolicySnapshot) -> Self {
-        Self { index: RwLock::new(Index::build(snapshot)), seq: AtomicI64::new(snapshot.seq) }
+        Self {
+            index: RwLock::new(Index::build(snapshot)),
+            seq: AtomicI64::new(snapshot.seq),
+        }
     }
 
     pub fn decide(&self, principal: &Principal, action: Action, resource: Resource) -> Decision {
         self.decide_at(principal, action, resource, coarse_now_millis())
     }
 
-    pub fn decide_at(&self, principal: &Principal, action: Action, resource: Resource, now: Millis) -> Decision {
+    pub fn decide_at(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+        now: Millis,
+    ) -> Decision {
         let index = self.index.read();
-        rules::evaluate(&index, principal, action, resource, now, &mut rules::NoTrace)
+        rules::evaluate(
+            &index,
+            principal,
+            action,
+            resource,
+            now,
+            &mut rules::NoTrace,
+        )
     }
 
-    pub fn explain(&self, principal: &Principal, action: Action, resource: Resource) -> Explanation {
+    pub fn explain(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+    ) -> Explanation {
         let index = self.index.read();
         let mut trace = rules::VecTrace::default();
-        let d = rules::evaluate(&index, principal, action, resource, coarse_now_millis(), &mut trace);
-        Explanation { allow: d.allow, decided_by: d.rule, chain: trace.steps }
+        let d = rules::evaluate(
+            &index,
+            principal,
+            action,
+            resource,
+            coarse_now_millis(),
+            &mut trace,
+        );
+        Explanation {
+            allow: d.allow,
+            decided_by: d.rule,
+            chain: trace.steps,
+        }
     }
 
     /// Every user who may do `action` on `resource`, with the deciding rule.
@@ -263,7 +299,11 @@ impl PolicyEngine {
 
     /// Whether this user holds the sudo role (used by sudo calls).
     pub fn is_sudo_user(&self, id: AccountId) -> bool {
-        self.index.read().users.get(&id).is_some_and(|u| u.active && u.sudo_user)
+        self.index
+            .read()
+            .users
+            .get(&id)
+            .is_some_and(|u| u.active && u.sudo_user)
     }
 
     /// The org a team belongs to.

@@ -86,13 +86,26 @@ pub(crate) struct VecTrace {
 }
 impl Trace for VecTrace {
     fn step(&mut self, rule: Rule, outcome: Outcome, detail: impl FnOnce() -> String) {
-        self.steps.push(TraceStep { rule, outcome, detail: detail() });
+        self.steps.push(TraceStep {
+            rule,
+            outcome,
+            detail: detail(),
+        });
     }
 }
 
 #[inline]
-fn finish<T: Trace>(t: &mut T, rule: Rule, allow: bool, detail: impl FnOnce() -> String) -> Decision {
-    t.step(rule, if allow { Outcome::Allow } else { Outcome::Deny }, detail);
+fn finish<T: Trace>(
+    t: &mut T,
+    rule: Rule,
+    allow: bool,
+    detail: impl FnOnce() -> String,
+) -> Decision {
+    t.step(
+        rule,
+        if allow { Outcome::Allow } else { Outcome::Deny },
+        detail,
+    );
     Decision { allow, rule }
 }
 
@@ -101,7 +114,12 @@ fn finish<T: Trace>(t: &mut T, rule: Rule, allow: bool, detail: impl FnOnce() ->
 fn cluster_admin_may(a: Action) -> bool {
     !matches!(
         a,
-        Action::AppRead | Action::AppContribute | Action::AppWrite | Action::AppDelete | Action::AppManage | Action::AppCreate
+        Action::AppRead
+            | Action::AppContribute
+            | Action::AppWrite
+            | Action::AppDelete
+            | Action::AppManage
+            | Action::AppCreate
     )
 }
 
@@ -140,7 +158,10 @@ fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
 }
 
 fn org_role_of(user: &UserEntry, org: AccountId, now: Millis) -> Option<OrgRole> {
-    user.orgs.iter().find(|(o, _, exp)| *o == org && live(*exp, now)).map(|(_, r, _)| *r)
+    user.orgs
+        .iter()
+        .find(|(o, _, exp)| *o == org && live(*exp, now))
+        .map(|(_, r, _)| *r)
 }
 
 pub(crate) fn evaluate<T: Trace>(
@@ -153,28 +174,44 @@ pub(crate) fn evaluate<T: Trace>(
 ) -> Decision {
     // 1. The principal must be a live account.
     let user: Option<&UserEntry> = match p.kind {
-        PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => match ix.users.get(&user) {
-            Some(u) if u.active => Some(u),
-            _ => return finish(t, Rule::PrincipalActive, false, || format!("user {user} is not active")),
-        },
+        PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
+            match ix.users.get(&user) {
+                Some(u) if u.active => Some(u),
+                _ => {
+                    return finish(t, Rule::PrincipalActive, false, || {
+                        format!("user {user} is not active")
+                    });
+                }
+            }
+        }
         PrincipalKind::OrgKey { org } => {
             if ix.orgs.get(&org) != Some(&true) {
-                return finish(t, Rule::PrincipalActive, false, || format!("org {org} is not active"));
+                return finish(t, Rule::PrincipalActive, false, || {
+                    format!("org {org} is not active")
+                });
             }
             None
         }
     };
-    t.step(Rule::PrincipalActive, Outcome::Pass, || "principal is active".into());
+    t.step(Rule::PrincipalActive, Outcome::Pass, || {
+        "principal is active".into()
+    });
 
     // 2. A key must carry the scope the action needs.
     if p.key.is_some() {
         let need = action.required_scope();
         if !p.scopes.has(need) {
             return finish(t, Rule::KeyScope, false, || {
-                format!("key scopes {:?} lack {:?}", p.scopes.names(), crate::model::Scopes(need).names())
+                format!(
+                    "key scopes {:?} lack {:?}",
+                    p.scopes.names(),
+                    crate::model::Scopes(need).names()
+                )
             });
         }
-        t.step(Rule::KeyScope, Outcome::Pass, || format!("key scopes {:?} suffice", p.scopes.names()));
+        t.step(Rule::KeyScope, Outcome::Pass, || {
+            format!("key scopes {:?} suffice", p.scopes.names())
+        });
     }
 
     // 3. The resource must exist; find the account it lives in.
@@ -183,42 +220,68 @@ pub(crate) fn evaluate<T: Trace>(
         Resource::User(id) | Resource::Org(id) | Resource::Account(id) => Some(id),
         Resource::App(app) => match ix.apps.get(&app) {
             Some(owner) => Some(*owner),
-            None => return finish(t, Rule::ResourceExists, false, || format!("app {app} does not exist")),
+            None => {
+                return finish(t, Rule::ResourceExists, false, || {
+                    format!("app {app} does not exist")
+                });
+            }
         },
         Resource::Team(team) => match ix.teams.get(&team) {
             Some(entry) => Some(entry.org),
-            None => return finish(t, Rule::ResourceExists, false, || format!("team {team} does not exist")),
+            None => {
+                return finish(t, Rule::ResourceExists, false, || {
+                    format!("team {team} does not exist")
+                });
+            }
         },
     };
     if let Resource::Org(org) = resource
         && ix.orgs.get(&org) != Some(&true)
     {
-        return finish(t, Rule::ResourceExists, false, || format!("org {org} does not exist"));
+        return finish(t, Rule::ResourceExists, false, || {
+            format!("org {org} does not exist")
+        });
     }
 
     // 4. A member key works only inside its org.
     if let PrincipalKind::MemberKey { org, .. } = p.kind {
         if home != Some(org) {
-            return finish(t, Rule::KeyOrgLimit, false, || format!("member key is limited to org {org}"));
+            return finish(t, Rule::KeyOrgLimit, false, || {
+                format!("member key is limited to org {org}")
+            });
         }
-        t.step(Rule::KeyOrgLimit, Outcome::Pass, || format!("resource is inside org {org}"));
+        t.step(Rule::KeyOrgLimit, Outcome::Pass, || {
+            format!("resource is inside org {org}")
+        });
     }
 
     // 5. Cluster admins administer accounts (not app contents).
     if let Some(u) = user {
         if u.cluster_admin && cluster_admin_may(action) {
-            return finish(t, Rule::ClusterAdmin, true, || "principal is a cluster admin".into());
+            return finish(t, Rule::ClusterAdmin, true, || {
+                "principal is a cluster admin".into()
+            });
         }
         t.step(Rule::ClusterAdmin, Outcome::NoMatch, || {
-            if u.cluster_admin { "cluster admins need super powers for app contents".into() } else { "not a cluster admin".into() }
+            if u.cluster_admin {
+                "cluster admins need super powers for app contents".into()
+            } else {
+                "not a cluster admin".into()
+            }
         });
     }
 
     // 6. What any authenticated principal may do.
     match (action, p.kind) {
-        (Action::OrgRead, _) => return finish(t, Rule::Authenticated, true, || "org profiles are visible to every user".into()),
+        (Action::OrgRead, _) => {
+            return finish(t, Rule::Authenticated, true, || {
+                "org profiles are visible to every user".into()
+            });
+        }
         (Action::OrgCreate, PrincipalKind::User { .. }) => {
-            return finish(t, Rule::Authenticated, true, || "every user may create an organization".into());
+            return finish(t, Rule::Authenticated, true, || {
+                "every user may create an organization".into()
+            });
         }
         _ => {}
     }
@@ -227,9 +290,14 @@ pub(crate) fn evaluate<T: Trace>(
     if let PrincipalKind::User { user: me } = p.kind
         && home == Some(me)
         && matches!(resource, Resource::User(_) | Resource::Account(_))
-        && matches!(action, Action::UserRead | Action::UserUpdate | Action::UserKeysManage | Action::AppCreate)
+        && matches!(
+            action,
+            Action::UserRead | Action::UserUpdate | Action::UserKeysManage | Action::AppCreate
+        )
     {
-        return finish(t, Rule::AccountSelf, true, || "the account is the principal's own".into());
+        return finish(t, Rule::AccountSelf, true, || {
+            "the account is the principal's own".into()
+        });
     }
 
     // 8. Org role, for org-scoped actions on the org, a team, or the org namespace.
@@ -239,35 +307,59 @@ pub(crate) fn evaluate<T: Trace>(
         _ => None,
     };
     if let Some(need) = required_org_role(action)
-        && matches!(resource, Resource::Org(_) | Resource::Team(_) | Resource::Account(_))
+        && matches!(
+            resource,
+            Resource::Org(_) | Resource::Team(_) | Resource::Account(_)
+        )
     {
         match home_role {
             Some(have) if have >= need => {
-                return finish(t, Rule::OrgRole, true, || format!("org role {} ≥ {}", have.as_str(), need.as_str()));
+                return finish(t, Rule::OrgRole, true, || {
+                    format!("org role {} ≥ {}", have.as_str(), need.as_str())
+                });
             }
-            Some(have) => t.step(Rule::OrgRole, Outcome::NoMatch, || format!("org role {} < {}", have.as_str(), need.as_str())),
-            None => t.step(Rule::OrgRole, Outcome::NoMatch, || "not a member of the org".into()),
+            Some(have) => t.step(Rule::OrgRole, Outcome::NoMatch, || {
+                format!("org role {} < {}", have.as_str(), need.as_str())
+            }),
+            None => t.step(Rule::OrgRole, Outcome::NoMatch, || {
+                "not a member of the org".into()
+            }),
         }
         return finish(t, Rule::DefaultDeny, false, || "no rule grants this".into());
     }
 
     // 9-11. App roles.
-    if let (Some(need), Resource::App(app), Some(owner)) = (required_app_role(action), resource, home) {
+    if let (Some(need), Resource::App(app), Some(owner)) =
+        (required_app_role(action), resource, home)
+    {
         if let PrincipalKind::User { user: me } = p.kind
             && me == owner
         {
-            return finish(t, Rule::AppOwner, true, || "the principal owns the app".into());
+            return finish(t, Rule::AppOwner, true, || {
+                "the principal owns the app".into()
+            });
         }
-        t.step(Rule::AppOwner, Outcome::NoMatch, || "the principal does not own the app".into());
+        t.step(Rule::AppOwner, Outcome::NoMatch, || {
+            "the principal does not own the app".into()
+        });
 
         match home_role.and_then(app_role_from_org_role) {
             Some(have) if have >= need => {
                 return finish(t, Rule::AppOrgRole, true, || {
-                    format!("org role {} gives app role {} ≥ {}", home_role.map_or("", |r| r.as_str()), have.as_str(), need.as_str())
+                    format!(
+                        "org role {} gives app role {} ≥ {}",
+                        home_role.map_or("", |r| r.as_str()),
+                        have.as_str(),
+                        need.as_str()
+                    )
                 });
             }
             other => t.step(Rule::AppOrgRole, Outcome::NoMatch, || match other {
-                Some(have) => format!("org role gives app role {} < {}", have.as_str(), need.as_str()),
+                Some(have) => format!(
+                    "org role gives app role {} < {}",
+                    have.as_str(),
+                    need.as_str()
+                ),
                 None => "org role gives no app role".into(),
             }),
         }
@@ -285,10 +377,16 @@ pub(crate) fn evaluate<T: Trace>(
                 .max();
             match best {
                 Some(have) if have >= need => {
-                    return finish(t, Rule::TeamAppGrant, true, || format!("team grant {} ≥ {}", have.as_str(), need.as_str()));
+                    return finish(t, Rule::TeamAppGrant, true, || {
+                        format!("team grant {} ≥ {}", have.as_str(), need.as_str())
+                    });
                 }
-                Some(have) => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || format!("team grant {} < {}", have.as_str(), need.as_str())),
-                None => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || "no team grants this app".into()),
+                Some(have) => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || {
+                    format!("team grant {} < {}", have.as_str(), need.as_str())
+                }),
+                None => t.step(Rule::TeamAppGrant, Outcome::NoMatch, || {
+                    "no team grants this app".into()
+                }),
             }
         }
     }

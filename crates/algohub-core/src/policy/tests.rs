@@ -10,8 +10,18 @@ use crate::store::*;
 // Orgs: 100 acme, 101 globex. Apps: 200 acme/app-a, 201 acme/app-b, 202 erin/mine.
 // Team 30 in acme grants app 200 write, app 201 read (expired).
 fn snapshot() -> PolicySnapshot {
-    let user = |id, admin, active| PolicyUserRow { id, cluster_admin: admin, sudo_user: false, active };
-    let m = |user_id, org_id, role, expires_at| PolicyMembershipRow { user_id, org_id, role, expires_at };
+    let user = |id, admin, active| PolicyUserRow {
+        id,
+        cluster_admin: admin,
+        sudo_user: false,
+        active,
+    };
+    let m = |user_id, org_id, role, expires_at| PolicyMembershipRow {
+        user_id,
+        org_id,
+        role,
+        expires_at,
+    };
     PolicySnapshot {
         seq: 0,
         users: vec![
@@ -34,18 +44,77 @@ fn snapshot() -> PolicySnapshot {
             m(8, 100, OrgRole::Viewer, Some(1_000)),
         ],
         teams: vec![(30, 100)],
-        team_members: vec![PolicyTeamMemberRow { team_id: 30, user_id: 4, expires_at: None }],
+        team_members: vec![PolicyTeamMemberRow {
+            team_id: 30,
+            user_id: 4,
+            expires_at: None,
+        }],
         team_apps: vec![
-            PolicyTeamAppRow { team_id: 30, app_id: 200, role: AppRole::Write, expires_at: None },
-            PolicyTeamAppRow { team_id: 30, app_id: 201, role: AppRole::Read, expires_at: Some(1_000) },
+            PolicyTeamAppRow {
+                team_id: 30,
+                app_id: 200,
+                role: AppRole::Write,
+                expires_at: None,
+            },
+            PolicyTeamAppRow {
+                team_id: 30,
+                app_id: 201,
+                role: AppRole::Read,
+                expires_at: Some(1_000),
+            },
         ],
         apps: vec![(200, 100), (201, 100), (202, 6)],
         keys: vec![
-            PolicyKeyRow { id: 1, digest: "d-org".into(), kind: KeyKind::Org, owner_id: 100, org_id: None, scopes: Scopes::ALL, expires_at: None, revoked: false },
-            PolicyKeyRow { id: 2, digest: "d-member".into(), kind: KeyKind::Member, owner_id: 3, org_id: Some(100), scopes: Scopes::ALL, expires_at: None, revoked: false },
-            PolicyKeyRow { id: 3, digest: "d-calls".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes(Scopes::ALGO_CALL), expires_at: None, revoked: false },
-            PolicyKeyRow { id: 4, digest: "d-expired".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes::ALL, expires_at: Some(1_000), revoked: false },
-            PolicyKeyRow { id: 5, digest: "d-revoked".into(), kind: KeyKind::User, owner_id: 2, org_id: None, scopes: Scopes::ALL, expires_at: None, revoked: true },
+            PolicyKeyRow {
+                id: 1,
+                digest: "d-org".into(),
+                kind: KeyKind::Org,
+                owner_id: 100,
+                org_id: None,
+                scopes: Scopes::ALL,
+                expires_at: None,
+                revoked: false,
+            },
+            PolicyKeyRow {
+                id: 2,
+                digest: "d-member".into(),
+                kind: KeyKind::Member,
+                owner_id: 3,
+                org_id: Some(100),
+                scopes: Scopes::ALL,
+                expires_at: None,
+                revoked: false,
+            },
+            PolicyKeyRow {
+                id: 3,
+                digest: "d-calls".into(),
+                kind: KeyKind::User,
+                owner_id: 2,
+                org_id: None,
+                scopes: Scopes(Scopes::ALGO_CALL),
+                expires_at: None,
+                revoked: false,
+            },
+            PolicyKeyRow {
+                id: 4,
+                digest: "d-expired".into(),
+                kind: KeyKind::User,
+                owner_id: 2,
+                org_id: None,
+                scopes: Scopes::ALL,
+                expires_at: Some(1_000),
+                revoked: false,
+            },
+            PolicyKeyRow {
+                id: 5,
+                digest: "d-revoked".into(),
+                kind: KeyKind::User,
+                owner_id: 2,
+                org_id: None,
+                scopes: Scopes::ALL,
+                expires_at: None,
+                revoked: true,
+            },
         ],
     }
 }
@@ -57,7 +126,10 @@ fn engine() -> PolicyEngine {
 }
 
 fn key(e: &PolicyEngine, digest: &str) -> Principal {
-    e.index.read().principal_for_key(digest, NOW).unwrap_or_else(|| panic!("key {digest} should authenticate"))
+    e.index
+        .read()
+        .principal_for_key(digest, NOW)
+        .unwrap_or_else(|| panic!("key {digest} should authenticate"))
 }
 
 #[test]
@@ -115,9 +187,18 @@ fn decision_table() {
     for (name, p, a, r, allow, rule) in rows {
         let d = e.decide_at(&p, a, r, NOW);
         assert_eq!((d.allow, d.rule), (allow, rule), "{name}");
-        let x = { let ix = e.index.read(); let mut t = rules::VecTrace::default(); let d2 = rules::evaluate(&ix, &p, a, r, NOW, &mut t); (d2, t.steps) };
+        let x = {
+            let ix = e.index.read();
+            let mut t = rules::VecTrace::default();
+            let d2 = rules::evaluate(&ix, &p, a, r, NOW, &mut t);
+            (d2, t.steps)
+        };
         assert_eq!(x.0, d, "{name}: explain and decide agree");
-        assert_eq!(x.1.last().map(|s| s.rule), Some(rule), "{name}: chain ends at the deciding rule");
+        assert_eq!(
+            x.1.last().map(|s| s.rule),
+            Some(rule),
+            "{name}: chain ends at the deciding rule"
+        );
     }
 }
 
@@ -127,27 +208,68 @@ fn keys_authenticate_only_when_live() {
     assert!(e.index.read().principal_for_key("d-expired", NOW).is_none());
     assert!(e.index.read().principal_for_key("d-revoked", NOW).is_none());
     assert!(e.index.read().principal_for_key("nope", NOW).is_none());
-    assert_eq!(key(&e, "d-member").kind, PrincipalKind::MemberKey { user: 3, org: 100 });
+    assert_eq!(
+        key(&e, "d-member").kind,
+        PrincipalKind::MemberKey { user: 3, org: 100 }
+    );
 }
 
 #[test]
 fn changes_apply_incrementally() {
     let e = engine();
     let bob = Principal::user(3);
-    assert!(e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW).allow);
+    assert!(
+        e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW)
+            .allow
+    );
     // bob leaves acme: the user subject now has no memberships.
-    e.apply(ChangeKind::User, 3, &PolicySubject {
-        user: Some(PolicyUserRow { id: 3, cluster_admin: false, sudo_user: false, active: true }),
-        ..Default::default()
-    });
-    assert!(!e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW).allow);
+    e.apply(
+        ChangeKind::User,
+        3,
+        &PolicySubject {
+            user: Some(PolicyUserRow {
+                id: 3,
+                cluster_admin: false,
+                sudo_user: false,
+                active: true,
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(
+        !e.decide_at(&bob, Action::AppWrite, Resource::App(200), NOW)
+            .allow
+    );
     // the org key is revoked.
     e.apply(ChangeKind::Key, 1, &PolicySubject::default());
     assert!(e.authenticate_key("d-org").is_none());
     // app 202 moves to acme.
-    e.apply(ChangeKind::App, 202, &PolicySubject { app_owner: Some(100), ..Default::default() });
-    assert!(e.decide_at(&Principal::user(2), Action::AppManage, Resource::App(202), NOW).allow);
-    assert!(!e.decide_at(&Principal::user(6), Action::AppManage, Resource::App(202), NOW).allow);
+    e.apply(
+        ChangeKind::App,
+        202,
+        &PolicySubject {
+            app_owner: Some(100),
+            ..Default::default()
+        },
+    );
+    assert!(
+        e.decide_at(
+            &Principal::user(2),
+            Action::AppManage,
+            Resource::App(202),
+            NOW
+        )
+        .allow
+    );
+    assert!(
+        !e.decide_at(
+            &Principal::user(6),
+            Action::AppManage,
+            Resource::App(202),
+            NOW
+        )
+        .allow
+    );
 }
 
 #[test]
@@ -155,7 +277,11 @@ fn who_can_lists_users_with_reasons() {
     let e = engine();
     let who = e.who_can(Action::OrgMembersManage, Resource::Org(100));
     assert_eq!(who, vec![(1, Rule::ClusterAdmin), (2, Rule::OrgRole)]);
-    let readers: Vec<_> = e.who_can(Action::AppRead, Resource::App(200)).into_iter().map(|(u, _)| u).collect();
+    let readers: Vec<_> = e
+        .who_can(Action::AppRead, Resource::App(200))
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
     assert_eq!(readers, vec![2, 3, 4, 5]);
 }
 

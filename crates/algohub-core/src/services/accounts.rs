@@ -21,7 +21,9 @@ pub struct CreateUser {
 
 fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     match value {
-        Some(v) if v.chars().count() > max => Err(Error::invalid(format!("{field} is longer than {max} characters"))),
+        Some(v) if v.chars().count() > max => Err(Error::invalid(format!(
+            "{field} is longer than {max} characters"
+        ))),
         _ => Ok(()),
     }
 }
@@ -54,8 +56,12 @@ impl Hub {
             password_hash,
             cluster_admin: req.cluster_admin,
         };
-        let user = self.store.create_user(&new).await.map_err(|e| conflict(e, "that name"))?;
-        self.sync().await?;
+        let user = self
+            .store
+            .create_user(&new)
+            .await
+            .map_err(|e| conflict(e, "that name"))?;
+        self.after_write().await;
         Ok(user)
     }
 
@@ -69,7 +75,12 @@ impl Hub {
     pub async fn get_user_by_uuid(&self, caller: &Principal, uuid: &str) -> Result<User> {
         let user = match self.store.get_user_by_uuid(uuid).await {
             Ok(u) if u.status != crate::model::AccountStatus::Deleted => u,
-            Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::UserNotFound, format!("user {uuid:?} not found"))),
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    Code::UserNotFound,
+                    format!("user {uuid:?} not found"),
+                ));
+            }
             Err(e) => return Err(e.into()),
         };
         self.authorize(caller, Action::UserRead, Resource::User(user.id))?;
@@ -81,7 +92,12 @@ impl Hub {
         Ok(self.store.list_users(page).await?)
     }
 
-    pub async fn update_user(&self, caller: &Principal, username: &str, mut update: UserUpdate) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        caller: &Principal,
+        username: &str,
+        mut update: UserUpdate,
+    ) -> Result<User> {
         let account = self.user_account(username).await?;
         self.authorize(caller, Action::UserUpdate, Resource::User(account.id))?;
         if let Some(e) = &update.email {
@@ -90,7 +106,10 @@ impl Hub {
         check_len("fullname", &update.full_name, 100)?;
         check_len("company_name", &update.company_name, 100)?;
         check_len("company_role", &update.company_role, 200)?;
-        self.store.update_user(account.id, &update).await.map_err(|e| conflict(e, "that email"))
+        self.store
+            .update_user(account.id, &update)
+            .await
+            .map_err(|e| conflict(e, "that email"))
     }
 
     /// Tombstones a user (cluster admins only). Refused while they are the last
@@ -99,10 +118,15 @@ impl Hub {
         let account = self.user_account(username).await?;
         self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
         if caller.user_id() == Some(account.id) {
-            return Err(Error::forbidden("you cannot delete your own account while signed in as it"));
+            return Err(Error::forbidden(
+                "you cannot delete your own account while signed in as it",
+            ));
         }
-        self.store.delete_user(account.id, caller.account_id()).await.map_err(|e| conflict(e, "user"))?;
-        self.sync().await?;
+        self.store
+            .delete_user(account.id, caller.account_id())
+            .await
+            .map_err(|e| conflict(e, "user"))?;
+        self.after_write().await;
         Ok(())
     }
 

@@ -15,7 +15,10 @@ fn app_not_found(owner: &str, name: &str) -> Error {
 impl Hub {
     /// Loads an app the caller may at least read.
     async fn readable_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<App> {
-        let acc = self.account(owner).await.map_err(|_| app_not_found(owner, name))?;
+        let acc = self
+            .account(owner)
+            .await
+            .map_err(|_| app_not_found(owner, name))?;
         let app = match self.store.get_app(acc.id, &name.to_ascii_lowercase()).await {
             Ok(a) => a,
             Err(StoreError::NotFound) => return Err(app_not_found(owner, name)),
@@ -27,7 +30,13 @@ impl Hub {
         Ok(app)
     }
 
-    pub async fn create_app(&self, caller: &Principal, owner: &str, name: &str, description: &str) -> Result<App> {
+    pub async fn create_app(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<App> {
         let acc = self.account(owner).await?;
         self.authorize(caller, Action::AppCreate, Resource::Account(acc.id))?;
         let name = ResourceName::parse(name)?;
@@ -35,8 +44,12 @@ impl Hub {
             return Err(Error::invalid("description is longer than 1000 characters"));
         }
         let creator = caller.account_id();
-        let app = self.store.create_app(acc.id, name.as_str(), description, creator).await.map_err(|e| conflict(e, "that app name"))?;
-        self.sync().await?;
+        let app = self
+            .store
+            .create_app(acc.id, name.as_str(), description, creator)
+            .await
+            .map_err(|e| conflict(e, "that app name"))?;
+        self.after_write().await;
         Ok(app)
     }
 
@@ -61,7 +74,10 @@ impl Hub {
         let mut cursor = 0;
         // Page through the store until `limit` readable apps past `offset` are found.
         loop {
-            let batch = self.store.list_apps(acc.id, search, sort, 500, cursor).await?;
+            let batch = self
+                .store
+                .list_apps(acc.id, search, sort, 500, cursor)
+                .await?;
             let n = batch.len() as i64;
             for app in batch {
                 if self.can(caller, Action::AppRead, Resource::App(app.id)) {
@@ -83,11 +99,17 @@ impl Hub {
         let app = self.readable_app(caller, owner, name).await?;
         self.authorize(caller, Action::AppDelete, Resource::App(app.id))?;
         self.store.delete_app(app.id).await?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(())
     }
 
-    pub async fn duplicate_app(&self, caller: &Principal, owner: &str, name: &str, new_name: &str) -> Result<App> {
+    pub async fn duplicate_app(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        new_name: &str,
+    ) -> Result<App> {
         let app = self.readable_app(caller, owner, name).await?;
         self.authorize(caller, Action::AppCreate, Resource::Account(app.owner_id))?;
         let new_name = ResourceName::parse(new_name)?;
@@ -96,17 +118,26 @@ impl Hub {
             .duplicate_app(app.id, new_name.as_str(), caller.account_id())
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(copy)
     }
 
     /// Moves a personal app into an org the caller may create apps in.
-    pub async fn transfer_app(&self, caller: &Principal, owner: &str, name: &str, to_org: &str, new_name: Option<&str>) -> Result<App> {
+    pub async fn transfer_app(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        to_org: &str,
+        new_name: Option<&str>,
+    ) -> Result<App> {
         let app = self.readable_app(caller, owner, name).await?;
         self.authorize(caller, Action::AppManage, Resource::App(app.id))?;
         let from = self.store.get_account(app.owner_id).await?;
         if from.kind != AccountKind::User {
-            return Err(Error::invalid("only apps in a personal account can be transferred"));
+            return Err(Error::invalid(
+                "only apps in a personal account can be transferred",
+            ));
         }
         let dest = self.org_account(to_org).await?;
         self.authorize(caller, Action::AppCreate, Resource::Account(dest.id))?;
@@ -114,7 +145,10 @@ impl Hub {
         if let Ok(existing) = self.store.get_app(dest.id, &target_name.lower()).await {
             return Err(Error::new(
                 Code::NameTaken,
-                format!("{to_org} already has an app named {}; choose another name", existing.name),
+                format!(
+                    "{to_org} already has an app named {}; choose another name",
+                    existing.name
+                ),
             ));
         }
         let moved = self
@@ -122,14 +156,24 @@ impl Hub {
             .transfer_app(app.id, dest.id, target_name.as_str())
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(moved)
     }
 
-    pub async fn pin_app(&self, caller: &Principal, owner: &str, name: &str, pinned: bool) -> Result<()> {
+    pub async fn pin_app(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        pinned: bool,
+    ) -> Result<()> {
         let me = self.require_user(caller)?;
         let app = self.readable_app(caller, owner, name).await?;
-        if pinned { self.store.pin_app(me, app.id).await? } else { self.store.unpin_app(me, app.id).await? }
+        if pinned {
+            self.store.pin_app(me, app.id).await?
+        } else {
+            self.store.unpin_app(me, app.id).await?
+        }
         Ok(())
     }
 

@@ -30,16 +30,28 @@ impl Hub {
         if let Some(uuid) = raw.strip_prefix("key:") {
             let key = match self.store.get_key_by_uuid(uuid).await {
                 Ok(k) if k.revoked_at.is_none() => k,
-                Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::KeyNotFound, format!("no live key {uuid:?}"))),
+                Ok(_) | Err(StoreError::NotFound) => {
+                    return Err(Error::new(
+                        Code::KeyNotFound,
+                        format!("no live key {uuid:?}"),
+                    ));
+                }
                 Err(e) => return Err(e.into()),
             };
             let kind = match (key.kind, key.org_id) {
                 (KeyKind::User, _) => PrincipalKind::User { user: key.owner_id },
                 (KeyKind::Org, _) => PrincipalKind::OrgKey { org: key.owner_id },
-                (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey { user: key.owner_id, org },
+                (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey {
+                    user: key.owner_id,
+                    org,
+                },
                 (KeyKind::Member, None) => return Err(Error::internal("member key without org")),
             };
-            return Ok(Principal { kind, scopes: key.scopes, key: Some(key.id) });
+            return Ok(Principal {
+                kind,
+                scopes: key.scopes,
+                key: Some(key.id),
+            });
         }
         let name = raw.strip_prefix("user:").unwrap_or(raw);
         let acc = self.user_account(name).await?;
@@ -47,9 +59,11 @@ impl Hub {
     }
 
     pub async fn parse_resource(&self, raw: &str) -> Result<Resource> {
-        let bad = || Error::invalid(format!(
-            "invalid resource {raw:?}: use cluster, user:NAME, org:NAME, account:NAME, app:OWNER/NAME or team:ORG/NAME"
-        ));
+        let bad = || {
+            Error::invalid(format!(
+                "invalid resource {raw:?}: use cluster, user:NAME, org:NAME, account:NAME, app:OWNER/NAME or team:ORG/NAME"
+            ))
+        };
         if raw == "cluster" {
             return Ok(Resource::Cluster);
         }
@@ -75,7 +89,9 @@ impl Hub {
                     .store
                     .get_team(acc.id, &name.to_ascii_lowercase())
                     .await
-                    .map_err(|_| Error::new(Code::TeamNotFound, format!("team {rest} not found")))?;
+                    .map_err(|_| {
+                        Error::new(Code::TeamNotFound, format!("team {rest} not found"))
+                    })?;
                 Ok(Resource::Team(team.id))
             }
             _ => Err(bad()),
@@ -85,13 +101,21 @@ impl Hub {
     fn parse_action(raw: &str) -> Result<Action> {
         Action::parse(raw).ok_or_else(|| {
             let names: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
-            Error::invalid(format!("unknown action {raw:?}; known actions: {}", names.join(", ")))
+            Error::invalid(format!(
+                "unknown action {raw:?}; known actions: {}",
+                names.join(", ")
+            ))
         })
     }
 
     /// Who may ask: cluster admins, anyone about themself, and org admins about
     /// resources of their org.
-    async fn may_explain(&self, caller: &Principal, subject: Option<&Principal>, resource: Resource) -> Result<()> {
+    async fn may_explain(
+        &self,
+        caller: &Principal,
+        subject: Option<&Principal>,
+        resource: Resource,
+    ) -> Result<()> {
         if self.can(caller, Action::AdminUsersRead, Resource::Cluster) {
             return Ok(());
         }
@@ -113,10 +137,18 @@ impl Hub {
         {
             return Ok(());
         }
-        Err(Error::forbidden("explain is for cluster admins, org admins about their org, and anyone about themself"))
+        Err(Error::forbidden(
+            "explain is for cluster admins, org admins about their org, and anyone about themself",
+        ))
     }
 
-    pub async fn explain(&self, caller: &Principal, principal: &str, action: &str, resource: &str) -> Result<ExplainAnswer> {
+    pub async fn explain(
+        &self,
+        caller: &Principal,
+        principal: &str,
+        action: &str,
+        resource: &str,
+    ) -> Result<ExplainAnswer> {
         let action_v = Self::parse_action(action)?;
         let subject = self.parse_principal(principal).await?;
         let res = self.parse_resource(resource).await?;
@@ -129,7 +161,12 @@ impl Hub {
         })
     }
 
-    pub async fn who_can(&self, caller: &Principal, action: &str, resource: &str) -> Result<Vec<WhoCanRow>> {
+    pub async fn who_can(
+        &self,
+        caller: &Principal,
+        action: &str,
+        resource: &str,
+    ) -> Result<Vec<WhoCanRow>> {
         let action_v = Self::parse_action(action)?;
         let res = self.parse_resource(resource).await?;
         self.may_explain(caller, None, res).await?;
@@ -137,7 +174,10 @@ impl Hub {
         for (user, rule) in self.policy.who_can(action_v, res) {
             let acc = self.store.get_account(user).await?;
             if acc.kind == AccountKind::User {
-                rows.push(WhoCanRow { username: acc.name, rule });
+                rows.push(WhoCanRow {
+                    username: acc.name,
+                    rule,
+                });
             }
         }
         rows.sort_by(|a, b| a.username.cmp(&b.username));

@@ -6,7 +6,9 @@
 
 use super::{Hub, conflict};
 use crate::error::{Code, Error, Result};
-use crate::model::{Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis};
+use crate::model::{
+    Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis,
+};
 use crate::names::Email;
 use crate::policy::{Action, Principal, Resource};
 use crate::roles::OrgRole;
@@ -21,14 +23,30 @@ pub enum InviteTarget {
 }
 
 impl Hub {
-    pub async fn invite(&self, caller: &Principal, org: &str, target: InviteTarget, role: OrgRole) -> Result<Invitation> {
+    pub async fn invite(
+        &self,
+        caller: &Principal,
+        org: &str,
+        target: InviteTarget,
+        role: OrgRole,
+    ) -> Result<Invitation> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let inviter = self.require_user(caller)?;
         if !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
-            let own = self.store.get_membership(org_acc.id, inviter).await?.map(|m| m.role);
+            let own = self
+                .store
+                .get_membership(org_acc.id, inviter)
+                .await?
+                .map(|m| m.role);
             if own.is_none_or(|r| r < role) {
-                return Err(Error::new(Code::RoleAboveOwn, format!("you cannot grant {}: it is above your own role", role.as_str())));
+                return Err(Error::new(
+                    Code::RoleAboveOwn,
+                    format!(
+                        "you cannot grant {}: it is above your own role",
+                        role.as_str()
+                    ),
+                ));
             }
         }
         let org_rec = self.store.get_org(org_acc.id).await?;
@@ -38,11 +56,25 @@ impl Hub {
         let (new, outbox) = match target {
             InviteTarget::Username(name) => {
                 let user = self.user_account(&name).await?;
-                if self.store.get_membership(org_acc.id, user.id).await?.is_some() {
-                    return Err(Error::new(Code::AlreadyMember, format!("{name} is already a member of {org}")));
+                if self
+                    .store
+                    .get_membership(org_acc.id, user.id)
+                    .await?
+                    .is_some()
+                {
+                    return Err(Error::new(
+                        Code::AlreadyMember,
+                        format!("{name} is already a member of {org}"),
+                    ));
                 }
-                if self.store.find_pending_invitation(org_acc.id, Some(user.id), None).await?.is_some() {
-                    return Err(Error::new(Code::Conflict, format!("{name} already has a pending invitation to {org}")));
+                if self
+                    .live_pending(org_acc.id, Some(user.id), None, now)
+                    .await?
+                {
+                    return Err(Error::new(
+                        Code::Conflict,
+                        format!("{name} already has a pending invitation to {org}"),
+                    ));
                 }
                 let u = self.store.get_user(user.id).await?;
                 let payload = json!({
@@ -50,19 +82,45 @@ impl Hub {
                     "role": role.as_str(), "expires_at": expires_at,
                 });
                 let outbox = vec![
-                    NewOutboxMessage { kind: "notification.invitation".into(), recipient_user_id: Some(user.id), recipient_email: None, payload: payload.clone() },
-                    NewOutboxMessage { kind: "email.invitation".into(), recipient_user_id: Some(user.id), recipient_email: Some(u.email), payload },
+                    NewOutboxMessage {
+                        kind: "notification.invitation".into(),
+                        recipient_user_id: Some(user.id),
+                        recipient_email: None,
+                        payload: payload.clone(),
+                    },
+                    NewOutboxMessage {
+                        kind: "email.invitation".into(),
+                        recipient_user_id: Some(user.id),
+                        recipient_email: Some(u.email),
+                        payload,
+                    },
                 ];
                 let new = NewInvitation {
-                    id: id.clone(), org_id: org_acc.id, invitee_user_id: Some(user.id), invitee_email: None,
-                    role, token_digest: None, invited_by: inviter, created_at: now, expires_at,
+                    id: id.clone(),
+                    org_id: org_acc.id,
+                    invitee_user_id: Some(user.id),
+                    invitee_email: None,
+                    role,
+                    token_digest: None,
+                    invited_by: inviter,
+                    created_at: now,
+                    expires_at,
                 };
                 (new, outbox)
             }
             InviteTarget::Email(raw) => {
                 let email = Email::parse(&raw)?;
-                if self.store.find_pending_invitation(org_acc.id, None, Some(email.as_str())).await?.is_some() {
-                    return Err(Error::new(Code::Conflict, format!("{} already has a pending invitation to {org}", email.as_str())));
+                if self
+                    .live_pending(org_acc.id, None, Some(email.as_str()), now)
+                    .await?
+                {
+                    return Err(Error::new(
+                        Code::Conflict,
+                        format!(
+                            "{} already has a pending invitation to {org}",
+                            email.as_str()
+                        ),
+                    ));
                 }
                 let token = InviteToken::generate();
                 let payload = json!({
@@ -76,17 +134,52 @@ impl Hub {
                     payload,
                 }];
                 let new = NewInvitation {
-                    id: id.clone(), org_id: org_acc.id, invitee_user_id: None,
-                    invitee_email: Some(email.as_str().to_string()), role,
-                    token_digest: Some(token.digest()), invited_by: inviter, created_at: now, expires_at,
+                    id: id.clone(),
+                    org_id: org_acc.id,
+                    invitee_user_id: None,
+                    invitee_email: Some(email.as_str().to_string()),
+                    role,
+                    token_digest: Some(token.digest()),
+                    invited_by: inviter,
+                    created_at: now,
+                    expires_at,
                 };
                 (new, outbox)
             }
         };
-        self.store.create_invitation(&new, &outbox).await.map_err(|e| conflict(e, "invitation"))
+        self.store
+            .create_invitation(&new, &outbox)
+            .await
+            .map_err(|e| conflict(e, "invitation"))
     }
 
-    pub async fn list_pending_invitations(&self, caller: &Principal, org: &str) -> Result<Vec<Invitation>> {
+    /// Whether a still-valid invitation is pending; one past its expiry that the
+    /// sweeper has not reached yet is closed as expired here, so it blocks nothing.
+    async fn live_pending(
+        &self,
+        org: crate::model::AccountId,
+        user: Option<crate::model::AccountId>,
+        email: Option<&str>,
+        now: crate::model::Millis,
+    ) -> Result<bool> {
+        match self.store.find_pending_invitation(org, user, email).await? {
+            Some(inv) if inv.expires_at <= now => {
+                self.store
+                    .close_invitation(&inv.id, InvitationStatus::Expired, now)
+                    .await
+                    .map_err(|e| conflict(e, "invitation"))?;
+                Ok(false)
+            }
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    pub async fn list_pending_invitations(
+        &self,
+        caller: &Principal,
+        org: &str,
+    ) -> Result<Vec<Invitation>> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let now = now_millis();
@@ -113,11 +206,16 @@ impl Hub {
             .collect())
     }
 
-    async fn invitation_for_invitee(&self, caller: &Principal, id: &str) -> Result<(Invitation, crate::model::AccountId)> {
+    async fn invitation_for_invitee(
+        &self,
+        caller: &Principal,
+        id: &str,
+    ) -> Result<(Invitation, crate::model::AccountId)> {
         let me = self.require_user(caller)?;
         let inv = self.load_invitation(id).await?;
         let email = self.store.get_user(me).await?.email;
-        let addressed = inv.invitee_user_id == Some(me) || inv.invitee_email.as_deref() == Some(email.as_str());
+        let addressed =
+            inv.invitee_user_id == Some(me) || inv.invitee_email.as_deref() == Some(email.as_str());
         if !addressed {
             // Not the invitee: do not reveal that the invitation exists.
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
@@ -128,7 +226,9 @@ impl Hub {
     async fn load_invitation(&self, id: &str) -> Result<Invitation> {
         match self.store.get_invitation(id).await {
             Ok(i) => Ok(i),
-            Err(StoreError::NotFound) => Err(Error::new(Code::InvitationNotFound, "invitation not found")),
+            Err(StoreError::NotFound) => {
+                Err(Error::new(Code::InvitationNotFound, "invitation not found"))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -140,7 +240,9 @@ impl Hub {
         {
             return Err(Error::new(
                 Code::OrgLimit,
-                format!("a user may belong to at most {max} organization(s) on this cluster; leave one first"),
+                format!(
+                    "a user may belong to at most {max} organization(s) on this cluster; leave one first"
+                ),
             ));
         }
         let org = self.store.get_org(inv.org_id).await?;
@@ -149,7 +251,7 @@ impl Hub {
             .accept_invitation(&inv.id, me, org.tos_version, now_millis())
             .await
             .map_err(|e| conflict(e, "invitation"))?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(m)
     }
 
@@ -160,11 +262,24 @@ impl Hub {
     }
 
     /// Accepts with the single-use token from an invitation email.
-    pub async fn accept_invitation_token(&self, caller: &Principal, token: &str) -> Result<Membership> {
+    pub async fn accept_invitation_token(
+        &self,
+        caller: &Principal,
+        token: &str,
+    ) -> Result<Membership> {
         let me = self.require_user(caller)?;
-        let inv = match self.store.find_invitation_by_token(&digest_hex(token.trim())).await {
+        let inv = match self
+            .store
+            .find_invitation_by_token(&digest_hex(token.trim()))
+            .await
+        {
             Ok(i) => i,
-            Err(StoreError::NotFound) => return Err(Error::new(Code::InvalidToken, "this invitation token is not valid")),
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    Code::InvalidToken,
+                    "this invitation token is not valid",
+                ));
+            }
             Err(e) => return Err(e.into()),
         };
         self.accept(inv, me).await
@@ -178,7 +293,12 @@ impl Hub {
             .map_err(|e| conflict(e, "invitation"))
     }
 
-    pub async fn rescind_invitation(&self, caller: &Principal, org: &str, id: &str) -> Result<Invitation> {
+    pub async fn rescind_invitation(
+        &self,
+        caller: &Principal,
+        org: &str,
+        id: &str,
+    ) -> Result<Invitation> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let inv = self.load_invitation(id).await?;

@@ -45,7 +45,10 @@ impl Hub {
         if req.label.chars().count() > 100 {
             return Err(Error::invalid("key_label is longer than 100 characters"));
         }
-        if !matches!(req.key_type.as_str(), "ManagementKey" | "PlatformAdminKey" | "AlgorithmKey") {
+        if !matches!(
+            req.key_type.as_str(),
+            "ManagementKey" | "PlatformAdminKey" | "AlgorithmKey"
+        ) {
             return Err(Error::invalid(format!(
                 "unknown key_type {:?}: use ManagementKey, PlatformAdminKey or AlgorithmKey",
                 req.key_type
@@ -71,22 +74,49 @@ impl Hub {
             expires_at: req.expires_at,
         };
         let key = self.store.create_key(&new).await?;
-        self.sync().await?;
+        self.after_write().await;
         Ok((key, secret))
     }
 
-    pub async fn create_user_key(&self, caller: &Principal, username: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_user_key(
+        &self,
+        caller: &Principal,
+        username: &str,
+        req: CreateKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         let user = self.user_account(username).await?;
         self.authorize(caller, Action::UserKeysManage, Resource::User(user.id))?;
-        self.issue_key(caller, KeyKind::User, user.id, None, req).await
+        self.issue_key(caller, KeyKind::User, user.id, None, req)
+            .await
+    }
+
+    /// A cluster admin issues a key for a user (v1 `POST /v1/admin/users/{u}/keys`).
+    pub async fn admin_create_user_key(
+        &self,
+        caller: &Principal,
+        username: &str,
+        req: CreateKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        let user = self.user_account(username).await?;
+        self.issue_key(caller, KeyKind::User, user.id, None, req)
+            .await
     }
 
     /// For the CLI bootstrap (direct database access, no caller).
-    pub async fn create_user_key_unchecked(&self, username: &str, label: &str) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_user_key_unchecked(
+        &self,
+        username: &str,
+        label: &str,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         let user = self.user_account(username).await?;
         let system = Principal::user(user.id);
-        let req = CreateKey { label: label.to_string(), ..Default::default() };
-        self.issue_key(&system, KeyKind::User, user.id, None, req).await
+        let req = CreateKey {
+            label: label.to_string(),
+            ..Default::default()
+        };
+        self.issue_key(&system, KeyKind::User, user.id, None, req)
+            .await
     }
 
     pub async fn list_user_keys(&self, caller: &Principal, username: &str) -> Result<Vec<ApiKey>> {
@@ -95,20 +125,41 @@ impl Hub {
         Ok(self.store.list_keys(user.id, KeyKind::User).await?)
     }
 
-    pub async fn create_org_key(&self, caller: &Principal, org: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_org_key(
+        &self,
+        caller: &Principal,
+        org: &str,
+        req: CreateKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
-        self.issue_key(caller, KeyKind::Org, org_acc.id, None, req).await
+        self.issue_key(caller, KeyKind::Org, org_acc.id, None, req)
+            .await
     }
 
-    pub async fn create_member_key(&self, caller: &Principal, org: &str, username: &str, req: CreateKey) -> Result<(ApiKey, ApiKeySecret)> {
+    pub async fn create_member_key(
+        &self,
+        caller: &Principal,
+        org: &str,
+        username: &str,
+        req: CreateKey,
+    ) -> Result<(ApiKey, ApiKeySecret)> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
         let user = self.user_account(username).await?;
-        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
-            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}")));
+        if self
+            .store
+            .get_membership(org_acc.id, user.id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::new(
+                Code::NotMember,
+                format!("{username} is not a member of {org}"),
+            ));
         }
-        self.issue_key(caller, KeyKind::Member, user.id, Some(org_acc.id), req).await
+        self.issue_key(caller, KeyKind::Member, user.id, Some(org_acc.id), req)
+            .await
     }
 
     /// Org keys and member keys of an org.
@@ -124,7 +175,9 @@ impl Hub {
     pub async fn revoke_key(&self, caller: &Principal, key_uuid: &str) -> Result<ApiKey> {
         let key = match self.store.get_key_by_uuid(key_uuid).await {
             Ok(k) if k.revoked_at.is_none() => k,
-            Ok(_) | Err(StoreError::NotFound) => return Err(Error::new(Code::KeyNotFound, "key not found")),
+            Ok(_) | Err(StoreError::NotFound) => {
+                return Err(Error::new(Code::KeyNotFound, "key not found"));
+            }
             Err(e) => return Err(e.into()),
         };
         let allowed = match key.kind {
@@ -132,14 +185,18 @@ impl Hub {
             KeyKind::Org => self.can(caller, Action::OrgKeysManage, Resource::Org(key.owner_id)),
             KeyKind::Member => {
                 caller.user_id() == Some(key.owner_id)
-                    || key.org_id.is_some_and(|o| self.can(caller, Action::OrgKeysManage, Resource::Org(o)))
+                    || key
+                        .org_id
+                        .is_some_and(|o| self.can(caller, Action::OrgKeysManage, Resource::Org(o)))
             }
         };
         if !allowed {
             return Err(Error::new(Code::KeyNotFound, "key not found"));
         }
-        self.store.revoke_key(key.id, crate::model::now_millis()).await?;
-        self.sync().await?;
+        self.store
+            .revoke_key(key.id, crate::model::now_millis())
+            .await?;
+        self.after_write().await;
         Ok(key)
     }
 

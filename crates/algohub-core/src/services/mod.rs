@@ -39,7 +39,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { max_orgs_per_user: None, invitation_ttl_millis: 7 * 24 * 3600 * 1000, sudo_users_enabled: true }
+        Self {
+            max_orgs_per_user: None,
+            invitation_ttl_millis: 7 * 24 * 3600 * 1000,
+            sudo_users_enabled: true,
+        }
     }
 }
 
@@ -58,7 +62,13 @@ impl Hub {
     pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
-        Ok(Arc::new(Self { store, policy, settings, sync_lock: tokio::sync::Mutex::new(()), key_uses: Default::default() }))
+        Ok(Arc::new(Self {
+            store,
+            policy,
+            settings,
+            sync_lock: tokio::sync::Mutex::new(()),
+            key_uses: Default::default(),
+        }))
     }
 
     /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
@@ -69,10 +79,18 @@ impl Hub {
         if d.allow {
             Ok(())
         } else {
-            let code = if d.rule == crate::policy::Rule::KeyScope { Code::KeyScope } else { Code::Forbidden };
+            let code = if d.rule == crate::policy::Rule::KeyScope {
+                Code::KeyScope
+            } else {
+                Code::Forbidden
+            };
             Err(Error::new(
                 code,
-                format!("not allowed to {} (decided by rule {})", action.as_str(), d.rule.as_str()),
+                format!(
+                    "not allowed to {} (decided by rule {})",
+                    action.as_str(),
+                    d.rule.as_str()
+                ),
             ))
         }
     }
@@ -83,14 +101,23 @@ impl Hub {
 
     /// The human user behind the caller, or a refusal for org keys.
     pub(crate) fn require_user(&self, p: &Principal) -> Result<AccountId> {
-        p.user_id().ok_or_else(|| Error::forbidden("this needs a user's credentials, not an organization key"))
+        p.user_id().ok_or_else(|| {
+            Error::forbidden("this needs a user's credentials, not an organization key")
+        })
     }
 
     /// Resolves a live account by name in the shared namespace.
     pub(crate) async fn account(&self, name: &str) -> Result<AccountRef> {
-        match self.store.get_account_by_name(&name.to_ascii_lowercase()).await {
+        match self
+            .store
+            .get_account_by_name(&name.to_ascii_lowercase())
+            .await
+        {
             Ok(a) if a.status != crate::model::AccountStatus::Deleted => Ok(a),
-            Ok(_) | Err(StoreError::NotFound) => Err(Error::new(Code::NotFound, format!("account {name:?} not found"))),
+            Ok(_) | Err(StoreError::NotFound) => Err(Error::new(
+                Code::NotFound,
+                format!("account {name:?} not found"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -98,14 +125,20 @@ impl Hub {
     pub(crate) async fn org_account(&self, name: &str) -> Result<AccountRef> {
         match self.account(name).await {
             Ok(a) if a.kind == AccountKind::Org => Ok(a),
-            _ => Err(Error::new(Code::OrgNotFound, format!("organization {name:?} not found"))),
+            _ => Err(Error::new(
+                Code::OrgNotFound,
+                format!("organization {name:?} not found"),
+            )),
         }
     }
 
     pub(crate) async fn user_account(&self, name: &str) -> Result<AccountRef> {
         match self.account(name).await {
             Ok(a) if a.kind == AccountKind::User => Ok(a),
-            _ => Err(Error::new(Code::UserNotFound, format!("user {name:?} not found"))),
+            _ => Err(Error::new(
+                Code::UserNotFound,
+                format!("user {name:?} not found"),
+            )),
         }
     }
 }
@@ -117,12 +150,20 @@ pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
             if let Some(org) = constraint.strip_prefix("last_admin:") {
                 Error::new(
                     Code::LastAdmin,
-                    format!("this is the only admin of organization {org:?}; name another admin first"),
+                    format!(
+                        "this is the only admin of organization {org:?}; name another admin first"
+                    ),
                 )
             } else if constraint == "last_admin" {
-                Error::new(Code::LastAdmin, "an organization must keep at least one admin; name another admin first")
+                Error::new(
+                    Code::LastAdmin,
+                    "an organization must keep at least one admin; name another admin first",
+                )
             } else if constraint.contains("email") {
-                Error::new(Code::EmailTaken, "that email address is already used by an account")
+                Error::new(
+                    Code::EmailTaken,
+                    "that email address is already used by an account",
+                )
             } else if constraint.contains("name") {
                 Error::new(Code::NameTaken, format!("{what} is already taken"))
             } else if constraint.contains("membership") {
@@ -130,9 +171,15 @@ pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
             } else if constraint.contains("invitation_expired") {
                 Error::new(Code::InvitationExpired, "this invitation has expired")
             } else if constraint.contains("invitation") {
-                Error::new(Code::InvitationClosed, "this invitation is no longer pending")
+                Error::new(
+                    Code::InvitationClosed,
+                    "this invitation is no longer pending",
+                )
             } else {
-                Error::new(Code::Conflict, format!("{what} conflicts with existing data ({constraint})"))
+                Error::new(
+                    Code::Conflict,
+                    format!("{what} conflicts with existing data ({constraint})"),
+                )
             }
         }
         other => other.into(),
@@ -144,8 +191,11 @@ pub fn parse_expiry(raw: Option<&str>) -> Result<Option<Millis>> {
     match raw {
         None => Ok(None),
         Some(s) => {
-            let t = crate::model::parse_time(s)
-                .ok_or_else(|| Error::invalid(format!("invalid time {s:?}: use RFC 3339, e.g. 2030-01-31T00:00:00Z")))?;
+            let t = crate::model::parse_time(s).ok_or_else(|| {
+                Error::invalid(format!(
+                    "invalid time {s:?}: use RFC 3339, e.g. 2030-01-31T00:00:00Z"
+                ))
+            })?;
             if t <= crate::model::now_millis() {
                 return Err(Error::invalid("expires_at must be in the future"));
             }

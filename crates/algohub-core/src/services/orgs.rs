@@ -28,7 +28,9 @@ pub struct OrgView {
 
 fn limit(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
-        Err(Error::invalid(format!("{field} is longer than {max} characters")))
+        Err(Error::invalid(format!(
+            "{field} is longer than {max} characters"
+        )))
     } else {
         Ok(())
     }
@@ -42,21 +44,33 @@ impl Hub {
     pub async fn create_org_type(&self, caller: &Principal, name: &str) -> Result<OrgType> {
         self.authorize(caller, Action::AdminOrgTypesManage, Resource::Cluster)?;
         let name = AccountName::parse(name)?;
-        self.store.create_org_type(name.as_str()).await.map_err(|e| conflict(e, "that org type name"))
+        self.store
+            .create_org_type(name.as_str())
+            .await
+            .map_err(|e| conflict(e, "that org type name"))
     }
 
     pub async fn delete_org_type(&self, caller: &Principal, name: &str) -> Result<()> {
         self.authorize(caller, Action::AdminOrgTypesManage, Resource::Cluster)?;
-        self.store.delete_org_type(&name.to_ascii_lowercase()).await.map_err(|e| match e {
-            crate::store::StoreError::NotFound => Error::new(Code::OrgTypeNotFound, format!("org type {name:?} not found")),
-            other => conflict(other, "org type"),
-        })
+        self.store
+            .delete_org_type(&name.to_ascii_lowercase())
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound => Error::new(
+                    Code::OrgTypeNotFound,
+                    format!("org type {name:?} not found"),
+                ),
+                other => conflict(other, "org type"),
+            })
     }
 
     /// Resolves an org type given by id or by name (the clients send either).
     async fn resolve_org_type(&self, raw: &str) -> Result<String> {
         if raw.trim().is_empty() {
-            return Err(Error::new(Code::MissingField, "type_id must name an organization type"));
+            return Err(Error::new(
+                Code::MissingField,
+                "type_id must name an organization type",
+            ));
         }
         let types = self.store.list_org_types().await?;
         types
@@ -65,7 +79,13 @@ impl Hub {
             .map(|t| t.id.clone())
             .ok_or_else(|| {
                 let names: Vec<_> = types.iter().map(|t| t.name.as_str()).collect();
-                Error::new(Code::OrgTypeNotFound, format!("unknown organization type {raw:?}; known types: {}", names.join(", ")))
+                Error::new(
+                    Code::OrgTypeNotFound,
+                    format!(
+                        "unknown organization type {raw:?}; known types: {}",
+                        names.join(", ")
+                    ),
+                )
             })
     }
 
@@ -75,7 +95,9 @@ impl Hub {
             if count >= max as usize {
                 return Err(Error::new(
                     Code::OrgLimit,
-                    format!("a user may belong to at most {max} organization(s) on this cluster; leave one first"),
+                    format!(
+                        "a user may belong to at most {max} organization(s) on this cluster; leave one first"
+                    ),
                 ));
             }
         }
@@ -96,14 +118,22 @@ impl Hub {
         self.check_org_limit(creator).await?;
         let new = crate::model::NewOrg {
             name: name.into_string(),
-            label: if req.label.trim().is_empty() { req.name.clone() } else { req.label },
+            label: if req.label.trim().is_empty() {
+                req.name.clone()
+            } else {
+                req.label
+            },
             contact_name: req.contact_name,
             email: email.as_str().to_string(),
             url: req.url.filter(|u| !u.is_empty()),
             type_id,
         };
-        let org = self.store.create_org(&new, creator).await.map_err(|e| conflict(e, "that name"))?;
-        self.sync().await?;
+        let org = self
+            .store
+            .create_org(&new, creator)
+            .await
+            .map_err(|e| conflict(e, "that name"))?;
+        self.after_write().await;
         Ok(org)
     }
 
@@ -113,10 +143,18 @@ impl Hub {
         let org = self.store.get_org(account.id).await?;
         let private_visible = self.can(caller, Action::OrgReadPrivate, Resource::Org(account.id));
         let my_role = match caller.user_id() {
-            Some(u) => self.store.get_membership(account.id, u).await?.map(|m| m.role),
+            Some(u) => self
+                .store
+                .get_membership(account.id, u)
+                .await?
+                .map(|m| m.role),
             None => None,
         };
-        Ok(OrgView { org, private_visible, my_role })
+        Ok(OrgView {
+            org,
+            private_visible,
+            my_role,
+        })
     }
 
     /// All orgs for cluster admins; the caller's own orgs for everyone else.
@@ -127,7 +165,11 @@ impl Hub {
         let user = self.require_user(caller)?;
         let mut out = Vec::new();
         for m in self.store.list_user_memberships(user).await? {
-            if page.marker.as_deref().is_some_and(|mk| m.org_name.as_str() <= mk) {
+            if page
+                .marker
+                .as_deref()
+                .is_some_and(|mk| m.org_name.as_str() <= mk)
+            {
                 continue;
             }
             if self.can(caller, Action::OrgReadPrivate, Resource::Org(m.org_id)) {
@@ -139,7 +181,12 @@ impl Hub {
         Ok(out)
     }
 
-    pub async fn update_org(&self, caller: &Principal, name: &str, mut update: OrgUpdate) -> Result<Org> {
+    pub async fn update_org(
+        &self,
+        caller: &Principal,
+        name: &str,
+        mut update: OrgUpdate,
+    ) -> Result<Org> {
         let account = self.org_account(name).await?;
         self.authorize(caller, Action::OrgUpdate, Resource::Org(account.id))?;
         if let Some(e) = &update.email {
@@ -163,12 +210,19 @@ impl Hub {
     pub async fn delete_org(&self, caller: &Principal, name: &str) -> Result<()> {
         let account = self.org_account(name).await?;
         self.authorize(caller, Action::OrgDelete, Resource::Org(account.id))?;
-        self.store.delete_org(account.id, caller.account_id()).await?;
-        self.sync().await?;
+        self.store
+            .delete_org(account.id, caller.account_id())
+            .await?;
+        self.after_write().await;
         Ok(())
     }
 
-    pub async fn list_members(&self, caller: &Principal, org: &str, page: &Page) -> Result<Vec<Membership>> {
+    pub async fn list_members(
+        &self,
+        caller: &Principal,
+        org: &str,
+        page: &Page,
+    ) -> Result<Vec<Membership>> {
         let account = self.org_account(org).await?;
         self.authorize(caller, Action::OrgMembersRead, Resource::Org(account.id))?;
         Ok(self.store.list_members(account.id, page).await?)
@@ -176,7 +230,12 @@ impl Hub {
 
     /// The role the caller holds for granting in this org: cluster admins count as
     /// org admins. An admin can never grant a role above their own.
-    async fn check_grantable(&self, caller: &Principal, org: crate::model::AccountId, role: OrgRole) -> Result<()> {
+    async fn check_grantable(
+        &self,
+        caller: &Principal,
+        org: crate::model::AccountId,
+        role: OrgRole,
+    ) -> Result<()> {
         if self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
             return Ok(());
         }
@@ -186,18 +245,34 @@ impl Hub {
         };
         match own {
             Some(have) if have >= role => Ok(()),
-            _ => Err(Error::new(Code::RoleAboveOwn, format!("you cannot grant {}: it is above your own role", role.as_str()))),
+            _ => Err(Error::new(
+                Code::RoleAboveOwn,
+                format!(
+                    "you cannot grant {}: it is above your own role",
+                    role.as_str()
+                ),
+            )),
         }
     }
 
     /// Adds a member directly (cluster admins; used by the v1 member PUT).
-    pub async fn add_member_direct(&self, caller: &Principal, org: &str, username: &str, role: OrgRole) -> Result<Membership> {
+    pub async fn add_member_direct(
+        &self,
+        caller: &Principal,
+        org: &str,
+        username: &str,
+        role: OrgRole,
+    ) -> Result<Membership> {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
         let user = self.user_account(username).await?;
         self.check_org_limit(user.id).await?;
-        let m = self.store.add_member(org_acc.id, user.id, role, None).await.map_err(|e| conflict(e, "membership"))?;
-        self.sync().await?;
+        let m = self
+            .store
+            .add_member(org_acc.id, user.id, role, None)
+            .await
+            .map_err(|e| conflict(e, "membership"))?;
+        self.after_write().await;
         Ok(m)
     }
 
@@ -213,15 +288,23 @@ impl Hub {
         self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         self.check_grantable(caller, org_acc.id, role).await?;
         let user = self.user_account(username).await?;
-        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
-            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}")));
+        if self
+            .store
+            .get_membership(org_acc.id, user.id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::new(
+                Code::NotMember,
+                format!("{username} is not a member of {org}"),
+            ));
         }
         let m = self
             .store
             .set_member_role(org_acc.id, user.id, role, expires_at)
             .await
             .map_err(|e| conflict(e, "membership"))?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(m)
     }
 
@@ -234,11 +317,40 @@ impl Hub {
         } else {
             self.authorize(caller, Action::OrgMembersRead, Resource::Org(org_acc.id))?;
         }
-        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
-            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}")));
+        if self
+            .store
+            .get_membership(org_acc.id, user.id)
+            .await?
+            .is_none()
+        {
+            // The v1 member list shows pending invitations as `invited`; removing
+            // such an entry rescinds the invitation.
+            if let Some(inv) = self
+                .store
+                .find_pending_invitation(org_acc.id, Some(user.id), None)
+                .await?
+                && self.can(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))
+            {
+                self.store
+                    .close_invitation(
+                        &inv.id,
+                        crate::model::InvitationStatus::Rescinded,
+                        crate::model::now_millis(),
+                    )
+                    .await
+                    .map_err(|e| conflict(e, "invitation"))?;
+                return Ok(());
+            }
+            return Err(Error::new(
+                Code::NotMember,
+                format!("{username} is not a member of {org}"),
+            ));
         }
-        self.store.remove_member(org_acc.id, user.id).await.map_err(|e| conflict(e, "membership"))?;
-        self.sync().await?;
+        self.store
+            .remove_member(org_acc.id, user.id)
+            .await
+            .map_err(|e| conflict(e, "membership"))?;
+        self.after_write().await;
         Ok(())
     }
 }

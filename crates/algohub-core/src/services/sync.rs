@@ -11,7 +11,10 @@ impl Hub {
         let _guard = self.sync_lock.lock().await;
         let mut applied = 0;
         loop {
-            let changes = self.store.policy_changes_since(self.policy.seq(), 1000).await?;
+            let changes = self
+                .store
+                .policy_changes_since(self.policy.seq(), 1000)
+                .await?;
             if changes.is_empty() {
                 return Ok(applied);
             }
@@ -24,9 +27,21 @@ impl Hub {
         }
     }
 
+    /// Brings this node's index up to date after a committed write. A failure
+    /// here must not turn a committed write into an error: it is logged and the
+    /// background poller applies the change on its next round.
+    pub(crate) async fn after_write(&self) {
+        if let Err(e) = self.sync().await {
+            metrics::counter!("algohub_store_errors_total").increment(1);
+            tracing::warn!(error = %e, "policy sync after a write failed; the poller will retry");
+        }
+    }
+
     /// Notes that a key was used; written to the store in batches.
     pub fn record_key_use(&self, key: crate::model::KeyId) {
-        self.key_uses.lock().insert(key, crate::policy::coarse_now_millis());
+        self.key_uses
+            .lock()
+            .insert(key, crate::policy::coarse_now_millis());
     }
 
     pub async fn flush_key_uses(&self) -> Result<()> {
@@ -43,7 +58,7 @@ impl Hub {
         self.store.expire_invitations(now).await?;
         self.store.expire_grants(now).await?;
         self.flush_key_uses().await?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(())
     }
 }

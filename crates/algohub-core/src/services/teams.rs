@@ -11,9 +11,16 @@ use crate::store::StoreError;
 impl Hub {
     async fn team(&self, org: &str, team: &str) -> Result<(crate::model::AccountRef, Team)> {
         let org_acc = self.org_account(org).await?;
-        match self.store.get_team(org_acc.id, &team.to_ascii_lowercase()).await {
+        match self
+            .store
+            .get_team(org_acc.id, &team.to_ascii_lowercase())
+            .await
+        {
             Ok(t) => Ok((org_acc, t)),
-            Err(StoreError::NotFound) => Err(Error::new(Code::TeamNotFound, format!("team {team:?} not found in {org}"))),
+            Err(StoreError::NotFound) => Err(Error::new(
+                Code::TeamNotFound,
+                format!("team {team:?} not found in {org}"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -22,8 +29,12 @@ impl Hub {
         let org_acc = self.org_account(org).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
         let name = ResourceName::parse(name)?;
-        let team = self.store.create_team(org_acc.id, name.as_str()).await.map_err(|e| conflict(e, "that team name"))?;
-        self.sync().await?;
+        let team = self
+            .store
+            .create_team(org_acc.id, name.as_str())
+            .await
+            .map_err(|e| conflict(e, "that team name"))?;
+        self.after_write().await;
         Ok(team)
     }
 
@@ -33,7 +44,12 @@ impl Hub {
         Ok(self.store.list_teams(org_acc.id).await?)
     }
 
-    pub async fn get_team(&self, caller: &Principal, org: &str, team: &str) -> Result<(Team, Vec<TeamMember>, Vec<TeamAppGrant>)> {
+    pub async fn get_team(
+        &self,
+        caller: &Principal,
+        org: &str,
+        team: &str,
+    ) -> Result<(Team, Vec<TeamMember>, Vec<TeamAppGrant>)> {
         let (_, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsRead, Resource::Team(t.id))?;
         let members = self.store.list_team_members(t.id).await?;
@@ -45,31 +61,60 @@ impl Hub {
         let (_, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
         self.store.delete_team(t.id).await?;
-        self.sync().await?;
+        self.after_write().await;
         Ok(())
     }
 
-    pub async fn add_team_member(&self, caller: &Principal, org: &str, team: &str, username: &str, expires_at: Option<Millis>) -> Result<()> {
+    pub async fn add_team_member(
+        &self,
+        caller: &Principal,
+        org: &str,
+        team: &str,
+        username: &str,
+        expires_at: Option<Millis>,
+    ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let user = self.user_account(username).await?;
-        if self.store.get_membership(org_acc.id, user.id).await?.is_none() {
-            return Err(Error::new(Code::NotMember, format!("{username} is not a member of {org}; only members can join its teams")));
+        if self
+            .store
+            .get_membership(org_acc.id, user.id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::new(
+                Code::NotMember,
+                format!("{username} is not a member of {org}; only members can join its teams"),
+            ));
         }
-        self.store.add_team_member(t.id, user.id, expires_at).await.map_err(|e| conflict(e, "team seat"))?;
-        self.sync().await?;
+        self.store
+            .add_team_member(t.id, user.id, expires_at)
+            .await
+            .map_err(|e| conflict(e, "team seat"))?;
+        self.after_write().await;
         Ok(())
     }
 
-    pub async fn remove_team_member(&self, caller: &Principal, org: &str, team: &str, username: &str) -> Result<()> {
+    pub async fn remove_team_member(
+        &self,
+        caller: &Principal,
+        org: &str,
+        team: &str,
+        username: &str,
+    ) -> Result<()> {
         let (_, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let user = self.user_account(username).await?;
         match self.store.remove_team_member(t.id, user.id).await {
-            Err(StoreError::NotFound) => return Err(Error::new(Code::NotMember, format!("{username} is not in team {team}"))),
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    Code::NotMember,
+                    format!("{username} is not in team {team}"),
+                ));
+            }
             other => other?,
         }
-        self.sync().await?;
+        self.after_write().await;
         Ok(())
     }
 
@@ -85,31 +130,54 @@ impl Hub {
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
-        let app = match self.store.get_app(org_acc.id, &app.to_ascii_lowercase()).await {
+        let app = match self
+            .store
+            .get_app(org_acc.id, &app.to_ascii_lowercase())
+            .await
+        {
             Ok(a) => a,
             Err(StoreError::NotFound) => {
-                return Err(Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}; teams hold only their org's apps")));
+                return Err(Error::new(
+                    Code::AppNotFound,
+                    format!("app {app:?} not found in {org}; teams hold only their org's apps"),
+                ));
             }
             Err(e) => return Err(e.into()),
         };
-        self.store.grant_team_app(t.id, app.id, role, expires_at).await.map_err(|e| conflict(e, "grant"))?;
-        self.sync().await?;
+        self.store
+            .grant_team_app(t.id, app.id, role, expires_at)
+            .await
+            .map_err(|e| conflict(e, "grant"))?;
+        self.after_write().await;
         Ok(())
     }
 
-    pub async fn revoke_team_app(&self, caller: &Principal, org: &str, team: &str, app: &str) -> Result<()> {
+    pub async fn revoke_team_app(
+        &self,
+        caller: &Principal,
+        org: &str,
+        team: &str,
+        app: &str,
+    ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
         self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let app_rec = self
             .store
             .get_app(org_acc.id, &app.to_ascii_lowercase())
             .await
-            .map_err(|_| Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}")))?;
+            .map_err(|_| {
+                Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}"))
+            })?;
         match self.store.revoke_team_app(t.id, app_rec.id).await {
-            Err(StoreError::NotFound) => return Err(Error::new(Code::NotFound, format!("team {team} holds no grant on {app}"))),
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    Code::NotFound,
+                    format!("team {team} holds no grant on {app}"),
+                ));
+            }
             other => other?,
         }
-        self.sync().await?;
+        self.after_write().await;
         Ok(())
     }
 }

@@ -54,32 +54,64 @@ struct TransferBody {
 fn number(raw: Option<&str>, default: i64, field: &str) -> algohub_core::Result<i64> {
     match raw {
         None | Some("") => Ok(default),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| algohub_core::Error::new(Code::InvalidInput, format!("invalid {field} {s:?}: use a whole number"))),
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            algohub_core::Error::new(
+                Code::InvalidInput,
+                format!("invalid {field} {s:?}: use a whole number"),
+            )
+        }),
     }
 }
 
-async fn create(State(s): State<AppState>, Caller(c): Caller, Path(owner): Path<String>, JsonBody(b): JsonBody<CreateBody>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let a = s.hub.create_app(&c, &owner, &b.name, &b.description).await?;
+async fn create(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(owner): Path<String>,
+    JsonBody(b): JsonBody<CreateBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let a = s
+        .hub
+        .create_app(&c, &owner, &b.name, &b.description)
+        .await?;
     Ok((StatusCode::CREATED, Json(app(&a))))
 }
 
-async fn list(State(s): State<AppState>, Caller(c): Caller, Path(owner): Path<String>, QueryArgs(q): QueryArgs<ListArgs>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(owner): Path<String>,
+    QueryArgs(q): QueryArgs<ListArgs>,
+) -> ApiResult<Json<Value>> {
     let sort = AppSort::parse(q.sort.as_deref(), q.order.as_deref())?;
     let limit = number(q.limit.as_deref(), 50, "limit")?;
     let offset = number(q.offset.as_deref(), 0, "offset")?;
-    let apps = s.hub.list_apps(&c, &owner, q.search.as_deref().filter(|x| !x.is_empty()), sort, limit, offset).await?;
+    let apps = s
+        .hub
+        .list_apps(
+            &c,
+            &owner,
+            q.search.as_deref().filter(|x| !x.is_empty()),
+            sort,
+            limit,
+            offset,
+        )
+        .await?;
     Ok(Json(json!(apps.iter().map(app).collect::<Vec<_>>())))
 }
 
-async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_one(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(app(&s.hub.get_app(&c, &owner, &name).await?)))
 }
 
-async fn remove(State(s): State<AppState>, Caller(c): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.delete_app(&c, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -100,16 +132,27 @@ async fn transfer(
     Path((owner, name)): Path<(String, String)>,
     JsonBody(b): JsonBody<TransferBody>,
 ) -> ApiResult<Json<Value>> {
-    let a = s.hub.transfer_app(&c, &owner, &name, &b.to, b.name.as_deref()).await?;
+    let a = s
+        .hub
+        .transfer_app(&c, &owner, &name, &b.to, b.name.as_deref())
+        .await?;
     Ok(Json(app(&a)))
 }
 
-async fn pin(State(s): State<AppState>, Caller(c): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn pin(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.pin_app(&c, &owner, &name, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn unpin(State(s): State<AppState>, Caller(c): Caller, Path((owner, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn unpin(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.pin_app(&c, &owner, &name, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -51,24 +51,44 @@ struct RoleBody {
     expires_at: Option<String>,
 }
 
-async fn invite(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>, JsonBody(b): JsonBody<InviteBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn invite(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+    JsonBody(b): JsonBody<InviteBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let role = OrgRole::parse(b.role.as_deref().unwrap_or("contributor"))?;
     let target = match (b.username, b.email) {
         (Some(u), None) => InviteTarget::Username(u),
         (None, Some(e)) => InviteTarget::Email(e),
-        _ => return Err(ApiError::new(Code::MissingField, "give exactly one of username or email")),
+        _ => {
+            return Err(ApiError::new(
+                Code::MissingField,
+                "give exactly one of username or email",
+            ));
+        }
     };
     let inv = s.hub.invite(&c, &org, target, role).await?;
     Ok((StatusCode::CREATED, Json(invitation(&inv))))
 }
 
-async fn pending(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>) -> ApiResult<Json<Value>> {
+async fn pending(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
     let list = s.hub.list_pending_invitations(&c, &org).await?;
     Ok(Json(json!(list.iter().map(invitation).collect::<Vec<_>>())))
 }
 
-async fn rescind(State(s): State<AppState>, Caller(c): Caller, Path((org, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    Ok(Json(invitation(&s.hub.rescind_invitation(&c, &org, &id).await?)))
+async fn rescind(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(invitation(
+        &s.hub.rescind_invitation(&c, &org, &id).await?,
+    )))
 }
 
 async fn mine(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
@@ -76,16 +96,30 @@ async fn mine(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Va
     Ok(Json(json!(list.iter().map(invitation).collect::<Vec<_>>())))
 }
 
-async fn accept(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn accept(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(membership(&s.hub.accept_invitation(&c, &id).await?)))
 }
 
-async fn decline(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn decline(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(invitation(&s.hub.decline_invitation(&c, &id).await?)))
 }
 
-async fn accept_token(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<TokenBody>) -> ApiResult<Json<Value>> {
-    Ok(Json(membership(&s.hub.accept_invitation_token(&c, &b.token).await?)))
+async fn accept_token(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(b): JsonBody<TokenBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(membership(
+        &s.hub.accept_invitation_token(&c, &b.token).await?,
+    )))
 }
 
 async fn set_role(
@@ -96,7 +130,11 @@ async fn set_role(
 ) -> ApiResult<Json<Value>> {
     let role = OrgRole::parse(&b.role)?;
     let expires = parse_expiry(b.expires_at.as_deref())?;
-    Ok(Json(membership(&s.hub.set_member_role(&c, &org, &user, role, expires).await?)))
+    Ok(Json(membership(
+        &s.hub
+            .set_member_role(&c, &org, &user, role, expires)
+            .await?,
+    )))
 }
 
 async fn roles(Caller(_): Caller) -> Json<Value> {

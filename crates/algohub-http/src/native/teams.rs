@@ -34,20 +34,40 @@ struct GrantBody {
     expires_at: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>, JsonBody(b): JsonBody<TeamBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+    JsonBody(b): JsonBody<TeamBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let t = s.hub.create_team(&c, &org, &b.name).await?;
     Ok((StatusCode::CREATED, Json(team(&t, &org))))
 }
 
-async fn list(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
     let teams = s.hub.list_teams(&c, &org).await?;
-    Ok(Json(json!(teams.iter().map(|t| team(t, &org)).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        teams.iter().map(|t| team(t, &org)).collect::<Vec<_>>()
+    )))
 }
 
-async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path((org, name)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn get_one(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let (t, members, apps) = s.hub.get_team(&c, &org, &name).await?;
     let mut v = team(&t, &org);
-    v["members"] = json!(members.iter().map(|m| json!({"username": m.username, "expires_at": m.expires_at.map(format_millis)})).collect::<Vec<_>>());
+    v["members"] = json!(
+        members
+            .iter()
+            .map(|m| json!({"username": m.username, "expires_at": m.expires_at.map(format_millis)}))
+            .collect::<Vec<_>>()
+    );
     v["apps"] = json!(apps
         .iter()
         .map(|g| json!({"app": format!("{}/{}", g.owner_name, g.app_name), "role": g.role.as_str(), "expires_at": g.expires_at.map(format_millis)}))
@@ -55,19 +75,38 @@ async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path((org, name))
     Ok(Json(v))
 }
 
-async fn remove(State(s): State<AppState>, Caller(c): Caller, Path((org, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.delete_team(&c, &org, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn add_seat(State(s): State<AppState>, Caller(c): Caller, Path((org, name, user)): Path<(String, String, String)>, body: Bytes) -> ApiResult<StatusCode> {
-    let b: SeatBody = if body.iter().all(|b| b.is_ascii_whitespace()) { SeatBody::default() } else { parse_json(&body)? };
+async fn add_seat(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, name, user)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: SeatBody = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        SeatBody::default()
+    } else {
+        parse_json(&body)?
+    };
     let expires = parse_expiry(b.expires_at.as_deref())?;
-    s.hub.add_team_member(&c, &org, &name, &user, expires).await?;
+    s.hub
+        .add_team_member(&c, &org, &name, &user, expires)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_seat(State(s): State<AppState>, Caller(c): Caller, Path((org, name, user)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+async fn remove_seat(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, name, user)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.remove_team_member(&c, &org, &name, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -80,11 +119,17 @@ async fn grant(
 ) -> ApiResult<StatusCode> {
     let role = AppRole::parse(&b.role)?;
     let expires = parse_expiry(b.expires_at.as_deref())?;
-    s.hub.grant_team_app(&c, &org, &name, &app, role, expires).await?;
+    s.hub
+        .grant_team_app(&c, &org, &name, &app, role, expires)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke(State(s): State<AppState>, Caller(c): Caller, Path((org, name, app)): Path<(String, String, String)>) -> ApiResult<StatusCode> {
+async fn revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, name, app)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.revoke_team_app(&c, &org, &name, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,7 +45,11 @@ pub(crate) struct KeyBody {
 impl KeyBody {
     pub(crate) fn into_request(self, default_type: &str) -> algohub_core::Result<CreateKey> {
         let key_type = self.key_type.unwrap_or_else(|| default_type.to_string());
-        let mut req = CreateKey { label: self.key_label.unwrap_or_default(), key_type: key_type.clone(), ..Default::default() };
+        let mut req = CreateKey {
+            label: self.key_label.unwrap_or_default(),
+            key_type: key_type.clone(),
+            ..Default::default()
+        };
         req.expires_at = parse_expiry(self.expires_at.as_deref())?;
         req.scopes = if let Some(names) = &self.scopes {
             Scopes::parse_names(names.iter().map(String::as_str))?
@@ -80,26 +84,67 @@ impl KeyBody {
 
 /// Key bodies are optional (the admin key route sends none).
 fn optional_body(bytes: &Bytes) -> ApiResult<KeyBody> {
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) { Ok(KeyBody::default()) } else { parse_json(bytes) }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        Ok(KeyBody::default())
+    } else {
+        parse_json(bytes)
+    }
 }
 
-async fn list_user_keys(State(s): State<AppState>, Caller(c): Caller, Path(user): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_user_keys(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Value>> {
     let keys = s.hub.list_user_keys(&c, &user).await?;
-    Ok(Json(json!(keys.iter().map(|k| shapes::key(k, None)).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        keys.iter()
+            .map(|k| shapes::key(k, None))
+            .collect::<Vec<_>>()
+    )))
 }
 
-async fn create_user_key(State(s): State<AppState>, Caller(c): Caller, Path(user): Path<String>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn create_user_key(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(user): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
-async fn list_org_keys(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>) -> ApiResult<Json<Value>> {
-    let keys = s.hub.list_org_keys(&c, &org).await?;
-    Ok(Json(json!(keys.iter().map(|k| shapes::key(k, None)).collect::<Vec<_>>())))
+async fn admin_create_user_key(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(user): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let req = optional_body(&body)?.into_request("ManagementKey")?;
+    let (k, secret) = s.hub.admin_create_user_key(&c, &user, req).await?;
+    Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
-async fn create_org_key(State(s): State<AppState>, Caller(c): Caller, Path(org): Path<String>, JsonBody(b): JsonBody<KeyBody>) -> ApiResult<Json<Value>> {
+async fn list_org_keys(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let keys = s.hub.list_org_keys(&c, &org).await?;
+    Ok(Json(json!(
+        keys.iter()
+            .map(|k| shapes::key(k, None))
+            .collect::<Vec<_>>()
+    )))
+}
+
+async fn create_org_key(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+    JsonBody(b): JsonBody<KeyBody>,
+) -> ApiResult<Json<Value>> {
     let req = b.into_request("AlgorithmKey")?;
     let (k, secret) = s.hub.create_org_key(&c, &org, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
@@ -116,7 +161,11 @@ async fn create_member_key(
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
-async fn revoke(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn revoke(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let k = s.hub.revoke_key(&c, &id).await?;
     Ok(Json(json!({"revoked": k.uuid})))
 }
@@ -124,6 +173,7 @@ async fn revoke(State(s): State<AppState>, Caller(c): Caller, Path(id): Path<Str
 pub fn routes(r: Routes) -> Routes {
     r.add(op!(GET "/v1/users/{username}/keys", "keys", "List a user's keys (masked)", response = "ApiKeyList"), get(list_user_keys))
         .add(op!(POST "/v1/users/{username}/keys", "keys", "Create a user key; the secret is shown once", body = "ApiKeyCreation", response = "ApiKey"), post(create_user_key))
+        .add(op!(POST "/v1/admin/users/{username}/keys", "keys", "A cluster admin creates a key for a user (no body needed)", response = "ApiKey"), post(admin_create_user_key))
         .add(op!(GET "/v1/organizations/{org}/keys", "keys", "List org keys and member keys (org admins)", response = "ApiKeyList"), get(list_org_keys))
         .add(op!(POST "/v1/organizations/{org}/keys", "keys", "Create an org-owned key (org admins)", body = "ApiKeyCreation", response = "ApiKey"), post(create_org_key))
         .add(op!(POST "/v1/organizations/{org}/members/{username}/keys", "keys", "Create a member key limited to the org (org admins)", body = "ApiKeyCreation", response = "ApiKey"), post(create_member_key))

@@ -64,16 +64,28 @@ async fn list_types(State(s): State<AppState>, Caller(_): Caller) -> ApiResult<J
     Ok(Json(json!(s.hub.list_org_types().await?)))
 }
 
-async fn create_type(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<OrgTypeBody>) -> ApiResult<Json<Value>> {
+async fn create_type(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(b): JsonBody<OrgTypeBody>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!(s.hub.create_org_type(&c, &b.name).await?)))
 }
 
-async fn delete_type(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_type(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     s.hub.delete_org_type(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn create(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<OrgBody>) -> ApiResult<Json<Value>> {
+async fn create(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(b): JsonBody<OrgBody>,
+) -> ApiResult<Json<Value>> {
     let req = CreateOrg {
         name: b.org_name,
         label: b.org_label.unwrap_or_default(),
@@ -86,15 +98,31 @@ async fn create(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonB
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
-async fn list(State(s): State<AppState>, Caller(c): Caller, QueryArgs(q): QueryArgs<PageArgs>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    QueryArgs(q): QueryArgs<PageArgs>,
+) -> ApiResult<Json<Value>> {
     let p = page(q.limit.as_deref(), q.marker, 10)?;
     let orgs = s.hub.list_orgs(&c, &p).await?;
     let last = orgs.last().map(|o| o.name.clone());
-    let results = orgs.iter().map(|o| shapes::org(o, true, &s.base_url)).collect();
-    Ok(Json(shapes::paged(results, last, p.limit, &format!("{}/v1/organizations", s.base_url))))
+    let results = orgs
+        .iter()
+        .map(|o| shapes::org(o, true, &s.base_url))
+        .collect();
+    Ok(Json(shapes::paged(
+        results,
+        last,
+        p.limit,
+        &format!("{}/v1/organizations", s.base_url),
+    )))
 }
 
-async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_one(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let v = s.hub.get_org(&c, &name).await?;
     let mut body = shapes::org(&v.org, v.private_visible, &s.base_url);
     if let Some(role) = v.my_role {
@@ -112,7 +140,10 @@ async fn update(
     if let Some(n) = &b.org_name
         && !n.eq_ignore_ascii_case(&name)
     {
-        return Err(ApiError::new(Code::InvalidInput, "an organization's name cannot be changed"));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "an organization's name cannot be changed",
+        ));
     }
     let update = OrgUpdate {
         label: b.org_label,
@@ -128,7 +159,11 @@ async fn update(
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
-async fn remove(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     s.hub.delete_org(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -144,27 +179,51 @@ async fn members(
     let list = s.hub.list_members(&c, &org, &p).await?;
     let last = list.last().map(|m| m.username.clone());
     let full_page = list.len() as i64 >= p.limit;
-    let mut results: Vec<Value> = list.iter().map(|m| shapes::member(m, &s.base_url)).collect();
+    let mut results: Vec<Value> = list
+        .iter()
+        .map(|m| shapes::member(m, &s.base_url))
+        .collect();
     if !full_page && p.marker.is_none() {
         // Pending invitations are appended on the first and only page.
         if let Ok(pending) = s.hub.list_pending_invitations(&c, &org).await {
-            results.extend(pending.iter().map(|i| shapes::invited_member(i, &s.base_url)));
+            results.extend(
+                pending
+                    .iter()
+                    .map(|i| shapes::invited_member(i, &s.base_url)),
+            );
         }
     }
     let limit = if full_page { p.limit } else { i64::MAX };
-    Ok(Json(shapes::paged(results, last, limit, &format!("{}/v1/organizations/{org}/members", s.base_url))))
+    Ok(Json(shapes::paged(
+        results,
+        last,
+        limit,
+        &format!("{}/v1/organizations/{org}/members", s.base_url),
+    )))
 }
 
-async fn add_member(State(s): State<AppState>, Caller(c): Caller, Path((org, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn add_member(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     if s.hub.can(&c, Action::AdminUsersManage, Resource::Cluster) {
-        s.hub.add_member_direct(&c, &org, &user, OrgRole::Contributor).await?;
+        s.hub
+            .add_member_direct(&c, &org, &user, OrgRole::Contributor)
+            .await?;
     } else {
-        s.hub.invite(&c, &org, InviteTarget::Username(user), OrgRole::Contributor).await?;
+        s.hub
+            .invite(&c, &org, InviteTarget::Username(user), OrgRole::Contributor)
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_member(State(s): State<AppState>, Caller(c): Caller, Path((org, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn remove_member(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.hub.remove_member(&c, &org, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -57,7 +57,11 @@ pub fn member(m: &Membership, base: &str) -> Value {
 }
 
 pub fn invited_member(i: &Invitation, base: &str) -> Value {
-    let name = i.invitee_username.clone().or_else(|| i.invitee_email.clone()).unwrap_or_default();
+    let name = i
+        .invitee_username
+        .clone()
+        .or_else(|| i.invitee_email.clone())
+        .unwrap_or_default();
     json!({
         "username": name,
         "role": "invited",
@@ -103,6 +107,8 @@ pub fn key(k: &ApiKey, secret: Option<&str>) -> Value {
 pub fn paged(results: Vec<Value>, last_name: Option<String>, limit: i64, next_base: &str) -> Value {
     let more = results.len() as i64 >= limit;
     let marker = if more { last_name } else { None };
-    let next_link = marker.as_ref().map(|m| format!("{next_base}?limit={limit}&marker={m}"));
+    let next_link = marker
+        .as_ref()
+        .map(|m| format!("{next_base}?limit={limit}&marker={m}"));
     json!({"results": results, "marker": marker, "next_link": next_link})
 }

@@ -50,7 +50,11 @@ pub(crate) struct PageArgs {
     pub marker: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonBody<UserBody>) -> ApiResult<Json<Value>> {
+async fn create(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    JsonBody(b): JsonBody<UserBody>,
+) -> ApiResult<Json<Value>> {
     let req = CreateUser {
         username: b.username,
         email: b.email,
@@ -64,15 +68,28 @@ async fn create(State(s): State<AppState>, Caller(c): Caller, JsonBody(b): JsonB
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
-async fn list(State(s): State<AppState>, Caller(c): Caller, QueryArgs(q): QueryArgs<PageArgs>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    QueryArgs(q): QueryArgs<PageArgs>,
+) -> ApiResult<Json<Value>> {
     let p = page(q.limit.as_deref(), q.marker, 50)?;
     let users = s.hub.list_users(&c, &p).await?;
     let last = users.last().map(|u| u.username.clone());
     let results = users.iter().map(|u| shapes::user(u, &s.base_url)).collect();
-    Ok(Json(shapes::paged(results, last, p.limit, &format!("{}/v1/users", s.base_url))))
+    Ok(Json(shapes::paged(
+        results,
+        last,
+        p.limit,
+        &format!("{}/v1/users", s.base_url),
+    )))
 }
 
-async fn get_one(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_one(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
     let u = s.hub.get_user(&c, &name).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
@@ -86,14 +103,26 @@ async fn update(
     if let Some(u) = &b.username
         && !u.eq_ignore_ascii_case(&name)
     {
-        return Err(ApiError::new(Code::InvalidInput, "the username cannot be changed"));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "the username cannot be changed",
+        ));
     }
-    let update = UserUpdate { email: b.email, full_name: b.fullname, company_name: b.company_name, company_role: b.company_role };
+    let update = UserUpdate {
+        email: b.email,
+        full_name: b.fullname,
+        company_name: b.company_name,
+        company_role: b.company_role,
+    };
     let u = s.hub.update_user(&c, &name, update).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
-async fn remove(State(s): State<AppState>, Caller(c): Caller, Path(name): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     s.hub.delete_user(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,306 @@
+//! `AppStore`: apps owned by an account (user or org), and users' pins.
+//!
+//! Design choice: app names are unique per owner case-insensitively through a
+//! stored `name_lower` column; searching is a substring match on it (`LIKE` with
+//! the pattern lowercased and its wildcards escaped), which behaves the same on
+//! both dialects. Apps are deleted for real (they are not part of the account
+//! namespace); their grants and pins go with them.
+
+use crate::SqlStore;
+use crate::accounts::{require_live, require_live_account};
+use crate::db::{AnyQuery, WriteTx, col, db_err, new_uuid};
+use algohub_core::model::*;
+use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+
+macro_rules! app_select {
+    () => {
+        "SELECT p.id, p.uuid, p.owner_id, o.name AS owner_name, p.name, p.description, p.created_by, \
+         p.created_at, p.updated_at FROM apps p JOIN accounts o ON o.id = p.owner_id"
+    };
+}
+
+macro_rules! app_list {
+    ($order:literal) => {
+        concat!(
+            app_select!(),
+            " WHERE p.owner_id = $1 AND p.name_lower LIKE $2 ESCAPE '!' ORDER BY ",
+            $order,
+            " LIMIT $3 OFFSET $4"
+        )
+    };
+}
+
+fn app_from_row(r: &AnyRow) -> StoreResult<App> {
+    Ok(App {
+        id: col(r, "id")?,
+        uuid: col(r, "uuid")?,
+        owner_id: col(r, "owner_id")?,
+        owner_name: col(r, "owner_name")?,
+        name: col(r, "name")?,
+        description: col(r, "description")?,
+        created_by: col(r, "created_by")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+/// A `LIKE` pattern matching `needle` anywhere, with `!` as the escape character.
+fn contains_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            p.push('!');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+async fn app_in(tx: &mut WriteTx<'_>, id: AppId) -> StoreResult<App> {
+    let row = sqlx::query(concat!(app_select!(), " WHERE p.id = $1"))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?;
+    app_from_row(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn insert_app(
+    tx: &mut WriteTx<'_>,
+    owner: AccountId,
+    name: &str,
+    description: &str,
+    created_by: AccountId,
+) -> StoreResult<AppId> {
+    let now = now_millis();
+    let row = sqlx::query(
+        "INSERT INTO apps (uuid, owner_id, name, name_lower, description, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(new_uuid())
+    .bind(owner)
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(description)
+    .bind(created_by)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(db_err)?;
+    let id: AppId = col(&row, "id")?;
+    tx.change(ChangeKind::App, id);
+    Ok(id)
+}
+
+/// Drops every team grant on the app, recording a change per team.
+async fn drop_grants(tx: &mut WriteTx<'_>, app: AppId) -> StoreResult<()> {
+    let teams = sqlx::query("DELETE FROM team_apps WHERE app_id = $1 RETURNING team_id")
+        .bind(app)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_err)?;
+    for r in &teams {
+        tx.change(ChangeKind::Team, col(r, "team_id")?);
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    async fn apps(&self, q: AnyQuery<'_>) -> StoreResult<Vec<App>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(app_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl AppStore for SqlStore {
+    async fn create_app(
+        &self,
+        owner: AccountId,
+        name: &str,
+        description: &str,
+        created_by: AccountId,
+    ) -> StoreResult<App> {
+        let mut tx = self.write().await?;
+        require_live_account(&mut tx, owner).await?;
+        let id = insert_app(&mut tx, owner, name, description, created_by).await?;
+        tx.event(
+            "app.created",
+            Some(created_by),
+            &format!("app:{id}"),
+            serde_json::json!({ "owner_id": owner, "name": name }),
+        )
+        .await?;
+        let app = app_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    async fn get_app(&self, owner: AccountId, name: &str) -> StoreResult<App> {
+        let q = sqlx::query(concat!(
+            app_select!(),
+            " WHERE p.owner_id = $1 AND p.name_lower = $2"
+        ));
+        self.apps(q.bind(owner).bind(name.to_lowercase()))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn get_app_by_id(&self, id: AppId) -> StoreResult<App> {
+        self.apps(sqlx::query(concat!(app_select!(), " WHERE p.id = $1")).bind(id))
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn list_apps(
+        &self,
+        owner: AccountId,
+        search: Option<&str>,
+        sort: AppSort,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<App>> {
+        let sql = match sort {
+            AppSort::UpdatedDesc => app_list!("p.updated_at DESC, p.id DESC"),
+            AppSort::UpdatedAsc => app_list!("p.updated_at ASC, p.id ASC"),
+            AppSort::NameAsc => app_list!("p.name_lower ASC, p.id ASC"),
+            AppSort::NameDesc => app_list!("p.name_lower DESC, p.id DESC"),
+        };
+        let q = sqlx::query(sql)
+            .bind(owner)
+            .bind(contains_pattern(search.unwrap_or_default()))
+            .bind(crate::db::page_limit(limit))
+            .bind(offset.max(0));
+        self.apps(q).await
+    }
+
+    async fn delete_app(&self, id: AppId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let app = app_in(&mut tx, id).await?;
+        drop_grants(&mut tx, id).await?;
+        sqlx::query("DELETE FROM app_pins WHERE app_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        sqlx::query("DELETE FROM apps WHERE id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        let detail = serde_json::json!({ "owner_id": app.owner_id, "name": app.name });
+        tx.event("app.deleted", None, &format!("app:{id}"), detail)
+            .await?;
+        tx.change(ChangeKind::App, id);
+        tx.commit().await
+    }
+
+    async fn duplicate_app(
+        &self,
+        id: AppId,
+        new_name: &str,
+        created_by: AccountId,
+    ) -> StoreResult<App> {
+        let mut tx = self.write().await?;
+        let source = app_in(&mut tx, id).await?;
+        let copy = insert_app(
+            &mut tx,
+            source.owner_id,
+            new_name,
+            &source.description,
+            created_by,
+        )
+        .await?;
+        let detail = serde_json::json!({ "from": id, "name": new_name });
+        tx.event(
+            "app.duplicated",
+            Some(created_by),
+            &format!("app:{copy}"),
+            detail,
+        )
+        .await?;
+        let app = app_in(&mut tx, copy).await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    async fn transfer_app(
+        &self,
+        id: AppId,
+        new_owner: AccountId,
+        new_name: &str,
+    ) -> StoreResult<App> {
+        let mut tx = self.write().await?;
+        let app = app_in(&mut tx, id).await?;
+        require_live_account(&mut tx, new_owner).await?;
+        drop_grants(&mut tx, id).await?;
+        sqlx::query("UPDATE apps SET owner_id = $1, name = $2, name_lower = $3, updated_at = $4 WHERE id = $5")
+            .bind(new_owner)
+            .bind(new_name)
+            .bind(new_name.to_lowercase())
+            .bind(now_millis())
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        let detail = serde_json::json!({ "from_owner": app.owner_id, "to_owner": new_owner, "name": new_name });
+        tx.event("app.transferred", None, &format!("app:{id}"), detail)
+            .await?;
+        tx.change(ChangeKind::App, id);
+        let moved = app_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        require_live(&mut tx, user, AccountKind::User).await?;
+        app_in(&mut tx, app).await?;
+        sqlx::query("INSERT INTO app_pins (user_id, app_id, pinned_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, app_id) DO NOTHING")
+            .bind(user)
+            .bind(app)
+            .bind(now_millis())
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM app_pins WHERE user_id = $1 AND app_id = $2")
+            .bind(user)
+            .bind(app)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>> {
+        self.apps(
+            sqlx::query(concat!(
+                app_select!(),
+                " JOIN app_pins n ON n.app_id = p.id WHERE n.user_id = $1 ORDER BY n.pinned_at, p.id"
+            ))
+            .bind(user),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(super::contains_pattern("Ab"), "%ab%");
+        assert_eq!(super::contains_pattern("a_%!"), "%a!_!%!!%");
+        assert_eq!(super::contains_pattern(""), "%%");
+    }
+}

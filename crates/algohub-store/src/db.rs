@@ -1,0 +1,298 @@
+//! The plumbing every query file shares: transactions, error mapping, row decoding,
+//! and the policy-change and event records written inside write transactions.
+//!
+//! Design choice: every write goes through [`WriteTx`]. On SQLite it first takes the
+//! store's write lock and starts with `BEGIN IMMEDIATE`, so writers queue instead of
+//! failing with "database is locked". Policy changes are collected while the
+//! transaction runs and inserted at commit; on PostgreSQL that insert is preceded by
+//! a transaction-scoped advisory lock, so change sequence numbers are handed out in
+//! commit order and a poller reading `seq > last` never skips a late commit.
+
+use crate::{Dialect, SqlStore};
+use algohub_core::model::{Millis, now_millis};
+use algohub_core::roles::{AppRole, OrgRole};
+use algohub_core::store::{ChangeKind, StoreError, StoreResult};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::error::ErrorKind;
+use sqlx::{Any, Row, Transaction};
+
+/// A query on the `Any` driver, as built by `sqlx::query(...).bind(...)`.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Any advisory-lock key will do, as long as every node uses the same one.
+const POLICY_CHANGE_LOCK: i64 = 727_272;
+
+/// Known unique constraints: (PostgreSQL constraint name, SQLite "table.columns",
+/// the name reported in `StoreError::Conflict`).
+const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
+    ("accounts_name_key", "accounts.name", "account_name"),
+    ("accounts_uuid_key", "accounts.uuid", "account_uuid"),
+    ("users_email_key", "users.email", "user_email"),
+    ("org_types_name_key", "org_types.name", "org_type_name"),
+    ("org_types_pkey", "org_types.id", "org_type_id"),
+    (
+        "memberships_pkey",
+        "memberships.org_id, memberships.user_id",
+        "membership",
+    ),
+    ("invitations_pkey", "invitations.id", "invitation_id"),
+    (
+        "invitations_token_digest_key",
+        "invitations.token_digest",
+        "invitation_token",
+    ),
+    ("apps_uuid_key", "apps.uuid", "app_uuid"),
+    (
+        "apps_owner_name_key",
+        "apps.owner_id, apps.name_lower",
+        "app_name",
+    ),
+    (
+        "app_pins_pkey",
+        "app_pins.user_id, app_pins.app_id",
+        "app_pin",
+    ),
+    ("teams_uuid_key", "teams.uuid", "team_uuid"),
+    (
+        "teams_org_name_key",
+        "teams.org_id, teams.name_lower",
+        "team_name",
+    ),
+    (
+        "team_members_pkey",
+        "team_members.team_id, team_members.user_id",
+        "team_member",
+    ),
+    (
+        "team_apps_pkey",
+        "team_apps.team_id, team_apps.app_id",
+        "team_app",
+    ),
+    ("api_keys_uuid_key", "api_keys.uuid", "key_uuid"),
+    ("api_keys_digest_key", "api_keys.digest", "key_digest"),
+];
+
+/// Maps a sqlx error: unique violations become `Conflict` with a readable
+/// constraint name, foreign-key violations and missing rows `NotFound`.
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::RowNotFound = e {
+        return StoreError::NotFound;
+    }
+    if let sqlx::Error::Database(d) = &e {
+        match d.kind() {
+            ErrorKind::UniqueViolation => {
+                return StoreError::Conflict {
+                    constraint: constraint_name(d.constraint(), d.message()),
+                };
+            }
+            ErrorKind::ForeignKeyViolation => return StoreError::NotFound,
+            _ => {}
+        }
+    }
+    StoreError::Other(e.to_string())
+}
+
+fn constraint_name(pg_constraint: Option<&str>, message: &str) -> String {
+    if let Some(c) = pg_constraint {
+        return UNIQUE_CONSTRAINTS
+            .iter()
+            .find(|(pg, _, _)| *pg == c)
+            .map_or_else(|| c.to_string(), |(_, _, name)| (*name).to_string());
+    }
+    // SQLite: "UNIQUE constraint failed: table.col[, table.col]"
+    let columns = message
+        .rsplit_once("failed: ")
+        .map_or(message, |(_, cols)| cols)
+        .trim();
+    UNIQUE_CONSTRAINTS
+        .iter()
+        .find(|(_, sqlite, _)| *sqlite == columns)
+        .map_or_else(|| columns.to_string(), |(_, _, name)| (*name).to_string())
+}
+
+pub(crate) fn conflict(constraint: &str) -> StoreError {
+    StoreError::Conflict {
+        constraint: constraint.to_string(),
+    }
+}
+
+/// Reads one column.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> StoreResult<T>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name).map_err(db_err)
+}
+
+/// Reads a 0/1 integer column as a boolean.
+pub(crate) fn flag(row: &AnyRow, name: &str) -> StoreResult<bool> {
+    Ok(col::<i64>(row, name)? != 0)
+}
+
+pub(crate) fn org_role(row: &AnyRow, name: &str) -> StoreResult<OrgRole> {
+    let v: i64 = col(row, name)?;
+    OrgRole::from_i64(v)
+        .ok_or_else(|| StoreError::Other(format!("bad org role {v} in column {name}")))
+}
+
+pub(crate) fn app_role(row: &AnyRow, name: &str) -> StoreResult<AppRole> {
+    let v: i64 = col(row, name)?;
+    AppRole::from_i64(v)
+        .ok_or_else(|| StoreError::Other(format!("bad app role {v} in column {name}")))
+}
+
+pub(crate) fn json(row: &AnyRow, name: &str) -> StoreResult<serde_json::Value> {
+    let raw: String = col(row, name)?;
+    serde_json::from_str(&raw)
+        .map_err(|e| StoreError::Other(format!("bad JSON in column {name}: {e}")))
+}
+
+/// `Page.limit` of 0 or less means "no limit".
+pub(crate) fn page_limit(limit: i64) -> i64 {
+    if limit <= 0 { i64::MAX } else { limit }
+}
+
+pub(crate) fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A write transaction; dropping it without `commit` rolls it back.
+pub(crate) struct WriteTx<'a> {
+    // Field order matters: the transaction is dropped (rolled back) before the
+    // SQLite write lock is released.
+    tx: Transaction<'static, Any>,
+    dialect: Dialect,
+    changes: Vec<(ChangeKind, i64)>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl SqlStore {
+    /// Starts a write transaction (see the module docs for the SQLite lock).
+    pub(crate) async fn write(&self) -> StoreResult<WriteTx<'_>> {
+        let (guard, tx) = match self.dialect {
+            Dialect::Sqlite => {
+                let guard = self.write_lock.lock().await;
+                (Some(guard), self.pool.begin_with("BEGIN IMMEDIATE").await)
+            }
+            Dialect::Postgres => (None, self.pool.begin().await),
+        };
+        Ok(WriteTx {
+            tx: tx.map_err(db_err)?,
+            dialect: self.dialect,
+            changes: Vec::new(),
+            _guard: guard,
+        })
+    }
+
+    /// Starts a read-only transaction that sees one consistent state of the
+    /// database (a WAL snapshot on SQLite, REPEATABLE READ on PostgreSQL).
+    pub(crate) async fn read(&self) -> StoreResult<Transaction<'static, Any>> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin().await,
+            Dialect::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await
+            }
+        }
+        .map_err(db_err)
+    }
+}
+
+impl WriteTx<'_> {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    /// Records that the policy engine must reload this entity (written at commit).
+    pub(crate) fn change(&mut self, kind: ChangeKind, id: i64) {
+        if !self.changes.contains(&(kind, id)) {
+            self.changes.push((kind, id));
+        }
+    }
+
+    /// Locks account rows until commit (PostgreSQL), so checks such as "is this the
+    /// last admin?" cannot race. On SQLite the write transaction already excludes
+    /// every other writer. Lock in ascending id order to avoid deadlocks.
+    pub(crate) async fn lock_account(&mut self, id: i64) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Appends a domain event in this transaction.
+    pub(crate) async fn event(
+        &mut self,
+        kind: &str,
+        actor: Option<i64>,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO events (kind, actor_id, subject, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(kind)
+        .bind(actor)
+        .bind(subject)
+        .bind(detail.to_string())
+        .bind(now_millis())
+        .execute(self.conn())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        if !self.changes.is_empty() {
+            if self.dialect == Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(POLICY_CHANGE_LOCK)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+            }
+            let at: Millis = now_millis();
+            for (kind, id) in std::mem::take(&mut self.changes) {
+                sqlx::query("INSERT INTO policy_changes (kind, entity_id, at) VALUES ($1, $2, $3)")
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .bind(at)
+                    .execute(self.conn())
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        self.tx.commit().await.map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_names_are_readable() {
+        assert_eq!(
+            constraint_name(Some("accounts_name_key"), ""),
+            "account_name"
+        );
+        assert_eq!(
+            constraint_name(None, "UNIQUE constraint failed: users.email"),
+            "user_email"
+        );
+        assert_eq!(
+            constraint_name(
+                None,
+                "(code: 2067) UNIQUE constraint failed: memberships.org_id, memberships.user_id"
+            ),
+            "membership"
+        );
+        assert_eq!(constraint_name(Some("other_key"), ""), "other_key");
+    }
+}

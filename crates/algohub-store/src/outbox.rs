@@ -1,0 +1,84 @@
+//! `OutboxStore`: messages waiting for delivery, and the domain event log.
+//!
+//! Design choice: both are plain append-only tables written inside the business
+//! transaction that caused them (see `db::WriteTx::event` and
+//! `invitations::insert_outbox`), so a message or event exists exactly when its
+//! change committed. Payloads and details are JSON in TEXT columns.
+
+use crate::SqlStore;
+use crate::db::{col, db_err, json, page_limit};
+use algohub_core::model::*;
+use algohub_core::store::{OutboxStore, StoreError, StoreResult};
+use async_trait::async_trait;
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    /// Oldest first, so delivery follows creation order.
+    async fn list_outbox(
+        &self,
+        undelivered_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, recipient_user_id, recipient_email, payload, created_at, delivered_at FROM outbox \
+             WHERE $1 = 0 OR delivered_at IS NULL ORDER BY id LIMIT $2",
+        )
+        .bind(i64::from(undelivered_only))
+        .bind(page_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxMessage {
+                    id: col(r, "id")?,
+                    kind: col(r, "kind")?,
+                    recipient_user_id: col(r, "recipient_user_id")?,
+                    recipient_email: col(r, "recipient_email")?,
+                    payload: json(r, "payload")?,
+                    created_at: col(r, "created_at")?,
+                    delivered_at: col(r, "delivered_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await
+    }
+
+    /// Newest first.
+    async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, actor_id, subject, detail, at FROM events WHERE $1 IS NULL OR kind = $1 \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(kind.map(str::to_string))
+        .bind(page_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Event {
+                    id: col(r, "id")?,
+                    kind: col(r, "kind")?,
+                    actor_id: col(r, "actor_id")?,
+                    subject: col(r, "subject")?,
+                    detail: json(r, "detail")?,
+                    at: col(r, "at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,243 @@
+//! Store conformance: every case runs against SQLite (a fresh temp file per test)
+//! and, when `ALGOHUB_TEST_DATABASE_URL` names a PostgreSQL server, against a fresh
+//! database created on it for that test and dropped afterwards.
+//!
+//! Design choice: each case is written once, as `async fn case(store)` in a module
+//! under `tests/conformance/`; the `conformance!` macro turns the list of cases
+//! into `sqlite::<case>` and `postgres::<case>` test functions. The case runs in
+//! its own task so a failing assertion still lets the harness drop the database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "conformance/accounts.rs"]
+mod accounts;
+#[path = "conformance/apps.rs"]
+mod apps;
+#[path = "conformance/invitations.rs"]
+mod invitations;
+#[path = "conformance/keys.rs"]
+mod keys;
+#[path = "conformance/orgs.rs"]
+mod orgs;
+#[path = "conformance/policy.rs"]
+mod policy;
+#[path = "conformance/support.rs"]
+mod support;
+#[path = "conformance/teams.rs"]
+mod teams;
+
+use algohub_store::SqlStore;
+use std::future::Future;
+use std::sync::Arc;
+
+const PG_ENV: &str = "ALGOHUB_TEST_DATABASE_URL";
+
+/// Runs the case in its own task and closes the store; a failure is handed back
+/// (not raised) so the caller can clean up first.
+async fn run_case<F, Fut>(store: Arc<SqlStore>, case: F) -> Result<(), tokio::task::JoinError>
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(case(store.clone())).await;
+    algohub_core::store::Store::close(&*store).await;
+    outcome
+}
+
+fn raise(outcome: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = outcome {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test task failed: {e}");
+    }
+}
+
+/// Runs a case on a fresh SQLite file in a temp directory.
+pub async fn run_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().unwrap();
+    // A missing subdirectory: connect must create it.
+    let url = format!(
+        "sqlite:{}",
+        dir.path().join("data").join("algohub.db").display()
+    );
+    let store = algohub_store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    raise(run_case(store, case).await);
+}
+
+/// Runs a case on a fresh PostgreSQL database, or skips when the env var is unset.
+pub async fn run_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Ok(admin_url) = std::env::var(PG_ENV) else {
+        eprintln!("skipped: set {PG_ENV}=postgres://... to run the PostgreSQL conformance tests");
+        return;
+    };
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let name = format!("algohub_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::AnyConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin_url.as_str(), String::new()),
+    };
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    let store = algohub_store::connect(&format!("{base}/{name}{query}"))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let outcome = run_case(store, case).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    raise(outcome);
+}
+
+macro_rules! conformance {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::run_sqlite(crate::$module::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::run_postgres(crate::$module::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    accounts::migrations_are_idempotent,
+    accounts::names_and_emails_are_unique_case_insensitively,
+    accounts::user_tombstones,
+    accounts::user_updates_and_flags,
+    accounts::concurrent_writers,
+    orgs::org_create_makes_creator_admin,
+    orgs::org_types,
+    orgs::last_admin_refusals,
+    orgs::delete_user_cleans_up,
+    orgs::delete_org_cleans_up,
+    invitations::accept_and_single_use,
+    invitations::decline_rescind_expire,
+    invitations::outbox_and_events,
+    teams::seats_require_membership,
+    teams::app_grants,
+    teams::expire_grants_writes_events,
+    apps::create_list_search_sort,
+    apps::duplicate_transfer_pin_delete,
+    keys::create_list_revoke_touch,
+    policy::snapshot_contents,
+    policy::changes_are_ordered,
+    policy::subjects_follow_changes,
+}
+
+/// The pragmas must hold on every pooled connection, not just the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_pragmas_apply_to_every_connection() {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let store = algohub_store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(store.pool().acquire().await.unwrap());
+    }
+    for c in &mut conns {
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(mode.to_lowercase(), "wal");
+        let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(fk, 1);
+        let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(busy, 5000);
+        let sync: i64 = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut **c)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(sync, 1, "synchronous = NORMAL");
+    }
+    drop(conns);
+    // Foreign keys are really enforced.
+    let err = sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES (999, 998, 1, 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+    store.pool().close().await;
+}
+
+/// Both migration trees hold the same files, tables and columns (in order).
+#[test]
+fn migration_trees_in_step() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let list = |dialect: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dialect))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let sqlite = list("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, list("postgres"), "same migration file names");
+    for file in &sqlite {
+        let read = |dialect: &str| std::fs::read_to_string(root.join(dialect).join(file)).unwrap();
+        let (a, b) = (
+            support::tables(&read("sqlite")),
+            support::tables(&read("postgres")),
+        );
+        assert!(!a.is_empty(), "{file} creates tables");
+        assert_eq!(a, b, "{file}: same tables and columns in both dialects");
+    }
+}
+
+/// `sqlite::memory:` works too (one connection, kept for the life of the pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_in_memory() {
+    use algohub_core::store::{AccountStore, PolicyFeed};
+    let store = algohub_store::connect("sqlite::memory:").await.unwrap();
+    store.migrate().await.unwrap();
+    let u = store.create_user(&support::new_user("mem")).await.unwrap();
+    assert_eq!(store.get_user_by_name("mem").await.unwrap().id, u.id);
+    assert_eq!(store.load_policy_snapshot().await.unwrap().users.len(), 1);
+    store.pool().close().await;
+}

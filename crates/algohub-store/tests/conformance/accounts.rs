@@ -1,0 +1,193 @@
+//! Conformance cases: users, the shared namespace, tombstones, concurrency.
+
+use crate::support::*;
+use algohub_core::model::*;
+use algohub_core::store::*;
+use algohub_store::{Dialect, SqlStore};
+use std::sync::Arc;
+
+pub async fn migrations_are_idempotent(s: Arc<SqlStore>) {
+    s.migrate().await.unwrap();
+    s.migrate().await.unwrap();
+    let types = s.list_org_types().await.unwrap();
+    assert_eq!(types.iter().filter(|t| t.name == "basic").count(), 1);
+    assert_eq!(s.count_users().await.unwrap(), 0);
+    s.ping().await.unwrap();
+    let expected = if s.dialect() == Dialect::Sqlite {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(s.backend(), expected);
+    assert_eq!(s.load_policy_snapshot().await.unwrap().seq, 0);
+}
+
+pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
+    let alice = user(&s, "alice").await;
+    assert_eq!(alice.username, "alice");
+    assert_eq!(alice.email, "alice@example.com");
+    assert_eq!(alice.status, AccountStatus::Active);
+    assert!(!alice.cluster_admin && !alice.sudo_user);
+
+    let mut same_name = new_user("ALICE");
+    same_name.email = "other@example.com".to_string();
+    assert_eq!(conflict(s.create_user(&same_name).await), "account_name");
+
+    let mut same_email = new_user("bob");
+    same_email.email = "Alice@Example.COM".to_string();
+    assert_eq!(conflict(s.create_user(&same_email).await), "user_email");
+
+    // Orgs share the namespace with users.
+    let new_org = NewOrg {
+        name: "Alice".to_string(),
+        label: "x".to_string(),
+        contact_name: "x".to_string(),
+        email: "x@example.com".to_string(),
+        url: None,
+        type_id: basic_type(&s).await,
+    };
+    assert_eq!(
+        conflict(s.create_org(&new_org, alice.id).await),
+        "account_name"
+    );
+
+    assert_eq!(s.get_user_by_name("ALICE").await.unwrap().id, alice.id);
+    assert_eq!(s.get_user_by_uuid(&alice.uuid).await.unwrap().id, alice.id);
+    assert_eq!(
+        s.find_user_by_email("ALICE@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(alice.id)
+    );
+    assert_eq!(
+        s.find_user_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+    let acc = s.get_account_by_name("Alice").await.unwrap();
+    assert_eq!(
+        (acc.id, acc.kind, acc.status),
+        (alice.id, AccountKind::User, AccountStatus::Active)
+    );
+    not_found(s.get_user(9999).await);
+    not_found(s.get_account_by_name("nobody").await);
+    // A failed insert left nothing half-written.
+    assert_eq!(s.count_users().await.unwrap(), 1);
+}
+
+pub async fn user_tombstones(s: Arc<SqlStore>) {
+    let admin = user(&s, "root").await;
+    let carol = user(&s, "carol").await;
+    user(&s, "dave").await;
+    s.delete_user(carol.id, admin.id).await.unwrap();
+
+    let gone = s.get_user(carol.id).await.unwrap();
+    assert_eq!(gone.status, AccountStatus::Deleted);
+    assert_eq!(gone.password_hash, None);
+    let acc = s.get_account_by_name("carol").await.unwrap();
+    assert_eq!(acc.status, AccountStatus::Deleted);
+    assert_eq!(
+        s.find_user_by_email("carol@example.com").await.unwrap(),
+        None
+    );
+
+    // Name and email stay taken forever.
+    let mut again = new_user("CAROL");
+    again.email = "new@example.com".to_string();
+    assert_eq!(conflict(s.create_user(&again).await), "account_name");
+    let mut email_again = new_user("carol2");
+    email_again.email = "carol@example.com".to_string();
+    assert_eq!(conflict(s.create_user(&email_again).await), "user_email");
+
+    let names: Vec<String> = s
+        .list_users(&Page::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["dave", "root"]);
+    assert_eq!(s.count_users().await.unwrap(), 2);
+    not_found(s.delete_user(carol.id, admin.id).await);
+    not_found(s.update_user(carol.id, &UserUpdate::default()).await);
+
+    // Paging by marker.
+    let page = Page {
+        limit: 1,
+        marker: Some("dave".to_string()),
+    };
+    let names: Vec<String> = s
+        .list_users(&page)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["root"]);
+    let events = s.list_events(Some("user.deleted"), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].actor_id, Some(admin.id));
+}
+
+pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
+    let erin = user(&s, "erin").await;
+    let frank = user(&s, "frank").await;
+    let update = UserUpdate {
+        email: Some("Erin@New.example".to_string()),
+        full_name: Some("Erin New".to_string()),
+        company_name: Some("ACME".to_string()),
+        company_role: None,
+    };
+    let erin2 = s.update_user(erin.id, &update).await.unwrap();
+    assert_eq!(erin2.email, "erin@new.example");
+    assert_eq!(erin2.full_name, "Erin New");
+    assert_eq!(erin2.company_name.as_deref(), Some("ACME"));
+    assert_eq!(erin2.company_role, None);
+    assert!(erin2.updated_at >= erin.updated_at);
+
+    let clash = UserUpdate {
+        email: Some("frank@example.com".to_string()),
+        ..Default::default()
+    };
+    assert_eq!(conflict(s.update_user(erin.id, &clash).await), "user_email");
+
+    let seq = last_seq(&s).await;
+    let flagged = s.set_user_flags(frank.id, Some(true), None).await.unwrap();
+    assert!(flagged.cluster_admin && !flagged.sudo_user);
+    let flagged = s.set_user_flags(frank.id, None, Some(true)).await.unwrap();
+    assert!(flagged.cluster_admin && flagged.sudo_user);
+    assert_eq!(
+        changes_after(&s, seq).await,
+        [(ChangeKind::User, frank.id), (ChangeKind::User, frank.id)]
+    );
+    not_found(s.set_user_flags(4242, Some(true), None).await);
+}
+
+/// Twenty writers at once all succeed (SQLite queues them behind one lock).
+pub async fn concurrent_writers(s: Arc<SqlStore>) {
+    let founder = user(&s, "founder").await;
+    let acme = org(&s, "acme", founder.id).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let u = s.create_user(&new_user(&format!("user{i:02}"))).await?;
+            s.add_member(acme.id, u.id, algohub_core::roles::OrgRole::Viewer, None)
+                .await?;
+            s.get_user(u.id).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.count_users().await.unwrap(), 21);
+    assert_eq!(
+        s.list_members(acme.id, &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        21
+    );
+    let seqs: Vec<i64> = changes(&s).await.iter().map(|c| c.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}

@@ -1,0 +1,298 @@
+//! Conformance cases: invitations (accept, decline, rescind, expire), the outbox
+//! written with them, and the event log.
+
+use crate::support::*;
+use algohub_core::model::*;
+use algohub_core::roles::OrgRole;
+use algohub_core::store::*;
+use algohub_store::SqlStore;
+use std::sync::Arc;
+
+pub async fn accept_and_single_use(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let cat = user(&s, "cat").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let now = now_millis();
+
+    let mut new = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
+    new.role = OrgRole::TeamContributor;
+    let inv = s.create_invitation(&new, &[]).await.unwrap();
+    assert_eq!(inv.status, InvitationStatus::Pending);
+    assert_eq!(
+        (inv.org_name.as_str(), inv.invitee_username.as_deref()),
+        ("acme", Some("ben"))
+    );
+    assert_eq!(inv.role, OrgRole::TeamContributor);
+    let same_id = NewInvitation {
+        token_digest: None,
+        ..new.clone()
+    };
+    assert_eq!(
+        conflict(s.create_invitation(&same_id, &[]).await),
+        "invitation_id"
+    );
+    let same_token = NewInvitation {
+        id: "another".to_string(),
+        ..new.clone()
+    };
+    assert_eq!(
+        conflict(s.create_invitation(&same_token, &[]).await),
+        "invitation_token"
+    );
+
+    let found = s
+        .find_invitation_by_token(new.token_digest.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found.id, inv.id);
+    not_found(s.find_invitation_by_token("nope").await);
+    assert_eq!(
+        s.find_pending_invitation(acme.id, Some(ben.id), None)
+            .await
+            .unwrap()
+            .map(|i| i.id),
+        Some(inv.id.clone())
+    );
+    assert_eq!(
+        s.find_pending_invitation(acme.id, Some(cat.id), None)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.find_pending_invitation(acme.id, None, None)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.list_pending_invitations(acme.id).await.unwrap().len(), 1);
+
+    let seq = last_seq(&s).await;
+    let m = s
+        .accept_invitation(&inv.id, ben.id, 3, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (m.org_id, m.user_id, m.role),
+        (acme.id, ben.id, OrgRole::TeamContributor)
+    );
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::User, ben.id)]);
+    let done = s.get_invitation(&inv.id).await.unwrap();
+    assert_eq!(done.status, InvitationStatus::Accepted);
+    assert_eq!(
+        (done.decided_at, done.accepted_tos_version),
+        (Some(now + 1), Some(3))
+    );
+    // Single use.
+    assert_eq!(
+        conflict(s.accept_invitation(&inv.id, ben.id, 3, now + 2).await),
+        "invitation_closed"
+    );
+    assert_eq!(
+        conflict(s.accept_invitation(&inv.id, cat.id, 3, now + 2).await),
+        "invitation_closed"
+    );
+    assert!(
+        s.list_pending_invitations(acme.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // By email: accepting fills in who accepted.
+    let by_mail = s
+        .create_invitation(
+            &new_invitation(acme.id, None, Some("Cat@Example.com"), ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_mail.invitee_email.as_deref(), Some("cat@example.com"));
+    let pending = s
+        .find_pending_invitation(acme.id, None, Some("CAT@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(pending.map(|i| i.id), Some(by_mail.id.clone()));
+    let listed = s
+        .list_invitations_for_user(cat.id, "cat@example.com")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    s.accept_invitation(&by_mail.id, cat.id, 1, now + 1)
+        .await
+        .unwrap();
+    let accepted = s.get_invitation(&by_mail.id).await.unwrap();
+    assert_eq!(
+        (
+            accepted.invitee_user_id,
+            accepted.invitee_username.as_deref()
+        ),
+        (Some(cat.id), Some("cat"))
+    );
+
+    // Already a member: the acceptance is refused and the invitation stays pending.
+    let again = s
+        .create_invitation(
+            &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict(s.accept_invitation(&again.id, ben.id, 1, now + 1).await),
+        "membership"
+    );
+    assert_eq!(
+        s.get_invitation(&again.id).await.unwrap().status,
+        InvitationStatus::Pending
+    );
+    not_found(s.accept_invitation("no-such-id", ben.id, 1, now).await);
+}
+
+pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let now = now_millis();
+
+    let a = s
+        .create_invitation(
+            &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    let declined = s
+        .close_invitation(&a.id, InvitationStatus::Declined, now + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (declined.status, declined.decided_at),
+        (InvitationStatus::Declined, Some(now + 5))
+    );
+    assert_eq!(
+        conflict(
+            s.close_invitation(&a.id, InvitationStatus::Rescinded, now)
+                .await
+        ),
+        "invitation_closed"
+    );
+    assert_eq!(
+        conflict(s.accept_invitation(&a.id, ben.id, 1, now).await),
+        "invitation_closed"
+    );
+
+    let b = s
+        .create_invitation(
+            &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    let rescinded = s
+        .close_invitation(&b.id, InvitationStatus::Rescinded, now)
+        .await
+        .unwrap();
+    assert_eq!(rescinded.status, InvitationStatus::Rescinded);
+    not_found(
+        s.close_invitation("missing", InvitationStatus::Declined, now)
+            .await,
+    );
+    assert!(matches!(
+        s.close_invitation(&b.id, InvitationStatus::Accepted, now)
+            .await,
+        Err(StoreError::Other(_))
+    ));
+
+    // Expiry: an unexpired acceptance window is checked against `now`.
+    let mut short = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
+    short.expires_at = now + 10;
+    let c = s.create_invitation(&short, &[]).await.unwrap();
+    assert_eq!(
+        conflict(s.accept_invitation(&c.id, ben.id, 1, now + 10).await),
+        "invitation_expired"
+    );
+    let d = s
+        .create_invitation(
+            &new_invitation(acme.id, None, Some("z@example.com"), ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.expire_invitations(now + 10).await.unwrap(), 1);
+    assert_eq!(
+        s.get_invitation(&c.id).await.unwrap().status,
+        InvitationStatus::Expired
+    );
+    assert_eq!(
+        s.get_invitation(&d.id).await.unwrap().status,
+        InvitationStatus::Pending
+    );
+    assert_eq!(s.expire_invitations(now + 10).await.unwrap(), 0);
+    assert_eq!(
+        conflict(s.accept_invitation(&c.id, ben.id, 1, now).await),
+        "invitation_closed"
+    );
+    let history = s
+        .list_invitations_for_user(ben.id, "ben@example.com")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 3);
+}
+
+pub async fn outbox_and_events(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let now = now_millis();
+    let msg = NewOutboxMessage {
+        kind: "invitation_email".to_string(),
+        recipient_user_id: None,
+        recipient_email: Some("new@example.com".to_string()),
+        payload: serde_json::json!({ "org": "acme", "token": "t0k" }),
+    };
+    let inv = s
+        .create_invitation(
+            &new_invitation(acme.id, None, Some("new@example.com"), ann.id, now),
+            &[msg],
+        )
+        .await
+        .unwrap();
+    let queued = s.list_outbox(true, 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].payload["token"], "t0k");
+    assert_eq!(
+        (queued[0].kind.as_str(), queued[0].created_at),
+        ("invitation_email", now)
+    );
+    s.mark_delivered(queued[0].id, now + 1).await.unwrap();
+    assert!(s.list_outbox(true, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.list_outbox(false, 10).await.unwrap()[0].delivered_at,
+        Some(now + 1)
+    );
+    not_found(s.mark_delivered(9999, now).await);
+
+    // A failed invitation leaves no outbox message behind.
+    let mut dup = new_invitation(acme.id, None, Some("x@example.com"), ann.id, now);
+    dup.id = inv.id.clone();
+    let msg2 = NewOutboxMessage {
+        kind: "invitation_email".to_string(),
+        recipient_user_id: Some(ann.id),
+        recipient_email: None,
+        payload: serde_json::json!({}),
+    };
+    assert_eq!(
+        conflict(s.create_invitation(&dup, &[msg2]).await),
+        "invitation_id"
+    );
+    assert_eq!(s.list_outbox(false, 10).await.unwrap().len(), 1);
+
+    let created = s.list_events(Some("invitation.created"), 10).await.unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].subject, format!("invitation:{}", inv.id));
+    let all = s.list_events(None, 100).await.unwrap();
+    assert!(all.len() >= 3);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    assert_eq!(s.list_events(None, 2).await.unwrap().len(), 2);
+}

@@ -1,0 +1,102 @@
+//! Conformance cases: API keys.
+
+use crate::support::*;
+use algohub_core::model::*;
+use algohub_core::store::*;
+use algohub_store::SqlStore;
+use std::sync::Arc;
+
+pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
+
+    let seq = last_seq(&s).await;
+    let mut new = new_key("u1", KeyKind::User, ann.id, None, ann.id);
+    new.allow_web_algo = true;
+    new.referer_host = Some("example.com".to_string());
+    new.scopes = Scopes(Scopes::ALGO_CALL | Scopes::DATA_READ);
+    new.expires_at = Some(now_millis() + HOUR);
+    let k1 = s.create_key(&new).await.unwrap();
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Key, k1.id)]);
+    assert_eq!(
+        (k1.kind, k1.owner_name.as_str(), k1.org_id),
+        (KeyKind::User, "ann", None)
+    );
+    assert_eq!((k1.scopes, k1.allow_web_algo), (Scopes(3), true));
+    assert_eq!(k1.referer_host.as_deref(), Some("example.com"));
+    assert_eq!(k1.algo_acl, ["acme/hello"]);
+    assert_eq!(
+        (k1.digest.as_str(), k1.mask.as_str()),
+        ("digest-u1", "sim****u1")
+    );
+    assert_eq!((k1.last_used_at, k1.revoked_at), (None, None));
+    assert_eq!(s.get_key_by_uuid(&new.uuid).await.unwrap().id, k1.id);
+    assert_eq!(
+        conflict(
+            s.create_key(&new_key("u1", KeyKind::User, ann.id, None, ann.id))
+                .await
+        ),
+        "key_digest"
+    );
+    not_found(
+        s.create_key(&new_key("x", KeyKind::User, 9999, None, ann.id))
+            .await,
+    );
+
+    let k2 = s
+        .create_key(&new_key("u2", KeyKind::User, ann.id, None, ann.id))
+        .await
+        .unwrap();
+    let org_key = s
+        .create_key(&new_key("o", KeyKind::Org, acme.id, None, ann.id))
+        .await
+        .unwrap();
+    let member = s
+        .create_key(&new_key(
+            "m",
+            KeyKind::Member,
+            ben.id,
+            Some(acme.id),
+            ben.id,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(member.org_name.as_deref(), Some("acme"));
+    let ids = |keys: Vec<ApiKey>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_keys(ann.id, KeyKind::User).await.unwrap()),
+        [k1.id, k2.id]
+    );
+    assert_eq!(
+        ids(s.list_keys(acme.id, KeyKind::Org).await.unwrap()),
+        [org_key.id]
+    );
+    assert_eq!(ids(s.list_member_keys(acme.id).await.unwrap()), [member.id]);
+    assert!(s.list_keys(ben.id, KeyKind::User).await.unwrap().is_empty());
+
+    let now = now_millis();
+    let seq = last_seq(&s).await;
+    s.revoke_key(k1.id, now).await.unwrap();
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Key, k1.id)]);
+    s.revoke_key(k1.id, now + 5).await.unwrap();
+    assert_eq!(s.get_key(k1.id).await.unwrap().revoked_at, Some(now));
+    not_found(s.revoke_key(9999, now).await);
+    assert_eq!(
+        ids(s.list_keys(ann.id, KeyKind::User).await.unwrap()),
+        [k2.id]
+    );
+    let subject = s.load_policy_subject(ChangeKind::Key, k1.id).await.unwrap();
+    assert!(subject.key.unwrap().revoked);
+
+    s.touch_keys(&[(k2.id, now), (org_key.id, now + 1)])
+        .await
+        .unwrap();
+    s.touch_keys(&[(k2.id, now - 100)]).await.unwrap();
+    s.touch_keys(&[]).await.unwrap();
+    assert_eq!(s.get_key(k2.id).await.unwrap().last_used_at, Some(now));
+    assert_eq!(
+        s.get_key(org_key.id).await.unwrap().last_used_at,
+        Some(now + 1)
+    );
+}

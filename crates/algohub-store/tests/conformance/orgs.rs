@@ -1,0 +1,364 @@
+//! Conformance cases: orgs, org types, memberships and the last-admin rule,
+//! and what deleting a user or an org takes with it.
+
+use crate::support::*;
+use algohub_core::model::*;
+use algohub_core::roles::{AppRole, OrgRole};
+use algohub_core::store::*;
+use algohub_store::SqlStore;
+use std::sync::Arc;
+
+pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let seq = last_seq(&s).await;
+    let acme = org(&s, "Acme", ann.id).await;
+    assert_eq!(acme.name, "acme");
+    assert_eq!(acme.status, AccountStatus::Active);
+    assert_eq!(acme.tos_version, 1);
+    assert!(acme.require_approval && !acme.allow_self_approval && !acme.consolidated_billing);
+    let after = changes_after(&s, seq).await;
+    assert!(
+        after.contains(&(ChangeKind::Org, acme.id)) && after.contains(&(ChangeKind::User, ann.id))
+    );
+
+    let m = s.get_membership(acme.id, ann.id).await.unwrap().unwrap();
+    assert_eq!(
+        (m.role, m.org_name.as_str(), m.username.as_str()),
+        (OrgRole::Admin, "acme", "ann")
+    );
+    assert_eq!(s.get_membership(acme.id, ben.id).await.unwrap(), None);
+    assert_eq!(s.get_org_by_name("ACME").await.unwrap().id, acme.id);
+    assert_eq!(s.get_account(acme.id).await.unwrap().kind, AccountKind::Org);
+
+    let m = s
+        .add_member(acme.id, ben.id, OrgRole::Viewer, Some(now_millis() + HOUR))
+        .await
+        .unwrap();
+    assert_eq!(m.role, OrgRole::Viewer);
+    assert!(m.expires_at.is_some());
+    assert_eq!(
+        conflict(s.add_member(acme.id, ben.id, OrgRole::Admin, None).await),
+        "membership"
+    );
+    not_found(s.add_member(acme.id, 9999, OrgRole::Viewer, None).await);
+    let members: Vec<String> = s
+        .list_members(acme.id, &Page::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.username)
+        .collect();
+    assert_eq!(members, ["ann", "ben"]);
+    let page = Page {
+        limit: 5,
+        marker: Some("ann".to_string()),
+    };
+    assert_eq!(s.list_members(acme.id, &page).await.unwrap().len(), 1);
+
+    org(&s, "beta", ben.id).await;
+    let orgs: Vec<String> = s
+        .list_orgs(&Page::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(orgs, ["acme", "beta"]);
+    let mine: Vec<String> = s
+        .list_user_memberships(ben.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.org_name)
+        .collect();
+    assert_eq!(mine, ["acme", "beta"]);
+
+    let update = OrgUpdate {
+        label: Some("ACME Corp".to_string()),
+        url: Some(Some("https://acme.example".to_string())),
+        require_approval: Some(false),
+        consolidated_billing: Some(true),
+        ..Default::default()
+    };
+    let acme2 = s.update_org(acme.id, &update).await.unwrap();
+    assert_eq!(acme2.label, "ACME Corp");
+    assert_eq!(acme2.url.as_deref(), Some("https://acme.example"));
+    assert!(!acme2.require_approval && acme2.consolidated_billing);
+    assert_eq!(acme2.contact_name, acme.contact_name);
+    let cleared = s
+        .update_org(
+            acme.id,
+            &OrgUpdate {
+                url: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.url, None);
+    assert_eq!(cleared.label, "ACME Corp");
+    let unknown_type = OrgUpdate {
+        type_id: Some("nope".to_string()),
+        ..Default::default()
+    };
+    not_found(s.update_org(acme.id, &unknown_type).await);
+}
+
+pub async fn org_types(s: Arc<SqlStore>) {
+    let gold = s.create_org_type("Gold").await.unwrap();
+    assert_eq!(gold.name, "gold");
+    assert_eq!(conflict(s.create_org_type("gold").await), "org_type_name");
+    let names: Vec<String> = s
+        .list_org_types()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["basic", "gold"]);
+    s.delete_org_type("gold").await.unwrap();
+    not_found(s.delete_org_type("gold").await);
+
+    let ann = user(&s, "ann").await;
+    org(&s, "acme", ann.id).await;
+    assert_eq!(
+        conflict(s.delete_org_type("basic").await),
+        "org_type_in_use"
+    );
+    let bad = NewOrg {
+        name: "badtype".to_string(),
+        label: "x".to_string(),
+        contact_name: "x".to_string(),
+        email: "x@example.com".to_string(),
+        url: None,
+        type_id: "no-such-type".to_string(),
+    };
+    not_found(s.create_org(&bad, ann.id).await);
+    not_found(s.get_account_by_name("badtype").await);
+}
+
+pub async fn last_admin_refusals(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
+
+    assert_eq!(
+        conflict(
+            s.set_member_role(acme.id, ann.id, OrgRole::Contributor, None)
+                .await
+        ),
+        "last_admin"
+    );
+    assert_eq!(
+        conflict(s.remove_member(acme.id, ann.id).await),
+        "last_admin"
+    );
+    assert_eq!(
+        conflict(s.delete_user(ann.id, ann.id).await),
+        "last_admin:acme"
+    );
+    assert_eq!(
+        s.get_user(ann.id).await.unwrap().status,
+        AccountStatus::Active
+    );
+    // Still an admin: refusals changed nothing.
+    assert_eq!(
+        s.get_membership(acme.id, ann.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        OrgRole::Admin
+    );
+
+    // With a second admin, each of them is allowed.
+    let m = s
+        .set_member_role(acme.id, ben.id, OrgRole::Admin, None)
+        .await
+        .unwrap();
+    assert_eq!(m.role, OrgRole::Admin);
+    s.set_member_role(acme.id, ann.id, OrgRole::Viewer, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict(s.remove_member(acme.id, ben.id).await),
+        "last_admin"
+    );
+    s.set_member_role(acme.id, ann.id, OrgRole::Admin, None)
+        .await
+        .unwrap();
+    s.remove_member(acme.id, ben.id).await.unwrap();
+    assert_eq!(s.get_membership(acme.id, ben.id).await.unwrap(), None);
+    not_found(s.remove_member(acme.id, ben.id).await);
+    not_found(
+        s.set_member_role(acme.id, ben.id, OrgRole::Viewer, None)
+            .await,
+    );
+    // Non-admins can always leave.
+    s.add_member(acme.id, ben.id, OrgRole::Viewer, None)
+        .await
+        .unwrap();
+    s.delete_user(ben.id, ann.id).await.unwrap();
+}
+
+pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
+    let other = org(&s, "other", ann.id).await;
+    let team = s.create_team(acme.id, "Core").await.unwrap();
+    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    let app = s.create_app(ann.id, "hello", "", ann.id).await.unwrap();
+    s.pin_app(ben.id, app.id).await.unwrap();
+    let user_key = s
+        .create_key(&new_key("u", KeyKind::User, ben.id, None, ben.id))
+        .await
+        .unwrap();
+    let member_key = s
+        .create_key(&new_key(
+            "m",
+            KeyKind::Member,
+            ben.id,
+            Some(acme.id),
+            ben.id,
+        ))
+        .await
+        .unwrap();
+    let keep_key = s
+        .create_key(&new_key("a", KeyKind::User, ann.id, None, ann.id))
+        .await
+        .unwrap();
+    let now = now_millis();
+    let by_id = s
+        .create_invitation(
+            &new_invitation(other.id, Some(ben.id), None, ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+    let by_mail = s
+        .create_invitation(
+            &new_invitation(other.id, None, Some("BEN@example.com"), ann.id, now),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let seq = last_seq(&s).await;
+    s.delete_user(ben.id, ann.id).await.unwrap();
+    let after = changes_after(&s, seq).await;
+    for c in [
+        (ChangeKind::User, ben.id),
+        (ChangeKind::Key, user_key.id),
+        (ChangeKind::Key, member_key.id),
+    ] {
+        assert!(after.contains(&c), "{c:?} in {after:?}");
+    }
+    assert!(!after.contains(&(ChangeKind::Key, keep_key.id)));
+
+    assert!(s.list_user_memberships(ben.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.list_members(acme.id, &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.list_team_members(team.id).await.unwrap().is_empty());
+    assert!(s.list_pinned_apps(ben.id).await.unwrap().is_empty());
+    assert!(s.list_keys(ben.id, KeyKind::User).await.unwrap().is_empty());
+    assert!(s.list_member_keys(acme.id).await.unwrap().is_empty());
+    assert!(s.get_key(user_key.id).await.unwrap().revoked_at.is_some());
+    assert!(s.get_key(keep_key.id).await.unwrap().revoked_at.is_none());
+    for inv in [by_id, by_mail] {
+        assert_eq!(
+            s.get_invitation(&inv.id).await.unwrap().status,
+            InvitationStatus::Rescinded
+        );
+    }
+    let subject = s
+        .load_policy_subject(ChangeKind::User, ben.id)
+        .await
+        .unwrap();
+    assert!(
+        subject.user.is_none() && subject.memberships.is_empty() && subject.team_seats.is_empty()
+    );
+}
+
+pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
+    let team = s.create_team(acme.id, "core").await.unwrap();
+    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    let app = s.create_app(acme.id, "hello", "", ann.id).await.unwrap();
+    s.grant_team_app(team.id, app.id, AppRole::Write, None)
+        .await
+        .unwrap();
+    let org_key = s
+        .create_key(&new_key("o", KeyKind::Org, acme.id, None, ann.id))
+        .await
+        .unwrap();
+    let member_key = s
+        .create_key(&new_key(
+            "m",
+            KeyKind::Member,
+            ben.id,
+            Some(acme.id),
+            ben.id,
+        ))
+        .await
+        .unwrap();
+    let ben_key = s
+        .create_key(&new_key("b", KeyKind::User, ben.id, None, ben.id))
+        .await
+        .unwrap();
+    let inv = s
+        .create_invitation(
+            &new_invitation(acme.id, None, Some("x@example.com"), ann.id, now_millis()),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let seq = last_seq(&s).await;
+    s.delete_org(acme.id, ann.id).await.unwrap();
+    let after = changes_after(&s, seq).await;
+    for c in [
+        (ChangeKind::Org, acme.id),
+        (ChangeKind::Team, team.id),
+        (ChangeKind::User, ann.id),
+        (ChangeKind::User, ben.id),
+        (ChangeKind::Key, org_key.id),
+        (ChangeKind::Key, member_key.id),
+    ] {
+        assert!(after.contains(&c), "{c:?} in {after:?}");
+    }
+    assert_eq!(
+        s.get_org(acme.id).await.unwrap().status,
+        AccountStatus::Deleted
+    );
+    assert!(s.list_orgs(&Page::default()).await.unwrap().is_empty());
+    assert!(s.list_user_memberships(ben.id).await.unwrap().is_empty());
+    assert!(s.list_teams(acme.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.get_invitation(&inv.id).await.unwrap().status,
+        InvitationStatus::Rescinded
+    );
+    assert!(s.get_key(org_key.id).await.unwrap().revoked_at.is_some());
+    assert!(s.get_key(member_key.id).await.unwrap().revoked_at.is_some());
+    assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_none());
+    assert_eq!(
+        conflict(s.create_user(&new_user("acme")).await),
+        "account_name"
+    );
+    not_found(s.delete_org(acme.id, ann.id).await);
+    // The last-admin rule no longer binds ann to a deleted org.
+    s.delete_user(ann.id, ann.id).await.unwrap();
+    let subject = s
+        .load_policy_subject(ChangeKind::Org, acme.id)
+        .await
+        .unwrap();
+    assert_eq!(subject.org_active, None);
+}

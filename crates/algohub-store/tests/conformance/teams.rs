@@ -1,0 +1,211 @@
+//! Conformance cases: teams, seats, app grants, and grant expiry.
+
+use crate::support::*;
+use algohub_core::model::*;
+use algohub_core::roles::{AppRole, OrgRole};
+use algohub_core::store::*;
+use algohub_store::SqlStore;
+use std::sync::Arc;
+
+pub async fn seats_require_membership(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let out = user(&s, "outsider").await;
+    let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
+
+    let seq = last_seq(&s).await;
+    let team = s.create_team(acme.id, "Core").await.unwrap();
+    assert_eq!((team.name.as_str(), team.org_id), ("Core", acme.id));
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
+    assert_eq!(conflict(s.create_team(acme.id, "CORE").await), "team_name");
+    let other = org(&s, "other", ann.id).await;
+    s.create_team(other.id, "core").await.unwrap();
+    assert_eq!(s.get_team(acme.id, "cOrE").await.unwrap().id, team.id);
+    not_found(s.get_team(acme.id, "nope").await);
+    s.create_team(acme.id, "alpha").await.unwrap();
+    let names: Vec<String> = s
+        .list_teams(acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["alpha", "Core"]);
+
+    not_found(s.add_team_member(team.id, out.id, None).await);
+    not_found(s.add_team_member(9999, ben.id, None).await);
+    let seq = last_seq(&s).await;
+    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    s.add_team_member(team.id, ann.id, Some(now_millis() + HOUR))
+        .await
+        .unwrap();
+    assert_eq!(
+        changes_after(&s, seq).await,
+        [(ChangeKind::User, ben.id), (ChangeKind::User, ann.id)]
+    );
+    assert_eq!(
+        conflict(s.add_team_member(team.id, ben.id, None).await),
+        "team_member"
+    );
+    let members = s.list_team_members(team.id).await.unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.username.as_str())
+            .collect::<Vec<_>>(),
+        ["ann", "ben"]
+    );
+    assert!(members[0].expires_at.is_some() && members[1].expires_at.is_none());
+
+    s.remove_team_member(team.id, ann.id).await.unwrap();
+    not_found(s.remove_team_member(team.id, ann.id).await);
+    // Leaving the org takes the seat along.
+    s.remove_member(acme.id, ben.id).await.unwrap();
+    assert!(s.list_team_members(team.id).await.unwrap().is_empty());
+
+    s.add_member(acme.id, ben.id, OrgRole::Viewer, None)
+        .await
+        .unwrap();
+    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    let seq = last_seq(&s).await;
+    s.delete_team(team.id).await.unwrap();
+    let after = changes_after(&s, seq).await;
+    assert!(
+        after.contains(&(ChangeKind::Team, team.id)) && after.contains(&(ChangeKind::User, ben.id))
+    );
+    not_found(s.delete_team(team.id).await);
+    assert!(
+        s.load_policy_subject(ChangeKind::User, ben.id)
+            .await
+            .unwrap()
+            .team_seats
+            .is_empty()
+    );
+}
+
+pub async fn app_grants(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let team = s.create_team(acme.id, "core").await.unwrap();
+    let app = s.create_app(acme.id, "Hello", "", ann.id).await.unwrap();
+    let foreign = s.create_app(ann.id, "mine", "", ann.id).await.unwrap();
+
+    let seq = last_seq(&s).await;
+    s.grant_team_app(team.id, app.id, AppRole::Read, None)
+        .await
+        .unwrap();
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
+    not_found(
+        s.grant_team_app(team.id, foreign.id, AppRole::Read, None)
+            .await,
+    );
+    not_found(s.grant_team_app(9999, app.id, AppRole::Read, None).await);
+    // Granting again replaces role and expiry.
+    let until = now_millis() + HOUR;
+    s.grant_team_app(team.id, app.id, AppRole::Write, Some(until))
+        .await
+        .unwrap();
+    let grants = s.list_team_apps(team.id).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    let g = &grants[0];
+    assert_eq!(
+        (
+            g.app_name.as_str(),
+            g.owner_name.as_str(),
+            g.role,
+            g.expires_at
+        ),
+        ("Hello", "acme", AppRole::Write, Some(until))
+    );
+    let subject = s
+        .load_policy_subject(ChangeKind::Team, team.id)
+        .await
+        .unwrap();
+    assert_eq!(subject.team_org, Some(acme.id));
+    assert_eq!(subject.team_apps.len(), 1);
+
+    s.revoke_team_app(team.id, app.id).await.unwrap();
+    not_found(s.revoke_team_app(team.id, app.id).await);
+    assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
+}
+
+pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let cat = user(&s, "cat").await;
+    let solo = user(&s, "solo").await;
+    let now = now_millis();
+    let acme = org(&s, "acme", ann.id).await;
+    s.add_member(acme.id, ben.id, OrgRole::Contributor, Some(now - 1))
+        .await
+        .unwrap();
+    s.add_member(acme.id, cat.id, OrgRole::Contributor, Some(now + HOUR))
+        .await
+        .unwrap();
+    let team = s.create_team(acme.id, "core").await.unwrap();
+    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    s.add_team_member(team.id, cat.id, Some(now)).await.unwrap();
+    let app = s.create_app(acme.id, "hello", "", ann.id).await.unwrap();
+    s.grant_team_app(team.id, app.id, AppRole::Read, Some(now - 5))
+        .await
+        .unwrap();
+    let ben_key = s
+        .create_key(&new_key(
+            "b",
+            KeyKind::Member,
+            ben.id,
+            Some(acme.id),
+            ben.id,
+        ))
+        .await
+        .unwrap();
+    // The only admin of an org, on a timer: kept, expiry cleared.
+    let lonely = org(&s, "lonely", solo.id).await;
+    s.set_member_role(lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
+        .await
+        .unwrap();
+
+    let seq = last_seq(&s).await;
+    // ben's membership (with his seat and member key), cat's seat, the team grant.
+    assert_eq!(s.expire_grants(now).await.unwrap(), 3);
+    let after = changes_after(&s, seq).await;
+    for c in [
+        (ChangeKind::User, ben.id),
+        (ChangeKind::User, cat.id),
+        (ChangeKind::Team, team.id),
+        (ChangeKind::Key, ben_key.id),
+        (ChangeKind::User, solo.id),
+    ] {
+        assert!(after.contains(&c), "{c:?} in {after:?}");
+    }
+    assert_eq!(s.get_membership(acme.id, ben.id).await.unwrap(), None);
+    assert!(s.get_membership(acme.id, cat.id).await.unwrap().is_some());
+    assert!(s.list_team_members(team.id).await.unwrap().is_empty());
+    assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
+    assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_some());
+    let kept = s.get_membership(lonely.id, solo.id).await.unwrap().unwrap();
+    assert_eq!((kept.role, kept.expires_at), (OrgRole::Admin, None));
+
+    let mut subjects: Vec<String> = s
+        .list_events(Some("grant.expired"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    subjects.sort();
+    let mut expected = [
+        format!("membership:{}:{}", acme.id, ben.id),
+        format!("team_app:{}:{}", team.id, app.id),
+        format!("team_member:{}:{}", team.id, cat.id),
+    ];
+    expected.sort();
+    assert_eq!(subjects, expected);
+    let cleared = s
+        .list_events(Some("grant.expiry_cleared"), 10)
+        .await
+        .unwrap();
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(cleared[0].detail["reason"], "last_admin");
+    assert_eq!(s.expire_grants(now).await.unwrap(), 0);
+}

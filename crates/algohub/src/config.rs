@@ -1,0 +1,265 @@
+//! Configuration: defaults → `algohub.toml` → `ALGOHUB_*` environment → flags.
+//!
+//! The file is read from `--config`/`ALGOHUB_CONFIG`, else `./algohub.toml` if it
+//! exists. Clap merges environment and flags (a flag wins); those override the file.
+//! Secrets (the database URL's password) are redacted in `Debug` and in logs.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The documented default configuration file (`algohub config print-default`).
+pub const DEFAULT_TOML: &str = r#"# algohub configuration. Every key can also be set as an ALGOHUB_* environment
+# variable (e.g. ALGOHUB_LISTEN) or a command-line flag (e.g. --listen); a flag
+# wins over the environment, which wins over this file.
+
+# Address to listen on.
+listen = "127.0.0.1:8080"
+
+# Directory for the embedded SQLite database and local files.
+data_dir = "./algohub-data"
+
+# Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB.
+# Default: a SQLite file algohub.db under data_dir.
+# database_url = "postgres://algohub@127.0.0.1:5432/algohub"
+
+# Public base URL used in self links (default: http://<listen>).
+# base_url = "https://algohub.example.com"
+
+# Logs: "human" or "json"; level as a tracing filter ("info", "algohub=debug").
+log_format = "human"
+log_level = "info"
+
+# How many organizations one user may belong to (0 = unlimited; 1 = one org only).
+max_orgs_per_user = 0
+
+# Days before an invitation expires.
+invitation_ttl_days = 7
+
+# Whether the sudo-user role exists on this cluster.
+sudo_users_enabled = true
+
+# How often (milliseconds) this node reads policy changes made by other nodes.
+policy_poll_ms = 250
+"#;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub base_url: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub max_orgs_per_user: Option<u32>,
+    pub invitation_ttl_days: Option<u32>,
+    pub sudo_users_enabled: Option<bool>,
+    pub policy_poll_ms: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(explicit: Option<&Path>) -> anyhow_like::Result<Self> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from("algohub.toml");
+                if !p.exists() {
+                    return Ok(Self::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| format!("invalid config file {}: {e}", path.display()).into())
+    }
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub base_url: String,
+    pub log_format: String,
+    pub log_level: String,
+    pub max_orgs_per_user: Option<u32>,
+    pub invitation_ttl_days: u32,
+    pub sudo_users_enabled: bool,
+    pub policy_poll_ms: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("base_url", &self.base_url)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("max_orgs_per_user", &self.max_orgs_per_user)
+            .field("invitation_ttl_days", &self.invitation_ttl_days)
+            .field("sudo_users_enabled", &self.sudo_users_enabled)
+            .field("policy_poll_ms", &self.policy_poll_ms)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.rsplit_once('@')
+    {
+        let user = creds.split(':').next().unwrap_or("");
+        if creds.contains(':') {
+            return format!("{scheme}://{user}:***@{host}");
+        }
+    }
+    url.to_string()
+}
+
+/// Overrides from environment and flags (already merged by clap).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (default: ./algohub.toml if present).
+    #[arg(long, env = "ALGOHUB_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite:PATH or postgres://...); default a SQLite file in the data directory.
+    #[arg(
+        long,
+        env = "ALGOHUB_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Data directory (default ./algohub-data/).
+    #[arg(long, env = "ALGOHUB_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format: human or json.
+    #[arg(long, env = "ALGOHUB_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+    /// Log level filter, e.g. info or algohub=debug.
+    #[arg(long, env = "ALGOHUB_LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+}
+
+/// Overrides that only `serve` takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeOverrides {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "ALGOHUB_LISTEN")]
+    pub listen: Option<String>,
+    /// Public base URL used in self links.
+    #[arg(long, env = "ALGOHUB_BASE_URL")]
+    pub base_url: Option<String>,
+    /// Organizations one user may belong to (0 = unlimited).
+    #[arg(long, env = "ALGOHUB_MAX_ORGS_PER_USER")]
+    pub max_orgs_per_user: Option<u32>,
+    /// Days before an invitation expires (default 7).
+    #[arg(long, env = "ALGOHUB_INVITATION_TTL_DAYS")]
+    pub invitation_ttl_days: Option<u32>,
+    /// Whether the sudo-user role exists (default true).
+    #[arg(long, env = "ALGOHUB_SUDO_USERS_ENABLED")]
+    pub sudo_users_enabled: Option<bool>,
+    /// Milliseconds between reads of other nodes' policy changes (default 250).
+    #[arg(long, env = "ALGOHUB_POLICY_POLL_MS")]
+    pub policy_poll_ms: Option<u64>,
+}
+
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl Config {
+    pub fn resolve(o: &Overrides, s: &ServeOverrides) -> anyhow_like::Result<Self> {
+        let f = FileConfig::load(o.config.as_deref())?;
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./algohub-data"));
+        let database_url = o
+            .database_url
+            .clone()
+            .or(f.database_url)
+            .unwrap_or_else(|| format!("sqlite:{}", data_dir.join("algohub.db").display()));
+        let listen = s
+            .listen
+            .clone()
+            .or(f.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let base_url = s
+            .base_url
+            .clone()
+            .or(f.base_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let log_format = o
+            .log_format
+            .clone()
+            .or(f.log_format)
+            .unwrap_or_else(|| "human".into());
+        if log_format != "human" && log_format != "json" {
+            return Err(format!("invalid log_format {log_format:?}: use human or json").into());
+        }
+        let max = s.max_orgs_per_user.or(f.max_orgs_per_user).unwrap_or(0);
+        let ttl = s.invitation_ttl_days.or(f.invitation_ttl_days).unwrap_or(7);
+        if ttl == 0 {
+            return Err("invitation_ttl_days must be at least 1".into());
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            log_format,
+            log_level: o
+                .log_level
+                .clone()
+                .or(f.log_level)
+                .unwrap_or_else(|| "info".into()),
+            max_orgs_per_user: if max == 0 { None } else { Some(max) },
+            invitation_ttl_days: ttl,
+            sudo_users_enabled: s
+                .sudo_users_enabled
+                .or(f.sudo_users_enabled)
+                .unwrap_or(true),
+            policy_poll_ms: s.policy_poll_ms.or(f.policy_poll_ms).unwrap_or(250).max(10),
+        })
+    }
+
+    pub fn settings(&self) -> algohub_core::services::Settings {
+        algohub_core::services::Settings {
+            max_orgs_per_user: self.max_orgs_per_user,
+            invitation_ttl_millis: i64::from(self.invitation_ttl_days) * 24 * 3600 * 1000,
+            sudo_users_enabled: self.sudo_users_enabled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_and_redaction_hides_passwords() {
+        let f: FileConfig = toml::from_str(DEFAULT_TOML).expect("default config parses");
+        assert_eq!(f.listen.as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+        let c = Config::resolve(
+            &Overrides {
+                database_url: Some("postgres://a:pw@h/d".into()),
+                ..Default::default()
+            },
+            &ServeOverrides::default(),
+        )
+        .expect("resolves");
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+}

@@ -1,0 +1,129 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+//! The algohub binary's library part: opening the store, starting the server,
+//! background tasks. `main.rs` holds only the CLI; tests start servers in-process.
+
+pub mod config;
+
+use algohub_core::services::Hub;
+use algohub_core::store::Store;
+use config::Config;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the store named by the URL (`sqlite:` or `postgres:`) and migrates it.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, BoxError> {
+    let store = algohub_store::connect(url)
+        .await
+        .map_err(|e| format!("cannot open the database {}: {e}", config::redact_url(url)))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("migrations failed: {e}"))?;
+    Ok(store)
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub hub: Arc<Hub>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), BoxError>>,
+}
+
+impl Server {
+    /// Starts serving on `config.listen` (port 0 picks a free port).
+    pub async fn start(
+        config: &Config,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Result<Self, BoxError> {
+        let store = open_store(&config.database_url).await?;
+        let hub = Hub::start(store.clone(), config.settings())
+            .await
+            .map_err(|e| format!("cannot load the policy index: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = if config.base_url.ends_with(":0") {
+            format!("http://{addr}")
+        } else {
+            config.base_url.clone()
+        };
+        let (tx, rx) = watch::channel(false);
+        spawn_background(
+            hub.clone(),
+            Duration::from_millis(config.policy_poll_ms),
+            rx.clone(),
+        );
+        let app = algohub_http::app(hub.clone(), base_url, metrics);
+        let mut stop = rx;
+        let hub_for_close = hub.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|v| *v).await;
+            };
+            let served = algohub_http::serve(listener, app, shutdown).await;
+            // Record key last-use times before the store closes.
+            if let Err(e) = hub_for_close.flush_key_uses().await {
+                tracing::warn!(error = %e, "could not record key last-use times at shutdown");
+            }
+            store.close().await;
+            served?;
+            Ok(())
+        });
+        Ok(Self {
+            addr,
+            hub,
+            shutdown: tx,
+            task,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish, closes the store.
+    pub async fn stop(self) -> Result<(), BoxError> {
+        let _ = self.shutdown.send(true);
+        self.task
+            .await
+            .map_err(|e| format!("server task failed: {e}"))?
+    }
+
+    /// Waits until the server ends (after `trigger_stop` or an error).
+    pub async fn wait(self) -> Result<(), BoxError> {
+        self.task
+            .await
+            .map_err(|e| format!("server task failed: {e}"))?
+    }
+
+    pub fn stop_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Policy sync (other nodes' changes) and housekeeping (expiry, key last-use).
+fn spawn_background(hub: Arc<Hub>, poll: Duration, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut sync_tick = tokio::time::interval(poll);
+        let mut maintenance_tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = sync_tick.tick() => {
+                    if let Err(e) = hub.sync().await {
+                        metrics::counter!("algohub_store_errors_total").increment(1);
+                        tracing::warn!(error = %e, "policy sync failed; retrying");
+                    }
+                }
+                _ = maintenance_tick.tick() => {
+                    if let Err(e) = hub.run_maintenance().await {
+                        metrics::counter!("algohub_store_errors_total").increment(1);
+                        tracing::warn!(error = %e, "maintenance failed; retrying");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,362 @@
+//! Invitations: by name, by email with a single-use token, decline, rescind,
+//! expiry, and not revealing whether an email belongs to an account.
+
+use crate::support::{TestApp, error_reason};
+use serde_json::{Value, json};
+
+async fn token_for(app: &TestApp, email: &str) -> String {
+    let msgs = app.hub().store.list_outbox(true, 100).await.unwrap();
+    let m = msgs
+        .iter()
+        .rev()
+        .find(|m| m.kind == "email.invitation_token" && m.recipient_email.as_deref() == Some(email))
+        .expect("token email in the outbox");
+    m.payload["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn invite_by_name_accept_records_terms() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    let (s, inv) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "bob", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inv}");
+    assert_eq!(
+        (inv["status"].as_str(), inv["role"].as_str()),
+        (Some("pending"), Some("viewer"))
+    );
+    // The outbox holds a notification and an email for bob.
+    let msgs = app.hub().store.list_outbox(true, 100).await.unwrap();
+    assert!(
+        msgs.iter()
+            .any(|m| m.kind == "notification.invitation" && m.payload["org"] == "acme")
+    );
+    assert!(
+        msgs.iter().any(|m| m.kind == "email.invitation"
+            && m.recipient_email.as_deref() == Some("bob@example.com"))
+    );
+    // Duplicate pending invitation refused.
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "bob"}),
+        )
+        .await;
+    assert_eq!(s, 409);
+    // Pending list for admins; bob sees his own.
+    let (_, pending) = app.get("/v1/organizations/acme/invitations", &alice).await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let (s, _) = app.get("/v1/organizations/acme/invitations", &bob).await;
+    assert_eq!(s, 403);
+    let (_, mine) = app.get("/v1/invitations", &bob).await;
+    let id = mine[0]["id"].as_str().unwrap().to_string();
+    // Only the invitee can accept.
+    let (s, _) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &alice, json!({}))
+        .await;
+    assert_eq!(s, 404);
+    let (s, m) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &bob, json!({}))
+        .await;
+    assert_eq!((s, m["role"].as_str()), (200, Some("viewer")), "{m}");
+    let inv = app.hub().store.get_invitation(&id).await.unwrap();
+    assert_eq!(inv.accepted_tos_version, Some(1));
+    assert!(inv.decided_at.is_some());
+    // Accepting twice is refused.
+    let (s, b) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &bob, json!({}))
+        .await;
+    assert_eq!((s, error_reason(&b).as_str()), (409, "invitation_closed"));
+    // Already a member now.
+    let (s, b) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "bob"}),
+        )
+        .await;
+    assert_eq!((s, error_reason(&b).as_str()), (409, "already_member"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invite_by_email_uses_a_single_use_token_and_reveals_nothing() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let carol = app.make_user("carol", false).await;
+    app.make_org("acme", &alice).await;
+    // bob@example.com belongs to an account; nobody@example.com does not.
+    let (s1, a) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"email": "bob@example.com"}),
+        )
+        .await;
+    let (s2, b) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"email": "nobody@example.com"}),
+        )
+        .await;
+    assert_eq!((s1, s2), (201, 201));
+    let shape = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        (keys, v["username"].clone(), v["status"].clone())
+    };
+    assert_eq!(
+        shape(&a),
+        shape(&b),
+        "same answer whether or not the email has an account"
+    );
+    assert!(a["username"].is_null());
+    // The token goes only to the email; it is stored hashed.
+    assert!(a.get("token").is_none());
+    let token = token_for(&app, "bob@example.com").await;
+    // Someone else with the token can accept (the token proves the email was read);
+    // a wrong token is refused; the token works once.
+    let (s, e) = app
+        .post(
+            "/v1/invitation-tokens/accept",
+            &carol,
+            json!({"token": "inv_wrong"}),
+        )
+        .await;
+    assert_eq!((s, error_reason(&e).as_str()), (400, "invalid_token"));
+    let (s, m) = app
+        .post(
+            "/v1/invitation-tokens/accept",
+            &bob,
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!((s, m["username"].as_str()), (200, Some("bob")), "{m}");
+    let (s, e) = app
+        .post(
+            "/v1/invitation-tokens/accept",
+            &carol,
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!((s, error_reason(&e).as_str()), (409, "invitation_closed"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn decline_rescind_and_expire() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let carol = app.make_user("carol", false).await;
+    app.make_org("acme", &alice).await;
+    let (_, inv) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "bob"}),
+        )
+        .await;
+    let id = inv["id"].as_str().unwrap();
+    let (s, d) = app
+        .post(&format!("/v1/invitations/{id}/decline"), &bob, json!({}))
+        .await;
+    assert_eq!((s, d["status"].as_str()), (200, Some("declined")));
+    let (s, _) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &bob, json!({}))
+        .await;
+    assert_eq!(s, 409);
+
+    let (_, inv) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol"}),
+        )
+        .await;
+    let id = inv["id"].as_str().unwrap();
+    let (s, _) = app
+        .delete(&format!("/v1/organizations/acme/invitations/{id}"), &bob)
+        .await;
+    assert_eq!(s, 403);
+    let (s, r) = app
+        .delete(&format!("/v1/organizations/acme/invitations/{id}"), &alice)
+        .await;
+    assert_eq!((s, r["status"].as_str()), (200, Some("rescinded")));
+    let (s, _) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &carol, json!({}))
+        .await;
+    assert_eq!(s, 409);
+
+    // Expiry: an invitation past its time cannot be accepted and is swept.
+    let (_, inv) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol"}),
+        )
+        .await;
+    let id = inv["id"].as_str().unwrap().to_string();
+    let later = algohub_core::model::now_millis() + 8 * 24 * 3600 * 1000;
+    let r = app.hub().store.accept_invitation(&id, 0, 1, later).await;
+    assert!(
+        matches!(r, Err(algohub_core::store::StoreError::Conflict { .. })),
+        "{r:?}"
+    );
+    assert_eq!(app.hub().store.expire_invitations(later).await.unwrap(), 1);
+    // Once expired, a new invitation may be sent.
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (_, mine) = app.get("/v1/invitations", &carol).await;
+    let fresh = mine[0]["id"].as_str().unwrap().to_string();
+    app.delete(
+        &format!("/v1/organizations/acme/invitations/{fresh}"),
+        &alice,
+    )
+    .await;
+    // An expired invitation that the sweeper has not reached yet blocks nothing.
+    let carol_id = app.hub().store.get_user_by_name("carol").await.unwrap().id;
+    let acme = app.hub().store.get_org_by_name("acme").await.unwrap();
+    let past = algohub_core::model::now_millis() - 1000;
+    let stale = algohub_core::model::NewInvitation {
+        id: "stale-invitation".into(),
+        org_id: acme.id,
+        invitee_user_id: Some(carol_id),
+        invitee_email: None,
+        role: algohub_core::roles::OrgRole::Viewer,
+        token_digest: None,
+        invited_by: carol_id,
+        created_at: past - 1000,
+        expires_at: past,
+    };
+    app.hub()
+        .store
+        .create_invitation(&stale, &[])
+        .await
+        .unwrap();
+    let (s, b) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        app.hub()
+            .store
+            .get_invitation("stale-invitation")
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "expired"
+    );
+    assert_eq!(
+        app.hub()
+            .store
+            .get_invitation(&id)
+            .await
+            .unwrap()
+            .status
+            .as_str(),
+        "expired"
+    );
+    let (s, _) = app
+        .post(&format!("/v1/invitations/{id}/accept"), &carol, json!({}))
+        .await;
+    assert_eq!(s, 409);
+
+    // Bad inputs.
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol", "email": "c@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "carol", "role": "emperor"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "ghost"}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"email": "not-an-email"}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn membership_expiry_removes_the_grant_with_its_event() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "bob", "viewer").await;
+    let (s, _) = app
+        .put(
+            "/v1/organizations/acme/members/bob/role",
+            &alice,
+            json!({"role": "viewer", "expires_at": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 400, "expiry in the past refused");
+    let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    let (s, m) = app
+        .put(
+            "/v1/organizations/acme/members/bob/role",
+            &alice,
+            json!({"role": "viewer", "expires_at": soon.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{m}");
+    assert!(m["expires_at"].is_string());
+    let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
+    assert_eq!(s, 200);
+    let later = algohub_core::model::now_millis() + 2 * 3600 * 1000;
+    assert!(app.hub().store.expire_grants(later).await.unwrap() >= 1);
+    app.hub().sync().await.unwrap();
+    let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
+    assert_eq!(s, 403);
+    let events = app
+        .hub()
+        .store
+        .list_events(Some("grant.expired"), 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    app.stop().await;
+}

@@ -1,0 +1,11 @@
+//! API tests: one integration binary (see ARCHITECTURE.md, Tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod apps_teams;
+mod cli;
+mod invitations;
+mod keys;
+mod matrix;
+mod multinode;
+mod support;

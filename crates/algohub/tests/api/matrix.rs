@@ -1,0 +1,605 @@
+//! Route × role matrix: every documented route has a row saying which roles may
+//! use it, and the test fails if a route has no row (or a row no route).
+//!
+//! Roles: N anonymous, E outsider (erin), D viewer (dave), T team contributor
+//! (carol, seat in team ml which holds acme/vision), B contributor (bob),
+//! A org admin (alice), R cluster admin (root). "Allowed" means the answer is not
+//! 401/403/404; "refused" means it is one of those. Nothing may answer 5xx.
+
+use crate::support::TestApp;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+
+const ROLES: [char; 7] = ['N', 'E', 'D', 'T', 'B', 'A', 'R'];
+const AUTHENTICATED: &str = "EDTBAR";
+
+struct Row {
+    method: &'static str,
+    template: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    allowed: &'static str,
+    mutates: bool,
+}
+
+fn row(
+    method: &'static str,
+    template: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    allowed: &'static str,
+) -> Row {
+    Row {
+        method,
+        template,
+        path,
+        body,
+        allowed,
+        mutates: method != "GET",
+    }
+}
+
+fn rows() -> Vec<Row> {
+    let org = json!({"org_name": "neworg", "org_email": "o@neworg.test", "type_id": "basic"});
+    vec![
+        row("GET", "/healthz", "/healthz", None, "NEDTBAR"),
+        row("GET", "/readyz", "/readyz", None, "NEDTBAR"),
+        row("GET", "/metrics", "/metrics", None, "NEDTBAR"),
+        row("GET", "/openapi.json", "/openapi.json", None, "NEDTBAR"),
+        row(
+            "POST",
+            "/v1/users",
+            "/v1/users",
+            Some(json!({"username": "newbie", "email": "newbie@example.com"})),
+            "R",
+        ),
+        row("GET", "/v1/users", "/v1/users", None, "R"),
+        row("GET", "/v1/users/{username}", "/v1/users/dave", None, "DR"),
+        row(
+            "PUT",
+            "/v1/users/{username}",
+            "/v1/users/dave",
+            Some(json!({"username": "dave", "email": "dave@example.com", "fullname": "D"})),
+            "DR",
+        ),
+        row(
+            "DELETE",
+            "/v1/users/{username}",
+            "/v1/users/erin",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/organization/types",
+            "/v1/organization/types",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "POST",
+            "/v1/organization/types",
+            "/v1/organization/types",
+            Some(json!({"name": "edu"})),
+            "R",
+        ),
+        row(
+            "DELETE",
+            "/v1/organization/types/{name}",
+            "/v1/organization/types/spare",
+            None,
+            "R",
+        ),
+        row(
+            "POST",
+            "/v1/organizations",
+            "/v1/organizations",
+            Some(org),
+            AUTHENTICATED,
+        ),
+        row(
+            "GET",
+            "/v1/organizations",
+            "/v1/organizations",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}",
+            "/v1/organizations/acme",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "PUT",
+            "/v1/organizations/{org}",
+            "/v1/organizations/acme",
+            Some(json!({"org_label": "X"})),
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}",
+            "/v1/organizations/acme",
+            None,
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/members",
+            "/v1/organizations/acme/members",
+            None,
+            "DTBAR",
+        ),
+        row(
+            "PUT",
+            "/v1/organizations/{org}/members/{username}",
+            "/v1/organizations/acme/members/erin",
+            None,
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}/members/{username}",
+            "/v1/organizations/acme/members/dave",
+            None,
+            "DAR",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/keys",
+            "/v1/users/dave/keys",
+            None,
+            "DR",
+        ),
+        row(
+            "POST",
+            "/v1/users/{username}/keys",
+            "/v1/users/dave/keys",
+            Some(json!({"key_label": "k"})),
+            "DR",
+        ),
+        row(
+            "POST",
+            "/v1/admin/users/{username}/keys",
+            "/v1/admin/users/dave/keys",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/keys",
+            "/v1/organizations/acme/keys",
+            None,
+            "AR",
+        ),
+        row(
+            "POST",
+            "/v1/organizations/{org}/keys",
+            "/v1/organizations/acme/keys",
+            Some(json!({"key_label": "k", "permissions": {}})),
+            "AR",
+        ),
+        row(
+            "POST",
+            "/v1/organizations/{org}/members/{username}/keys",
+            "/v1/organizations/acme/members/bob/keys",
+            Some(json!({})),
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/keys/{key_id}",
+            "/v1/keys/{orgkey}",
+            None,
+            "AR",
+        ),
+        row(
+            "POST",
+            "/v1/organizations/{org}/invitations",
+            "/v1/organizations/acme/invitations",
+            Some(json!({"email": "x@example.com"})),
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/invitations",
+            "/v1/organizations/acme/invitations",
+            None,
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}/invitations/{invitation_id}",
+            "/v1/organizations/acme/invitations/{inv}",
+            None,
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/invitations",
+            "/v1/invitations",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "POST",
+            "/v1/invitations/{invitation_id}/accept",
+            "/v1/invitations/{inv}/accept",
+            Some(json!({})),
+            "E",
+        ),
+        row(
+            "POST",
+            "/v1/invitations/{invitation_id}/decline",
+            "/v1/invitations/{inv}/decline",
+            Some(json!({})),
+            "E",
+        ),
+        row(
+            "POST",
+            "/v1/invitation-tokens/accept",
+            "/v1/invitation-tokens/accept",
+            Some(json!({"token": "{token}"})),
+            AUTHENTICATED,
+        ),
+        row(
+            "PUT",
+            "/v1/organizations/{org}/members/{username}/role",
+            "/v1/organizations/acme/members/bob/role",
+            Some(json!({"role": "viewer"})),
+            "AR",
+        ),
+        row("GET", "/v1/roles", "/v1/roles", None, AUTHENTICATED),
+        row(
+            "POST",
+            "/v1/organizations/{org}/teams",
+            "/v1/organizations/acme/teams",
+            Some(json!({"name": "newteam"})),
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/teams",
+            "/v1/organizations/acme/teams",
+            None,
+            "DTBAR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/teams/{team}",
+            "/v1/organizations/acme/teams/ml",
+            None,
+            "DTBAR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}/teams/{team}",
+            "/v1/organizations/acme/teams/ml",
+            None,
+            "AR",
+        ),
+        row(
+            "PUT",
+            "/v1/organizations/{org}/teams/{team}/members/{username}",
+            "/v1/organizations/acme/teams/ml/members/bob",
+            Some(json!({})),
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}/teams/{team}/members/{username}",
+            "/v1/organizations/acme/teams/ml/members/carol",
+            None,
+            "AR",
+        ),
+        row(
+            "PUT",
+            "/v1/organizations/{org}/teams/{team}/apps/{app}",
+            "/v1/organizations/acme/teams/ml/apps/vision",
+            Some(json!({"role": "read"})),
+            "AR",
+        ),
+        row(
+            "DELETE",
+            "/v1/organizations/{org}/teams/{team}/apps/{app}",
+            "/v1/organizations/acme/teams/ml/apps/vision",
+            None,
+            "AR",
+        ),
+        row(
+            "POST",
+            "/v1/apps/{owner}",
+            "/v1/apps/acme",
+            Some(json!({"name": "fresh"})),
+            "BA",
+        ),
+        row(
+            "GET",
+            "/v1/apps/{owner}",
+            "/v1/apps/acme",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "GET",
+            "/v1/apps/{owner}/{app}",
+            "/v1/apps/acme/vision",
+            None,
+            "DTBA",
+        ),
+        row(
+            "DELETE",
+            "/v1/apps/{owner}/{app}",
+            "/v1/apps/acme/vision",
+            None,
+            "A",
+        ),
+        row(
+            "POST",
+            "/v1/apps/{owner}/{app}/duplicate",
+            "/v1/apps/acme/vision/duplicate",
+            Some(json!({"name": "vision-copy"})),
+            "BA",
+        ),
+        row(
+            "POST",
+            "/v1/apps/{owner}/{app}/transfer",
+            "/v1/apps/bob/sketch/transfer",
+            Some(json!({"to": "acme", "name": "sketch2"})),
+            "B",
+        ),
+        row(
+            "PUT",
+            "/v1/apps/{owner}/{app}/pin",
+            "/v1/apps/acme/vision/pin",
+            None,
+            "DTBA",
+        ),
+        row(
+            "DELETE",
+            "/v1/apps/{owner}/{app}/pin",
+            "/v1/apps/acme/vision/pin",
+            None,
+            "DTBA",
+        ),
+        row("GET", "/v1/pins", "/v1/pins", None, AUTHENTICATED),
+        row(
+            "GET",
+            "/v1/authz/explain",
+            "/v1/authz/explain?principal=dave&action=app.read&resource=app:acme/vision",
+            None,
+            "DAR",
+        ),
+        row(
+            "GET",
+            "/v1/authz/who",
+            "/v1/authz/who?action=app.read&resource=app:acme/vision",
+            None,
+            "AR",
+        ),
+    ]
+}
+
+struct Fixture {
+    app: TestApp,
+    keys: HashMap<char, String>,
+    subs: Vec<(&'static str, String)>,
+}
+
+async fn fixture() -> Fixture {
+    let app = TestApp::new().await;
+    let mut keys = HashMap::new();
+    keys.insert('R', app.root.clone());
+    for (c, name) in [
+        ('E', "erin"),
+        ('D', "dave"),
+        ('T', "carol"),
+        ('B', "bob"),
+        ('A', "alice"),
+    ] {
+        keys.insert(c, app.make_user(name, false).await);
+    }
+    let alice = keys[&'A'].clone();
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "dave", "viewer").await;
+    app.add_member("acme", "carol", "team_contributor").await;
+    app.add_member("acme", "bob", "contributor").await;
+    app.post("/v1/apps/acme", &alice, json!({"name": "vision"}))
+        .await;
+    app.post("/v1/apps/bob", &keys[&'B'], json!({"name": "sketch"}))
+        .await;
+    app.post(
+        "/v1/organizations/acme/teams",
+        &alice,
+        json!({"name": "ml"}),
+    )
+    .await;
+    app.put(
+        "/v1/organizations/acme/teams/ml/members/carol",
+        &alice,
+        json!({}),
+    )
+    .await;
+    app.put(
+        "/v1/organizations/acme/teams/ml/apps/vision",
+        &alice,
+        json!({"role": "write"}),
+    )
+    .await;
+    app.post(
+        "/v1/organization/types",
+        &app.root,
+        json!({"name": "spare"}),
+    )
+    .await;
+    let (_, inv) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"username": "erin"}),
+        )
+        .await;
+    let (_, _) = app
+        .post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"email": "tok@example.com"}),
+        )
+        .await;
+    let token = app
+        .hub()
+        .store
+        .list_outbox(true, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|m| m.kind == "email.invitation_token")
+        .unwrap()
+        .payload["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, ok) = app
+        .post(
+            "/v1/organizations/acme/keys",
+            &alice,
+            json!({"key_label": "shared", "permissions": {}}),
+        )
+        .await;
+    let subs = vec![
+        ("{inv}", inv["id"].as_str().unwrap().to_string()),
+        ("{orgkey}", ok["id"].as_str().unwrap().to_string()),
+        ("{token}", token),
+    ];
+    Fixture { app, keys, subs }
+}
+
+async fn check(f: &Fixture, r: &Row, role: char) -> Result<(), String> {
+    let mut path = r.path.to_string();
+    let mut body = r.body.as_ref().map(|b| b.to_string());
+    for (k, v) in &f.subs {
+        path = path.replace(k, v);
+        body = body.map(|b| b.replace(k, v));
+    }
+    let key = f.keys.get(&role).map(String::as_str);
+    let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+    let (status, resp) = f
+        .app
+        .call(
+            method,
+            &path,
+            key,
+            body.map(|b| serde_json::from_str(&b).unwrap()),
+        )
+        .await;
+    if status >= 500 {
+        return Err(format!("{} {} as {role}: {status} {resp}", r.method, path));
+    }
+    let allowed = !matches!(status, 401 | 403 | 404);
+    let expected = r.allowed.contains(role);
+    if allowed != expected {
+        return Err(format!(
+            "{} {} as {role}: got {status} ({resp}), expected {}",
+            r.method,
+            path,
+            if expected { "allowed" } else { "refused" }
+        ));
+    }
+    if role == 'N' && !expected && status != 401 {
+        return Err(format!(
+            "{} {} anonymous: expected 401, got {status}",
+            r.method, path
+        ));
+    }
+    Ok(())
+}
+
+fn collect(res: Result<Result<(), String>, tokio::task::JoinError>, failures: &mut Vec<String>) {
+    match res {
+        Ok(Err(e)) => failures.push(e),
+        Err(e) => failures.push(format!("task panicked: {e}")),
+        Ok(Ok(())) => {}
+    }
+}
+
+#[tokio::test]
+async fn every_route_has_a_row_and_the_document_matches() {
+    let doc = algohub_http::openapi_document();
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| format!("{} {p}", m.to_uppercase()))
+        })
+        .collect();
+    let tested: BTreeSet<String> = rows()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.template))
+        .collect();
+    let missing: Vec<_> = documented.difference(&tested).collect();
+    let extra: Vec<_> = tested.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a matrix row: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "matrix rows for routes that do not exist: {extra:?}"
+    );
+    assert_eq!(doc["openapi"], "3.0.3");
+}
+
+#[tokio::test]
+async fn route_role_matrix() {
+    let mut failures = Vec::new();
+    // Read-only rows share one fixture; each mutating (row, role) gets its own.
+    let shared = fixture().await;
+    for r in rows().iter().filter(|r| !r.mutates) {
+        for role in ROLES {
+            if let Err(e) = check(&shared, r, role).await {
+                failures.push(e);
+            }
+        }
+    }
+    shared.app.stop().await;
+    let mut set = tokio::task::JoinSet::new();
+    let mutating: Vec<usize> = rows()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.mutates)
+        .map(|(i, _)| i)
+        .collect();
+    for i in mutating {
+        for role in ROLES {
+            set.spawn(async move {
+                let f = fixture().await;
+                let r = &rows()[i];
+                let out = check(&f, r, role).await;
+                f.app.stop().await;
+                out
+            });
+            while set.len() >= 4 {
+                if let Some(res) = set.join_next().await {
+                    collect(res, &mut failures);
+                }
+            }
+        }
+    }
+    while let Some(res) = set.join_next().await {
+        collect(res, &mut failures);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} matrix failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

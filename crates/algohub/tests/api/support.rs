@@ -1,0 +1,176 @@
+//! `TestApp`: a real server on 127.0.0.1:0 over a fresh SQLite file (or a fresh
+//! PostgreSQL database), with helpers to make users, keys and requests.
+
+use algohub::Server;
+use algohub::config::Config;
+use algohub_core::services::CreateUser;
+use reqwest::Method;
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub struct TestApp {
+    pub server: Option<Server>,
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Kept alive for the server's lifetime (the database lives here).
+    _dir: tempfile::TempDir,
+    pub root: String,
+}
+
+pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
+    Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: PathBuf::from(dir),
+        database_url,
+        base_url: "http://127.0.0.1:0".into(),
+        log_format: "human".into(),
+        log_level: "warn".into(),
+        max_orgs_per_user: None,
+        invitation_ttl_days: 7,
+        sudo_users_enabled: true,
+        policy_poll_ms: 100,
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("algohub.db").display());
+        let mut config = config_for(dir.path(), url);
+        tweak(&mut config);
+        let server = Server::start(&config, None).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        let mut app = Self {
+            server: Some(server),
+            base,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            root: String::new(),
+        };
+        app.root = app.make_user("root", true).await;
+        app
+    }
+
+    pub fn hub(&self) -> &std::sync::Arc<algohub_core::services::Hub> {
+        &self.server.as_ref().expect("running").hub
+    }
+
+    /// Creates a user directly (as the CLI does) and returns a fresh full key.
+    pub async fn make_user(&self, name: &str, admin: bool) -> String {
+        self.hub()
+            .create_user_unchecked(CreateUser {
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                full_name: name.into(),
+                cluster_admin: admin,
+                ..Default::default()
+            })
+            .await
+            .expect("user created");
+        let (_, secret) = self
+            .hub()
+            .create_user_key_unchecked(name, "test")
+            .await
+            .expect("key");
+        secret.expose().to_string()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(k) = key {
+            req = req.header("Authorization", k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(Method::PUT, path, Some(key), Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Creates an org owned by the holder of `key`.
+    pub async fn make_org(&self, name: &str, key: &str) {
+        let (s, b) = self
+            .post("/v1/organizations", key, serde_json::json!({"org_name": name, "org_label": name, "org_contact_name": "Ops", "org_email": format!("ops@{name}.test"), "type_id": "basic"}))
+            .await;
+        assert_eq!(s, 200, "org {name} created: {b}");
+    }
+
+    /// Adds a member with a role (cluster admin adds, then the role is set).
+    pub async fn add_member(&self, org: &str, user: &str, role: &str) {
+        let (s, b) = self
+            .call(
+                Method::PUT,
+                &format!("/v1/organizations/{org}/members/{user}"),
+                Some(&self.root),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "{user} added to {org}: {b}");
+        if role != "contributor" {
+            let (s, b) = self
+                .put(
+                    &format!("/v1/organizations/{org}/members/{user}/role"),
+                    &self.root,
+                    serde_json::json!({"role": role}),
+                )
+                .await;
+            assert_eq!(s, 200, "{user} role {role}: {b}");
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// Asserts the common error shape and returns the reason slug.
+pub fn error_reason(body: &Value) -> String {
+    let e = body
+        .get("error")
+        .unwrap_or_else(|| panic!("error body expected, got {body}"));
+    assert!(
+        e.get("message")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    assert!(
+        e.get("code").and_then(Value::as_u64).is_some(),
+        "numeric code in {body}"
+    );
+    e["reason"].as_str().unwrap_or_default().to_string()
+}
