@@ -358,6 +358,11 @@ pub trait Store:
     + OutboxStore
     + PolicyFeed
 {
+    /// Sets how many organizations one user may belong to (`None` = unlimited).
+    /// Enforced inside every transaction that adds a membership (the user's row
+    /// is locked first), so the limit holds under concurrent accepts and adds;
+    /// a refusal is `Conflict { constraint: "org_limit" }`.
+    fn set_max_orgs_per_user(&self, max: Option<u32>);
     /// Which backend this is (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

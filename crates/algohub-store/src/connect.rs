@@ -74,6 +74,7 @@ pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
         pool,
         dialect,
         write_lock: tokio::sync::Mutex::new(()),
+        max_orgs_per_user: std::sync::atomic::AtomicU32::new(0),
     }))
 }
 

@@ -164,6 +164,8 @@ pub(crate) struct WriteTx<'a> {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     changes: Vec<(ChangeKind, i64)>,
+    /// Organizations one user may belong to; 0 = unlimited.
+    pub(crate) max_orgs_per_user: u32,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
@@ -181,6 +183,9 @@ impl SqlStore {
             tx: tx.map_err(db_err)?,
             dialect: self.dialect,
             changes: Vec::new(),
+            max_orgs_per_user: self
+                .max_orgs_per_user
+                .load(std::sync::atomic::Ordering::Relaxed),
             _guard: guard,
         })
     }
@@ -217,7 +222,7 @@ impl WriteTx<'_> {
     /// every other writer. Lock in ascending id order to avoid deadlocks.
     pub(crate) async fn lock_account(&mut self, id: i64) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
-            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR UPDATE")
+            sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(id)
                 .fetch_optional(self.conn())
                 .await

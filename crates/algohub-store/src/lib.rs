@@ -39,6 +39,8 @@ pub struct SqlStore {
     /// so concurrent writers in this process queue here instead of failing with
     /// "database is locked". Unused on PostgreSQL.
     write_lock: tokio::sync::Mutex<()>,
+    /// Organizations one user may belong to; 0 = unlimited.
+    max_orgs_per_user: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -63,6 +65,11 @@ impl SqlStore {
 
 #[async_trait]
 impl Store for SqlStore {
+    fn set_max_orgs_per_user(&self, max: Option<u32>) {
+        self.max_orgs_per_user
+            .store(max.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn backend(&self) -> &'static str {
         self.dialect.as_str()
     }

@@ -77,6 +77,25 @@ pub(crate) async fn insert_membership(
     role: OrgRole,
     expires_at: Option<Millis>,
 ) -> StoreResult<()> {
+    if tx.max_orgs_per_user > 0 {
+        // Lock the user's row so concurrent adds for this user queue here and the
+        // count below cannot be outdated by the time this transaction commits.
+        tx.lock_account(user).await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM memberships WHERE user_id = $1 AND org_id <> $2",
+        )
+        .bind(user)
+        .bind(org)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_err)?;
+        let n: i64 = col(&row, "n")?;
+        if n >= i64::from(tx.max_orgs_per_user) {
+            return Err(StoreError::Conflict {
+                constraint: "org_limit".into(),
+            });
+        }
+    }
     sqlx::query("INSERT INTO memberships (org_id, user_id, role, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(org)
         .bind(user)

@@ -138,14 +138,7 @@ impl OrgStore for SqlStore {
         .execute(tx.conn())
         .await
         .map_err(db_err)?;
-        sqlx::query("INSERT INTO memberships (org_id, user_id, role, expires_at, created_at) VALUES ($1, $2, $3, NULL, $4)")
-            .bind(id)
-            .bind(creator)
-            .bind(OrgRole::Admin as i64)
-            .bind(now)
-            .execute(tx.conn())
-            .await
-            .map_err(db_err)?;
+        crate::members::insert_membership(&mut tx, id, creator, OrgRole::Admin, None).await?;
         tx.event(
             "org.created",
             Some(creator),

@@ -138,6 +138,7 @@ conformance! {
     orgs::org_create_makes_creator_admin,
     orgs::org_types,
     orgs::last_admin_refusals,
+    orgs::org_limit_holds_under_concurrency,
     orgs::delete_user_cleans_up,
     orgs::delete_org_cleans_up,
     invitations::accept_and_single_use,

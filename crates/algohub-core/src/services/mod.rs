@@ -60,6 +60,7 @@ pub struct Hub {
 impl Hub {
     /// Loads the policy index from the store and returns a ready hub.
     pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
+        store.set_max_orgs_per_user(settings.max_orgs_per_user);
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
         Ok(Arc::new(Self {
@@ -153,6 +154,11 @@ pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
                     format!(
                         "this is the only admin of organization {org:?}; name another admin first"
                     ),
+                )
+            } else if constraint == "org_limit" {
+                Error::new(
+                    Code::OrgLimit,
+                    "this user already belongs to the most organizations this cluster allows; leave one first",
                 )
             } else if constraint == "last_admin" {
                 Error::new(

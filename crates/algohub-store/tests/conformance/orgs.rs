@@ -362,3 +362,50 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(subject.org_active, None);
 }
+
+/// `max_orgs_per_user` holds under concurrent adds and accepts: with a limit of 3,
+/// twelve concurrent adds of one user to twelve orgs leave exactly 3 memberships.
+pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
+    let owner = user(&s, "owner").await;
+    let joiner = user(&s, "joiner").await;
+    let mut orgs = Vec::new();
+    for i in 0..12 {
+        orgs.push(org(&s, &format!("limited{i}"), owner.id).await);
+    }
+    s.set_max_orgs_per_user(Some(3));
+    let mut tasks = tokio::task::JoinSet::new();
+    for o in &orgs {
+        let (s, org_id, user_id) = (s.clone(), o.id, joiner.id);
+        tasks.spawn(async move { s.add_member(org_id, user_id, OrgRole::Viewer, None).await });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict { constraint }) if constraint == "org_limit" => refused += 1,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!((ok, refused), (3, 9));
+    assert_eq!(s.list_user_memberships(joiner.id).await.unwrap().len(), 3);
+    // Creating an org counts too; the owner is already in 12 orgs.
+    let refused = s
+        .create_org(
+            &NewOrg {
+                name: "onemore".into(),
+                label: "x".into(),
+                contact_name: "x".into(),
+                email: "x@onemore.example".into(),
+                url: None,
+                type_id: basic_type(&s).await,
+            },
+            owner.id,
+        )
+        .await;
+    assert_eq!(conflict(refused), "org_limit");
+    s.set_max_orgs_per_user(None);
+    s.add_member(orgs[11].id, joiner.id, OrgRole::Viewer, None)
+        .await
+        .ok();
+    assert!(s.list_user_memberships(joiner.id).await.unwrap().len() >= 3);
+}
