@@ -70,6 +70,13 @@ codes! {
     KeyNotFound = (4006, NotFound, "key_not_found"),
     InvitationNotFound = (4007, NotFound, "invitation_not_found"),
     OrgTypeNotFound = (4008, NotFound, "org_type_not_found"),
+    AlgorithmNotFound = (4080, NotFound, "algorithm_not_found"),
+    VersionNotFound = (4081, NotFound, "version_not_found"),
+    BuildNotFound = (4082, NotFound, "build_not_found"),
+    NothingToPublish = (4083, Conflict, "nothing_to_publish"),
+    InvalidArtifact = (4084, BadRequest, "invalid_artifact"),
+    NotPending = (4070, Conflict, "not_pending"),
+    SelfApproval = (3007, Forbidden, "self_approval"),
     RouteNotFound = (4009, NotFound, "route_not_found"),
     NameTaken = (4020, Conflict, "name_taken"),
     EmailTaken = (4021, Conflict, "email_taken"),
@@ -117,6 +124,7 @@ impl From<crate::store::StoreError> for Error {
                 format!("conflicts with existing data ({constraint})"),
             ),
             StoreError::Other(msg) => {
+                metrics::counter!("algohub_store_errors_total").increment(1);
                 tracing::error!(error = %msg, "store error");
                 Error::new(Code::Unavailable, "the store failed; try again")
             }
@@ -155,6 +163,13 @@ mod tests {
             Code::KeyNotFound,
             Code::InvitationNotFound,
             Code::OrgTypeNotFound,
+            Code::AlgorithmNotFound,
+            Code::VersionNotFound,
+            Code::BuildNotFound,
+            Code::NothingToPublish,
+            Code::InvalidArtifact,
+            Code::NotPending,
+            Code::SelfApproval,
             Code::RouteNotFound,
             Code::NameTaken,
             Code::EmailTaken,

@@ -29,6 +29,7 @@ pub enum ChangeKind {
     Team,
     App,
     Key,
+    Algorithm,
 }
 
 impl ChangeKind {
@@ -39,6 +40,7 @@ impl ChangeKind {
             Self::Team => "team",
             Self::App => "app",
             Self::Key => "key",
+            Self::Algorithm => "algorithm",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -48,6 +50,7 @@ impl ChangeKind {
             "team" => Self::Team,
             "app" => Self::App,
             "key" => Self::Key,
+            "algorithm" => Self::Algorithm,
             _ => return None,
         })
     }
@@ -103,6 +106,13 @@ pub struct PolicyKeyRow {
     pub revoked: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyAlgorithmRow {
+    pub id: AlgoId,
+    pub owner_id: AccountId,
+    pub app_id: Option<AppId>,
+}
+
 /// Everything the policy index holds, as loaded from the store.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySnapshot {
@@ -119,6 +129,8 @@ pub struct PolicySnapshot {
     /// (app id, owner account id)
     pub apps: Vec<(AppId, AccountId)>,
     pub keys: Vec<PolicyKeyRow>,
+    /// Live (not deleted) algorithms.
+    pub algorithms: Vec<PolicyAlgorithmRow>,
 }
 
 /// The current rows of one changed entity. `None` parts mean "gone".
@@ -132,6 +144,7 @@ pub struct PolicySubject {
     pub team_apps: Vec<PolicyTeamAppRow>,
     pub app_owner: Option<AccountId>,
     pub key: Option<PolicyKeyRow>,
+    pub algorithm: Option<PolicyAlgorithmRow>,
 }
 
 #[async_trait]
@@ -328,7 +341,79 @@ pub trait KeyStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AlgorithmStore: Send + Sync {
+    /// Stores an artifact under its digest (a no-op if it is already there).
+    async fn put_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Artifact>;
+    /// `Conflict{"algorithm_name"}` on a name clash in the owner's namespace.
+    async fn create_algorithm(&self, algo: &NewAlgorithm) -> StoreResult<Algorithm>;
+    async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm>;
+    async fn get_algorithm_by_uuid(&self, uuid: &str) -> StoreResult<Algorithm>;
+    async fn get_algorithm_by_id(&self, id: AlgoId) -> StoreResult<Algorithm>;
+    /// Live algorithms of an owner, by name.
+    async fn list_algorithms(&self, owner: AccountId) -> StoreResult<Vec<Algorithm>>;
+    async fn update_algorithm(
+        &self,
+        id: AlgoId,
+        details: &serde_json::Value,
+        settings: &serde_json::Value,
+        app_id: Option<Option<AppId>>,
+    ) -> StoreResult<Algorithm>;
+    /// Points the algorithm at a new artifact (the next compile builds it).
+    async fn set_algorithm_artifact(
+        &self,
+        id: AlgoId,
+        digest: &str,
+        runtime: RuntimeKind,
+    ) -> StoreResult<Algorithm>;
+    /// Soft-deletes: the algorithm stays resolvable for history, its name stays taken.
+    async fn delete_algorithm(&self, id: AlgoId) -> StoreResult<()>;
+    /// Records a finished build of the algorithm's current artifact.
+    async fn create_build(
+        &self,
+        algo: AlgoId,
+        uuid: &str,
+        commit_sha: &str,
+        digest: &str,
+        logs: &str,
+        by: AccountId,
+    ) -> StoreResult<Build>;
+    /// Newest first; `before` pages by build id.
+    async fn list_builds(
+        &self,
+        algo: AlgoId,
+        limit: i64,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<Build>>;
+    async fn get_build(&self, algo: AlgoId, uuid: &str) -> StoreResult<Build>;
+    /// Atomically: refuses with `Conflict{"no_new_build"}` unless `build_id` is the
+    /// algorithm's newest build and has no version yet, and with
+    /// `Conflict{"version_exists"}` if the semantic version is taken.
+    async fn create_version(&self, v: &NewVersion) -> StoreResult<Version>;
+    /// All versions, newest semantic version first.
+    async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>>;
+    async fn get_version_by_uuid(&self, uuid: &str) -> StoreResult<Version>;
+    /// Approves or rejects a pending version, binding the approval to `digest`.
+    /// `Conflict{"not_pending"}` unless it is pending.
+    async fn decide_version(
+        &self,
+        version: i64,
+        approve: bool,
+        by: AccountId,
+        reason: &str,
+        digest: &str,
+    ) -> StoreResult<Version>;
+    /// Pending versions of algorithms owned by this org, oldest first.
+    async fn list_pending_versions(
+        &self,
+        owner: AccountId,
+    ) -> StoreResult<Vec<(Algorithm, Version)>>;
+}
+
+#[async_trait]
 pub trait OutboxStore: Send + Sync {
+    /// Adds messages to the outbox for later delivery.
+    async fn enqueue(&self, messages: &[NewOutboxMessage]) -> StoreResult<()>;
     async fn list_outbox(
         &self,
         undelivered_only: bool,
@@ -357,6 +442,7 @@ pub trait Store:
     + KeyStore
     + OutboxStore
     + PolicyFeed
+    + AlgorithmStore
 {
     /// Sets how many organizations one user may belong to (`None` = unlimited).
     /// Enforced inside every transaction that adds a membership (the user's row

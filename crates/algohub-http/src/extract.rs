@@ -62,9 +62,10 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body, parsed whatever the Content-Type (curl users forget it), except
-/// form-encoded bodies, which are refused (the Algorithmia client's `update()`
-/// sends those). Every failure is a 4xx in the common error shape.
+/// A JSON body, parsed whatever the Content-Type: `curl -d` labels JSON as form
+/// data, so a form Content-Type is accepted when the body is valid JSON (the
+/// Algorithmia client's `update()` sends real form data, which is refused).
+/// Every failure is a 4xx in the common error shape.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
@@ -78,14 +79,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .is_some_and(|v| {
                 v.starts_with("application/x-www-form-urlencoded") || v.starts_with("multipart/")
             });
-        if form {
-            return Err(ApiError::new(
+        let bytes = RawBody::from_request(req, state).await?.0;
+        match parse_json(&bytes) {
+            // curl -d sends a form Content-Type; a valid JSON body is still JSON.
+            Err(_) if form => Err(ApiError::new(
                 Code::MalformedJson,
                 "expected a JSON body (Content-Type: application/json), not form data",
-            ));
+            )),
+            other => other.map(JsonBody),
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+    }
+}
+
+/// The raw request body, with size and read errors in the common error shape.
+pub struct RawBody(pub axum::body::Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
             .await
+            .map(RawBody)
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(Code::PayloadTooLarge, "the request body is too large")
@@ -95,8 +110,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                         format!("could not read the request body: {e}"),
                     )
                 }
-            })?;
-        parse_json(&bytes).map(JsonBody)
+            })
+    }
+}
+
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -104,13 +127,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::new(Code::MissingField, "a JSON body is required"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(Code::MalformedJson, format!("invalid JSON body: {e}")))?;
+    if has_nul(&value) {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "text may not contain NUL characters",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() {
-            Code::MalformedJson
-        } else if inner.to_string().starts_with("missing field") {
+        let code = if inner.to_string().starts_with("missing field") {
             Code::MissingField
         } else {
             Code::InvalidInput

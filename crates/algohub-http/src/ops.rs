@@ -81,6 +81,78 @@ pub fn normalize_path(mut req: Request) -> Request {
     req
 }
 
+/// Refuses a NUL byte (`%00`) anywhere in the path or query: no name, id or
+/// search contains one, and some databases reject it outright.
+pub async fn reject_nul(req: Request, next: Next) -> Response {
+    let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if raw.to_ascii_lowercase().contains("%00") {
+        return crate::error::ApiError::new(
+            algohub_core::Code::InvalidInput,
+            "the URL may not contain NUL characters",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Marks a response whose non-JSON error body is intended (e.g. `output=raw`).
+#[derive(Clone, Copy)]
+pub struct RawErrorBody;
+
+/// A safety net: any 4xx/5xx whose body is not JSON (a rejection from a library
+/// extractor, say) is rewritten into the common error shape.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || resp.extensions().get::<RawErrorBody>().is_some()
+    {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, message) = match status.as_u16() {
+        413 => (
+            algohub_core::Code::PayloadTooLarge,
+            "the request body is too large".to_string(),
+        ),
+        404 => (
+            algohub_core::Code::RouteNotFound,
+            if message.is_empty() {
+                "not found".into()
+            } else {
+                message
+            },
+        ),
+        s if s >= 500 => (algohub_core::Code::Internal, "internal error".to_string()),
+        _ => (
+            algohub_core::Code::InvalidInput,
+            if message.is_empty() {
+                status.to_string()
+            } else {
+                message
+            },
+        ),
+    };
+    let body = serde_json::json!({"error": {"message": message, "code": code.number(), "reason": code.slug()}});
+    let mut out = (parts.status, Json(body)).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
 /// Request id, metrics and one log line per request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();

@@ -44,6 +44,17 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
     ),
     ("apps_uuid_key", "apps.uuid", "app_uuid"),
     (
+        "algorithms_owner_name_key",
+        "algorithms.owner_id, algorithms.name_lower",
+        "algorithm_name",
+    ),
+    (
+        "versions_semver_key",
+        "versions.algorithm_id, versions.major, versions.minor, versions.patch",
+        "version_exists",
+    ),
+    ("versions_build_key", "versions.build_id", "no_new_build"),
+    (
         "apps_owner_name_key",
         "apps.owner_id, apps.name_lower",
         "app_name",

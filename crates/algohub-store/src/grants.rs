@@ -124,6 +124,22 @@ impl SqlStore {
                 locked = Some(org);
             }
             let subject = format!("membership:{org}:{user}");
+            // Re-read under the org lock: a role change may have extended or
+            // cleared the expiry since the scan, or another node swept it.
+            let Some(r) = sqlx::query(
+                "SELECT role, expires_at FROM memberships WHERE org_id = $1 AND user_id = $2 \
+                 AND expires_at IS NOT NULL AND expires_at <= $3",
+            )
+            .bind(org)
+            .bind(user)
+            .bind(now)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_err)?
+            else {
+                continue;
+            };
+            let r = &r;
             let expires_at: Option<Millis> = col(r, "expires_at")?;
             if org_role(r, "role")? == OrgRole::Admin
                 && other_admins(&mut tx, org, user).await? == 0

@@ -71,6 +71,18 @@ impl KeyStore for SqlStore {
         require_live_account(&mut tx, key.owner_id).await?;
         if let Some(org) = key.org_id {
             require_live_account(&mut tx, org).await?;
+            if key.kind == KeyKind::Member {
+                // Member keys exist only for members; checked under the org lock
+                // that `remove_member` also takes, so removal revokes every key.
+                tx.lock_account(org).await?;
+                sqlx::query("SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2")
+                    .bind(org)
+                    .bind(key.owner_id)
+                    .fetch_optional(tx.conn())
+                    .await
+                    .map_err(db_err)?
+                    .ok_or(StoreError::NotFound)?;
+            }
         }
         let row = sqlx::query(
             "INSERT INTO api_keys (uuid, kind, owner_id, org_id, label, key_type, mask, digest, scopes, allow_web_algo, \

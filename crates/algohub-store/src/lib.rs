@@ -13,6 +13,7 @@
 //! `teams.rs`, `grants.rs`, `apps.rs`, `keys.rs`, `outbox.rs`, `policy.rs`.
 
 mod accounts;
+mod algorithms;
 mod apps;
 mod connect;
 mod db;

@@ -51,14 +51,16 @@ pub(crate) async fn membership_in(
     row.as_ref().map(membership_from_row).transpose()
 }
 
-/// How many admins the org has besides `user`.
+/// How many admins without an expiry the org has besides `user`. An org must
+/// always keep one such admin, so that expiry alone can never leave it without one.
 pub(crate) async fn other_admins(
     tx: &mut WriteTx<'_>,
     org: AccountId,
     user: AccountId,
 ) -> StoreResult<i64> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = $2 AND user_id <> $3",
+        "SELECT COUNT(*) AS n FROM memberships WHERE org_id = $1 AND role = $2 AND user_id <> $3 \
+         AND expires_at IS NULL",
     )
     .bind(org)
     .bind(OrgRole::Admin as i64)
@@ -234,8 +236,9 @@ impl SqlStore {
         let current = membership_in(&mut tx, org, user)
             .await?
             .ok_or(StoreError::NotFound)?;
+        let stays_permanent_admin = role == OrgRole::Admin && expires_at.is_none();
         if current.role == OrgRole::Admin
-            && role != OrgRole::Admin
+            && !stays_permanent_admin
             && other_admins(&mut tx, org, user).await? == 0
         {
             return Err(conflict("last_admin"));

@@ -13,6 +13,12 @@ use async_trait::async_trait;
 
 #[async_trait]
 impl OutboxStore for SqlStore {
+    async fn enqueue(&self, messages: &[NewOutboxMessage]) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        crate::invitations::insert_outbox(&mut tx, messages, now_millis()).await?;
+        tx.commit().await
+    }
+
     /// Oldest first, so delivery follows creation order.
     async fn list_outbox(
         &self,
@@ -45,15 +51,25 @@ impl OutboxStore for SqlStore {
 
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = $2")
+        let row = sqlx::query("SELECT payload FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_err)?
+            .ok_or(StoreError::NotFound)?;
+        // A delivered message keeps no secret: an invitation token lives in the
+        // outbox only until its email has gone out.
+        let mut payload = json(&row, "payload")?;
+        if let Some(obj) = payload.as_object_mut() {
+            obj.remove("token");
+        }
+        sqlx::query("UPDATE outbox SET delivered_at = $1, payload = $2 WHERE id = $3")
             .bind(now)
+            .bind(payload.to_string())
             .bind(id)
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         tx.commit().await
     }
 

@@ -157,6 +157,12 @@ impl PolicyFeed for SqlStore {
             key_row,
         )
         .await?;
+        let algorithms = rows(
+            c,
+            sqlx::query("SELECT id, owner_id, app_id FROM algorithms WHERE deleted_at IS NULL"),
+            algorithm_row,
+        )
+        .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(PolicySnapshot {
             seq,
@@ -168,6 +174,7 @@ impl PolicyFeed for SqlStore {
             team_apps,
             apps,
             keys,
+            algorithms,
         })
     }
 
@@ -260,6 +267,18 @@ impl PolicyFeed for SqlStore {
                 .await?
                 .pop();
             }
+            ChangeKind::Algorithm => {
+                s.algorithm = rows(
+                    c,
+                    sqlx::query(
+                        "SELECT id, owner_id, app_id FROM algorithms WHERE id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(id),
+                    algorithm_row,
+                )
+                .await?
+                .pop();
+            }
             ChangeKind::Key => {
                 s.key = rows(
                     c,
@@ -273,4 +292,12 @@ impl PolicyFeed for SqlStore {
         tx.commit().await.map_err(db_err)?;
         Ok(s)
     }
+}
+
+fn algorithm_row(r: &AnyRow) -> StoreResult<PolicyAlgorithmRow> {
+    Ok(PolicyAlgorithmRow {
+        id: col(r, "id")?,
+        owner_id: col(r, "owner_id")?,
+        app_id: col(r, "app_id")?,
+    })
 }

@@ -167,6 +167,9 @@ impl TeamStore for SqlStore {
     ) -> StoreResult<()> {
         let mut tx = self.write().await?;
         let org = team_org(&mut tx, team).await?;
+        // Lock the org so a concurrent `remove_member` cannot slip between the
+        // membership check and the insert (it takes the same lock).
+        tx.lock_account(org).await?;
         sqlx::query("SELECT user_id FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org)
             .bind(user)

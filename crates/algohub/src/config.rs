@@ -40,6 +40,11 @@ sudo_users_enabled = true
 
 # How often (milliseconds) this node reads policy changes made by other nodes.
 policy_poll_ms = 250
+
+# Whether algorithms of the http runtime may forward calls to loopback, private,
+# link-local or otherwise internal addresses (off: such upstreams are refused, so
+# a user cannot make the hub reach into its own network).
+http_upstream_allow_private = false
 "#;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,6 +60,7 @@ pub struct FileConfig {
     pub invitation_ttl_days: Option<u32>,
     pub sudo_users_enabled: Option<bool>,
     pub policy_poll_ms: Option<u64>,
+    pub http_upstream_allow_private: Option<bool>,
 }
 
 impl FileConfig {
@@ -89,6 +95,7 @@ pub struct Config {
     pub invitation_ttl_days: u32,
     pub sudo_users_enabled: bool,
     pub policy_poll_ms: u64,
+    pub http_upstream_allow_private: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -104,12 +111,38 @@ impl std::fmt::Debug for Config {
             .field("invitation_ttl_days", &self.invitation_ttl_days)
             .field("sudo_users_enabled", &self.sudo_users_enabled)
             .field("policy_poll_ms", &self.policy_poll_ms)
+            .field(
+                "http_upstream_allow_private",
+                &self.http_upstream_allow_private,
+            )
             .finish()
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a
+/// `password=` query parameter is hidden too.
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = redact_userinfo(base);
+    match query {
+        None => base,
+        Some(q) => {
+            let q: Vec<String> = q
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", q.join("&"))
+        }
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
         && let Some((creds, host)) = rest.rsplit_once('@')
     {
@@ -167,6 +200,9 @@ pub struct ServeOverrides {
     /// Milliseconds between reads of other nodes' policy changes (default 250).
     #[arg(long, env = "ALGOHUB_POLICY_POLL_MS")]
     pub policy_poll_ms: Option<u64>,
+    /// Let http-runtime algorithms call loopback and private addresses (default false).
+    #[arg(long, env = "ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE")]
+    pub http_upstream_allow_private: Option<bool>,
 }
 
 pub mod anyhow_like {
@@ -227,6 +263,10 @@ impl Config {
                 .or(f.sudo_users_enabled)
                 .unwrap_or(true),
             policy_poll_ms: s.policy_poll_ms.or(f.policy_poll_ms).unwrap_or(250).max(10),
+            http_upstream_allow_private: s
+                .http_upstream_allow_private
+                .or(f.http_upstream_allow_private)
+                .unwrap_or(false),
         })
     }
 
@@ -252,6 +292,10 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_url("sqlite:./x.db"), "sqlite:./x.db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=pw&x=1"),
+            "postgres://h/db?user=u&password=***&x=1"
+        );
         let c = Config::resolve(
             &Overrides {
                 database_url: Some("postgres://a:pw@h/d".into()),

@@ -3,6 +3,7 @@
 //! background tasks. `main.rs` holds only the CLI; tests start servers in-process.
 
 pub mod config;
+pub mod executor;
 
 use algohub_core::services::Hub;
 use algohub_core::store::Store;
@@ -41,7 +42,8 @@ impl Server {
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Result<Self, BoxError> {
         let store = open_store(&config.database_url).await?;
-        let hub = Hub::start(store.clone(), config.settings())
+        let executor = executor::HubExecutor::new(config.http_upstream_allow_private)?;
+        let hub = Hub::start_with(store.clone(), config.settings(), Some(Arc::new(executor)))
             .await
             .map_err(|e| format!("cannot load the policy index: {e}"))?;
         let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -2,7 +2,7 @@
 //! holds which app, who owns each app, and every live key. Built from a store
 //! snapshot, patched one entity at a time as changes arrive.
 
-use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
 use crate::roles::{AppRole, OrgRole};
 use crate::store::{ChangeKind, PolicyKeyRow, PolicySnapshot, PolicySubject};
 use rustc_hash::FxHashMap;
@@ -46,6 +46,8 @@ pub struct Index {
     pub(crate) apps: FxHashMap<AppId, AccountId>,
     pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
+    /// algorithm id → (owner account, app it belongs to)
+    pub(crate) algorithms: FxHashMap<AlgoId, (AccountId, Option<AppId>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +60,7 @@ pub struct IndexStats {
     pub team_grants: usize,
     pub apps: usize,
     pub keys: usize,
+    pub algorithms: usize,
 }
 
 pub(crate) fn live(expires_at: Option<Millis>, now: Millis) -> bool {
@@ -123,6 +126,10 @@ impl Index {
         for k in &s.keys {
             index.put_key(k);
         }
+        index.algorithms.reserve(s.algorithms.len());
+        index
+            .algorithms
+            .extend(s.algorithms.iter().map(|a| (a.id, (a.owner_id, a.app_id))));
         index
     }
 
@@ -202,6 +209,14 @@ impl Index {
                     self.apps.remove(&id);
                 }
             },
+            ChangeKind::Algorithm => match &s.algorithm {
+                Some(a) => {
+                    self.algorithms.insert(id, (a.owner_id, a.app_id));
+                }
+                None => {
+                    self.algorithms.remove(&id);
+                }
+            },
             ChangeKind::Key => match &s.key {
                 Some(k) => self.put_key(k),
                 None => {
@@ -254,6 +269,7 @@ impl Index {
             team_grants: self.teams.values().map(|t| t.apps.len()).sum(),
             apps: self.apps.len(),
             keys: self.keys.len(),
+            algorithms: self.algorithms.len(),
         }
     }
 }

@@ -14,7 +14,7 @@ pub use clock::coarse_now_millis;
 pub use index::{Index, IndexStats};
 pub use rules::{Outcome, Rule, TraceStep};
 
-use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
 use crate::store::{ChangeKind, PolicySnapshot, PolicySubject};
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -90,10 +90,20 @@ pub enum Action {
     AppWrite,
     AppDelete,
     AppManage,
+    AlgoCreate,
+    AlgoRead,
+    AlgoUpdate,
+    AlgoDelete,
+    AlgoPublish,
+    /// Call any version the principal may see (private ones included).
+    AlgoCall,
+    /// Call a published public version.
+    AlgoCallPublic,
+    VersionApprove,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 30] = [
         Action::AdminUsersManage,
         Action::AdminUsersRead,
         Action::AdminOrgTypesManage,
@@ -116,6 +126,14 @@ impl Action {
         Action::AppWrite,
         Action::AppDelete,
         Action::AppManage,
+        Action::AlgoCreate,
+        Action::AlgoRead,
+        Action::AlgoUpdate,
+        Action::AlgoDelete,
+        Action::AlgoPublish,
+        Action::AlgoCall,
+        Action::AlgoCallPublic,
+        Action::VersionApprove,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +160,14 @@ impl Action {
             Action::AppWrite => "app.write",
             Action::AppDelete => "app.delete",
             Action::AppManage => "app.manage",
+            Action::AlgoCreate => "algo.create",
+            Action::AlgoRead => "algo.read",
+            Action::AlgoUpdate => "algo.update",
+            Action::AlgoDelete => "algo.delete",
+            Action::AlgoPublish => "algo.publish",
+            Action::AlgoCall => "algo.call",
+            Action::AlgoCallPublic => "algo.call_public",
+            Action::VersionApprove => "version.approve",
         }
     }
 
@@ -151,9 +177,10 @@ impl Action {
 
     /// The key scope a credential needs for this action.
     pub fn required_scope(self) -> i64 {
-        // Every action so far is a management action; calls and data come later.
-        let _ = self;
-        Scopes::MANAGEMENT
+        match self {
+            Action::AlgoCall | Action::AlgoCallPublic => Scopes::ALGO_CALL,
+            _ => Scopes::MANAGEMENT,
+        }
     }
 }
 
@@ -169,6 +196,7 @@ pub enum Resource {
     Account(AccountId),
     App(AppId),
     Team(TeamId),
+    Algorithm(AlgoId),
 }
 
 /// The answer: allowed or not, and the rule that decided.
@@ -304,6 +332,17 @@ impl PolicyEngine {
             .users
             .get(&id)
             .is_some_and(|u| u.active && u.sudo_user)
+    }
+
+    /// A user's live role in an org, from the index (no I/O).
+    pub fn org_role(&self, user: AccountId, org: AccountId) -> Option<crate::roles::OrgRole> {
+        let now = coarse_now_millis();
+        self.index.read().users.get(&user).and_then(|u| {
+            u.orgs
+                .iter()
+                .find(|(o, _, exp)| *o == org && index::live(*exp, now))
+                .map(|(_, r, _)| *r)
+        })
     }
 
     /// The org a team belongs to.

@@ -120,6 +120,14 @@ fn cluster_admin_may(a: Action) -> bool {
             | Action::AppDelete
             | Action::AppManage
             | Action::AppCreate
+            | Action::AlgoCreate
+            | Action::AlgoRead
+            | Action::AlgoUpdate
+            | Action::AlgoDelete
+            | Action::AlgoPublish
+            | Action::AlgoCall
+            | Action::AlgoCallPublic
+            | Action::VersionApprove
     )
 }
 
@@ -127,7 +135,8 @@ fn cluster_admin_may(a: Action) -> bool {
 fn required_org_role(a: Action) -> Option<OrgRole> {
     Some(match a {
         Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
-        Action::AppCreate => OrgRole::Contributor,
+        Action::AppCreate | Action::AlgoCreate => OrgRole::Contributor,
+        Action::VersionApprove => OrgRole::Admin,
         Action::OrgUpdate
         | Action::OrgDelete
         | Action::OrgMembersManage
@@ -143,6 +152,9 @@ fn required_app_role(a: Action) -> Option<AppRole> {
         Action::AppContribute => AppRole::Contributor,
         Action::AppWrite => AppRole::Write,
         Action::AppDelete | Action::AppManage => AppRole::Admin,
+        Action::AlgoRead | Action::AlgoCall => AppRole::Read,
+        Action::AlgoUpdate | Action::AlgoPublish => AppRole::Write,
+        Action::AlgoDelete => AppRole::Admin,
         _ => return None,
     })
 }
@@ -234,6 +246,14 @@ pub(crate) fn evaluate<T: Trace>(
                 });
             }
         },
+        Resource::Algorithm(algo) => match ix.algorithms.get(&algo) {
+            Some((owner, _)) => Some(*owner),
+            None => {
+                return finish(t, Rule::ResourceExists, false, || {
+                    format!("algorithm {algo} does not exist")
+                });
+            }
+        },
     };
     if let Resource::Org(org) = resource
         && ix.orgs.get(&org) != Some(&true)
@@ -278,6 +298,11 @@ pub(crate) fn evaluate<T: Trace>(
                 "org profiles are visible to every user".into()
             });
         }
+        (Action::AlgoCallPublic, _) if matches!(resource, Resource::Algorithm(_)) => {
+            return finish(t, Rule::Authenticated, true, || {
+                "published public versions may be called by every user".into()
+            });
+        }
         (Action::OrgCreate, PrincipalKind::User { .. }) => {
             return finish(t, Rule::Authenticated, true, || {
                 "every user may create an organization".into()
@@ -292,7 +317,11 @@ pub(crate) fn evaluate<T: Trace>(
         && matches!(resource, Resource::User(_) | Resource::Account(_))
         && matches!(
             action,
-            Action::UserRead | Action::UserUpdate | Action::UserKeysManage | Action::AppCreate
+            Action::UserRead
+                | Action::UserUpdate
+                | Action::UserKeysManage
+                | Action::AppCreate
+                | Action::AlgoCreate
         )
     {
         return finish(t, Rule::AccountSelf, true, || {
@@ -307,10 +336,10 @@ pub(crate) fn evaluate<T: Trace>(
         _ => None,
     };
     if let Some(need) = required_org_role(action)
-        && matches!(
+        && (matches!(
             resource,
             Resource::Org(_) | Resource::Team(_) | Resource::Account(_)
-        )
+        ) || action == Action::VersionApprove)
     {
         match home_role {
             Some(have) if have >= need => {
@@ -328,19 +357,25 @@ pub(crate) fn evaluate<T: Trace>(
         return finish(t, Rule::DefaultDeny, false, || "no rule grants this".into());
     }
 
-    // 9-11. App roles.
-    if let (Some(need), Resource::App(app), Some(owner)) =
-        (required_app_role(action), resource, home)
-    {
+    // 9-11. App roles, for apps and for algorithms (whose team grants come
+    // through the app they belong to).
+    let team_app = match resource {
+        Resource::App(app) => Some(app),
+        Resource::Algorithm(algo) => ix.algorithms.get(&algo).and_then(|(_, app)| *app),
+        _ => None,
+    };
+    if let (Some(need), true, Some(owner)) = (
+        required_app_role(action),
+        matches!(resource, Resource::App(_) | Resource::Algorithm(_)),
+        home,
+    ) {
         if let PrincipalKind::User { user: me } = p.kind
             && me == owner
         {
-            return finish(t, Rule::AppOwner, true, || {
-                "the principal owns the app".into()
-            });
+            return finish(t, Rule::AppOwner, true, || "the principal owns it".into());
         }
         t.step(Rule::AppOwner, Outcome::NoMatch, || {
-            "the principal does not own the app".into()
+            "the principal does not own it".into()
         });
 
         match home_role.and_then(app_role_from_org_role) {
@@ -364,7 +399,7 @@ pub(crate) fn evaluate<T: Trace>(
             }),
         }
 
-        if let (Some(u), Some(_)) = (user, home_role) {
+        if let (Some(u), Some(_), Some(app)) = (user, home_role, team_app) {
             let best = u
                 .teams
                 .iter()

@@ -64,6 +64,24 @@ fn snapshot() -> PolicySnapshot {
             },
         ],
         apps: vec![(200, 100), (201, 100), (202, 6)],
+        // 300 acme/detector in app 200; 301 acme/loose outside any app; 302 erin/mine.
+        algorithms: vec![
+            PolicyAlgorithmRow {
+                id: 300,
+                owner_id: 100,
+                app_id: Some(200),
+            },
+            PolicyAlgorithmRow {
+                id: 301,
+                owner_id: 100,
+                app_id: None,
+            },
+            PolicyAlgorithmRow {
+                id: 302,
+                owner_id: 6,
+                app_id: None,
+            },
+        ],
         keys: vec![
             PolicyKeyRow {
                 id: 1,
@@ -183,6 +201,22 @@ fn decision_table() {
         ("team resource: viewer reads teams", u(5), OrgTeamsRead, R::Team(30), true, Rule::OrgRole),
         ("team resource: contributor cannot manage teams", u(3), OrgTeamsManage, R::Team(30), false, Rule::DefaultDeny),
         ("missing team", u(2), OrgTeamsRead, R::Team(31), false, Rule::ResourceExists),
+        ("owner calls own private algorithm", u(6), AlgoCall, R::Algorithm(302), true, Rule::AppOwner),
+        ("stranger cannot call a private algorithm", u(2), AlgoCall, R::Algorithm(302), false, Rule::DefaultDeny),
+        ("anyone calls a public version", u(2), AlgoCallPublic, R::Algorithm(302), true, Rule::Authenticated),
+        ("viewer calls org algorithms", u(5), AlgoCall, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("viewer cannot publish", u(5), AlgoPublish, R::Algorithm(301), false, Rule::DefaultDeny),
+        ("contributor publishes", u(3), AlgoPublish, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("team grant reaches algorithms in the app", u(4), AlgoPublish, R::Algorithm(300), true, Rule::TeamAppGrant),
+        ("no team grant outside the app", u(4), AlgoCall, R::Algorithm(301), false, Rule::DefaultDeny),
+        ("org admin approves versions", u(2), VersionApprove, R::Algorithm(300), true, Rule::OrgRole),
+        ("contributor cannot approve", u(3), VersionApprove, R::Algorithm(300), false, Rule::DefaultDeny),
+        ("cluster admin cannot approve", u(1), VersionApprove, R::Algorithm(300), false, Rule::DefaultDeny),
+        ("contributor creates org algorithms", u(3), AlgoCreate, R::Account(100), true, Rule::OrgRole),
+        ("user creates own algorithms", u(6), AlgoCreate, R::Account(6), true, Rule::AccountSelf),
+        ("calls-only key calls", calls_key, AlgoCall, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("calls-only key cannot publish", calls_key, AlgoPublish, R::Algorithm(301), false, Rule::KeyScope),
+        ("missing algorithm", u(2), AlgoCall, R::Algorithm(999), false, Rule::ResourceExists),
     ];
     for (name, p, a, r, allow, rule) in rows {
         let d = e.decide_at(&p, a, r, NOW);

@@ -43,8 +43,13 @@ impl Hub {
         check_len("fullname", &Some(req.full_name.clone()), 100)?;
         check_len("company_name", &req.company_name, 100)?;
         check_len("company_role", &req.company_role, 200)?;
-        let password_hash = match &req.password {
-            Some(p) => Some(hash_password(p)?),
+        let password_hash = match req.password.clone() {
+            // argon2 is deliberately slow: keep it off the async worker threads.
+            Some(p) => Some(
+                tokio::task::spawn_blocking(move || hash_password(&p))
+                    .await
+                    .map_err(|e| Error::internal(format!("password hashing task failed: {e}")))??,
+            ),
             None => None,
         };
         let new = crate::model::NewUser {
@@ -101,7 +106,17 @@ impl Hub {
         let account = self.user_account(username).await?;
         self.authorize(caller, Action::UserUpdate, Resource::User(account.id))?;
         if let Some(e) = &update.email {
-            update.email = Some(Email::parse(e)?.as_str().to_string());
+            let email = Email::parse(e)?.as_str().to_string();
+            let current = self.store.get_user(account.id).await?.email;
+            // Changing an email address is a cluster admin's act: letting users
+            // set any address would let them claim invitations sent to it and
+            // probe which addresses have accounts.
+            if email != current && !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
+                return Err(Error::forbidden(
+                    "email addresses are changed by a cluster admin (the address must be verified first)",
+                ));
+            }
+            update.email = Some(email);
         }
         check_len("fullname", &update.full_name, 100)?;
         check_len("company_name", &update.company_name, 100)?;

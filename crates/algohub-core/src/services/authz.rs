@@ -28,8 +28,9 @@ pub struct WhoCanRow {
 impl Hub {
     async fn parse_principal(&self, raw: &str) -> Result<Principal> {
         if let Some(uuid) = raw.strip_prefix("key:") {
+            let now = crate::model::now_millis();
             let key = match self.store.get_key_by_uuid(uuid).await {
-                Ok(k) if k.revoked_at.is_none() => k,
+                Ok(k) if k.revoked_at.is_none() && k.expires_at.is_none_or(|t| t > now) => k,
                 Ok(_) | Err(StoreError::NotFound) => {
                     return Err(Error::new(
                         Code::KeyNotFound,
@@ -61,7 +62,7 @@ impl Hub {
     pub async fn parse_resource(&self, raw: &str) -> Result<Resource> {
         let bad = || {
             Error::invalid(format!(
-                "invalid resource {raw:?}: use cluster, user:NAME, org:NAME, account:NAME, app:OWNER/NAME or team:ORG/NAME"
+                "invalid resource {raw:?}: use cluster, user:NAME, org:NAME, account:NAME, app:OWNER/NAME, algo:OWNER/NAME or team:ORG/NAME"
             ))
         };
         if raw == "cluster" {
@@ -81,6 +82,21 @@ impl Hub {
                     .await
                     .map_err(|_| Error::new(Code::AppNotFound, format!("app {rest} not found")))?;
                 Ok(Resource::App(app.id))
+            }
+            "algo" | "algorithm" => {
+                let (owner, name) = rest.split_once('/').ok_or_else(bad)?;
+                let acc = self.account(owner).await?;
+                let algo = self
+                    .store
+                    .get_algorithm(acc.id, &name.to_ascii_lowercase())
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            Code::AlgorithmNotFound,
+                            format!("No such algorithm: {rest}"),
+                        )
+                    })?;
+                Ok(Resource::Algorithm(algo.id))
             }
             "team" => {
                 let (org, name) = rest.split_once('/').ok_or_else(bad)?;
@@ -129,6 +145,12 @@ impl Hub {
             Resource::Org(o) | Resource::Account(o) => Some(o),
             Resource::App(a) => self.store.get_app_by_id(a).await.ok().map(|a| a.owner_id),
             Resource::Team(t) => self.policy.team_org(t),
+            Resource::Algorithm(a) => self
+                .store
+                .get_algorithm_by_id(a)
+                .await
+                .ok()
+                .map(|a| a.owner_id),
             Resource::User(_) | Resource::Cluster => None,
         };
         if let Some(h) = home
@@ -142,6 +164,35 @@ impl Hub {
         ))
     }
 
+    /// For callers other than cluster admins, a name that does not resolve and a
+    /// resource they may not see get the same answer, so explain cannot be used
+    /// to learn what exists.
+    async fn hidden_unless_admin<T: ResourceOf>(
+        &self,
+        caller: &Principal,
+        resolve: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let admin = self.can(caller, Action::AdminUsersRead, Resource::Cluster);
+        let hidden = || Error::new(Code::NotFound, "not found, or not visible to you");
+        match resolve.await {
+            Ok(v) if admin || self.visible(caller, v.resource()) => Ok(v),
+            Ok(_) => Err(hidden()),
+            Err(e) if admin || e.kind() != crate::error::ErrorKind::NotFound => Err(e),
+            Err(_) => Err(hidden()),
+        }
+    }
+
+    /// Whether the caller may know this resource exists.
+    fn visible(&self, caller: &Principal, r: Resource) -> bool {
+        match r {
+            Resource::Cluster | Resource::Org(_) | Resource::Account(_) => true,
+            Resource::User(u) => caller.user_id() == Some(u),
+            Resource::App(_) => self.can(caller, Action::AppRead, r),
+            Resource::Algorithm(_) => self.can(caller, Action::AlgoRead, r),
+            Resource::Team(_) => self.can(caller, Action::OrgTeamsRead, r),
+        }
+    }
+
     pub async fn explain(
         &self,
         caller: &Principal,
@@ -150,8 +201,13 @@ impl Hub {
         resource: &str,
     ) -> Result<ExplainAnswer> {
         let action_v = Self::parse_action(action)?;
-        let subject = self.parse_principal(principal).await?;
-        let res = self.parse_resource(resource).await?;
+        let (subject, res) = self
+            .hidden_unless_admin(caller, async {
+                let subject = self.parse_principal(principal).await?;
+                let res = self.parse_resource(resource).await?;
+                Ok((subject, res))
+            })
+            .await?;
         self.may_explain(caller, Some(&subject), res).await?;
         Ok(ExplainAnswer {
             principal: principal.to_string(),
@@ -168,7 +224,9 @@ impl Hub {
         resource: &str,
     ) -> Result<Vec<WhoCanRow>> {
         let action_v = Self::parse_action(action)?;
-        let res = self.parse_resource(resource).await?;
+        let res = self
+            .hidden_unless_admin(caller, async { self.parse_resource(resource).await })
+            .await?;
         self.may_explain(caller, None, res).await?;
         let mut rows = Vec::new();
         for (user, rule) in self.policy.who_can(action_v, res) {
@@ -182,5 +240,22 @@ impl Hub {
         }
         rows.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(rows)
+    }
+}
+
+/// Something that names a resource (for the visibility check in explain).
+trait ResourceOf {
+    fn resource(&self) -> Resource;
+}
+
+impl ResourceOf for Resource {
+    fn resource(&self) -> Resource {
+        *self
+    }
+}
+
+impl ResourceOf for (Principal, Resource) {
+    fn resource(&self) -> Resource {
+        self.1
     }
 }

@@ -34,11 +34,7 @@ impl Hub {
         self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let inviter = self.require_user(caller)?;
         if !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
-            let own = self
-                .store
-                .get_membership(org_acc.id, inviter)
-                .await?
-                .map(|m| m.role);
+            let own = self.policy.org_role(inviter, org_acc.id);
             if own.is_none_or(|r| r < role) {
                 return Err(Error::new(
                     Code::RoleAboveOwn,
@@ -193,8 +189,12 @@ impl Hub {
     }
 
     /// Pending invitations addressed to the caller (by account or by their email).
+    /// Pending invitations addressed to the caller's account. Invitations sent to
+    /// an email address are accepted only with the token from that email: an
+    /// account's email is not proof of owning the address.
     pub async fn my_invitations(&self, caller: &Principal) -> Result<Vec<Invitation>> {
         let me = self.require_user(caller)?;
+        self.authorize(caller, Action::UserRead, Resource::User(me))?;
         let user = self.store.get_user(me).await?;
         let now = now_millis();
         Ok(self
@@ -202,6 +202,7 @@ impl Hub {
             .list_invitations_for_user(me, &user.email)
             .await?
             .into_iter()
+            .filter(|i| i.invitee_user_id == Some(me) && i.invitee_email.is_none())
             .filter(|i| i.status == InvitationStatus::Pending && i.expires_at > now)
             .collect())
     }
@@ -212,10 +213,10 @@ impl Hub {
         id: &str,
     ) -> Result<(Invitation, crate::model::AccountId)> {
         let me = self.require_user(caller)?;
+        self.authorize(caller, Action::UserUpdate, Resource::User(me))?;
         let inv = self.load_invitation(id).await?;
-        let email = self.store.get_user(me).await?.email;
-        let addressed =
-            inv.invitee_user_id == Some(me) || inv.invitee_email.as_deref() == Some(email.as_str());
+        // By-name invitations only: email invitations need their token.
+        let addressed = inv.invitee_user_id == Some(me) && inv.invitee_email.is_none();
         if !addressed {
             // Not the invitee: do not reveal that the invitation exists.
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
@@ -268,6 +269,7 @@ impl Hub {
         token: &str,
     ) -> Result<Membership> {
         let me = self.require_user(caller)?;
+        self.authorize(caller, Action::UserUpdate, Resource::User(me))?;
         let inv = match self
             .store
             .find_invitation_by_token(&digest_hex(token.trim()))

@@ -54,8 +54,16 @@ impl Hub {
                 req.key_type
             )));
         }
-        // A key never carries more than the credential that creates it.
+        // A key never carries more than the credential that creates it: not
+        // more scopes, and not a longer life.
         let scopes = Scopes(req.scopes.0 & caller.scopes.0);
+        let mut req = req;
+        if let Some(parent) = caller.key {
+            let parent = self.store.get_key(parent).await?;
+            if let Some(limit) = parent.expires_at {
+                req.expires_at = Some(req.expires_at.map_or(limit, |t| t.min(limit)));
+            }
+        }
         let secret = ApiKeySecret::generate();
         let new = NewKey {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -184,7 +192,7 @@ impl Hub {
             KeyKind::User => self.can(caller, Action::UserKeysManage, Resource::User(key.owner_id)),
             KeyKind::Org => self.can(caller, Action::OrgKeysManage, Resource::Org(key.owner_id)),
             KeyKind::Member => {
-                caller.user_id() == Some(key.owner_id)
+                self.can(caller, Action::UserKeysManage, Resource::User(key.owner_id))
                     || key
                         .org_id
                         .is_some_and(|o| self.can(caller, Action::OrgKeysManage, Resource::Org(o)))

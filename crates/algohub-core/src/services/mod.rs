@@ -6,19 +6,27 @@
 //! transaction), then `sync` so this node's index reflects the change at once.
 
 mod accounts;
+mod algorithms;
 mod apps;
 mod authz;
+mod calls;
+mod executor;
 mod invitations;
 mod keys;
 mod orgs;
 mod sync;
 mod teams;
+mod versions;
 
 pub use accounts::CreateUser;
+pub use algorithms::artifact_digest;
 pub use authz::{ExplainAnswer, WhoCanRow};
+pub use calls::{CallOutcome, CallRequest, MAX_TIMEOUT_SECS, PreparedCall, parse_timeout};
+pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
 pub use orgs::{CreateOrg, OrgView};
+pub use versions::{PublishRequest, VersionEntry};
 
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, AccountKind, AccountRef, Millis};
@@ -52,6 +60,8 @@ pub struct Hub {
     pub store: Arc<dyn Store>,
     pub policy: Arc<PolicyEngine>,
     pub settings: Settings,
+    /// Runs algorithms; `None` on nodes (or CLI commands) that never call them.
+    pub executor: Option<Arc<dyn Executor>>,
     sync_lock: tokio::sync::Mutex<()>,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
@@ -60,6 +70,15 @@ pub struct Hub {
 impl Hub {
     /// Loads the policy index from the store and returns a ready hub.
     pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
+        Self::start_with(store, settings, None).await
+    }
+
+    /// Like `start`, with an algorithm runtime.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        executor: Option<Arc<dyn Executor>>,
+    ) -> Result<Arc<Self>> {
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
@@ -67,6 +86,7 @@ impl Hub {
             store,
             policy,
             settings,
+            executor,
             sync_lock: tokio::sync::Mutex::new(()),
             key_uses: Default::default(),
         }))
@@ -97,7 +117,10 @@ impl Hub {
     }
 
     pub fn can(&self, p: &Principal, action: Action, resource: Resource) -> bool {
-        self.policy.decide(p, action, resource).allow
+        let allow = self.policy.decide(p, action, resource).allow;
+        metrics::counter!("algohub_policy_decisions_total", "outcome" => if allow { "allow" } else { "deny" })
+            .increment(1);
+        allow
     }
 
     /// The human user behind the caller, or a refusal for org keys.
@@ -109,11 +132,12 @@ impl Hub {
 
     /// Resolves a live account by name in the shared namespace.
     pub(crate) async fn account(&self, name: &str) -> Result<AccountRef> {
-        match self
-            .store
-            .get_account_by_name(&name.to_ascii_lowercase())
-            .await
-        {
+        // A name that cannot exist is not looked up (and never reaches SQL).
+        let not_found = || Error::new(Code::NotFound, format!("account {name:?} not found"));
+        let Ok(valid) = crate::names::AccountName::parse(name) else {
+            return Err(not_found());
+        };
+        match self.store.get_account_by_name(valid.as_str()).await {
             Ok(a) if a.status != crate::model::AccountStatus::Deleted => Ok(a),
             Ok(_) | Err(StoreError::NotFound) => Err(Error::new(
                 Code::NotFound,

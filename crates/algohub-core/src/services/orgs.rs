@@ -239,10 +239,7 @@ impl Hub {
         if self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
             return Ok(());
         }
-        let own = match caller.user_id() {
-            Some(u) => self.store.get_membership(org, u).await?.map(|m| m.role),
-            None => None,
-        };
+        let own = caller.user_id().and_then(|u| self.policy.org_role(u, org));
         match own {
             Some(have) if have >= role => Ok(()),
             _ => Err(Error::new(
@@ -272,6 +269,21 @@ impl Hub {
             .add_member(org_acc.id, user.id, role, None)
             .await
             .map_err(|e| conflict(e, "membership"))?;
+        // A pending invitation is moot once the user is a member.
+        if let Some(inv) = self
+            .store
+            .find_pending_invitation(org_acc.id, Some(user.id), None)
+            .await?
+        {
+            self.store
+                .close_invitation(
+                    &inv.id,
+                    crate::model::InvitationStatus::Rescinded,
+                    crate::model::now_millis(),
+                )
+                .await
+                .map_err(|e| conflict(e, "invitation"))?;
+        }
         self.after_write().await;
         Ok(m)
     }

@@ -1,13 +1,12 @@
 //! Native: teams, their seats and their app grants.
 
 use crate::error::ApiResult;
-use crate::extract::{Caller, JsonBody, parse_json};
+use crate::extract::{Caller, JsonBody, RawBody, parse_json};
 use crate::{AppState, op, routes::Routes};
 use algohub_core::model::{Team, format_millis};
 use algohub_core::roles::AppRole;
 use algohub_core::services::parse_expiry;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
@@ -88,7 +87,7 @@ async fn add_seat(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((org, name, user)): Path<(String, String, String)>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<StatusCode> {
     let b: SeatBody = if body.iter().all(|b| b.is_ascii_whitespace()) {
         SeatBody::default()

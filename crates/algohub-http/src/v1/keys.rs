@@ -2,7 +2,7 @@
 
 use super::shapes;
 use crate::error::ApiResult;
-use crate::extract::{Caller, JsonBody, parse_json};
+use crate::extract::{Caller, JsonBody, RawBody, parse_json};
 use crate::{AppState, op, routes::Routes};
 use algohub_core::model::Scopes;
 use algohub_core::services::{CreateKey, parse_expiry};
@@ -108,7 +108,7 @@ async fn create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.create_user_key(&c, &user, req).await?;
@@ -119,7 +119,7 @@ async fn admin_create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.admin_create_user_key(&c, &user, req).await?;
@@ -154,7 +154,7 @@ async fn create_member_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((org, user)): Path<(String, String)>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.create_member_key(&c, &org, &user, req).await?;

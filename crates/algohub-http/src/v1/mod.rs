@@ -1,5 +1,7 @@
 //! The Algorithmia v1 compatible routes.
 
+pub mod algorithms;
+pub mod calls;
 pub mod keys;
 pub mod orgs;
 pub mod shapes;
@@ -8,5 +10,7 @@ pub mod users;
 use crate::routes::Routes;
 
 pub fn routes(r: Routes) -> Routes {
-    keys::routes(orgs::routes(users::routes(r)))
+    calls::routes(algorithms::routes(keys::routes(orgs::routes(
+        users::routes(r),
+    ))))
 }

@@ -159,11 +159,14 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
         ))
         .await
         .unwrap();
-    // The only admin of an org, on a timer: kept, expiry cleared.
+    // The only admin of an org cannot be put on a timer: expiry alone must
+    // never leave an org without an admin.
     let lonely = org(&s, "lonely", solo.id).await;
-    s.set_member_role(lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
-        .await
-        .unwrap();
+    assert!(matches!(
+        s.set_member_role(lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
+            .await,
+        Err(StoreError::Conflict { constraint }) if constraint == "last_admin"
+    ));
 
     let seq = last_seq(&s).await;
     // ben's membership (with his seat and member key), cat's seat, the team grant.
@@ -174,7 +177,6 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
         (ChangeKind::User, cat.id),
         (ChangeKind::Team, team.id),
         (ChangeKind::Key, ben_key.id),
-        (ChangeKind::User, solo.id),
     ] {
         assert!(after.contains(&c), "{c:?} in {after:?}");
     }
@@ -184,6 +186,8 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
     assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_some());
     let kept = s.get_membership(lonely.id, solo.id).await.unwrap().unwrap();
+    // (The sweep keeps a clearing rule for the last admin, for rows written
+    // before the refusal existed; the refusal above means it is not reached here.)
     assert_eq!((kept.role, kept.expires_at), (OrgRole::Admin, None));
 
     let mut subjects: Vec<String> = s
@@ -201,11 +205,5 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     ];
     expected.sort();
     assert_eq!(subjects, expected);
-    let cleared = s
-        .list_events(Some("grant.expiry_cleared"), 10)
-        .await
-        .unwrap();
-    assert_eq!(cleared.len(), 1);
-    assert_eq!(cleared[0].detail["reason"], "last_admin");
     assert_eq!(s.expire_grants(now).await.unwrap(), 0);
 }

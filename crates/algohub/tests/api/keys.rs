@@ -244,10 +244,25 @@ async fn explain_and_who_can() {
         (x["allow"].as_bool(), x["decided_by"].as_str()),
         (Some(true), Some("app.org_role"))
     );
-    // erin may not ask about dave; unknown actions and resources are 4xx.
+    // erin may not ask about dave: on an app she cannot see, the answer does not
+    // even reveal that it exists; on the (public) org profile it is a refusal.
     let (s, _) = app
         .get(
             "/v1/authz/explain?principal=dave&action=app.read&resource=app:acme/vision",
+            &erin,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = app
+        .get(
+            "/v1/authz/explain?principal=dave&action=app.read&resource=app:acme/nosuch",
+            &erin,
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = app
+        .get(
+            "/v1/authz/explain?principal=dave&action=org.update&resource=org:acme",
             &erin,
         )
         .await;

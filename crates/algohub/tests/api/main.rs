@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod algorithms;
 mod apps_teams;
 mod cli;
 mod invitations;

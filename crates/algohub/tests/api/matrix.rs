@@ -3,7 +3,8 @@
 //!
 //! Roles: N anonymous, E outsider (erin), D viewer (dave), T team contributor
 //! (carol, seat in team ml which holds acme/vision), B contributor (bob),
-//! A org admin (alice), R cluster admin (root). "Allowed" means the answer is not
+//! A org admin (alice), R cluster admin (root). Cluster admins do not see into
+//! accounts' algorithms (that needs super powers, a later capability). "Allowed" means the answer is not
 //! 401/403/404; "refused" means it is one of those. Nothing may answer 5xx.
 
 use crate::support::TestApp;
@@ -380,6 +381,141 @@ fn rows() -> Vec<Row> {
             None,
             "AR",
         ),
+        row(
+            "POST",
+            "/v1/algorithms/{owner}",
+            "/v1/algorithms/acme",
+            Some(
+                json!({"name": "fresh", "details": {"label": "F"}, "settings": {"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false}}),
+            ),
+            "BA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}",
+            "/v1/algorithms/{algoid}",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}",
+            "/v1/algorithms/acme/model",
+            None,
+            "DTBA",
+        ),
+        row(
+            "PUT",
+            "/v1/algorithms/{owner}/{algo}",
+            "/v1/algorithms/acme/model",
+            Some(json!({"details": {"summary": "s"}})),
+            "TBA",
+        ),
+        row(
+            "DELETE",
+            "/v1/algorithms/{owner}/{algo}",
+            "/v1/algorithms/acme/model",
+            None,
+            "A",
+        ),
+        row(
+            "POST",
+            "/v1/algorithms/{owner}/{algo}/compile",
+            "/v1/algorithms/acme/model/compile",
+            Some(json!({})),
+            "TBA",
+        ),
+        row(
+            "POST",
+            "/v1/algorithms/{owner}/{algo}/versions",
+            "/v1/algorithms/acme/model/versions",
+            Some(json!({"version_info": {"version_type": "minor"}})),
+            "TBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/versions",
+            "/v1/algorithms/acme/model/versions",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/versions/{hash}",
+            "/v1/algorithms/acme/model/versions/{hash}",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/builds",
+            "/v1/algorithms/acme/model/builds",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/builds/{build_id}",
+            "/v1/algorithms/acme/model/builds/{build}",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/builds/{build_id}/logs",
+            "/v1/algorithms/acme/model/builds/{build}/logs",
+            None,
+            "DTBA",
+        ),
+        row(
+            "PUT",
+            "/v1/algorithms/{owner}/{algo}/artifact",
+            "/v1/algorithms/acme/model/artifact",
+            Some(json!({"url": "http://example.com/predict"})),
+            "TBA",
+        ),
+        row(
+            "POST",
+            "/v1/algorithms/{owner}/{algo}/versions/{version}/approve",
+            "/v1/algorithms/acme/model/versions/0.1.0/approve",
+            Some(json!({})),
+            "A",
+        ),
+        row(
+            "POST",
+            "/v1/algorithms/{owner}/{algo}/versions/{version}/reject",
+            "/v1/algorithms/acme/model/versions/0.1.0/reject",
+            Some(json!({"reason": "no"})),
+            "A",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org}/pending-versions",
+            "/v1/organizations/acme/pending-versions",
+            None,
+            "A",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/algorithms",
+            "/v1/users/bob/algorithms",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "POST",
+            "/v1/algo/{owner}/{algo}",
+            "/v1/algo/bob/pub",
+            Some(json!("x")),
+            AUTHENTICATED,
+        ),
+        row(
+            "POST",
+            "/v1/algo/{owner}/{algo}/{version}",
+            "/v1/algo/acme/model/0.1.0",
+            Some(json!("x")),
+            "DTBA",
+        ),
     ]
 }
 
@@ -470,7 +606,50 @@ async fn fixture() -> Fixture {
             json!({"key_label": "shared", "permissions": {}}),
         )
         .await;
+    // Algorithms: bob's acme/model in app vision with a pending 0.1.0, and
+    // bob's own bob/pub with a public 0.1.0.
+    let bob = keys[&'B'].clone();
+    let settings = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
+    let (_, model) = app
+        .post("/v1/algorithms/acme", &bob, json!({"name": "model", "app": "vision", "details": {"label": "M"}, "settings": settings}))
+        .await;
+    app.post(
+        "/v1/algorithms/bob",
+        &bob,
+        json!({"name": "pub", "details": {"label": "P"}, "settings": settings}),
+    )
+    .await;
+    let (_, built) = app
+        .post("/v1/algorithms/acme/model/compile", &bob, json!({}))
+        .await;
+    let publish = json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "minor"}});
+    let (s, v) = app
+        .post("/v1/algorithms/acme/model/versions", &bob, publish.clone())
+        .await;
+    assert_eq!(
+        (s, v["version_info"]["status"].as_str()),
+        (200, Some("pending")),
+        "{v}"
+    );
+    app.post("/v1/algorithms/bob/pub/compile", &bob, json!({}))
+        .await;
+    let (s, v) = app
+        .post("/v1/algorithms/bob/pub/versions", &bob, publish)
+        .await;
+    assert_eq!(s, 200, "{v}");
     let subs = vec![
+        ("{algoid}", model["id"].as_str().unwrap().to_string()),
+        (
+            "{hash}",
+            built["version_info"]["git_hash"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+        (
+            "{build}",
+            built["build"]["build_id"].as_str().unwrap().to_string(),
+        ),
         ("{inv}", inv["id"].as_str().unwrap().to_string()),
         ("{orgkey}", ok["id"].as_str().unwrap().to_string()),
         ("{token}", token),

@@ -195,9 +195,22 @@ async fn two_nodes_sqlite() {
 
 #[tokio::test]
 async fn two_nodes_postgres() {
-    let Ok(url) = std::env::var("ALGOHUB_TEST_DATABASE_URL") else {
+    let Some(url) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL two-node test not run");
         return;
     };
-    two_nodes_agree(fresh_pg_database(&url).await).await;
+    let db = fresh_pg_database(&url).await;
+    two_nodes_agree(db.clone()).await;
+    use sqlx::Connection;
+    let name = db.rsplit('/').next().unwrap().to_string();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
 }

@@ -29,6 +29,7 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         invitation_ttl_days: 7,
         sudo_users_enabled: true,
         policy_poll_ms: 100,
+        http_upstream_allow_private: true,
     }
 }
 
@@ -173,4 +174,51 @@ pub fn error_reason(body: &Value) -> String {
         "numeric code in {body}"
     );
     e["reason"].as_str().unwrap_or_default().to_string()
+}
+
+impl TestApp {
+    /// Sends raw bytes with a Content-Type (or none); returns status,
+    /// Content-Type and body bytes.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, String, Vec<u8>) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header("Authorization", key)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        (status, ct, resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// Like `send_raw`, parsing the answer as JSON.
+    pub async fn send_json(
+        &self,
+        path: &str,
+        key: &str,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> (u16, Value) {
+        let (s, _, b) = self
+            .send_raw(Method::POST, path, key, content_type, body.into())
+            .await;
+        let v = serde_json::from_slice(&b)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned()));
+        (s, v)
+    }
 }

@@ -1,0 +1,464 @@
+//! Algorithms: create, read, update, delete, artifacts, compile (builds).
+//!
+//! Details and settings keep the v1 JSON shapes; `check_settings` validates every
+//! known key and refuses unknown ones, so a typo is a clear 400, not silence.
+//! Unreadable algorithms answer "No such algorithm", the message the clients
+//! look for, so private algorithms do not leak their existence.
+
+use super::{Hub, conflict};
+use crate::error::{Code, Error, Result};
+use crate::model::{Algorithm, Artifact, Build, NewAlgorithm, RuntimeKind};
+use crate::policy::{Action, Principal, Resource};
+use crate::store::StoreError;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub(crate) fn no_such_algorithm(owner: &str, name: &str) -> Error {
+    Error::new(
+        Code::AlgorithmNotFound,
+        format!("No such algorithm: {owner}/{name}"),
+    )
+}
+
+fn check_algorithm_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = (1..=64).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::InvalidName,
+            format!(
+                "invalid algorithm name {name:?}: use 1 to 64 letters, digits or '_', starting with a letter"
+            ),
+        ))
+    }
+}
+
+fn one_of(key: &str, v: &Value, allowed: &[&str]) -> Result<()> {
+    match v.as_str() {
+        Some(s) if allowed.contains(&s) => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "settings.{key} must be one of {}",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// Merges `patch` into `base`, validating every key. On create, the keys the v1
+/// `SettingsMandatory` model requires must be present.
+pub(crate) fn check_settings(base: &Value, patch: &Value, creating: bool) -> Result<Value> {
+    let patch = match patch {
+        Value::Null => Map::new(),
+        Value::Object(m) => m.clone(),
+        _ => return Err(Error::invalid("settings must be a JSON object")),
+    };
+    let mut out = base.as_object().cloned().unwrap_or_default();
+    for (k, v) in patch {
+        match k.as_str() {
+            "algorithm_callability" => one_of(&k, &v, &["public", "private"])?,
+            "source_visibility" => one_of(&k, &v, &["open", "closed"])?,
+            "license" => one_of(&k, &v, &["apl", "apache2", "gpl3", "mit"])?,
+            "network_access" => one_of(&k, &v, &["isolated", "full"])?,
+            "environment" => one_of(&k, &v, &["cpu", "gpu"])?,
+            "pipeline_enabled" | "insights_enabled" => {
+                if !v.is_boolean() {
+                    return Err(Error::invalid(format!(
+                        "settings.{k} must be true or false"
+                    )));
+                }
+            }
+            "royalty_microcredits" => {
+                if v.as_i64().is_none_or(|n| n < 0) {
+                    return Err(Error::invalid(
+                        "settings.royalty_microcredits must be a whole number of at least 0",
+                    ));
+                }
+            }
+            "language" | "package_set" | "algorithm_environment" => {
+                if v.as_str().is_none_or(|s| s.chars().count() > 100) {
+                    return Err(Error::invalid(format!(
+                        "settings.{k} must be a string of at most 100 characters"
+                    )));
+                }
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown setting {other:?}; known: algorithm_callability, source_visibility, license, network_access, \
+                     pipeline_enabled, royalty_microcredits, language, environment, package_set, algorithm_environment"
+                )));
+            }
+        }
+        out.insert(k, v);
+    }
+    if creating {
+        for k in [
+            "source_visibility",
+            "license",
+            "network_access",
+            "pipeline_enabled",
+        ] {
+            if !out.contains_key(k) {
+                return Err(Error::new(
+                    Code::MissingField,
+                    format!("settings.{k} is required"),
+                ));
+            }
+        }
+        out.entry("algorithm_callability")
+            .or_insert(Value::from("private"));
+        out.entry("royalty_microcredits").or_insert(Value::from(0));
+    }
+    if out.get("source_visibility").and_then(Value::as_str) == Some("closed")
+        && out.get("license").and_then(Value::as_str) != Some("apl")
+    {
+        return Err(Error::invalid(
+            "settings.source_visibility may be closed only with the apl license",
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+pub(crate) fn check_details(base: &Value, patch: &Value, creating: bool) -> Result<Value> {
+    let patch = match patch {
+        Value::Null => Map::new(),
+        Value::Object(m) => m.clone(),
+        _ => return Err(Error::invalid("details must be a JSON object")),
+    };
+    let mut out = base.as_object().cloned().unwrap_or_default();
+    for (k, v) in patch {
+        let max = match k.as_str() {
+            "label" | "tagline" => 100,
+            "summary" => 10_000,
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown detail {other:?}; known: label, summary, tagline"
+                )));
+            }
+        };
+        if v.as_str().is_none_or(|s| s.chars().count() > max) {
+            return Err(Error::invalid(format!(
+                "details.{k} must be a string of at most {max} characters"
+            )));
+        }
+        out.insert(k, v);
+    }
+    if creating && !out.contains_key("label") {
+        return Err(Error::new(Code::MissingField, "details.label is required"));
+    }
+    Ok(Value::Object(out))
+}
+
+/// SHA-256 of an artifact, hex.
+pub fn artifact_digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Hub {
+    pub(crate) fn executor(&self) -> Result<&dyn super::Executor> {
+        self.executor
+            .as_deref()
+            .ok_or_else(|| Error::new(Code::Unavailable, "this node has no algorithm runtime"))
+    }
+
+    /// Loads an algorithm the caller may read, or "No such algorithm".
+    pub(crate) async fn readable_algorithm(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+    ) -> Result<Algorithm> {
+        let algo = self.find_algorithm(owner, name).await?;
+        if !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+            return Err(no_such_algorithm(owner, name));
+        }
+        Ok(algo)
+    }
+
+    /// Loads a live algorithm without asking the policy (callers decide next).
+    pub(crate) async fn find_algorithm(&self, owner: &str, name: &str) -> Result<Algorithm> {
+        let acc = self
+            .account(owner)
+            .await
+            .map_err(|_| no_such_algorithm(owner, name))?;
+        match self.store.get_algorithm(acc.id, name).await {
+            Ok(a) => Ok(a),
+            Err(StoreError::NotFound) => Err(no_such_algorithm(owner, name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create_algorithm(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        details: &Value,
+        settings: &Value,
+        app: Option<&str>,
+    ) -> Result<Algorithm> {
+        let acc = self.account(owner).await?;
+        self.authorize(caller, Action::AlgoCreate, Resource::Account(acc.id))?;
+        check_algorithm_name(name)?;
+        let details = check_details(&Value::Null, details, true)?;
+        let settings = check_settings(&Value::Null, settings, true)?;
+        let app_id = match app {
+            Some(a) => Some(self.app_in_account(caller, acc.id, owner, a).await?),
+            None => None,
+        };
+        let template = self.executor()?.template();
+        self.store.put_artifact(&template).await?;
+        let new = NewAlgorithm {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            owner_id: acc.id,
+            name: name.to_string(),
+            app_id,
+            details,
+            settings,
+            runtime: template.kind,
+            artifact_digest: template.digest,
+            created_by: caller.account_id(),
+        };
+        let algo = self
+            .store
+            .create_algorithm(&new)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { constraint } if constraint == "algorithm_name" => {
+                    Error::new(
+                        Code::NameTaken,
+                        format!("{owner} already has an algorithm named {name}"),
+                    )
+                }
+                other => conflict(other, "algorithm"),
+            })?;
+        self.after_write().await;
+        Ok(algo)
+    }
+
+    /// The app `name` in account `owner`, which the caller may write to.
+    async fn app_in_account(
+        &self,
+        caller: &Principal,
+        owner_id: i64,
+        owner: &str,
+        name: &str,
+    ) -> Result<i64> {
+        let app = self
+            .store
+            .get_app(owner_id, &name.to_ascii_lowercase())
+            .await
+            .map_err(|_| Error::new(Code::AppNotFound, format!("app {owner}/{name} not found")))?;
+        self.authorize(caller, Action::AppContribute, Resource::App(app.id))?;
+        Ok(app.id)
+    }
+
+    pub async fn get_algorithm(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+    ) -> Result<Algorithm> {
+        self.readable_algorithm(caller, owner, name).await
+    }
+
+    pub async fn get_algorithm_by_uuid(&self, caller: &Principal, uuid: &str) -> Result<Algorithm> {
+        let algo = match self.store.get_algorithm_by_uuid(uuid).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => {
+                return Err(Error::new(
+                    Code::AlgorithmNotFound,
+                    format!("No such algorithm: {uuid}"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+            return Err(Error::new(
+                Code::AlgorithmNotFound,
+                format!("No such algorithm: {uuid}"),
+            ));
+        }
+        Ok(algo)
+    }
+
+    /// Algorithms of an account that the caller may read.
+    pub async fn list_algorithms(&self, caller: &Principal, owner: &str) -> Result<Vec<Algorithm>> {
+        let acc = self.account(owner).await?;
+        Ok(self
+            .store
+            .list_algorithms(acc.id)
+            .await?
+            .into_iter()
+            .filter(|a| self.can(caller, Action::AlgoRead, Resource::Algorithm(a.id)))
+            .collect())
+    }
+
+    pub async fn update_algorithm(
+        &self,
+        caller: &Principal,
+        algo: &Algorithm,
+        details: &Value,
+        settings: &Value,
+        app: Option<Option<&str>>,
+    ) -> Result<Algorithm> {
+        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        let details = check_details(&algo.details, details, false)?;
+        let settings = check_settings(&algo.settings, settings, false)?;
+        let app_id = match app {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(a)) => Some(Some(
+                self.app_in_account(caller, algo.owner_id, &algo.owner_name, a)
+                    .await?,
+            )),
+        };
+        let updated = self
+            .store
+            .update_algorithm(algo.id, &details, &settings, app_id)
+            .await?;
+        self.after_write().await;
+        Ok(updated)
+    }
+
+    pub async fn delete_algorithm(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+    ) -> Result<()> {
+        let algo = self.readable_algorithm(caller, owner, name).await?;
+        self.authorize(caller, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
+        self.store.delete_algorithm(algo.id).await?;
+        self.after_write().await;
+        Ok(())
+    }
+
+    /// Uploads a new artifact: a wasm binary or WAT text (`wasm`), or an upstream
+    /// definition (`http`). The next compile builds it.
+    pub async fn upload_artifact(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        kind: RuntimeKind,
+        bytes: &[u8],
+    ) -> Result<Algorithm> {
+        let algo = self.readable_algorithm(caller, owner, name).await?;
+        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        let prepared = self.executor()?.prepare(kind, bytes).map_err(|e| {
+            Error::new(
+                Code::InvalidArtifact,
+                format!("the artifact was refused: {e}"),
+            )
+        })?;
+        let artifact = Artifact {
+            digest: artifact_digest(&prepared),
+            kind,
+            bytes: prepared,
+        };
+        self.store.put_artifact(&artifact).await?;
+        Ok(self
+            .store
+            .set_algorithm_artifact(algo.id, &artifact.digest, kind)
+            .await?)
+    }
+
+    /// Makes a new immutable build of the current artifact. Its version hash
+    /// (`commit_sha`) is the first 40 hex digits of the artifact's SHA-256, so two
+    /// builds of the same artifact share a hash.
+    pub async fn compile(&self, caller: &Principal, algo: &Algorithm) -> Result<Build> {
+        self.authorize(caller, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
+        let artifact = self.store.get_artifact(&algo.artifact_digest).await?;
+        let commit_sha: String = artifact.digest.chars().take(40).collect();
+        let logs = format!(
+            "Building {}/{} from artifact sha256:{} ({} bytes, runtime {})\nBuild succeeded: version hash {commit_sha}\n",
+            algo.owner_name,
+            algo.name,
+            artifact.digest,
+            artifact.bytes.len(),
+            artifact.kind.as_str()
+        );
+        let build_uuid = uuid::Uuid::new_v4().to_string();
+        Ok(self
+            .store
+            .create_build(
+                algo.id,
+                &build_uuid,
+                &commit_sha,
+                &artifact.digest,
+                &logs,
+                caller.account_id(),
+            )
+            .await?)
+    }
+
+    pub async fn list_builds(
+        &self,
+        caller: &Principal,
+        algo: &Algorithm,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Build>> {
+        self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        Ok(self.store.list_builds(algo.id, limit, before).await?)
+    }
+
+    pub async fn get_build(
+        &self,
+        caller: &Principal,
+        algo: &Algorithm,
+        build_id: &str,
+    ) -> Result<Build> {
+        self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        match self.store.get_build(algo.id, build_id).await {
+            Ok(b) => Ok(b),
+            Err(StoreError::NotFound) => Err(Error::new(
+                Code::BuildNotFound,
+                format!("build {build_id:?} not found"),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_are_validated_and_merged() {
+        let mandatory = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
+        let s = check_settings(&Value::Null, &mandatory, true).unwrap();
+        assert_eq!(s["algorithm_callability"], "private");
+        assert_eq!(s["royalty_microcredits"], 0);
+        assert!(check_settings(&Value::Null, &json!({"license": "mit"}), true).is_err());
+        assert!(check_settings(&s, &json!({"license": "wtfpl"}), false).is_err());
+        assert!(check_settings(&s, &json!({"royalty_microcredits": -1}), false).is_err());
+        assert!(check_settings(&s, &json!({"colour": "red"}), false).is_err());
+        assert!(check_settings(&s, &json!({"source_visibility": "closed"}), false).is_err());
+        let s2 = check_settings(
+            &s,
+            &json!({"source_visibility": "closed", "license": "apl", "royalty_microcredits": 5}),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (s2["license"].as_str(), s2["royalty_microcredits"].as_i64()),
+            (Some("apl"), Some(5))
+        );
+        assert!(check_details(&Value::Null, &json!({"summary": "x"}), true).is_err());
+        assert!(check_details(&Value::Null, &json!({"label": "X", "bogus": 1}), true).is_err());
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_algorithm_name("Hello_World2").is_ok());
+        for bad in ["", "2x", "a-b", "a.b", &"x".repeat(65)] {
+            assert!(check_algorithm_name(bad).is_err(), "{bad}");
+        }
+    }
+}

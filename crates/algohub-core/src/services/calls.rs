@@ -1,0 +1,311 @@
+//! Calling an algorithm: resolve the version, authorize, run, report.
+//!
+//! Version forms: exact `1.2.3`, `1.2.*`, `1.*`, a 40-character hash (a build,
+//! published or not), `latestPrivate`, or none (the latest public version).
+//! Published public versions may be called by any authenticated caller
+//! (`algo.call_public`); everything else (private or pending versions, hashes,
+//! `latestPrivate`) needs `algo.call` on the algorithm (its owner's side).
+
+use super::Hub;
+use super::algorithms::no_such_algorithm;
+use super::executor::{ExecError, ExecInput, ExecOutput};
+use crate::error::{Code, Error, Result};
+use crate::model::{Algorithm, SemVer, VersionStatus};
+use crate::policy::{Action, Principal, Resource};
+use std::time::{Duration, Instant};
+
+pub struct CallRequest {
+    pub owner: String,
+    pub name: String,
+    pub version: Option<String>,
+    pub input: ExecInput,
+    pub timeout: Duration,
+}
+
+/// What a call produced: the run's outcome (an algorithm error is an outcome,
+/// not a request error), and facts for the response and for metering.
+pub struct CallOutcome {
+    pub result: std::result::Result<ExecOutput, ExecError>,
+    pub duration: Duration,
+    pub algorithm: Algorithm,
+    /// The semantic version called, or the build hash for an unpublished build.
+    pub version: String,
+    /// Whether the caller may see the algorithm's printed output (owner side).
+    pub stdout_allowed: bool,
+}
+
+/// A call that passed every check and is ready to run.
+pub struct PreparedCall {
+    artifact: crate::model::Artifact,
+    timeout: Duration,
+    pub algorithm: Algorithm,
+    pub version: String,
+    pub stdout_allowed: bool,
+}
+
+/// The largest timeout a caller may ask for, in seconds.
+pub const MAX_TIMEOUT_SECS: f64 = 3000.0;
+
+enum Spec {
+    LatestPublic,
+    LatestPrivate,
+    Exact(SemVer),
+    Minor(i64, i64),
+    Major(i64),
+    Hash(String),
+}
+
+fn parse_spec(raw: Option<&str>) -> Result<Spec> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Spec::LatestPublic);
+    };
+    if raw == "latestPrivate" {
+        return Ok(Spec::LatestPrivate);
+    }
+    if raw.len() == 40 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Spec::Hash(raw.to_ascii_lowercase()));
+    }
+    let bad = || {
+        Error::new(
+            Code::VersionNotFound,
+            format!(
+                "invalid version {raw:?}: use 1.2.3, 1.2.*, 1.*, a 40-character hash or latestPrivate"
+            ),
+        )
+    };
+    let parts: Vec<&str> = raw.split('.').collect();
+    let num = |s: &str| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+    match parts.as_slice() {
+        [ma, "*"] => Ok(Spec::Major(num(ma)?)),
+        [ma, mi, "*"] => Ok(Spec::Minor(num(ma)?, num(mi)?)),
+        [ma, mi, pa] => Ok(Spec::Exact(SemVer {
+            major: num(ma)?,
+            minor: num(mi)?,
+            patch: num(pa)?,
+        })),
+        _ => Err(bad()),
+    }
+}
+
+impl Hub {
+    /// Resolves, authorizes and runs a call. `Err` means the request was refused
+    /// (no such algorithm or version, not allowed); an algorithm failure is `Ok`
+    /// with `result: Err`.
+    pub async fn call_algorithm(
+        &self,
+        caller: &Principal,
+        req: CallRequest,
+    ) -> Result<CallOutcome> {
+        let (call, input) = self.prepare_call(caller, req).await?;
+        self.run_call(call, input).await
+    }
+
+    /// For the by-id call form: the owner and name of the algorithm with this
+    /// UUID, if the caller may read it or it has a published public version
+    /// (otherwise the segment is taken as an owner name, which fails as usual).
+    pub async fn algorithm_name_by_uuid(
+        &self,
+        caller: &Principal,
+        uuid: &str,
+    ) -> Option<(String, String)> {
+        if uuid.len() != 36 || uuid::Uuid::parse_str(uuid).is_err() {
+            return None;
+        }
+        let algo = self.store.get_algorithm_by_uuid(uuid).await.ok()?;
+        let visible = self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id))
+            || self
+                .store
+                .list_versions(algo.id)
+                .await
+                .ok()?
+                .iter()
+                .any(|v| v.status == VersionStatus::Published && v.callability == "public");
+        visible.then_some((algo.owner_name, algo.name))
+    }
+
+    /// The refusal half of a call: resolves the algorithm and version and
+    /// authorizes the caller, without running anything (so `output=void` can
+    /// answer at once and run the call afterwards).
+    pub async fn prepare_call(
+        &self,
+        caller: &Principal,
+        req: CallRequest,
+    ) -> Result<(PreparedCall, ExecInput)> {
+        self.executor()?;
+        let algo = self.find_algorithm(&req.owner, &req.name).await?;
+        let private_ok = self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
+        let spec = parse_spec(req.version.as_deref())?;
+        let versions = self.store.list_versions(algo.id).await?;
+        let published_public = |v: &&crate::model::Version| {
+            v.status == VersionStatus::Published && v.callability == "public"
+        };
+        let not_found = |what: String| {
+            if private_ok || versions.iter().any(|v| published_public(&v)) {
+                Error::new(Code::VersionNotFound, what)
+            } else {
+                no_such_algorithm(&req.owner, &req.name)
+            }
+        };
+        // (artifact digest, version label, whether it is a published public version)
+        let (digest, label, public) = match spec {
+            Spec::LatestPublic => {
+                let v = versions.iter().find(published_public).ok_or_else(|| {
+                    not_found(format!(
+                        "{}/{} has no published public version; call an exact version or latestPrivate",
+                        req.owner, req.name
+                    ))
+                })?;
+                (v.artifact_digest.clone(), v.semver.to_string(), true)
+            }
+            Spec::Major(ma) => {
+                let v = versions
+                    .iter()
+                    .filter(published_public)
+                    .find(|v| v.semver.major == ma)
+                    .ok_or_else(|| not_found(format!("no public version {ma}.*")))?;
+                (v.artifact_digest.clone(), v.semver.to_string(), true)
+            }
+            Spec::Minor(ma, mi) => {
+                let v = versions
+                    .iter()
+                    .filter(published_public)
+                    .find(|v| v.semver.major == ma && v.semver.minor == mi)
+                    .ok_or_else(|| not_found(format!("no public version {ma}.{mi}.*")))?;
+                (v.artifact_digest.clone(), v.semver.to_string(), true)
+            }
+            Spec::Exact(sv) => {
+                let v = versions
+                    .iter()
+                    .find(|v| v.semver == sv && v.status != VersionStatus::Rejected)
+                    .ok_or_else(|| not_found(format!("no version {sv}")))?;
+                (
+                    v.artifact_digest.clone(),
+                    v.semver.to_string(),
+                    published_public(&v),
+                )
+            }
+            Spec::LatestPrivate => {
+                let v = versions
+                    .iter()
+                    .find(|v| v.status == VersionStatus::Published)
+                    .ok_or_else(|| not_found("no published version".to_string()))?;
+                (v.artifact_digest.clone(), v.semver.to_string(), false)
+            }
+            Spec::Hash(h) => {
+                let builds = self.store.list_builds(algo.id, 1000, None).await?;
+                let b = builds
+                    .into_iter()
+                    .find(|b| b.commit_sha == h)
+                    .ok_or_else(|| not_found(format!("no build with hash {h}")))?;
+                (b.artifact_digest, h, false)
+            }
+        };
+        if public {
+            self.authorize(caller, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
+        } else if !private_ok {
+            // Not the owner's side: do not reveal private versions.
+            if versions.iter().any(|v| published_public(&v)) {
+                return Err(Error::new(
+                    Code::Forbidden,
+                    format!(
+                        "version {label} of {}/{} is not public",
+                        req.owner, req.name
+                    ),
+                ));
+            }
+            return Err(no_such_algorithm(&req.owner, &req.name));
+        } else {
+            self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
+        }
+        let artifact = self.store.get_artifact(&digest).await?;
+        Ok((
+            PreparedCall {
+                artifact,
+                timeout: req.timeout,
+                algorithm: algo,
+                version: label,
+                stdout_allowed: private_ok,
+            },
+            req.input,
+        ))
+    }
+
+    /// Runs a prepared call.
+    pub async fn run_call(&self, call: PreparedCall, input: ExecInput) -> Result<CallOutcome> {
+        let start = Instant::now();
+        let result = self
+            .executor()?
+            .execute(&call.artifact, input, call.timeout)
+            .await;
+        Ok(CallOutcome {
+            result,
+            duration: start.elapsed(),
+            algorithm: call.algorithm,
+            version: call.version,
+            stdout_allowed: call.stdout_allowed,
+        })
+    }
+}
+
+/// Parses the `timeout` option (seconds, a float; default 300, at most 3000).
+pub fn parse_timeout(raw: Option<&str>) -> Result<Duration> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(Duration::from_secs(300)),
+        Some(s) => match s.parse::<f64>() {
+            Ok(t) if t > 0.0 && t.is_finite() => {
+                Ok(Duration::from_secs_f64(t.min(MAX_TIMEOUT_SECS)))
+            }
+            _ => Err(Error::invalid(format!(
+                "invalid timeout {s:?}: use a number of seconds above 0 (at most 3000)"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_specs() {
+        assert!(matches!(parse_spec(None), Ok(Spec::LatestPublic)));
+        assert!(matches!(parse_spec(Some("")), Ok(Spec::LatestPublic)));
+        assert!(matches!(
+            parse_spec(Some("latestPrivate")),
+            Ok(Spec::LatestPrivate)
+        ));
+        assert!(matches!(parse_spec(Some("1.*")), Ok(Spec::Major(1))));
+        assert!(matches!(parse_spec(Some("10.2.*")), Ok(Spec::Minor(10, 2))));
+        assert!(matches!(
+            parse_spec(Some("1.2.3")),
+            Ok(Spec::Exact(SemVer {
+                major: 1,
+                minor: 2,
+                patch: 3
+            }))
+        ));
+        assert!(matches!(
+            parse_spec(Some(&"a".repeat(40))),
+            Ok(Spec::Hash(_))
+        ));
+        for bad in ["1", "1.2", "x.y.z", "1.2.3.4", "-1.0.0", "*"] {
+            assert!(parse_spec(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(300));
+        assert_eq!(
+            parse_timeout(Some("1.5")).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_timeout(Some("99999")).unwrap(),
+            Duration::from_secs(3000)
+        );
+        for bad in ["0", "-1", "abc", "NaN", "inf"] {
+            assert!(parse_timeout(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The port through which services run algorithms. The domain stays free of
+//! wasmtime and HTTP clients: the binary plugs in an implementation backed by
+//! the runtime crate.
+
+use crate::model::{Artifact, RuntimeKind};
+use async_trait::async_trait;
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    Text,
+    Json,
+    Binary,
+    Void,
+}
+
+impl ContentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+            Self::Binary => "binary",
+            Self::Void => "void",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecInput {
+    pub content_type: ContentKind,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub content_type: ContentKind,
+    pub data: Vec<u8>,
+    /// What the algorithm printed (returned with `stdout=true`).
+    pub stdout: String,
+    /// Compute units: wasm fuel, or upstream milliseconds.
+    pub compute_units: u64,
+}
+
+/// Why a run did not produce a result. `Algorithm` errors are the algorithm's own
+/// (HTTP 200 with an `error` object); the others are the platform's verdict on
+/// the run (also reported as algorithm errors, with their own `error_type`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    #[error("{message}")]
+    Algorithm {
+        message: String,
+        error_type: String,
+        stacktrace: String,
+        stdout: String,
+        compute_units: u64,
+    },
+    #[error("the call exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    ResourceLimit(String),
+    #[error("the algorithm crashed: {0}")]
+    Crash(String),
+    #[error("upstream failure: {0}")]
+    Upstream(String),
+    #[error("internal runtime error: {0}")]
+    Internal(String),
+}
+
+/// Runs algorithms and checks artifacts.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Validates an uploaded artifact and returns the bytes to store (e.g. WAT
+    /// text compiled to a wasm binary; an http definition normalized).
+    fn prepare(&self, kind: RuntimeKind, bytes: &[u8]) -> Result<Vec<u8>, String>;
+    /// The built-in template every new algorithm starts from (an echo module).
+    fn template(&self) -> Artifact;
+    async fn execute(
+        &self,
+        artifact: &Artifact,
+        input: ExecInput,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ExecError>;
+}

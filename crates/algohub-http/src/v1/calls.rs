@@ -1,0 +1,327 @@
+//! `POST /v1/algo/{owner}/{algo}[/{version}]`: calling an algorithm, with the
+//! Algorithmia response envelope.
+//!
+//! Design: the body's Content-Type picks the input kind (JSON, text, binary;
+//! `null` JSON is a null input); the service resolves, authorizes and runs; this
+//! module only renders. A run that failed is still HTTP 200 with an `error`
+//! object (the clients' contract); a refused request is a 4xx. `output=void`
+//! answers once the call is admitted and runs it in the background;
+//! `output=raw` returns the bare result (an algorithm error is a 400 with the
+//! message as text). `metadata.compute_units` (wasm fuel, or upstream
+//! milliseconds) is our extension, for metering.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Caller, QueryArgs, RawBody, parse_bool};
+use crate::ops::RawErrorBody;
+use crate::{AppState, op, routes::Routes};
+use algohub_core::Code;
+use algohub_core::services::{
+    CallOutcome, CallRequest, ContentKind, ExecError, ExecInput, parse_timeout,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+struct CallArgs {
+    timeout: Option<String>,
+    stdout: Option<String>,
+    output: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Default,
+    Raw,
+    Void,
+}
+
+/// Decodes the request body by its Content-Type.
+fn input_of(headers: &HeaderMap, body: &[u8]) -> ApiResult<ExecInput> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let text = |kind: ContentKind| -> ApiResult<ExecInput> {
+        std::str::from_utf8(body).map_err(|_| {
+            ApiError::new(
+                Code::InvalidInput,
+                "the body is not valid UTF-8 text: send binary input as application/octet-stream",
+            )
+        })?;
+        Ok(ExecInput {
+            content_type: kind,
+            data: body.to_vec(),
+        })
+    };
+    match ct.as_deref() {
+        Some("application/json") => {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(ExecInput {
+                    content_type: ContentKind::Json,
+                    data: b"null".to_vec(),
+                });
+            }
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| {
+                ApiError::new(Code::MalformedJson, format!("invalid JSON input: {e}"))
+            })?;
+            text(ContentKind::Json)
+        }
+        Some("application/octet-stream") => Ok(ExecInput {
+            content_type: ContentKind::Binary,
+            data: body.to_vec(),
+        }),
+        Some("application/text") => text(ContentKind::Text),
+        Some(t) if t.starts_with("text/") => text(ContentKind::Text),
+        // No (or another) Content-Type: text when it is text, else bytes.
+        _ if std::str::from_utf8(body).is_ok() => text(ContentKind::Text),
+        _ => Ok(ExecInput {
+            content_type: ContentKind::Binary,
+            data: body.to_vec(),
+        }),
+    }
+}
+
+fn request_id() -> String {
+    format!("req-{}", uuid::Uuid::new_v4())
+}
+
+/// `error_type` and message of a failed run.
+fn failure(e: &ExecError) -> (String, String, String) {
+    match e {
+        ExecError::Algorithm {
+            message,
+            error_type,
+            stacktrace,
+            ..
+        } => (message.clone(), error_type.clone(), stacktrace.clone()),
+        ExecError::Timeout(_) => (e.to_string(), "AlgorithmTimeoutError".into(), String::new()),
+        ExecError::ResourceLimit(_) => (e.to_string(), "ResourceLimitError".into(), String::new()),
+        ExecError::Crash(_) => (e.to_string(), "AlgorithmCrashError".into(), String::new()),
+        ExecError::Upstream(_) => (e.to_string(), "UpstreamError".into(), String::new()),
+        ExecError::Internal(m) => {
+            tracing::error!(error = %m, "algorithm runtime failed");
+            (
+                "the algorithm could not be run (internal runtime error)".into(),
+                "InternalError".into(),
+                String::new(),
+            )
+        }
+    }
+}
+
+fn result_value(kind: ContentKind, data: &[u8]) -> Value {
+    match kind {
+        ContentKind::Void => Value::Null,
+        ContentKind::Json => serde_json::from_slice(data).unwrap_or(Value::Null),
+        ContentKind::Text => Value::String(String::from_utf8_lossy(data).into_owned()),
+        ContentKind::Binary => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(data))
+        }
+    }
+}
+
+fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> Response {
+    let duration = out.duration.as_secs_f64();
+    let show_stdout = want_stdout && out.stdout_allowed;
+    match (out.result, output) {
+        (Ok(o), Output::Raw) => {
+            let ct = match o.content_type {
+                ContentKind::Json => "application/json",
+                ContentKind::Binary => "application/octet-stream",
+                ContentKind::Text | ContentKind::Void => "text/plain; charset=utf-8",
+            };
+            ([(header::CONTENT_TYPE, ct)], o.data).into_response()
+        }
+        (Err(e), Output::Raw) => {
+            let (message, _, _) = failure(&e);
+            let mut r = (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message,
+            )
+                .into_response();
+            r.extensions_mut().insert(RawErrorBody);
+            r
+        }
+        (Ok(o), _) => {
+            let mut metadata = json!({
+                "content_type": o.content_type.as_str(),
+                "duration": duration,
+                "compute_units": o.compute_units,
+                "version": out.version,
+            });
+            if show_stdout {
+                metadata["stdout"] = json!(o.stdout);
+            }
+            Json(json!({
+                "result": result_value(o.content_type, &o.data),
+                "metadata": metadata,
+                "async": false,
+                "request_id": rid,
+            }))
+            .into_response()
+        }
+        (Err(e), _) => {
+            let (message, error_type, stacktrace) = failure(&e);
+            let mut metadata = json!({"duration": duration, "version": out.version});
+            if let ExecError::Algorithm {
+                stdout,
+                compute_units,
+                ..
+            } = &e
+            {
+                metadata["compute_units"] = json!(compute_units);
+                if show_stdout {
+                    metadata["stdout"] = json!(stdout);
+                }
+            }
+            Json(json!({
+                "error": {
+                    "message": message,
+                    "error_type": error_type,
+                    "stacktrace": stacktrace,
+                    "stack_trace": stacktrace,
+                },
+                "metadata": metadata,
+                "async": false,
+                "request_id": rid,
+            }))
+            .into_response()
+        }
+    }
+}
+
+/// The algorithm a call names, as given in the path.
+struct Target {
+    owner: String,
+    algo: String,
+    version: Option<String>,
+}
+
+async fn call(
+    s: AppState,
+    caller: algohub_core::policy::Principal,
+    target: Target,
+    q: CallArgs,
+    headers: HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let timeout = parse_timeout(q.timeout.as_deref())?;
+    let want_stdout = parse_bool(q.stdout.as_deref())?.unwrap_or(false);
+    let output = match q.output.as_deref() {
+        None | Some("") | Some("default") => Output::Default,
+        Some("raw") => Output::Raw,
+        Some("void") => Output::Void,
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!("invalid output {other:?}: use raw or void (or leave it out)"),
+            ));
+        }
+    };
+    let input = input_of(&headers, body)?;
+    // The by-id form: /v1/algo/{algorithm uuid}/{version}.
+    let Target {
+        owner,
+        algo,
+        version,
+    } = target;
+    let (owner, algo, version) = match s.hub.algorithm_name_by_uuid(&caller, &owner).await {
+        Some((o, n)) => (o, n, Some(algo)),
+        None => (owner, algo, version),
+    };
+    let req = CallRequest {
+        owner,
+        name: algo,
+        version: version.filter(|v| !v.is_empty()),
+        input,
+        timeout,
+    };
+    let (prepared, input) = s.hub.prepare_call(&caller, req).await?;
+    let rid = request_id();
+    if output == Output::Void {
+        let hub = s.hub.clone();
+        let id = rid.clone();
+        tokio::spawn(async move {
+            match hub.run_call(prepared, input).await {
+                Ok(o) if o.result.is_err() => {
+                    tracing::info!(request_id = %id, "void call ended with an algorithm error")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(request_id = %id, error = %e, "void call failed"),
+            }
+        });
+        return Ok(Json(json!({"async": "void", "request_id": rid})).into_response());
+    }
+    let out = s.hub.run_call(prepared, input).await?;
+    Ok(render(out, output, want_stdout, rid))
+}
+
+async fn call_latest(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, algo)): Path<(String, String)>,
+    QueryArgs(q): QueryArgs<CallArgs>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    call(
+        s,
+        c,
+        Target {
+            owner,
+            algo,
+            version: None,
+        },
+        q,
+        headers,
+        &body,
+    )
+    .await
+}
+
+async fn call_version(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path((owner, algo, version)): Path<(String, String, String)>,
+    QueryArgs(q): QueryArgs<CallArgs>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Response> {
+    call(
+        s,
+        c,
+        Target {
+            owner,
+            algo,
+            version: Some(version),
+        },
+        q,
+        headers,
+        &body,
+    )
+    .await
+}
+
+pub fn routes(r: Routes) -> Routes {
+    r.add(
+        op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void", body = "CallInput", response = "CallResult"),
+        post(call_latest),
+    )
+    .add(
+        op!(POST "/v1/algo/{owner}/{algo}/{version}", "calls", "Call a version: 1.2.3, 1.2.*, 1.*, a build hash or latestPrivate", body = "CallInput", response = "CallResult"),
+        post(call_version),
+    )
+}

@@ -1,0 +1,230 @@
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+//! algohub-runtime: runs algorithm artifacts (WASI preview 1 command modules) in-process
+//! with wasmtime, under fuel, memory and wall-clock limits.
+//!
+//! Design: one shared [`WasmRuntime`] per process owns a wasmtime engine with the
+//! pooling allocator, fuel metering and epoch interruption (a background thread ticks
+//! the epoch). Each artifact is compiled once and cached as an `InstancePre` keyed by
+//! the caller's digest; every call gets a fresh store and instance, so calls share no
+//! guest state. Guests run through `call_async` and yield to the executor on every
+//! epoch tick, so a busy guest never pins a tokio worker. The guest ABI (stdin in,
+//! stdout out, stderr as printed output, two `algohub.*` imports) is documented in
+//! `docs/guest-abi.md`; the types here are the whole public surface.
+//!
+//! - `engine`: [`WasmRuntime`] (engine set-up, module cache, `prepare`, `call`).
+//! - `host`: per-call store state, the `algohub.*` imports, the memory limiter.
+//! - `outcome`: turns a finished call into [`CallOutput`] or [`CallError`].
+//! - `pipe`: capped in-memory stdout/stderr for WASI.
+
+mod engine;
+mod host;
+mod outcome;
+mod pipe;
+
+use std::time::Duration;
+
+pub use engine::{AllocatorKind, WasmRuntime};
+
+/// The content type of a call's input or result (Algorithmia v1 `metadata.content_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContentType {
+    /// UTF-8 text.
+    Text,
+    /// A JSON document.
+    Json,
+    /// Raw bytes.
+    Binary,
+    /// No data.
+    Void,
+}
+
+impl ContentType {
+    /// The wire name: `text`, `json`, `binary` or `void`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentType::Text => "text",
+            ContentType::Json => "json",
+            ContentType::Binary => "binary",
+            ContentType::Void => "void",
+        }
+    }
+
+    /// Parses a wire name (exact, lower case); `None` for anything else.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "text" => Some(ContentType::Text),
+            "json" => Some(ContentType::Json),
+            "binary" => Some(ContentType::Binary),
+            "void" => Some(ContentType::Void),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ContentType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The input of one call: the request body and its content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInput {
+    pub content_type: ContentType,
+    pub data: Vec<u8>,
+}
+
+impl CallInput {
+    /// Shorthand for a call input.
+    pub fn new(content_type: ContentType, data: impl Into<Vec<u8>>) -> Self {
+        Self {
+            content_type,
+            data: data.into(),
+        }
+    }
+}
+
+/// Per-call limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel units (roughly one per wasm instruction).
+    pub fuel: u64,
+    /// Linear memory cap; clamped to [`RuntimeConfig::max_memory_bytes`].
+    pub memory_bytes: usize,
+    /// Wall-clock deadline, including instantiation and any wait for a free slot.
+    pub timeout: Duration,
+    /// Cap on the result (stdout) and, separately, on the printed output (stderr).
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: 10_000_000_000,
+            memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(300),
+            max_output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The result of a successful call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutput {
+    pub content_type: ContentType,
+    /// The result bytes (empty for `void`).
+    pub data: Vec<u8>,
+    /// What the guest printed (its stderr), lossily decoded as UTF-8, capped.
+    pub stdout: String,
+    pub fuel_used: u64,
+    /// Wall-clock time of the call (instantiation and execution).
+    pub duration: Duration,
+}
+
+/// Why a call produced no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The guest reported an error (`algohub.set_error`) or exited with a non-zero code.
+    #[error("{error_type}: {message}")]
+    Algorithm {
+        message: String,
+        error_type: String,
+        stacktrace: String,
+        /// What the guest printed (its stderr) before failing.
+        stdout: String,
+        fuel_used: u64,
+    },
+    /// The wall-clock deadline passed.
+    #[error("algorithm timed out after {after:?}")]
+    Timeout { after: Duration, fuel_used: u64 },
+    /// The fuel limit was used up.
+    #[error("algorithm ran out of fuel after {fuel_used} units")]
+    OutOfFuel { fuel_used: u64 },
+    /// The guest needed more memory than its cap.
+    #[error("algorithm exceeded its memory limit")]
+    OutOfMemory,
+    /// The guest crashed (unreachable, out-of-bounds access, stack overflow, ...).
+    #[error("algorithm crashed: {message}")]
+    Trap { message: String, fuel_used: u64 },
+    /// The artifact is not a valid guest module (does not compile, wrong imports, no `_start`).
+    #[error("invalid module: {0}")]
+    InvalidModule(String),
+    /// A fault of the runtime itself.
+    #[error("runtime error: {0}")]
+    Internal(String),
+}
+
+impl CallError {
+    /// Fuel used before the failure, where the call got far enough to use any.
+    pub fn fuel_used(&self) -> u64 {
+        match self {
+            CallError::Algorithm { fuel_used, .. }
+            | CallError::Timeout { fuel_used, .. }
+            | CallError::OutOfFuel { fuel_used }
+            | CallError::Trap { fuel_used, .. } => *fuel_used,
+            CallError::OutOfMemory | CallError::InvalidModule(_) | CallError::Internal(_) => 0,
+        }
+    }
+}
+
+/// Engine-wide settings, fixed when the runtime is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Instances that may exist at once (pool size); further calls wait for a slot.
+    pub max_instances: u32,
+    /// Largest linear memory any guest may have (pool slot size).
+    pub max_memory_bytes: usize,
+    /// Epoch tick: the granularity of wall-clock deadlines and of yielding to the executor.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    /// Sized for a small (2-core) server: 128 instances of at most 256 MiB, 5 ms ticks.
+    /// The pool reserves address space (about 4 GiB per slot), not memory.
+    fn default() -> Self {
+        Self {
+            max_instances: 128,
+            max_memory_bytes: 256 << 20,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// The built-in template every new algorithm starts from: it copies stdin to stdout, so
+/// the result is the input with the same content type. Identical to `examples/echo.wat`.
+pub const ECHO_WAT: &str = r#";; echo: the algohub template algorithm.
+;; Copies its input (stdin) to its result (stdout); the result keeps the input's
+;; content type because the module never calls algohub.set_content_type.
+(module
+  (import "wasi_snapshot_preview1" "fd_read"
+    (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+
+  ;; 0..8: one iovec {ptr, len}; 8..12: bytes read/written; 1024..66560: buffer.
+  (memory (export "memory") 2)
+
+  (func (export "_start")
+    (local $n i32)
+    (local $at i32)
+    (block $eof
+      (loop $read
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (i32.const 65536))
+        (if (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8))
+          (then (call $proc_exit (i32.const 1))))
+        (local.set $n (i32.load (i32.const 8)))
+        (br_if $eof (i32.eqz (local.get $n)))
+        (local.set $at (i32.const 1024))
+        (loop $write
+          (i32.store (i32.const 0) (local.get $at))
+          (i32.store (i32.const 4) (local.get $n))
+          (if (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))
+            (then (call $proc_exit (i32.const 1))))
+          (local.set $at (i32.add (local.get $at) (i32.load (i32.const 8))))
+          (local.set $n (i32.sub (local.get $n) (i32.load (i32.const 8))))
+          (br_if $write (local.get $n)))
+        (br $read))))
+)
+"#;

@@ -1,0 +1,558 @@
+//! `AlgorithmStore`: content-addressed artifacts, algorithms, builds, versions
+//! and publish approval.
+//!
+//! Design choice: artifacts are stored once per digest (a wasm module or an http
+//! upstream definition), and builds and versions point at a digest, so an approval
+//! is bound to exactly the bytes that were reviewed. Algorithms are soft-deleted:
+//! the row stays so history resolves, and its name stays taken in the owner's
+//! namespace. `create_version` checks "newest build, not yet published" inside
+//! the transaction, so a retried publish cannot make two versions.
+
+use crate::SqlStore;
+use crate::accounts::require_live_account;
+use crate::db::{WriteTx, col, conflict, db_err, json};
+use algohub_core::model::*;
+use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+
+macro_rules! algo_select {
+    () => {
+        "SELECT g.id, g.uuid, g.owner_id, o.name AS owner_name, g.name, g.app_id, g.details, g.settings, \
+         g.runtime, g.artifact_digest, g.created_by, g.created_at, g.updated_at \
+         FROM algorithms g JOIN accounts o ON o.id = g.owner_id"
+    };
+}
+
+macro_rules! build_select {
+    () => {
+        "SELECT b.id, b.uuid, b.algorithm_id, b.commit_sha, b.artifact_digest, b.status, b.logs, b.created_by, \
+         b.started_at, b.finished_at, v.major, v.minor, v.patch \
+         FROM builds b LEFT JOIN versions v ON v.build_id = b.id"
+    };
+}
+
+macro_rules! version_select {
+    () => {
+        "SELECT v.id, v.uuid, v.algorithm_id, v.build_id, b.uuid AS build_uuid, v.major, v.minor, v.patch, \
+         v.git_hash, v.artifact_digest, v.callability, v.status, v.release_notes, v.sample_input, \
+         v.sample_output, v.settings, v.published_by, v.created_at, v.decided_by, v.decided_at, \
+         v.decision_reason, v.approved_digest FROM versions v JOIN builds b ON b.id = v.build_id"
+    };
+}
+
+pub(crate) fn algorithm_from_row(r: &AnyRow) -> StoreResult<Algorithm> {
+    let runtime: String = col(r, "runtime")?;
+    Ok(Algorithm {
+        id: col(r, "id")?,
+        uuid: col(r, "uuid")?,
+        owner_id: col(r, "owner_id")?,
+        owner_name: col(r, "owner_name")?,
+        name: col(r, "name")?,
+        app_id: col(r, "app_id")?,
+        details: json(r, "details")?,
+        settings: json(r, "settings")?,
+        runtime: RuntimeKind::parse(&runtime),
+        artifact_digest: col(r, "artifact_digest")?,
+        created_by: col(r, "created_by")?,
+        created_at: col(r, "created_at")?,
+        updated_at: col(r, "updated_at")?,
+    })
+}
+
+fn build_from_row(r: &AnyRow) -> StoreResult<Build> {
+    let major: Option<i64> = col(r, "major")?;
+    let semantic_version = match major {
+        Some(major) => Some(
+            SemVer {
+                major,
+                minor: col(r, "minor")?,
+                patch: col(r, "patch")?,
+            }
+            .to_string(),
+        ),
+        None => None,
+    };
+    Ok(Build {
+        id: col(r, "id")?,
+        uuid: col(r, "uuid")?,
+        algorithm_id: col(r, "algorithm_id")?,
+        commit_sha: col(r, "commit_sha")?,
+        artifact_digest: col(r, "artifact_digest")?,
+        status: col(r, "status")?,
+        logs: col(r, "logs")?,
+        created_by: col(r, "created_by")?,
+        started_at: col(r, "started_at")?,
+        finished_at: col(r, "finished_at")?,
+        semantic_version,
+    })
+}
+
+fn version_from_row(r: &AnyRow) -> StoreResult<Version> {
+    let status: String = col(r, "status")?;
+    Ok(Version {
+        id: col(r, "id")?,
+        uuid: col(r, "uuid")?,
+        algorithm_id: col(r, "algorithm_id")?,
+        build_id: col(r, "build_id")?,
+        build_uuid: col(r, "build_uuid")?,
+        semver: SemVer {
+            major: col(r, "major")?,
+            minor: col(r, "minor")?,
+            patch: col(r, "patch")?,
+        },
+        git_hash: col(r, "git_hash")?,
+        artifact_digest: col(r, "artifact_digest")?,
+        callability: col(r, "callability")?,
+        status: VersionStatus::parse(&status),
+        release_notes: col(r, "release_notes")?,
+        sample_input: col(r, "sample_input")?,
+        sample_output: col(r, "sample_output")?,
+        settings: json(r, "settings")?,
+        published_by: col(r, "published_by")?,
+        created_at: col(r, "created_at")?,
+        decided_by: col(r, "decided_by")?,
+        decided_at: col(r, "decided_at")?,
+        decision_reason: col(r, "decision_reason")?,
+        approved_digest: col(r, "approved_digest")?,
+    })
+}
+
+async fn algorithm_in(tx: &mut WriteTx<'_>, id: AlgoId) -> StoreResult<Algorithm> {
+    let row = sqlx::query(concat!(algo_select!(), " WHERE g.id = $1"))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?;
+    algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn version_in(tx: &mut WriteTx<'_>, id: i64) -> StoreResult<Version> {
+    let row = sqlx::query(concat!(version_select!(), " WHERE v.id = $1"))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?;
+    version_from_row(&row.ok_or(StoreError::NotFound)?)
+}
+
+impl SqlStore {
+    async fn one_algorithm(&self, sql: &'static str, arg: impl ToString) -> StoreResult<Algorithm> {
+        let row = sqlx::query(sql)
+            .bind(arg.to_string())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+}
+
+#[async_trait]
+impl AlgorithmStore for SqlStore {
+    async fn put_artifact(&self, a: &Artifact) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT digest FROM artifacts WHERE digest = $1")
+            .bind(&a.digest)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if exists.is_none() {
+            sqlx::query("INSERT INTO artifacts (digest, kind, bytes, size, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&a.digest)
+                .bind(a.kind.as_str())
+                .bind(a.bytes.clone())
+                .bind(a.bytes.len() as i64)
+                .bind(now_millis())
+                .execute(tx.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await
+    }
+
+    async fn get_artifact(&self, digest: &str) -> StoreResult<Artifact> {
+        let row = sqlx::query("SELECT digest, kind, bytes FROM artifacts WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?
+            .ok_or(StoreError::NotFound)?;
+        let kind: String = col(&row, "kind")?;
+        Ok(Artifact {
+            digest: col(&row, "digest")?,
+            kind: RuntimeKind::parse(&kind),
+            bytes: col(&row, "bytes")?,
+        })
+    }
+
+    async fn create_algorithm(&self, a: &NewAlgorithm) -> StoreResult<Algorithm> {
+        let now = now_millis();
+        let mut tx = self.write().await?;
+        require_live_account(&mut tx, a.owner_id).await?;
+        let row = sqlx::query(
+            "INSERT INTO algorithms (uuid, owner_id, name, name_lower, app_id, details, settings, runtime, \
+             artifact_digest, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(&a.uuid)
+        .bind(a.owner_id)
+        .bind(&a.name)
+        .bind(a.name.to_lowercase())
+        .bind(a.app_id)
+        .bind(a.details.to_string())
+        .bind(a.settings.to_string())
+        .bind(a.runtime.as_str())
+        .bind(&a.artifact_digest)
+        .bind(a.created_by)
+        .bind(now)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_err)?;
+        let id: AlgoId = col(&row, "id")?;
+        tx.event(
+            "algorithm.created",
+            Some(a.created_by),
+            &format!("algorithm:{id}"),
+            serde_json::json!({"name": a.name}),
+        )
+        .await?;
+        tx.change(ChangeKind::Algorithm, id);
+        let algo = algorithm_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(algo)
+    }
+
+    async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm> {
+        let row = sqlx::query(concat!(
+            algo_select!(),
+            " WHERE g.owner_id = $1 AND g.name_lower = $2 AND g.deleted_at IS NULL"
+        ))
+        .bind(owner)
+        .bind(name.to_lowercase())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_err)?;
+        algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn get_algorithm_by_uuid(&self, uuid: &str) -> StoreResult<Algorithm> {
+        self.one_algorithm(
+            concat!(
+                algo_select!(),
+                " WHERE g.uuid = $1 AND g.deleted_at IS NULL"
+            ),
+            uuid,
+        )
+        .await
+    }
+
+    async fn get_algorithm_by_id(&self, id: AlgoId) -> StoreResult<Algorithm> {
+        let row = sqlx::query(concat!(algo_select!(), " WHERE g.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn list_algorithms(&self, owner: AccountId) -> StoreResult<Vec<Algorithm>> {
+        let rows = sqlx::query(concat!(
+            algo_select!(),
+            " WHERE g.owner_id = $1 AND g.deleted_at IS NULL ORDER BY g.name_lower"
+        ))
+        .bind(owner)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(algorithm_from_row).collect()
+    }
+
+    async fn update_algorithm(
+        &self,
+        id: AlgoId,
+        details: &serde_json::Value,
+        settings: &serde_json::Value,
+        app_id: Option<Option<AppId>>,
+    ) -> StoreResult<Algorithm> {
+        let mut tx = self.write().await?;
+        let current = algorithm_in(&mut tx, id).await?;
+        let app = app_id.unwrap_or(current.app_id);
+        sqlx::query("UPDATE algorithms SET details = $1, settings = $2, app_id = $3, updated_at = $4 WHERE id = $5 AND deleted_at IS NULL")
+            .bind(details.to_string())
+            .bind(settings.to_string())
+            .bind(app)
+            .bind(now_millis())
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if app != current.app_id {
+            tx.change(ChangeKind::Algorithm, id);
+        }
+        let algo = algorithm_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(algo)
+    }
+
+    async fn set_algorithm_artifact(
+        &self,
+        id: AlgoId,
+        digest: &str,
+        runtime: RuntimeKind,
+    ) -> StoreResult<Algorithm> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("UPDATE algorithms SET artifact_digest = $1, runtime = $2, updated_at = $3 WHERE id = $4 AND deleted_at IS NULL")
+            .bind(digest)
+            .bind(runtime.as_str())
+            .bind(now_millis())
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.event(
+            "algorithm.artifact_uploaded",
+            None,
+            &format!("algorithm:{id}"),
+            serde_json::json!({"digest": digest}),
+        )
+        .await?;
+        let algo = algorithm_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(algo)
+    }
+
+    async fn delete_algorithm(&self, id: AlgoId) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE algorithms SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        )
+        .bind(now_millis())
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.event(
+            "algorithm.deleted",
+            None,
+            &format!("algorithm:{id}"),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.change(ChangeKind::Algorithm, id);
+        tx.commit().await
+    }
+
+    async fn create_build(
+        &self,
+        algo: AlgoId,
+        uuid: &str,
+        commit_sha: &str,
+        digest: &str,
+        logs: &str,
+        by: AccountId,
+    ) -> StoreResult<Build> {
+        let now = now_millis();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO builds (uuid, algorithm_id, commit_sha, artifact_digest, status, logs, created_by, started_at, finished_at) \
+             VALUES ($1, $2, $3, $4, 'succeeded', $5, $6, $7, $7)",
+        )
+        .bind(uuid)
+        .bind(algo)
+        .bind(commit_sha)
+        .bind(digest)
+        .bind(logs)
+        .bind(by)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+        let row = sqlx::query(concat!(build_select!(), " WHERE b.uuid = $1"))
+            .bind(uuid)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(db_err)?;
+        let build = build_from_row(&row)?;
+        tx.commit().await?;
+        Ok(build)
+    }
+
+    async fn list_builds(
+        &self,
+        algo: AlgoId,
+        limit: i64,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<Build>> {
+        let rows = sqlx::query(concat!(
+            build_select!(),
+            " WHERE b.algorithm_id = $1 AND b.id < $2 ORDER BY b.id DESC LIMIT $3"
+        ))
+        .bind(algo)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(build_from_row).collect()
+    }
+
+    async fn get_build(&self, algo: AlgoId, uuid: &str) -> StoreResult<Build> {
+        let row = sqlx::query(concat!(
+            build_select!(),
+            " WHERE b.algorithm_id = $1 AND b.uuid = $2"
+        ))
+        .bind(algo)
+        .bind(uuid)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_err)?;
+        build_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn create_version(&self, v: &NewVersion) -> StoreResult<Version> {
+        let mut tx = self.write().await?;
+        let newest = sqlx::query(
+            "SELECT b.id, b.commit_sha, b.artifact_digest, v.id AS version_id FROM builds b \
+             LEFT JOIN versions v ON v.build_id = b.id WHERE b.algorithm_id = $1 ORDER BY b.id DESC LIMIT 1",
+        )
+        .bind(v.algorithm_id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| conflict("no_new_build"))?;
+        let newest_id: i64 = col(&newest, "id")?;
+        let published: Option<i64> = col(&newest, "version_id")?;
+        if newest_id != v.build_id || published.is_some() {
+            return Err(conflict("no_new_build"));
+        }
+        let git_hash: String = col(&newest, "commit_sha")?;
+        let digest: String = col(&newest, "artifact_digest")?;
+        let row = sqlx::query(
+            "INSERT INTO versions (uuid, algorithm_id, build_id, major, minor, patch, git_hash, artifact_digest, \
+             callability, status, release_notes, sample_input, sample_output, settings, published_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+        )
+        .bind(&v.uuid)
+        .bind(v.algorithm_id)
+        .bind(v.build_id)
+        .bind(v.semver.major)
+        .bind(v.semver.minor)
+        .bind(v.semver.patch)
+        .bind(&git_hash)
+        .bind(&digest)
+        .bind(&v.callability)
+        .bind(v.status.as_str())
+        .bind(&v.release_notes)
+        .bind(v.sample_input.clone())
+        .bind(v.sample_output.clone())
+        .bind(v.settings.to_string())
+        .bind(v.published_by)
+        .bind(now_millis())
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db_err)?;
+        let id: i64 = col(&row, "id")?;
+        tx.event(
+            if v.status == VersionStatus::Pending { "version.submitted" } else { "version.published" },
+            Some(v.published_by),
+            &format!("version:{id}"),
+            serde_json::json!({"algorithm_id": v.algorithm_id, "version": v.semver.to_string(), "digest": digest}),
+        )
+        .await?;
+        let version = version_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>> {
+        let rows = sqlx::query(concat!(
+            version_select!(),
+            " WHERE v.algorithm_id = $1 ORDER BY v.major DESC, v.minor DESC, v.patch DESC"
+        ))
+        .bind(algo)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn get_version_by_uuid(&self, uuid: &str) -> StoreResult<Version> {
+        let row = sqlx::query(concat!(version_select!(), " WHERE v.uuid = $1"))
+            .bind(uuid)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        version_from_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
+    async fn decide_version(
+        &self,
+        version: i64,
+        approve: bool,
+        by: AccountId,
+        reason: &str,
+        digest: &str,
+    ) -> StoreResult<Version> {
+        let now = now_millis();
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE versions SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, approved_digest = $5 \
+             WHERE id = $6 AND status = 'pending' AND artifact_digest = $7",
+        )
+        .bind(if approve { "published" } else { "rejected" })
+        .bind(by)
+        .bind(now)
+        .bind(reason)
+        .bind(if approve { Some(digest.to_string()) } else { None })
+        .bind(version)
+        .bind(digest)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            version_in(&mut tx, version).await?;
+            return Err(conflict("not_pending"));
+        }
+        tx.event(
+            if approve {
+                "version.approved"
+            } else {
+                "version.rejected"
+            },
+            Some(by),
+            &format!("version:{version}"),
+            serde_json::json!({"reason": reason, "digest": digest}),
+        )
+        .await?;
+        let v = version_in(&mut tx, version).await?;
+        tx.commit().await?;
+        Ok(v)
+    }
+
+    async fn list_pending_versions(
+        &self,
+        owner: AccountId,
+    ) -> StoreResult<Vec<(Algorithm, Version)>> {
+        let rows = sqlx::query(concat!(
+            version_select!(),
+            " JOIN algorithms g ON g.id = v.algorithm_id WHERE g.owner_id = $1 AND g.deleted_at IS NULL \
+             AND v.status = 'pending' ORDER BY v.created_at, v.id"
+        ))
+        .bind(owner)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let v = version_from_row(r)?;
+            out.push((self.get_algorithm_by_id(v.algorithm_id).await?, v));
+        }
+        Ok(out)
+    }
+}

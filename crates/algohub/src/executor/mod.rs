@@ -1,0 +1,152 @@
+//! The algorithm runtime the server plugs into the hub: `wasm` artifacts run
+//! in-process on the shared [`WasmRuntime`], `http` artifacts are forwarded to
+//! their upstream ([`upstream`]).
+//!
+//! Design: the domain only knows the `Executor` port; this adapter maps its
+//! types onto the runtime crate's and back, so neither wasmtime nor the HTTP
+//! client leaks into `algohub-core`. One wasm engine serves the whole process
+//! (its pooling allocator reserves address space per slot, and compiled modules
+//! are shared), so servers started in the same process (tests, benchmarks)
+//! share it too.
+
+pub mod upstream;
+
+use algohub_core::model::{Artifact, RuntimeKind};
+use algohub_core::services::{
+    ContentKind, ExecError, ExecInput, ExecOutput, Executor, artifact_digest,
+};
+use algohub_runtime::{
+    CallError, CallInput, ContentType, ECHO_WAT, Limits, RuntimeConfig, WasmRuntime,
+};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Fuel a single call may burn (about ten billion wasm instructions).
+pub const CALL_FUEL: u64 = 10_000_000_000;
+
+/// The process-wide wasm runtime, created on first use.
+pub fn shared_wasm_runtime() -> Result<Arc<WasmRuntime>, String> {
+    static RUNTIME: OnceLock<Result<Arc<WasmRuntime>, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            WasmRuntime::new(RuntimeConfig::default())
+                .map(Arc::new)
+                .map_err(|e| format!("cannot start the wasm runtime: {e}"))
+        })
+        .clone()
+}
+
+/// Runs `wasm` and `http` algorithms.
+pub struct HubExecutor {
+    wasm: Arc<WasmRuntime>,
+    upstream: upstream::Upstream,
+    template: Artifact,
+}
+
+impl HubExecutor {
+    pub fn new(allow_private_upstreams: bool) -> Result<Self, String> {
+        let wasm = shared_wasm_runtime()?;
+        let bytes = wasm
+            .prepare(ECHO_WAT.as_bytes())
+            .map_err(|e| format!("the built-in echo template does not compile: {e}"))?;
+        Ok(Self {
+            template: Artifact {
+                digest: artifact_digest(&bytes),
+                kind: RuntimeKind::Wasm,
+                bytes,
+            },
+            wasm,
+            upstream: upstream::Upstream::new(allow_private_upstreams)?,
+        })
+    }
+}
+
+fn to_runtime(kind: ContentKind) -> ContentType {
+    match kind {
+        ContentKind::Text => ContentType::Text,
+        ContentKind::Json => ContentType::Json,
+        ContentKind::Binary => ContentType::Binary,
+        ContentKind::Void => ContentType::Void,
+    }
+}
+
+fn from_runtime(kind: ContentType) -> ContentKind {
+    match kind {
+        ContentType::Text => ContentKind::Text,
+        ContentType::Json => ContentKind::Json,
+        ContentType::Binary => ContentKind::Binary,
+        ContentType::Void => ContentKind::Void,
+    }
+}
+
+fn exec_error(e: CallError) -> ExecError {
+    match e {
+        CallError::Algorithm {
+            message,
+            error_type,
+            stacktrace,
+            stdout,
+            fuel_used,
+        } => ExecError::Algorithm {
+            message,
+            error_type,
+            stacktrace,
+            stdout,
+            compute_units: fuel_used,
+        },
+        CallError::Timeout { after, .. } => ExecError::Timeout(after),
+        CallError::OutOfFuel { fuel_used } => ExecError::ResourceLimit(format!(
+            "the algorithm used up its fuel ({fuel_used} units)"
+        )),
+        CallError::OutOfMemory => {
+            ExecError::ResourceLimit("the algorithm exceeded its memory limit".into())
+        }
+        CallError::Trap { message, .. } => ExecError::Crash(message),
+        CallError::InvalidModule(m) => ExecError::Crash(format!("invalid module: {m}")),
+        CallError::Internal(m) => ExecError::Internal(m),
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for HubExecutor {
+    fn prepare(&self, kind: RuntimeKind, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        match kind {
+            RuntimeKind::Wasm => self.wasm.prepare(bytes).map_err(|e| e.to_string()),
+            RuntimeKind::Http => self.upstream.prepare(bytes),
+        }
+    }
+
+    fn template(&self) -> Artifact {
+        self.template.clone()
+    }
+
+    async fn execute(
+        &self,
+        artifact: &Artifact,
+        input: ExecInput,
+        timeout: Duration,
+    ) -> Result<ExecOutput, ExecError> {
+        match artifact.kind {
+            RuntimeKind::Wasm => {
+                let limits = Limits {
+                    fuel: CALL_FUEL,
+                    timeout,
+                    ..Limits::default()
+                };
+                let input = CallInput::new(to_runtime(input.content_type), input.data);
+                let out = self
+                    .wasm
+                    .call(&artifact.digest, &artifact.bytes, input, &limits)
+                    .await
+                    .map_err(exec_error)?;
+                Ok(ExecOutput {
+                    content_type: from_runtime(out.content_type),
+                    data: out.data,
+                    stdout: out.stdout,
+                    compute_units: out.fuel_used,
+                })
+            }
+            RuntimeKind::Http => self.upstream.call(&artifact.bytes, input, timeout).await,
+        }
+    }
+}

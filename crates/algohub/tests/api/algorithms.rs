@@ -1,0 +1,870 @@
+//! Algorithms: management, builds, versions, approval, and calls through the
+//! wasm and http runtimes, over the real server.
+
+use crate::support::{TestApp, error_reason};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const FAIL_WAT: &str = include_str!("../../../../examples/fail.wat");
+const SLOW_WAT: &str = include_str!("../../../../examples/slow.wat");
+
+fn create_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "details": {"label": "Echo", "summary": "returns its input"},
+        "settings": {"source_visibility": "open", "license": "apache2", "network_access": "isolated",
+                     "pipeline_enabled": false, "royalty_microcredits": 5, "language": "rust", "environment": "cpu",
+                     "package_set": "wasm32-wasi"}
+    })
+}
+
+async fn create(app: &TestApp, key: &str, owner: &str, name: &str) -> Value {
+    let (s, b) = app
+        .post(&format!("/v1/algorithms/{owner}"), key, create_body(name))
+        .await;
+    assert_eq!(s, 200, "create {owner}/{name}: {b}");
+    b
+}
+
+async fn compile(app: &TestApp, key: &str, algo: &str) -> Value {
+    let (s, b) = app
+        .post(&format!("/v1/algorithms/{algo}/compile"), key, json!({}))
+        .await;
+    assert_eq!(s, 200, "compile {algo}: {b}");
+    b
+}
+
+async fn publish(
+    app: &TestApp,
+    key: &str,
+    algo: &str,
+    version_type: &str,
+    callability: &str,
+) -> (u16, Value) {
+    app.post(
+        &format!("/v1/algorithms/{algo}/versions"),
+        key,
+        json!({"details": {}, "settings": {"algorithm_callability": callability}, "version_info": {"version_type": version_type, "release_notes": "notes"}, "source": {}, "scmsCredentials": {}}),
+    )
+    .await
+}
+
+async fn upload(app: &TestApp, key: &str, algo: &str, ct: &str, body: &[u8]) -> (u16, Value) {
+    let (s, _, b) = app
+        .send_raw(
+            Method::PUT,
+            &format!("/v1/algorithms/{algo}/artifact"),
+            key,
+            Some(ct),
+            body.to_vec(),
+        )
+        .await;
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+async fn call(app: &TestApp, key: &str, path: &str, ct: Option<&str>, body: &[u8]) -> (u16, Value) {
+    app.send_json(&format!("/v1/algo/{path}"), key, ct, body.to_vec())
+        .await
+}
+
+#[tokio::test]
+async fn create_compile_publish_and_versions() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let a = create(&app, &alice, "alice", "echo").await;
+    let id = a["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36);
+    assert_eq!(a["settings"]["royalty_microcredits"], 5);
+    assert_eq!(a["settings"]["algorithm_callability"], "private");
+    assert!(a.get("error").is_none());
+    // Settings round-trip through get, by name and by id.
+    let (s, g) = app.get("/v1/algorithms/alice/echo", &alice).await;
+    assert_eq!(s, 200);
+    assert_eq!(g["settings"], a["settings"]);
+    assert_eq!(g["details"]["summary"], "returns its input");
+    assert_eq!(g["version_info"]["insights_enabled"], false);
+    let (s, g2) = app.get(&format!("/v1/algorithms/{id}"), &alice).await;
+    assert_eq!((s, g2["name"].as_str()), (200, Some("echo")));
+    // Update; unknown settings and a taken name are refused.
+    let (s, u) = app
+        .put(
+            "/v1/algorithms/alice/echo",
+            &alice,
+            json!({"details": {"label": "Echo 2"}, "settings": {"license": "mit"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(
+        (
+            u["details"]["label"].as_str(),
+            u["settings"]["license"].as_str()
+        ),
+        (Some("Echo 2"), Some("mit"))
+    );
+    let (s, b) = app
+        .put(
+            "/v1/algorithms/alice/echo",
+            &alice,
+            json!({"settings": {"colour": "red"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = app
+        .post("/v1/algorithms/alice", &alice, create_body("echo"))
+        .await;
+    assert_eq!(s, 409, "{b}");
+    let (s, b) = app
+        .post(
+            "/v1/algorithms/alice",
+            &alice,
+            json!({"name": "bad name", "details": {"label": "x"}, "settings": {}}),
+        )
+        .await;
+    assert_eq!((s, error_reason(&b).as_str()), (400, "invalid_name"));
+    let (s, b) = app
+        .post(
+            "/v1/algorithms/alice",
+            &alice,
+            json!({"name": "nosettings", "details": {"label": "x"}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+
+    // Nothing compiled yet: publish is refused.
+    let (s, _) = publish(&app, &alice, "alice/echo", "minor", "public").await;
+    assert!((400..500).contains(&s));
+    let c1 = compile(&app, &alice, "alice/echo").await;
+    let hash = c1["version_info"]["git_hash"].as_str().unwrap().to_string();
+    assert_eq!(hash.len(), 40);
+    assert_eq!(c1["build"]["commit_sha"], hash.as_str());
+    assert_eq!(c1["compilation"]["successful"], true);
+    let c2 = compile(&app, &alice, "alice/echo").await;
+    assert_eq!(
+        c2["version_info"]["git_hash"],
+        hash.as_str(),
+        "same artifact, same hash"
+    );
+    assert_ne!(
+        c2["build"]["build_id"], c1["build"]["build_id"],
+        "but a new build"
+    );
+
+    let (s, v) = publish(&app, &alice, "alice/echo", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["version_info"]["semantic_version"], "0.1.0");
+    assert_eq!(v["version_info"]["status"], "published");
+    // Publishing again without a compile is refused (and the client's retry too).
+    for _ in 0..2 {
+        let (s, b) = publish(&app, &alice, "alice/echo", "minor", "public").await;
+        assert_eq!(
+            (s, error_reason(&b).as_str()),
+            (409, "nothing_to_publish"),
+            "{b}"
+        );
+    }
+    compile(&app, &alice, "alice/echo").await;
+    let (_, v) = publish(&app, &alice, "alice/echo", "major", "public").await;
+    assert_eq!(v["version_info"]["semantic_version"], "1.0.0");
+    compile(&app, &alice, "alice/echo").await;
+    let (_, v) = publish(&app, &alice, "alice/echo", "patch", "private").await;
+    assert_eq!(v["version_info"]["semantic_version"], "1.0.1");
+    compile(&app, &alice, "alice/echo").await;
+    let (s, b) = publish(&app, &alice, "alice/echo", "giant", "public").await;
+    assert_eq!(s, 400, "{b}");
+
+    // Version lists and filters.
+    let (_, all) = app
+        .get("/v1/algorithms/alice/echo/versions?limit=50", &alice)
+        .await;
+    assert_eq!(all["results"].as_array().unwrap().len(), 5, "{all}");
+    let (_, published) = app
+        .get(
+            "/v1/algorithms/alice/echo/versions?limit=50&published=True",
+            &alice,
+        )
+        .await;
+    assert_eq!(published["results"].as_array().unwrap().len(), 3);
+    let (_, public) = app
+        .get(
+            "/v1/algorithms/alice/echo/versions?limit=50&callable=true",
+            &alice,
+        )
+        .await;
+    assert_eq!(public["results"].as_array().unwrap().len(), 2);
+    let (_, private) = app
+        .get(
+            "/v1/algorithms/alice/echo/versions?limit=50&callable=false",
+            &alice,
+        )
+        .await;
+    assert_eq!(
+        private["results"].as_array().unwrap().len(),
+        3,
+        "the private version and the unpublished builds"
+    );
+    let (_, page) = app
+        .get("/v1/algorithms/alice/echo/versions?limit=1", &alice)
+        .await;
+    assert_eq!(page["marker"], "1");
+    let (s, one) = app
+        .get(
+            &format!("/v1/algorithms/alice/echo/versions/{hash}"),
+            &alice,
+        )
+        .await;
+    assert_eq!(
+        (s, one["version_info"]["git_hash"].as_str()),
+        (200, Some(hash.as_str()))
+    );
+    // Builds.
+    let (_, builds) = app
+        .get("/v1/algorithms/alice/echo/builds?limit=56", &alice)
+        .await;
+    let builds = builds["results"].as_array().unwrap().clone();
+    assert_eq!(builds.len(), 5);
+    let bid = builds[0]["build_id"].as_str().unwrap();
+    let (s, b) = app
+        .get(&format!("/v1/algorithms/alice/echo/builds/{bid}"), &alice)
+        .await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("succeeded")));
+    let (s, l) = app
+        .get(
+            &format!("/v1/algorithms/alice/echo/builds/{bid}/logs"),
+            &alice,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(l["logs"].as_str().is_some());
+
+    // Outsiders: a private algorithm does not exist for them.
+    let erin = app.make_user("erin", false).await;
+    let (s, b) = app.get("/v1/algorithms/alice/echo/versions", &erin).await;
+    assert!(s == 404 || s == 403, "{s} {b}");
+    let (s, b) = app.get("/v1/algorithms/alice/nosuch", &alice).await;
+    assert_eq!(s, 404);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No such algorithm")
+    );
+    // Delete: gone, and the name stays taken.
+    let (s, _) = app.delete("/v1/algorithms/alice/echo", &erin).await;
+    assert!((400..500).contains(&s));
+    let (s, _) = app.delete("/v1/algorithms/alice/echo", &alice).await;
+    assert_eq!(s, 204);
+    let (s, _) = app.get("/v1/algorithms/alice/echo", &alice).await;
+    assert_eq!(s, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn calls_through_the_wasm_runtime() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let a = create(&app, &alice, "alice", "echo").await;
+    let id = a["id"].as_str().unwrap().to_string();
+    let c = compile(&app, &alice, "alice/echo").await;
+    let hash = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+    // An unpublished build: callable by hash by the owner only.
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/echo/{hash}"),
+        Some("text/plain"),
+        b"hi",
+    )
+    .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("hi")), "{r}");
+    let (s, r) = call(
+        &app,
+        &bob,
+        &format!("alice/echo/{hash}"),
+        Some("text/plain"),
+        b"hi",
+    )
+    .await;
+    assert_eq!(s, 404, "{r}");
+    // Nothing public yet: for bob the algorithm does not exist.
+    let (s, _, body) = app
+        .send_raw(
+            Method::POST,
+            "/v1/algo/alice/echo",
+            &bob,
+            Some("text/plain"),
+            b"x".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 404);
+    assert!(String::from_utf8_lossy(&body).contains("No such algorithm"));
+    let (s, v) = publish(&app, &alice, "alice/echo", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+
+    // Every content type, through the latest public version.
+    let (s, r) = call(
+        &app,
+        &bob,
+        "alice/echo",
+        Some("application/json"),
+        br#"{"a": [1, 2]}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["result"], json!({"a": [1, 2]}));
+    assert_eq!(r["metadata"]["content_type"], "json");
+    assert!(r["metadata"]["duration"].as_f64().unwrap() >= 0.0);
+    assert!(
+        r["metadata"]["compute_units"].as_u64().unwrap() > 0,
+        "fuel is reported: {r}"
+    );
+    assert_eq!(r["async"], false);
+    assert!(r["request_id"].as_str().unwrap().starts_with("req-"));
+    assert!(r.get("error").is_none());
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo",
+        Some("text/plain"),
+        "héllo".as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (r["result"].as_str(), r["metadata"]["content_type"].as_str()),
+        (Some("héllo"), Some("text"))
+    );
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo",
+        Some("application/octet-stream"),
+        &[0, 159, 255],
+    )
+    .await;
+    assert_eq!(
+        (r["result"].as_str(), r["metadata"]["content_type"].as_str()),
+        (Some("AJ//"), Some("binary"))
+    );
+    let (_, r) = call(&app, &bob, "alice/echo", Some("application/json"), b"null").await;
+    assert_eq!(r["result"], Value::Null);
+    assert!(r.get("error").is_none(), "{r}");
+    // A JSON string (how the generated client sends text).
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo",
+        Some("application/json"),
+        br#""x""#,
+    )
+    .await;
+    assert_eq!(r["result"], "x");
+    let (s, b) = call(&app, &bob, "alice/echo", Some("application/json"), b"{oops").await;
+    assert_eq!((s, error_reason(&b).as_str()), (400, "malformed_json"));
+
+    // Version forms.
+    for v in [
+        "0.1.0",
+        "0.1.*",
+        "0.*",
+        "latestPrivate",
+        &hash[..],
+        &hash.to_uppercase()[..],
+    ] {
+        let (s, r) = call(
+            &app,
+            &alice,
+            &format!("alice/echo/{v}"),
+            Some("text/plain"),
+            b"v",
+        )
+        .await;
+        assert_eq!(
+            (s, r["result"].as_str()),
+            (200, Some("v")),
+            "version {v}: {r}"
+        );
+    }
+    let (s, r) = call(&app, &bob, "alice/echo/0.*", Some("text/plain"), b"v").await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["metadata"]["version"], "0.1.0");
+    for (v, status) in [("9.9.9", 404), ("1.*", 404), ("nonsense", 404)] {
+        let (s, r) = call(
+            &app,
+            &bob,
+            &format!("alice/echo/{v}"),
+            Some("text/plain"),
+            b"v",
+        )
+        .await;
+        assert_eq!(s, status, "version {v}: {r}");
+    }
+    // The by-id form.
+    let (s, r) = call(
+        &app,
+        &bob,
+        &format!("{id}/0.1.0"),
+        Some("text/plain"),
+        b"by id",
+    )
+    .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("by id")), "{r}");
+
+    // output=raw and output=void; bad options.
+    let (s, ct, body) = app
+        .send_raw(
+            Method::POST,
+            "/v1/algo/alice/echo?output=raw",
+            &bob,
+            Some("application/json"),
+            br#"[1,2]"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (s, ct.as_str(), body.as_slice()),
+        (200, "application/json", &br#"[1,2]"#[..])
+    );
+    let (s, r) = call(
+        &app,
+        &bob,
+        "alice/echo?output=void",
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!((s, r["async"].as_str()), (200, Some("void")), "{r}");
+    assert!(r["request_id"].as_str().unwrap().starts_with("req-"));
+    assert!(r.get("result").is_none());
+    for q in ["timeout=abc", "timeout=-1", "output=fancy", "stdout=maybe"] {
+        let (s, r) = call(
+            &app,
+            &bob,
+            &format!("alice/echo?{q}"),
+            Some("text/plain"),
+            b"x",
+        )
+        .await;
+        assert_eq!(s, 400, "{q}: {r}");
+    }
+    let (s, _) = call(
+        &app,
+        "simnotakey0000000000000000000",
+        "alice/echo",
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, r) = call(&app, &bob, "alice/nosuch", Some("text/plain"), b"x").await;
+    assert_eq!(s, 404);
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("No such algorithm")
+    );
+
+    // A failing module: HTTP 200 with an error object; stdout only for the owner.
+    let (s, b) = upload(
+        &app,
+        &alice,
+        "alice/echo",
+        "text/plain",
+        FAIL_WAT.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    compile(&app, &alice, "alice/echo").await;
+    publish(&app, &alice, "alice/echo", "minor", "public").await;
+    let (s, r) = call(
+        &app,
+        &alice,
+        "alice/echo?stdout=True",
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["error"]["message"], "the input is not acceptable");
+    assert_eq!(r["error"]["error_type"], "ValueError");
+    assert!(r["error"]["stack_trace"].is_string() && r["error"]["stacktrace"].is_string());
+    assert_eq!(r["metadata"]["stdout"], "checking the input...\n");
+    assert!(r.get("result").is_none());
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo?stdout=true",
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert!(
+        r["metadata"].get("stdout").is_none(),
+        "stdout is the owner's: {r}"
+    );
+    let (s, ct, body) = app
+        .send_raw(
+            Method::POST,
+            "/v1/algo/alice/echo?output=raw",
+            &bob,
+            Some("text/plain"),
+            b"x".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(ct.starts_with("text/plain"));
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "the input is not acceptable"
+    );
+    // The previous version still answers.
+    let (_, r) = call(&app, &bob, "alice/echo/0.1.0", Some("text/plain"), b"old").await;
+    assert_eq!(r["result"], "old");
+
+    // A runaway module is stopped by its deadline; the server goes on.
+    let (s, b) = upload(
+        &app,
+        &alice,
+        "alice/echo",
+        "text/plain",
+        SLOW_WAT.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let c = compile(&app, &alice, "alice/echo").await;
+    let slow = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/echo/{slow}?timeout=0.3"),
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["error"]["error_type"], "AlgorithmTimeoutError", "{r}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo/0.1.0",
+        Some("text/plain"),
+        b"still here",
+    )
+    .await;
+    assert_eq!(r["result"], "still here");
+    // Invalid artifacts are refused and change nothing.
+    for bad in [&b"(module (func"[..], b"\0asm\x01\0\0\0garbage"] {
+        let (s, b) = upload(&app, &alice, "alice/echo", "application/wasm", bad).await;
+        assert_eq!(
+            (s, error_reason(&b).as_str()),
+            (400, "invalid_artifact"),
+            "{b}"
+        );
+    }
+    let (s, b) = upload(&app, &bob, "alice/echo", "text/plain", FAIL_WAT.as_bytes()).await;
+    assert!((400..500).contains(&s), "{b}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn org_versions_need_approval() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let carl = app.make_user("carl", false).await;
+    let erin = app.make_user("erin", false).await;
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "bob", "contributor").await;
+    app.add_member("acme", "carl", "admin").await;
+    create(&app, &bob, "acme", "model").await;
+    let (s, b) = app
+        .post("/v1/algorithms/acme", &erin, create_body("intruder"))
+        .await;
+    assert!((400..500).contains(&s), "{b}");
+    compile(&app, &bob, "acme/model").await;
+    let (s, v) = publish(&app, &bob, "acme/model", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["version_info"]["status"], "pending");
+    // Pending: not callable by outsiders; the author's side may try it.
+    let (s, _) = call(&app, &erin, "acme/model", Some("text/plain"), b"x").await;
+    assert_eq!(s, 404);
+    let (s, r) = call(&app, &bob, "acme/model/0.1.0", Some("text/plain"), b"x").await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("x")), "{r}");
+    // Admins see it; others do not.
+    let (s, p) = app
+        .get("/v1/organizations/acme/pending-versions", &alice)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(p[0]["version"], "0.1.0");
+    let (s, _) = app
+        .get("/v1/organizations/acme/pending-versions", &bob)
+        .await;
+    assert!((400..500).contains(&s));
+    // The author cannot approve; rejecting needs a reason.
+    let (s, _) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.1.0/approve",
+            &bob,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, b) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.1.0/reject",
+            &alice,
+            json!({"reason": " "}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, d) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.1.0/approve",
+            &carl,
+            json!({"reason": "looks good"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["status"], "published");
+    assert!(d["approved_digest"].as_str().unwrap().len() == 64);
+    let (s, _) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.1.0/approve",
+            &alice,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "decided once");
+    let (s, r) = call(&app, &erin, "acme/model", Some("text/plain"), b"now public").await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("now public")), "{r}");
+    // Each version is approved on its own; a rejected one is never callable.
+    compile(&app, &bob, "acme/model").await;
+    let (_, v) = publish(&app, &bob, "acme/model", "minor", "public").await;
+    assert_eq!(v["version_info"]["status"], "pending");
+    let (s, d) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.2.0/reject",
+            &alice,
+            json!({"reason": "no tests"}),
+        )
+        .await;
+    assert_eq!(
+        (s, d["status"].as_str(), d["reason"].as_str()),
+        (200, Some("rejected"), Some("no tests"))
+    );
+    let (s, _) = call(&app, &bob, "acme/model/0.2.0", Some("text/plain"), b"x").await;
+    assert_eq!(s, 404);
+    let (_, r) = call(&app, &erin, "acme/model", Some("text/plain"), b"latest").await;
+    assert_eq!(r["metadata"]["version"], "0.1.0");
+    // The decisions went to the outbox for delivery.
+    let kinds: Vec<String> = app
+        .hub()
+        .store
+        .list_outbox(true, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.kind)
+        .collect();
+    for k in [
+        "notification.approval_requested",
+        "notification.version_approved",
+        "notification.version_rejected",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} in {kinds:?}");
+    }
+    app.stop().await;
+}
+
+/// A tiny upstream model server on loopback.
+async fn upstream() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new()
+        .route(
+            "/predict",
+            post(
+                |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let key = headers
+                        .get("x-model-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let kind = headers
+                        .get("x-algohub-content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    axum::Json(json!({"length": body.len(), "key": key, "kind": kind}))
+                },
+            ),
+        )
+        .route(
+            "/broken",
+            post(|| async {
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({"error": {"message": "model not loaded"}})),
+                )
+            }),
+        )
+        .route(
+            "/slow",
+            post(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "late"
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn calls_through_the_http_runtime() {
+    let base = upstream().await;
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    create(&app, &alice, "alice", "remote").await;
+    let def = json!({"runtime": "http", "url": format!("{base}/predict"), "timeout": 30, "headers": {"X-Model-Key": "s3cret"}});
+    let (s, b) = upload(
+        &app,
+        &alice,
+        "alice/remote",
+        "application/json",
+        def.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!((s, b["runtime"].as_str()), (200, Some("http")), "{b}");
+    assert!(
+        !b.to_string().contains("s3cret"),
+        "header secrets are not shown back"
+    );
+    let c = compile(&app, &alice, "alice/remote").await;
+    let hash = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/remote/{hash}"),
+        Some("text/plain"),
+        b"four",
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["result"],
+        json!({"length": 4, "key": "s3cret", "kind": "text"})
+    );
+    assert_eq!(r["metadata"]["content_type"], "json");
+    let (s, g) = app.get("/v1/algorithms/alice/remote", &alice).await;
+    assert_eq!(s, 200);
+    assert!(!g.to_string().contains("s3cret"));
+    // Upstream failures are clean algorithm errors.
+    for (path, kind, timeout) in [
+        ("broken", "UpstreamError", ""),
+        ("slow", "AlgorithmTimeoutError", "?timeout=0.5"),
+    ] {
+        let def = json!({"url": format!("{base}/{path}")});
+        upload(
+            &app,
+            &alice,
+            "alice/remote",
+            "application/json",
+            def.to_string().as_bytes(),
+        )
+        .await;
+        let c = compile(&app, &alice, "alice/remote").await;
+        let h = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+        let (s, r) = call(
+            &app,
+            &alice,
+            &format!("alice/remote/{h}{timeout}"),
+            Some("text/plain"),
+            b"x",
+        )
+        .await;
+        assert_eq!(
+            (s, r["error"]["error_type"].as_str()),
+            (200, Some(kind)),
+            "{r}"
+        );
+        if path == "broken" {
+            assert_eq!(r["error"]["message"], "model not loaded");
+        }
+    }
+    let def = json!({"url": "http://127.0.0.1:1/nothing-listens"});
+    upload(
+        &app,
+        &alice,
+        "alice/remote",
+        "application/json",
+        def.to_string().as_bytes(),
+    )
+    .await;
+    let c = compile(&app, &alice, "alice/remote").await;
+    let h = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/remote/{h}"),
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!(
+        (s, r["error"]["error_type"].as_str()),
+        (200, Some("UpstreamError")),
+        "{r}"
+    );
+    for bad in [
+        json!({"url": "ftp://x/y"}),
+        json!({"url": "http://example.com", "headers": {"Host": "x"}}),
+        json!({"nourl": 1}),
+    ] {
+        let (s, b) = upload(
+            &app,
+            &alice,
+            "alice/remote",
+            "application/json",
+            bad.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (s, error_reason(&b).as_str()),
+            (400, "invalid_artifact"),
+            "{bad}: {b}"
+        );
+    }
+    app.stop().await;
+
+    // The SSRF guard: by default loopback and private upstreams are refused.
+    let guarded = TestApp::with(|c| c.http_upstream_allow_private = false).await;
+    let alice = guarded.make_user("alice", false).await;
+    create(&guarded, &alice, "alice", "remote").await;
+    for url in [
+        format!("{base}/predict"),
+        "http://localhost:8080/".into(),
+        "http://169.254.169.254/latest".into(),
+        "http://[::1]/x".into(),
+    ] {
+        let def = json!({"url": url});
+        let (s, b) = upload(
+            &guarded,
+            &alice,
+            "alice/remote",
+            "application/json",
+            def.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(s, 400, "{url}: {b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("internal address"),
+            "{b}"
+        );
+    }
+    guarded.stop().await;
+}
