@@ -55,6 +55,7 @@ codes! {
     MissingField = (1005, BadRequest, "missing_field"),
     PayloadTooLarge = (1006, PayloadTooLarge, "payload_too_large"),
     InvalidToken = (1007, BadRequest, "invalid_token"),
+    InvalidPath = (1008, BadRequest, "invalid_path"),
     Unauthenticated = (2001, Unauthorized, "unauthenticated"),
     InvalidKey = (2002, Unauthorized, "invalid_key"),
     Forbidden = (3000, Forbidden, "forbidden"),
@@ -86,6 +87,8 @@ codes! {
     InvitationExpired = (4043, Conflict, "invitation_expired"),
     Conflict = (4044, Conflict, "conflict"),
     MethodNotAllowed = (4045, BadRequest, "method_not_allowed"),
+    DataNotFound = (4050, NotFound, "data_not_found"),
+    DataConflict = (4051, Conflict, "data_conflict"),
     Unavailable = (5001, Unavailable, "unavailable"),
     Internal = (5002, Internal, "internal"),
 }
@@ -179,6 +182,9 @@ mod tests {
             Code::InvitationExpired,
             Code::Conflict,
             Code::MethodNotAllowed,
+            Code::InvalidPath,
+            Code::DataNotFound,
+            Code::DataConflict,
             Code::Unavailable,
             Code::Internal,
         ];

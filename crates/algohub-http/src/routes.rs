@@ -49,6 +49,16 @@ impl Routes {
         self
     }
 
+    /// Registers one handler for several documented operations on one path
+    /// (one method router per path, as axum requires).
+    pub fn add_many(mut self, ops: &[Operation], handler: MethodRouter<AppState>) -> Self {
+        if let Some(first) = ops.first() {
+            self.router = self.router.route(first.path, handler);
+        }
+        self.ops.extend_from_slice(ops);
+        self
+    }
+
     pub fn into_parts(self) -> (Router<AppState>, Vec<Operation>) {
         (self.router, self.ops)
     }
@@ -80,6 +90,7 @@ macro_rules! op {
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| name.trim_start_matches('*'))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect()
 }
@@ -89,12 +100,12 @@ pub fn openapi(ops: &[Operation]) -> Value {
     let mut paths = Map::new();
     for op in ops {
         let entry = paths
-            .entry(op.path.to_string())
+            .entry(op.path.replace("{*", "{"))
             .or_insert_with(|| json!({}));
         let mut o = json!({
             "tags": [op.tag],
             "summary": op.summary,
-            "operationId": format!("{}_{}", op.method.as_str().to_ascii_lowercase(), op.path.trim_start_matches('/').replace(['/', '{', '}', '-'], "_")),
+            "operationId": format!("{}_{}", op.method.as_str().to_ascii_lowercase(), op.path.trim_start_matches('/').replace(['/', '{', '}', '-', '*'], "_")),
             "parameters": path_params(op.path),
             "responses": {
                 op.success.to_string(): match op.response {

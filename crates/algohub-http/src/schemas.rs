@@ -79,6 +79,8 @@ pub fn all() -> Value {
         "BuildLogs": obj(&["logs"], json!({"logs": s()})),
         "PagedList": obj(&["results"], json!({"results": {"type": "array", "items": {"type": "object"}}, "marker": s(), "next_link": s()})),
         "Decision": obj(&[], json!({"reason": s()})),
+        "DataCreateDirectory": obj(&["name"], json!({"name": s(), "acl": obj(&["read"], json!({"read": {"type": "array", "items": s()}}))})),
+        "DataAclUpdate": obj(&["acl"], json!({"acl": obj(&["read"], json!({"read": {"type": "array", "items": s()}}))})),
         "CallInput": {"description": "any JSON (application/json), text (text/plain) or bytes (application/octet-stream)"},
         "CallResult": obj(&["async", "request_id"], json!({"result": {}, "async": {"type": "boolean"}, "request_id": s(),
             "error": obj(&["message"], json!({"message": s(), "error_type": s(), "stacktrace": s()})),

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod executor;
+pub mod files;
 
 use algohub_core::services::Hub;
 use algohub_core::store::Store;
@@ -43,9 +44,15 @@ impl Server {
     ) -> Result<Self, BoxError> {
         let store = open_store(&config.database_url).await?;
         let executor = executor::HubExecutor::new(config.http_upstream_allow_private)?;
-        let hub = Hub::start_with(store.clone(), config.settings(), Some(Arc::new(executor)))
-            .await
-            .map_err(|e| format!("cannot load the policy index: {e}"))?;
+        let files = files::FsStorage::new(config.data_dir.join("files"))?;
+        let hub = Hub::start_with(
+            store.clone(),
+            config.settings(),
+            Some(Arc::new(executor)),
+            Some(Arc::new(files)),
+        )
+        .await
+        .map_err(|e| format!("cannot load the policy index: {e}"))?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

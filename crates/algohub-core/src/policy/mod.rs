@@ -100,10 +100,16 @@ pub enum Action {
     /// Call a published public version.
     AlgoCallPublic,
     VersionApprove,
+    /// Read an account's data collections (files, listings, ACLs).
+    DataRead,
+    /// Create, replace and delete an account's data, and change ACLs.
+    DataWrite,
+    /// Read a collection whose ACL makes it public.
+    DataReadPublic,
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 33] = [
         Action::AdminUsersManage,
         Action::AdminUsersRead,
         Action::AdminOrgTypesManage,
@@ -134,6 +140,9 @@ impl Action {
         Action::AlgoCall,
         Action::AlgoCallPublic,
         Action::VersionApprove,
+        Action::DataRead,
+        Action::DataWrite,
+        Action::DataReadPublic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -168,6 +177,9 @@ impl Action {
             Action::AlgoCall => "algo.call",
             Action::AlgoCallPublic => "algo.call_public",
             Action::VersionApprove => "version.approve",
+            Action::DataRead => "data.read",
+            Action::DataWrite => "data.write",
+            Action::DataReadPublic => "data.read_public",
         }
     }
 
@@ -179,6 +191,8 @@ impl Action {
     pub fn required_scope(self) -> i64 {
         match self {
             Action::AlgoCall | Action::AlgoCallPublic => Scopes::ALGO_CALL,
+            Action::DataRead | Action::DataReadPublic => Scopes::DATA_READ,
+            Action::DataWrite => Scopes::DATA_WRITE,
             _ => Scopes::MANAGEMENT,
         }
     }

@@ -128,6 +128,8 @@ fn cluster_admin_may(a: Action) -> bool {
             | Action::AlgoCall
             | Action::AlgoCallPublic
             | Action::VersionApprove
+            | Action::DataRead
+            | Action::DataWrite
     )
 }
 
@@ -135,7 +137,8 @@ fn cluster_admin_may(a: Action) -> bool {
 fn required_org_role(a: Action) -> Option<OrgRole> {
     Some(match a {
         Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
-        Action::AppCreate | Action::AlgoCreate => OrgRole::Contributor,
+        Action::AppCreate | Action::AlgoCreate | Action::DataWrite => OrgRole::Contributor,
+        Action::DataRead => OrgRole::Viewer,
         Action::VersionApprove => OrgRole::Admin,
         Action::OrgUpdate
         | Action::OrgDelete
@@ -303,6 +306,11 @@ pub(crate) fn evaluate<T: Trace>(
                 "published public versions may be called by every user".into()
             });
         }
+        (Action::DataReadPublic, _) if matches!(resource, Resource::Account(_)) => {
+            return finish(t, Rule::Authenticated, true, || {
+                "public collections may be read by every user".into()
+            });
+        }
         (Action::OrgCreate, PrincipalKind::User { .. }) => {
             return finish(t, Rule::Authenticated, true, || {
                 "every user may create an organization".into()
@@ -322,6 +330,8 @@ pub(crate) fn evaluate<T: Trace>(
                 | Action::UserKeysManage
                 | Action::AppCreate
                 | Action::AlgoCreate
+                | Action::DataRead
+                | Action::DataWrite
         )
     {
         return finish(t, Rule::AccountSelf, true, || {

@@ -217,6 +217,14 @@ fn decision_table() {
         ("calls-only key calls", calls_key, AlgoCall, R::Algorithm(301), true, Rule::AppOrgRole),
         ("calls-only key cannot publish", calls_key, AlgoPublish, R::Algorithm(301), false, Rule::KeyScope),
         ("missing algorithm", u(2), AlgoCall, R::Algorithm(999), false, Rule::ResourceExists),
+        ("user writes own data", u(6), DataWrite, R::Account(6), true, Rule::AccountSelf),
+        ("user cannot read others' data", u(6), DataRead, R::Account(2), false, Rule::DefaultDeny),
+        ("anyone reads public collections", u(6), DataReadPublic, R::Account(2), true, Rule::Authenticated),
+        ("viewer reads org data", u(5), DataRead, R::Account(100), true, Rule::OrgRole),
+        ("viewer cannot write org data", u(5), DataWrite, R::Account(100), false, Rule::DefaultDeny),
+        ("contributor writes org data", u(3), DataWrite, R::Account(100), true, Rule::OrgRole),
+        ("cluster admin needs super powers for data", u(1), DataRead, R::Account(6), false, Rule::DefaultDeny),
+        ("calls-only key cannot read data", calls_key, DataRead, R::Account(100), false, Rule::KeyScope),
     ];
     for (name, p, a, r, allow, rule) in rows {
         let d = e.decide_at(&p, a, r, NOW);

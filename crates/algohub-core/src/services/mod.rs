@@ -10,6 +10,7 @@ mod algorithms;
 mod apps;
 mod authz;
 mod calls;
+mod data;
 mod executor;
 mod invitations;
 mod keys;
@@ -22,6 +23,10 @@ pub use accounts::CreateUser;
 pub use algorithms::artifact_digest;
 pub use authz::{ExplainAnswer, WhoCanRow};
 pub use calls::{CallOutcome, CallRequest, MAX_TIMEOUT_SECS, PreparedCall, parse_timeout};
+pub use data::{
+    DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataStorage, RESERVED_PREFIX,
+    StorageError, split_path,
+};
 pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
@@ -62,6 +67,8 @@ pub struct Hub {
     pub settings: Settings,
     /// Runs algorithms; `None` on nodes (or CLI commands) that never call them.
     pub executor: Option<Arc<dyn Executor>>,
+    /// Holds data API files; `None` on nodes (or CLI commands) that never serve them.
+    pub files: Option<Arc<dyn DataStorage>>,
     sync_lock: tokio::sync::Mutex<()>,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
@@ -70,14 +77,15 @@ pub struct Hub {
 impl Hub {
     /// Loads the policy index from the store and returns a ready hub.
     pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
-        Self::start_with(store, settings, None).await
+        Self::start_with(store, settings, None, None).await
     }
 
-    /// Like `start`, with an algorithm runtime.
+    /// Like `start`, with an algorithm runtime and data storage.
     pub async fn start_with(
         store: Arc<dyn Store>,
         settings: Settings,
         executor: Option<Arc<dyn Executor>>,
+        files: Option<Arc<dyn DataStorage>>,
     ) -> Result<Arc<Self>> {
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
         let snapshot = store.load_policy_snapshot().await?;
@@ -87,6 +95,7 @@ impl Hub {
             policy,
             settings,
             executor,
+            files,
             sync_lock: tokio::sync::Mutex::new(()),
             key_uses: Default::default(),
         }))

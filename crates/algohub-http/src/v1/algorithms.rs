@@ -16,6 +16,9 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// Largest artifact upload (a wasm module).
+pub const MAX_ARTIFACT_BYTES: usize = 32 << 20;
+
 fn self_link(s: &AppState, a: &Algorithm) -> String {
     format!("{}/v1/algorithms/{}/{}", s.base_url, a.owner_name, a.name)
 }
@@ -540,7 +543,7 @@ pub fn routes(r: Routes) -> Routes {
         .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds", "algorithms", "Builds, newest first: ?limit&marker", response = "PagedList"), get(builds))
         .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds/{build_id}", "algorithms", "One build", response = "Build"), get(build_one))
         .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds/{build_id}/logs", "algorithms", "A build's logs", response = "BuildLogs"), get(build_logs))
-        .add(op!(PUT "/v1/algorithms/{owner}/{algo}/artifact", "algorithms", "Upload an artifact: wasm binary or WAT text; or JSON {runtime: http, url, timeout, headers}"), put(upload))
+        .add(op!(PUT "/v1/algorithms/{owner}/{algo}/artifact", "algorithms", "Upload an artifact: wasm binary or WAT text; or JSON {runtime: http, url, timeout, headers}"), put(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_ARTIFACT_BYTES)))
         .add(op!(POST "/v1/algorithms/{owner}/{algo}/versions/{version}/approve", "approvals", "Approve a pending version (org admins)", body = "Decision"), post(approve))
         .add(op!(POST "/v1/algorithms/{owner}/{algo}/versions/{version}/reject", "approvals", "Reject a pending version with a reason (org admins)", body = "Decision"), post(reject))
         .add(op!(GET "/v1/organizations/{org}/pending-versions", "approvals", "Versions waiting for approval (org admins)"), get(pending))

@@ -19,13 +19,16 @@ use algohub_core::services::{
     CallOutcome, CallRequest, ContentKind, ExecError, ExecInput, parse_timeout,
 };
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+/// Largest call input.
+pub const MAX_INPUT_BYTES: usize = 16 << 20;
 
 #[derive(Deserialize)]
 struct CallArgs {
@@ -318,10 +321,10 @@ async fn call_version(
 pub fn routes(r: Routes) -> Routes {
     r.add(
         op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void", body = "CallInput", response = "CallResult"),
-        post(call_latest),
+        post(call_latest).layer(DefaultBodyLimit::max(MAX_INPUT_BYTES)),
     )
     .add(
         op!(POST "/v1/algo/{owner}/{algo}/{version}", "calls", "Call a version: 1.2.3, 1.2.*, 1.*, a build hash or latestPrivate", body = "CallInput", response = "CallResult"),
-        post(call_version),
+        post(call_version).layer(DefaultBodyLimit::max(MAX_INPUT_BYTES)),
     )
 }

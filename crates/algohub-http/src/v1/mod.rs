@@ -2,6 +2,7 @@
 
 pub mod algorithms;
 pub mod calls;
+pub mod data;
 pub mod keys;
 pub mod orgs;
 pub mod shapes;
@@ -10,7 +11,10 @@ pub mod users;
 use crate::routes::Routes;
 
 pub fn routes(r: Routes) -> Routes {
-    calls::routes(algorithms::routes(keys::routes(orgs::routes(
-        users::routes(r),
-    ))))
+    let r = users::routes(r);
+    let r = orgs::routes(r);
+    let r = keys::routes(r);
+    let r = algorithms::routes(r);
+    let r = calls::routes(r);
+    data::routes(r)
 }

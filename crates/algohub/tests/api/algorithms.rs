@@ -868,3 +868,56 @@ async fn calls_through_the_http_runtime() {
     }
     guarded.stop().await;
 }
+
+/// The C example (examples/wordcount.c), built by `.ci/run` with Debian's clang
+/// and wasi-libc; `ALGOHUB_EXAMPLE_WASM_DIR` names the directory it was built
+/// into. Without the variable (no toolchain here) the test says so and stops.
+#[tokio::test]
+async fn wordcount_example_written_in_c() {
+    let Some(dir) = std::env::var("ALGOHUB_EXAMPLE_WASM_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+    else {
+        eprintln!("ALGOHUB_EXAMPLE_WASM_DIR not set: the C example was not built, test not run");
+        return;
+    };
+    let wasm = std::fs::read(std::path::Path::new(&dir).join("wordcount.wasm"))
+        .expect("ALGOHUB_EXAMPLE_WASM_DIR is set, so wordcount.wasm must be there");
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    create(&app, &alice, "alice", "wordcount").await;
+    let (s, b) = upload(&app, &alice, "alice/wordcount", "application/wasm", &wasm).await;
+    assert_eq!(s, 200, "{b}");
+    let c = compile(&app, &alice, "alice/wordcount").await;
+    let h = c["version_info"]["git_hash"].as_str().unwrap().to_string();
+    let text = "the quick brown fox\njumps over the lazy dog\n";
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/wordcount/{h}?stdout=true"),
+        Some("text/plain"),
+        text.as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(
+        r["result"],
+        json!({"lines": 2, "words": 9, "chars": 44, "longest_word": 5})
+    );
+    assert_eq!(r["metadata"]["content_type"], "json");
+    assert_eq!(r["metadata"]["stdout"], "counted 44 characters\n");
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/wordcount/{h}"),
+        Some("application/octet-stream"),
+        &[1, 2, 3],
+    )
+    .await;
+    assert_eq!(
+        (s, r["error"]["error_type"].as_str()),
+        (200, Some("InputError")),
+        "{r}"
+    );
+    app.stop().await;
+}

@@ -5,6 +5,7 @@ mod accounts;
 mod algorithms;
 mod apps_teams;
 mod cli;
+mod data;
 mod invitations;
 mod keys;
 mod matrix;

@@ -516,6 +516,98 @@ fn rows() -> Vec<Row> {
             Some(json!("x")),
             "DTBA",
         ),
+        row("GET", "/v1/data", "/v1/data", None, AUTHENTICATED),
+        row(
+            "GET",
+            "/v1/connector/data",
+            "/v1/connector/data",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
+            "GET",
+            "/v1/data/{path}",
+            "/v1/data/acme/files/f.txt",
+            None,
+            "DTBA",
+        ),
+        row(
+            "HEAD",
+            "/v1/data/{path}",
+            "/v1/data/acme/files/f.txt",
+            None,
+            "DTBA",
+        ),
+        row(
+            "PUT",
+            "/v1/data/{path}",
+            "/v1/data/acme/files/new.txt",
+            Some(json!({"any": "bytes"})),
+            "BA",
+        ),
+        row(
+            "POST",
+            "/v1/data/{path}",
+            "/v1/data/acme/files",
+            Some(json!({"name": "sub"})),
+            "BA",
+        ),
+        row(
+            "PATCH",
+            "/v1/data/{path}",
+            "/v1/data/acme/files",
+            Some(json!({"acl": {"read": []}})),
+            "BA",
+        ),
+        row(
+            "DELETE",
+            "/v1/data/{path}",
+            "/v1/data/acme/files/f.txt",
+            None,
+            "BA",
+        ),
+        row(
+            "GET",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles%2Ff.txt",
+            None,
+            "DTBA",
+        ),
+        row(
+            "HEAD",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles%2Ff.txt",
+            None,
+            "DTBA",
+        ),
+        row(
+            "PUT",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles%2Fnew.txt",
+            Some(json!({"any": "bytes"})),
+            "BA",
+        ),
+        row(
+            "POST",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles",
+            Some(json!({"name": "sub"})),
+            "BA",
+        ),
+        row(
+            "PATCH",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles",
+            Some(json!({"acl": {"read": []}})),
+            "BA",
+        ),
+        row(
+            "DELETE",
+            "/v1/connector/data/{path}",
+            "/v1/connector/data/acme%2Ffiles%2Ff.txt",
+            None,
+            "BA",
+        ),
     ]
 }
 
@@ -637,6 +729,19 @@ async fn fixture() -> Fixture {
         .post("/v1/algorithms/bob/pub/versions", &bob, publish)
         .await;
     assert_eq!(s, 200, "{v}");
+    // Data: acme's private collection `files` with one file.
+    let (s, r) = app
+        .post(
+            "/v1/data/acme",
+            &alice,
+            json!({"name": "files", "acl": {"read": []}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = app
+        .put("/v1/data/acme/files/f.txt", &alice, json!("x"))
+        .await;
+    assert_eq!(s, 200, "{r}");
     let subs = vec![
         ("{algoid}", model["id"].as_str().unwrap().to_string()),
         (

@@ -1,0 +1,556 @@
+//! The data API: files and directories in per-account collections
+//! (`data://owner/collection/path`, `.my` = the caller's own account).
+//!
+//! Design: paths are parsed once into a [`DataPath`] (owner resolved, every
+//! segment checked: no `..`, no `.`, no separators, no control characters, no
+//! reserved `.algohub-` prefix), so a storage backend only ever sees clean
+//! relative segments under an account. Bytes live behind the [`DataStorage`]
+//! port (the local filesystem by default; an object store can implement the
+//! same trait). Access: the owner's side (`data.read` / `data.write`, which the
+//! policy gives the account itself and org members by role) or, for reading,
+//! a collection whose ACL is public (`data.read_public`). Someone who may not
+//! read a collection is told it does not exist.
+
+use super::Hub;
+use crate::error::{Code, Error, Result};
+use crate::model::{AccountId, Millis};
+use crate::policy::{Action, Principal, Resource};
+use async_trait::async_trait;
+
+/// Prefix of names the storage keeps for itself (temporary files, ACLs).
+pub const RESERVED_PREFIX: &str = ".algohub-";
+/// Entries per listing page.
+pub const LIST_PAGE: usize = 1000;
+const MAX_SEGMENT_BYTES: usize = 255;
+const MAX_DEPTH: usize = 32;
+
+/// Who may read a collection besides its owner's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataAcl {
+    /// Every authenticated user (`user://*`).
+    Public,
+    /// The owner's algorithms (`algo://.my/*`): the default for a new collection.
+    MyAlgos,
+    /// The owner's side only (`[]`).
+    Private,
+}
+
+impl DataAcl {
+    /// The v1 `acl.read` list.
+    pub fn to_read_list(self) -> Vec<&'static str> {
+        match self {
+            Self::Public => vec!["user://*"],
+            Self::MyAlgos => vec!["algo://.my/*"],
+            Self::Private => vec![],
+        }
+    }
+
+    /// Parses a v1 `acl.read` list.
+    pub fn from_read_list(list: &[String]) -> Result<Self> {
+        if list.is_empty() {
+            return Ok(Self::Private);
+        }
+        let mut acl = Self::Private;
+        for item in list {
+            match item.as_str() {
+                "user://*" => acl = Self::Public,
+                "algo://.my/*" if acl != Self::Public => acl = Self::MyAlgos,
+                "algo://.my/*" => {}
+                other => {
+                    return Err(Error::invalid(format!(
+                        "unknown ACL entry {other:?}: use \"user://*\" (public), \"algo://.my/*\" \
+                         (my algorithms) or an empty list (private)"
+                    )));
+                }
+            }
+        }
+        Ok(acl)
+    }
+}
+
+/// What a path names in storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataEntry {
+    File { size: u64, modified: Millis },
+    Dir,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataListItem {
+    pub name: String,
+    pub entry: DataEntry,
+}
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("the directory is not empty")]
+    NotEmpty,
+    #[error("a parent of the path is not a directory")]
+    NotADirectory,
+    #[error("storage failure: {0}")]
+    Io(String),
+}
+
+/// Where data bytes live. Paths are an account and clean segments (the first
+/// is the collection); the backend owns durability (an acknowledged write
+/// survives a crash) and atomic replacement of files.
+#[async_trait]
+pub trait DataStorage: Send + Sync {
+    async fn stat(&self, owner: AccountId, path: &[String]) -> Result<DataEntry, StorageError>;
+    async fn read(&self, owner: AccountId, path: &[String]) -> Result<Vec<u8>, StorageError>;
+    /// Creates or replaces a file; its directory must exist.
+    async fn write(
+        &self,
+        owner: AccountId,
+        path: &[String],
+        bytes: Vec<u8>,
+    ) -> Result<(), StorageError>;
+    /// Creates one directory; its parent must exist (the account root always does).
+    async fn create_dir(&self, owner: AccountId, path: &[String]) -> Result<(), StorageError>;
+    /// Every entry of a directory (reserved names left out), sorted by name.
+    async fn list(
+        &self,
+        owner: AccountId,
+        path: &[String],
+    ) -> Result<Vec<DataListItem>, StorageError>;
+    async fn delete_file(&self, owner: AccountId, path: &[String]) -> Result<(), StorageError>;
+    /// Deletes a directory; with `recursive`, its contents too. Returns how
+    /// many files were deleted. `NotEmpty` without `recursive`.
+    async fn delete_dir(
+        &self,
+        owner: AccountId,
+        path: &[String],
+        recursive: bool,
+    ) -> Result<u64, StorageError>;
+    async fn read_acl(&self, owner: AccountId, collection: &str) -> Result<DataAcl, StorageError>;
+    async fn write_acl(
+        &self,
+        owner: AccountId,
+        collection: &str,
+        acl: DataAcl,
+    ) -> Result<(), StorageError>;
+}
+
+/// A checked data path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPath {
+    /// The owner as written (`.my` or a name), for echoing URIs back.
+    pub owner_as_given: String,
+    pub owner: AccountId,
+    /// Collection first; empty for the account root.
+    pub segments: Vec<String>,
+}
+
+impl DataPath {
+    /// `data://<owner as given>/<segments>`.
+    pub fn uri(&self) -> String {
+        let mut s = format!("data://{}", self.owner_as_given);
+        for seg in &self.segments {
+            s.push('/');
+            s.push_str(seg);
+        }
+        s
+    }
+}
+
+fn bad_path(raw: &str, why: &str) -> Error {
+    Error::new(
+        Code::InvalidPath,
+        format!("invalid data path {raw:?}: {why}"),
+    )
+}
+
+/// Splits a decoded path into checked segments (empty ones from doubled or
+/// trailing slashes are dropped).
+pub fn split_path(raw: &str) -> Result<Vec<String>> {
+    let trimmed = raw.strip_prefix("data://").unwrap_or(raw);
+    if trimmed.contains("://") {
+        return Err(bad_path(raw, "only data:// paths are served here"));
+    }
+    let mut out = Vec::new();
+    for seg in trimmed.split('/').filter(|s| !s.is_empty()) {
+        if seg == "." || seg == ".." {
+            return Err(bad_path(raw, "'.' and '..' are not allowed"));
+        }
+        if seg.len() > MAX_SEGMENT_BYTES {
+            return Err(bad_path(raw, "a segment is longer than 255 bytes"));
+        }
+        if seg.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(bad_path(raw, "control characters and '\\' are not allowed"));
+        }
+        if seg.starts_with(RESERVED_PREFIX) {
+            return Err(bad_path(raw, "names starting with .algohub- are reserved"));
+        }
+        out.push(seg.to_string());
+    }
+    if out.len() > MAX_DEPTH + 1 {
+        return Err(bad_path(raw, "too deep"));
+    }
+    Ok(out)
+}
+
+/// Collection names follow the v1 client's rule.
+fn check_collection_name(name: &str) -> Result<()> {
+    let b = name.as_bytes();
+    let ok = (1..=30).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::InvalidName,
+            format!(
+                "invalid collection name {name:?}: use 1 to 30 letters, digits or '_', starting with a letter"
+            ),
+        ))
+    }
+}
+
+fn storage_error(e: StorageError, path: &DataPath) -> Error {
+    match e {
+        StorageError::NotFound | StorageError::NotADirectory => {
+            Error::new(Code::DataNotFound, format!("{} does not exist", path.uri()))
+        }
+        StorageError::AlreadyExists => {
+            Error::new(Code::DataConflict, format!("{} already exists", path.uri()))
+        }
+        StorageError::NotEmpty => Error::new(
+            Code::DataConflict,
+            format!(
+                "{} is not empty: delete it with force=true to delete its contents too",
+                path.uri()
+            ),
+        ),
+        StorageError::Io(m) => Error::new(Code::Internal, format!("data storage failed: {m}")),
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct DataListing {
+    pub folders: Vec<String>,
+    pub files: Vec<(String, u64, Millis)>,
+    /// The name to continue after, when more entries follow.
+    pub marker: Option<String>,
+    pub acl: Option<DataAcl>,
+}
+
+impl Hub {
+    /// The root folders a caller sees (`GET /v1/data/`): their own account first.
+    pub async fn data_root(&self, caller: &Principal) -> Result<Vec<String>> {
+        let me = self.store.get_account(caller.account_id()).await?;
+        Ok(vec![me.name])
+    }
+
+    fn storage(&self) -> Result<&dyn DataStorage> {
+        self.files
+            .as_deref()
+            .ok_or_else(|| Error::new(Code::Unavailable, "this node does not serve the data API"))
+    }
+
+    /// Resolves `owner/collection/...` (owner may be `.my`).
+    pub async fn data_path(&self, caller: &Principal, raw: &str) -> Result<DataPath> {
+        let mut segments = split_path(raw)?;
+        if segments.is_empty() {
+            return Err(bad_path(raw, "name an owner: .my/collection/..."));
+        }
+        let owner_as_given = segments.remove(0);
+        let owner = if owner_as_given == ".my" {
+            caller.account_id()
+        } else {
+            self.account(&owner_as_given)
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        Code::DataNotFound,
+                        format!("data://{owner_as_given} does not exist"),
+                    )
+                })?
+                .id
+        };
+        Ok(DataPath {
+            owner_as_given,
+            owner,
+            segments,
+        })
+    }
+
+    /// Read access: the owner's side, or anyone for a public collection.
+    /// Someone who may not read gets "does not exist".
+    async fn authorize_data_read(&self, caller: &Principal, path: &DataPath) -> Result<()> {
+        let owner = Resource::Account(path.owner);
+        if self.can(caller, Action::DataRead, owner) {
+            return Ok(());
+        }
+        match path.segments.first() {
+            // An account's root: anyone lists it, seeing only public collections.
+            None => return self.authorize(caller, Action::DataReadPublic, owner),
+            Some(collection)
+                if self.storage()?.read_acl(path.owner, collection).await
+                    == Ok(DataAcl::Public) =>
+            {
+                return self.authorize(caller, Action::DataReadPublic, owner);
+            }
+            Some(_) => {}
+        }
+        Err(Error::new(
+            Code::DataNotFound,
+            format!("{} does not exist", path.uri()),
+        ))
+    }
+
+    async fn authorize_data_write(&self, caller: &Principal, path: &DataPath) -> Result<()> {
+        if self.can(caller, Action::DataWrite, Resource::Account(path.owner)) {
+            return Ok(());
+        }
+        // Refuse plainly only where the caller may see the data at all.
+        self.authorize_data_read(caller, path).await?;
+        self.authorize(caller, Action::DataWrite, Resource::Account(path.owner))
+    }
+
+    /// What the path names (after read authorization).
+    pub async fn data_stat(&self, caller: &Principal, path: &DataPath) -> Result<DataEntry> {
+        self.authorize_data_read(caller, path).await?;
+        if path.segments.is_empty() {
+            return Ok(DataEntry::Dir);
+        }
+        self.storage()?
+            .stat(path.owner, &path.segments)
+            .await
+            .map_err(|e| storage_error(e, path))
+    }
+
+    pub async fn data_read_file(&self, caller: &Principal, path: &DataPath) -> Result<Vec<u8>> {
+        self.authorize_data_read(caller, path).await?;
+        self.storage()?
+            .read(path.owner, &path.segments)
+            .await
+            .map_err(|e| storage_error(e, path))
+    }
+
+    /// One page of a directory, continuing after `marker`.
+    pub async fn data_list(
+        &self,
+        caller: &Principal,
+        path: &DataPath,
+        marker: Option<&str>,
+        with_acl: bool,
+    ) -> Result<DataListing> {
+        self.authorize_data_read(caller, path).await?;
+        let storage = self.storage()?;
+        let all = storage
+            .list(path.owner, &path.segments)
+            .await
+            .map_err(|e| storage_error(e, path))?;
+        // Someone else sees only the collections they may read.
+        let owner_side = self.can(caller, Action::DataRead, Resource::Account(path.owner));
+        let mut items = Vec::new();
+        for item in all {
+            if marker.is_some_and(|m| item.name.as_str() <= m) {
+                continue;
+            }
+            if !owner_side
+                && path.segments.is_empty()
+                && storage.read_acl(path.owner, &item.name).await != Ok(DataAcl::Public)
+            {
+                continue;
+            }
+            items.push(item);
+            if items.len() > LIST_PAGE {
+                break;
+            }
+        }
+        let marker = (items.len() > LIST_PAGE).then(|| {
+            items.truncate(LIST_PAGE);
+            items.last().map(|i| i.name.clone()).unwrap_or_default()
+        });
+        let mut listing = DataListing {
+            folders: Vec::new(),
+            files: Vec::new(),
+            marker,
+            acl: None,
+        };
+        for item in items {
+            match item.entry {
+                DataEntry::Dir => listing.folders.push(item.name),
+                DataEntry::File { size, modified } => {
+                    listing.files.push((item.name, size, modified))
+                }
+            }
+        }
+        if with_acl && let Some(collection) = path.segments.first() {
+            listing.acl = Some(
+                storage
+                    .read_acl(path.owner, collection)
+                    .await
+                    .map_err(|e| storage_error(e, path))?,
+            );
+        }
+        Ok(listing)
+    }
+
+    pub async fn data_write_file(
+        &self,
+        caller: &Principal,
+        path: &DataPath,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        if path.segments.len() < 2 {
+            return Err(Error::new(
+                Code::InvalidPath,
+                format!(
+                    "{} is not a file path: files live in a collection (data://.my/collection/file)",
+                    path.uri()
+                ),
+            ));
+        }
+        self.authorize_data_write(caller, path).await?;
+        self.storage()?
+            .write(path.owner, &path.segments, bytes)
+            .await
+            .map_err(|e| storage_error(e, path))
+    }
+
+    /// Creates `name` inside `parent`; a collection (directly under the
+    /// account) gets an ACL, `my_algos` by default.
+    pub async fn data_create_dir(
+        &self,
+        caller: &Principal,
+        parent: &DataPath,
+        name: &str,
+        acl: Option<DataAcl>,
+    ) -> Result<DataPath> {
+        let seg = split_path(name)?;
+        if seg.len() != 1 || seg[0] != name {
+            return Err(Error::new(
+                Code::InvalidName,
+                format!("invalid directory name {name:?}"),
+            ));
+        }
+        let mut path = parent.clone();
+        path.segments.push(name.to_string());
+        self.authorize_data_write(caller, &path).await?;
+        let storage = self.storage()?;
+        if parent.segments.is_empty() {
+            check_collection_name(name)?;
+        } else if acl.is_some() {
+            return Err(Error::invalid(
+                "only collections (top-level directories) carry an ACL",
+            ));
+        }
+        storage
+            .create_dir(path.owner, &path.segments)
+            .await
+            .map_err(|e| storage_error(e, &path))?;
+        if parent.segments.is_empty() {
+            storage
+                .write_acl(path.owner, name, acl.unwrap_or(DataAcl::MyAlgos))
+                .await
+                .map_err(|e| storage_error(e, &path))?;
+        }
+        Ok(path)
+    }
+
+    pub async fn data_set_acl(
+        &self,
+        caller: &Principal,
+        path: &DataPath,
+        acl: DataAcl,
+    ) -> Result<()> {
+        if path.segments.len() != 1 {
+            return Err(Error::invalid(
+                "only collections (top-level directories) carry an ACL",
+            ));
+        }
+        self.authorize_data_write(caller, path).await?;
+        let storage = self.storage()?;
+        match storage.stat(path.owner, &path.segments).await {
+            Ok(DataEntry::Dir) => {}
+            Ok(DataEntry::File { .. }) => {
+                return Err(Error::invalid(format!("{} is a file", path.uri())));
+            }
+            Err(e) => return Err(storage_error(e, path)),
+        }
+        storage
+            .write_acl(path.owner, &path.segments[0], acl)
+            .await
+            .map_err(|e| storage_error(e, path))
+    }
+
+    /// Deletes a file or directory; returns how many files were deleted.
+    pub async fn data_delete(
+        &self,
+        caller: &Principal,
+        path: &DataPath,
+        force: bool,
+    ) -> Result<u64> {
+        if path.segments.is_empty() {
+            return Err(Error::invalid("an account's data root cannot be deleted"));
+        }
+        self.authorize_data_write(caller, path).await?;
+        let storage = self.storage()?;
+        match storage
+            .stat(path.owner, &path.segments)
+            .await
+            .map_err(|e| storage_error(e, path))?
+        {
+            DataEntry::File { .. } => storage
+                .delete_file(path.owner, &path.segments)
+                .await
+                .map(|()| 1),
+            DataEntry::Dir => storage.delete_dir(path.owner, &path.segments, force).await,
+        }
+        .map_err(|e| storage_error(e, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked() {
+        assert_eq!(
+            split_path("data://.my/coll//a/b.txt/").unwrap(),
+            [".my", "coll", "a", "b.txt"]
+        );
+        for bad in [
+            "alice/../bob/x",
+            "alice/./x",
+            "alice/coll/.algohub-acl",
+            "alice/c\0x",
+            "alice/c\\x",
+            "s3://bucket/key",
+            &format!("alice/{}", "x".repeat(256)),
+        ] {
+            assert!(split_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn acl_lists() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(DataAcl::from_read_list(&l(&[])).unwrap(), DataAcl::Private);
+        assert_eq!(
+            DataAcl::from_read_list(&l(&["user://*"])).unwrap(),
+            DataAcl::Public
+        );
+        assert_eq!(
+            DataAcl::from_read_list(&l(&["algo://.my/*"])).unwrap(),
+            DataAcl::MyAlgos
+        );
+        assert!(DataAcl::from_read_list(&l(&["anyone"])).is_err());
+        for acl in [DataAcl::Public, DataAcl::MyAlgos, DataAcl::Private] {
+            let list: Vec<String> = acl.to_read_list().iter().map(|s| s.to_string()).collect();
+            assert_eq!(DataAcl::from_read_list(&list).unwrap(), acl);
+        }
+    }
+}
