@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pytest
 
 ALGOHUB_BIN = os.environ.get("ALGOHUB_BIN", "/work/main/target/debug/algohub")
+EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
 _counter = itertools.count(1)
 
@@ -55,6 +56,78 @@ def http(method, url, key=None, body=None, headers=None, timeout=10):
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def example(name):
+    """The text of examples/<name> (e.g. fail.wat, slow.wat)."""
+    with open(os.path.join(EXAMPLES_DIR, name), "rb") as f:
+        return f.read()
+
+
+# Small guest modules for the algorithm tests (docs/guest-abi.md).
+
+# chatty: the echo template that first prints CHATTY_LINE to stderr (its
+# printed output, returned as metadata.stdout to the owner's side).
+CHATTY_LINE = "chatty: starting\n"
+CHATTY_WAT = rb"""
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (data (i32.const 64) "chatty: starting\n")
+  (func (export "_start")
+    (local $n i32)
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 17))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (block $eof
+      (loop $read
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (i32.const 65536))
+        (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (local.set $n (i32.load (i32.const 8)))
+        (br_if $eof (i32.eqz (local.get $n)))
+        (i32.store (i32.const 0) (i32.const 1024))
+        (i32.store (i32.const 4) (local.get $n))
+        (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (br $read))))
+)
+"""
+
+
+def const_wat(text):
+    """A module that ignores its input and answers the text result `text` (ASCII, no quotes)."""
+    assert text.isascii() and '"' not in text and "\\" not in text
+    return (
+        """
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "algohub" "set_content_type" (func $set_content_type (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "text")
+  (data (i32.const 128) "%s")
+  (func (export "_start")
+    (call $set_content_type (i32.const 64) (i32.const 4))
+    (i32.store (i32.const 0) (i32.const 128))
+    (i32.store (i32.const 4) (i32.const %d))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+)
+"""
+        % (text, len(text))
+    ).encode()
+
+
+def upload_artifact(server, key, owner, algo, body, content_type="text/plain"):
+    """PUT /v1/algorithms/{owner}/{algo}/artifact (native route, not in the clients)."""
+    status, _, resp = http(
+        "PUT",
+        "%s/v1/algorithms/%s/%s/artifact" % (server.base_url, owner, algo),
+        key=key,
+        body=body,
+        headers={"Content-Type": content_type},
+    )
+    assert status == 200, "artifact upload for %s/%s answered %d: %r" % (owner, algo, status, resp)
+    return json.loads(resp)
 
 
 @dataclass

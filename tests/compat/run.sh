@@ -64,7 +64,9 @@ run_suite() {
         return
     fi
     echo "=== $label: $("$VENVS/$venv/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null | grep -iE '^(algorithmia|algorithmia-api-client|pytest)==' | tr '\n' ' ')"
-    (cd "$HERE" && "$VENVS/$venv/bin/python" -m pytest -q -p no:cacheprovider "$tests" "$@") 2>&1 | tee "$log"
+    # $tests is a space-separated list of test files (word splitting intended).
+    # shellcheck disable=SC2086
+    (cd "$HERE" && "$VENVS/$venv/bin/python" -m pytest -q -p no:cacheprovider $tests "$@") 2>&1 | tee "$log"
     rc="${PIPESTATUS[0]}"
     passed="$(count passed "$log")"
     failed="$(count failed "$log")"
@@ -80,8 +82,13 @@ run_suite() {
     rm -f "$log"
 }
 
-run_suite "HL suite (algorithmia 2.0.5)" hl requirements-hl.txt test_hl_management.py "$@"
-run_suite "GEN suite (algorithmia-api-client 1.5.5)" gen requirements-gen.txt test_gen_management.py "$@"
+# Each suite runs all of its files in its own venv: HL (management, algorithms
+# and calls, data API and the `algo` CLI) and GEN (management, algorithms and
+# calls, data connector API).
+run_suite "HL suite (algorithmia 2.0.5)" hl requirements-hl.txt \
+    "test_hl_management.py test_hl_algorithms.py test_hl_data.py" "$@"
+run_suite "GEN suite (algorithmia-api-client 1.5.5)" gen requirements-gen.txt \
+    "test_gen_management.py test_gen_algorithms.py test_gen_data.py" "$@"
 
 echo
 echo "=== compatibility summary"

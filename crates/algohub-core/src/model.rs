@@ -638,3 +638,19 @@ pub struct NewVersion {
     pub settings: serde_json::Value,
     pub published_by: AccountId,
 }
+
+/// One failed call, for the owner's error listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlgorithmError {
+    pub algorithm_id: AlgoId,
+    pub created_at: Millis,
+    pub request_id: String,
+    pub caller_id: AccountId,
+    /// The caller's account name (filled in when listing).
+    pub caller_name: String,
+    pub version: String,
+    /// The start of the input (text and JSON only).
+    pub input: String,
+    pub error: String,
+    pub error_type: String,
+}

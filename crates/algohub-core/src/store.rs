@@ -408,6 +408,19 @@ pub trait AlgorithmStore: Send + Sync {
         &self,
         owner: AccountId,
     ) -> StoreResult<Vec<(Algorithm, Version)>>;
+    /// Records a failed call; errors older than `keep_after` are dropped.
+    async fn record_algorithm_error(
+        &self,
+        e: &AlgorithmError,
+        keep_after: Millis,
+    ) -> StoreResult<()>;
+    /// Newest first, at most `limit`, none older than `since`.
+    async fn list_algorithm_errors(
+        &self,
+        algo: AlgoId,
+        since: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<AlgorithmError>>;
 }
 
 #[async_trait]

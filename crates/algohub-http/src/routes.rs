@@ -59,6 +59,13 @@ impl Routes {
         self
     }
 
+    /// Documents an operation whose handler was registered with another one on
+    /// the same path (one method router per path).
+    pub fn add_documented(mut self, op: Operation) -> Self {
+        self.ops.push(op);
+        self
+    }
+
     pub fn into_parts(self) -> (Router<AppState>, Vec<Operation>) {
         (self.router, self.ops)
     }

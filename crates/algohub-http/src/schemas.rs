@@ -77,6 +77,8 @@ pub fn all() -> Value {
         "Build": obj(&["build_id", "commit_sha", "started_at", "status"], json!({"build_id": s(), "commit_sha": s(), "started_at": s(), "finished_at": s(),
             "status": {"type": S, "enum": ["in-progress", "succeeded", "failed"]}, "resource_type": s(), "version_info": obj(&["semantic_version"], json!({"semantic_version": s()}))})),
         "BuildLogs": obj(&["logs"], json!({"logs": s()})),
+        "AlgorithmErrors": {"type": "array", "items": obj(&["created_at", "request_id", "error"], json!({"created_at": {"type": "integer"}, "request_id": s(),
+            "username": s(), "algoname": s(), "algoversion": s(), "input": s(), "error": s(), "error_type": s(), "billable_to": s(), "worker": s()}))},
         "PagedList": obj(&["results"], json!({"results": {"type": "array", "items": {"type": "object"}}, "marker": s(), "next_link": s()})),
         "Decision": obj(&[], json!({"reason": s()})),
         "DataCreateDirectory": obj(&["name"], json!({"name": s(), "acl": obj(&["read"], json!({"read": {"type": "array", "items": s()}}))})),

@@ -286,9 +286,8 @@ impl AlgorithmStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        if app != current.app_id {
-            tx.change(ChangeKind::Algorithm, id);
-        }
+        // Always: the policy index follows the app, the call cache everything.
+        tx.change(ChangeKind::Algorithm, id);
         let algo = algorithm_in(&mut tx, id).await?;
         tx.commit().await?;
         Ok(algo)
@@ -320,6 +319,7 @@ impl AlgorithmStore for SqlStore {
         )
         .await?;
         let algo = algorithm_in(&mut tx, id).await?;
+        tx.change(ChangeKind::Algorithm, id);
         tx.commit().await?;
         Ok(algo)
     }
@@ -379,6 +379,8 @@ impl AlgorithmStore for SqlStore {
             .await
             .map_err(db_err)?;
         let build = build_from_row(&row)?;
+        // Calls resolve builds and versions from a cache that follows changes.
+        tx.change(ChangeKind::Algorithm, algo);
         tx.commit().await?;
         Ok(build)
     }
@@ -466,6 +468,7 @@ impl AlgorithmStore for SqlStore {
         )
         .await?;
         let version = version_in(&mut tx, id).await?;
+        tx.change(ChangeKind::Algorithm, v.algorithm_id);
         tx.commit().await?;
         Ok(version)
     }
@@ -531,6 +534,7 @@ impl AlgorithmStore for SqlStore {
         )
         .await?;
         let v = version_in(&mut tx, version).await?;
+        tx.change(ChangeKind::Algorithm, v.algorithm_id);
         tx.commit().await?;
         Ok(v)
     }
@@ -554,5 +558,70 @@ impl AlgorithmStore for SqlStore {
             out.push((self.get_algorithm_by_id(v.algorithm_id).await?, v));
         }
         Ok(out)
+    }
+
+    async fn record_algorithm_error(
+        &self,
+        e: &AlgorithmError,
+        keep_after: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO algorithm_errors (algorithm_id, created_at, request_id, caller_id, version, input, error, error_type) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.algorithm_id)
+        .bind(e.created_at)
+        .bind(&e.request_id)
+        .bind(e.caller_id)
+        .bind(&e.version)
+        .bind(&e.input)
+        .bind(&e.error)
+        .bind(&e.error_type)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+        sqlx::query("DELETE FROM algorithm_errors WHERE algorithm_id = $1 AND created_at < $2")
+            .bind(e.algorithm_id)
+            .bind(keep_after)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        tx.commit().await
+    }
+
+    async fn list_algorithm_errors(
+        &self,
+        algo: AlgoId,
+        since: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<AlgorithmError>> {
+        let rows = sqlx::query(
+            "SELECT e.algorithm_id, e.created_at, e.request_id, e.caller_id, a.name AS caller_name, \
+             e.version, e.input, e.error, e.error_type FROM algorithm_errors e \
+             JOIN accounts a ON a.id = e.caller_id \
+             WHERE e.algorithm_id = $1 AND e.created_at >= $2 ORDER BY e.created_at DESC, e.id DESC LIMIT $3",
+        )
+        .bind(algo)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlgorithmError {
+                    algorithm_id: col(r, "algorithm_id")?,
+                    created_at: col(r, "created_at")?,
+                    request_id: col(r, "request_id")?,
+                    caller_id: col(r, "caller_id")?,
+                    caller_name: col(r, "caller_name")?,
+                    version: col(r, "version")?,
+                    input: col(r, "input")?,
+                    error: col(r, "error")?,
+                    error_type: col(r, "error_type")?,
+                })
+            })
+            .collect()
     }
 }

@@ -7,23 +7,33 @@ use crate::roles::{AppRole, OrgRole};
 use crate::store::{ChangeKind, PolicyKeyRow, PolicySnapshot, PolicySubject};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::{Principal, PrincipalKind};
+
+/// A user's memberships: (org, role, expires_at). Most users are in at most
+/// two orgs, so they are kept inline in the user's entry (no pointer to follow
+/// on the decision path).
+pub(crate) type Memberships = SmallVec<[(AccountId, OrgRole, Option<Millis>); 2]>;
+/// A user's team seats: (team, expires_at).
+pub(crate) type Seats = SmallVec<[(TeamId, Option<Millis>); 1]>;
+/// A team's app grants: (app, role, expires_at); teams hold a few apps.
+pub(crate) type Grants = SmallVec<[(AppId, AppRole, Option<Millis>); 4]>;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct UserEntry {
     pub cluster_admin: bool,
     pub sudo_user: bool,
     pub active: bool,
-    /// (org, role, expires_at); a user has few memberships, so a Vec scan wins.
-    pub orgs: Vec<(AccountId, OrgRole, Option<Millis>)>,
-    pub teams: Vec<(TeamId, Option<Millis>)>,
+    /// A user has few memberships, so a linear scan wins.
+    pub orgs: Memberships,
+    pub teams: Seats,
 }
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TeamEntry {
     pub org: AccountId,
-    pub apps: Vec<(AppId, AppRole, Option<Millis>)>,
+    pub apps: Grants,
 }
 
 #[derive(Debug, Clone)]
@@ -102,7 +112,7 @@ impl Index {
                 *team,
                 TeamEntry {
                     org: *org,
-                    apps: Vec::new(),
+                    apps: Grants::new(),
                 },
             );
         }

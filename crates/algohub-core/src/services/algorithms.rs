@@ -20,7 +20,18 @@ pub(crate) fn no_such_algorithm(owner: &str, name: &str) -> Error {
     )
 }
 
+/// Names that would collide with the by-id routes (`/v1/algorithms/{id}/compile`, ...).
+const RESERVED_ALGORITHM_NAMES: [&str; 7] = [
+    "compile", "versions", "builds", "errors", "secrets", "scm", "artifact",
+];
+
 fn check_algorithm_name(name: &str) -> Result<()> {
+    if RESERVED_ALGORITHM_NAMES.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(Error::new(
+            Code::InvalidName,
+            format!("{name:?} is reserved (it names a route); choose another algorithm name"),
+        ));
+    }
     let b = name.as_bytes();
     let ok = (1..=64).contains(&b.len())
         && b[0].is_ascii_alphabetic()
@@ -360,10 +371,12 @@ impl Hub {
             bytes: prepared,
         };
         self.store.put_artifact(&artifact).await?;
-        Ok(self
+        let algo = self
             .store
             .set_algorithm_artifact(algo.id, &artifact.digest, kind)
-            .await?)
+            .await?;
+        self.after_write().await;
+        Ok(algo)
     }
 
     /// Makes a new immutable build of the current artifact. Its version hash
@@ -382,7 +395,7 @@ impl Hub {
             artifact.kind.as_str()
         );
         let build_uuid = uuid::Uuid::new_v4().to_string();
-        Ok(self
+        let build = self
             .store
             .create_build(
                 algo.id,
@@ -392,7 +405,10 @@ impl Hub {
                 &logs,
                 caller.account_id(),
             )
-            .await?)
+            .await?;
+        // Calls by hash see the new build on this node at once.
+        self.after_write().await;
+        Ok(build)
     }
 
     pub async fn list_builds(

@@ -8,10 +8,12 @@
 
 use super::Hub;
 use super::algorithms::no_such_algorithm;
-use super::executor::{ExecError, ExecInput, ExecOutput};
+use super::call_cache::CallTarget;
+use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput};
 use crate::error::{Code, Error, Result};
-use crate::model::{Algorithm, SemVer, VersionStatus};
+use crate::model::{Algorithm, AlgorithmError, SemVer, VersionStatus};
 use crate::policy::{Action, Principal, Resource};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct CallRequest {
@@ -36,12 +38,21 @@ pub struct CallOutcome {
 
 /// A call that passed every check and is ready to run.
 pub struct PreparedCall {
-    artifact: crate::model::Artifact,
+    artifact: Arc<crate::model::Artifact>,
     timeout: Duration,
+    caller: crate::model::AccountId,
+    /// `req-<uuid>`, reported in the response and in the error listing.
+    pub request_id: String,
     pub algorithm: Algorithm,
     pub version: String,
     pub stdout_allowed: bool,
 }
+
+/// How long failed calls stay in the error listing (7 days), and how many it shows.
+const ERROR_RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
+pub const ERROR_LIST_LIMIT: i64 = 200;
+/// Characters of a failed call's input kept with its error.
+const ERROR_INPUT_CHARS: usize = 1000;
 
 /// The largest timeout a caller may ask for, in seconds.
 pub const MAX_TIMEOUT_SECS: f64 = 3000.0;
@@ -123,6 +134,57 @@ impl Hub {
         visible.then_some((algo.owner_name, algo.name))
     }
 
+    /// The algorithm, versions and build hashes a call resolves against, from
+    /// the call cache (filled from the store on a miss).
+    async fn call_target(&self, owner: &str, name: &str) -> Result<Arc<CallTarget>> {
+        let owner_key = owner.to_ascii_lowercase();
+        if let Some(t) = self.call_cache.target(&owner_key, name) {
+            return Ok(t);
+        }
+        let generation = self.call_cache.generation();
+        let algorithm = self.find_algorithm(owner, name).await?;
+        let versions = self.store.list_versions(algorithm.id).await?;
+        let builds = self
+            .store
+            .list_builds(algorithm.id, 10_000, None)
+            .await?
+            .into_iter()
+            .map(|b| (b.commit_sha, b.artifact_digest))
+            .collect();
+        let target = Arc::new(CallTarget {
+            algorithm,
+            versions,
+            builds,
+        });
+        self.call_cache
+            .insert_target(generation, &owner_key, name, target.clone());
+        Ok(target)
+    }
+
+    async fn call_artifact(&self, digest: &str) -> Result<Arc<crate::model::Artifact>> {
+        if let Some(a) = self.call_cache.artifact(digest) {
+            return Ok(a);
+        }
+        let a = Arc::new(self.store.get_artifact(digest).await?);
+        self.call_cache.insert_artifact(a.clone());
+        Ok(a)
+    }
+
+    /// Failed calls of the last 7 days, newest first (the owner's side: those
+    /// who may update the algorithm, since the entries carry callers' inputs).
+    pub async fn list_algorithm_errors(
+        &self,
+        caller: &Principal,
+        algo: &Algorithm,
+    ) -> Result<Vec<AlgorithmError>> {
+        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        let since = crate::model::now_millis() - ERROR_RETENTION_MILLIS;
+        Ok(self
+            .store
+            .list_algorithm_errors(algo.id, since, ERROR_LIST_LIMIT)
+            .await?)
+    }
+
     /// The refusal half of a call: resolves the algorithm and version and
     /// authorizes the caller, without running anything (so `output=void` can
     /// answer at once and run the call afterwards).
@@ -132,10 +194,11 @@ impl Hub {
         req: CallRequest,
     ) -> Result<(PreparedCall, ExecInput)> {
         self.executor()?;
-        let algo = self.find_algorithm(&req.owner, &req.name).await?;
+        let target = self.call_target(&req.owner, &req.name).await?;
+        let algo = &target.algorithm;
         let private_ok = self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
         let spec = parse_spec(req.version.as_deref())?;
-        let versions = self.store.list_versions(algo.id).await?;
+        let versions = &target.versions;
         let published_public = |v: &&crate::model::Version| {
             v.status == VersionStatus::Published && v.callability == "public"
         };
@@ -192,12 +255,12 @@ impl Hub {
                 (v.artifact_digest.clone(), v.semver.to_string(), false)
             }
             Spec::Hash(h) => {
-                let builds = self.store.list_builds(algo.id, 1000, None).await?;
-                let b = builds
-                    .into_iter()
-                    .find(|b| b.commit_sha == h)
+                let (_, digest) = target
+                    .builds
+                    .iter()
+                    .find(|(sha, _)| *sha == h)
                     .ok_or_else(|| not_found(format!("no build with hash {h}")))?;
-                (b.artifact_digest, h, false)
+                (digest.clone(), h, false)
             }
         };
         if public {
@@ -217,12 +280,14 @@ impl Hub {
         } else {
             self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
         }
-        let artifact = self.store.get_artifact(&digest).await?;
+        let artifact = self.call_artifact(&digest).await?;
         Ok((
             PreparedCall {
                 artifact,
                 timeout: req.timeout,
-                algorithm: algo,
+                caller: caller.account_id(),
+                request_id: format!("req-{}", uuid::Uuid::new_v4()),
+                algorithm: algo.clone(),
                 version: label,
                 stdout_allowed: private_ok,
             },
@@ -230,13 +295,46 @@ impl Hub {
         ))
     }
 
-    /// Runs a prepared call.
+    /// Runs a prepared call. A failed run is recorded for the owner's error
+    /// listing (best effort: the caller's answer does not wait on it failing).
     pub async fn run_call(&self, call: PreparedCall, input: ExecInput) -> Result<CallOutcome> {
         let start = Instant::now();
+        let excerpt = match input.content_type {
+            ContentKind::Text | ContentKind::Json => {
+                let text = String::from_utf8_lossy(&input.data);
+                text.chars().take(ERROR_INPUT_CHARS).collect()
+            }
+            ContentKind::Binary | ContentKind::Void => String::new(),
+        };
         let result = self
             .executor()?
             .execute(&call.artifact, input, call.timeout)
             .await;
+        if let Err(e) = &result {
+            if let ExecError::Internal(cause) = e {
+                tracing::error!(request_id = %call.request_id, error = %cause, "algorithm runtime failed");
+            }
+            let (message, error_type, _) = e.describe();
+            let now = crate::model::now_millis();
+            let record = AlgorithmError {
+                algorithm_id: call.algorithm.id,
+                created_at: now,
+                request_id: call.request_id.clone(),
+                caller_id: call.caller,
+                caller_name: String::new(),
+                version: call.version.clone(),
+                input: excerpt,
+                error: message,
+                error_type,
+            };
+            if let Err(err) = self
+                .store
+                .record_algorithm_error(&record, now - ERROR_RETENTION_MILLIS)
+                .await
+            {
+                tracing::warn!(error = %err, "could not record an algorithm error");
+            }
+        }
         Ok(CallOutcome {
             result,
             duration: start.elapsed(),

@@ -68,6 +68,40 @@ pub enum ExecError {
     Internal(String),
 }
 
+impl ExecError {
+    /// (message, error_type, stacktrace) as callers see them. Internal faults
+    /// get a fixed message (the cause is for the logs).
+    pub fn describe(&self) -> (String, String, String) {
+        match self {
+            ExecError::Algorithm {
+                message,
+                error_type,
+                stacktrace,
+                ..
+            } => (message.clone(), error_type.clone(), stacktrace.clone()),
+            ExecError::Timeout(_) => (
+                self.to_string(),
+                "AlgorithmTimeoutError".into(),
+                String::new(),
+            ),
+            ExecError::ResourceLimit(_) => {
+                (self.to_string(), "ResourceLimitError".into(), String::new())
+            }
+            ExecError::Crash(_) => (
+                self.to_string(),
+                "AlgorithmCrashError".into(),
+                String::new(),
+            ),
+            ExecError::Upstream(_) => (self.to_string(), "UpstreamError".into(), String::new()),
+            ExecError::Internal(_) => (
+                "the algorithm could not be run (internal runtime error)".into(),
+                "InternalError".into(),
+                String::new(),
+            ),
+        }
+    }
+}
+
 /// Runs algorithms and checks artifacts.
 #[async_trait]
 pub trait Executor: Send + Sync {

@@ -9,6 +9,7 @@ mod accounts;
 mod algorithms;
 mod apps;
 mod authz;
+mod call_cache;
 mod calls;
 mod data;
 mod executor;
@@ -69,6 +70,7 @@ pub struct Hub {
     pub executor: Option<Arc<dyn Executor>>,
     /// Holds data API files; `None` on nodes (or CLI commands) that never serve them.
     pub files: Option<Arc<dyn DataStorage>>,
+    call_cache: call_cache::CallCache,
     sync_lock: tokio::sync::Mutex<()>,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
@@ -96,6 +98,7 @@ impl Hub {
             settings,
             executor,
             files,
+            call_cache: Default::default(),
             sync_lock: tokio::sync::Mutex::new(()),
             key_uses: Default::default(),
         }))

@@ -3,6 +3,7 @@
 
 use super::Hub;
 use crate::error::Result;
+use crate::store::ChangeKind;
 
 impl Hub {
     /// Applies every store change after the index's sequence number. Serialized,
@@ -21,6 +22,11 @@ impl Hub {
             for c in &changes {
                 let subject = self.store.load_policy_subject(c.kind, c.id).await?;
                 self.policy.apply(c.kind, c.id, &subject);
+                match c.kind {
+                    ChangeKind::Algorithm => self.call_cache.invalidate_algorithm(c.id),
+                    ChangeKind::User | ChangeKind::Org => self.call_cache.clear(),
+                    _ => {}
+                }
                 self.policy.set_seq(c.seq);
                 applied += 1;
             }

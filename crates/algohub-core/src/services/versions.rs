@@ -133,6 +133,7 @@ impl Hub {
         self.store
             .update_algorithm(algo.id, &details, &settings, None)
             .await?;
+        self.after_write().await;
         if needs_approval {
             self.notify_org_admins(algo, &version).await?;
         }
@@ -266,6 +267,7 @@ impl Hub {
                 payload: json!({"algorithm": format!("{}/{}", algo.owner_name, algo.name), "version": semver, "reason": reason}),
             }])
             .await?;
+        self.after_write().await;
         Ok(decided)
     }
 

@@ -197,6 +197,45 @@ fn paged(results: Vec<Value>, total: usize, offset: usize, limit: usize, next_ba
     json!({"results": results, "marker": marker, "next_link": next_link})
 }
 
+/// The algorithm a route names: `{owner}/{algo}`, or on the by-id routes
+/// (`/v1/algorithms/{id}/...`, reference §1.5) `{owner}` holding its UUID.
+/// Other path parameters (`build_id`, `hash`) ride along.
+struct AlgoPath {
+    params: std::collections::HashMap<String, String>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for AlgoPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(params) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::new(Code::InvalidInput, format!("invalid path: {e}")))?;
+        Ok(Self { params })
+    }
+}
+
+impl AlgoPath {
+    fn param(&self, name: &str) -> &str {
+        self.params.get(name).map_or("", String::as_str)
+    }
+
+    async fn load(
+        &self,
+        s: &AppState,
+        c: &algohub_core::policy::Principal,
+    ) -> ApiResult<Algorithm> {
+        match self.params.get("algo") {
+            Some(name) => load(s, c, self.param("owner"), name).await,
+            None => Ok(s.hub.get_algorithm_by_uuid(c, self.param("owner")).await?),
+        }
+    }
+}
+
 async fn load(
     s: &AppState,
     c: &algohub_core::policy::Principal,
@@ -258,10 +297,10 @@ async fn get_by_id(
 async fn update(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    target: AlgoPath,
     JsonBody(b): JsonBody<UpdateBody>,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let app = b.app.as_ref().map(|o| o.as_deref());
     let a = s
         .hub
@@ -296,9 +335,9 @@ async fn list_for_account(
 async fn compile(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    target: AlgoPath,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let build = s.hub.compile(&c, &a).await?;
     Ok(Json(version_json(
         &s,
@@ -313,7 +352,7 @@ async fn compile(
 async fn publish(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    target: AlgoPath,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<Value>> {
     let b: PublishBody = if body.iter().all(|x| x.is_ascii_whitespace()) {
@@ -321,7 +360,7 @@ async fn publish(
     } else {
         parse_json(&body)?
     };
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let info = b.version_info.unwrap_or_default();
     let req = PublishRequest {
         version_type: info.version_type,
@@ -332,7 +371,7 @@ async fn publish(
         settings: b.settings,
     };
     let v = s.hub.publish(&c, &a, req).await?;
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let entry = s.hub.get_version_by_hash(&c, &a, &v.git_hash).await?;
     let entry = if entry.version.as_ref().map(|x| x.id) == Some(v.id) {
         entry
@@ -348,10 +387,10 @@ async fn publish(
 async fn versions(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    target: AlgoPath,
     QueryArgs(q): QueryArgs<ListArgs>,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 10)?;
     let published = parse_bool(q.published.as_deref())?;
     let callable = parse_bool(q.callable.as_deref())?;
@@ -389,20 +428,23 @@ async fn versions(
 async fn version_by_hash(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name, hash)): Path<(String, String, String)>,
+    target: AlgoPath,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
-    let e = s.hub.get_version_by_hash(&c, &a, &hash).await?;
+    let a = target.load(&s, &c).await?;
+    let e = s
+        .hub
+        .get_version_by_hash(&c, &a, target.param("hash"))
+        .await?;
     Ok(Json(version_json(&s, &a, &e)))
 }
 
 async fn builds(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name)): Path<(String, String)>,
+    target: AlgoPath,
     QueryArgs(q): QueryArgs<ListArgs>,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 56)?;
     let all = s.hub.list_builds(&c, &a, 10_000, None).await?;
     let total = all.len();
@@ -424,21 +466,59 @@ async fn builds(
 async fn build_one(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name, id)): Path<(String, String, String)>,
+    target: AlgoPath,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
-    Ok(Json(build_json(&s.hub.get_build(&c, &a, &id).await?)))
+    let a = target.load(&s, &c).await?;
+    Ok(Json(build_json(
+        &s.hub.get_build(&c, &a, target.param("build_id")).await?,
+    )))
 }
 
 async fn build_logs(
     State(s): State<AppState>,
     Caller(c): Caller,
-    Path((owner, name, id)): Path<(String, String, String)>,
+    target: AlgoPath,
 ) -> ApiResult<Json<Value>> {
-    let a = load(&s, &c, &owner, &name).await?;
+    let a = target.load(&s, &c).await?;
     Ok(Json(
-        json!({"logs": s.hub.get_build(&c, &a, &id).await?.logs}),
+        json!({"logs": s.hub.get_build(&c, &a, target.param("build_id")).await?.logs}),
     ))
+}
+
+/// Failed calls of the last 7 days (at most 200), newest first.
+async fn errors(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    target: AlgoPath,
+) -> ApiResult<Json<Value>> {
+    let a = target.load(&s, &c).await?;
+    let list = s.hub.list_algorithm_errors(&c, &a).await?;
+    Ok(Json(json!(
+        list.iter()
+            .map(|e| json!({
+                "created_at": e.created_at,
+                "request_id": e.request_id,
+                "username": e.caller_name,
+                "algoname": a.name,
+                "algoversion": e.version,
+                "algorithm_owner": a.owner_name,
+                "input": e.input,
+                "error": e.error,
+                "error_type": e.error_type,
+                "billable_to": e.caller_name,
+                "worker": "algohub",
+            }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+async fn update_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+    b: JsonBody<UpdateBody>,
+) -> ApiResult<Json<Value>> {
+    update(s, c, target, b).await
 }
 
 /// Native: upload an artifact. `application/json` with `{"runtime": "http", ...}`
@@ -533,6 +613,15 @@ async fn pending(
 pub fn routes(r: Routes) -> Routes {
     r.add(op!(POST "/v1/algorithms/{owner}", "algorithms", "Create an algorithm (starts from the echo template)", body = "AlgorithmCreate", response = "Algorithm"), post(create))
         .add(op!(GET "/v1/algorithms/{owner}", "algorithms", "Get an algorithm by its id (the segment is the algorithm's UUID)", response = "Algorithm"), get(get_by_id))
+        .add(op!(PUT "/v1/algorithms/{owner}", "algorithms", "Update an algorithm by its id ({owner} is the algorithm's UUID)", body = "AlgorithmUpdate", response = "Algorithm"), put(update_by_id))
+        .add(op!(POST "/v1/algorithms/{owner}/compile", "algorithms", "Compile by algorithm id ({owner} is the UUID)", response = "VersionResponse"), post(compile))
+        .add(op!(POST "/v1/algorithms/{owner}/versions", "algorithms", "Publish by algorithm id ({owner} is the UUID)", body = "VersionRequest", response = "VersionResponse"), post(publish).get(versions))
+        .add_documented(op!(GET "/v1/algorithms/{owner}/versions", "algorithms", "Versions by algorithm id ({owner} is the UUID)", response = "PagedList"))
+        .add(op!(GET "/v1/algorithms/{owner}/builds", "algorithms", "Builds by algorithm id ({owner} is the UUID)", response = "PagedList"), get(builds))
+        .add(op!(GET "/v1/algorithms/{owner}/builds/{build_id}", "algorithms", "One build by algorithm id", response = "Build"), get(build_one))
+        .add(op!(GET "/v1/algorithms/{owner}/builds/{build_id}/logs", "algorithms", "A build's logs by algorithm id", response = "BuildLogs"), get(build_logs))
+        .add(op!(GET "/v1/algorithms/{owner}/errors", "algorithms", "Failed calls of the last 7 days by algorithm id", response = "AlgorithmErrors"), get(errors))
+        .add(op!(GET "/v1/algorithms/{owner}/{algo}/errors", "algorithms", "Failed calls of the last 7 days (at most 200), newest first", response = "AlgorithmErrors"), get(errors))
         .add(op!(GET "/v1/algorithms/{owner}/{algo}", "algorithms", "Get an algorithm", response = "Algorithm"), get(get_one))
         .add(op!(PUT "/v1/algorithms/{owner}/{algo}", "algorithms", "Update details and settings", body = "AlgorithmUpdate", response = "Algorithm"), put(update))
         .add(op!(DELETE "/v1/algorithms/{owner}/{algo}", "algorithms", "Delete an algorithm (its name stays taken)", status = 204), axum::routing::delete(remove))

@@ -96,34 +96,6 @@ fn input_of(headers: &HeaderMap, body: &[u8]) -> ApiResult<ExecInput> {
     }
 }
 
-fn request_id() -> String {
-    format!("req-{}", uuid::Uuid::new_v4())
-}
-
-/// `error_type` and message of a failed run.
-fn failure(e: &ExecError) -> (String, String, String) {
-    match e {
-        ExecError::Algorithm {
-            message,
-            error_type,
-            stacktrace,
-            ..
-        } => (message.clone(), error_type.clone(), stacktrace.clone()),
-        ExecError::Timeout(_) => (e.to_string(), "AlgorithmTimeoutError".into(), String::new()),
-        ExecError::ResourceLimit(_) => (e.to_string(), "ResourceLimitError".into(), String::new()),
-        ExecError::Crash(_) => (e.to_string(), "AlgorithmCrashError".into(), String::new()),
-        ExecError::Upstream(_) => (e.to_string(), "UpstreamError".into(), String::new()),
-        ExecError::Internal(m) => {
-            tracing::error!(error = %m, "algorithm runtime failed");
-            (
-                "the algorithm could not be run (internal runtime error)".into(),
-                "InternalError".into(),
-                String::new(),
-            )
-        }
-    }
-}
-
 fn result_value(kind: ContentKind, data: &[u8]) -> Value {
     match kind {
         ContentKind::Void => Value::Null,
@@ -148,7 +120,7 @@ fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> R
             ([(header::CONTENT_TYPE, ct)], o.data).into_response()
         }
         (Err(e), Output::Raw) => {
-            let (message, _, _) = failure(&e);
+            let (message, _, _) = e.describe();
             let mut r = (
                 StatusCode::BAD_REQUEST,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -177,7 +149,7 @@ fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> R
             .into_response()
         }
         (Err(e), _) => {
-            let (message, error_type, stacktrace) = failure(&e);
+            let (message, error_type, stacktrace) = e.describe();
             let mut metadata = json!({"duration": duration, "version": out.version});
             if let ExecError::Algorithm {
                 stdout,
@@ -253,7 +225,7 @@ async fn call(
         timeout,
     };
     let (prepared, input) = s.hub.prepare_call(&caller, req).await?;
-    let rid = request_id();
+    let rid = prepared.request_id.clone();
     if output == Output::Void {
         let hub = s.hub.clone();
         let id = rid.clone();

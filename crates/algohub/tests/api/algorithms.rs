@@ -236,6 +236,65 @@ async fn create_compile_publish_and_versions() {
     assert_eq!(s, 200);
     assert!(l["logs"].as_str().is_some());
 
+    // The by-id routes (reference §1.5) reach the same algorithm.
+    let (s, u) = app
+        .put(
+            &format!("/v1/algorithms/{id}"),
+            &alice,
+            json!({"details": {"tagline": "by id"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, u["details"]["tagline"].as_str()),
+        (200, Some("by id")),
+        "{u}"
+    );
+    let (s, c) = app
+        .post(&format!("/v1/algorithms/{id}/compile"), &alice, json!("{}"))
+        .await;
+    assert_eq!(s, 200, "{c}");
+    let (s, v) = app
+        .post(
+            &format!("/v1/algorithms/{id}/versions"),
+            &alice,
+            json!({"version_info": {"version_type": "revision"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["version_info"]["semantic_version"].as_str()),
+        (200, Some("1.0.2")),
+        "{v}"
+    );
+    let (s, l) = app
+        .get(&format!("/v1/algorithms/{id}/versions?limit=50"), &alice)
+        .await;
+    assert_eq!(
+        (s, l["results"].as_array().map(Vec::len)),
+        (200, Some(6)),
+        "{l}"
+    );
+    let (s, b) = app
+        .get(&format!("/v1/algorithms/{id}/builds"), &alice)
+        .await;
+    assert_eq!(s, 200);
+    let bid = b["results"][0]["build_id"].as_str().unwrap().to_string();
+    let (s, _) = app
+        .get(&format!("/v1/algorithms/{id}/builds/{bid}"), &alice)
+        .await;
+    assert_eq!(s, 200);
+    let (s, l) = app
+        .get(&format!("/v1/algorithms/{id}/builds/{bid}/logs"), &alice)
+        .await;
+    assert_eq!((s, l["logs"].is_string()), (200, true));
+    let (s, b) = app
+        .post("/v1/algorithms/alice", &alice, create_body("versions"))
+        .await;
+    assert_eq!(
+        (s, error_reason(&b).as_str()),
+        (400, "invalid_name"),
+        "reserved names"
+    );
+
     // Outsiders: a private algorithm does not exist for them.
     let erin = app.make_user("erin", false).await;
     let (s, b) = app.get("/v1/algorithms/alice/echo/versions", &erin).await;
@@ -515,6 +574,26 @@ async fn calls_through_the_wasm_runtime() {
     assert_eq!(
         String::from_utf8_lossy(&body),
         "the input is not acceptable"
+    );
+    // Failed calls are listed for the owner's side, newest first.
+    let (s, errs) = app.get("/v1/algorithms/alice/echo/errors", &alice).await;
+    assert_eq!(s, 200, "{errs}");
+    let errs = errs.as_array().unwrap().clone();
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(errs[0]["error"], "the input is not acceptable");
+    assert_eq!(errs[0]["error_type"], "ValueError");
+    assert_eq!(errs[0]["algoversion"], "0.2.0");
+    assert_eq!(errs[0]["input"], "x");
+    assert!(errs[0]["request_id"].as_str().unwrap().starts_with("req-"));
+    assert_eq!(errs.iter().filter(|e| e["username"] == "bob").count(), 2);
+    let (s, by_id) = app
+        .get(&format!("/v1/algorithms/{id}/errors"), &alice)
+        .await;
+    assert_eq!((s, by_id.as_array().map(Vec::len)), (200, Some(3)));
+    let (s, _) = app.get("/v1/algorithms/alice/echo/errors", &bob).await;
+    assert!(
+        (400..500).contains(&s),
+        "callers do not see the error listing"
     );
     // The previous version still answers.
     let (_, r) = call(&app, &bob, "alice/echo/0.1.0", Some("text/plain"), b"old").await;

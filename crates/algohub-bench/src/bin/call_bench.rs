@@ -1,0 +1,512 @@
+//! `call-bench`: the whole call path of algohub (authentication, policy,
+//! version resolution, wasm echo) over loopback HTTP, side by side with a bare
+//! axum handler that echoes the body (the practical limit on this machine) and
+//! with that bare handler behind nginx (what a gateway in front of a model
+//! server costs). The load comes from `wrk` (Debian package `wrk`); nginx from
+//! `nginx-light`. Prints one table and the goals; exits non-zero if a tool is
+//! missing or a target answers wrongly.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target-bench cargo run --release -p algohub-bench --bin call-bench -- \
+//!     [--seconds 10] [--connections 32] [--threads 1] [--instances 20000]
+//! ```
+//!
+//! Design: every target runs in this process's tokio runtime (except nginx,
+//! a child process) and is loaded one at a time with the same wrk settings and
+//! the same 5-byte text body, so the ratios compare like with like. "Full
+//! load" is wrk's closed loop with `--connections`; "half load" paces each
+//! connection with a Lua `delay()` so the offered rate is half of the bare
+//! handler's full-load throughput, and its p50 is the latency a call adds when
+//! the machine is not saturated. The wasm row times a fresh instance plus a
+//! call of the echo module with no HTTP at all (pooling allocator, compiled
+//! module cached), beside the on-demand allocator for comparison.
+
+use algohub::config::Config;
+use algohub_core::services::CreateUser;
+use algohub_runtime::{AllocatorKind, CallInput, ContentType, ECHO_WAT, Limits, RuntimeConfig};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    seconds: u64,
+    connections: u64,
+    threads: u64,
+    instances: usize,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        seconds: 10,
+        connections: 32,
+        threads: 1,
+        instances: 20_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            println!(
+                "call-bench [--seconds 10] [--connections 32] [--threads 1] [--instances 20000]"
+            );
+            std::process::exit(0);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("{flag}: not a number: {value:?}"))?;
+        match flag.as_str() {
+            "--seconds" => o.seconds = n.max(1),
+            "--connections" => o.connections = n.max(1),
+            "--threads" => o.threads = n.max(1),
+            "--instances" => o.instances = usize::try_from(n).unwrap_or(20_000).max(100),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(o)
+}
+
+/// What wrk measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Load {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: u64,
+}
+
+fn parse_duration_us(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1_000.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1_000_000.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|x| x * mul)
+}
+
+fn parse_wrk(out: &str) -> Result<Load, String> {
+    let mut load = Load::default();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            load.rps = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad rps line {t:?}"))?;
+        } else if let Some(v) = t.strip_prefix("50%") {
+            load.p50_us = parse_duration_us(v).ok_or(format!("bad p50 {t:?}"))?;
+        } else if let Some(v) = t.strip_prefix("99%") {
+            load.p99_us = parse_duration_us(v).ok_or(format!("bad p99 {t:?}"))?;
+        } else if t.starts_with("Non-2xx or 3xx responses:") {
+            load.errors += t
+                .rsplit(':')
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+        } else if t.starts_with("Socket errors:") {
+            load.errors += t
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    if load.rps == 0.0 {
+        return Err(format!("wrk printed no throughput:\n{out}"));
+    }
+    Ok(load)
+}
+
+/// The Lua script wrk runs: a POST of `hello` as text, with the key, and (for
+/// paced runs) a fixed delay before each request of a connection.
+fn write_script(dir: &Path, key: &str, delay_ms: Option<u64>) -> PathBuf {
+    let path = dir.join(format!("post-{}.lua", delay_ms.unwrap_or(0)));
+    let mut s = format!(
+        "wrk.method = \"POST\"\nwrk.body = \"hello\"\nwrk.headers[\"Content-Type\"] = \"text/plain\"\nwrk.headers[\"Authorization\"] = \"{key}\"\n"
+    );
+    if let Some(d) = delay_ms {
+        s.push_str(&format!("function delay() return {d} end\n"));
+    }
+    std::fs::write(&path, s).expect("write the wrk script");
+    path
+}
+
+fn wrk(o: &Options, url: &str, script: &Path, connections: u64) -> Result<Load, String> {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &o.threads.min(connections).to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{}s", o.seconds),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .map_err(|e| format!("cannot run wrk (apt-get install wrk): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "wrk failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// One POST, to check a target answers what it should before loading it.
+async fn probe(url: &str, key: &str) -> Result<String, String> {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("Authorization", key)
+        .header("Content-Type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{url}: {status} {body}"));
+    }
+    Ok(body)
+}
+
+async fn start_bare() -> Result<String, String> {
+    use axum::routing::post;
+    let app =
+        axum::Router::new().route("/echo", post(|body: axum::body::Bytes| async move { body }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/echo"))
+}
+
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn start_nginx(dir: &Path, upstream: &str) -> Result<(Nginx, String), String> {
+    let port = free_port()?;
+    let upstream = upstream.trim_start_matches("http://");
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\ndaemon off;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir};\n  proxy_temp_path {dir};\n\
+               upstream bare {{ server {up_host}; keepalive 64; }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://bare;\n\
+                 proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n",
+            dir = dir.display(),
+            up_host = upstream.split('/').next().unwrap_or(upstream),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start nginx (apt-get install nginx-light): {e}"))?;
+    Ok((Nginx(child), format!("http://127.0.0.1:{port}/echo")))
+}
+
+async fn wait_for(url: &str, key: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match probe(url, key).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Starts algohub on a fresh SQLite file with alice's public echo algorithm.
+async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), String> {
+    let config = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        database_url: format!("sqlite:{}", dir.join("algohub.db").display()),
+        base_url: "http://127.0.0.1:0".into(),
+        log_format: "human".into(),
+        log_level: "error".into(),
+        max_orgs_per_user: None,
+        invitation_ttl_days: 7,
+        sudo_users_enabled: true,
+        policy_poll_ms: 250,
+        http_upstream_allow_private: false,
+    };
+    let server = algohub::Server::start(&config, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hub = server.hub.clone();
+    hub.create_user_unchecked(CreateUser {
+        username: "alice".into(),
+        email: "alice@example.com".into(),
+        full_name: "Alice".into(),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (_, secret) = hub
+        .create_user_key_unchecked("alice", "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    let key = secret.expose().to_string();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let steps = [
+        (
+            format!("{base}/v1/algorithms/alice"),
+            serde_json::json!({"name": "echo", "details": {"label": "Echo"},
+                "settings": {"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false}}),
+        ),
+        (
+            format!("{base}/v1/algorithms/alice/echo/compile"),
+            serde_json::json!({}),
+        ),
+        (
+            format!("{base}/v1/algorithms/alice/echo/versions"),
+            serde_json::json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "major"}}),
+        ),
+    ];
+    for (url, body) in steps {
+        let resp = client
+            .post(&url)
+            .header("Authorization", &key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("{url}: {}", resp.text().await.unwrap_or_default()));
+        }
+    }
+    Ok((server, format!("{base}/v1/algo/alice/echo"), key))
+}
+
+/// Fresh instance + call of the echo module, per call, in microseconds (p50, p99, mean).
+async fn wasm_instance_cost(kind: AllocatorKind, n: usize) -> Result<(f64, f64, f64), String> {
+    let rt = algohub_runtime::WasmRuntime::with_allocator(RuntimeConfig::default(), kind)
+        .map_err(|e| e.to_string())?;
+    let wasm = rt.prepare(ECHO_WAT.as_bytes()).map_err(|e| e.to_string())?;
+    let limits = Limits::default();
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n + 200 {
+        let input = CallInput::new(ContentType::Text, "hello");
+        let t = Instant::now();
+        let out = rt
+            .call("echo", &wasm, input, &limits)
+            .await
+            .map_err(|e| e.to_string())?;
+        let dt = t.elapsed();
+        if out.data != b"hello" {
+            return Err("the echo module answered wrongly".into());
+        }
+        if i >= 200 {
+            times.push(dt.as_secs_f64() * 1e6);
+        }
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Ok((pct(0.5), pct(0.99), mean))
+}
+
+fn check(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+async fn run(o: Options) -> Result<bool, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (server, algo_url, key) = start_algohub(dir.path()).await?;
+    let bare_url = start_bare().await?;
+    let nginx_dir = dir.path().join("nginx");
+    std::fs::create_dir_all(&nginx_dir).map_err(|e| e.to_string())?;
+    let (_nginx, nginx_url) = start_nginx(&nginx_dir, &bare_url)?;
+    wait_for(&nginx_url, &key).await?;
+    let answer = probe(&algo_url, &key).await?;
+    if !answer.contains("\"result\":\"hello\"") {
+        return Err(format!("algohub answered {answer}"));
+    }
+    if probe(&bare_url, &key).await? != "hello" || probe(&nginx_url, &key).await? != "hello" {
+        return Err("the bare handler answered wrongly".into());
+    }
+    let script = write_script(dir.path(), &key, None);
+    let targets = [
+        ("bare axum echo", bare_url.as_str()),
+        ("bare echo behind nginx", nginx_url.as_str()),
+        ("algohub call (auth, policy, wasm echo)", algo_url.as_str()),
+    ];
+    println!(
+        "# call-bench: {} s per run, {} connections, {} wrk thread(s), load avg {}",
+        o.seconds,
+        o.connections,
+        o.threads,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut full = Vec::new();
+    for (name, url) in targets {
+        let l = tokio::task::spawn_blocking({
+            let (url, script) = (url.to_string(), script.clone());
+            move || wrk(&o, &url, &script, o.connections)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        full.push((name, url, l));
+    }
+    // Half load: half the bare handler's throughput, paced per connection.
+    let bare_rps = full[0].2.rps;
+    let delay_ms = 2u64;
+    let half_conns = ((bare_rps * 0.5) * delay_ms as f64 / 1000.0)
+        .round()
+        .max(1.0) as u64;
+    let paced = write_script(dir.path(), &key, Some(delay_ms));
+    let mut half = Vec::new();
+    for (name, url, _) in &full {
+        let l = tokio::task::spawn_blocking({
+            let (url, script) = (url.to_string(), paced.clone());
+            move || wrk(&o, &url, &script, half_conns)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        half.push((*name, l));
+    }
+    let (pool_p50, pool_p99, pool_mean) =
+        wasm_instance_cost(AllocatorKind::Pooling, o.instances).await?;
+    let (od_p50, od_p99, od_mean) =
+        wasm_instance_cost(AllocatorKind::OnDemand, o.instances / 4).await?;
+    server.stop().await.map_err(|e| e.to_string())?;
+
+    println!();
+    println!("## Full load (closed loop, {} connections)", o.connections);
+    println!();
+    println!("| target | requests/s | vs bare | p50 | p99 | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, _, l) in &full {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.0} µs | {:.0} µs | {} |",
+            l.rps,
+            l.rps / bare_rps,
+            l.p50_us,
+            l.p99_us,
+            l.errors
+        );
+    }
+    println!();
+    println!(
+        "## Half load ({half_conns} connections, each pausing {delay_ms} ms: about {:.0} requests/s offered)",
+        half_conns as f64 * 1000.0 / delay_ms as f64
+    );
+    println!();
+    println!("| target | requests/s | p50 | p99 | p50 added over bare |");
+    println!("|---|---:|---:|---:|---:|");
+    let bare_half = half[0].1;
+    for (name, l) in &half {
+        println!(
+            "| {name} | {:.0} | {:.0} µs | {:.0} µs | {:+.0} µs |",
+            l.rps,
+            l.p50_us,
+            l.p99_us,
+            l.p50_us - bare_half.p50_us
+        );
+    }
+    println!();
+    println!("## Fresh wasm instance + call of the echo module (no HTTP)");
+    println!();
+    println!("| allocator | p50 | p99 | mean |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| pooling (used by algohub) | {pool_p50:.1} µs | {pool_p99:.1} µs | {pool_mean:.1} µs |"
+    );
+    println!("| on-demand | {od_p50:.1} µs | {od_p99:.1} µs | {od_mean:.1} µs |");
+
+    let ratio = full[2].2.rps / bare_rps;
+    let added = half[2].1.p50_us - bare_half.p50_us;
+    let errors: u64 =
+        full.iter().map(|f| f.2.errors).sum::<u64>() + half.iter().map(|h| h.1.errors).sum::<u64>();
+    println!();
+    println!("## Goals");
+    println!();
+    println!("| goal | measured | |");
+    println!("|---|---:|---|");
+    println!(
+        "| full call path ≥ 70% of the bare handler's throughput | {:.0}% | {} |",
+        ratio * 100.0,
+        check(ratio >= 0.7)
+    );
+    println!(
+        "| adds < 30 µs at p50 at half load | {added:+.0} µs | {} |",
+        check(added < 30.0)
+    );
+    println!(
+        "| fresh wasm instance + echo call < 10 µs | {pool_p50:.1} µs (p50) | {} |",
+        check(pool_p50 < 10.0)
+    );
+    println!(
+        "| no errors under load | {errors} | {} |",
+        check(errors == 0)
+    );
+    Ok(errors == 0)
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("call-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("call-bench: cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(o)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("call-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
