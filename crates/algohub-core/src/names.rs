@@ -115,6 +115,25 @@ impl Email {
     }
 }
 
+/// Checks an identifier of the v1 clients' shape: 1 to `max` ASCII letters,
+/// digits or `_`, starting with a letter (algorithm and collection names).
+pub fn check_identifier(name: &str, max: usize, what: &str) -> crate::error::Result<()> {
+    let b = name.as_bytes();
+    let ok = (1..=max).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::new(
+            crate::error::Code::InvalidName,
+            format!(
+                "invalid {what} name {name:?}: use 1 to {max} letters, digits or '_', starting with a letter"
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

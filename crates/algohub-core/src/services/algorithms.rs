@@ -32,20 +32,7 @@ fn check_algorithm_name(name: &str) -> Result<()> {
             format!("{name:?} is reserved (it names a route); choose another algorithm name"),
         ));
     }
-    let b = name.as_bytes();
-    let ok = (1..=64).contains(&b.len())
-        && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::InvalidName,
-            format!(
-                "invalid algorithm name {name:?}: use 1 to 64 letters, digits or '_', starting with a letter"
-            ),
-        ))
-    }
+    crate::names::check_identifier(name, 64, "algorithm")
 }
 
 fn one_of(key: &str, v: &Value, allowed: &[&str]) -> Result<()> {

@@ -198,20 +198,7 @@ pub fn split_path(raw: &str) -> Result<Vec<String>> {
 
 /// Collection names follow the v1 client's rule.
 fn check_collection_name(name: &str) -> Result<()> {
-    let b = name.as_bytes();
-    let ok = (1..=30).contains(&b.len())
-        && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::new(
-            Code::InvalidName,
-            format!(
-                "invalid collection name {name:?}: use 1 to 30 letters, digits or '_', starting with a letter"
-            ),
-        ))
-    }
+    crate::names::check_identifier(name, 30, "collection")
 }
 
 fn storage_error(e: StorageError, path: &DataPath) -> Error {

@@ -62,6 +62,21 @@ async fn upload(app: &TestApp, key: &str, algo: &str, ct: &str, body: &[u8]) -> 
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
+/// Uploads an http upstream definition, compiles it and returns the build hash.
+async fn build_upstream(app: &TestApp, key: &str, algo: &str, def: Value) -> String {
+    let (s, b) = upload(
+        app,
+        key,
+        algo,
+        "application/json",
+        def.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let c = compile(app, key, algo).await;
+    c["version_info"]["git_hash"].as_str().unwrap().to_string()
+}
+
 async fn call(app: &TestApp, key: &str, path: &str, ct: Option<&str>, body: &[u8]) -> (u16, Value) {
     app.send_json(&format!("/v1/algo/{path}"), key, ct, body.to_vec())
         .await
@@ -844,17 +859,13 @@ async fn calls_through_the_http_runtime() {
         ("broken", "UpstreamError", ""),
         ("slow", "AlgorithmTimeoutError", "?timeout=0.5"),
     ] {
-        let def = json!({"url": format!("{base}/{path}")});
-        upload(
+        let h = build_upstream(
             &app,
             &alice,
             "alice/remote",
-            "application/json",
-            def.to_string().as_bytes(),
+            json!({"url": format!("{base}/{path}")}),
         )
         .await;
-        let c = compile(&app, &alice, "alice/remote").await;
-        let h = c["version_info"]["git_hash"].as_str().unwrap().to_string();
         let (s, r) = call(
             &app,
             &alice,
@@ -872,17 +883,13 @@ async fn calls_through_the_http_runtime() {
             assert_eq!(r["error"]["message"], "model not loaded");
         }
     }
-    let def = json!({"url": "http://127.0.0.1:1/nothing-listens"});
-    upload(
+    let h = build_upstream(
         &app,
         &alice,
         "alice/remote",
-        "application/json",
-        def.to_string().as_bytes(),
+        json!({"url": "http://127.0.0.1:1/nothing-listens"}),
     )
     .await;
-    let c = compile(&app, &alice, "alice/remote").await;
-    let h = c["version_info"]["git_hash"].as_str().unwrap().to_string();
     let (s, r) = call(
         &app,
         &alice,

@@ -183,6 +183,85 @@ async fn two_nodes_agree(database_url: String) {
         took < Duration::from_secs(1),
         "key revocation reached node B after {took:?}"
     );
+    // A version published through A is what B calls within a second, though
+    // B had already resolved (and cached) the previous one.
+    let settings = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
+    let publish = json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "minor"}});
+    for (path, body) in [
+        (
+            "/v1/algorithms/alice",
+            json!({"name": "echo", "details": {"label": "E"}, "settings": settings}),
+        ),
+        ("/v1/algorithms/alice/echo/compile", json!({})),
+        ("/v1/algorithms/alice/echo/versions", publish.clone()),
+    ] {
+        assert_eq!(
+            call(
+                &client,
+                &base_a,
+                reqwest::Method::POST,
+                path,
+                &alice,
+                Some(body)
+            )
+            .await,
+            200,
+            "{path}"
+        );
+    }
+    let version_on_b = || async {
+        let r: serde_json::Value = client
+            .post(format!("{base_b}/v1/algo/alice/echo"))
+            .header("Authorization", &bob)
+            .json(&json!("hi"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["metadata"]["version"].as_str().unwrap_or("").to_string()
+    };
+    let start = Instant::now();
+    while version_on_b().await != "0.1.0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "0.1.0 never callable on B"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for (path, body) in [
+        ("/v1/algorithms/alice/echo/compile", json!({})),
+        ("/v1/algorithms/alice/echo/versions", publish),
+    ] {
+        assert_eq!(
+            call(
+                &client,
+                &base_a,
+                reqwest::Method::POST,
+                path,
+                &alice,
+                Some(body)
+            )
+            .await,
+            200,
+            "{path}"
+        );
+    }
+    let start = Instant::now();
+    while version_on_b().await != "0.2.0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "0.2.0 never reached node B"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = start.elapsed();
+    eprintln!("a new version reached node B after {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "a new version reached node B after {took:?}"
+    );
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
