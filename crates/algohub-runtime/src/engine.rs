@@ -33,6 +33,8 @@ use crate::{CallError, CallInput, CallOutput, Limits, RuntimeConfig};
 pub const CONTENT_TYPE_ENV: &str = "ALGOHUB_CONTENT_TYPE";
 /// Compiled modules kept at most; past this an arbitrary entry is dropped.
 const MAX_CACHED_MODULES: usize = 1024;
+/// Bytes of each pooled memory and table slot reset by memset and kept mapped.
+const KEEP_RESIDENT_BYTES: usize = 256 << 10;
 /// `argv[0]` of every guest.
 const PROGRAM_NAME: &str = "algorithm";
 
@@ -92,7 +94,12 @@ impl WasmRuntime {
                 .total_stacks(n)
                 .max_memories_per_module(1)
                 .max_tables_per_module(1)
-                .max_memory_size(config.max_memory_bytes);
+                .max_memory_size(config.max_memory_bytes)
+                // Reset small memories and tables with memset instead of
+                // madvise: decommitting pages on every call costs a TLB
+                // shootdown (an interrupt to every core) per instance.
+                .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+                .table_keep_resident(KEEP_RESIDENT_BYTES);
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm_config).map_err(internal)?;

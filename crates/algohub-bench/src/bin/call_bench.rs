@@ -123,7 +123,7 @@ fn parse_wrk(out: &str) -> Result<Load, String> {
 
 /// The Lua script wrk runs: a POST of `hello` as text, with the key, and (for
 /// paced runs) a fixed delay before each request of a connection.
-fn write_script(dir: &Path, key: &str, delay_ms: Option<u64>) -> PathBuf {
+fn write_script(dir: &Path, key: &str, delay_ms: Option<u64>) -> Result<PathBuf, String> {
     let path = dir.join(format!("post-{}.lua", delay_ms.unwrap_or(0)));
     let mut s = format!(
         "wrk.method = \"POST\"\nwrk.body = \"hello\"\nwrk.headers[\"Content-Type\"] = \"text/plain\"\nwrk.headers[\"Authorization\"] = \"{key}\"\n"
@@ -131,8 +131,8 @@ fn write_script(dir: &Path, key: &str, delay_ms: Option<u64>) -> PathBuf {
     if let Some(d) = delay_ms {
         s.push_str(&format!("function delay() return {d} end\n"));
     }
-    std::fs::write(&path, s).expect("write the wrk script");
-    path
+    std::fs::write(&path, s).map_err(|e| format!("cannot write the wrk script: {e}"))?;
+    Ok(path)
 }
 
 fn wrk(o: &Options, url: &str, script: &Path, connections: u64) -> Result<Load, String> {
@@ -360,7 +360,7 @@ async fn run(o: Options) -> Result<bool, String> {
     if probe(&bare_url, &key).await? != "hello" || probe(&nginx_url, &key).await? != "hello" {
         return Err("the bare handler answered wrongly".into());
     }
-    let script = write_script(dir.path(), &key, None);
+    let script = write_script(dir.path(), &key, None)?;
     let targets = [
         ("bare axum echo", bare_url.as_str()),
         ("bare echo behind nginx", nginx_url.as_str()),
@@ -394,7 +394,7 @@ async fn run(o: Options) -> Result<bool, String> {
     let half_conns = ((bare_rps * 0.5) * delay_ms as f64 / 1000.0)
         .round()
         .max(1.0) as u64;
-    let paced = write_script(dir.path(), &key, Some(delay_ms));
+    let paced = write_script(dir.path(), &key, Some(delay_ms))?;
     let mut half = Vec::new();
     for (name, url, _) in &full {
         let l = tokio::task::spawn_blocking({
