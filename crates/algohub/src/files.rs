@@ -235,15 +235,24 @@ impl DataStorage for FsStorage {
             let count = if recursive {
                 remove_tree(&p)?
             } else {
-                // Only the ACL file may be left in an "empty" directory.
-                let visible = fs::read_dir(&p)
+                // Only reserved files (the ACL) may be left in an "empty"
+                // directory. Remove those, then the directory itself, which
+                // fails if anything else is (or has just been put) there.
+                let entries: Vec<_> = fs::read_dir(&p)
                     .map_err(io)?
                     .filter_map(|e| e.ok())
-                    .any(|e| !e.file_name().to_string_lossy().starts_with(RESERVED_PREFIX));
-                if visible {
+                    .collect();
+                if entries
+                    .iter()
+                    .any(|e| !e.file_name().to_string_lossy().starts_with(RESERVED_PREFIX))
+                {
                     return Err(StorageError::NotEmpty);
                 }
-                remove_tree(&p)?
+                for e in entries {
+                    fs::remove_file(e.path()).map_err(io)?;
+                }
+                fs::remove_dir(&p).map_err(io)?;
+                0
             };
             sync_dir(p.parent().ok_or(StorageError::NotFound)?)?;
             Ok(count)

@@ -266,17 +266,12 @@ impl Hub {
         if public {
             self.authorize(caller, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
         } else if !private_ok {
-            // Not the owner's side: do not reveal private versions.
-            if versions.iter().any(|v| published_public(&v)) {
-                return Err(Error::new(
-                    Code::Forbidden,
-                    format!(
-                        "version {label} of {}/{} is not public",
-                        req.owner, req.name
-                    ),
-                ));
-            }
-            return Err(no_such_algorithm(&req.owner, &req.name));
+            // Not the owner's side: a private or pending version answers as
+            // a missing one, so its existence is not revealed.
+            return Err(not_found(format!(
+                "no public version {label} of {}/{}",
+                req.owner, req.name
+            )));
         } else {
             self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
         }

@@ -437,11 +437,14 @@ impl Hub {
             .create_dir(path.owner, &path.segments)
             .await
             .map_err(|e| storage_error(e, &path))?;
-        if parent.segments.is_empty() {
-            storage
+        if parent.segments.is_empty()
+            && let Err(e) = storage
                 .write_acl(path.owner, name, acl.unwrap_or(DataAcl::MyAlgos))
                 .await
-                .map_err(|e| storage_error(e, &path))?;
+        {
+            // A collection without the ACL asked for must not stay behind.
+            let _ = storage.delete_dir(path.owner, &path.segments, true).await;
+            return Err(storage_error(e, &path));
         }
         Ok(path)
     }

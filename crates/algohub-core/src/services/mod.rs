@@ -71,6 +71,8 @@ pub struct Hub {
     /// Holds data API files; `None` on nodes (or CLI commands) that never serve them.
     pub files: Option<Arc<dyn DataStorage>>,
     call_cache: call_cache::CallCache,
+    /// `algohub_policy_decisions_total` by outcome: [deny, allow].
+    decision_counters: [metrics::Counter; 2],
     sync_lock: tokio::sync::Mutex<()>,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
@@ -99,16 +101,25 @@ impl Hub {
             executor,
             files,
             call_cache: Default::default(),
+            decision_counters: [
+                metrics::counter!("algohub_policy_decisions_total", "outcome" => "deny"),
+                metrics::counter!("algohub_policy_decisions_total", "outcome" => "allow"),
+            ],
             sync_lock: tokio::sync::Mutex::new(()),
             key_uses: Default::default(),
         }))
     }
 
+    /// Counts a decision with handles registered at start (a labelled
+    /// `counter!` looks its key up in the registry on every use).
+    fn count_decision(&self, allow: bool) {
+        self.decision_counters[usize::from(allow)].increment(1);
+    }
+
     /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
     pub fn authorize(&self, p: &Principal, action: Action, resource: Resource) -> Result<()> {
         let d = self.policy.decide(p, action, resource);
-        metrics::counter!("algohub_policy_decisions_total", "outcome" => if d.allow { "allow" } else { "deny" })
-            .increment(1);
+        self.count_decision(d.allow);
         if d.allow {
             Ok(())
         } else {
@@ -130,8 +141,7 @@ impl Hub {
 
     pub fn can(&self, p: &Principal, action: Action, resource: Resource) -> bool {
         let allow = self.policy.decide(p, action, resource).allow;
-        metrics::counter!("algohub_policy_decisions_total", "outcome" => if allow { "allow" } else { "deny" })
-            .increment(1);
+        self.count_decision(allow);
         allow
     }
 

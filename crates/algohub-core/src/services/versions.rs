@@ -121,7 +121,7 @@ impl Hub {
             sample_input: req.sample_input,
             sample_output: req.sample_output,
             settings: settings.clone(),
-            published_by: caller.account_id(),
+            published_by: self.responsible_person(caller).await?,
         };
         let version = self.store.create_version(&new).await.map_err(|e| match e {
             StoreError::Conflict { .. } => Error::new(
@@ -130,6 +130,7 @@ impl Hub {
             ),
             other => other.into(),
         })?;
+        self.after_write().await;
         self.store
             .update_algorithm(algo.id, &details, &settings, None)
             .await?;
@@ -138,6 +139,18 @@ impl Hub {
             self.notify_org_admins(algo, &version).await?;
         }
         Ok(version)
+    }
+
+    /// The person accountable for an act: the user, or for an org key the user
+    /// who created the key (so an org key cannot launder self-approval).
+    async fn responsible_person(&self, caller: &Principal) -> Result<crate::model::AccountId> {
+        if let Some(user) = caller.user_id() {
+            return Ok(user);
+        }
+        match caller.key {
+            Some(key) => Ok(self.store.get_key(key).await?.created_by),
+            None => Ok(caller.account_id()),
+        }
     }
 
     /// Tells the org's admins that a version waits for approval (through the outbox).
@@ -242,7 +255,16 @@ impl Hub {
             ));
         }
         let org = self.store.get_org(algo.owner_id).await?;
-        if caller.account_id() == version.published_by && !org.allow_self_approval {
+        let me = self.responsible_person(caller).await?;
+        let build_author = self
+            .store
+            .list_builds(algo.id, 1000, None)
+            .await?
+            .into_iter()
+            .find(|b| b.id == version.build_id)
+            .map(|b| b.created_by);
+        let own = me == version.published_by || Some(me) == build_author;
+        if own && !org.allow_self_approval {
             return Err(Error::new(
                 Code::SelfApproval,
                 "you cannot approve or reject your own version in this organization",
@@ -259,6 +281,7 @@ impl Hub {
             )
             .await
             .map_err(|e| conflict(e, "version"))?;
+        self.after_write().await;
         self.store
             .enqueue(&[NewOutboxMessage {
                 kind: if approve { "notification.version_approved".into() } else { "notification.version_rejected".into() },
@@ -267,7 +290,6 @@ impl Hub {
                 payload: json!({"algorithm": format!("{}/{}", algo.owner_name, algo.name), "version": semver, "reason": reason}),
             }])
             .await?;
-        self.after_write().await;
         Ok(decided)
     }
 

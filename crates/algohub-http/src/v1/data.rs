@@ -143,7 +143,14 @@ async fn head_path(
         Err(e) => {
             let status = crate::error::status_of(e.kind());
             let mut r = status.into_response();
-            if let Ok(v) = HeaderValue::from_str(&e.message.replace(['\r', '\n'], " ")) {
+            // Server faults keep their cause for the logs, as the JSON renderer does.
+            let message = if status.is_server_error() {
+                tracing::error!(error = %e.message, "data HEAD failed");
+                "internal error".to_string()
+            } else {
+                e.message.replace(['\r', '\n'], " ")
+            };
+            if let Ok(v) = HeaderValue::from_str(&message) {
                 r.headers_mut()
                     .insert(header::HeaderName::from_static("x-error-message"), v);
             }

@@ -62,6 +62,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space
                 || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
                 || a >= 240 // reserved
         }
         IpAddr::V6(v6) => {
@@ -69,6 +70,31 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 return is_internal(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
+            let seg = v6.segments();
+            // IPv4 carried inside IPv6: NAT64 (64:ff9b::/96), IPv4-compatible (::/96).
+            let embedded = || {
+                std::net::Ipv4Addr::new(
+                    (seg[6] >> 8) as u8,
+                    seg[6] as u8,
+                    (seg[7] >> 8) as u8,
+                    seg[7] as u8,
+                )
+            };
+            if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0; 4]) || seg[..6] == [0; 6] {
+                return v6.is_unspecified()
+                    || v6.is_loopback()
+                    || is_internal(IpAddr::V4(embedded()));
+            }
+            // 6to4 (2002::/16) carries an IPv4 address in bits 16..48.
+            if first == 0x2002 {
+                let v4 = std::net::Ipv4Addr::new(
+                    (seg[1] >> 8) as u8,
+                    seg[1] as u8,
+                    (seg[2] >> 8) as u8,
+                    seg[2] as u8,
+                );
+                return is_internal(IpAddr::V4(v4));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -78,11 +104,25 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-fn refused(host: &str, ip: IpAddr) -> String {
+/// The refusal; it does not say which address a name resolved to, so it
+/// cannot be used to map internal names.
+fn refused(host: &str) -> String {
     format!(
-        "the upstream {host} is at the internal address {ip}; this cluster does not allow \
+        "the upstream {host} is at an internal address; this cluster does not allow \
          upstreams on loopback or private addresses (http_upstream_allow_private)"
     )
+}
+
+/// A literal internal address in the url's host, if any (names are checked by
+/// the resolver when they are resolved).
+fn literal_internal(url: &reqwest::Url) -> Option<IpAddr> {
+    let host = url.host_str()?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    is_internal(ip).then_some(ip)
 }
 
 /// Resolves names and refuses internal addresses unless allowed.
@@ -97,8 +137,8 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_private && let Some(bad) = addrs.iter().find(|a| is_internal(a.ip())) {
-                return Err(refused(&host, bad.ip()).into());
+            if !allow_private && addrs.iter().any(|a| is_internal(a.ip())) {
+                return Err(refused(&host).into());
             }
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
@@ -156,16 +196,9 @@ impl Upstream {
             return Err("put upstream credentials in headers, not in the url".into());
         }
         let host = url.host_str().ok_or("the url has no host")?.to_string();
-        if !self.allow_private {
-            let literal = host.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(ip) = literal.parse::<IpAddr>()
-                && is_internal(ip)
-            {
-                return Err(refused(&host, ip));
-            }
-            if host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost") {
-                return Err(refused(&host, IpAddr::from([127, 0, 0, 1])));
-            }
+        let local_name = host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
+        if !self.allow_private && (literal_internal(&url).is_some() || local_name) {
+            return Err(refused(&host));
         }
         if let Some(t) = def.timeout
             && !(t > 0.0 && t <= MAX_TIMEOUT_SECS)
@@ -211,6 +244,16 @@ impl Upstream {
             Some(t) => timeout.min(Duration::from_secs_f64(t)),
             None => timeout,
         };
+        // Literal addresses never reach the resolver: check them on every call
+        // too (the definition may predate this node's setting).
+        if !self.allow_private
+            && let Ok(url) = reqwest::Url::parse(&def.url)
+            && literal_internal(&url).is_some()
+        {
+            return Err(ExecError::Upstream(refused(
+                url.host_str().unwrap_or_default(),
+            )));
+        }
         let mut req = self
             .client
             .post(&def.url)
@@ -343,6 +386,10 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "::127.0.0.1",
+            "198.18.0.1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }

@@ -751,6 +751,51 @@ async fn org_versions_need_approval() {
     assert_eq!(s, 404);
     let (_, r) = call(&app, &erin, "acme/model", Some("text/plain"), b"latest").await;
     assert_eq!(r["metadata"]["version"], "0.1.0");
+    // An org key does not launder self-approval: a version published with it
+    // counts as published by the key's creator.
+    let (s, k) = app
+        .post(
+            "/v1/organizations/acme/keys",
+            &alice,
+            json!({"key_label": "ci", "scopes": ["management", "algo_call"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let org_key = k["api_key"].as_str().unwrap().to_string();
+    compile(&app, &org_key, "acme/model").await;
+    let (s, v) = publish(&app, &org_key, "acme/model", "minor", "public").await;
+    assert_eq!(
+        (s, v["version_info"]["status"].as_str()),
+        (200, Some("pending")),
+        "{v}"
+    );
+    let (s, b) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.3.0/approve",
+            &alice,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, error_reason(&b).as_str()),
+        (403, "self_approval"),
+        "{b}"
+    );
+    let (s, _) = app
+        .post(
+            "/v1/algorithms/acme/model/versions/0.3.0/approve",
+            &carl,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // An outsider asking for a version that is not public learns nothing more
+    // than for one that does not exist.
+    compile(&app, &bob, "acme/model").await;
+    publish(&app, &bob, "acme/model", "minor", "private").await;
+    let (s1, r1) = call(&app, &erin, "acme/model/0.4.0", Some("text/plain"), b"x").await;
+    let (s2, r2) = call(&app, &erin, "acme/model/9.9.9", Some("text/plain"), b"x").await;
+    assert_eq!((s1, error_reason(&r1)), (s2, error_reason(&r2)));
     // The decisions went to the outbox for delivery.
     let kinds: Vec<String> = app
         .hub()
