@@ -398,15 +398,26 @@ impl Hub {
         Ok(build)
     }
 
-    pub async fn list_builds(
-        &self,
-        caller: &Principal,
-        algo: &Algorithm,
-        limit: i64,
-        before: Option<i64>,
-    ) -> Result<Vec<Build>> {
+    /// Every build of an algorithm, newest first.
+    pub async fn list_builds(&self, caller: &Principal, algo: &Algorithm) -> Result<Vec<Build>> {
         self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
-        Ok(self.store.list_builds(algo.id, limit, before).await?)
+        self.all_builds(algo.id).await
+    }
+
+    /// Every build, newest first, read in pages (the store returns at most
+    /// 1000 at a time).
+    pub(crate) async fn all_builds(&self, algo: crate::model::AlgoId) -> Result<Vec<Build>> {
+        const PAGE: i64 = 1000;
+        let mut all: Vec<Build> = Vec::new();
+        loop {
+            let before = all.last().map(|b| b.id);
+            let page = self.store.list_builds(algo, PAGE, before).await?;
+            let done = (page.len() as i64) < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
     }
 
     pub async fn get_build(

@@ -145,8 +145,7 @@ impl Hub {
         let algorithm = self.find_algorithm(owner, name).await?;
         let versions = self.store.list_versions(algorithm.id).await?;
         let builds = self
-            .store
-            .list_builds(algorithm.id, 10_000, None)
+            .all_builds(algorithm.id)
             .await?
             .into_iter()
             .map(|b| (b.commit_sha, b.artifact_digest))

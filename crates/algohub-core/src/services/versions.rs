@@ -188,7 +188,7 @@ impl Hub {
     ) -> Result<Vec<VersionEntry>> {
         self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         let versions = self.store.list_versions(algo.id).await?;
-        let builds = self.store.list_builds(algo.id, 1000, None).await?;
+        let builds = self.all_builds(algo.id).await?;
         Ok(builds
             .into_iter()
             .map(|b| {
@@ -257,8 +257,7 @@ impl Hub {
         let org = self.store.get_org(algo.owner_id).await?;
         let me = self.responsible_person(caller).await?;
         let build_author = self
-            .store
-            .list_builds(algo.id, 1000, None)
+            .all_builds(algo.id)
             .await?
             .into_iter()
             .find(|b| b.id == version.build_id)

@@ -446,7 +446,7 @@ async fn builds(
 ) -> ApiResult<Json<Value>> {
     let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 56)?;
-    let all = s.hub.list_builds(&c, &a, 10_000, None).await?;
+    let all = s.hub.list_builds(&c, &a).await?;
     let total = all.len();
     let results = all
         .iter()

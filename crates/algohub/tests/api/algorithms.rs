@@ -1052,3 +1052,63 @@ async fn wordcount_example_written_in_c() {
     );
     app.stop().await;
 }
+
+/// Builds are read in pages of 1000: a hash older than the newest 1000 builds
+/// still resolves, for calls and for the build listing.
+#[tokio::test]
+async fn more_than_a_thousand_builds() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    create(&app, &alice, "alice", "busy").await;
+    let hub = app.hub().clone();
+    let me = hub.authenticate_key(&alice).unwrap();
+    let (s, b) = upload(
+        &app,
+        &alice,
+        "alice/busy",
+        "text/plain",
+        include_bytes!("../../../../examples/fail.wat"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let algo = hub.get_algorithm(&me, "alice", "busy").await.unwrap();
+    let first = hub.compile(&me, &algo).await.unwrap().commit_sha;
+    let (s, b) = upload(
+        &app,
+        &alice,
+        "alice/busy",
+        "text/plain",
+        include_bytes!("../../../../examples/echo.wat"),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let algo = hub.get_algorithm(&me, "alice", "busy").await.unwrap();
+    for _ in 0..1001 {
+        hub.compile(&me, &algo).await.unwrap();
+    }
+    let (s, r) = call(
+        &app,
+        &alice,
+        &format!("alice/busy/{first}"),
+        Some("text/plain"),
+        b"x",
+    )
+    .await;
+    assert_eq!(
+        (s, r["error"]["error_type"].as_str()),
+        (200, Some("ValueError")),
+        "the oldest build runs: {r}"
+    );
+    let (s, l) = app
+        .get(
+            "/v1/algorithms/alice/busy/builds?limit=5&marker=1000",
+            &alice,
+        )
+        .await;
+    assert_eq!(
+        (s, l["results"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{l}"
+    );
+    app.stop().await;
+}
