@@ -33,8 +33,9 @@ use crate::{CallError, CallInput, CallOutput, Limits, RuntimeConfig};
 pub const CONTENT_TYPE_ENV: &str = "ALGOHUB_CONTENT_TYPE";
 /// Compiled modules kept at most; past this an arbitrary entry is dropped.
 const MAX_CACHED_MODULES: usize = 1024;
-/// Bytes of each pooled memory and table slot reset by memset and kept mapped.
-const KEEP_RESIDENT_BYTES: usize = 256 << 10;
+/// Bytes of each pooled memory and table slot reset by memset and kept mapped
+/// (two wasm pages: what small modules use; the rest is decommitted).
+const KEEP_RESIDENT_BYTES: usize = 128 << 10;
 /// `argv[0]` of every guest.
 const PROGRAM_NAME: &str = "algorithm";
 

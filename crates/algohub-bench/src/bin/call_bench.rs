@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target-bench cargo run --release -p algohub-bench --bin call-bench -- \
-//!     [--seconds 10] [--connections 32] [--threads 1] [--instances 20000]
+//!     [--seconds 10] [--connections 32] [--threads 1] [--instances 20000] [--wasm-only] [--algohub-only]
 //! ```
 //!
 //! Design: every target runs in this process's tokio runtime (except nginx,
@@ -34,6 +34,10 @@ struct Options {
     connections: u64,
     threads: u64,
     instances: usize,
+    /// Only the wasm instance row (no HTTP loads).
+    wasm_only: bool,
+    /// Only load algohub (for profiling the call path), printing its row.
+    algohub_only: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -42,12 +46,22 @@ fn parse_args() -> Result<Options, String> {
         connections: 32,
         threads: 1,
         instances: 20_000,
+        wasm_only: false,
+        algohub_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--wasm-only" {
+            o.wasm_only = true;
+            continue;
+        }
+        if flag == "--algohub-only" {
+            o.algohub_only = true;
+            continue;
+        }
         if flag == "--help" || flag == "-h" {
             println!(
-                "call-bench [--seconds 10] [--connections 32] [--threads 1] [--instances 20000]"
+                "call-bench [--seconds 10] [--connections 32] [--threads 1] [--instances 20000] [--wasm-only] [--algohub-only]"
             );
             std::process::exit(0);
         }
@@ -346,6 +360,13 @@ fn check(ok: bool) -> &'static str {
 }
 
 async fn run(o: Options) -> Result<bool, String> {
+    if o.wasm_only {
+        let (p50, p99, mean) = wasm_instance_cost(AllocatorKind::Pooling, o.instances).await?;
+        println!("| allocator | p50 | p99 | mean |");
+        println!("|---|---:|---:|---:|");
+        println!("| pooling | {p50:.1} µs | {p99:.1} µs | {mean:.1} µs |");
+        return Ok(true);
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (server, algo_url, key) = start_algohub(dir.path()).await?;
     let bare_url = start_bare().await?;
@@ -361,6 +382,18 @@ async fn run(o: Options) -> Result<bool, String> {
         return Err("the bare handler answered wrongly".into());
     }
     let script = write_script(dir.path(), &key, None)?;
+    if o.algohub_only {
+        let (url, script) = (algo_url.clone(), script.clone());
+        let l = tokio::task::spawn_blocking(move || wrk(&o, &url, &script, o.connections))
+            .await
+            .map_err(|e| e.to_string())??;
+        println!(
+            "algohub call: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {} errors",
+            l.rps, l.p50_us, l.p99_us, l.errors
+        );
+        server.stop().await.map_err(|e| e.to_string())?;
+        return Ok(l.errors == 0);
+    }
     let targets = [
         ("bare axum echo", bare_url.as_str()),
         ("bare echo behind nginx", nginx_url.as_str()),
