@@ -7,6 +7,7 @@ pub mod keys;
 pub mod orgs;
 pub mod shapes;
 pub mod users;
+pub mod versions;
 
 use crate::routes::Routes;
 
@@ -15,6 +16,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = orgs::routes(r);
     let r = keys::routes(r);
     let r = algorithms::routes(r);
+    let r = versions::routes(r);
     let r = calls::routes(r);
     data::routes(r)
 }
