@@ -1,0 +1,180 @@
+//! Algorithms, their content-addressed artifacts, builds and versions, and
+//! the record of failed calls.
+
+use super::{AccountId, AppId, Millis};
+use serde::Serialize;
+
+pub type AlgoId = i64;
+
+/// Where an algorithm runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeKind {
+    Wasm,
+    Http,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wasm => "wasm",
+            Self::Http => "http",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        if s == "http" { Self::Http } else { Self::Wasm }
+    }
+}
+
+/// An algorithm: details and settings are kept as the v1 JSON objects (validated
+/// by the service), so they round-trip exactly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Algorithm {
+    pub id: AlgoId,
+    pub uuid: String,
+    pub owner_id: AccountId,
+    pub owner_name: String,
+    pub name: String,
+    pub app_id: Option<AppId>,
+    pub details: serde_json::Value,
+    pub settings: serde_json::Value,
+    pub runtime: RuntimeKind,
+    /// The artifact the next compile builds from.
+    pub artifact_digest: String,
+    pub created_by: AccountId,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAlgorithm {
+    pub uuid: String,
+    pub owner_id: AccountId,
+    pub name: String,
+    pub app_id: Option<AppId>,
+    pub details: serde_json::Value,
+    pub settings: serde_json::Value,
+    pub runtime: RuntimeKind,
+    pub artifact_digest: String,
+    pub created_by: AccountId,
+}
+
+/// Content-addressed artifact: a wasm module or an http upstream definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub digest: String,
+    pub kind: RuntimeKind,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Build {
+    pub id: i64,
+    pub uuid: String,
+    pub algorithm_id: AlgoId,
+    /// 40 hex characters of the artifact digest: the version hash.
+    pub commit_sha: String,
+    pub artifact_digest: String,
+    pub status: String,
+    pub logs: String,
+    pub created_by: AccountId,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    /// The semantic version published from this build, if any.
+    pub semantic_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct SemVer {
+    pub major: i64,
+    pub minor: i64,
+    pub patch: i64,
+}
+
+impl std::fmt::Display for SemVer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    Published,
+    Pending,
+    Rejected,
+}
+
+impl VersionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Pending => "pending",
+            Self::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "published" => Self::Published,
+            "pending" => Self::Pending,
+            _ => Self::Rejected,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Version {
+    pub id: i64,
+    pub uuid: String,
+    pub algorithm_id: AlgoId,
+    pub build_id: i64,
+    pub build_uuid: String,
+    pub semver: SemVer,
+    pub git_hash: String,
+    pub artifact_digest: String,
+    /// `public` or `private`.
+    pub callability: String,
+    pub status: VersionStatus,
+    pub release_notes: String,
+    pub sample_input: Option<String>,
+    pub sample_output: Option<String>,
+    pub settings: serde_json::Value,
+    pub published_by: AccountId,
+    pub created_at: Millis,
+    pub decided_by: Option<AccountId>,
+    pub decided_at: Option<Millis>,
+    pub decision_reason: Option<String>,
+    /// The artifact digest an approval was given for.
+    pub approved_digest: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub uuid: String,
+    pub algorithm_id: AlgoId,
+    pub build_id: i64,
+    pub semver: SemVer,
+    pub callability: String,
+    pub status: VersionStatus,
+    pub release_notes: String,
+    pub sample_input: Option<String>,
+    pub sample_output: Option<String>,
+    pub settings: serde_json::Value,
+    pub published_by: AccountId,
+}
+
+/// One failed call, for the owner's error listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlgorithmError {
+    pub algorithm_id: AlgoId,
+    pub created_at: Millis,
+    pub request_id: String,
+    pub caller_id: AccountId,
+    /// The caller's account name (filled in when listing).
+    pub caller_name: String,
+    pub version: String,
+    /// The start of the input (text and JSON only).
+    pub input: String,
+    pub error: String,
+    pub error_type: String,
+}
