@@ -15,6 +15,7 @@ pub enum ErrorKind {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -24,6 +25,19 @@ pub enum ErrorKind {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// For limit refusals: which limit, on what, and when to retry.
+    pub limit: Option<Box<LimitInfo>>,
+}
+
+/// Why a limit refused a request, in machine-readable form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitInfo {
+    /// `concurrency` (the account's work limit).
+    pub limit_kind: &'static str,
+    /// What the limit applies to, e.g. `account:alice`.
+    pub scope: String,
+    /// Seconds after which a retry may succeed.
+    pub retry_after: u64,
 }
 
 impl fmt::Display for Error {
@@ -89,6 +103,10 @@ codes! {
     MethodNotAllowed = (4045, BadRequest, "method_not_allowed"),
     DataNotFound = (4050, NotFound, "data_not_found"),
     DataConflict = (4051, Conflict, "data_conflict"),
+    LimitExceeded = (3100, TooManyRequests, "limit_exceeded"),
+    SudoDisabled = (3008, Forbidden, "sudo_disabled"),
+    NotSudoUser = (3009, Forbidden, "not_sudo_user"),
+    MeteringFailed = (5003, Unavailable, "metering_failed"),
     Unavailable = (5001, Unavailable, "unavailable"),
     Internal = (5002, Internal, "internal"),
 }
@@ -98,6 +116,15 @@ impl Error {
         Self {
             code,
             message: message.into(),
+            limit: None,
+        }
+    }
+    /// A refusal by a limit (HTTP 429 with `limit_kind`, `scope`, `retry_after`).
+    pub fn limited(message: impl Into<String>, info: LimitInfo) -> Self {
+        Self {
+            code: Code::LimitExceeded,
+            message: message.into(),
+            limit: Some(Box::new(info)),
         }
     }
     pub fn kind(&self) -> ErrorKind {

@@ -15,4 +15,4 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 
-pub use error::{Code, Error, ErrorKind, Result};
+pub use error::{Code, Error, ErrorKind, LimitInfo, Result};

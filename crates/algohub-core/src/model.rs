@@ -5,7 +5,9 @@ use crate::roles::{AppRole, OrgRole};
 use serde::Serialize;
 
 mod algorithms;
+mod usage;
 pub use algorithms::*;
+pub use usage::*;
 
 pub type Millis = i64;
 /// Internal numeric id of an account (user or organization).

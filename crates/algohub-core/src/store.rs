@@ -417,7 +417,7 @@ pub trait AlgorithmStore: Send + Sync {
     /// Newest first, at most `limit`, none older than `since`.
     async fn list_algorithm_errors(
         &self,
-        algo: AlgoId,
+        scope: ErrorScope,
         since: Millis,
         limit: i64,
     ) -> StoreResult<Vec<AlgorithmError>>;
@@ -434,6 +434,59 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<Vec<OutboxMessage>>;
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()>;
     async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>>;
+}
+
+/// Call governance: concurrency slots, usage records, rollups and the ledger.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// The account's work limit and billing setting.
+    async fn get_call_settings(&self, account: AccountId) -> StoreResult<CallSettings>;
+    /// Sets or clears the account's work limit; records an event and a policy
+    /// change (so every node drops its cached limit).
+    async fn set_work_limit(
+        &self,
+        actor: AccountId,
+        account: AccountId,
+        limit: Option<i64>,
+    ) -> StoreResult<()>;
+    /// Grants each request a slot if its account holds fewer than `limit` live
+    /// slots (expired ones do not count), atomically across every node sharing
+    /// the database. Granted slots live until `lease_until` unless renewed.
+    async fn acquire_call_slots(
+        &self,
+        node: &str,
+        requests: &[SlotRequest],
+        now: Millis,
+        lease_until: Millis,
+    ) -> StoreResult<Vec<bool>>;
+    async fn release_call_slots(&self, ids: &[String]) -> StoreResult<()>;
+    /// Extends every slot this node holds; deletes expired slots of any node.
+    async fn renew_call_slots(
+        &self,
+        node: &str,
+        now: Millis,
+        lease_until: Millis,
+    ) -> StoreResult<()>;
+    /// Writes records in one transaction with their rollups and ledger
+    /// postings. A record whose request id is already stored is skipped
+    /// (so a retried batch never counts twice).
+    async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<()>;
+    async fn get_usage_record(&self, request_id: &str) -> StoreResult<Option<UsageRecord>>;
+    /// Records started in `[from, to)`, oldest first (then by request id),
+    /// skipping `offset` of them; `callers` empty means every caller.
+    async fn list_usage_records(
+        &self,
+        from: Millis,
+        to: Millis,
+        callers: &[AccountId],
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<UsageRecord>>;
+    /// A report from the daily rollups.
+    async fn usage_report(&self, q: &ReportQuery) -> StoreResult<Vec<ReportRow>>;
+    async fn balance(&self, account: AccountId) -> StoreResult<Balance>;
+    /// The sum of every ledger entry (zero when the books balance).
+    async fn ledger_total(&self) -> StoreResult<i64>;
 }
 
 #[async_trait]
@@ -456,6 +509,7 @@ pub trait Store:
     + OutboxStore
     + PolicyFeed
     + AlgorithmStore
+    + UsageStore
 {
     /// Sets how many organizations one user may belong to (`None` = unlimited).
     /// Enforced inside every transaction that adds a membership (the user's row

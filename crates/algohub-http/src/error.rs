@@ -2,7 +2,7 @@
 //! from the code table. 5xx bodies carry a fixed message; the cause is logged.
 
 use algohub_core::{Code, Error, ErrorKind};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -30,6 +30,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -48,8 +49,19 @@ impl IntoResponse for ApiError {
         } else {
             self.0.message
         };
-        let body = json!({"error": {"message": message, "code": self.0.code.number(), "reason": self.0.code.slug()}});
-        (status, axum::Json(body)).into_response()
+        let mut body = json!({"error": {"message": message, "code": self.0.code.number(), "reason": self.0.code.slug()}});
+        let Some(limit) = self.0.limit else {
+            return (status, axum::Json(body)).into_response();
+        };
+        body["error"]["limit_kind"] = json!(limit.limit_kind);
+        body["error"]["scope"] = json!(limit.scope);
+        body["error"]["retry_after"] = json!(limit.retry_after);
+        (
+            status,
+            [(header::RETRY_AFTER, limit.retry_after.to_string())],
+            axum::Json(body),
+        )
+            .into_response()
     }
 }
 

@@ -12,6 +12,14 @@ fn s() -> Value {
     json!({"type": S})
 }
 
+fn int() -> Value {
+    json!({"type": "integer"})
+}
+
+fn num() -> Value {
+    json!({"type": "number"})
+}
+
 pub fn all() -> Value {
     let permissions = obj(
         &[],
@@ -20,7 +28,8 @@ pub fn all() -> Value {
                "algo_acl": {"type": "array", "items": s()}, "referer_host": s()}),
     );
     json!({
-        "Error": obj(&["error"], json!({"error": obj(&["message"], json!({"message": s(), "code": {"type": "integer"}, "reason": s()}))})),
+        "Error": obj(&["error"], json!({"error": obj(&["message"], json!({"message": s(), "code": {"type": "integer"}, "reason": s(),
+            "limit_kind": s(), "scope": s(), "retry_after": {"type": "integer"}}))})),
         "User": obj(&["username", "email", "resource_type"], json!({"id": s(), "username": s(), "email": s(), "fullname": s(),
             "company_name": s(), "company_role": s(), "password": s(), "self_link": s(), "resource_type": s()})),
         "Organization": obj(&["org_name", "org_email", "org_label", "org_contact_name", "type_id"], json!({"org_name": s(), "org_email": s(),
@@ -83,6 +92,21 @@ pub fn all() -> Value {
         "Decision": obj(&[], json!({"reason": s()})),
         "DataCreateDirectory": obj(&["name"], json!({"name": s(), "acl": obj(&["read"], json!({"read": {"type": "array", "items": s()}}))})),
         "DataAclUpdate": obj(&["acl"], json!({"acl": obj(&["read"], json!({"read": {"type": "array", "items": s()}}))})),
+        "WorkLimit": obj(&["account", "work_limit", "is_default"], json!({"account": s(), "work_limit": int(), "is_default": {"type": "boolean"}, "running_here": int()})),
+        "WorkLimitUpdate": obj(&["work_limit"], json!({"work_limit": {"type": ["integer", "null"], "minimum": 1}})),
+        "UsageReport": obj(&["account", "start_date", "end_date", "group_by", "side", "results"], json!({"account": s(), "start_date": s(), "end_date": s(), "group_by": s(), "side": s(),
+            "results": {"type": "array", "items": obj(&["calls", "errors"], json!({"calls": int(), "errors": int(), "refused": int(), "compute_units": int(), "duration_seconds": num(), "error_duration_seconds": num(), "credits_microcredits": int(),
+                "member": s(), "algorithm": s(), "version": s(), "day": s()}))}})),
+        "Balance": obj(&["account", "balance_microcredits", "earned_microcredits", "spent_microcredits"], json!({"account": s(), "balance_microcredits": int(), "earned_microcredits": int(), "spent_microcredits": int()})),
+        "FullUsageResult": obj(&["results"], json!({"results": {"type": "array", "items": obj(&["algorithm_called", "caller", "algorithm_version", "algorithm_owner", "total_calls", "total_errors", "total_error_duration", "total_duration", "machine_type"],
+            json!({"algorithm_called": s(), "caller": s(), "algorithm_version": s(), "algorithm_owner": s(), "total_calls": int(), "total_errors": int(), "total_error_duration": num(), "total_duration": num(), "machine_type": s()}))}, "next_marker": s()})),
+        "AlgorithmUsageResult": obj(&["results"], json!({"results": {"type": "array", "items": obj(&["algorithm_called", "algorithm_version", "algorithm_owner", "total_calls", "total_errors", "total_error_duration", "total_duration", "machine_type"],
+            json!({"algorithm_called": s(), "algorithm_version": s(), "algorithm_owner": s(), "total_calls": int(), "total_errors": int(), "total_error_duration": num(), "total_duration": num(), "machine_type": s()}))}, "next_marker": s()})),
+        "UserUsageResult": obj(&["results"], json!({"results": {"type": "array", "items": obj(&["caller", "total_calls", "total_errors", "total_error_duration", "total_duration"],
+            json!({"caller": s(), "total_calls": int(), "total_errors": int(), "total_error_duration": num(), "total_duration": num()}))}, "next_marker": s()})),
+        "UsageRecord": obj(&["request_id", "status", "via"], json!({"request_id": s(), "started_at": s(), "duration_seconds": num(), "caller": s(), "acting_as": s(), "payer": s(),
+            "via": {"type": S, "enum": ["direct", "org_key", "member_key", "sudo"]}, "algorithm_owner": s(), "algorithm_name": s(), "version": s(),
+            "status": {"type": S, "enum": ["ok", "error", "refused", "limited"]}, "error_code": s(), "compute_units": int(), "royalty_microcredits": int()})),
         "CallInput": {"description": "any JSON (application/json), text (text/plain) or bytes (application/octet-stream)"},
         "CallResult": obj(&["async", "request_id"], json!({"result": {}, "async": {"type": "boolean"}, "request_id": s(),
             "error": obj(&["message"], json!({"message": s(), "error_type": s(), "stacktrace": s()})),

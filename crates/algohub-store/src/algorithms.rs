@@ -592,17 +592,23 @@ impl AlgorithmStore for SqlStore {
 
     async fn list_algorithm_errors(
         &self,
-        algo: AlgoId,
+        scope: ErrorScope,
         since: Millis,
         limit: i64,
     ) -> StoreResult<Vec<AlgorithmError>> {
-        let rows = sqlx::query(
+        let (filter, id) = match scope {
+            ErrorScope::Algorithm(algo) => ("e.algorithm_id = $1", algo),
+            ErrorScope::Owner(owner) => ("al.owner_id = $1", owner),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT e.algorithm_id, e.created_at, e.request_id, e.caller_id, a.name AS caller_name, \
+             o.name AS owner_name, al.name AS algorithm_name, \
              e.version, e.input, e.error, e.error_type FROM algorithm_errors e \
-             JOIN accounts a ON a.id = e.caller_id \
-             WHERE e.algorithm_id = $1 AND e.created_at >= $2 ORDER BY e.created_at DESC, e.id DESC LIMIT $3",
-        )
-        .bind(algo)
+             JOIN accounts a ON a.id = e.caller_id JOIN algorithms al ON al.id = e.algorithm_id \
+             JOIN accounts o ON o.id = al.owner_id \
+             WHERE {filter} AND e.created_at >= $2 ORDER BY e.created_at DESC, e.id DESC LIMIT $3"
+        )))
+        .bind(id)
         .bind(since)
         .bind(limit)
         .fetch_all(self.pool())
@@ -616,6 +622,8 @@ impl AlgorithmStore for SqlStore {
                     request_id: col(r, "request_id")?,
                     caller_id: col(r, "caller_id")?,
                     caller_name: col(r, "caller_name")?,
+                    owner_name: col(r, "owner_name")?,
+                    algorithm_name: col(r, "algorithm_name")?,
                     version: col(r, "version")?,
                     input: col(r, "input")?,
                     error: col(r, "error")?,

@@ -10,7 +10,8 @@
 //! Files: `connect.rs` (URLs, pools, pragmas, migrations), `db.rs` (transactions,
 //! error mapping, row decoding, policy-change and event recording), then one file
 //! per trait area: `accounts.rs`, `orgs.rs`, `members.rs`, `invitations.rs`,
-//! `teams.rs`, `grants.rs`, `apps.rs`, `keys.rs`, `outbox.rs`, `policy.rs`.
+//! `teams.rs`, `grants.rs`, `apps.rs`, `keys.rs`, `outbox.rs`, `policy.rs`,
+//! `algorithms.rs`, `usage.rs`.
 
 mod accounts;
 mod algorithms;
@@ -25,6 +26,7 @@ mod orgs;
 mod outbox;
 mod policy;
 mod teams;
+mod usage;
 
 pub use connect::{Dialect, connect};
 

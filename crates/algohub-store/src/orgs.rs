@@ -209,6 +209,10 @@ impl OrgStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
+        if update.consolidated_billing.is_some() {
+            // Who pays for calls changes: every node drops its cached settings.
+            tx.change(ChangeKind::Org, id);
+        }
         tx.commit().await?;
         self.get_org(id).await
     }

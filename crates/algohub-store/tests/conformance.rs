@@ -27,6 +27,8 @@ mod policy;
 mod support;
 #[path = "conformance/teams.rs"]
 mod teams;
+#[path = "conformance/usage.rs"]
+mod usage;
 
 use algohub_store::SqlStore;
 use std::future::Future;
@@ -156,6 +158,9 @@ conformance! {
     policy::changes_are_ordered,
     policy::subjects_follow_changes,
     algorithms::algorithms_builds_versions,
+    usage::call_settings_and_slots,
+    usage::usage_rollups_and_ledger,
+    usage::ledger_balances_after_random_workloads,
 }
 
 /// The pragmas must hold on every pooled connection, not just the first one.

@@ -41,6 +41,13 @@ sudo_users_enabled = true
 # How often (milliseconds) this node reads policy changes made by other nodes.
 policy_poll_ms = 250
 
+# Concurrent calls per account unless a cluster admin set another limit.
+default_work_limit = 80
+
+# With PostgreSQL, each running call holds a slot row leased for this many seconds
+# (renewed while the node lives): a killed node's slots come back after at most this.
+call_slot_lease_secs = 30
+
 # Whether algorithms of the http runtime may forward calls to loopback, private,
 # link-local or otherwise internal addresses (off: such upstreams are refused, so
 # a user cannot make the hub reach into its own network).
@@ -61,6 +68,8 @@ pub struct FileConfig {
     pub sudo_users_enabled: Option<bool>,
     pub policy_poll_ms: Option<u64>,
     pub http_upstream_allow_private: Option<bool>,
+    pub default_work_limit: Option<u32>,
+    pub call_slot_lease_secs: Option<u32>,
 }
 
 impl FileConfig {
@@ -96,6 +105,8 @@ pub struct Config {
     pub sudo_users_enabled: bool,
     pub policy_poll_ms: u64,
     pub http_upstream_allow_private: bool,
+    pub default_work_limit: u32,
+    pub call_slot_lease_secs: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,6 +126,8 @@ impl std::fmt::Debug for Config {
                 "http_upstream_allow_private",
                 &self.http_upstream_allow_private,
             )
+            .field("default_work_limit", &self.default_work_limit)
+            .field("call_slot_lease_secs", &self.call_slot_lease_secs)
             .finish()
     }
 }
@@ -203,6 +216,13 @@ pub struct ServeOverrides {
     /// Let http-runtime algorithms call loopback and private addresses (default false).
     #[arg(long, env = "ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE")]
     pub http_upstream_allow_private: Option<bool>,
+    /// Concurrent calls per account unless an admin set another limit (default 80).
+    #[arg(long, env = "ALGOHUB_DEFAULT_WORK_LIMIT")]
+    pub default_work_limit: Option<u32>,
+    /// Seconds a running call's slot is leased on PostgreSQL; a killed node's
+    /// slots come back after at most this (default 30).
+    #[arg(long, env = "ALGOHUB_CALL_SLOT_LEASE_SECS")]
+    pub call_slot_lease_secs: Option<u32>,
 }
 
 pub mod anyhow_like {
@@ -245,6 +265,17 @@ impl Config {
         if ttl == 0 {
             return Err("invitation_ttl_days must be at least 1".into());
         }
+        let work_limit = s.default_work_limit.or(f.default_work_limit).unwrap_or(80);
+        if work_limit == 0 {
+            return Err("default_work_limit must be at least 1".into());
+        }
+        let lease = s
+            .call_slot_lease_secs
+            .or(f.call_slot_lease_secs)
+            .unwrap_or(30);
+        if lease < 3 {
+            return Err("call_slot_lease_secs must be at least 3".into());
+        }
         Ok(Self {
             listen,
             data_dir,
@@ -267,6 +298,8 @@ impl Config {
                 .http_upstream_allow_private
                 .or(f.http_upstream_allow_private)
                 .unwrap_or(false),
+            default_work_limit: work_limit,
+            call_slot_lease_secs: lease,
         })
     }
 
@@ -275,6 +308,9 @@ impl Config {
             max_orgs_per_user: self.max_orgs_per_user,
             invitation_ttl_millis: i64::from(self.invitation_ttl_days) * 24 * 3600 * 1000,
             sudo_users_enabled: self.sudo_users_enabled,
+            default_work_limit: i64::from(self.default_work_limit),
+            call_slot_lease: std::time::Duration::from_secs(u64::from(self.call_slot_lease_secs)),
+            metering: true,
         }
     }
 }

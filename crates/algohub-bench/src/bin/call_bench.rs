@@ -277,6 +277,8 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
         sudo_users_enabled: true,
         policy_poll_ms: 250,
         http_upstream_allow_private: false,
+        default_work_limit: 1_000_000,
+        call_slot_lease_secs: 30,
     };
     let server = algohub::Server::start(&config, None)
         .await

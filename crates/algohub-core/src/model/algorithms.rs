@@ -172,9 +172,21 @@ pub struct AlgorithmError {
     pub caller_id: AccountId,
     /// The caller's account name (filled in when listing).
     pub caller_name: String,
+    /// The algorithm's owner and name (filled in when listing).
+    pub owner_name: String,
+    pub algorithm_name: String,
     pub version: String,
     /// The start of the input (text and JSON only).
     pub input: String,
     pub error: String,
     pub error_type: String,
+}
+
+/// Whose failed calls an error listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorScope {
+    /// One algorithm's.
+    Algorithm(AlgoId),
+    /// Every algorithm an account owns.
+    Owner(AccountId),
 }

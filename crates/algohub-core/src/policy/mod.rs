@@ -99,6 +99,8 @@ pub enum Action {
     AlgoCall,
     /// Call a published public version.
     AlgoCallPublic,
+    /// `?sudo=true`: call any version as the algorithm's owner (sudo users).
+    AlgoCallSudo,
     VersionApprove,
     /// Read an account's data collections (files, listings, ACLs).
     DataRead,
@@ -106,10 +108,12 @@ pub enum Action {
     DataWrite,
     /// Read a collection whose ACL makes it public.
     DataReadPublic,
+    /// Read an account's usage reports, balance and earnings.
+    AccountBillingRead,
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 35] = [
         Action::AdminUsersManage,
         Action::AdminUsersRead,
         Action::AdminOrgTypesManage,
@@ -139,10 +143,12 @@ impl Action {
         Action::AlgoPublish,
         Action::AlgoCall,
         Action::AlgoCallPublic,
+        Action::AlgoCallSudo,
         Action::VersionApprove,
         Action::DataRead,
         Action::DataWrite,
         Action::DataReadPublic,
+        Action::AccountBillingRead,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,10 +182,12 @@ impl Action {
             Action::AlgoPublish => "algo.publish",
             Action::AlgoCall => "algo.call",
             Action::AlgoCallPublic => "algo.call_public",
+            Action::AlgoCallSudo => "algo.call_sudo",
             Action::VersionApprove => "version.approve",
             Action::DataRead => "data.read",
             Action::DataWrite => "data.write",
             Action::DataReadPublic => "data.read_public",
+            Action::AccountBillingRead => "account.billing.read",
         }
     }
 
@@ -190,7 +198,7 @@ impl Action {
     /// The key scope a credential needs for this action.
     pub fn required_scope(self) -> i64 {
         match self {
-            Action::AlgoCall | Action::AlgoCallPublic => Scopes::ALGO_CALL,
+            Action::AlgoCall | Action::AlgoCallPublic | Action::AlgoCallSudo => Scopes::ALGO_CALL,
             Action::DataRead | Action::DataReadPublic => Scopes::DATA_READ,
             Action::DataWrite => Scopes::DATA_WRITE,
             _ => Scopes::MANAGEMENT,
@@ -357,6 +365,26 @@ impl PolicyEngine {
                 .find(|(o, _, exp)| *o == org && index::live(*exp, now))
                 .map(|(_, r, _)| *r)
         })
+    }
+
+    /// The orgs a user is a live member of, in ascending id (oldest first).
+    pub fn user_orgs(&self, user: AccountId) -> Vec<AccountId> {
+        let now = coarse_now_millis();
+        let mut orgs: Vec<AccountId> = self
+            .index
+            .read()
+            .users
+            .get(&user)
+            .map(|u| {
+                u.orgs
+                    .iter()
+                    .filter(|(_, _, exp)| index::live(*exp, now))
+                    .map(|(o, _, _)| *o)
+                    .collect()
+            })
+            .unwrap_or_default();
+        orgs.sort_unstable();
+        orgs
     }
 
     /// The org a team belongs to.

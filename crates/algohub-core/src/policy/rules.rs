@@ -1,7 +1,7 @@
 //! The rules, in the order they are consulted:
 //! principal active → key scope → resource exists → member-key org limit →
-//! cluster admin → authenticated → account self → org role → app owner →
-//! app org role → team app grant → default deny.
+//! cluster admin → sudo user → authenticated → account self → org role →
+//! app owner → app org role → team app grant → default deny.
 
 use super::index::{Index, UserEntry, live};
 use super::{Action, Decision, Principal, PrincipalKind, Resource};
@@ -16,6 +16,7 @@ pub enum Rule {
     ResourceExists,
     KeyOrgLimit,
     ClusterAdmin,
+    SudoUser,
     Authenticated,
     AccountSelf,
     OrgRole,
@@ -33,6 +34,7 @@ impl Rule {
             Rule::ResourceExists => "resource.exists",
             Rule::KeyOrgLimit => "key.org_limit",
             Rule::ClusterAdmin => "cluster.admin",
+            Rule::SudoUser => "sudo.user",
             Rule::Authenticated => "authenticated",
             Rule::AccountSelf => "account.self",
             Rule::OrgRole => "org.role",
@@ -127,6 +129,7 @@ fn cluster_admin_may(a: Action) -> bool {
             | Action::AlgoPublish
             | Action::AlgoCall
             | Action::AlgoCallPublic
+            | Action::AlgoCallSudo
             | Action::VersionApprove
             | Action::DataRead
             | Action::DataWrite
@@ -139,7 +142,7 @@ fn required_org_role(a: Action) -> Option<OrgRole> {
         Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
         Action::AppCreate | Action::AlgoCreate | Action::DataWrite => OrgRole::Contributor,
         Action::DataRead => OrgRole::Viewer,
-        Action::VersionApprove => OrgRole::Admin,
+        Action::VersionApprove | Action::AccountBillingRead => OrgRole::Admin,
         Action::OrgUpdate
         | Action::OrgDelete
         | Action::OrgMembersManage
@@ -294,6 +297,20 @@ pub(crate) fn evaluate<T: Trace>(
         });
     }
 
+    // 5b. Sudo calls: only a sudo user with their own credentials (not a
+    // member key), and nothing else grants them.
+    if action == Action::AlgoCallSudo {
+        let sudo =
+            matches!(p.kind, PrincipalKind::User { .. }) && user.is_some_and(|u| u.sudo_user);
+        return finish(t, Rule::SudoUser, sudo, || {
+            if sudo {
+                "principal is a sudo user".into()
+            } else {
+                "sudo calls need a sudo user's own credentials".into()
+            }
+        });
+    }
+
     // 6. What any authenticated principal may do.
     match (action, p.kind) {
         (Action::OrgRead, _) => {
@@ -332,6 +349,7 @@ pub(crate) fn evaluate<T: Trace>(
                 | Action::AlgoCreate
                 | Action::DataRead
                 | Action::DataWrite
+                | Action::AccountBillingRead
         )
     {
         return finish(t, Rule::AccountSelf, true, || {

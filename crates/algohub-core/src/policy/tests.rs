@@ -33,6 +33,12 @@ fn snapshot() -> PolicySnapshot {
             user(6, false, true),
             user(7, false, false),
             user(8, false, true),
+            PolicyUserRow {
+                id: 9,
+                cluster_admin: false,
+                sudo_user: true,
+                active: true,
+            },
         ],
         orgs: vec![(100, true), (101, true)],
         memberships: vec![
@@ -225,6 +231,15 @@ fn decision_table() {
         ("contributor writes org data", u(3), DataWrite, R::Account(100), true, Rule::OrgRole),
         ("cluster admin needs super powers for data", u(1), DataRead, R::Account(6), false, Rule::DefaultDeny),
         ("calls-only key cannot read data", calls_key, DataRead, R::Account(100), false, Rule::KeyScope),
+        ("sudo user calls as the owner", u(9), AlgoCallSudo, R::Algorithm(302), true, Rule::SudoUser),
+        ("others cannot sudo", u(2), AlgoCallSudo, R::Algorithm(302), false, Rule::SudoUser),
+        ("cluster admins are not sudo users by role", u(1), AlgoCallSudo, R::Algorithm(302), false, Rule::SudoUser),
+        ("member keys never sudo", member_key, AlgoCallSudo, R::Algorithm(301), false, Rule::SudoUser),
+        ("org admin reads org billing", u(2), AccountBillingRead, R::Account(100), true, Rule::OrgRole),
+        ("contributor cannot read org billing", u(3), AccountBillingRead, R::Account(100), false, Rule::DefaultDeny),
+        ("user reads own billing", u(6), AccountBillingRead, R::Account(6), true, Rule::AccountSelf),
+        ("cluster admin reads any billing", u(1), AccountBillingRead, R::Account(100), true, Rule::ClusterAdmin),
+        ("org key cannot read org billing", org_key, AccountBillingRead, R::Account(100), false, Rule::DefaultDeny),
     ];
     for (name, p, a, r, allow, rule) in rows {
         let d = e.decide_at(&p, a, r, NOW);

@@ -7,12 +7,16 @@
 //! `latestPrivate`) needs `algo.call` on the algorithm (its owner's side).
 
 use super::Hub;
+use super::admission::SlotGuard;
 use super::algorithms::no_such_algorithm;
 use super::call_cache::CallTarget;
 use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput};
 use crate::error::{Code, Error, Result};
-use crate::model::{Algorithm, AlgorithmError, SemVer, VersionStatus};
-use crate::policy::{Action, Principal, Resource};
+use crate::model::{
+    Algorithm, AlgorithmError, ErrorScope, SemVer, UsageRecord, UsageStatus, Version,
+    VersionStatus, Via,
+};
+use crate::policy::{Action, Principal, PrincipalKind, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +26,8 @@ pub struct CallRequest {
     pub version: Option<String>,
     pub input: ExecInput,
     pub timeout: Duration,
+    /// `?sudo=true`: run as the algorithm's owner (sudo users only).
+    pub sudo: bool,
 }
 
 /// What a call produced: the run's outcome (an algorithm error is an outcome,
@@ -36,7 +42,8 @@ pub struct CallOutcome {
     pub stdout_allowed: bool,
 }
 
-/// A call that passed every check and is ready to run.
+/// A call that passed every check (authorization and admission) and is ready
+/// to run. It holds a concurrency slot until it is run or dropped.
 pub struct PreparedCall {
     artifact: Arc<crate::model::Artifact>,
     timeout: Duration,
@@ -46,10 +53,21 @@ pub struct PreparedCall {
     pub algorithm: Algorithm,
     pub version: String,
     pub stdout_allowed: bool,
+    usage: UsageRecord,
+    started: Instant,
+    slot: SlotGuard,
+}
+
+/// What a call resolved to, before admission.
+struct Resolved {
+    digest: String,
+    label: String,
+    algorithm: Algorithm,
+    private_ok: bool,
 }
 
 /// How long failed calls stay in the error listing (7 days), and how many it shows.
-const ERROR_RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
+pub(crate) const ERROR_RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 pub const ERROR_LIST_LIMIT: i64 = 200;
 /// Characters of a failed call's input kept with its error.
 const ERROR_INPUT_CHARS: usize = 1000;
@@ -180,27 +198,148 @@ impl Hub {
         let since = crate::model::now_millis() - ERROR_RETENTION_MILLIS;
         Ok(self
             .store
-            .list_algorithm_errors(algo.id, since, ERROR_LIST_LIMIT)
+            .list_algorithm_errors(ErrorScope::Algorithm(algo.id), since, ERROR_LIST_LIMIT)
             .await?)
     }
 
-    /// The refusal half of a call: resolves the algorithm and version and
-    /// authorizes the caller, without running anything (so `output=void` can
-    /// answer at once and run the call afterwards).
+    /// The refusal half of a call: resolves the algorithm and version,
+    /// authorizes the caller and admits the call under the caller's work
+    /// limit, without running anything (so `output=void` can answer at once
+    /// and run the call afterwards). A refusal is metered before it returns.
     pub async fn prepare_call(
         &self,
         caller: &Principal,
         req: CallRequest,
     ) -> Result<(PreparedCall, ExecInput)> {
+        let started = Instant::now();
+        let mut usage = self.usage_template(caller, &req).await?;
+        let resolved = match self.resolve_call(caller, &req).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+        };
+        let algo = &resolved.algorithm;
+        usage.algorithm_id = Some(algo.id);
+        usage.owner_id = Some(algo.owner_id);
+        usage.algo_owner.clone_from(&algo.owner_name);
+        usage.algo_name.clone_from(&algo.name);
+        usage.version.clone_from(&resolved.label);
+        if req.sudo {
+            usage.acting_as_id = algo.owner_id;
+        } else {
+            usage.royalty_microcredits = algo.settings["royalty_microcredits"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(0);
+        }
+        let slot = match self.admit(caller.account_id(), &usage.request_id).await {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+        };
+        let artifact = match self.call_artifact(&resolved.digest).await {
+            Ok(a) => a,
+            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+        };
+        Ok((
+            PreparedCall {
+                artifact,
+                timeout: req.timeout,
+                caller: caller.account_id(),
+                request_id: usage.request_id.clone(),
+                algorithm: resolved.algorithm,
+                version: resolved.label,
+                stdout_allowed: resolved.private_ok,
+                usage,
+                started,
+                slot,
+            },
+            req.input,
+        ))
+    }
+
+    /// The usage record of a call before it resolves: who calls, how, who pays.
+    async fn usage_template(&self, caller: &Principal, req: &CallRequest) -> Result<UsageRecord> {
+        let account = caller.account_id();
+        // Consolidated billing: an org that pays for its members pays for
+        // their direct calls (the oldest such org if there are several) and
+        // for calls made with its member keys.
+        let (via, payer) = match caller.kind {
+            _ if req.sudo => (Via::Sudo, account),
+            PrincipalKind::User { user } => {
+                let mut payer = user;
+                for org in self.policy.user_orgs(user) {
+                    if self.call_settings(org).await?.consolidated_billing {
+                        payer = org;
+                        break;
+                    }
+                }
+                (Via::Direct, payer)
+            }
+            PrincipalKind::OrgKey { org } => (Via::OrgKey, org),
+            PrincipalKind::MemberKey { user, org } => {
+                let org_pays = self.call_settings(org).await?.consolidated_billing;
+                (Via::MemberKey, if org_pays { org } else { user })
+            }
+        };
+        Ok(UsageRecord {
+            request_id: format!("req-{}", uuid::Uuid::new_v4()),
+            started_at: crate::model::now_millis(),
+            duration_us: 0,
+            caller_id: account,
+            acting_as_id: account,
+            payer_id: payer,
+            via,
+            algorithm_id: None,
+            owner_id: None,
+            algo_owner: req.owner.clone(),
+            algo_name: req.name.clone(),
+            version: req.version.clone().unwrap_or_default(),
+            status: UsageStatus::Refused,
+            error_code: None,
+            compute_units: 0,
+            royalty_microcredits: 0,
+        })
+    }
+
+    /// Meters a refused call and returns the refusal (or, if the record could
+    /// not be stored, the metering error: no answer goes out unrecorded).
+    async fn meter_refusal(&self, mut usage: UsageRecord, started: Instant, e: Error) -> Error {
+        usage.status = if e.code == Code::LimitExceeded {
+            UsageStatus::Limited
+        } else {
+            UsageStatus::Refused
+        };
+        usage.error_code = Some(e.code.slug().to_string());
+        usage.royalty_microcredits = 0;
+        usage.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        match self.meter(usage).await {
+            Ok(()) => e,
+            Err(metering) => metering,
+        }
+    }
+
+    /// Resolves the algorithm and version and authorizes the caller.
+    async fn resolve_call(&self, caller: &Principal, req: &CallRequest) -> Result<Resolved> {
         self.executor()?;
+        if req.sudo && !self.settings.sudo_users_enabled {
+            return Err(Error::new(
+                Code::SudoDisabled,
+                "sudo calls are disabled on this cluster",
+            ));
+        }
         let target = self.call_target(&req.owner, &req.name).await?;
         let algo = &target.algorithm;
-        let private_ok = self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
+        if req.sudo && !self.can(caller, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
+            return Err(Error::new(
+                Code::NotSudoUser,
+                "sudo=true needs a sudo user's own credentials",
+            ));
+        }
+        let private_ok =
+            req.sudo || self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
         let spec = parse_spec(req.version.as_deref())?;
         let versions = &target.versions;
-        let published_public = |v: &&crate::model::Version| {
-            v.status == VersionStatus::Published && v.callability == "public"
-        };
+        let published_public =
+            |v: &&Version| v.status == VersionStatus::Published && v.callability == "public";
         let not_found = |what: String| {
             if private_ok || versions.iter().any(|v| published_public(&v)) {
                 Error::new(Code::VersionNotFound, what)
@@ -262,7 +401,9 @@ impl Hub {
                 (digest.clone(), h, false)
             }
         };
-        if public {
+        if req.sudo {
+            // Authorized above: a sudo call runs with the owner's rights.
+        } else if public {
             self.authorize(caller, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
         } else if !private_ok {
             // Not the owner's side: a private or pending version answers as
@@ -274,23 +415,17 @@ impl Hub {
         } else {
             self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
         }
-        let artifact = self.call_artifact(&digest).await?;
-        Ok((
-            PreparedCall {
-                artifact,
-                timeout: req.timeout,
-                caller: caller.account_id(),
-                request_id: format!("req-{}", uuid::Uuid::new_v4()),
-                algorithm: algo.clone(),
-                version: label,
-                stdout_allowed: private_ok,
-            },
-            req.input,
-        ))
+        Ok(Resolved {
+            digest,
+            label,
+            algorithm: algo.clone(),
+            private_ok,
+        })
     }
 
-    /// Runs a prepared call. A failed run is recorded for the owner's error
-    /// listing (best effort: the caller's answer does not wait on it failing).
+    /// Runs a prepared call, frees its slot and meters it; the outcome is
+    /// returned once its usage record is committed. A failed run is also
+    /// recorded for the owner's error listing (best effort).
     pub async fn run_call(&self, call: PreparedCall, input: ExecInput) -> Result<CallOutcome> {
         let start = Instant::now();
         let excerpt = match input.content_type {
@@ -300,10 +435,35 @@ impl Hub {
             }
             ContentKind::Binary | ContentKind::Void => String::new(),
         };
+        let mut unmetered = super::metering::Unmetered {
+            hub: self,
+            record: Some(call.usage),
+            started: call.started,
+        };
         let result = self
             .executor()?
             .execute(&call.artifact, input, call.timeout)
             .await;
+        drop(call.slot);
+        let duration = start.elapsed();
+        let Some(mut usage) = unmetered.record.take() else {
+            return Err(Error::internal("usage record taken twice"));
+        };
+        usage.duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        match &result {
+            Ok(out) => {
+                usage.status = UsageStatus::Ok;
+                usage.compute_units = i64::try_from(out.compute_units).unwrap_or(i64::MAX);
+            }
+            Err(e) => {
+                usage.status = UsageStatus::Error;
+                usage.royalty_microcredits = 0;
+                usage.error_code = Some(e.describe().1);
+                if let ExecError::Algorithm { compute_units, .. } = e {
+                    usage.compute_units = i64::try_from(*compute_units).unwrap_or(i64::MAX);
+                }
+            }
+        }
         if let Err(e) = &result {
             if let ExecError::Internal(cause) = e {
                 tracing::error!(request_id = %call.request_id, error = %cause, "algorithm runtime failed");
@@ -316,6 +476,8 @@ impl Hub {
                 request_id: call.request_id.clone(),
                 caller_id: call.caller,
                 caller_name: String::new(),
+                owner_name: String::new(),
+                algorithm_name: String::new(),
                 version: call.version.clone(),
                 input: excerpt,
                 error: message,
@@ -329,9 +491,10 @@ impl Hub {
                 tracing::warn!(error = %err, "could not record an algorithm error");
             }
         }
+        self.meter(usage).await?;
         Ok(CallOutcome {
             result,
-            duration: start.elapsed(),
+            duration,
             algorithm: call.algorithm,
             version: call.version,
             stdout_allowed: call.stdout_allowed,

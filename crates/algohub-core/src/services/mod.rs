@@ -6,6 +6,7 @@
 //! transaction), then `sync` so this node's index reflects the change at once.
 
 mod accounts;
+mod admission;
 mod algorithms;
 mod apps;
 mod authz;
@@ -15,12 +16,15 @@ mod data;
 mod executor;
 mod invitations;
 mod keys;
+mod metering;
 mod orgs;
 mod sync;
 mod teams;
+mod usage;
 mod versions;
 
 pub use accounts::CreateUser;
+pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
 pub use authz::{ExplainAnswer, WhoCanRow};
 pub use calls::{CallOutcome, CallRequest, MAX_TIMEOUT_SECS, PreparedCall, parse_timeout};
@@ -32,6 +36,7 @@ pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
 pub use orgs::{CreateOrg, OrgView};
+pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
 pub use versions::{PublishRequest, VersionEntry};
 
 use crate::error::{Code, Error, Result};
@@ -49,6 +54,14 @@ pub struct Settings {
     pub invitation_ttl_millis: Millis,
     /// Whether the sudo-user role exists on this cluster.
     pub sudo_users_enabled: bool,
+    /// Concurrent calls per account unless a cluster admin set another limit.
+    pub default_work_limit: i64,
+    /// How long a call slot outlives its node when the database is shared
+    /// (PostgreSQL): a killed node's slots come back after at most this long.
+    pub call_slot_lease: std::time::Duration,
+    /// Whether calls write usage records (always on in service; the benchmark
+    /// turns it off to measure what metering costs).
+    pub metering: bool,
 }
 
 impl Default for Settings {
@@ -57,6 +70,9 @@ impl Default for Settings {
             max_orgs_per_user: None,
             invitation_ttl_millis: 7 * 24 * 3600 * 1000,
             sudo_users_enabled: true,
+            default_work_limit: admission::DEFAULT_WORK_LIMIT,
+            call_slot_lease: std::time::Duration::from_secs(30),
+            metering: true,
         }
     }
 }
@@ -76,6 +92,9 @@ pub struct Hub {
     sync_lock: tokio::sync::Mutex<()>,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
+    admission: Arc<admission::Admission>,
+    /// The usage writer; `None` when metering is off.
+    meter: Option<metering::Meter>,
 }
 
 impl Hub {
@@ -94,6 +113,13 @@ impl Hub {
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
+        // Slots live in the database only when several nodes may share it.
+        let shared = (store.backend() == "postgres").then_some(settings.call_slot_lease);
+        let admission =
+            admission::Admission::new(store.clone(), settings.default_work_limit, shared);
+        let meter = settings
+            .metering
+            .then(|| metering::Meter::start(store.clone()));
         Ok(Arc::new(Self {
             store,
             policy,
@@ -107,6 +133,8 @@ impl Hub {
             ],
             sync_lock: tokio::sync::Mutex::new(()),
             key_uses: Default::default(),
+            admission,
+            meter,
         }))
     }
 

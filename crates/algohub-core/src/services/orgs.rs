@@ -204,7 +204,9 @@ impl Hub {
         if let Some(t) = &update.type_id {
             update.type_id = Some(self.resolve_org_type(t).await?);
         }
-        Ok(self.store.update_org(account.id, &update).await?)
+        let org = self.store.update_org(account.id, &update).await?;
+        self.after_write().await;
+        Ok(org)
     }
 
     pub async fn delete_org(&self, caller: &Principal, name: &str) -> Result<()> {

@@ -24,7 +24,10 @@ impl Hub {
                 self.policy.apply(c.kind, c.id, &subject);
                 match c.kind {
                     ChangeKind::Algorithm => self.call_cache.invalidate_algorithm(c.id),
-                    ChangeKind::User | ChangeKind::Org => self.call_cache.clear(),
+                    ChangeKind::User | ChangeKind::Org => {
+                        self.call_cache.clear();
+                        self.admission.forget_limits();
+                    }
                     _ => {}
                 }
                 self.policy.set_seq(c.seq);

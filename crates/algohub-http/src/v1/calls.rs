@@ -35,6 +35,7 @@ struct CallArgs {
     timeout: Option<String>,
     stdout: Option<String>,
     output: Option<String>,
+    sudo: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -206,6 +207,7 @@ async fn call(
             ));
         }
     };
+    let sudo = parse_bool(q.sudo.as_deref())?.unwrap_or(false);
     let input = input_of(&headers, body)?;
     // The by-id form: /v1/algo/{algorithm uuid}/{version}.
     let Target {
@@ -223,6 +225,7 @@ async fn call(
         version: version.filter(|v| !v.is_empty()),
         input,
         timeout,
+        sudo,
     };
     let (prepared, input) = s.hub.prepare_call(&caller, req).await?;
     let rid = prepared.request_id.clone();
@@ -292,7 +295,7 @@ async fn call_version(
 
 pub fn routes(r: Routes) -> Routes {
     r.add(
-        op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void", body = "CallInput", response = "CallResult"),
+        op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&sudo=true (sudo users: run as the owner)", body = "CallInput", response = "CallResult"),
         post(call_latest).layer(DefaultBodyLimit::max(MAX_INPUT_BYTES)),
     )
     .add(

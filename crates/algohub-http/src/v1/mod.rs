@@ -6,6 +6,7 @@ pub mod data;
 pub mod keys;
 pub mod orgs;
 pub mod shapes;
+pub mod usage;
 pub mod users;
 pub mod versions;
 
@@ -18,5 +19,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = algorithms::routes(r);
     let r = versions::routes(r);
     let r = calls::routes(r);
+    let r = usage::routes(r);
     data::routes(r)
 }

@@ -246,23 +246,7 @@ async fn errors(
 ) -> ApiResult<Json<Value>> {
     let a = target.load(&s, &c).await?;
     let list = s.hub.list_algorithm_errors(&c, &a).await?;
-    Ok(Json(json!(
-        list.iter()
-            .map(|e| json!({
-                "created_at": e.created_at,
-                "request_id": e.request_id,
-                "username": e.caller_name,
-                "algoname": a.name,
-                "algoversion": e.version,
-                "algorithm_owner": a.owner_name,
-                "input": e.input,
-                "error": e.error,
-                "error_type": e.error_type,
-                "billable_to": e.caller_name,
-                "worker": "algohub",
-            }))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(super::usage::error_entries(&list)))
 }
 
 async fn decide(

@@ -7,7 +7,7 @@ use algohub_store::SqlStore;
 use serde_json::json;
 use std::sync::Arc;
 
-fn artifact(bytes: &[u8]) -> Artifact {
+pub fn artifact(bytes: &[u8]) -> Artifact {
     Artifact {
         digest: algohub_core::services::artifact_digest(bytes),
         kind: RuntimeKind::Wasm,
@@ -15,7 +15,7 @@ fn artifact(bytes: &[u8]) -> Artifact {
     }
 }
 
-fn new_algo(owner: AccountId, name: &str, digest: &str) -> NewAlgorithm {
+pub fn new_algo(owner: AccountId, name: &str, digest: &str) -> NewAlgorithm {
     NewAlgorithm {
         uuid: uuid::Uuid::new_v4().to_string(),
         owner_id: owner,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 const FAIL_WAT: &str = include_str!("../../../../examples/fail.wat");
 const SLOW_WAT: &str = include_str!("../../../../examples/slow.wat");
 
-fn create_body(name: &str) -> Value {
+pub(crate) fn create_body(name: &str) -> Value {
     json!({
         "name": name,
         "details": {"label": "Echo", "summary": "returns its input"},
@@ -18,7 +18,7 @@ fn create_body(name: &str) -> Value {
     })
 }
 
-async fn create(app: &TestApp, key: &str, owner: &str, name: &str) -> Value {
+pub(crate) async fn create(app: &TestApp, key: &str, owner: &str, name: &str) -> Value {
     let (s, b) = app
         .post(&format!("/v1/algorithms/{owner}"), key, create_body(name))
         .await;
@@ -26,7 +26,7 @@ async fn create(app: &TestApp, key: &str, owner: &str, name: &str) -> Value {
     b
 }
 
-async fn compile(app: &TestApp, key: &str, algo: &str) -> Value {
+pub(crate) async fn compile(app: &TestApp, key: &str, algo: &str) -> Value {
     let (s, b) = app
         .post(&format!("/v1/algorithms/{algo}/compile"), key, json!({}))
         .await;
@@ -34,7 +34,7 @@ async fn compile(app: &TestApp, key: &str, algo: &str) -> Value {
     b
 }
 
-async fn publish(
+pub(crate) async fn publish(
     app: &TestApp,
     key: &str,
     algo: &str,
@@ -49,7 +49,13 @@ async fn publish(
     .await
 }
 
-async fn upload(app: &TestApp, key: &str, algo: &str, ct: &str, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn upload(
+    app: &TestApp,
+    key: &str,
+    algo: &str,
+    ct: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let (s, _, b) = app
         .send_raw(
             Method::PUT,
@@ -63,7 +69,7 @@ async fn upload(app: &TestApp, key: &str, algo: &str, ct: &str, body: &[u8]) -> 
 }
 
 /// Uploads an http upstream definition, compiles it and returns the build hash.
-async fn build_upstream(app: &TestApp, key: &str, algo: &str, def: Value) -> String {
+pub(crate) async fn build_upstream(app: &TestApp, key: &str, algo: &str, def: Value) -> String {
     let (s, b) = upload(
         app,
         key,

@@ -6,6 +6,8 @@ mod algorithms;
 mod apps_teams;
 mod cli;
 mod data;
+mod durability;
+mod governance;
 mod invitations;
 mod keys;
 mod matrix;

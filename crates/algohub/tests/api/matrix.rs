@@ -579,6 +579,90 @@ fn rows() -> Vec<Row> {
             None,
             "TBA",
         ),
+        row(
+            "GET",
+            "/v1/admin/accounts/{account}/work-limit",
+            "/v1/admin/accounts/bob/work-limit",
+            None,
+            "R",
+        ),
+        row(
+            "PUT",
+            "/v1/admin/accounts/{account}/work-limit",
+            "/v1/admin/accounts/bob/work-limit",
+            Some(json!({"work_limit": 5})),
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/usage",
+            "/v1/users/dave/usage?start_date=2026-01-01&end_date=2026-12-31",
+            None,
+            "DR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org_name}/usage",
+            "/v1/organizations/acme/usage?start_date=2026-01-01&end_date=2026-12-31&group_by=day",
+            None,
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/balance",
+            "/v1/users/dave/balance",
+            None,
+            "DR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org_name}/balance",
+            "/v1/organizations/acme/balance",
+            None,
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/errors",
+            "/v1/users/bob/errors",
+            None,
+            "BR",
+        ),
+        row(
+            "GET",
+            "/v1/organizations/{org_name}/errors",
+            "/v1/organizations/acme/errors",
+            None,
+            "AR",
+        ),
+        row(
+            "GET",
+            "/v1/admin/usage",
+            "/v1/admin/usage?start_date=2026-01-01&end_date=2026-12-31&page_size=10",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/admin/usage/algorithms",
+            "/v1/admin/usage/algorithms?start_date=2026-01-01&end_date=2026-12-31&page_size=10",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/admin/usage/users",
+            "/v1/admin/usage/users?start_date=2026-01-01&end_date=2026-12-31&page_size=10&user=bob",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/admin/usage/calls/{request_id}",
+            "/v1/admin/usage/calls/{rid}",
+            None,
+            "R",
+        ),
         row("GET", "/v1/data", "/v1/data", None, AUTHENTICATED),
         row(
             "GET",
@@ -792,6 +876,11 @@ async fn fixture() -> Fixture {
         .post("/v1/algorithms/bob/pub/versions", &bob, publish)
         .await;
     assert_eq!(s, 200, "{v}");
+    // One call, so that a usage record exists.
+    let (s, called) = app
+        .send_json("/v1/algo/bob/pub", &bob, Some("text/plain"), b"hi".to_vec())
+        .await;
+    assert_eq!(s, 200, "{called}");
     // Data: acme's private collection `files` with one file.
     let (s, r) = app
         .post(
@@ -821,6 +910,7 @@ async fn fixture() -> Fixture {
         ("{inv}", inv["id"].as_str().unwrap().to_string()),
         ("{orgkey}", ok["id"].as_str().unwrap().to_string()),
         ("{token}", token),
+        ("{rid}", called["request_id"].as_str().unwrap().to_string()),
     ];
     Fixture { app, keys, subs }
 }

@@ -8,7 +8,7 @@ use algohub_core::services::CreateUser;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn fresh_pg_database(admin_url: &str) -> String {
+pub(crate) async fn fresh_pg_database(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("algohub_mn_{}", uuid_like());
     let mut conn = sqlx::PgConnection::connect(admin_url)

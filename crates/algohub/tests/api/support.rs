@@ -30,6 +30,8 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         sudo_users_enabled: true,
         policy_poll_ms: 100,
         http_upstream_allow_private: true,
+        default_work_limit: 80,
+        call_slot_lease_secs: 30,
     }
 }
 

@@ -1,0 +1,568 @@
+//! `governance-bench`: what call governance costs. Prints one table:
+//!
+//! 1. the in-process call path (policy, version resolution, admission, wasm
+//!    echo, metering) with durable metering on and off, same hub setup, same
+//!    concurrency, side by side (goal: metering costs under 10%);
+//! 2. admission alone (take and free a work-limit slot) on one node, and on
+//!    PostgreSQL with shared slots under concurrency, beside one PostgreSQL
+//!    round trip (goal: under 2 µs locally; under one round trip amortized);
+//! 3. report latency over `--records` usage records (default 10 million) in
+//!    the rollups: a one-month org report per member, per algorithm and per
+//!    day (goal: under 100 ms).
+//!
+//! ```text
+//! CARGO_TARGET_DIR=target-bench cargo run --release -p algohub-bench --bin governance-bench -- \
+//!     [--seconds 5] [--concurrency 32] [--records 10000000] [--postgres postgres://postgres@127.0.0.1:5432/test]
+//! ```
+//!
+//! Without `--postgres` (or `ALGOHUB_TEST_DATABASE_URL`) the PostgreSQL rows
+//! are skipped. The usage records of part 3 are written through the same
+//! `record_usage` batches the server uses (so rollups are built as in
+//! service), on SQLite.
+
+use algohub_core::model::{ReportGroup, ReportQuery, ReportSide, UsageRecord, UsageStatus, Via};
+use algohub_core::policy::Principal;
+use algohub_core::services::{
+    CallRequest, ContentKind, CreateUser, ExecInput, Hub, PublishRequest, Settings,
+};
+use algohub_core::store::Store;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Options {
+    seconds: u64,
+    concurrency: usize,
+    records: u64,
+    postgres: Option<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        seconds: 5,
+        concurrency: 32,
+        records: 10_000_000,
+        postgres: std::env::var("ALGOHUB_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--seconds" => {
+                o.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--concurrency" => {
+                o.concurrency = value("--concurrency")?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?
+            }
+            "--records" => {
+                o.records = value("--records")?
+                    .parse()
+                    .map_err(|e| format!("--records: {e}"))?
+            }
+            "--postgres" => o.postgres = Some(value("--postgres")?),
+            "--help" | "-h" => {
+                println!(
+                    "governance-bench [--seconds N] [--concurrency N] [--records N] [--postgres URL]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+type BoxResult<T> = Result<T, String>;
+
+fn e2s(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// A hub on `url` (migrated) with a wasm executor; metering on or off.
+async fn hub_on(url: &str, metering: bool) -> BoxResult<Arc<Hub>> {
+    let store = algohub_store::connect(url).await.map_err(e2s)?;
+    store.migrate().await.map_err(e2s)?;
+    let executor = algohub::executor::HubExecutor::new(false)?;
+    let settings = Settings {
+        metering,
+        default_work_limit: 1_000_000,
+        ..Settings::default()
+    };
+    Hub::start_with(store, settings, Some(Arc::new(executor)), None)
+        .await
+        .map_err(e2s)
+}
+
+/// Creates user `name` with an echo algorithm published publicly; returns the principal.
+async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<Principal> {
+    hub.create_user_unchecked(CreateUser {
+        username: name.into(),
+        email: format!("{name}@example.com"),
+        full_name: name.into(),
+        ..Default::default()
+    })
+    .await
+    .map_err(e2s)?;
+    let (_, secret) = hub
+        .create_user_key_unchecked(name, "bench")
+        .await
+        .map_err(e2s)?;
+    let p = hub.authenticate_key(secret.expose()).map_err(e2s)?;
+    let settings = serde_json::json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false, "royalty_microcredits": 1});
+    let algo = hub
+        .create_algorithm(
+            &p,
+            name,
+            "echo",
+            &serde_json::json!({"label": "Echo"}),
+            &settings,
+            None,
+        )
+        .await
+        .map_err(e2s)?;
+    hub.compile(&p, &algo).await.map_err(e2s)?;
+    hub.publish(
+        &p,
+        &algo,
+        PublishRequest {
+            version_type: Some("major".into()),
+            release_notes: None,
+            sample_input: None,
+            sample_output: None,
+            details: serde_json::json!({}),
+            settings: serde_json::json!({"algorithm_callability": "public"}),
+        },
+    )
+    .await
+    .map_err(e2s)?;
+    Ok(p)
+}
+
+/// Calls per second of `owner/echo` from `concurrency` tasks for `seconds`.
+async fn call_rate(
+    hub: Arc<Hub>,
+    p: Principal,
+    owner: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> BoxResult<f64> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let hub = hub.clone();
+        let p = p.clone();
+        let owner = owner.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let req = CallRequest {
+                    owner: owner.clone(),
+                    name: "echo".into(),
+                    version: None,
+                    input: ExecInput {
+                        content_type: ContentKind::Text,
+                        data: b"hello".to_vec(),
+                    },
+                    timeout: Duration::from_secs(10),
+                    sudo: false,
+                };
+                let out = hub.call_algorithm(&p, req).await.map_err(e2s)?;
+                out.result.map_err(e2s)?;
+                n += 1;
+            }
+            Ok::<u64, String>(n)
+        }));
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.map_err(e2s)??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64().max(1e-9))
+}
+
+/// Mean nanoseconds of one admission (take + free a slot) from one task.
+async fn admission_ns(hub: &Hub, account: i64, n: u64) -> BoxResult<f64> {
+    let start = Instant::now();
+    for i in 0..n {
+        let g = hub
+            .admit(account, &format!("bench-{i}"))
+            .await
+            .map_err(e2s)?;
+        drop(g);
+    }
+    Ok(start.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// Admissions per second from `concurrency` tasks (each holds its slot for
+/// `hold`), and store transactions per admission.
+async fn shared_admission(
+    hub: Arc<Hub>,
+    account: i64,
+    concurrency: usize,
+    per_task: u64,
+) -> BoxResult<(f64, f64)> {
+    let before = hub.admission_transactions();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..concurrency {
+        let hub = hub.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                let g = hub
+                    .admit(account, &format!("c{t}-{i}-{}", uuid_like()))
+                    .await
+                    .map_err(e2s)?;
+                drop(g);
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(e2s)??;
+    }
+    let n = (concurrency as u64 * per_task) as f64;
+    let secs = start.elapsed().as_secs_f64();
+    let tx = (hub.admission_transactions() - before) as f64;
+    Ok((secs * 1e6 / n, tx / n))
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Mean microseconds of one `SELECT 1` round trip.
+async fn pg_round_trip_us(url: &str) -> BoxResult<f64> {
+    let store = algohub_store::connect(url).await.map_err(e2s)?;
+    let n = 2000;
+    store.ping().await.map_err(e2s)?;
+    let start = Instant::now();
+    for _ in 0..n {
+        store.ping().await.map_err(e2s)?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(n))
+}
+
+/// A fresh database on the PostgreSQL server of `admin_url`.
+async fn fresh_pg(admin_url: &str) -> BoxResult<String> {
+    use sqlx::Connection;
+    let name = format!("algohub_bench_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.map_err(e2s)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .map_err(e2s)?;
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .ok_or("the URL names no database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+/// Writes `n` usage records over 90 days for 2,000 users (the first 40 are
+/// members of org `acme`, which pays for their calls) calling 500
+/// algorithms of 100 owners (5 algorithms per user), in batches of 1,000
+/// through `record_usage`. Returns (seconds, the org's id).
+async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
+    let mut users = Vec::with_capacity(2000);
+    for i in 0..2000 {
+        let u = hub
+            .create_user_unchecked(CreateUser {
+                username: format!("u{i}"),
+                email: format!("u{i}@example.com"),
+                full_name: format!("User {i}"),
+                ..Default::default()
+            })
+            .await
+            .map_err(e2s)?;
+        users.push(u.id);
+    }
+    let owner = Principal::user(users[0]);
+    let org = hub
+        .create_org(
+            &owner,
+            algohub_core::services::CreateOrg {
+                name: "acme".into(),
+                label: "Acme".into(),
+                contact_name: "Ops".into(),
+                email: "ops@acme.test".into(),
+                url: None,
+                type_id: "basic".into(),
+            },
+        )
+        .await
+        .map_err(e2s)?;
+    let settings = serde_json::json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
+    let mut algos = Vec::with_capacity(500);
+    for i in 0..500 {
+        let owner_id = users[i % 100];
+        let a = hub
+            .create_algorithm(
+                &Principal::user(owner_id),
+                &format!("u{}", i % 100),
+                &format!("model{i}"),
+                &serde_json::json!({"label": "M"}),
+                &settings,
+                None,
+            )
+            .await
+            .map_err(e2s)?;
+        algos.push((a.id, owner_id));
+    }
+    let day_ms = 86_400_000i64;
+    let start_ms = (algohub_core::model::now_millis() / day_ms - 90) * day_ms;
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(1000);
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    for i in 0..n {
+        let u = next(2000) as usize;
+        let payer = if u < 40 { org.id } else { users[u] };
+        let (algo, owner_id) = algos[(u * 5 + next(5) as usize) % 500];
+        batch.push(UsageRecord {
+            request_id: format!("r{i}"),
+            started_at: start_ms + (i as i64 * 90 * day_ms) / n.max(1) as i64,
+            duration_us: 500 + next(5000) as i64,
+            caller_id: users[u],
+            acting_as_id: users[u],
+            payer_id: payer,
+            via: Via::Direct,
+            algorithm_id: Some(algo),
+            owner_id: Some(owner_id),
+            algo_owner: String::new(),
+            algo_name: String::new(),
+            version: format!("1.{}.0", algo % 3),
+            status: if next(50) == 0 {
+                UsageStatus::Error
+            } else {
+                UsageStatus::Ok
+            },
+            error_code: None,
+            compute_units: 1_000,
+            royalty_microcredits: 0,
+        });
+        if batch.len() == 1000 {
+            hub.store.record_usage(&batch).await.map_err(e2s)?;
+            batch.clear();
+        }
+    }
+    hub.store.record_usage(&batch).await.map_err(e2s)?;
+    Ok((started.elapsed().as_secs_f64(), org.id))
+}
+
+/// p50 and max milliseconds of `runs` report queries.
+async fn report_ms(
+    store: &Arc<dyn Store>,
+    q: &ReportQuery,
+    runs: usize,
+) -> BoxResult<(f64, f64, usize)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut rows = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        rows = store.usage_report(q).await.map_err(e2s)?.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], times[times.len() - 1], rows))
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISSED" }
+}
+
+async fn run(o: Options) -> BoxResult<bool> {
+    let mut all_ok = true;
+    println!(
+        "governance-bench: {} s per load, {} concurrent callers, {} usage records",
+        o.seconds, o.concurrency, o.records
+    );
+    println!();
+    println!("{:<58} {:>14} {:>10}", "measure", "value", "goal");
+
+    // 1. Metering on vs off, SQLite, same setup.
+    let dir = tempfile::tempdir().map_err(e2s)?;
+    let on_url = format!("sqlite:{}", dir.path().join("on.db").display());
+    let off_url = format!("sqlite:{}", dir.path().join("off.db").display());
+    let hub_on_ = hub_on(&on_url, true).await?;
+    let hub_off = hub_on(&off_url, false).await?;
+    let p_on = setup_caller(&hub_on_, "alice").await?;
+    let p_off = setup_caller(&hub_off, "alice").await?;
+    // Warm both, then alternate short runs so noise hits both alike.
+    call_rate(hub_on_.clone(), p_on.clone(), "alice", o.concurrency, 1).await?;
+    call_rate(hub_off.clone(), p_off.clone(), "alice", o.concurrency, 1).await?;
+    let (mut on, mut off) = (0.0, 0.0);
+    let rounds = 3;
+    let each = o.seconds.div_ceil(rounds).max(1);
+    for _ in 0..rounds {
+        off += call_rate(hub_off.clone(), p_off.clone(), "alice", o.concurrency, each).await?;
+        on += call_rate(hub_on_.clone(), p_on.clone(), "alice", o.concurrency, each).await?;
+    }
+    on /= rounds as f64;
+    off /= rounds as f64;
+    let cost = (1.0 - on / off) * 100.0;
+    println!(
+        "{:<58} {:>12.0}/s {:>10}",
+        "call path, metering off (SQLite)", off, ""
+    );
+    println!(
+        "{:<58} {:>12.0}/s {:>10}",
+        "call path, durable metering on (group commit)", on, ""
+    );
+    let ok = cost < 10.0;
+    all_ok &= ok;
+    println!(
+        "{:<58} {:>13.1}% {:>10}  {}",
+        "metering cost",
+        cost,
+        "< 10%",
+        verdict(ok)
+    );
+
+    // 2. Admission on one node (in memory).
+    let account = hub_on_
+        .store
+        .get_account_by_name("alice")
+        .await
+        .map_err(e2s)?
+        .id;
+    admission_ns(&hub_on_, account, 10_000).await?;
+    let local = admission_ns(&hub_on_, account, 200_000).await? / 1000.0;
+    let ok = local < 2.0;
+    all_ok &= ok;
+    println!(
+        "{:<58} {:>12.3}µs {:>10}  {}",
+        "admission, one node (take + free a slot)",
+        local,
+        "< 2 µs",
+        verdict(ok)
+    );
+
+    // ... and with slots shared in PostgreSQL.
+    if let Some(admin) = &o.postgres {
+        let url = fresh_pg(admin).await?;
+        let hub = hub_on(&url, false).await?;
+        setup_caller(&hub, "alice").await?;
+        let account = hub
+            .store
+            .get_account_by_name("alice")
+            .await
+            .map_err(e2s)?
+            .id;
+        let rt = pg_round_trip_us(&url).await?;
+        let single = admission_ns(&hub, account, 300).await? / 1000.0;
+        let (amortized, tx_per) =
+            shared_admission(hub.clone(), account, o.concurrency, 300).await?;
+        println!(
+            "{:<58} {:>12.1}µs {:>10}",
+            "PostgreSQL round trip (SELECT 1)", rt, ""
+        );
+        println!(
+            "{:<58} {:>12.1}µs {:>10}",
+            "admission, shared slots, one caller at a time", single, ""
+        );
+        let ok = amortized < rt;
+        all_ok &= ok;
+        println!(
+            "{:<58} {:>12.1}µs {:>10}  {}",
+            format!(
+                "admission, shared slots, {} concurrent (per call)",
+                o.concurrency
+            ),
+            amortized,
+            "< 1 trip",
+            verdict(ok)
+        );
+        println!(
+            "{:<58} {:>14.3} {:>10}",
+            "  store transactions per admission (acquire + release)", tx_per, ""
+        );
+    } else {
+        println!(
+            "{:<58} {:>14} {:>10}",
+            "admission, shared slots (PostgreSQL)", "skipped", "--postgres"
+        );
+    }
+
+    // 3. Reports over the rollups of `records` usage records.
+    let rdir = tempfile::tempdir().map_err(e2s)?;
+    let rurl = format!("sqlite:{}", rdir.path().join("reports.db").display());
+    let rhub = hub_on(&rurl, false).await?;
+    let (fill_s, org) = fill_records(&rhub, o.records).await?;
+    println!(
+        "{:<58} {:>12.0}/s {:>10}",
+        format!(
+            "writing {} usage records with rollups (batches of 1000)",
+            o.records
+        ),
+        o.records as f64 / fill_s,
+        ""
+    );
+    let today = algohub_core::model::day_of(algohub_core::model::now_millis());
+    for (label, group) in [
+        ("member", ReportGroup::Member),
+        ("algorithm", ReportGroup::Algorithm),
+        ("day", ReportGroup::Day),
+    ] {
+        let q = ReportQuery {
+            side: ReportSide::Payer,
+            account_id: org,
+            from_day: today - 31,
+            to_day: today - 1,
+            group,
+            callers: Vec::new(),
+        };
+        let (p50, max, rows) = report_ms(&rhub.store, &q, 15).await?;
+        let ok = p50 < 100.0;
+        all_ok &= ok;
+        println!(
+            "{:<58} {:>12.1}ms {:>10}  {} (max {max:.1} ms, {rows} rows)",
+            format!("one-month org report by {label} (p50)"),
+            p50,
+            "< 100 ms",
+            verdict(ok)
+        );
+    }
+    Ok(all_ok)
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("governance-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("governance-bench: cannot start tokio: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(o)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("governance-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

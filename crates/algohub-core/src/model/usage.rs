@@ -1,0 +1,204 @@
+//! Call governance records: usage records, their daily rollups, ledger
+//! postings, and the concurrency slots calls hold while they run.
+
+use super::{AccountId, AlgoId, Millis};
+use serde::Serialize;
+
+/// How a call reached the hub, as recorded in its usage record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A user's own key or session.
+    Direct,
+    /// An organization's key: the org is the caller.
+    OrgKey,
+    /// A member key: the user, limited to one organization.
+    MemberKey,
+    /// `?sudo=true`: run as the algorithm's owner by a sudo user.
+    Sudo,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::OrgKey => "org_key",
+            Self::MemberKey => "member_key",
+            Self::Sudo => "sudo",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "direct" => Self::Direct,
+            "org_key" => Self::OrgKey,
+            "member_key" => Self::MemberKey,
+            "sudo" => Self::Sudo,
+            _ => return None,
+        })
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageStatus {
+    /// The algorithm ran and returned a result.
+    Ok,
+    /// The algorithm ran and failed (its error, a timeout, a runtime fault).
+    Error,
+    /// Refused before running: not found, not allowed, invalid version.
+    Refused,
+    /// Refused by the account's concurrency limit.
+    Limited,
+}
+
+impl UsageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Refused => "refused",
+            Self::Limited => "limited",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => Self::Ok,
+            "error" => Self::Error,
+            "refused" => Self::Refused,
+            "limited" => Self::Limited,
+            _ => return None,
+        })
+    }
+}
+
+/// One call, as metered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRecord {
+    pub request_id: String,
+    pub started_at: Millis,
+    pub duration_us: i64,
+    /// Who authenticated: the user, or the org for an org key.
+    pub caller_id: AccountId,
+    /// Whose rights the call ran with (the algorithm's owner for sudo calls).
+    pub acting_as_id: AccountId,
+    /// Who pays (an org with consolidated billing for its member keys).
+    pub payer_id: AccountId,
+    pub via: Via,
+    /// `None` when the algorithm did not resolve.
+    pub algorithm_id: Option<AlgoId>,
+    pub owner_id: Option<AccountId>,
+    /// The owner and name as requested (or resolved).
+    pub algo_owner: String,
+    pub algo_name: String,
+    /// Semantic version, build hash, or what was asked for when refused.
+    pub version: String,
+    pub status: UsageStatus,
+    /// The error code of a refusal or the error type of a failed run.
+    pub error_code: Option<String>,
+    pub compute_units: i64,
+    /// Charged to the payer and credited to the owner (0 when not charged).
+    pub royalty_microcredits: i64,
+}
+
+/// Days since 1970-01-01 (UTC) of a time in milliseconds.
+pub fn day_of(t: Millis) -> i64 {
+    t.div_euclid(86_400_000)
+}
+
+/// What a report groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportGroup {
+    Member,
+    Algorithm,
+    Version,
+    Day,
+    /// Caller × algorithm × version (the v1 admin usage rows).
+    CallerVersion,
+}
+
+impl ReportGroup {
+    /// The names users pass (`group_by=`); `CallerVersion` is internal.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "member" => Self::Member,
+            "algorithm" => Self::Algorithm,
+            "version" => Self::Version,
+            "day" => Self::Day,
+            _ => return None,
+        })
+    }
+}
+
+/// Which side of the calls a report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSide {
+    /// Calls the account paid for (its consumption).
+    Payer,
+    /// Calls to the account's algorithms (its earnings side).
+    Owner,
+    /// Every call on the cluster (cluster admin usage).
+    All,
+}
+
+/// A usage report query over the daily rollups; days are inclusive.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub side: ReportSide,
+    pub account_id: AccountId,
+    pub from_day: i64,
+    pub to_day: i64,
+    pub group: ReportGroup,
+    /// Only these callers (empty = all).
+    pub callers: Vec<AccountId>,
+}
+
+/// One row of a usage report: the grouped-by fields (the others are `None`)
+/// and the totals. Calls whose algorithm did not resolve have no owner/name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportRow {
+    /// The calling account (`Member`, `CallerVersion`).
+    pub caller: Option<String>,
+    /// `Algorithm`, `Version`, `CallerVersion`.
+    pub owner: Option<String>,
+    pub algorithm: Option<String>,
+    /// `Version`, `CallerVersion`.
+    pub version: Option<String>,
+    /// `Day`: `YYYY-MM-DD`.
+    pub day: Option<String>,
+    pub calls: i64,
+    pub errors: i64,
+    pub refused: i64,
+    pub compute_units: i64,
+    pub duration_us: i64,
+    pub error_duration_us: i64,
+    pub credits: i64,
+}
+
+/// An account's ledger totals, in microcredits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Balance {
+    /// Earned minus spent.
+    pub balance: i64,
+    /// Royalties credited for calls to the account's algorithms.
+    pub earned: i64,
+    /// Royalties debited for calls the account paid for.
+    pub spent: i64,
+}
+
+/// An account's call governance settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallSettings {
+    /// The account's own work limit (`None` = the cluster default).
+    pub work_limit: Option<i64>,
+    /// An org that pays for its members' calls (made with member keys).
+    pub consolidated_billing: bool,
+}
+
+/// A request for one concurrency slot of `account_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRequest {
+    pub id: String,
+    pub account_id: AccountId,
+    pub limit: i64,
+}

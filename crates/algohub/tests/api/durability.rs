@@ -1,0 +1,437 @@
+//! Call governance across processes: usage records survive `kill -9` (every
+//! answered call has exactly one record, rollups and ledger agree), and on
+//! PostgreSQL the work limit holds across three nodes, with a killed node's
+//! slots coming back after the lease. Nodes are real `algohub serve`
+//! processes, so a kill is a real SIGKILL.
+
+use crate::governance::gauged_upstream;
+use crate::multinode::fresh_pg_database;
+use algohub_core::store::UsageStore;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One `algohub serve` process; killed (SIGKILL) when dropped.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn algohub(dir: &std::path::Path, url: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_algohub"));
+    c.env("ALGOHUB_DATA_DIR", dir)
+        .env("ALGOHUB_DATABASE_URL", url)
+        .env("ALGOHUB_LOG_LEVEL", "error")
+        .env("ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE", "true")
+        .env("ALGOHUB_CALL_SLOT_LEASE_SECS", "3")
+        .current_dir(dir);
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_node(dir: &std::path::Path, url: &str) -> Node {
+    let port = free_port();
+    let child = algohub(dir, url)
+        .arg("serve")
+        .env("ALGOHUB_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("algohub serve starts");
+    let node = Node {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    while reqwest::get(format!("{}/readyz", node.base)).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "node never came up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node
+}
+
+/// Creates a user with the CLI and returns a new key of theirs.
+fn cli_user(dir: &std::path::Path, url: &str, name: &str, admin: bool) -> String {
+    let mut args = vec![
+        "admin".to_string(),
+        "create-user".into(),
+        "--username".into(),
+        name.into(),
+        "--email".into(),
+        format!("{name}@example.com"),
+    ];
+    if admin {
+        args.push("--admin".into());
+    }
+    let st = algohub(dir, url)
+        .args(&args)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "create-user {name}");
+    let out = algohub(dir, url)
+        .args(["admin", "create-key", "--username", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "create-key {name}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (u16, Value) {
+    let r = client
+        .request(method, format!("{base}{path}"))
+        .header("Authorization", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `owner/name` published public: the default echo artifact, or an upstream.
+async fn publish_algorithm(base: &str, key: &str, owner: &str, name: &str, upstream: Option<&str>) {
+    let c = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let (s, v) = send(
+        &c,
+        base,
+        post.clone(),
+        &format!("/v1/algorithms/{owner}"),
+        key,
+        crate::algorithms::create_body(name),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    if let Some(url) = upstream {
+        let def = json!({"runtime": "http", "url": url, "timeout": 60});
+        let r = c
+            .put(format!("{base}/v1/algorithms/{owner}/{name}/artifact"))
+            .header("Authorization", key)
+            .header("Content-Type", "application/json")
+            .body(def.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let (s, v) = send(
+        &c,
+        base,
+        post.clone(),
+        &format!("/v1/algorithms/{owner}/{name}/compile"),
+        key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let publish = json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "minor"}});
+    let (s, v) = send(
+        &c,
+        base,
+        post,
+        &format!("/v1/algorithms/{owner}/{name}/versions"),
+        key,
+        publish,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// A pseudo-random number in `0..n` (time-seeded; the kill moments only
+/// need to differ between rounds and runs).
+fn random_below(n: u64) -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    u64::from(t.wrapping_mul(2_654_435_761)) % n
+}
+
+async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
+    let root = cli_user(dir, &url, "root", true);
+    let alice = cli_user(dir, &url, "alice", false);
+    let bob = cli_user(dir, &url, "bob", false);
+    let node = start_node(dir, &url).await;
+    publish_algorithm(&node.base, &alice, "alice", "echo", None).await;
+    drop(node);
+
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    for round in 0..3 {
+        let node = start_node(dir, &url).await;
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            let base = node.base.clone();
+            let key = bob.clone();
+            let answered = answered.clone();
+            clients.push(tokio::spawn(async move {
+                let c = reqwest::Client::new();
+                loop {
+                    let r = c
+                        .post(format!("{base}/v1/algo/alice/echo"))
+                        .header("Authorization", &key)
+                        .header("Content-Type", "text/plain")
+                        .body("hello")
+                        .send()
+                        .await;
+                    let Ok(r) = r else { return };
+                    let Ok(v) = r.json::<Value>().await else {
+                        return;
+                    };
+                    if let Some(rid) = v["request_id"].as_str() {
+                        answered.lock().unwrap().push(rid.to_string());
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300 + random_below(700))).await;
+        drop(node); // SIGKILL, mid-load
+        for c in clients {
+            c.await.unwrap();
+        }
+        eprintln!(
+            "round {round}: {} answered so far",
+            answered.lock().unwrap().len()
+        );
+    }
+
+    let _node = start_node(dir, &url).await;
+    let store = algohub_store::connect(&url).await.expect("store");
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() > 20, "enough load: {}", answered.len());
+    for rid in &answered {
+        let r = store.get_usage_record(rid).await.unwrap();
+        assert!(r.is_some(), "answered call {rid} has its record");
+    }
+    let pool = store.pool();
+    let one = |sql: &'static str| async move {
+        let row = sqlx::query(sql).fetch_one(pool).await.unwrap();
+        sqlx::Row::get::<i64, _>(&row, 0)
+    };
+    let records = one("SELECT COUNT(*) FROM usage_records").await;
+    let distinct = one("SELECT COUNT(DISTINCT request_id) FROM usage_records").await;
+    let rolled =
+        one("SELECT CAST(COALESCE(SUM(calls + refused), 0) AS BIGINT) FROM usage_daily").await;
+    let charged = one("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries").await;
+    let ok = one("SELECT COUNT(*) FROM usage_records WHERE status = 'ok'").await;
+    assert!(
+        records >= answered.len() as i64,
+        "{records} records for {} answers",
+        answered.len()
+    );
+    assert_eq!(records, distinct, "no record doubled");
+    assert_eq!(rolled, records, "rollups count every record once");
+    assert_eq!(
+        charged,
+        2 * ok,
+        "one debit and one credit per successful call"
+    );
+    assert_eq!(
+        store.ledger_total().await.unwrap(),
+        0,
+        "the ledger balances"
+    );
+    let _ = root;
+}
+
+#[tokio::test]
+async fn usage_records_survive_kill_9_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("algohub.db").display());
+    records_survive_kill_9(url, dir.path()).await;
+}
+
+fn pg_url() -> Option<String> {
+    std::env::var("ALGOHUB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+#[tokio::test]
+async fn usage_records_survive_kill_9_postgres() {
+    let Some(admin) = pg_url() else {
+        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL kill -9 test not run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_pg_database(&admin).await;
+    records_survive_kill_9(url, dir.path()).await;
+}
+
+/// Calls until one is admitted; returns how many 429s it took.
+async fn call_until_admitted(c: &reqwest::Client, base: &str, key: &str) -> u32 {
+    let mut refused = 0;
+    loop {
+        let r = c
+            .post(format!("{base}/v1/algo/alice/hold"))
+            .header("Authorization", key)
+            .header("Content-Type", "text/plain")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => return refused,
+            429 => {
+                refused += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn work_limit_holds_across_three_nodes_postgres() {
+    let Some(admin) = pg_url() else {
+        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL three-node limit test not run");
+        return;
+    };
+    let (upstream, gauge) = gauged_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_pg_database(&admin).await;
+    let root = cli_user(dir.path(), &url, "root", true);
+    let alice = cli_user(dir.path(), &url, "alice", false);
+    let bob = cli_user(dir.path(), &url, "bob", false);
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(start_node(dir.path(), &url).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let hold_ms = 100;
+    publish_algorithm(
+        &bases[0],
+        &alice,
+        "alice",
+        "hold",
+        Some(&format!("{upstream}/hold?ms={hold_ms}")),
+    )
+    .await;
+    publish_algorithm(
+        &bases[0],
+        &alice,
+        "alice",
+        "hang",
+        Some(&format!("{upstream}/hold?ms=60000")),
+    )
+    .await;
+    let c = reqwest::Client::new();
+    let (s, v) = send(
+        &c,
+        &bases[0],
+        reqwest::Method::PUT,
+        "/v1/admin/accounts/bob/work-limit",
+        &root,
+        json!({"work_limit": 10}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    tokio::time::sleep(Duration::from_millis(600)).await; // every node polls the change
+
+    // 300 concurrent calls for bob, spread over the three nodes, each retried
+    // on 429 until admitted.
+    let calls = 300;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..calls {
+        let base = bases[i % 3].clone();
+        let key = bob.clone();
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            call_until_admitted(&c, &base, &key).await
+        }));
+    }
+    let mut refusals = 0;
+    for t in tasks {
+        refusals += t.await.unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let in_flight = (calls as f64 * f64::from(hold_ms) / 1000.0) / elapsed;
+    eprintln!(
+        "3 nodes, limit 10: {calls} calls in {elapsed:.2}s, {refusals} refusals, max {} at once, {in_flight:.1} in flight on average",
+        gauge.max()
+    );
+    assert_eq!(gauge.total(), calls as i64, "every call ran once");
+    assert!(
+        gauge.max() <= 10,
+        "never more than 10 at once cluster-wide, saw {}",
+        gauge.max()
+    );
+    assert!(
+        in_flight >= 5.0,
+        "throughput stays near the limit: {in_flight:.1} in flight on average"
+    );
+
+    // A node killed with slots held: they come back within the lease (3 s here).
+    let mut hung = Vec::new();
+    for _ in 0..10 {
+        let base = bases[2].clone();
+        let key = bob.clone();
+        hung.push(tokio::spawn(async move {
+            let _ = reqwest::Client::new()
+                .post(format!("{base}/v1/algo/alice/hang"))
+                .header("Authorization", key)
+                .body("x")
+                .send()
+                .await;
+        }));
+    }
+    let start = Instant::now();
+    while gauge.now() < 10 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = c
+        .post(format!("{}/v1/algo/alice/hold", bases[0]))
+        .header("Authorization", &bob)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        429,
+        "the dying node's slots still count"
+    );
+    let killed = nodes.pop().unwrap();
+    drop(killed); // SIGKILL with 10 slots held
+    let start = Instant::now();
+    call_until_admitted(&c, &bases[0], &bob).await;
+    let back = start.elapsed();
+    eprintln!(
+        "slots of the killed node came back after {:.2}s (lease 3 s)",
+        back.as_secs_f64()
+    );
+    assert!(
+        back < Duration::from_secs(8),
+        "slots came back within the lease: {back:?}"
+    );
+    for h in hung {
+        h.abort();
+    }
+}
