@@ -566,3 +566,58 @@ def test_algorithm_errors_by_name(server, owner):
     entries = json.loads(resp.data)
     assert isinstance(entries, list) and entries, entries
     assert entries[0]["algoname"] == name and entries[0]["error_type"] == "ValueError"
+
+
+# ----------------------------------------------------------------------------- usage (§4.6)
+
+
+def test_admin_usage_routes(server, owner):
+    """AdminApi.get_full_usage / get_user_usage_result / get_algorithm_usage_result:
+    rows decode into the generated models, `user` filters, `marker` pages."""
+    from algorithmia_api_client import AdminApi
+
+    user, key, apis, _ = owner
+    name, _, _ = new_published(server, apis, user, key)
+    for _ in range(3):
+        status, body = raw_call(apis, user, name, "0.1.0", "x")
+        assert status == 200, body
+    admin_name, admin_key = server.create_user_with_key(admin=True)
+    cfg = Configuration(host=server.base_url)
+    admin = AdminApi(ApiClient(cfg, header_name="Authorization", header_value="Simple %s" % admin_key))
+    today = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = today + datetime.timedelta(days=1)
+
+    full = admin.get_full_usage(today, end, 100, user=[user])
+    rows = [r for r in full.results if r.algorithm_called == name]
+    assert len(rows) == 1, full
+    row = rows[0]
+    assert (row.caller, row.algorithm_owner, row.algorithm_version) == (user, user, "0.1.0")
+    assert int(row.total_calls) == 3 and row.total_errors == 0
+    assert row.total_duration > 0 and row.machine_type == "cpu"
+
+    users = admin.get_user_usage_result(today, end, 100, user=[user])
+    assert [(u.caller, int(u.total_calls)) for u in users.results] == [(user, 3)]
+
+    algos = admin.get_algorithm_usage_result(today, end, 100, user=[user])
+    assert [(a.algorithm_called, int(a.total_calls)) for a in algos.results] == [(name, 3)]
+
+    # Paging: one row per page, following next_marker to the end.
+    seen, marker = [], None
+    for _ in range(50):
+        kw = {"marker": marker} if marker else {}
+        page = admin.get_user_usage_result(today, end, 1, **kw)
+        assert len(page.results) <= 1
+        seen.extend(r.caller for r in page.results)
+        marker = page.next_marker
+        if not marker:
+            break
+    assert user in seen and len(seen) == len(set(seen))
+
+    # Non-admins are refused; a missing page_size is a 400.
+    plain = AdminApi(ApiClient(cfg, header_name="Authorization", header_value="Simple %s" % key))
+    with pytest.raises(ApiException) as e:
+        plain.get_full_usage(today, end, 10)
+    assert e.value.status == 403
+    status, _, raw = http("GET", "%s/v1/admin/usage?start_date=2026-01-01&end_date=2026-01-02" % server.base_url, key=admin_key)
+    body = json.loads(raw)
+    assert status == 400 and body["error"]["code"] in ALLOWED_CODES, body

@@ -593,3 +593,29 @@ def test_algorithm_errors_listing(server, owner):
     assert e["algoname"] == name and e["username"] == user
     assert e["error"] and e["error_type"] == "ValueError"
     assert isinstance(e["created_at"], int)
+
+
+def test_user_and_organization_errors(server, hl):
+    """HL Client.get_user_errors(id) and get_organization_errors(org): failed calls
+    to the account's algorithms, as error-entry lists (§4.1, §4.2, §6)."""
+    admin_name, admin_key = server.create_user_with_key(admin=True)
+    admin = hl(admin_key)
+    user, key = server.create_user_with_key()
+    c = hl(key)
+    name, _, _ = published_algo(server, c, user, artifact=example("fail.wat"))
+    with pytest.raises(AlgorithmException):
+        c.algo("%s/%s" % (user, name)).pipe("bad input")
+    errors = c.get_user_errors(user)
+    assert isinstance(errors, list) and errors, errors
+    assert (errors[0]["algoname"], errors[0]["algorithm_owner"], errors[0]["username"]) == (name, user, user)
+
+    org = unique("eorg")
+    admin.create_org({
+        "org_name": org, "org_label": "Org", "org_contact_name": "C", "org_email": "%s@example.org" % org,
+        "org_url": "https://%s.example.org" % org, "type_id": "basic",
+    })
+    assert admin.get_organization_errors(org) == []
+    # Another user cannot read them (HL returns the error body as JSON).
+    other = hl(server.create_user_with_key()[1])
+    refused = other.get_user_errors(user)
+    assert isinstance(refused, dict) and refused["error"]["reason"] == "forbidden", refused

@@ -88,10 +88,8 @@ fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
-#[tokio::test]
-async fn work_limits_hold_and_every_call_is_metered() {
+async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     let (base, gauge) = gauged_upstream().await;
-    let app = TestApp::new().await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     published_upstream(
@@ -424,10 +422,8 @@ async fn work_limits_hold_and_every_call_is_metered() {
     );
 }
 
-#[tokio::test]
-async fn consolidated_billing_and_org_reports() {
+async fn consolidated_billing_and_org_reports(app: TestApp) {
     let (base, _) = gauged_upstream().await;
-    let app = TestApp::new().await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let carol = app.make_user("carol", false).await;
@@ -530,10 +526,8 @@ async fn consolidated_billing_and_org_reports() {
     assert_eq!(s, 403);
 }
 
-#[tokio::test]
-async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it() {
+async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(app: TestApp) {
     let (base, _) = gauged_upstream().await;
-    let app = TestApp::new().await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let sue = app.make_user("sue", false).await;
@@ -634,9 +628,7 @@ async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it() {
     );
 }
 
-#[tokio::test]
-async fn refused_calls_are_metered_and_account_errors_are_listed() {
-    let app = TestApp::new().await;
+async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let (s, v) = app
@@ -710,4 +702,39 @@ async fn refused_calls_are_metered_and_account_errors_are_listed() {
     assert_eq!(s, 403);
     let (s, _) = app.get("/v1/organizations/nope/errors", &alice).await;
     assert_eq!(s, 404);
+}
+
+/// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
+async fn postgres_app() -> Option<TestApp> {
+    let Some(admin) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL governance test not run");
+        return None;
+    };
+    let url = crate::multinode::fresh_pg_database(&admin).await;
+    Some(TestApp::with(|c| c.database_url = url).await)
+}
+
+macro_rules! on_both_backends {
+    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test]
+        async fn $sqlite() {
+            $case(TestApp::new().await).await;
+        }
+        #[tokio::test]
+        async fn $postgres() {
+            if let Some(app) = postgres_app().await {
+                $case(app).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends! {
+    work_limits_hold_and_every_call_is_metered => work_limits_and_metering_sqlite, work_limits_and_metering_postgres;
+    consolidated_billing_and_org_reports => consolidated_billing_sqlite, consolidated_billing_postgres;
+    sudo_calls_run_as_the_owner_and_are_not_attributed_to_it => sudo_calls_sqlite, sudo_calls_postgres;
+    refused_calls_are_metered_and_account_errors_are_listed => refused_calls_and_errors_sqlite, refused_calls_and_errors_postgres;
 }
