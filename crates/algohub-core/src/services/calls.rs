@@ -212,7 +212,15 @@ impl Hub {
         req: CallRequest,
     ) -> Result<(PreparedCall, ExecInput)> {
         let started = Instant::now();
-        let mut usage = self.usage_template(caller, &req).await?;
+        let mut usage = self
+            .usage_template(
+                caller,
+                &req.owner,
+                &req.name,
+                req.version.as_deref(),
+                req.sudo,
+            )
+            .await?;
         let resolved = match self.resolve_call(caller, &req).await {
             Ok(r) => r,
             Err(e) => return Err(self.meter_refusal(usage, started, e).await),
@@ -257,13 +265,20 @@ impl Hub {
     }
 
     /// The usage record of a call before it resolves: who calls, how, who pays.
-    async fn usage_template(&self, caller: &Principal, req: &CallRequest) -> Result<UsageRecord> {
+    async fn usage_template(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        version: Option<&str>,
+        sudo: bool,
+    ) -> Result<UsageRecord> {
         let account = caller.account_id();
         // Consolidated billing: an org that pays for its members pays for
         // their direct calls (the oldest such org if there are several) and
         // for calls made with its member keys.
         let (via, payer) = match caller.kind {
-            _ if req.sudo => (Via::Sudo, account),
+            _ if sudo => (Via::Sudo, account),
             PrincipalKind::User { user } => {
                 let mut payer = user;
                 for org in self.policy.user_orgs(user) {
@@ -290,14 +305,34 @@ impl Hub {
             via,
             algorithm_id: None,
             owner_id: None,
-            algo_owner: req.owner.clone(),
-            algo_name: req.name.clone(),
-            version: req.version.clone().unwrap_or_default(),
+            algo_owner: owner.to_string(),
+            algo_name: name.to_string(),
+            version: version.unwrap_or_default().to_string(),
             status: UsageStatus::Refused,
             error_code: None,
             compute_units: 0,
             royalty_microcredits: 0,
         })
+    }
+
+    /// Meters a call refused before it could be prepared (bad options or
+    /// input, found by the HTTP layer) and returns the refusal.
+    pub async fn refuse_call(
+        &self,
+        caller: &Principal,
+        owner: &str,
+        name: &str,
+        version: Option<&str>,
+        e: Error,
+    ) -> Error {
+        let started = Instant::now();
+        match self
+            .usage_template(caller, owner, name, version, false)
+            .await
+        {
+            Ok(usage) => self.meter_refusal(usage, started, e).await,
+            Err(_) => e,
+        }
     }
 
     /// Meters a refused call and returns the refusal (or, if the record could

@@ -194,21 +194,6 @@ async fn call(
     headers: HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response> {
-    let timeout = parse_timeout(q.timeout.as_deref())?;
-    let want_stdout = parse_bool(q.stdout.as_deref())?.unwrap_or(false);
-    let output = match q.output.as_deref() {
-        None | Some("") | Some("default") => Output::Default,
-        Some("raw") => Output::Raw,
-        Some("void") => Output::Void,
-        Some(other) => {
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                format!("invalid output {other:?}: use raw or void (or leave it out)"),
-            ));
-        }
-    };
-    let sudo = parse_bool(q.sudo.as_deref())?.unwrap_or(false);
-    let input = input_of(&headers, body)?;
     // The by-id form: /v1/algo/{algorithm uuid}/{version}.
     let Target {
         owner,
@@ -219,10 +204,23 @@ async fn call(
         Some((o, n)) => (o, n, Some(algo)),
         None => (owner, algo, version),
     };
+    let version = version.filter(|v| !v.is_empty());
+    let parsed = parse_call(&q, &headers, body);
+    let (timeout, want_stdout, output, sudo, input) = match parsed {
+        Ok(p) => p,
+        // A refused call is metered like any other.
+        Err(ApiError(e)) => {
+            let e = s
+                .hub
+                .refuse_call(&caller, &owner, &algo, version.as_deref(), e)
+                .await;
+            return Err(ApiError(e));
+        }
+    };
     let req = CallRequest {
         owner,
         name: algo,
-        version: version.filter(|v| !v.is_empty()),
+        version,
         input,
         timeout,
         sudo,
@@ -245,6 +243,30 @@ async fn call(
     }
     let out = s.hub.run_call(prepared, input).await?;
     Ok(render(out, output, want_stdout, rid))
+}
+
+/// The call's options and input: (timeout, stdout, output, sudo, input).
+fn parse_call(
+    q: &CallArgs,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(std::time::Duration, bool, Output, bool, ExecInput)> {
+    let timeout = parse_timeout(q.timeout.as_deref())?;
+    let want_stdout = parse_bool(q.stdout.as_deref())?.unwrap_or(false);
+    let output = match q.output.as_deref() {
+        None | Some("") | Some("default") => Output::Default,
+        Some("raw") => Output::Raw,
+        Some("void") => Output::Void,
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!("invalid output {other:?}: use raw or void (or leave it out)"),
+            ));
+        }
+    };
+    let sudo = parse_bool(q.sudo.as_deref())?.unwrap_or(false);
+    let input = input_of(headers, body)?;
+    Ok((timeout, want_stdout, output, sudo, input))
 }
 
 async fn call_latest(

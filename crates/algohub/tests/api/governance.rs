@@ -669,6 +669,31 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         ("alice", "missing", Some("algorithm_not_found"))
     );
 
+    // Bad options are refused, and metered too.
+    let (s, v) = app
+        .send_json(
+            "/v1/algo/alice/missing?timeout=soon",
+            &bob,
+            Some("text/plain"),
+            "x",
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let records = app
+        .hub()
+        .store
+        .list_usage_records(0, i64::MAX, &[], 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(
+        records
+            .iter()
+            .any(|r| r.error_code.as_deref() == Some("invalid_input")
+                && r.status == algohub_core::model::UsageStatus::Refused),
+        "{records:?}"
+    );
+
     // A failing algorithm: its error is listed for the owner's account.
     create(&app, &alice, "alice", "broken").await;
     let (s, _) = crate::algorithms::upload(
