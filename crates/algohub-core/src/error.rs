@@ -72,6 +72,7 @@ codes! {
     InvalidPath = (1008, BadRequest, "invalid_path"),
     Unauthenticated = (2001, Unauthorized, "unauthenticated"),
     InvalidKey = (2002, Unauthorized, "invalid_key"),
+    AccountSuspended = (2011, Unauthorized, "account_suspended"),
     Forbidden = (3000, Forbidden, "forbidden"),
     RoleAboveOwn = (3001, Forbidden, "role_above_own"),
     KeyScope = (3003, Forbidden, "key_scope"),

@@ -158,12 +158,26 @@ pub trait AccountStore: Send + Sync {
     /// Users ordered by name, after `marker` (exclusive), deleted ones excluded.
     async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: AccountId, update: &UserUpdate) -> StoreResult<User>;
+    /// Users whose name or email starts with `prefix` (lowercase), ordered by
+    /// name after `marker`, deleted ones excluded.
+    async fn search_users(&self, prefix: &str, page: &Page) -> StoreResult<Vec<User>>;
+    /// Grants or removes the cluster admin and sudo roles; records an event
+    /// naming `actor` (`None` for the command line).
     async fn set_user_flags(
         &self,
+        actor: Option<AccountId>,
         id: AccountId,
         cluster_admin: Option<bool>,
         sudo_user: Option<bool>,
     ) -> StoreResult<User>;
+    /// Suspends (`Suspended`) or reinstates (`Active`) a live account; records
+    /// an event. A suspended account's credentials stop working at once.
+    async fn set_account_status(
+        &self,
+        actor: AccountId,
+        id: AccountId,
+        status: AccountStatus,
+    ) -> StoreResult<()>;
     /// Tombstones the user (name and email stay taken forever) and removes their
     /// memberships, team seats, keys and pending invitations, in one transaction.
     /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is

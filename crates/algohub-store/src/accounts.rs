@@ -255,14 +255,81 @@ impl AccountStore for SqlStore {
         self.get_user(id).await
     }
 
+    async fn search_users(&self, prefix: &str, page: &Page) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            user_select!(),
+            " WHERE a.status <> 'deleted' AND a.name > $1 \
+             AND (substr(a.name, 1, CAST($2 AS INTEGER)) = $3 OR substr(u.email, 1, CAST($2 AS INTEGER)) = $3) \
+             ORDER BY a.name LIMIT $4"
+        ))
+        .bind(page.marker.clone().unwrap_or_default())
+        .bind(prefix.chars().count() as i64)
+        .bind(prefix)
+        .bind(page_limit(page.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn set_account_status(
+        &self,
+        actor: AccountId,
+        id: AccountId,
+        status: AccountStatus,
+    ) -> StoreResult<()> {
+        if status == AccountStatus::Deleted {
+            return Err(StoreError::Other("use delete_user or delete_org".into()));
+        }
+        let mut tx = self.write().await?;
+        let row =
+            sqlx::query("SELECT kind, status FROM accounts WHERE id = $1 AND status <> 'deleted'")
+                .bind(id)
+                .fetch_optional(tx.conn())
+                .await
+                .map_err(db_err)?
+                .ok_or(StoreError::NotFound)?;
+        let kind: String = col(&row, "kind")?;
+        let before: String = col(&row, "status")?;
+        sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(now_millis())
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        tx.event(
+            "account.status_set",
+            Some(actor),
+            &id.to_string(),
+            serde_json::json!({"from": before, "to": status.as_str()}),
+        )
+        .await?;
+        let change = if kind == "org" {
+            ChangeKind::Org
+        } else {
+            ChangeKind::User
+        };
+        tx.change(change, id);
+        tx.commit().await
+    }
+
     async fn set_user_flags(
         &self,
+        actor: Option<AccountId>,
         id: AccountId,
         cluster_admin: Option<bool>,
         sudo_user: Option<bool>,
     ) -> StoreResult<User> {
         let mut tx = self.write().await?;
         require_live(&mut tx, id, AccountKind::User).await?;
+        tx.event(
+            "user.roles_set",
+            actor,
+            &id.to_string(),
+            serde_json::json!({"cluster_admin": cluster_admin, "sudo_user": sudo_user}),
+        )
+        .await?;
         sqlx::query(
             "UPDATE users SET cluster_admin = COALESCE($1, cluster_admin), sudo_user = COALESCE($2, sudo_user) \
              WHERE account_id = $3",

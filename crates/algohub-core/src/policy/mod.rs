@@ -318,6 +318,17 @@ impl PolicyEngine {
         index.principal_for_key(digest, coarse_now_millis())
     }
 
+    /// Whether the account a principal acts for is live and not suspended.
+    pub fn principal_active(&self, p: &Principal) -> bool {
+        let index = self.index.read();
+        match p.kind {
+            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
+                index.users.get(&user).is_some_and(|u| u.active)
+            }
+            PrincipalKind::OrgKey { org } => index.orgs.get(&org) == Some(&true),
+        }
+    }
+
     /// Replaces the whole index (e.g. after a missed change).
     pub fn rebuild(&self, snapshot: &PolicySnapshot) {
         let fresh = Index::build(snapshot);

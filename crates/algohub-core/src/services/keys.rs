@@ -213,8 +213,16 @@ impl Hub {
         if !ApiKeySecret::looks_valid(raw) {
             return Err(Error::new(Code::InvalidKey, "invalid API key"));
         }
-        self.policy
+        let p = self
+            .policy
             .authenticate_key(&crate::secrets::digest_hex(raw))
-            .ok_or_else(|| Error::new(Code::InvalidKey, "invalid, expired or revoked API key"))
+            .ok_or_else(|| Error::new(Code::InvalidKey, "invalid, expired or revoked API key"))?;
+        if !self.policy.principal_active(&p) {
+            return Err(Error::new(
+                Code::AccountSuspended,
+                "this key's account is suspended; ask a cluster admin",
+            ));
+        }
+        Ok(p)
     }
 }

@@ -6,6 +6,7 @@
 //! transaction), then `sync` so this node's index reflects the change at once.
 
 mod accounts;
+mod admin;
 mod admission;
 mod algorithms;
 mod apps;
@@ -24,6 +25,7 @@ mod usage;
 mod versions;
 
 pub use accounts::CreateUser;
+pub use admin::EXPORT_PAGE;
 pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
 pub use authz::{ExplainAnswer, WhoCanRow};

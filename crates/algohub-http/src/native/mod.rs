@@ -1,5 +1,6 @@
 //! algohub's native routes, for what the v1 API lacks.
 
+pub mod admin;
 pub mod apps;
 pub mod authz;
 pub mod invitations;
@@ -8,5 +9,7 @@ pub mod teams;
 use crate::routes::Routes;
 
 pub fn routes(r: Routes) -> Routes {
-    authz::routes(apps::routes(teams::routes(invitations::routes(r))))
+    admin::routes(authz::routes(apps::routes(teams::routes(
+        invitations::routes(r),
+    ))))
 }

@@ -152,15 +152,21 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
     assert_eq!(conflict(s.update_user(erin.id, &clash).await), "user_email");
 
     let seq = last_seq(&s).await;
-    let flagged = s.set_user_flags(frank.id, Some(true), None).await.unwrap();
+    let flagged = s
+        .set_user_flags(None, frank.id, Some(true), None)
+        .await
+        .unwrap();
     assert!(flagged.cluster_admin && !flagged.sudo_user);
-    let flagged = s.set_user_flags(frank.id, None, Some(true)).await.unwrap();
+    let flagged = s
+        .set_user_flags(None, frank.id, None, Some(true))
+        .await
+        .unwrap();
     assert!(flagged.cluster_admin && flagged.sudo_user);
     assert_eq!(
         changes_after(&s, seq).await,
         [(ChangeKind::User, frank.id), (ChangeKind::User, frank.id)]
     );
-    not_found(s.set_user_flags(4242, Some(true), None).await);
+    not_found(s.set_user_flags(None, 4242, Some(true), None).await);
 }
 
 /// Twenty writers at once all succeed (SQLite queues them behind one lock).
@@ -190,4 +196,65 @@ pub async fn concurrent_writers(s: Arc<SqlStore>) {
     );
     let seqs: Vec<i64> = changes(&s).await.iter().map(|c| c.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+pub async fn search_and_suspend(s: Arc<SqlStore>) {
+    for name in ["al_x", "alice", "alfred", "bob"] {
+        user(&s, name).await;
+    }
+    let page = |marker: Option<&str>| Page {
+        limit: 2,
+        marker: marker.map(String::from),
+    };
+    let names = |v: Vec<User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.search_users("al", &page(None)).await.unwrap()),
+        ["al_x", "alfred"]
+    );
+    assert_eq!(
+        names(s.search_users("al", &page(Some("alfred"))).await.unwrap()),
+        ["alice"]
+    );
+    assert_eq!(
+        names(s.search_users("al_", &page(None)).await.unwrap()),
+        ["al_x"],
+        "_ is literal"
+    );
+    assert_eq!(
+        names(s.search_users("bob@ex", &page(None)).await.unwrap()),
+        ["bob"],
+        "by email"
+    );
+    assert!(s.search_users("zz", &page(None)).await.unwrap().is_empty());
+
+    let bob = s.get_account_by_name("bob").await.unwrap();
+    let seq = last_seq(&s).await;
+    s.set_account_status(bob.id, bob.id, AccountStatus::Suspended)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_user(bob.id).await.unwrap().status,
+        AccountStatus::Suspended
+    );
+    assert_eq!(changes_after(&s, seq).await, [(ChangeKind::User, bob.id)]);
+    let snap = s.load_policy_snapshot().await.unwrap();
+    assert!(!snap.users.iter().find(|u| u.id == bob.id).unwrap().active);
+    s.set_account_status(bob.id, bob.id, AccountStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_user(bob.id).await.unwrap().status,
+        AccountStatus::Active
+    );
+    let events = s.list_events(Some("account.status_set"), 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    not_found(
+        s.set_account_status(bob.id, 4242, AccountStatus::Suspended)
+            .await,
+    );
+    assert!(
+        s.set_account_status(bob.id, bob.id, AccountStatus::Deleted)
+            .await
+            .is_err()
+    );
 }

@@ -12,7 +12,7 @@ pub async fn snapshot_contents(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let gone = user(&s, "gone").await;
     let sus = user(&s, "sus").await;
-    s.set_user_flags(ann.id, Some(true), Some(true))
+    s.set_user_flags(None, ann.id, Some(true), Some(true))
         .await
         .unwrap();
     let acme = org_with(&s, "acme", ann.id, &[ben.id, sus.id]).await;

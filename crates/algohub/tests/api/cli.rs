@@ -169,3 +169,48 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn export_users_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ops", "ann"] {
+        let st = algohub(dir.path())
+            .args(["admin", "create-user", "--username", name, "--email"])
+            .arg(format!("{name}@example.com"))
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let out = algohub(dir.path())
+        .args(["export", "users", "--csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("id,username,email,"), "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[1].contains(",ann,ann@example.com,") && lines[2].contains(",ops,"),
+        "{text}"
+    );
+    let file = dir.path().join("accounts.csv");
+    let st = algohub(dir.path())
+        .args(["export", "users", "--csv", "--output"])
+        .arg(&file)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let out = algohub(dir.path())
+        .args(["export", "users"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a format is required");
+}

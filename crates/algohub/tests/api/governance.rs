@@ -539,7 +539,7 @@ async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(app: TestApp) 
     let sue_id = account_id(&app, "sue").await;
     app.hub()
         .store
-        .set_user_flags(sue_id, None, Some(true))
+        .set_user_flags(None, sue_id, None, Some(true))
         .await
         .unwrap();
     app.hub().sync().await.unwrap();

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod admin_users;
 mod algorithms;
 mod apps_teams;
 mod cli;

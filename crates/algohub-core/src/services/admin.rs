@@ -1,0 +1,132 @@
+//! Cluster administration of accounts (the Users page): search, export, and
+//! the per-account role and suspension actions. Cluster admins only; every
+//! change records an event naming the admin.
+
+use super::Hub;
+use crate::error::{Code, Error, Result};
+use crate::model::{AccountStatus, Page, User};
+use crate::policy::{Action, Principal, Resource};
+
+/// Users per export page (the export streams page by page).
+pub const EXPORT_PAGE: i64 = 5_000;
+
+impl Hub {
+    /// Users whose username or email starts with `query` (case-insensitive),
+    /// ordered by username, paged with `marker` (the last username seen).
+    pub async fn search_users(
+        &self,
+        caller: &Principal,
+        query: &str,
+        page: &Page,
+    ) -> Result<Vec<User>> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        let prefix = query.trim().to_ascii_lowercase();
+        if prefix.chars().count() > 254 {
+            return Err(Error::invalid("search is at most 254 characters"));
+        }
+        if prefix.is_empty() {
+            return Ok(self.store.list_users(page).await?);
+        }
+        Ok(self.store.search_users(&prefix, page).await?)
+    }
+
+    /// One page of the account export, after `marker` (cluster admins).
+    pub async fn export_users_page(
+        &self,
+        caller: &Principal,
+        marker: Option<String>,
+    ) -> Result<Vec<User>> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.export_users_page_unchecked(marker).await
+    }
+
+    /// For the CLI export (direct database access, no caller).
+    pub async fn export_users_page_unchecked(&self, marker: Option<String>) -> Result<Vec<User>> {
+        Ok(self
+            .store
+            .list_users(&Page {
+                limit: EXPORT_PAGE,
+                marker,
+            })
+            .await?)
+    }
+
+    async fn admin_target(
+        &self,
+        caller: &Principal,
+        username: &str,
+    ) -> Result<(crate::model::AccountId, crate::model::AccountId)> {
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(caller)?;
+        let target = self.user_account(username).await?;
+        Ok((actor, target.id))
+    }
+
+    /// Adds a user to (or removes them from) the cluster admins. Admins cannot
+    /// remove themselves (another admin must), so a cluster keeps one.
+    pub async fn set_cluster_admin(
+        &self,
+        caller: &Principal,
+        username: &str,
+        admin: bool,
+    ) -> Result<User> {
+        let (actor, target) = self.admin_target(caller, username).await?;
+        if !admin && actor == target {
+            return Err(Error::new(
+                Code::Conflict,
+                "you cannot remove yourself from the cluster admins; ask another admin",
+            ));
+        }
+        let user = self
+            .store
+            .set_user_flags(Some(actor), target, Some(admin), None)
+            .await?;
+        self.after_write().await;
+        Ok(user)
+    }
+
+    /// Adds a user to (or removes them from) the sudo users; refused when the
+    /// role is disabled on this cluster.
+    pub async fn set_sudo_user(
+        &self,
+        caller: &Principal,
+        username: &str,
+        sudo: bool,
+    ) -> Result<User> {
+        if !self.settings.sudo_users_enabled {
+            return Err(Error::new(
+                Code::SudoDisabled,
+                "the sudo user role is disabled on this cluster",
+            ));
+        }
+        let (actor, target) = self.admin_target(caller, username).await?;
+        let user = self
+            .store
+            .set_user_flags(Some(actor), target, None, Some(sudo))
+            .await?;
+        self.after_write().await;
+        Ok(user)
+    }
+
+    /// Suspends or reinstates a user: a suspended user's keys answer 401 on
+    /// every node within the policy poll interval (at once on this one).
+    pub async fn set_suspended(
+        &self,
+        caller: &Principal,
+        username: &str,
+        suspended: bool,
+    ) -> Result<User> {
+        let (actor, target) = self.admin_target(caller, username).await?;
+        if suspended && actor == target {
+            return Err(Error::new(Code::Conflict, "you cannot suspend yourself"));
+        }
+        let status = if suspended {
+            AccountStatus::Suspended
+        } else {
+            AccountStatus::Active
+        };
+        self.store.set_account_status(actor, target, status).await?;
+        self.after_write().await;
+        Ok(self.store.get_user(target).await?)
+    }
+}

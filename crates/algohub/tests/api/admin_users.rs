@@ -1,0 +1,215 @@
+//! The Users page API: search, streamed CSV export, roles and suspension.
+
+use crate::support::{TestApp, error_reason};
+use algohub_core::store::AccountStore;
+use serde_json::json;
+
+#[tokio::test]
+async fn search_and_page() {
+    let app = TestApp::new().await;
+    let bob = app.make_user("bob", false).await;
+    for name in ["alice", "alfred", "albert", "carol"] {
+        app.make_user(name, false).await;
+    }
+    let (s, v) = app.get("/v1/admin/users?search=AL", &app.root).await;
+    assert_eq!(s, 200, "{v}");
+    let names: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["albert", "alfred", "alice"]);
+    // By email prefix, and the sudo role shown where it exists.
+    let (_, v) = app
+        .get("/v1/admin/users?search=carol%40exa", &app.root)
+        .await;
+    assert_eq!(v["results"][0]["username"], "carol", "{v}");
+    assert_eq!(v["results"][0]["sudo_user"], false);
+    // Paging: limit 2, then the marker.
+    let (_, p1) = app
+        .get("/v1/admin/users?search=al&limit=2", &app.root)
+        .await;
+    assert_eq!(p1["results"].as_array().unwrap().len(), 2);
+    let marker = p1["marker"].as_str().unwrap().to_string();
+    let (_, p2) = app
+        .get(
+            &format!("/v1/admin/users?search=al&limit=2&marker={marker}"),
+            &app.root,
+        )
+        .await;
+    assert_eq!(p2["results"][0]["username"], "alice", "{p2}");
+    assert!(p2.get("marker").is_none(), "{p2}");
+    // An underscore is a character, not a wildcard.
+    let (_, v) = app.get("/v1/admin/users?search=a_", &app.root).await;
+    assert!(v["results"].as_array().unwrap().is_empty(), "{v}");
+    for bad in ["limit=0", "limit=x", "limit=5000", "color=red"] {
+        let (s, v) = app.get(&format!("/v1/admin/users?{bad}"), &app.root).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+        error_reason(&v);
+    }
+    let (s, _) = app.get("/v1/admin/users?search=al", &bob).await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn export_streams_every_account_as_csv() {
+    let app = TestApp::new().await;
+    let bob = app.make_user("bob", false).await;
+    // More than one export page.
+    let n = algohub_core::services::EXPORT_PAGE as usize + 3;
+    let store = &app.hub().store;
+    for i in 0..n {
+        store
+            .create_user(&algohub_core::model::NewUser {
+                username: format!("user{i:05}"),
+                email: format!("user{i:05}@example.com"),
+                full_name: "A, \"quoted\" name".into(),
+                company_name: None,
+                company_role: None,
+                password_hash: None,
+                cluster_admin: false,
+            })
+            .await
+            .unwrap();
+    }
+    let (s, ct, body) = app
+        .send_raw(
+            reqwest::Method::GET,
+            "/v1/admin/users/export",
+            &app.root,
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    let mut r = csv::Reader::from_reader(body.as_slice());
+    let headers = r.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "username",
+            "email",
+            "fullname",
+            "status",
+            "cluster_admin",
+            "sudo_user",
+            "work_limit",
+            "created_at",
+            "last_login_at"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(
+        rows.len(),
+        n + 2,
+        "every account once (root, bob and the rest)"
+    );
+    let mut names: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
+    names.dedup();
+    assert_eq!(names.len(), n + 2, "no account twice");
+    let u = rows.iter().find(|r| &r[1] == "user00042").unwrap();
+    assert_eq!(
+        (&u[2], &u[3], &u[4]),
+        ("user00042@example.com", "A, \"quoted\" name", "active")
+    );
+    let (s, _, _) = app
+        .send_raw(
+            reqwest::Method::GET,
+            "/v1/admin/users/export",
+            &bob,
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(s, 403);
+}
+
+#[tokio::test]
+async fn roles_and_suspension() {
+    let app = TestApp::new().await;
+    let bob = app.make_user("bob", false).await;
+    let (s, v) = app
+        .put("/v1/admin/users/bob/admin", &app.root, json!({}))
+        .await;
+    assert_eq!((s, v["cluster_admin"].as_bool()), (200, Some(true)), "{v}");
+    let (s, _) = app.get("/v1/admin/users", &bob).await;
+    assert_eq!(s, 200, "bob administers now");
+    let (s, v) = app.delete("/v1/admin/users/root/admin", &app.root).await;
+    assert_eq!(s, 409, "not yourself: {v}");
+    let (s, v) = app.delete("/v1/admin/users/bob/admin", &app.root).await;
+    assert_eq!((s, v["cluster_admin"].as_bool()), (200, Some(false)), "{v}");
+    let (s, _) = app.get("/v1/admin/users", &bob).await;
+    assert_eq!(s, 403);
+    let (s, v) = app
+        .put("/v1/admin/users/nobody/admin", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = app.put("/v1/admin/users/root/sudo", &bob, json!({})).await;
+    assert_eq!(s, 403);
+
+    let (s, v) = app
+        .put("/v1/admin/users/bob/sudo", &app.root, json!({}))
+        .await;
+    assert_eq!((s, v["sudo_user"].as_bool()), (200, Some(true)), "{v}");
+    let (s, v) = app.delete("/v1/admin/users/bob/sudo", &app.root).await;
+    assert_eq!((s, v["sudo_user"].as_bool()), (200, Some(false)), "{v}");
+
+    // Suspension: the key stops working at once, and comes back.
+    let (s, v) = app
+        .post("/v1/admin/users/bob/suspend", &app.root, json!({}))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("suspended")), "{v}");
+    let (s, v) = app.get("/v1/users/bob", &bob).await;
+    assert_eq!(
+        (s, error_reason(&v)),
+        (401, "account_suspended".to_string()),
+        "{v}"
+    );
+    let (s, v) = app
+        .post("/v1/admin/users/root/suspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = app
+        .post("/v1/admin/users/bob/unsuspend", &app.root, json!({}))
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("active")), "{v}");
+    let (s, _) = app.get("/v1/users/bob", &bob).await;
+    assert_eq!(s, 200);
+    // Every change is on record with the admin who made it.
+    let events = app.hub().store.list_events(None, 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"user.roles_set") && kinds.contains(&"account.status_set"),
+        "{kinds:?}"
+    );
+
+    // Without the sudo role, it is gone from answers and its routes refuse.
+    let off = TestApp::with(|c| c.sudo_users_enabled = false).await;
+    off.make_user("bob", false).await;
+    let (s, v) = off
+        .put("/v1/admin/users/bob/sudo", &off.root, json!({}))
+        .await;
+    assert_eq!(
+        (s, error_reason(&v)),
+        (403, "sudo_disabled".to_string()),
+        "{v}"
+    );
+    let (_, v) = off.get("/v1/admin/users?search=bob", &off.root).await;
+    assert!(v["results"][0].get("sudo_user").is_none(), "{v}");
+    let (_, _, csv) = off
+        .send_raw(
+            reqwest::Method::GET,
+            "/v1/admin/users/export",
+            &off.root,
+            None,
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        !String::from_utf8(csv).unwrap().contains("sudo"),
+        "no sudo column"
+    );
+}
