@@ -1,7 +1,6 @@
 //! The Users page API: search, streamed CSV export, roles and suspension.
 
 use crate::support::{TestApp, error_reason};
-use algohub_core::store::AccountStore;
 use serde_json::json;
 
 #[tokio::test]
