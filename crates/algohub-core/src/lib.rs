@@ -6,6 +6,7 @@
 //! - `store`: the narrow store traits the backends implement.
 //! - `services`: the use cases (caller first, then load, authorize, change, record).
 
+pub mod audit;
 pub mod error;
 pub mod model;
 pub mod names;

@@ -448,6 +448,21 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<Vec<OutboxMessage>>;
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()>;
     async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>>;
+    /// Appends one audit record on its own (an act that changes nothing, such
+    /// as a refused request or a sudo call).
+    async fn record_audit(
+        &self,
+        action: &str,
+        actor: Option<AccountId>,
+        target: &str,
+        detail: serde_json::Value,
+        outcome: &'static str,
+    ) -> StoreResult<()>;
+    /// Audit records matching the query, oldest first.
+    async fn list_audit(
+        &self,
+        q: &crate::audit::AuditQuery,
+    ) -> StoreResult<Vec<crate::audit::AuditRecord>>;
 }
 
 /// Call governance: concurrency slots, usage records, rollups and the ledger.

@@ -74,7 +74,9 @@ pub async fn serve(
     let app = tower::util::MapRequestLayer::new(ops::normalize_path).layer(app);
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+            std::net::SocketAddr,
+        >(app),
     )
     .with_graceful_shutdown(shutdown)
     .await

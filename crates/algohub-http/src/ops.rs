@@ -153,6 +153,38 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
+/// The request's facts for audit records: how the caller authenticated (the
+/// Authorization header's form), a SHA-256 of the token (never the token) and
+/// the client address.
+fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditContext {
+    let auth = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let (method, token) = match auth {
+        None | Some("") => ("none", None),
+        Some(a) => {
+            if let Some(t) = a.strip_prefix("Simple ") {
+                ("simple", Some(t.trim()))
+            } else if let Some(t) = a.strip_prefix("Bearer ") {
+                ("bearer", Some(t.trim()))
+            } else {
+                ("key", Some(a))
+            }
+        }
+    };
+    algohub_core::audit::AuditContext {
+        request_id: request_id.to_string(),
+        auth_method: method.to_string(),
+        token_sha256: token.map(algohub_core::secrets::digest_hex),
+        source: req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    }
+}
+
 /// Request id, metrics and one log line per request.
 pub async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -169,7 +201,10 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .filter(|v| v.len() <= 64)
         .map(str::to_string)
         .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
-    let mut resp = next.run(req).await;
+    let ctx = audit_context(&req, &request_id);
+    let mut resp = algohub_core::audit::AUDIT_CONTEXT
+        .scope(ctx, next.run(req))
+        .await;
     let status = resp.status().as_u16();
     let elapsed = start.elapsed().as_secs_f64();
     metrics::counter!("algohub_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);

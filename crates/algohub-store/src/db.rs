@@ -22,6 +22,8 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArgumen
 
 /// Any advisory-lock key will do, as long as every node uses the same one.
 const POLICY_CHANGE_LOCK: i64 = 727_272;
+/// Orders audit records into one chain across nodes (taken before the policy lock).
+const AUDIT_CHAIN_LOCK: i64 = 727_273;
 
 /// Known unique constraints: (PostgreSQL constraint name, SQLite "table.columns",
 /// the name reported in `StoreError::Conflict`).
@@ -175,6 +177,8 @@ pub(crate) struct WriteTx<'a> {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
     changes: Vec<(ChangeKind, i64)>,
+    /// Audit records to append at commit: (action, actor, target, detail, outcome).
+    events: Vec<(String, Option<i64>, String, serde_json::Value, &'static str)>,
     /// Organizations one user may belong to; 0 = unlimited.
     pub(crate) max_orgs_per_user: u32,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
@@ -194,6 +198,7 @@ impl SqlStore {
             tx: tx.map_err(db_err)?,
             dialect: self.dialect,
             changes: Vec::new(),
+            events: Vec::new(),
             max_orgs_per_user: self
                 .max_orgs_per_user
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -242,7 +247,8 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Appends a domain event in this transaction.
+    /// Records a domain event (an audit record) in this transaction; it is
+    /// appended to the audit chain at commit.
     pub(crate) async fn event(
         &mut self,
         kind: &str,
@@ -250,21 +256,87 @@ impl WriteTx<'_> {
         subject: &str,
         detail: serde_json::Value,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO events (kind, actor_id, subject, detail, at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(kind)
-        .bind(actor)
-        .bind(subject)
-        .bind(detail.to_string())
-        .bind(now_millis())
-        .execute(self.conn())
-        .await
-        .map_err(db_err)?;
+        self.events
+            .push((kind.to_string(), actor, subject.to_string(), detail, "ok"));
+        Ok(())
+    }
+
+    /// Records an audit record with an outcome other than `ok` (e.g. `denied`).
+    pub(crate) fn audit(
+        &mut self,
+        kind: &str,
+        actor: Option<i64>,
+        subject: &str,
+        detail: serde_json::Value,
+        outcome: &'static str,
+    ) {
+        self.events.push((
+            kind.to_string(),
+            actor,
+            subject.to_string(),
+            detail,
+            outcome,
+        ));
+    }
+
+    /// Appends the buffered audit records to the chain. The chain lock (on
+    /// PostgreSQL; SQLite has one writer) is the last lock a transaction takes
+    /// before the policy lock, so it cannot deadlock with row locks.
+    async fn append_audit(&mut self) -> StoreResult<()> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(AUDIT_CHAIN_LOCK)
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        let last =
+            sqlx::query("SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1")
+                .fetch_optional(self.conn())
+                .await
+                .map_err(db_err)?;
+        let mut prev: String = match last {
+            Some(r) => col(&r, "hash")?,
+            None => String::new(),
+        };
+        let ctx = algohub_core::audit::current_context();
+        let at = now_millis();
+        for (kind, actor, subject, detail, outcome) in std::mem::take(&mut self.events) {
+            let detail = detail.to_string();
+            let hash = algohub_core::audit::chain_hash(
+                &prev, at, &kind, actor, actor, &subject, &detail, outcome, &ctx,
+            );
+            sqlx::query(
+                "INSERT INTO events (kind, actor_id, subject, detail, at, effective_id, outcome, request_id, \
+                 auth_method, token_sha256, source, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(&kind)
+            .bind(actor)
+            .bind(&subject)
+            .bind(&detail)
+            .bind(at)
+            .bind(actor)
+            .bind(outcome)
+            .bind(&ctx.request_id)
+            .bind(&ctx.auth_method)
+            .bind(ctx.token_sha256.as_deref())
+            .bind(ctx.source.as_deref())
+            .bind(&prev)
+            .bind(&hash)
+            .execute(self.conn())
+            .await
+            .map_err(db_err)?;
+            prev = hash;
+        }
         Ok(())
     }
 
     pub(crate) async fn commit(mut self) -> StoreResult<()> {
+        self.append_audit().await?;
         if !self.changes.is_empty() {
             if self.dialect == Dialect::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -7,6 +7,7 @@
 
 use crate::SqlStore;
 use crate::db::{col, db_err, json, page_limit};
+use algohub_core::audit::{AuditQuery, AuditRecord};
 use algohub_core::model::*;
 use algohub_core::store::{OutboxStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -74,6 +75,59 @@ impl OutboxStore for SqlStore {
     }
 
     /// Newest first.
+    async fn record_audit(
+        &self,
+        action: &str,
+        actor: Option<AccountId>,
+        target: &str,
+        detail: serde_json::Value,
+        outcome: &'static str,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        tx.audit(action, actor, target, detail, outcome);
+        tx.commit().await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, actor_id, subject, detail, at, effective_id, outcome, request_id, auth_method, \
+             token_sha256, source, prev_hash, hash FROM events \
+             WHERE id > $1 AND ($2 IS NULL OR actor_id = $2) AND ($3 IS NULL OR subject = $3) \
+             AND ($4 IS NULL OR kind = $4) AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
+             ORDER BY id LIMIT $7",
+        )
+        .bind(q.after_id)
+        .bind(q.actor_id)
+        .bind(q.target.as_deref())
+        .bind(q.action.as_deref())
+        .bind(q.from)
+        .bind(q.to)
+        .bind(page_limit(q.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    id: col(r, "id")?,
+                    at: col(r, "at")?,
+                    action: col(r, "kind")?,
+                    actor_id: col(r, "actor_id")?,
+                    effective_id: col(r, "effective_id")?,
+                    target: col(r, "subject")?,
+                    detail: json(r, "detail")?,
+                    outcome: col(r, "outcome")?,
+                    request_id: col(r, "request_id")?,
+                    auth_method: col(r, "auth_method")?,
+                    token_sha256: col(r, "token_sha256")?,
+                    source: col(r, "source")?,
+                    prev_hash: col(r, "prev_hash")?,
+                    hash: col(r, "hash")?,
+                })
+            })
+            .collect()
+    }
+
     async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, kind, actor_id, subject, detail, at FROM events WHERE $1 IS NULL OR kind = $1 \

@@ -30,12 +30,22 @@ enum Command {
     /// Administration with direct database access.
     #[command(subcommand)]
     Admin(Admin),
+    /// The audit trail, with direct database access.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Export data with direct database access.
     #[command(subcommand)]
     Export(ExportCmd),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Verify the audit hash chain; exits 1 and names the first record that
+    /// does not match (edited, deleted, inserted or moved records).
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +170,26 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             store.close().await;
             eprintln!("migrations applied ({})", store.backend());
             Ok(())
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
+            init_logs(&config.log_format, "warn");
+            let store = open_store(&config.database_url).await?;
+            let hub = Hub::start(store.clone(), config.settings()).await?;
+            let verdict = hub.verify_audit_unchecked().await;
+            store.close().await;
+            let verdict = verdict?;
+            match verdict.first_bad {
+                None => {
+                    println!("audit chain intact: {} records", verdict.checked);
+                    Ok(())
+                }
+                Some(b) => Err(format!(
+                    "audit chain broken at record {}: {} ({} records verified before it)",
+                    b.id, b.reason, verdict.checked
+                )
+                .into()),
+            }
         }
         Command::Export(ExportCmd::Users { csv, output }) => {
             if !csv {

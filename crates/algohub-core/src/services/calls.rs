@@ -233,6 +233,23 @@ impl Hub {
         usage.version.clone_from(&resolved.label);
         if req.sudo {
             usage.acting_as_id = algo.owner_id;
+            // A privileged act: on the audit trail before it runs.
+            let detail =
+                serde_json::json!({"version": resolved.label, "request_id": usage.request_id});
+            let target = format!("algorithm:{}/{}", algo.owner_name, algo.name);
+            if let Err(e) = self
+                .store
+                .record_audit(
+                    "call.sudo",
+                    Some(caller.account_id()),
+                    &target,
+                    detail,
+                    "ok",
+                )
+                .await
+            {
+                return Err(self.meter_refusal(usage, started, e.into()).await);
+            }
         } else {
             usage.royalty_microcredits = algo.settings["royalty_microcredits"]
                 .as_i64()

@@ -10,6 +10,7 @@ mod admin;
 mod admission;
 mod algorithms;
 mod apps;
+mod audit;
 mod authz;
 mod call_cache;
 mod calls;
@@ -28,6 +29,7 @@ pub use accounts::CreateUser;
 pub use admin::EXPORT_PAGE;
 pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
+pub use audit::AuditVerdict;
 pub use authz::{ExplainAnswer, WhoCanRow};
 pub use calls::{CallOutcome, CallRequest, MAX_TIMEOUT_SECS, PreparedCall, parse_timeout};
 pub use data::{
@@ -153,6 +155,12 @@ impl Hub {
         if d.allow {
             Ok(())
         } else {
+            if matches!(
+                action,
+                Action::AdminUsersManage | Action::AdminUsersRead | Action::AdminOrgTypesManage
+            ) {
+                self.audit_denied(p, action);
+            }
             let code = if d.rule == crate::policy::Rule::KeyScope {
                 Code::KeyScope
             } else {

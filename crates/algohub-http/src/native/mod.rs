@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod audit;
 pub mod authz;
 pub mod invitations;
 pub mod teams;
@@ -9,7 +10,10 @@ pub mod teams;
 use crate::routes::Routes;
 
 pub fn routes(r: Routes) -> Routes {
-    admin::routes(authz::routes(apps::routes(teams::routes(
-        invitations::routes(r),
-    ))))
+    let r = invitations::routes(r);
+    let r = teams::routes(r);
+    let r = apps::routes(r);
+    let r = authz::routes(r);
+    let r = admin::routes(r);
+    audit::routes(r)
 }

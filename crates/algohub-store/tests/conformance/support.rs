@@ -144,6 +144,19 @@ pub fn tables(sql: &str) -> Vec<(String, Vec<String>)> {
     let mut current: Option<(String, Vec<String>)> = None;
     for line in sql.lines() {
         let line = line.split("--").next().unwrap_or("").trim();
+        // `ALTER TABLE t ADD COLUMN c ...` counts as table `t` gaining `c`.
+        if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+            let mut words = rest.split_whitespace();
+            if let (Some(table), Some("ADD"), Some("COLUMN"), Some(column)) =
+                (words.next(), words.next(), words.next(), words.next())
+            {
+                out.push((
+                    format!("{} (altered)", table.to_lowercase()),
+                    vec![column.to_lowercase()],
+                ));
+            }
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
             let name = rest
                 .trim_start_matches("IF NOT EXISTS ")

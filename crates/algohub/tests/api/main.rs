@@ -5,6 +5,7 @@ mod accounts;
 mod admin_users;
 mod algorithms;
 mod apps_teams;
+mod audit;
 mod cli;
 mod data;
 mod durability;

@@ -581,6 +581,20 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "GET",
+            "/v1/admin/audit",
+            "/v1/admin/audit?limit=5",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
+            "/v1/admin/audit/verify",
+            "/v1/admin/audit/verify",
+            None,
+            "R",
+        ),
+        row(
+            "GET",
             "/v1/admin/users",
             "/v1/admin/users?search=b",
             None,

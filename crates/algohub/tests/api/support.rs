@@ -15,6 +15,8 @@ pub struct TestApp {
     /// Kept alive for the server's lifetime (the database lives here).
     _dir: tempfile::TempDir,
     pub root: String,
+    /// The database the server runs on (for tests that inspect or tamper with it).
+    pub database_url: String,
 }
 
 pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
@@ -53,6 +55,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             _dir: dir,
             root: String::new(),
+            database_url: config.database_url.clone(),
         };
         app.root = app.make_user("root", true).await;
         app

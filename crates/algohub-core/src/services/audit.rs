@@ -1,0 +1,113 @@
+//! Reading and verifying the audit trail (cluster admins), and recording the
+//! privileged acts that change nothing: refused admin requests.
+
+use super::Hub;
+use crate::audit::{AUDIT_CONTEXT, AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
+use crate::error::Result;
+use crate::policy::{Action, Principal, Resource};
+use serde::Serialize;
+
+/// Records verified per store read.
+const VERIFY_PAGE: i64 = 5_000;
+
+/// The outcome of walking the whole chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditVerdict {
+    pub ok: bool,
+    /// Hashed records that matched before the first break (or all of them).
+    pub checked: u64,
+    pub first_bad: Option<AuditBreak>,
+}
+
+impl Hub {
+    /// Audit records matching the query (cluster admins).
+    pub async fn audit_log(&self, caller: &Principal, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        Ok(self.store.list_audit(q).await?)
+    }
+
+    /// The id of an account named in an audit query (cluster admins).
+    pub async fn account_id_for_admin(
+        &self,
+        caller: &Principal,
+        name: &str,
+    ) -> Result<crate::model::AccountId> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        Ok(self.account(name).await?.id)
+    }
+
+    /// Names of the given accounts (deleted ones included), for display.
+    pub async fn account_names(
+        &self,
+        ids: impl IntoIterator<Item = crate::model::AccountId>,
+    ) -> Result<std::collections::HashMap<crate::model::AccountId, String>> {
+        let mut names = std::collections::HashMap::new();
+        for id in ids {
+            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
+                e.insert(self.store.get_account(id).await?.name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Verifies the hash chain (cluster admins).
+    pub async fn verify_audit(&self, caller: &Principal) -> Result<AuditVerdict> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.verify_audit_unchecked().await
+    }
+
+    /// For `algohub audit verify` (direct database access).
+    pub async fn verify_audit_unchecked(&self) -> Result<AuditVerdict> {
+        let mut v = ChainVerifier::default();
+        let mut after_id = 0;
+        loop {
+            let page = self
+                .store
+                .list_audit(&AuditQuery {
+                    after_id,
+                    limit: VERIFY_PAGE,
+                    ..Default::default()
+                })
+                .await?;
+            for r in &page {
+                if let Err(b) = v.check(r) {
+                    return Ok(AuditVerdict {
+                        ok: false,
+                        checked: v.checked,
+                        first_bad: Some(b),
+                    });
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == VERIFY_PAGE => after_id = last.id,
+                _ => {
+                    return Ok(AuditVerdict {
+                        ok: true,
+                        checked: v.checked,
+                        first_bad: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Records a refused request on an admin route (in the background, with
+    /// the request's audit context; a failure to record is logged).
+    pub(crate) fn audit_denied(&self, p: &Principal, action: Action) {
+        let ctx = crate::audit::current_context();
+        let store = self.store.clone();
+        let actor = p.user_id().unwrap_or_else(|| p.account_id());
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(AUDIT_CONTEXT.scope(ctx, async move {
+            let detail = serde_json::json!({"action": action.as_str()});
+            if let Err(e) = store
+                .record_audit("authz.denied", Some(actor), "cluster", detail, "denied")
+                .await
+            {
+                tracing::warn!(error = %e, "could not record a refused admin request");
+            }
+        }));
+    }
+}
