@@ -465,6 +465,40 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<Vec<crate::audit::AuditRecord>>;
 }
 
+/// In-app notifications. System notifications arrive through the outbox
+/// (`notification.*` messages for a user become notifications in the
+/// transaction that enqueues them).
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Sends one message to every user in `users`, all or nothing; records an
+    /// audit event naming the sender.
+    async fn send_notifications(
+        &self,
+        sender: AccountId,
+        users: &[AccountId],
+        text: &str,
+        url: Option<&str>,
+    ) -> StoreResult<Vec<Notification>>;
+    /// A user's notifications, newest first, older than `before_id` (if
+    /// given) and created at or after `since` (if given).
+    async fn list_notifications(
+        &self,
+        user: AccountId,
+        before_id: Option<i64>,
+        since: Option<Millis>,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    async fn count_unread_notifications(&self, user: AccountId) -> StoreResult<i64>;
+    /// Marks one notification (or all, with `None`) read; returns how many
+    /// changed. `NotFound` when `id` is not the user's.
+    async fn mark_notifications_read(
+        &self,
+        user: AccountId,
+        id: Option<i64>,
+        now: Millis,
+    ) -> StoreResult<u64>;
+}
+
 /// Call governance: concurrency slots, usage records, rollups and the ledger.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
@@ -539,6 +573,7 @@ pub trait Store:
     + PolicyFeed
     + AlgorithmStore
     + UsageStore
+    + NotificationStore
 {
     /// Sets how many organizations one user may belong to (`None` = unlimited).
     /// Enforced inside every transaction that adds a membership (the user's row

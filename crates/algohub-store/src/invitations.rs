@@ -58,14 +58,29 @@ pub(crate) async fn insert_outbox(
     now: Millis,
 ) -> StoreResult<()> {
     for m in messages {
+        // An in-app notification is delivered right here, in the same
+        // transaction: the outbox keeps the message, marked delivered.
+        let in_app = match (m.kind.strip_prefix("notification."), m.recipient_user_id) {
+            (Some(kind), Some(user)) => {
+                let text = notification_text(kind, &m.payload);
+                crate::notifications::insert_notification(
+                    tx, user, kind, &text, None, &m.payload, None, now,
+                )
+                .await?;
+                true
+            }
+            _ => false,
+        };
         sqlx::query(
-            "INSERT INTO outbox (kind, recipient_user_id, recipient_email, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO outbox (kind, recipient_user_id, recipient_email, payload, created_at, delivered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&m.kind)
         .bind(m.recipient_user_id)
         .bind(&m.recipient_email)
         .bind(m.payload.to_string())
         .bind(now)
+        .bind(in_app.then_some(now))
         .execute(tx.conn())
         .await
         .map_err(db_err)?;

@@ -22,6 +22,7 @@ mod grants;
 mod invitations;
 mod keys;
 mod members;
+mod notifications;
 mod orgs;
 mod outbox;
 mod policy;

@@ -161,6 +161,15 @@ impl UsageStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
+        if change == ChangeKind::User {
+            let note = NewOutboxMessage {
+                kind: "notification.work_limit_changed".into(),
+                recipient_user_id: Some(account),
+                recipient_email: None,
+                payload: serde_json::json!({ "work_limit": limit }),
+            };
+            crate::invitations::insert_outbox(&mut tx, &[note], now_millis()).await?;
+        }
         tx.event(
             "account.work_limit_set",
             Some(actor),

@@ -202,3 +202,61 @@ pub struct SlotRequest {
     pub account_id: AccountId,
     pub limit: i64,
 }
+
+/// An in-app notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    pub uuid: String,
+    pub user_id: AccountId,
+    /// `message` (from a cluster admin) or a system kind: `invitation`,
+    /// `approval_requested`, `version_approved`, `version_rejected`,
+    /// `work_limit_changed`.
+    pub kind: String,
+    pub text: String,
+    pub url: Option<String>,
+    /// The facts behind a system notification (algorithm, version, org...).
+    pub context: serde_json::Value,
+    pub sender_id: Option<AccountId>,
+    pub created_at: Millis,
+    pub read_at: Option<Millis>,
+}
+
+/// The text of a system notification from its outbox payload.
+pub fn notification_text(kind: &str, p: &serde_json::Value) -> String {
+    let s = |k: &str| p[k].as_str().unwrap_or("").to_string();
+    match kind {
+        "invitation" => format!(
+            "You are invited to join {} as {}",
+            if s("org_label").is_empty() {
+                s("org")
+            } else {
+                s("org_label")
+            },
+            s("role")
+        ),
+        "approval_requested" => format!(
+            "{} {} is waiting for your approval",
+            s("algorithm"),
+            s("version")
+        ),
+        "version_approved" => format!(
+            "{} {} was approved and is live",
+            s("algorithm"),
+            s("version")
+        ),
+        "version_rejected" => {
+            let reason = s("reason");
+            if reason.is_empty() {
+                format!("{} {} was rejected", s("algorithm"), s("version"))
+            } else {
+                format!("{} {} was rejected: {reason}", s("algorithm"), s("version"))
+            }
+        }
+        "work_limit_changed" => match p["work_limit"].as_i64() {
+            Some(n) => format!("Your concurrent call limit is now {n}"),
+            None => "Your concurrent call limit is back to the cluster default".to_string(),
+        },
+        other => other.replace('_', " "),
+    }
+}

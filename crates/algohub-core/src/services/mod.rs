@@ -19,6 +19,7 @@ mod executor;
 mod invitations;
 mod keys;
 mod metering;
+mod notifications;
 mod orgs;
 mod sync;
 mod teams;
@@ -39,6 +40,7 @@ pub use data::{
 pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
+pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS};
 pub use orgs::{CreateOrg, OrgView};
 pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
 pub use versions::{PublishRequest, VersionEntry};

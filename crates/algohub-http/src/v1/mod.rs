@@ -4,6 +4,7 @@ pub mod algorithms;
 pub mod calls;
 pub mod data;
 pub mod keys;
+pub mod notifications;
 pub mod orgs;
 pub mod shapes;
 pub mod usage;
@@ -20,5 +21,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = versions::routes(r);
     let r = calls::routes(r);
     let r = usage::routes(r);
+    let r = notifications::routes(r);
     data::routes(r)
 }

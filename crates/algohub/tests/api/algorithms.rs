@@ -802,11 +802,11 @@ async fn org_versions_need_approval() {
     let (s1, r1) = call(&app, &erin, "acme/model/0.4.0", Some("text/plain"), b"x").await;
     let (s2, r2) = call(&app, &erin, "acme/model/9.9.9", Some("text/plain"), b"x").await;
     assert_eq!((s1, error_reason(&r1)), (s2, error_reason(&r2)));
-    // The decisions went to the outbox for delivery.
+    // The decisions went through the outbox, delivered as in-app notifications.
     let kinds: Vec<String> = app
         .hub()
         .store
-        .list_outbox(true, 100)
+        .list_outbox(false, 100)
         .await
         .unwrap()
         .into_iter()

@@ -32,11 +32,17 @@ async fn invite_by_name_accept_records_terms() {
         (inv["status"].as_str(), inv["role"].as_str()),
         (Some("pending"), Some("viewer"))
     );
-    // The outbox holds a notification and an email for bob.
-    let msgs = app.hub().store.list_outbox(true, 100).await.unwrap();
+    // The outbox holds a notification (delivered in-app at once) and an email for bob.
+    let msgs = app.hub().store.list_outbox(false, 100).await.unwrap();
+    assert!(msgs.iter().any(|m| m.kind == "notification.invitation"
+        && m.payload["org"] == "acme"
+        && m.delivered_at.is_some()));
+    let (s, notes) = app.get("/v1/users/bob/notifications", &bob).await;
+    assert_eq!(s, 200, "{notes}");
+    assert_eq!(notes[0]["notification_type"], "invitation", "{notes}");
     assert!(
-        msgs.iter()
-            .any(|m| m.kind == "notification.invitation" && m.payload["org"] == "acme")
+        notes[0]["text"].as_str().unwrap().contains("as viewer"),
+        "{notes}"
     );
     assert!(
         msgs.iter().any(|m| m.kind == "email.invitation"

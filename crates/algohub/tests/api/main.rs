@@ -14,4 +14,5 @@ mod invitations;
 mod keys;
 mod matrix;
 mod multinode;
+mod notifications;
 mod support;

@@ -581,6 +581,41 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "GET",
+            "/v1/users/{username}/notifications",
+            "/v1/users/dave/notifications",
+            None,
+            "DR",
+        ),
+        row(
+            "GET",
+            "/v1/users/{username}/notifications/unread",
+            "/v1/users/dave/notifications/unread",
+            None,
+            "DR",
+        ),
+        row(
+            "POST",
+            "/v1/users/{username}/notifications/read",
+            "/v1/users/dave/notifications/read",
+            Some(json!({})),
+            "DR",
+        ),
+        row(
+            "POST",
+            "/v1/users/{username}/notifications/{id}/read",
+            "/v1/users/dave/notifications/{davenote}/read",
+            Some(json!({})),
+            "DR",
+        ),
+        row(
+            "POST",
+            "/v1/admin/notifications",
+            "/v1/admin/notifications",
+            Some(json!({"usernames": "dave", "text": "hello"})),
+            "R",
+        ),
+        row(
+            "GET",
             "/v1/admin/audit",
             "/v1/admin/audit?limit=5",
             None,
@@ -946,6 +981,25 @@ async fn fixture() -> Fixture {
         .post("/v1/algorithms/bob/pub/versions", &bob, publish)
         .await;
     assert_eq!(s, 200, "{v}");
+    // A notification for dave.
+    let root_id = app
+        .hub()
+        .store
+        .get_account_by_name("root")
+        .await
+        .unwrap()
+        .id;
+    let sent = app
+        .hub()
+        .send_notification(
+            &algohub_core::policy::Principal::user(root_id),
+            "dave",
+            "hello",
+            None,
+        )
+        .await
+        .unwrap();
+    let davenote = sent[0].1.id.to_string();
     // One call, so that a usage record exists.
     let (s, called) = app
         .send_json("/v1/algo/bob/pub", &bob, Some("text/plain"), b"hi".to_vec())
@@ -981,6 +1035,7 @@ async fn fixture() -> Fixture {
         ("{orgkey}", ok["id"].as_str().unwrap().to_string()),
         ("{token}", token),
         ("{rid}", called["request_id"].as_str().unwrap().to_string()),
+        ("{davenote}", davenote),
     ];
     Fixture { app, keys, subs }
 }
