@@ -51,6 +51,99 @@ fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
+/// `SELECT <columns> FROM <the rows of JSON parameter $1>`: the batch travels
+/// as one JSON array of positional rows (one bind instead of one per value,
+/// which is what makes large batches cheap). `types` has one letter per
+/// column: `I` integer, `T` text.
+fn json_select(dialect: Dialect, types: &str) -> String {
+    let cols: Vec<String> = types
+        .chars()
+        .enumerate()
+        .map(|(i, t)| match (dialect, t) {
+            (Dialect::Sqlite, _) => format!("json_extract(value, '$[{i}]')"),
+            (Dialect::Postgres, 'I') => format!("(r->>{i})::bigint"),
+            (Dialect::Postgres, _) => format!("r->>{i}"),
+        })
+        .collect();
+    match dialect {
+        Dialect::Sqlite => format!("SELECT {} FROM jsonb_each($1) WHERE true", cols.join(", ")),
+        Dialect::Postgres => format!(
+            "SELECT {} FROM jsonb_array_elements($1::jsonb) AS r",
+            cols.join(", ")
+        ),
+    }
+}
+
+/// Inserts records not stored yet; returns how many rows were added.
+async fn insert_records(
+    tx: &mut crate::db::WriteTx<'_>,
+    dialect: Dialect,
+    records: &[&UsageRecord],
+) -> StoreResult<u64> {
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            serde_json::json!([
+                r.request_id,
+                r.started_at,
+                r.duration_us,
+                r.caller_id,
+                r.acting_as_id,
+                r.payer_id,
+                r.via.as_str(),
+                r.algorithm_id,
+                r.owner_id,
+                r.algo_owner,
+                r.algo_name,
+                r.version,
+                r.status.as_str(),
+                r.error_code,
+                r.compute_units,
+                r.royalty_microcredits
+            ])
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO usage_records ({USAGE_COLUMNS}) {} ON CONFLICT (request_id) DO NOTHING",
+        json_select(dialect, "TIIIIITIITTTTTII")
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected())
+}
+
+/// Which of these records' request ids are stored already.
+async fn stored_request_ids(
+    tx: &mut crate::db::WriteTx<'_>,
+    dialect: Dialect,
+    records: &[&UsageRecord],
+) -> StoreResult<rustc_hash::FxHashSet<String>> {
+    let ids: Vec<&str> = records.iter().map(|r| r.request_id.as_str()).collect();
+    let sql = match dialect {
+        Dialect::Sqlite => {
+            "SELECT request_id FROM usage_records WHERE request_id IN (SELECT value FROM json_each($1))"
+        }
+        Dialect::Postgres => {
+            "SELECT request_id FROM usage_records WHERE request_id IN \
+             (SELECT jsonb_array_elements_text($1::jsonb))"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(serde_json::json!(ids).to_string())
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_err)?;
+    rows.iter()
+        .map(|r| col::<String>(r, "request_id"))
+        .collect()
+}
+
 fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
     let mut s = String::new();
     for (i, id) in ids.into_iter().enumerate() {
@@ -302,41 +395,29 @@ impl UsageStore for SqlStore {
         if records.is_empty() {
             return Ok(());
         }
+        let all: Vec<&UsageRecord> = records.iter().collect();
         let mut tx = self.write().await?;
-        let mut inserted: Vec<&UsageRecord> = Vec::with_capacity(records.len());
-        for chunk in records.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES {} \
-                 ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-                placeholders(chunk.len(), 16)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
-                q = q
-                    .bind(&r.request_id)
-                    .bind(r.started_at)
-                    .bind(r.duration_us)
-                    .bind(r.caller_id)
-                    .bind(r.acting_as_id)
-                    .bind(r.payer_id)
-                    .bind(r.via.as_str())
-                    .bind(r.algorithm_id)
-                    .bind(r.owner_id)
-                    .bind(&r.algo_owner)
-                    .bind(&r.algo_name)
-                    .bind(&r.version)
-                    .bind(r.status.as_str())
-                    .bind(r.error_code.as_deref())
-                    .bind(r.compute_units)
-                    .bind(r.royalty_microcredits);
+        let added = insert_records(&mut tx, self.dialect(), &all).await?;
+        let inserted = if added == all.len() as u64 {
+            all
+        } else {
+            // Some were stored before (a retried batch): start over, inserting
+            // only the ones not stored yet, so nothing counts twice.
+            drop(tx);
+            tx = self.write().await?;
+            let stored = stored_request_ids(&mut tx, self.dialect(), &all).await?;
+            let fresh: Vec<&UsageRecord> = all
+                .into_iter()
+                .filter(|r| !stored.contains(r.request_id.as_str()))
+                .collect();
+            let added = insert_records(&mut tx, self.dialect(), &fresh).await?;
+            if added != fresh.len() as u64 {
+                return Err(StoreError::Other(
+                    "usage records were written concurrently; retry the batch".into(),
+                ));
             }
-            let rows = q.fetch_all(tx.conn()).await.map_err(db_err)?;
-            let mut new_ids = rustc_hash::FxHashSet::default();
-            for row in &rows {
-                new_ids.insert(col::<String>(row, "request_id")?);
-            }
-            inserted.extend(chunk.iter().filter(|r| new_ids.contains(&r.request_id)));
-        }
+            fresh
+        };
         // Rollups: one upsert row per (day, payer, caller, algorithm, version, via).
         let mut rollup: FxHashMap<(i64, i64, i64, i64, &str, &str), Totals> = FxHashMap::default();
         for r in &inserted {
@@ -369,10 +450,31 @@ impl UsageStore for SqlStore {
         // rollup rows in the same order and cannot deadlock.
         let mut rows: Vec<_> = rollup.into_iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        if !rows.is_empty() {
+            let json_rows: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|((day, payer, caller, algo, version, via), t)| {
+                    serde_json::json!([
+                        day,
+                        payer,
+                        caller,
+                        algo,
+                        version,
+                        via,
+                        t.owner_id,
+                        t.calls,
+                        t.errors,
+                        t.refused,
+                        t.compute_units,
+                        t.duration_us,
+                        t.error_duration_us,
+                        t.credits
+                    ])
+                })
+                .collect();
             let sql = format!(
                 "INSERT INTO usage_daily (day, payer_id, caller_id, algorithm_id, version, via, owner_id, \
-                 calls, errors, refused, compute_units, duration_us, error_duration_us, credits) VALUES {} \
+                 calls, errors, refused, compute_units, duration_us, error_duration_us, credits) {} \
                  ON CONFLICT (day, payer_id, caller_id, algorithm_id, version, via) DO UPDATE SET \
                  calls = usage_daily.calls + excluded.calls, errors = usage_daily.errors + excluded.errors, \
                  refused = usage_daily.refused + excluded.refused, \
@@ -380,52 +482,49 @@ impl UsageStore for SqlStore {
                  duration_us = usage_daily.duration_us + excluded.duration_us, \
                  error_duration_us = usage_daily.error_duration_us + excluded.error_duration_us, \
                  credits = usage_daily.credits + excluded.credits",
-                placeholders(chunk.len(), 14)
+                json_select(self.dialect(), "IIIITTIIIIIIII")
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for ((day, payer, caller, algo, version, via), t) in chunk {
-                q = q
-                    .bind(*day)
-                    .bind(*payer)
-                    .bind(*caller)
-                    .bind(*algo)
-                    .bind(*version)
-                    .bind(*via)
-                    .bind(t.owner_id)
-                    .bind(t.calls)
-                    .bind(t.errors)
-                    .bind(t.refused)
-                    .bind(t.compute_units)
-                    .bind(t.duration_us)
-                    .bind(t.error_duration_us)
-                    .bind(t.credits);
-            }
-            q.execute(tx.conn()).await.map_err(db_err)?;
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::Value::Array(json_rows).to_string())
+                .execute(tx.conn())
+                .await
+                .map_err(db_err)?;
         }
         // Royalties: a debit from the payer and a credit to the owner per call.
-        let postings: Vec<&&UsageRecord> = inserted.iter().filter(|r| charged(r)).collect();
         let now = now_millis();
-        for chunk in postings.chunks(ROWS_PER_INSERT / 2) {
-            let sql = format!(
-                "INSERT INTO ledger_entries (request_id, account_id, kind, amount_microcredits, at) VALUES {}",
-                placeholders(chunk.len() * 2, 5)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for r in chunk {
+        let postings: Vec<serde_json::Value> = inserted
+            .iter()
+            .filter(|r| charged(r))
+            .flat_map(|r| {
                 let owner = r.owner_id.unwrap_or_default();
-                q = q
-                    .bind(&r.request_id)
-                    .bind(r.payer_id)
-                    .bind("royalty_debit")
-                    .bind(-r.royalty_microcredits)
-                    .bind(now)
-                    .bind(&r.request_id)
-                    .bind(owner)
-                    .bind("royalty_credit")
-                    .bind(r.royalty_microcredits)
-                    .bind(now);
-            }
-            q.execute(tx.conn()).await.map_err(db_err)?;
+                [
+                    serde_json::json!([
+                        r.request_id,
+                        r.payer_id,
+                        "royalty_debit",
+                        -r.royalty_microcredits,
+                        now
+                    ]),
+                    serde_json::json!([
+                        r.request_id,
+                        owner,
+                        "royalty_credit",
+                        r.royalty_microcredits,
+                        now
+                    ]),
+                ]
+            })
+            .collect();
+        if !postings.is_empty() {
+            let sql = format!(
+                "INSERT INTO ledger_entries (request_id, account_id, kind, amount_microcredits, at) {}",
+                json_select(self.dialect(), "TITII")
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::Value::Array(postings).to_string())
+                .execute(tx.conn())
+                .await
+                .map_err(db_err)?;
         }
         tx.commit().await
     }

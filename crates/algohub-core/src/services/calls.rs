@@ -313,7 +313,7 @@ impl Hub {
             }
         };
         Ok(UsageRecord {
-            request_id: format!("req-{}", uuid::Uuid::new_v4()),
+            request_id: format!("req-{}", uuid::Uuid::now_v7()),
             started_at: crate::model::now_millis(),
             duration_us: 0,
             caller_id: account,
