@@ -291,6 +291,10 @@ impl AccountStore for SqlStore {
                 .ok_or(StoreError::NotFound)?;
         let kind: String = col(&row, "kind")?;
         let before: String = col(&row, "status")?;
+        if kind == "user" && status == AccountStatus::Suspended {
+            tx.lock_cluster_admins().await?;
+            tx.require_other_cluster_admin(id).await?;
+        }
         sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(status.as_str())
             .bind(now_millis())
@@ -323,6 +327,10 @@ impl AccountStore for SqlStore {
     ) -> StoreResult<User> {
         let mut tx = self.write().await?;
         require_live(&mut tx, id, AccountKind::User).await?;
+        if cluster_admin == Some(false) {
+            tx.lock_cluster_admins().await?;
+            tx.require_other_cluster_admin(id).await?;
+        }
         tx.event(
             "user.roles_set",
             actor,

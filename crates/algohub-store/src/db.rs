@@ -24,6 +24,8 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArgumen
 const POLICY_CHANGE_LOCK: i64 = 727_272;
 /// Orders audit records into one chain across nodes (taken before the policy lock).
 const AUDIT_CHAIN_LOCK: i64 = 727_273;
+/// Serializes changes that could leave the cluster without an admin.
+const CLUSTER_ADMINS_LOCK: i64 = 727_274;
 
 /// Known unique constraints: (PostgreSQL constraint name, SQLite "table.columns",
 /// the name reported in `StoreError::Conflict`).
@@ -231,6 +233,49 @@ impl WriteTx<'_> {
         if !self.changes.contains(&(kind, id)) {
             self.changes.push((kind, id));
         }
+    }
+
+    /// Serializes transactions that check "is another cluster admin left?"
+    /// (PostgreSQL; SQLite has one writer).
+    pub(crate) async fn lock_cluster_admins(&mut self) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CLUSTER_ADMINS_LOCK)
+                .execute(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses with `Conflict { constraint: "last_cluster_admin" }` unless some
+    /// active cluster admin other than `id` remains. Call after
+    /// `lock_cluster_admins`.
+    pub(crate) async fn require_other_cluster_admin(&mut self, id: i64) -> StoreResult<()> {
+        let target_is_admin = sqlx::query(
+            "SELECT u.account_id FROM users u JOIN accounts a ON a.id = u.account_id \
+             WHERE u.account_id = $1 AND u.cluster_admin = 1 AND a.status = 'active'",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db_err)?
+        .is_some();
+        if !target_is_admin {
+            return Ok(());
+        }
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM users u JOIN accounts a ON a.id = u.account_id \
+             WHERE u.cluster_admin = 1 AND a.status = 'active' AND a.id <> $1",
+        )
+        .bind(id)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db_err)?;
+        if col::<i64>(&row, "n")? == 0 {
+            return Err(conflict("last_cluster_admin"));
+        }
+        Ok(())
     }
 
     /// Locks account rows until commit (PostgreSQL), so checks such as "is this the

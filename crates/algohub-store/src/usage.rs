@@ -289,14 +289,20 @@ impl UsageStore for SqlStore {
         accounts.dedup();
         let mut tx = self.write().await?;
         if self.dialect() == Dialect::Postgres {
-            // Ascending order, so two nodes' batches cannot deadlock.
-            for a in &accounts {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(SLOT_LOCK_TAG ^ a)
-                    .execute(tx.conn())
-                    .await
-                    .map_err(db_err)?;
-            }
+            // All in one statement, in ascending key order (PostgreSQL runs a
+            // volatile select list after the sort), so two nodes' batches
+            // cannot deadlock.
+            let keys = accounts
+                .iter()
+                .map(|a| format!("({})", SLOT_LOCK_TAG ^ a))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT pg_advisory_xact_lock(k) FROM (VALUES {keys}) AS v(k) ORDER BY k"
+            )))
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
         }
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT account_id, COUNT(*) AS n FROM call_slots \

@@ -7,6 +7,19 @@ use crate::error::{Code, Error, Result};
 use crate::model::{AccountStatus, Page, User};
 use crate::policy::{Action, Principal, Resource};
 
+/// The refusal when a change would leave no active cluster admin.
+fn last_admin(e: crate::store::StoreError) -> Error {
+    match e {
+        crate::store::StoreError::Conflict { constraint } if constraint == "last_cluster_admin" => {
+            Error::new(
+                Code::Conflict,
+                "this is the only active cluster admin; add another admin first",
+            )
+        }
+        other => other.into(),
+    }
+}
+
 /// Users per export page (the export streams page by page).
 pub const EXPORT_PAGE: i64 = 5_000;
 
@@ -125,7 +138,10 @@ impl Hub {
         } else {
             AccountStatus::Active
         };
-        self.store.set_account_status(actor, target, status).await?;
+        self.store
+            .set_account_status(actor, target, status)
+            .await
+            .map_err(last_admin)?;
         self.after_write().await;
         Ok(self.store.get_user(target).await?)
     }

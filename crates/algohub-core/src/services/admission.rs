@@ -129,7 +129,24 @@ async fn run_batcher(
     admission: Weak<Admission>,
 ) {
     let mut ops = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut ops, MAX_BATCH).await > 0 {
+    // Slots whose release failed: retried with every later batch (and at
+    // least every second), never forgotten while this node lives, since the
+    // node keeps renewing every slot row it holds.
+    let mut unreleased: Vec<String> = Vec::new();
+    loop {
+        let received = if unreleased.is_empty() {
+            rx.recv_many(&mut ops, MAX_BATCH).await
+        } else {
+            match tokio::time::timeout(Duration::from_secs(1), rx.recv_many(&mut ops, MAX_BATCH))
+                .await
+            {
+                Ok(n) => n,
+                Err(_) => usize::MAX, // timed out: retry the releases
+            }
+        };
+        if received == 0 {
+            return;
+        }
         let count = |n: u64| {
             if let Some(a) = admission.upgrade() {
                 a.batches.fetch_add(n, Ordering::Relaxed);
@@ -137,7 +154,7 @@ async fn run_batcher(
         };
         let mut requests = Vec::new();
         let mut waiters = Vec::new();
-        let mut releases = Vec::new();
+        let mut releases = std::mem::take(&mut unreleased);
         for op in ops.drain(..) {
             match op {
                 SlotOp::Acquire(req, tx) => {
@@ -167,16 +184,9 @@ async fn run_batcher(
         }
         if !releases.is_empty() {
             count(1);
-            // Retried: a slot that could not be deleted would count until its
-            // lease ran out (it is no longer renewed once released).
-            for attempt in 0..3u32 {
-                match store.release_call_slots(&releases).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, attempt, "could not release call slots");
-                        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-                    }
-                }
+            if let Err(e) = store.release_call_slots(&releases).await {
+                tracing::warn!(error = %e, slots = releases.len(), "could not release call slots; retrying");
+                unreleased = releases;
             }
         }
     }

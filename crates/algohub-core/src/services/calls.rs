@@ -233,7 +233,18 @@ impl Hub {
         usage.version.clone_from(&resolved.label);
         if req.sudo {
             usage.acting_as_id = algo.owner_id;
-            // A privileged act: on the audit trail before it runs.
+        } else {
+            usage.royalty_microcredits = algo.settings["royalty_microcredits"]
+                .as_i64()
+                .unwrap_or(0)
+                .max(0);
+        }
+        let slot = match self.admit(caller.account_id(), &usage.request_id).await {
+            Ok(slot) => slot,
+            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+        };
+        if req.sudo {
+            // A privileged act: on the audit trail once admitted, before it runs.
             let detail =
                 serde_json::json!({"version": resolved.label, "request_id": usage.request_id});
             let target = format!("algorithm:{}/{}", algo.owner_name, algo.name);
@@ -250,16 +261,7 @@ impl Hub {
             {
                 return Err(self.meter_refusal(usage, started, e.into()).await);
             }
-        } else {
-            usage.royalty_microcredits = algo.settings["royalty_microcredits"]
-                .as_i64()
-                .unwrap_or(0)
-                .max(0);
         }
-        let slot = match self.admit(caller.account_id(), &usage.request_id).await {
-            Ok(slot) => slot,
-            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
-        };
         let artifact = match self.call_artifact(&resolved.digest).await {
             Ok(a) => a,
             Err(e) => return Err(self.meter_refusal(usage, started, e).await),
@@ -322,9 +324,9 @@ impl Hub {
             via,
             algorithm_id: None,
             owner_id: None,
-            algo_owner: owner.to_string(),
-            algo_name: name.to_string(),
-            version: version.unwrap_or_default().to_string(),
+            algo_owner: record_text(owner),
+            algo_name: record_text(name),
+            version: record_text(version.unwrap_or_default()),
             status: UsageStatus::Refused,
             error_code: None,
             compute_units: 0,
@@ -340,11 +342,12 @@ impl Hub {
         owner: &str,
         name: &str,
         version: Option<&str>,
+        sudo: bool,
         e: Error,
     ) -> Error {
         let started = Instant::now();
         match self
-            .usage_template(caller, owner, name, version, false)
+            .usage_template(caller, owner, name, version, sudo)
             .await
         {
             Ok(usage) => self.meter_refusal(usage, started, e).await,
@@ -491,6 +494,7 @@ impl Hub {
             hub: self,
             record: Some(call.usage),
             started: call.started,
+            ran: false,
         };
         let result = self
             .executor()?
@@ -498,7 +502,9 @@ impl Hub {
             .await;
         drop(call.slot);
         let duration = start.elapsed();
-        let Some(mut usage) = unmetered.record.take() else {
+        // The record stays with `unmetered` until it is handed to the meter, so
+        // a client that goes away during the awaits below still gets it metered.
+        let Some(usage) = unmetered.record.as_mut() else {
             return Err(Error::internal("usage record taken twice"));
         };
         usage.duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
@@ -510,12 +516,13 @@ impl Hub {
             Err(e) => {
                 usage.status = UsageStatus::Error;
                 usage.royalty_microcredits = 0;
-                usage.error_code = Some(e.describe().1);
+                usage.error_code = Some(record_text(&e.describe().1));
                 if let ExecError::Algorithm { compute_units, .. } = e {
                     usage.compute_units = i64::try_from(*compute_units).unwrap_or(i64::MAX);
                 }
             }
         }
+        unmetered.ran = true;
         if let Err(e) = &result {
             if let ExecError::Internal(cause) = e {
                 tracing::error!(request_id = %call.request_id, error = %cause, "algorithm runtime failed");
@@ -543,6 +550,9 @@ impl Hub {
                 tracing::warn!(error = %err, "could not record an algorithm error");
             }
         }
+        let Some(usage) = unmetered.record.take() else {
+            return Err(Error::internal("usage record taken twice"));
+        };
         self.meter(usage).await?;
         Ok(CallOutcome {
             result,
@@ -552,6 +562,16 @@ impl Hub {
             stdout_allowed: call.stdout_allowed,
         })
     }
+}
+
+/// Text from a request as a usage record keeps it: control characters
+/// replaced and at most 100 characters, so no request can make a record the
+/// store refuses (which would fail its whole group-commit batch).
+fn record_text(raw: &str) -> String {
+    raw.chars()
+        .take(100)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// Parses the `timeout` option (seconds, a float; default 300, at most 3000).

@@ -41,25 +41,38 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<(U
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
         let (records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
-        let mut ok = false;
-        for attempt in 0..ATTEMPTS {
-            match store.record_usage(&records).await {
-                Ok(()) => {
-                    ok = true;
-                    break;
-                }
-                Err(e) => {
-                    metrics::counter!("algohub_metering_errors_total").increment(1);
-                    tracing::warn!(error = %e, attempt, records = records.len(), "could not commit usage records");
-                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                }
-            }
-        }
         metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
-        for ack in acks {
+        if commit(&store, &records, ATTEMPTS).await {
+            for ack in acks {
+                let _ = ack.send(true);
+            }
+            continue;
+        }
+        // The batch keeps failing: commit its records one by one, so a record
+        // the store refuses fails only its own call.
+        for (record, ack) in records.into_iter().zip(acks) {
+            let ok = commit(&store, std::slice::from_ref(&record), 2).await;
+            if !ok {
+                tracing::error!(request_id = %record.request_id, "usage record could not be stored");
+            }
             let _ = ack.send(ok);
         }
     }
+}
+
+/// Commits records, retrying with a growing pause; whether it succeeded.
+async fn commit(store: &Arc<dyn Store>, records: &[UsageRecord], attempts: u32) -> bool {
+    for attempt in 0..attempts {
+        match store.record_usage(records).await {
+            Ok(()) => return true,
+            Err(e) => {
+                metrics::counter!("algohub_metering_errors_total").increment(1);
+                tracing::warn!(error = %e, attempt, records = records.len(), "could not commit usage records");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+        }
+    }
+    false
 }
 
 /// The usage record of a running call. If the call's future is dropped before
@@ -69,6 +82,9 @@ pub(crate) struct Unmetered<'a> {
     pub(crate) hub: &'a Hub,
     pub(crate) record: Option<UsageRecord>,
     pub(crate) started: std::time::Instant,
+    /// Set once the run ended and the record holds its outcome: a drop after
+    /// that queues the record as it is, not as cancelled.
+    pub(crate) ran: bool,
 }
 
 impl Drop for Unmetered<'_> {
@@ -76,10 +92,13 @@ impl Drop for Unmetered<'_> {
         let (Some(mut record), Some(meter)) = (self.record.take(), &self.hub.meter) else {
             return;
         };
-        record.status = crate::model::UsageStatus::Error;
-        record.error_code = Some("cancelled".into());
-        record.royalty_microcredits = 0;
-        record.duration_us = i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        if !self.ran {
+            record.status = crate::model::UsageStatus::Error;
+            record.error_code = Some("cancelled".into());
+            record.royalty_microcredits = 0;
+            record.duration_us =
+                i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        }
         let (ack, _) = oneshot::channel();
         let _ = meter.tx.send((record, ack));
     }

@@ -36,6 +36,16 @@ fn admin_user(u: &User, sudo_enabled: bool) -> Value {
     v
 }
 
+/// A cell as it is safe to open in a spreadsheet: text that would start a
+/// formula (`= + - @`, tab, carriage return) gets a leading apostrophe.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// CSV rows of `users` (with the header row first when `header`). Shared by
 /// the export route and `algohub export users --csv`.
 pub fn users_csv(users: &[User], sudo_enabled: bool, header: bool) -> Result<Vec<u8>, String> {
@@ -63,8 +73,8 @@ pub fn users_csv(users: &[User], sudo_enabled: bool, header: bool) -> Result<Vec
         let login = u.last_login_at.map(format_millis).unwrap_or_default();
         w.write_field(&u.uuid).map_err(e)?;
         w.write_field(&u.username).map_err(e)?;
-        w.write_field(&u.email).map_err(e)?;
-        w.write_field(&u.full_name).map_err(e)?;
+        w.write_field(cell(&u.email).as_ref()).map_err(e)?;
+        w.write_field(cell(&u.full_name).as_ref()).map_err(e)?;
         w.write_field(u.status.as_str()).map_err(e)?;
         w.write_field(flag(u.cluster_admin)).map_err(e)?;
         if sudo_enabled {

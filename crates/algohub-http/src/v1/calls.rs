@@ -206,13 +206,17 @@ async fn call(
     };
     let version = version.filter(|v| !v.is_empty());
     let parsed = parse_call(&q, &headers, body);
+    let asked_sudo = matches!(
+        q.sudo.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("true" | "1")
+    );
     let (timeout, want_stdout, output, sudo, input) = match parsed {
         Ok(p) => p,
         // A refused call is metered like any other.
         Err(ApiError(e)) => {
             let e = s
                 .hub
-                .refuse_call(&caller, &owner, &algo, version.as_deref(), e)
+                .refuse_call(&caller, &owner, &algo, version.as_deref(), asked_sudo, e)
                 .await;
             return Err(ApiError(e));
         }

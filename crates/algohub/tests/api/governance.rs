@@ -669,6 +669,21 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         ("alice", "missing", Some("algorithm_not_found"))
     );
 
+    // Control characters in a requested name are cleaned in the record.
+    let (s, v) = app
+        .send_json("/v1/algo/alice/x%01y", &bob, Some("text/plain"), "x")
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let cleaned = app
+        .hub()
+        .store
+        .list_usage_records(0, i64::MAX, &[], 0, 10)
+        .await
+        .unwrap();
+    assert!(
+        cleaned.iter().any(|r| r.algo_name == "x\u{fffd}y"),
+        "{cleaned:?}"
+    );
     // Bad options are refused, and metered too.
     let (s, v) = app
         .send_json(
@@ -685,7 +700,7 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         .list_usage_records(0, i64::MAX, &[], 0, 10)
         .await
         .unwrap();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
     assert!(
         records
             .iter()
