@@ -156,7 +156,6 @@ async fn call_rate(
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let hub = hub.clone();
-        let p = p.clone();
         let owner = owner.to_string();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -402,14 +401,14 @@ async fn run(o: Options) -> BoxResult<bool> {
     let p_on = setup_caller(&hub_on_, "alice").await?;
     let p_off = setup_caller(&hub_off, "alice").await?;
     // Warm both, then alternate short runs so noise hits both alike.
-    call_rate(hub_on_.clone(), p_on.clone(), "alice", o.concurrency, 1).await?;
-    call_rate(hub_off.clone(), p_off.clone(), "alice", o.concurrency, 1).await?;
+    call_rate(hub_on_.clone(), p_on, "alice", o.concurrency, 1).await?;
+    call_rate(hub_off.clone(), p_off, "alice", o.concurrency, 1).await?;
     let (mut on, mut off) = (0.0, 0.0);
     let rounds = 3;
     let each = o.seconds.div_ceil(rounds).max(1);
     for _ in 0..rounds {
-        off += call_rate(hub_off.clone(), p_off.clone(), "alice", o.concurrency, each).await?;
-        on += call_rate(hub_on_.clone(), p_on.clone(), "alice", o.concurrency, each).await?;
+        off += call_rate(hub_off.clone(), p_off, "alice", o.concurrency, each).await?;
+        on += call_rate(hub_on_.clone(), p_on, "alice", o.concurrency, each).await?;
     }
     on /= rounds as f64;
     off /= rounds as f64;
