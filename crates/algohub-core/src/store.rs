@@ -182,7 +182,7 @@ pub trait AccountStore: Send + Sync {
     /// memberships, team seats, keys and pending invitations, in one transaction.
     /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is
     /// the only admin of an org.
-    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<()>;
+    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<DeletionReceipt>;
     /// Resolves a name in the shared namespace (live or tombstoned).
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
     async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;

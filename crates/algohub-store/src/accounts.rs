@@ -359,7 +359,7 @@ impl AccountStore for SqlStore {
         self.get_user(id).await
     }
 
-    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<()> {
+    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<DeletionReceipt> {
         let now = now_millis();
         let mut tx = self.write().await?;
         require_live(&mut tx, id, AccountKind::User).await?;
@@ -393,6 +393,8 @@ impl AccountStore for SqlStore {
                 constraint: format!("last_admin:{org}"),
             });
         }
+        tx.lock_cluster_admins().await?;
+        tx.require_other_cluster_admin(id).await?;
         let email: String = col(
             &sqlx::query("SELECT email FROM users WHERE account_id = $1")
                 .bind(id)
@@ -401,6 +403,50 @@ impl AccountStore for SqlStore {
                 .map_err(db_err)?,
             "email",
         )?;
+        // The receipt: everything about to be revoked, read in this transaction.
+        let mut receipt = DeletionReceipt {
+            username: col(
+                &sqlx::query("SELECT name FROM accounts WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(tx.conn())
+                    .await
+                    .map_err(db_err)?,
+                "name",
+            )?,
+            ..Default::default()
+        };
+        for (sql, out) in [
+            (
+                "SELECT uuid || ' (' || label || ')' AS item FROM api_keys WHERE owner_id = $1 \
+                 AND kind IN ('user', 'member') AND revoked_at IS NULL AND $2 = $2 ORDER BY id",
+                &mut receipt.keys,
+            ),
+            (
+                "SELECT a.name AS item FROM memberships m JOIN accounts a ON a.id = m.org_id \
+                 WHERE m.user_id = $1 AND $2 = $2 ORDER BY a.name",
+                &mut receipt.memberships,
+            ),
+            (
+                "SELECT o.name || '/' || t.name AS item FROM team_members s JOIN teams t ON t.id = s.team_id \
+                 JOIN accounts o ON o.id = t.org_id WHERE s.user_id = $1 AND $2 = $2 ORDER BY 1",
+                &mut receipt.team_seats,
+            ),
+            (
+                "SELECT id AS item FROM invitations WHERE status = 'pending' \
+                 AND (invitee_user_id = $1 OR invitee_email = $2) ORDER BY id",
+                &mut receipt.invitations,
+            ),
+        ] {
+            let rows = sqlx::query(sql)
+                .bind(id)
+                .bind(&email)
+                .fetch_all(tx.conn())
+                .await
+                .map_err(db_err)?;
+            for r in &rows {
+                out.push(col(r, "item")?);
+            }
+        }
         sqlx::query("UPDATE accounts SET status = 'deleted', deleted_at = $1, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
@@ -446,11 +492,12 @@ impl AccountStore for SqlStore {
             "user.deleted",
             Some(actor),
             &format!("user:{id}"),
-            serde_json::json!({}),
+            serde_json::json!(receipt),
         )
         .await?;
         tx.change(ChangeKind::User, id);
-        tx.commit().await
+        tx.commit().await?;
+        Ok(receipt)
     }
 
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef> {

@@ -260,3 +260,17 @@ pub fn notification_text(kind: &str, p: &serde_json::Value) -> String {
         other => other.replace('_', " "),
     }
 }
+
+/// What deleting a user revoked, item by item.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeletionReceipt {
+    pub username: String,
+    /// `uuid (label)` of every API key revoked.
+    pub keys: Vec<String>,
+    /// Organizations the user left.
+    pub memberships: Vec<String>,
+    /// `org/team` seats removed.
+    pub team_seats: Vec<String>,
+    /// Ids of pending invitations rescinded (to the account or its email).
+    pub invitations: Vec<String>,
+}

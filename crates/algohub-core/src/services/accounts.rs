@@ -127,9 +127,14 @@ impl Hub {
             .map_err(|e| conflict(e, "that email"))
     }
 
-    /// Tombstones a user (cluster admins only). Refused while they are the last
-    /// admin of an organization.
-    pub async fn delete_user(&self, caller: &Principal, username: &str) -> Result<()> {
+    /// Tombstones a user (cluster admins only) and returns what it revoked.
+    /// Refused while they are the last admin of an organization, or the last
+    /// active cluster admin.
+    pub async fn delete_user(
+        &self,
+        caller: &Principal,
+        username: &str,
+    ) -> Result<crate::model::DeletionReceipt> {
         let account = self.user_account(username).await?;
         self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
         if caller.user_id() == Some(account.id) {
@@ -137,12 +142,20 @@ impl Hub {
                 "you cannot delete your own account while signed in as it",
             ));
         }
-        self.store
+        let receipt = self
+            .store
             .delete_user(account.id, caller.account_id())
             .await
-            .map_err(|e| conflict(e, "user"))?;
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict { ref constraint }
+                    if constraint == "last_cluster_admin" =>
+                {
+                    super::admin::last_admin(e)
+                }
+                e => conflict(e, "user"),
+            })?;
         self.after_write().await;
-        Ok(())
+        Ok(receipt)
     }
 
     /// The user record of the caller (for `.my`, `GET /v1/data/`, ...).

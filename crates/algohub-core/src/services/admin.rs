@@ -8,7 +8,7 @@ use crate::model::{AccountStatus, Page, User};
 use crate::policy::{Action, Principal, Resource};
 
 /// The refusal when a change would leave no active cluster admin.
-fn last_admin(e: crate::store::StoreError) -> Error {
+pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
     match e {
         crate::store::StoreError::Conflict { constraint } if constraint == "last_cluster_admin" => {
             Error::new(

@@ -244,6 +244,15 @@ async fn unsuspend(
     role_change(&s, &c, &u, "suspension", false).await
 }
 
+/// Deletes a user and answers with the receipt of everything revoked.
+async fn delete_user(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(u): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(s.hub.delete_user(&c, &u).await?)))
+}
+
 pub fn routes(r: Routes) -> Routes {
     r.add(op!(GET "/v1/admin/users", "admin", "Search accounts by username or email prefix (case-insensitive): ?search&limit&marker (cluster admins)", response = "AdminUserList"), get(search))
         .add(op!(GET "/v1/admin/users/export", "admin", "Every account as CSV, streamed (cluster admins)"), get(export))
@@ -261,6 +270,7 @@ pub fn routes(r: Routes) -> Routes {
             ],
             put(add_sudo).delete(remove_sudo),
         )
+        .add(op!(DELETE "/v1/admin/users/{username}", "admin", "Delete a user (name and email tombstoned forever) and list every key, membership, team seat and pending invitation revoked", response = "DeletionReceipt"), axum::routing::delete(delete_user))
         .add(op!(POST "/v1/admin/users/{username}/suspend", "admin", "Suspend a user: their keys stop working", response = "AdminUser"), post(suspend))
         .add(op!(POST "/v1/admin/users/{username}/unsuspend", "admin", "Reinstate a suspended user", response = "AdminUser"), post(unsuspend))
 }

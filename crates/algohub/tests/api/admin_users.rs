@@ -212,3 +212,75 @@ async fn roles_and_suspension() {
         "no sudo column"
     );
 }
+
+#[tokio::test]
+async fn deletion_returns_a_receipt_and_revokes_everything() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "bob", "contributor").await;
+    let (s, v) = app
+        .post(
+            "/v1/organizations/acme/teams",
+            &alice,
+            json!({"name": "ml"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app
+        .put(
+            "/v1/organizations/acme/teams/ml/members/bob",
+            &alice,
+            json!({}),
+        )
+        .await;
+    assert!(s < 300, "{v}");
+    let (s, member_key) = app
+        .post(
+            "/v1/organizations/acme/members/bob/keys",
+            &alice,
+            json!({"key_label": "mk", "permissions": {}}),
+        )
+        .await;
+    assert!(s < 300, "{member_key}");
+    app.make_org("globex", &alice).await;
+    let (s, inv) = app
+        .post(
+            "/v1/organizations/globex/invitations",
+            &alice,
+            json!({"username": "bob"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{inv}");
+
+    let (s, r) = app.delete("/v1/admin/users/bob", &bob).await;
+    assert_eq!(s, 403, "{r}");
+    let (s, receipt) = app.delete("/v1/admin/users/bob", &app.root).await;
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(receipt["username"], "bob");
+    assert_eq!(receipt["memberships"], json!(["acme"]), "{receipt}");
+    assert_eq!(receipt["team_seats"], json!(["acme/ml"]), "{receipt}");
+    assert_eq!(receipt["invitations"], json!([inv["id"]]), "{receipt}");
+    let keys = receipt["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the user key and the member key: {receipt}");
+    // Every revoked credential is refused with 401.
+    for key in [bob.as_str(), member_key["api_key"].as_str().unwrap()] {
+        let (s, v) = app.get("/v1/users/alice", key).await;
+        assert_eq!(s, 401, "{v}");
+    }
+    let (s, _) = app.delete("/v1/admin/users/bob", &app.root).await;
+    assert_eq!(s, 404, "gone");
+    // The last admin of an org, and the last cluster admin, cannot be deleted.
+    let (s, v) = app.delete("/v1/admin/users/alice", &app.root).await;
+    assert_eq!(
+        (s, error_reason(&v)),
+        (409, "last_admin".to_string()),
+        "{v}"
+    );
+    let other = app.make_user("ops", true).await;
+    let (s, v) = app.delete("/v1/admin/users/root", &other).await;
+    assert_eq!(s, 200, "another admin remains: {v}");
+    let (s, v) = app.delete("/v1/admin/users/ops", &other).await;
+    assert_eq!(s, 403, "not yourself: {v}");
+}

@@ -629,6 +629,13 @@ fn rows() -> Vec<Row> {
             "R",
         ),
         row(
+            "DELETE",
+            "/v1/admin/users/{username}",
+            "/v1/admin/users/erin",
+            None,
+            "R",
+        ),
+        row(
             "GET",
             "/v1/admin/users",
             "/v1/admin/users?search=b",
