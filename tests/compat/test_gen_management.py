@@ -856,3 +856,33 @@ def test_success_bodies_have_no_error_key(server, admin):
         items = body if isinstance(body, list) else [body]
         for item in items:
             assert "error" not in item, body
+
+
+# ----------------------------------------------------------------------------- invites (§4.4)
+
+
+def test_admin_invite_codes(server):
+    """InvitesApi: add_invite, get_invites (camelCase InviteCode), delete_invite."""
+    from algorithmia_api_client import InvitesApi, NewInviteCode
+
+    _, admin_key = server.create_user_with_key(admin=True)
+    api = InvitesApi(make_client(server.base_url, admin_key))
+    code = unique("code").replace("_", "-")
+    api.add_invite(NewInviteCode(invite_code=code, signup_credits=25, comments="compat"))
+    codes = {i.invite_code: i for i in api.get_invites()}
+    assert code in codes, codes
+    assert codes[code].signup_credits == 25 and codes[code].comments == "compat"
+    assert codes[code].created_at
+    with pytest.raises(ApiException) as e:
+        api.add_invite(NewInviteCode(invite_code=code))
+    assert e.value.status == 409
+    api.delete_invite(code)
+    assert code not in {i.invite_code for i in api.get_invites()}
+    with pytest.raises(ApiException) as e:
+        api.delete_invite(code)
+    assert e.value.status == 404
+    # Non-admins are refused.
+    _, key = server.create_user_with_key()
+    with pytest.raises(ApiException) as e:
+        InvitesApi(make_client(server.base_url, key)).get_invites()
+    assert e.value.status == 403

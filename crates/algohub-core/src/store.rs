@@ -489,6 +489,20 @@ pub trait NotificationStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<Notification>>;
     async fn count_unread_notifications(&self, user: AccountId) -> StoreResult<i64>;
+    /// Creates a sign-up invite code (`Conflict { constraint: "invite_code" }`
+    /// when it exists); records an audit event.
+    async fn create_invite_code(
+        &self,
+        actor: AccountId,
+        code: &str,
+        signup_credits: i64,
+        comments: &str,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()>;
+    /// Every invite code, newest first.
+    async fn list_invite_codes(&self) -> StoreResult<Vec<InviteCode>>;
+    /// Deletes an invite code (`NotFound` when there is none); records an event.
+    async fn delete_invite_code(&self, actor: AccountId, code: &str) -> StoreResult<()>;
     /// Marks one notification (or all, with `None`) read; returns how many
     /// changed. `NotFound` when `id` is not the user's.
     async fn mark_notifications_read(

@@ -115,6 +115,88 @@ impl NotificationStore for SqlStore {
         rows.iter().map(notification).collect()
     }
 
+    async fn create_invite_code(
+        &self,
+        actor: AccountId,
+        code: &str,
+        signup_credits: i64,
+        comments: &str,
+        expires_at: Option<Millis>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT code FROM invite_codes WHERE code = $1")
+            .bind(code)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if exists.is_some() {
+            return Err(crate::db::conflict("invite_code"));
+        }
+        sqlx::query(
+            "INSERT INTO invite_codes (code, signup_credits, comments, expires_at, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code)
+        .bind(signup_credits)
+        .bind(comments)
+        .bind(expires_at)
+        .bind(now_millis())
+        .bind(actor)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+        tx.event(
+            "invite_code.created",
+            Some(actor),
+            "invite_codes",
+            serde_json::json!({"signup_credits": signup_credits, "expires_at": expires_at}),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn list_invite_codes(&self) -> StoreResult<Vec<InviteCode>> {
+        let rows = sqlx::query(
+            "SELECT i.code, i.signup_credits, i.comments, i.expires_at, i.created_at, a.name AS created_by \
+             FROM invite_codes i JOIN accounts a ON a.id = i.created_by ORDER BY i.created_at DESC, i.code",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(InviteCode {
+                    code: col(r, "code")?,
+                    signup_credits: col(r, "signup_credits")?,
+                    comments: col(r, "comments")?,
+                    expires_at: col(r, "expires_at")?,
+                    created_at: col(r, "created_at")?,
+                    created_by: col(r, "created_by")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_invite_code(&self, actor: AccountId, code: &str) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        let done = sqlx::query("DELETE FROM invite_codes WHERE code = $1")
+            .bind(code)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.event(
+            "invite_code.deleted",
+            Some(actor),
+            "invite_codes",
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await
+    }
+
     async fn count_unread_notifications(&self, user: AccountId) -> StoreResult<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM notifications WHERE user_id = $1 AND read_at IS NULL",

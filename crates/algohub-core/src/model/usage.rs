@@ -274,3 +274,15 @@ pub struct DeletionReceipt {
     /// Ids of pending invitations rescinded (to the account or its email).
     pub invitations: Vec<String>,
 }
+
+/// A sign-up invite code (the v1 `/v1/admin/invites` routes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InviteCode {
+    pub code: String,
+    pub signup_credits: i64,
+    pub comments: String,
+    pub expires_at: Option<Millis>,
+    pub created_at: Millis,
+    /// The admin who created it.
+    pub created_by: String,
+}

@@ -146,3 +146,69 @@ impl Hub {
         Ok(self.store.get_user(target).await?)
     }
 }
+
+impl Hub {
+    /// Creates a sign-up invite code (cluster admins): 4 to 64 characters of
+    /// letters, digits, `-` and `_`; credits of 0 or more; an optional expiry
+    /// in the future.
+    pub async fn create_invite_code(
+        &self,
+        caller: &Principal,
+        code: &str,
+        signup_credits: i64,
+        comments: &str,
+        expires_at: Option<&str>,
+    ) -> Result<()> {
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(caller)?;
+        let code = code.trim();
+        if !(4..=64).contains(&code.len())
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::invalid(
+                "inviteCode must be 4 to 64 letters, digits, - or _",
+            ));
+        }
+        if signup_credits < 0 {
+            return Err(Error::invalid("signupCredits must be 0 or more"));
+        }
+        if comments.chars().count() > 1000 {
+            return Err(Error::invalid("comments are at most 1000 characters"));
+        }
+        let expires_at = super::parse_expiry(expires_at)?;
+        self.store
+            .create_invite_code(actor, code, signup_credits, comments, expires_at)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict { .. } => Error::new(
+                    Code::Conflict,
+                    format!("invite code {code:?} already exists"),
+                ),
+                other => other.into(),
+            })
+    }
+
+    pub async fn list_invite_codes(
+        &self,
+        caller: &Principal,
+    ) -> Result<Vec<crate::model::InviteCode>> {
+        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        Ok(self.store.list_invite_codes().await?)
+    }
+
+    pub async fn delete_invite_code(&self, caller: &Principal, code: &str) -> Result<()> {
+        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(caller)?;
+        self.store
+            .delete_invite_code(actor, code)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound => {
+                    Error::new(Code::NotFound, format!("invite code {code:?} not found"))
+                }
+                other => other.into(),
+            })
+    }
+}

@@ -3,6 +3,7 @@
 pub mod algorithms;
 pub mod calls;
 pub mod data;
+pub mod invites;
 pub mod keys;
 pub mod notifications;
 pub mod orgs;
@@ -22,5 +23,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = calls::routes(r);
     let r = usage::routes(r);
     let r = notifications::routes(r);
+    let r = invites::routes(r);
     data::routes(r)
 }

@@ -284,3 +284,52 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
     let (s, v) = app.delete("/v1/admin/users/ops", &other).await;
     assert_eq!(s, 403, "not yourself: {v}");
 }
+
+#[tokio::test]
+async fn invite_codes() {
+    let app = TestApp::new().await;
+    let bob = app.make_user("bob", false).await;
+    let (s, v) = app
+        .post("/v1/admin/invites", &app.root, json!({"inviteCode": "spring-2027", "signupCredits": 500, "comments": "launch", "expiresAt": "2099-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = app
+        .post(
+            "/v1/admin/invites",
+            &app.root,
+            json!({"inviteCode": "spring-2027"}),
+        )
+        .await;
+    assert_eq!((s, error_reason(&v)), (409, "conflict".to_string()), "{v}");
+    for bad in [
+        json!({"inviteCode": "x"}),
+        json!({"inviteCode": "has space"}),
+        json!({"inviteCode": "fine-code", "signupCredits": -1}),
+        json!({"inviteCode": "fine-code", "expiresAt": "2000-01-01T00:00:00Z"}),
+        json!({"signupCredits": 5}),
+    ] {
+        let (s, v) = app.post("/v1/admin/invites", &app.root, bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (s, list) = app.get("/v1/admin/invites", &app.root).await;
+    assert_eq!(s, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let i = &list[0];
+    assert_eq!(
+        (
+            i["inviteCode"].as_str(),
+            i["signupCredits"].as_i64(),
+            i["createdBy"].as_str()
+        ),
+        (Some("spring-2027"), Some(500), Some("root"))
+    );
+    assert_eq!(i["expiresAt"], "2099-01-01T00:00:00.000Z");
+    let (s, _) = app.get("/v1/admin/invites", &bob).await;
+    assert_eq!(s, 403);
+    let (s, _) = app.delete("/v1/admin/invites/spring-2027", &bob).await;
+    assert_eq!(s, 403);
+    let (s, _) = app.delete("/v1/admin/invites/spring-2027", &app.root).await;
+    assert_eq!(s, 204);
+    let (s, v) = app.delete("/v1/admin/invites/spring-2027", &app.root).await;
+    assert_eq!(s, 404, "{v}");
+}

@@ -628,6 +628,21 @@ fn rows() -> Vec<Row> {
             None,
             "R",
         ),
+        row("GET", "/v1/admin/invites", "/v1/admin/invites", None, "R"),
+        row(
+            "POST",
+            "/v1/admin/invites",
+            "/v1/admin/invites",
+            Some(json!({"inviteCode": "matrix-code"})),
+            "R",
+        ),
+        row(
+            "DELETE",
+            "/v1/admin/invites/{invite_code}",
+            "/v1/admin/invites/fixture-code",
+            None,
+            "R",
+        ),
         row(
             "DELETE",
             "/v1/admin/users/{username}",
@@ -988,6 +1003,15 @@ async fn fixture() -> Fixture {
         .post("/v1/algorithms/bob/pub/versions", &bob, publish)
         .await;
     assert_eq!(s, 200, "{v}");
+    // A sign-up invite code.
+    let (s, v) = app
+        .post(
+            "/v1/admin/invites",
+            &app.root,
+            json!({"inviteCode": "fixture-code"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     // A notification for dave.
     let root_id = app
         .hub()
