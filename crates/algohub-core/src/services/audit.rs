@@ -9,6 +9,29 @@ use serde::Serialize;
 
 /// Records verified per store read.
 const VERIFY_PAGE: i64 = 5_000;
+/// Refused admin requests recorded per second on one node at most; beyond
+/// that they are counted (`algohub_audit_denied_dropped_total`) and logged,
+/// so a flood of refused requests cannot flood the trail.
+const DENIED_PER_SECOND: u64 = 50;
+
+/// The per-second budget of refused-request records: (second, used).
+#[derive(Default)]
+pub(crate) struct DeniedBudget(parking_lot::Mutex<(i64, u64)>);
+
+impl DeniedBudget {
+    fn take(&self) -> bool {
+        self.take_at(crate::model::now_millis() / 1000)
+    }
+
+    fn take_at(&self, second: i64) -> bool {
+        let mut b = self.0.lock();
+        if b.0 != second {
+            *b = (second, 0);
+        }
+        b.1 += 1;
+        b.1 <= DENIED_PER_SECOND
+    }
+}
 
 /// The outcome of walking the whole chain.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +117,14 @@ impl Hub {
     /// Records a refused request on an admin route (in the background, with
     /// the request's audit context; a failure to record is logged).
     pub(crate) fn audit_denied(&self, p: &Principal, action: Action) {
+        if !self.denied_budget.take() {
+            metrics::counter!("algohub_audit_denied_dropped_total").increment(1);
+            tracing::warn!(
+                action = action.as_str(),
+                "refused admin request not recorded: over the per-second budget"
+            );
+            return;
+        }
         let ctx = crate::audit::current_context();
         let store = self.store.clone();
         let actor = p.user_id().unwrap_or_else(|| p.account_id());
@@ -109,5 +140,18 @@ impl Hub {
                 tracing::warn!(error = %e, "could not record a refused admin request");
             }
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_records_have_a_per_second_budget() {
+        let b = DeniedBudget::default();
+        let taken = (0..DENIED_PER_SECOND + 10).filter(|_| b.take_at(7)).count() as u64;
+        assert_eq!(taken, DENIED_PER_SECOND);
+        assert!(b.take_at(8), "a new second has a new budget");
     }
 }

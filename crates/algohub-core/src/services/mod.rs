@@ -101,6 +101,7 @@ pub struct Hub {
     admission: Arc<admission::Admission>,
     /// The usage writer; `None` when metering is off.
     meter: Option<metering::Meter>,
+    denied_budget: audit::DeniedBudget,
 }
 
 impl Hub {
@@ -141,6 +142,7 @@ impl Hub {
             key_uses: Default::default(),
             admission,
             meter,
+            denied_budget: Default::default(),
         }))
     }
 

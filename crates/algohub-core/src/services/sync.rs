@@ -62,12 +62,21 @@ impl Hub {
     }
 
     /// Housekeeping: expires invitations and grants, then syncs.
+    /// Its audit records say `auth_method: system` (no request, no person).
     pub async fn run_maintenance(&self) -> Result<()> {
-        let now = crate::model::now_millis();
-        self.store.expire_invitations(now).await?;
-        self.store.expire_grants(now).await?;
-        self.flush_key_uses().await?;
-        self.after_write().await;
-        Ok(())
+        let ctx = crate::audit::AuditContext {
+            auth_method: "system".into(),
+            ..Default::default()
+        };
+        crate::audit::AUDIT_CONTEXT
+            .scope(ctx, async {
+                let now = crate::model::now_millis();
+                self.store.expire_invitations(now).await?;
+                self.store.expire_grants(now).await?;
+                self.flush_key_uses().await?;
+                self.after_write().await;
+                Ok(())
+            })
+            .await
     }
 }

@@ -364,5 +364,31 @@ async fn membership_expiry_removes_the_grant_with_its_event() {
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
+    // Background maintenance expires grants too; its records say `system`.
+    app.make_user("carol", false).await;
+    app.add_member("acme", "carol", "viewer").await;
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1200);
+    let (s, m) = app
+        .put(
+            "/v1/organizations/acme/members/carol/role",
+            &alice,
+            json!({"role": "viewer", "expires_at": soon.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{m}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.hub().run_maintenance().await.unwrap();
+    let records = app
+        .hub()
+        .store
+        .list_audit(&algohub_core::audit::AuditQuery {
+            action: Some("grant.expired".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].auth_method, "system", "{records:?}");
     app.stop().await;
 }
