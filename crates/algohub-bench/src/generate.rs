@@ -129,6 +129,7 @@ pub fn directory(n_users: usize, seed: u64) -> Directory {
             cluster_admin: false,
             sudo_user: false,
             active: true,
+            super_powers_until: None,
         })
         .collect();
     for u in &mut s.users {

@@ -25,6 +25,20 @@ pub struct AuditContext {
     pub token_sha256: Option<String>,
     /// The client's address.
     pub source: Option<String>,
+    /// Under impersonation: (the admin really acting, the account acted as),
+    /// set once the caller is known.
+    pub impersonation: std::sync::Arc<std::sync::OnceLock<(AccountId, AccountId)>>,
+}
+
+impl AuditContext {
+    /// Who really acted and which account the act was done as, given the
+    /// account the service named.
+    pub fn actors(&self, named: Option<AccountId>) -> (Option<AccountId>, Option<AccountId>) {
+        match self.impersonation.get() {
+            Some((real, acting)) => (Some(*real), Some(*acting)),
+            None => (named, named),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -39,8 +53,7 @@ pub fn current_context() -> AuditContext {
         .unwrap_or_else(|_| AuditContext {
             request_id: String::new(),
             auth_method: "cli".into(),
-            token_sha256: None,
-            source: None,
+            ..Default::default()
         })
 }
 
@@ -122,6 +135,7 @@ pub fn record_hash(r: &AuditRecord, prev: &str) -> String {
         auth_method: r.auth_method.clone(),
         token_sha256: r.token_sha256.clone(),
         source: r.source.clone(),
+        ..Default::default()
     };
     chain_hash(
         prev,

@@ -5,8 +5,10 @@ use crate::roles::{AppRole, OrgRole};
 use serde::Serialize;
 
 mod algorithms;
+mod elevated;
 mod usage;
 pub use algorithms::*;
+pub use elevated::*;
 pub use usage::*;
 
 pub type Millis = i64;

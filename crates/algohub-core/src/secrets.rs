@@ -61,6 +61,34 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
+/// A session token: `ahs_` followed by 40 alphanumerics (about 238 bits),
+/// shown once, stored as a digest. Sent as `Authorization: Bearer <token>`.
+pub struct SessionSecret(String);
+
+impl SessionSecret {
+    pub fn generate() -> Self {
+        Self(format!("ahs_{}", random_alphanumeric(40)))
+    }
+    /// Checks the shape of a presented token (cheap rejection before a lookup).
+    pub fn looks_valid(raw: &str) -> bool {
+        raw.len() == 44
+            && raw.starts_with("ahs_")
+            && raw[4..].bytes().all(|b| b.is_ascii_alphanumeric())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn digest(&self) -> String {
+        digest_hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionSecret({})", mask(&self.0))
+    }
+}
+
 /// A single-use invitation token (shown once, stored as a digest).
 pub struct InviteToken(String);
 

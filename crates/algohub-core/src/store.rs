@@ -30,6 +30,7 @@ pub enum ChangeKind {
     App,
     Key,
     Algorithm,
+    Session,
 }
 
 impl ChangeKind {
@@ -41,6 +42,7 @@ impl ChangeKind {
             Self::App => "app",
             Self::Key => "key",
             Self::Algorithm => "algorithm",
+            Self::Session => "session",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -51,6 +53,7 @@ impl ChangeKind {
             "app" => Self::App,
             "key" => Self::Key,
             "algorithm" => Self::Algorithm,
+            "session" => Self::Session,
             _ => return None,
         })
     }
@@ -69,6 +72,8 @@ pub struct PolicyUserRow {
     pub cluster_admin: bool,
     pub sudo_user: bool,
     pub active: bool,
+    /// While set and in the future, a cluster admin's super powers are on.
+    pub super_powers_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +111,17 @@ pub struct PolicyKeyRow {
     pub revoked: bool,
 }
 
+/// A session credential (an impersonation) as the policy index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySessionRow {
+    pub id: SessionId,
+    pub digest: String,
+    pub user_id: AccountId,
+    pub actor_id: AccountId,
+    pub expires_at: Millis,
+    pub ended: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyAlgorithmRow {
     pub id: AlgoId,
@@ -131,6 +147,8 @@ pub struct PolicySnapshot {
     pub keys: Vec<PolicyKeyRow>,
     /// Live (not deleted) algorithms.
     pub algorithms: Vec<PolicyAlgorithmRow>,
+    /// Sessions not ended.
+    pub sessions: Vec<PolicySessionRow>,
 }
 
 /// The current rows of one changed entity. `None` parts mean "gone".
@@ -145,6 +163,7 @@ pub struct PolicySubject {
     pub app_owner: Option<AccountId>,
     pub key: Option<PolicyKeyRow>,
     pub algorithm: Option<PolicyAlgorithmRow>,
+    pub session: Option<PolicySessionRow>,
 }
 
 #[async_trait]
@@ -566,6 +585,32 @@ pub trait UsageStore: Send + Sync {
     async fn ledger_total(&self) -> StoreResult<i64>;
 }
 
+/// Impersonation sessions and super powers. Each change records its audit
+/// event (and, for a new impersonation, the impersonated user's notification)
+/// in the same transaction.
+#[async_trait]
+pub trait ElevatedStore: Send + Sync {
+    /// Starts an impersonation session; the user is notified.
+    async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
+    async fn get_session(&self, id: SessionId) -> StoreResult<Session>;
+    /// Ends a live session (`by`: who ended it, `why`: `stopped`, `nested`);
+    /// `NotFound` when it has already ended.
+    async fn end_session(
+        &self,
+        id: SessionId,
+        by: Option<AccountId>,
+        why: &str,
+    ) -> StoreResult<Session>;
+    /// Ends the sessions whose time is up; returns how many.
+    async fn expire_sessions(&self, now: Millis) -> StoreResult<u64>;
+    /// Turns a user's super powers on (`Some`) or off (`None`); off when they
+    /// are already off is `NotFound`.
+    async fn set_super_powers(&self, user: AccountId, on: Option<&SuperPowers>) -> StoreResult<()>;
+    async fn get_super_powers(&self, user: AccountId) -> StoreResult<Option<SuperPowers>>;
+    /// Turns off the super powers whose time is up; returns how many.
+    async fn expire_super_powers(&self, now: Millis) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait PolicyFeed: Send + Sync {
     async fn load_policy_snapshot(&self) -> StoreResult<PolicySnapshot>;
@@ -588,6 +633,7 @@ pub trait Store:
     + AlgorithmStore
     + UsageStore
     + NotificationStore
+    + ElevatedStore
 {
     /// Sets how many organizations one user may belong to (`None` = unlimited).
     /// Enforced inside every transaction that adds a membership (the user's row

@@ -11,7 +11,8 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 /// An authenticated caller. Accepts `Authorization: <key>`, `Simple <key>` and
-/// `Bearer <token>` (a personal access token is an API key).
+/// `Bearer <token>` (a personal access token is an API key; an `ahs_` token is
+/// an impersonation session).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller(pub Principal);
 
@@ -54,9 +55,15 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => raw,
         };
-        let principal = state.hub.authenticate_key(key)?;
+        let principal = state.hub.authenticate(key)?;
         if let Some(k) = principal.key {
             state.hub.record_key_use(k);
+        }
+        if let Some(admin) = principal.impersonator {
+            // Audit records of this request name the admin as the real actor.
+            let acting = principal.account_id();
+            let _ = algohub_core::audit::AUDIT_CONTEXT
+                .try_with(|ctx| ctx.impersonation.set((admin, acting)));
         }
         Ok(Caller(principal))
     }

@@ -168,7 +168,12 @@ fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditC
             if let Some(t) = a.strip_prefix("Simple ") {
                 ("simple", Some(t.trim()))
             } else if let Some(t) = a.strip_prefix("Bearer ") {
-                ("bearer", Some(t.trim()))
+                let t = t.trim();
+                if algohub_core::secrets::SessionSecret::looks_valid(t) {
+                    ("session", Some(t))
+                } else {
+                    ("bearer", Some(t))
+                }
             } else {
                 ("key", Some(a))
             }
@@ -182,6 +187,7 @@ fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditC
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip().to_string()),
+        ..Default::default()
     }
 }
 

@@ -27,7 +27,7 @@ pub fn all() -> Value {
                "allow_algo_management": {"type": "boolean"}, "allow_web_algo": {"type": "boolean"},
                "algo_acl": {"type": "array", "items": s()}, "referer_host": s()}),
     );
-    json!({
+    let mut schemas = json!({
         "Error": obj(&["error"], json!({"error": obj(&["message"], json!({"message": s(), "code": {"type": "integer"}, "reason": s(),
             "limit_kind": s(), "scope": s(), "retry_after": {"type": "integer"}}))})),
         "User": obj(&["username", "email", "resource_type"], json!({"id": s(), "username": s(), "email": s(), "fullname": s(),
@@ -108,9 +108,10 @@ pub fn all() -> Value {
         "Marked": obj(&["marked"], json!({"marked": int()})),
         "NotificationSend": obj(&["usernames", "text"], json!({"usernames": s(), "text": s(), "url": s()})),
         "NotificationSent": obj(&["sent", "results"], json!({"sent": int(), "results": {"type": "array", "items": obj(&["username", "notification_id"], json!({"username": s(), "notification_id": s()}))}})),
-        "DeletionReceipt": obj(&["username", "keys", "memberships", "team_seats", "invitations"], json!({"username": s(),
+        "DeletionReceipt": obj(&["username", "keys", "memberships", "team_seats", "invitations", "sessions"], json!({"username": s(),
             "keys": {"type": "array", "items": s()}, "memberships": {"type": "array", "items": s()},
-            "team_seats": {"type": "array", "items": s()}, "invitations": {"type": "array", "items": s()}})),
+            "team_seats": {"type": "array", "items": s()}, "invitations": {"type": "array", "items": s()},
+            "sessions": {"type": "array", "items": s()}})),
         "InviteCode": obj(&["inviteCode"], json!({"inviteCode": s(), "signupCredits": int(), "comments": s(), "expiresAt": s(), "createdAt": s(), "createdBy": s()})),
         "InviteCodeList": {"type": "array", "items": {"$ref": "#/components/schemas/InviteCode"}},
         "NewInviteCode": obj(&["inviteCode"], json!({"inviteCode": s(), "signupCredits": int(), "comments": s(), "expiresAt": s()})),
@@ -127,12 +128,33 @@ pub fn all() -> Value {
         "UserUsageResult": obj(&["results"], json!({"results": {"type": "array", "items": obj(&["caller", "total_calls", "total_errors", "total_error_duration", "total_duration"],
             json!({"caller": s(), "total_calls": int(), "total_errors": int(), "total_error_duration": num(), "total_duration": num()}))}, "next_marker": s()})),
         "UsageRecord": obj(&["request_id", "status", "via"], json!({"request_id": s(), "started_at": s(), "duration_seconds": num(), "caller": s(), "acting_as": s(), "payer": s(),
-            "via": {"type": S, "enum": ["direct", "org_key", "member_key", "sudo"]}, "algorithm_owner": s(), "algorithm_name": s(), "version": s(),
+            "via": {"type": S, "enum": ["direct", "org_key", "member_key", "sudo", "impersonation"]}, "algorithm_owner": s(), "algorithm_name": s(), "version": s(),
             "status": {"type": S, "enum": ["ok", "error", "refused", "limited"]}, "error_code": s(), "compute_units": int(), "royalty_microcredits": int()})),
         "CallInput": {"description": "any JSON (application/json), text (text/plain) or bytes (application/octet-stream)"},
         "CallResult": obj(&["async", "request_id"], json!({"result": {}, "async": {"type": "boolean"}, "request_id": s(),
             "error": obj(&["message"], json!({"message": s(), "error_type": s(), "stacktrace": s()})),
             "metadata": obj(&["duration"], json!({"content_type": {"type": S, "enum": ["text", "json", "binary", "void"]}, "duration": {"type": "number"},
                 "stdout": s(), "compute_units": {"type": "integer"}, "version": s()}))})),
+    });
+    if let (Some(all), Value::Object(more)) = (schemas.as_object_mut(), elevated()) {
+        all.extend(more);
+    }
+    schemas
+}
+
+/// Elevated access: impersonation sessions, super powers, `/v1/session`.
+fn elevated() -> Value {
+    json!({
+        "ElevateRequest": obj(&["reason"], json!({"reason": s(), "duration_minutes": {"type": "integer", "minimum": 1}})),
+        "Impersonation": obj(&["session_id", "real_user", "user", "reason", "started_at", "expires_at"], json!({"session_id": int(), "real_user": s(), "user": s(), "reason": s(),
+            "started_at": s(), "expires_at": s(), "ended_at": s(), "end_reason": s()})),
+        "ImpersonationStarted": obj(&["token", "impersonation"], json!({"token": s(), "impersonation": {"$ref": "#/components/schemas/Impersonation"}, "usage": s()})),
+        "SessionEnded": obj(&["ended", "impersonation"], json!({"ended": {"type": "boolean"}, "impersonation": {"$ref": "#/components/schemas/Impersonation"}})),
+        "SuperPowers": obj(&["reason", "started_at", "until"], json!({"reason": s(), "started_at": s(), "until": s()})),
+        "SuperPowersState": obj(&["super_powers"], json!({"super_powers": {"oneOf": [{"$ref": "#/components/schemas/SuperPowers"}, {"type": "null"}]}})),
+        "SessionInfo": obj(&["account", "account_type", "credential", "scopes", "cluster_admin"], json!({"account": s(), "account_type": s(),
+            "credential": {"type": S, "enum": ["api_key", "session"]}, "scopes": {"type": "array", "items": s()}, "cluster_admin": {"type": "boolean"},
+            "impersonation": {"oneOf": [{"$ref": "#/components/schemas/Impersonation"}, {"type": "null"}]},
+            "super_powers": {"oneOf": [{"$ref": "#/components/schemas/SuperPowers"}, {"type": "null"}]}})),
     })
 }

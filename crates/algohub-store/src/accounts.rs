@@ -478,6 +478,16 @@ impl AccountStore for SqlStore {
             id,
         )
         .await?;
+        let ended = crate::elevated::end_sessions_where(
+            &mut tx,
+            "(user_id = $3 OR actor_id = $3)",
+            id,
+            now,
+            Some(actor),
+            "revoked",
+        )
+        .await?;
+        receipt.sessions = ended.iter().map(|s| s.id.to_string()).collect();
         sqlx::query(
             "UPDATE invitations SET status = 'rescinded', decided_at = $1 \
              WHERE status = 'pending' AND (invitee_user_id = $2 OR invitee_email = $3)",

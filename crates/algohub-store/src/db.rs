@@ -351,8 +351,9 @@ impl WriteTx<'_> {
         let at = now_millis();
         for (kind, actor, subject, detail, outcome) in std::mem::take(&mut self.events) {
             let detail = detail.to_string();
+            let (actor, effective) = ctx.actors(actor);
             let hash = algohub_core::audit::chain_hash(
-                &prev, at, &kind, actor, actor, &subject, &detail, outcome, &ctx,
+                &prev, at, &kind, actor, effective, &subject, &detail, outcome, &ctx,
             );
             sqlx::query(
                 "INSERT INTO events (kind, actor_id, subject, detail, at, effective_id, outcome, request_id, \
@@ -364,7 +365,7 @@ impl WriteTx<'_> {
             .bind(&subject)
             .bind(&detail)
             .bind(at)
-            .bind(actor)
+            .bind(effective)
             .bind(outcome)
             .bind(&ctx.request_id)
             .bind(&ctx.auth_method)

@@ -11,13 +11,14 @@
 //! error mapping, row decoding, policy-change and event recording), then one file
 //! per trait area: `accounts.rs`, `orgs.rs`, `members.rs`, `invitations.rs`,
 //! `teams.rs`, `grants.rs`, `apps.rs`, `keys.rs`, `outbox.rs`, `policy.rs`,
-//! `algorithms.rs`, `usage.rs`.
+//! `algorithms.rs`, `usage.rs`, `notifications.rs`, `elevated.rs`.
 
 mod accounts;
 mod algorithms;
 mod apps;
 mod connect;
 mod db;
+mod elevated;
 mod grants;
 mod invitations;
 mod keys;

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 /// Live users (suspended ones included, as inactive).
 macro_rules! users_select {
     () => {
-        "SELECT a.id, a.status, u.cluster_admin, u.sudo_user FROM accounts a \
+        "SELECT a.id, a.status, u.cluster_admin, u.sudo_user, u.super_powers_until FROM accounts a \
          JOIN users u ON u.account_id = a.id WHERE a.status <> 'deleted'"
     };
 }
@@ -42,6 +42,24 @@ fn user_row(r: &AnyRow) -> StoreResult<PolicyUserRow> {
         cluster_admin: flag(r, "cluster_admin")?,
         sudo_user: flag(r, "sudo_user")?,
         active: col::<String>(r, "status")? == "active",
+        super_powers_until: col(r, "super_powers_until")?,
+    })
+}
+
+macro_rules! sessions_select {
+    () => {
+        "SELECT id, digest, user_id, actor_id, expires_at, ended_at FROM sessions"
+    };
+}
+
+fn session_row(r: &AnyRow) -> StoreResult<PolicySessionRow> {
+    Ok(PolicySessionRow {
+        id: col(r, "id")?,
+        digest: col(r, "digest")?,
+        user_id: col(r, "user_id")?,
+        actor_id: col(r, "actor_id")?,
+        expires_at: col(r, "expires_at")?,
+        ended: col::<Option<Millis>>(r, "ended_at")?.is_some(),
     })
 }
 
@@ -163,6 +181,12 @@ impl PolicyFeed for SqlStore {
             algorithm_row,
         )
         .await?;
+        let sessions = rows(
+            c,
+            sqlx::query(concat!(sessions_select!(), " WHERE ended_at IS NULL")),
+            session_row,
+        )
+        .await?;
         tx.commit().await.map_err(db_err)?;
         Ok(PolicySnapshot {
             seq,
@@ -175,6 +199,7 @@ impl PolicyFeed for SqlStore {
             apps,
             keys,
             algorithms,
+            sessions,
         })
     }
 
@@ -284,6 +309,15 @@ impl PolicyFeed for SqlStore {
                     c,
                     sqlx::query(concat!(keys_select!(), " WHERE id = $1")).bind(id),
                     key_row,
+                )
+                .await?
+                .pop();
+            }
+            ChangeKind::Session => {
+                s.session = rows(
+                    c,
+                    sqlx::query(concat!(sessions_select!(), " WHERE id = $1")).bind(id),
+                    session_row,
                 )
                 .await?
                 .pop();

@@ -48,6 +48,12 @@ default_work_limit = 80
 # (renewed while the node lives): a killed node's slots come back after at most this.
 call_slot_lease_secs = 30
 
+# Elevated access for cluster admins: the longest an impersonation session and
+# super powers may last (minutes), and whether admins may impersonate other admins.
+max_impersonation_minutes = 60
+max_super_powers_minutes = 60
+allow_impersonating_admins = false
+
 # Whether algorithms of the http runtime may forward calls to loopback, private,
 # link-local or otherwise internal addresses (off: such upstreams are refused, so
 # a user cannot make the hub reach into its own network).
@@ -70,6 +76,9 @@ pub struct FileConfig {
     pub http_upstream_allow_private: Option<bool>,
     pub default_work_limit: Option<u32>,
     pub call_slot_lease_secs: Option<u32>,
+    pub max_impersonation_minutes: Option<u32>,
+    pub max_super_powers_minutes: Option<u32>,
+    pub allow_impersonating_admins: Option<bool>,
 }
 
 impl FileConfig {
@@ -107,6 +116,9 @@ pub struct Config {
     pub http_upstream_allow_private: bool,
     pub default_work_limit: u32,
     pub call_slot_lease_secs: u32,
+    pub max_impersonation_minutes: u32,
+    pub max_super_powers_minutes: u32,
+    pub allow_impersonating_admins: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -128,6 +140,12 @@ impl std::fmt::Debug for Config {
             )
             .field("default_work_limit", &self.default_work_limit)
             .field("call_slot_lease_secs", &self.call_slot_lease_secs)
+            .field("max_impersonation_minutes", &self.max_impersonation_minutes)
+            .field("max_super_powers_minutes", &self.max_super_powers_minutes)
+            .field(
+                "allow_impersonating_admins",
+                &self.allow_impersonating_admins,
+            )
             .finish()
     }
 }
@@ -223,6 +241,15 @@ pub struct ServeOverrides {
     /// slots come back after at most this (default 30).
     #[arg(long, env = "ALGOHUB_CALL_SLOT_LEASE_SECS")]
     pub call_slot_lease_secs: Option<u32>,
+    /// The longest an admin's impersonation session may last, in minutes (default 60).
+    #[arg(long, env = "ALGOHUB_MAX_IMPERSONATION_MINUTES")]
+    pub max_impersonation_minutes: Option<u32>,
+    /// The longest an admin's super powers may stay on, in minutes (default 60).
+    #[arg(long, env = "ALGOHUB_MAX_SUPER_POWERS_MINUTES")]
+    pub max_super_powers_minutes: Option<u32>,
+    /// Let cluster admins impersonate other cluster admins (default false).
+    #[arg(long, env = "ALGOHUB_ALLOW_IMPERSONATING_ADMINS")]
+    pub allow_impersonating_admins: Option<bool>,
 }
 
 pub mod anyhow_like {
@@ -276,6 +303,21 @@ impl Config {
         if lease < 3 {
             return Err("call_slot_lease_secs must be at least 3".into());
         }
+        let max_minutes = |name: &str, v: Option<u32>| -> anyhow_like::Result<u32> {
+            match v.unwrap_or(60) {
+                0 => Err(format!("{name} must be at least 1").into()),
+                m if m > 24 * 60 => Err(format!("{name} is at most 1440 (a day)").into()),
+                m => Ok(m),
+            }
+        };
+        let max_impersonation = max_minutes(
+            "max_impersonation_minutes",
+            s.max_impersonation_minutes.or(f.max_impersonation_minutes),
+        )?;
+        let max_super_powers = max_minutes(
+            "max_super_powers_minutes",
+            s.max_super_powers_minutes.or(f.max_super_powers_minutes),
+        )?;
         Ok(Self {
             listen,
             data_dir,
@@ -300,6 +342,12 @@ impl Config {
                 .unwrap_or(false),
             default_work_limit: work_limit,
             call_slot_lease_secs: lease,
+            max_impersonation_minutes: max_impersonation,
+            max_super_powers_minutes: max_super_powers,
+            allow_impersonating_admins: s
+                .allow_impersonating_admins
+                .or(f.allow_impersonating_admins)
+                .unwrap_or(false),
         })
     }
 
@@ -311,6 +359,9 @@ impl Config {
             default_work_limit: i64::from(self.default_work_limit),
             call_slot_lease: std::time::Duration::from_secs(u64::from(self.call_slot_lease_secs)),
             metering: true,
+            max_impersonation_minutes: self.max_impersonation_minutes,
+            max_super_powers_minutes: self.max_super_powers_minutes,
+            allow_impersonating_admins: self.allow_impersonating_admins,
         }
     }
 }

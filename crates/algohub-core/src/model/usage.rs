@@ -16,6 +16,8 @@ pub enum Via {
     MemberKey,
     /// `?sudo=true`: run as the algorithm's owner by a sudo user.
     Sudo,
+    /// A cluster admin acting as the caller (an impersonation session).
+    Impersonation,
 }
 
 impl Via {
@@ -25,6 +27,7 @@ impl Via {
             Self::OrgKey => "org_key",
             Self::MemberKey => "member_key",
             Self::Sudo => "sudo",
+            Self::Impersonation => "impersonation",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,6 +36,7 @@ impl Via {
             "org_key" => Self::OrgKey,
             "member_key" => Self::MemberKey,
             "sudo" => Self::Sudo,
+            "impersonation" => Self::Impersonation,
             _ => return None,
         })
     }
@@ -273,6 +277,8 @@ pub struct DeletionReceipt {
     pub team_seats: Vec<String>,
     /// Ids of pending invitations rescinded (to the account or its email).
     pub invitations: Vec<String>,
+    /// Ids of impersonation sessions ended (acting as the user, or by them).
+    pub sessions: Vec<String>,
 }
 
 /// A sign-up invite code (the v1 `/v1/admin/invites` routes).

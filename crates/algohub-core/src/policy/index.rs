@@ -2,9 +2,9 @@
 //! holds which app, who owns each app, and every live key. Built from a store
 //! snapshot, patched one entity at a time as changes arrive.
 
-use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
 use crate::roles::{AppRole, OrgRole};
-use crate::store::{ChangeKind, PolicyKeyRow, PolicySnapshot, PolicySubject};
+use crate::store::{ChangeKind, PolicyKeyRow, PolicySessionRow, PolicySnapshot, PolicySubject};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -25,6 +25,8 @@ pub(crate) struct UserEntry {
     pub cluster_admin: bool,
     pub sudo_user: bool,
     pub active: bool,
+    /// Super powers are on until this time (0: off).
+    pub super_until: Millis,
     /// A user has few memberships, so a linear scan wins.
     pub orgs: Memberships,
     pub teams: Seats,
@@ -46,6 +48,14 @@ pub(crate) struct KeyEntry {
     pub digest: String,
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct SessionEntry {
+    pub user: AccountId,
+    pub actor: AccountId,
+    pub expires_at: Millis,
+    pub digest: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Index {
     pub(crate) users: FxHashMap<AccountId, UserEntry>,
@@ -58,6 +68,9 @@ pub struct Index {
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
     /// algorithm id → (owner account, app it belongs to)
     pub(crate) algorithms: FxHashMap<AlgoId, (AccountId, Option<AppId>)>,
+    /// Live sessions, and their ids by token digest.
+    pub(crate) sessions: FxHashMap<SessionId, SessionEntry>,
+    pub(crate) sessions_by_digest: FxHashMap<String, SessionId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -88,6 +101,7 @@ impl Index {
                     cluster_admin: u.cluster_admin,
                     sudo_user: u.sudo_user,
                     active: u.active,
+                    super_until: u.super_powers_until.unwrap_or(0),
                     ..Default::default()
                 },
             );
@@ -140,7 +154,33 @@ impl Index {
         index
             .algorithms
             .extend(s.algorithms.iter().map(|a| (a.id, (a.owner_id, a.app_id))));
+        for session in &s.sessions {
+            index.put_session(session);
+        }
         index
+    }
+
+    fn put_session(&mut self, s: &PolicySessionRow) {
+        self.remove_session(s.id);
+        if s.ended {
+            return;
+        }
+        self.sessions_by_digest.insert(s.digest.clone(), s.id);
+        self.sessions.insert(
+            s.id,
+            SessionEntry {
+                user: s.user_id,
+                actor: s.actor_id,
+                expires_at: s.expires_at,
+                digest: s.digest.clone(),
+            },
+        );
+    }
+
+    fn remove_session(&mut self, id: SessionId) {
+        if let Some(old) = self.sessions.remove(&id) {
+            self.sessions_by_digest.remove(&old.digest);
+        }
     }
 
     fn put_key(&mut self, k: &PolicyKeyRow) {
@@ -173,6 +213,7 @@ impl Index {
                         cluster_admin: u.cluster_admin,
                         sudo_user: u.sudo_user,
                         active: u.active,
+                        super_until: u.super_powers_until.unwrap_or(0),
                         orgs: s
                             .memberships
                             .iter()
@@ -235,7 +276,32 @@ impl Index {
                     }
                 }
             },
+            ChangeKind::Session => match &s.session {
+                Some(row) => self.put_session(row),
+                None => self.remove_session(id),
+            },
         }
+    }
+
+    /// The principal of a live session: the user it acts as, naming the admin
+    /// behind it, who must still be an active cluster admin.
+    pub fn principal_for_session(&self, digest: &str, now: Millis) -> Option<Principal> {
+        let id = *self.sessions_by_digest.get(digest)?;
+        let s = self.sessions.get(&id)?;
+        if s.expires_at <= now {
+            return None;
+        }
+        let admin = self.users.get(&s.actor)?;
+        if !(admin.active && admin.cluster_admin) {
+            return None;
+        }
+        Some(Principal {
+            kind: PrincipalKind::User { user: s.user },
+            scopes: Scopes::ALL,
+            key: None,
+            session: Some(id),
+            impersonator: Some(s.actor),
+        })
     }
 
     pub fn principal_for_key(&self, digest: &str, now: Millis) -> Option<Principal> {
@@ -254,6 +320,8 @@ impl Index {
             kind,
             scopes: k.scopes,
             key: Some(id),
+            session: None,
+            impersonator: None,
         })
     }
 

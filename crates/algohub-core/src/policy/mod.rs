@@ -14,7 +14,7 @@ pub use clock::coarse_now_millis;
 pub use index::{Index, IndexStats};
 pub use rules::{Outcome, Rule, TraceStep};
 
-use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, TeamId};
+use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
 use crate::store::{ChangeKind, PolicySnapshot, PolicySubject};
 use parking_lot::RwLock;
 use serde::Serialize;
@@ -28,6 +28,10 @@ pub struct Principal {
     pub scopes: Scopes,
     /// The API key used, if any.
     pub key: Option<KeyId>,
+    /// The session used, if any (an impersonation session).
+    pub session: Option<SessionId>,
+    /// Under impersonation: the cluster admin really acting.
+    pub impersonator: Option<AccountId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +51,8 @@ impl Principal {
             kind: PrincipalKind::User { user },
             scopes: Scopes::ALL,
             key: None,
+            session: None,
+            impersonator: None,
         }
     }
     /// The human behind the principal, if there is one.
@@ -316,6 +322,24 @@ impl PolicyEngine {
     pub fn authenticate_key(&self, digest: &str) -> Option<Principal> {
         let index = self.index.read();
         index.principal_for_key(digest, coarse_now_millis())
+    }
+
+    /// Authenticates a session token by the digest of its secret: a live
+    /// session whose admin is still an active cluster admin.
+    pub fn authenticate_session(&self, digest: &str) -> Option<Principal> {
+        let index = self.index.read();
+        index.principal_for_session(digest, coarse_now_millis())
+    }
+
+    /// When a cluster admin's super powers end, if they are on.
+    pub fn super_powers_until(&self, user: AccountId) -> Option<Millis> {
+        let now = coarse_now_millis();
+        self.index
+            .read()
+            .users
+            .get(&user)
+            .map(|u| u.super_until)
+            .filter(|t| *t > now)
     }
 
     /// Whether the account a principal acts for is live and not suspended.

@@ -1,7 +1,8 @@
 //! The rules, in the order they are consulted:
-//! principal active → key scope → resource exists → member-key org limit →
-//! cluster admin → sudo user → authenticated → account self → org role →
-//! app owner → app org role → team app grant → default deny.
+//! principal active → impersonation limit → key scope → resource exists →
+//! member-key org limit → cluster admin → sudo user → authenticated → account
+//! self → org role → app owner → app org role → team app grant → super powers →
+//! default deny.
 
 use super::index::{Index, UserEntry, live};
 use super::{Action, Decision, Principal, PrincipalKind, Resource};
@@ -23,6 +24,8 @@ pub enum Rule {
     AppOwner,
     AppOrgRole,
     TeamAppGrant,
+    SuperPowers,
+    ImpersonationLimit,
     DefaultDeny,
 }
 
@@ -41,6 +44,8 @@ impl Rule {
             Rule::AppOwner => "app.owner",
             Rule::AppOrgRole => "app.org_role",
             Rule::TeamAppGrant => "team.app_grant",
+            Rule::SuperPowers => "super_powers.read",
+            Rule::ImpersonationLimit => "impersonation.limit",
             Rule::DefaultDeny => "default.deny",
         }
     }
@@ -111,12 +116,15 @@ fn finish<T: Trace>(
     Decision { allow, rule }
 }
 
-/// Actions a cluster admin may take on any account. App contents are not among
-/// them: reading private resources needs super powers (a later capability).
+/// Actions a cluster admin may take on any account. App contents and the
+/// private side of orgs (profile details, teams) are not among them: reading
+/// those needs super powers. Member lists stay readable: admins manage them.
 fn cluster_admin_may(a: Action) -> bool {
     !matches!(
         a,
-        Action::AppRead
+        Action::OrgReadPrivate
+            | Action::OrgTeamsRead
+            | Action::AppRead
             | Action::AppContribute
             | Action::AppWrite
             | Action::AppDelete
@@ -175,6 +183,59 @@ fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
     }
 }
 
+/// Reads that super powers open: private algorithms and apps, and the
+/// private side of orgs the admin is not in. Nothing that writes.
+fn elevated_read(a: Action) -> bool {
+    matches!(
+        a,
+        Action::AlgoRead
+            | Action::AppRead
+            | Action::OrgReadPrivate
+            | Action::OrgMembersRead
+            | Action::OrgTeamsRead
+    )
+}
+
+/// Super powers: a cluster admin's own credentials (not an impersonation, not
+/// a member key), switched on and not yet ended, open elevated reads. Consulted
+/// only after every ordinary rule, so a read the admin may do anyway is never
+/// counted as elevated.
+fn super_powers<T: Trace>(
+    user: Option<&UserEntry>,
+    p: &Principal,
+    action: Action,
+    now: Millis,
+    t: &mut T,
+) -> Option<Decision> {
+    let u = user.filter(|u| u.cluster_admin && elevated_read(action))?;
+    if u.super_until > now
+        && p.impersonator.is_none()
+        && matches!(p.kind, PrincipalKind::User { .. })
+    {
+        return Some(finish(t, Rule::SuperPowers, true, || {
+            "a cluster admin with super powers on (an elevated read)".into()
+        }));
+    }
+    t.step(Rule::SuperPowers, Outcome::NoMatch, || {
+        "super powers are off".into()
+    });
+    None
+}
+
+/// What an impersonation session may not do: manage keys (which would outlive
+/// it), administer the cluster, or make sudo calls.
+fn impersonation_forbids(a: Action) -> bool {
+    matches!(
+        a,
+        Action::UserKeysManage
+            | Action::OrgKeysManage
+            | Action::AdminUsersManage
+            | Action::AdminUsersRead
+            | Action::AdminOrgTypesManage
+            | Action::AlgoCallSudo
+    )
+}
+
 fn org_role_of(user: &UserEntry, org: AccountId, now: Millis) -> Option<OrgRole> {
     user.orgs
         .iter()
@@ -214,6 +275,18 @@ pub(crate) fn evaluate<T: Trace>(
     t.step(Rule::PrincipalActive, Outcome::Pass, || {
         "principal is active".into()
     });
+
+    // 1b. An impersonation session acts as the user, within limits.
+    if let Some(admin) = p.impersonator {
+        if impersonation_forbids(action) {
+            return finish(t, Rule::ImpersonationLimit, false, || {
+                format!("not while impersonating (real actor: {admin})")
+            });
+        }
+        t.step(Rule::ImpersonationLimit, Outcome::Pass, || {
+            format!("impersonation by {admin} allows this")
+        });
+    }
 
     // 2. A key must carry the scope the action needs.
     if p.key.is_some() {
@@ -382,6 +455,9 @@ pub(crate) fn evaluate<T: Trace>(
                 "not a member of the org".into()
             }),
         }
+        if let Some(d) = super_powers(user, p, action, now, t) {
+            return d;
+        }
         return finish(t, Rule::DefaultDeny, false, || "no rule grants this".into());
     }
 
@@ -454,5 +530,8 @@ pub(crate) fn evaluate<T: Trace>(
         }
     }
 
+    if let Some(d) = super_powers(user, p, action, now, t) {
+        return d;
+    }
     finish(t, Rule::DefaultDeny, false, || "no rule grants this".into())
 }

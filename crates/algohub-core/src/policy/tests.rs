@@ -15,6 +15,7 @@ fn snapshot() -> PolicySnapshot {
         cluster_admin: admin,
         sudo_user: false,
         active,
+        super_powers_until: None,
     };
     let m = |user_id, org_id, role, expires_at| PolicyMembershipRow {
         user_id,
@@ -38,6 +39,7 @@ fn snapshot() -> PolicySnapshot {
                 cluster_admin: false,
                 sudo_user: true,
                 active: true,
+                super_powers_until: None,
             },
         ],
         orgs: vec![(100, true), (101, true)],
@@ -140,6 +142,7 @@ fn snapshot() -> PolicySnapshot {
                 revoked: true,
             },
         ],
+        sessions: vec![],
     }
 }
 
@@ -289,6 +292,7 @@ fn changes_apply_incrementally() {
                 cluster_admin: false,
                 sudo_user: false,
                 active: true,
+                super_powers_until: None,
             }),
             ..Default::default()
         },
@@ -348,4 +352,92 @@ fn actions_round_trip_by_name() {
         assert_eq!(Action::parse(a.as_str()), Some(a));
     }
     assert_eq!(Action::parse("nope"), None);
+}
+
+#[test]
+fn super_powers_open_reads_only_while_on() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    let admin = Principal::user(1);
+    assert_eq!(
+        e.decide_at(&admin, AppRead, R::App(202), NOW).rule,
+        Rule::DefaultDeny
+    );
+    let on = PolicyUserRow {
+        id: 1,
+        cluster_admin: true,
+        sudo_user: false,
+        active: true,
+        super_powers_until: Some(NOW + 1_000),
+    };
+    e.apply(
+        ChangeKind::User,
+        1,
+        &PolicySubject {
+            user: Some(on),
+            ..Default::default()
+        },
+    );
+    let reads = [
+        (AppRead, R::App(202)),
+        (AlgoRead, R::Algorithm(302)),
+        (OrgTeamsRead, R::Team(30)),
+        (OrgReadPrivate, R::Org(100)),
+    ];
+    for (action, r) in reads {
+        let d = e.decide_at(&admin, action, r, NOW);
+        assert_eq!((d.allow, d.rule), (true, Rule::SuperPowers), "{action:?}");
+        assert!(
+            !e.decide_at(&admin, action, r, NOW + 1_000).allow,
+            "{action:?} after they end"
+        );
+    }
+    for (action, r) in [
+        (AppWrite, R::App(202)),
+        (AlgoCall, R::Algorithm(302)),
+        (AlgoUpdate, R::Algorithm(302)),
+        (DataRead, R::Account(6)),
+    ] {
+        assert!(!e.decide_at(&admin, action, r, NOW).allow, "{action:?}");
+    }
+    // Ordinary access is never counted as elevated.
+    let d = e.decide_at(&Principal::user(6), AppRead, R::App(202), NOW);
+    assert_eq!(d.rule, Rule::AppOwner);
+}
+
+#[test]
+fn impersonation_acts_as_the_user_within_limits() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    let erin_by_admin = Principal {
+        session: Some(1),
+        impersonator: Some(1),
+        ..Principal::user(6)
+    };
+    let d = e.decide_at(&erin_by_admin, AppManage, R::App(202), NOW);
+    assert_eq!((d.allow, d.rule), (true, Rule::AppOwner));
+    for (action, r) in [
+        (UserKeysManage, R::User(6)),
+        (AdminUsersRead, R::Cluster),
+        (AlgoCallSudo, R::Algorithm(302)),
+    ] {
+        let d = e.decide_at(&erin_by_admin, action, r, NOW);
+        assert_eq!(
+            (d.allow, d.rule),
+            (false, Rule::ImpersonationLimit),
+            "{action:?}"
+        );
+    }
+    // Impersonating an admin does not carry the admin's powers.
+    let admin_by_admin = Principal {
+        session: Some(2),
+        impersonator: Some(1),
+        ..Principal::user(1)
+    };
+    assert!(
+        !e.decide_at(&admin_by_admin, AdminUsersManage, R::Cluster, NOW)
+            .allow
+    );
 }

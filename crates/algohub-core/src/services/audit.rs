@@ -125,6 +125,34 @@ impl Hub {
             );
             return;
         }
+        let detail = serde_json::json!({"action": action.as_str()});
+        self.audit_in_background(p, "authz.denied", "cluster".into(), detail, "denied");
+    }
+
+    /// Records a read that only the caller's super powers allowed.
+    pub(crate) fn audit_elevated_read(&self, p: &Principal, action: Action, resource: Resource) {
+        let target = match resource {
+            Resource::Cluster => "cluster".to_string(),
+            Resource::User(id) => format!("user:{id}"),
+            Resource::Org(id) | Resource::Account(id) => format!("account:{id}"),
+            Resource::App(id) => format!("app:{id}"),
+            Resource::Team(id) => format!("team:{id}"),
+            Resource::Algorithm(id) => format!("algorithm:{id}"),
+        };
+        let detail = serde_json::json!({"action": action.as_str()});
+        self.audit_in_background(p, "super_powers.read", target, detail, "ok");
+    }
+
+    /// Appends an audit record for an act that changes nothing, in the
+    /// background with the request's audit context (a failure is logged).
+    fn audit_in_background(
+        &self,
+        p: &Principal,
+        kind: &'static str,
+        target: String,
+        detail: serde_json::Value,
+        outcome: &'static str,
+    ) {
         let ctx = crate::audit::current_context();
         let store = self.store.clone();
         let actor = p.user_id().unwrap_or_else(|| p.account_id());
@@ -132,12 +160,11 @@ impl Hub {
             return;
         };
         handle.spawn(AUDIT_CONTEXT.scope(ctx, async move {
-            let detail = serde_json::json!({"action": action.as_str()});
             if let Err(e) = store
-                .record_audit("authz.denied", Some(actor), "cluster", detail, "denied")
+                .record_audit(kind, Some(actor), &target, detail, outcome)
                 .await
             {
-                tracing::warn!(error = %e, "could not record a refused admin request");
+                tracing::warn!(error = %e, kind, "could not record an audit record");
             }
         }));
     }

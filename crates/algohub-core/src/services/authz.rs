@@ -52,6 +52,8 @@ impl Hub {
                 kind,
                 scopes: key.scopes,
                 key: Some(key.id),
+                session: None,
+                impersonator: None,
             });
         }
         let name = raw.strip_prefix("user:").unwrap_or(raw);

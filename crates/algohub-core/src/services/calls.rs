@@ -306,7 +306,12 @@ impl Hub {
                         break;
                     }
                 }
-                (Via::Direct, payer)
+                let via = if caller.impersonator.is_some() {
+                    Via::Impersonation
+                } else {
+                    Via::Direct
+                };
+                (via, payer)
             }
             PrincipalKind::OrgKey { org } => (Via::OrgKey, org),
             PrincipalKind::MemberKey { user, org } => {

@@ -15,6 +15,7 @@ mod authz;
 mod call_cache;
 mod calls;
 mod data;
+mod elevated;
 mod executor;
 mod invitations;
 mod keys;
@@ -37,6 +38,7 @@ pub use data::{
     DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataStorage, RESERVED_PREFIX,
     StorageError, split_path,
 };
+pub use elevated::{ImpersonationView, MAX_REASON_CHARS, SessionView, SuperPowersView};
 pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
@@ -68,6 +70,12 @@ pub struct Settings {
     /// Whether calls write usage records (always on in service; the benchmark
     /// turns it off to measure what metering costs).
     pub metering: bool,
+    /// The longest an impersonation session may last.
+    pub max_impersonation_minutes: u32,
+    /// The longest super powers may stay on.
+    pub max_super_powers_minutes: u32,
+    /// Whether a cluster admin may impersonate another cluster admin.
+    pub allow_impersonating_admins: bool,
 }
 
 impl Default for Settings {
@@ -79,6 +87,9 @@ impl Default for Settings {
             default_work_limit: admission::DEFAULT_WORK_LIMIT,
             call_slot_lease: std::time::Duration::from_secs(30),
             metering: true,
+            max_impersonation_minutes: 60,
+            max_super_powers_minutes: 60,
+            allow_impersonating_admins: false,
         }
     }
 }
@@ -154,8 +165,7 @@ impl Hub {
 
     /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
     pub fn authorize(&self, p: &Principal, action: Action, resource: Resource) -> Result<()> {
-        let d = self.policy.decide(p, action, resource);
-        self.count_decision(d.allow);
+        let d = self.decide(p, action, resource);
         if d.allow {
             Ok(())
         } else {
@@ -182,9 +192,17 @@ impl Hub {
     }
 
     pub fn can(&self, p: &Principal, action: Action, resource: Resource) -> bool {
-        let allow = self.policy.decide(p, action, resource).allow;
-        self.count_decision(allow);
-        allow
+        self.decide(p, action, resource).allow
+    }
+
+    /// One decision, counted; a read that only super powers allowed is audited.
+    fn decide(&self, p: &Principal, action: Action, resource: Resource) -> crate::policy::Decision {
+        let d = self.policy.decide(p, action, resource);
+        self.count_decision(d.allow);
+        if d.rule == crate::policy::Rule::SuperPowers {
+            self.audit_elevated_read(p, action, resource);
+        }
+        d
     }
 
     /// The human user behind the caller, or a refusal for org keys.

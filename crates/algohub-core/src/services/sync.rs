@@ -73,6 +73,8 @@ impl Hub {
                 let now = crate::model::now_millis();
                 self.store.expire_invitations(now).await?;
                 self.store.expire_grants(now).await?;
+                self.store.expire_sessions(now).await?;
+                self.store.expire_super_powers(now).await?;
                 self.flush_key_uses().await?;
                 self.after_write().await;
                 Ok(())

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod apps;
 pub mod audit;
 pub mod authz;
+pub mod elevated;
 pub mod invitations;
 pub mod teams;
 
@@ -15,5 +16,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = apps::routes(r);
     let r = authz::routes(r);
     let r = admin::routes(r);
+    let r = elevated::routes(r);
     audit::routes(r)
 }

@@ -59,19 +59,22 @@ pub async fn snapshot_contents(s: Arc<SqlStore>) {
                 id: ann.id,
                 cluster_admin: true,
                 sudo_user: true,
-                active: true
+                active: true,
+                super_powers_until: None,
             },
             PolicyUserRow {
                 id: ben.id,
                 cluster_admin: false,
                 sudo_user: false,
-                active: true
+                active: true,
+                super_powers_until: None,
             },
             PolicyUserRow {
                 id: sus.id,
                 cluster_admin: false,
                 sudo_user: false,
-                active: false
+                active: false,
+                super_powers_until: None,
             },
         ]
     );

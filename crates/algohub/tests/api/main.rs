@@ -9,6 +9,7 @@ mod audit;
 mod cli;
 mod data;
 mod durability;
+mod elevated;
 mod governance;
 mod invitations;
 mod keys;

@@ -1,0 +1,424 @@
+//! Elevated access over the real server: super powers open private reads
+//! (and nothing else) for a while, each read audited; impersonation sessions
+//! act as the user, name the real admin in the audit trail, notify the user,
+//! stop, expire, and end when an impersonation is tried from inside one.
+
+use crate::algorithms::{build_upstream, create, publish};
+use crate::governance::gauged_upstream;
+use crate::support::{TestApp, error_reason};
+use algohub_core::model::{NewSession, SuperPowers, now_millis};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Audit records with this action, polled until `want` of them are there
+/// (reads are recorded in the background).
+async fn audit_records(app: &TestApp, action: &str, want: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, v) = app
+            .get(&format!("/v1/admin/audit?action={action}"), &app.root)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let records = v["results"].as_array().cloned().unwrap_or_default();
+        if records.len() >= want || Instant::now() > deadline {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn account_id(app: &TestApp, name: &str) -> i64 {
+    app.hub().store.get_account_by_name(name).await.unwrap().id
+}
+
+async fn super_powers_open_reads_only(app: &TestApp) {
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    create(app, &alice, "alice", "secret").await;
+    app.make_org("acme", &alice).await;
+    let (s, v) = app
+        .post(
+            "/v1/organizations/acme/teams",
+            &alice,
+            json!({"name": "ml"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let algo = "/v1/algorithms/alice/secret";
+    let teams = "/v1/organizations/acme/teams";
+
+    // Off: private algorithms and orgs the admin is not in stay closed.
+    let (s, _) = app.get(algo, &app.root).await;
+    assert_eq!(s, 404);
+    let (s, _) = app.get(teams, &app.root).await;
+    assert_eq!(s, 403);
+    let (s, v) = app.get("/v1/admin/super-powers", &app.root).await;
+    assert_eq!((s, &v["super_powers"]), (200, &Value::Null), "{v}");
+
+    // Bad requests, and non-admins, are refused with clear errors.
+    let path = "/v1/admin/super-powers";
+    for (body, status, reason) in [
+        (json!({}), 400, "missing_field"),
+        (json!({"reason": "  "}), 400, "missing_field"),
+        (
+            json!({"reason": "x", "duration_minutes": 0}),
+            400,
+            "invalid_input",
+        ),
+        (
+            json!({"reason": "x", "duration_minutes": 61}),
+            400,
+            "invalid_input",
+        ),
+        (json!({"reason": "x", "color": 1}), 400, "invalid_input"),
+    ] {
+        let (s, v) = app.post(path, &app.root, body.clone()).await;
+        assert_eq!(
+            (s, error_reason(&v)),
+            (status, reason.into()),
+            "{body}: {v}"
+        );
+    }
+    let (s, _) = app.post(path, &bob, json!({"reason": "curious"})).await;
+    assert_eq!(s, 403);
+
+    let (s, v) = app
+        .post(
+            path,
+            &app.root,
+            json!({"reason": "ticket 42", "duration_minutes": 10}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["super_powers"]["reason"], "ticket 42");
+    let (_, me) = app.get("/v1/session", &app.root).await;
+    assert_eq!(me["super_powers"]["reason"], "ticket 42", "{me}");
+    assert_eq!(
+        (me["account"].as_str(), me["credential"].as_str()),
+        (Some("root"), Some("api_key"))
+    );
+
+    // On: the reads open...
+    let (s, v) = app.get(algo, &app.root).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app.get(teams, &app.root).await;
+    assert_eq!(s, 200, "{v}");
+    // ...and nothing else: writes still need ordinary rights (a cluster
+    // admin's ordinary rights do not reach algorithms).
+    let (s, v) = app
+        .post(&format!("{algo}/compile"), &app.root, json!({}))
+        .await;
+    assert_eq!(s, 403, "{v}");
+    // Every elevated read is audited, naming what was read.
+    let algo_id = app
+        .hub()
+        .store
+        .get_algorithm(account_id(app, "alice").await, "secret")
+        .await
+        .unwrap()
+        .id;
+    let reads = audit_records(app, "super_powers.read", 2).await;
+    let targets: Vec<&str> = reads
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&format!("algorithm:{algo_id}").as_str()),
+        "{reads:?}"
+    );
+    assert!(reads.iter().all(|r| r["actor"] == "root"), "{reads:?}");
+    // Ordinary reads are not counted as elevated.
+    let (s, _) = app.get(algo, &alice).await;
+    assert_eq!(s, 200);
+    let started = audit_records(app, "super_powers.started", 1).await;
+    assert_eq!(started[0]["detail"]["reason"], "ticket 42", "{started:?}");
+
+    // Stop: closed again; stopping twice changes nothing.
+    let (s, v) = app.delete(path, &app.root).await;
+    assert_eq!((s, &v["super_powers"]), (200, &Value::Null), "{v}");
+    let (s, _) = app.get(algo, &app.root).await;
+    assert_eq!(s, 404);
+    let (s, v) = app.delete(path, &app.root).await;
+    assert_eq!((s, &v["super_powers"]), (200, &Value::Null), "{v}");
+
+    // They end by themselves, and maintenance records that they did.
+    let root_id = account_id(app, "root").await;
+    let now = now_millis();
+    app.hub()
+        .store
+        .set_super_powers(
+            root_id,
+            Some(&SuperPowers {
+                reason: "brief".into(),
+                started_at: now,
+                until: now + 400,
+            }),
+        )
+        .await
+        .unwrap();
+    app.hub().sync().await.unwrap();
+    let (s, _) = app.get(algo, &app.root).await;
+    assert_eq!(s, 200, "on for a moment");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (s, _) = app.get(algo, &app.root).await;
+    assert_eq!(s, 404, "over by itself");
+    app.hub().run_maintenance().await.unwrap();
+    let ended = audit_records(app, "super_powers.ended", 2).await;
+    let reasons: Vec<&str> = ended
+        .iter()
+        .map(|r| r["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["stopped", "expired"], "{ended:?}");
+}
+
+async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
+    let (base, _) = gauged_upstream().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let ops = app.make_user("ops", true).await;
+    create(app, &alice, "alice", "secret").await;
+    let def = json!({"runtime": "http", "url": format!("{base}/hold?ms=1"), "timeout": 60});
+    build_upstream(app, &alice, "alice/secret", def).await;
+    let (s, v) = publish(app, &alice, "alice/secret", "minor", "private").await;
+    assert_eq!(s, 200, "{v}");
+    app.make_org("acme", &alice).await;
+
+    let start = |who: &'static str| format!("/v1/admin/users/{who}/impersonate");
+    let body = json!({"reason": "support ticket 7", "duration_minutes": 5});
+    // Refusals, each with its reason.
+    let (s, _) = app.post(&start("alice"), &bob, body.clone()).await;
+    assert_eq!(s, 403, "not an admin");
+    for (path, b, status, reason) in [
+        (start("root"), body.clone(), 403, "impersonation_refused"),
+        (start("ops"), body.clone(), 403, "impersonation_refused"),
+        (start("nobody"), body.clone(), 404, "user_not_found"),
+        (start("alice"), json!({}), 400, "missing_field"),
+        (
+            start("alice"),
+            json!({"reason": "x", "duration_minutes": 61}),
+            400,
+            "invalid_input",
+        ),
+    ] {
+        let (s, v) = app.post(&path, &app.root, b).await;
+        assert_eq!(
+            (s, error_reason(&v)),
+            (status, reason.into()),
+            "{path}: {v}"
+        );
+    }
+
+    let (s, v) = app.post(&start("alice"), &app.root, body.clone()).await;
+    assert_eq!(s, 201, "{v}");
+    let token = format!("Bearer {}", v["token"].as_str().unwrap());
+    assert_eq!(v["impersonation"]["user"], "alice");
+    assert_eq!(v["impersonation"]["real_user"], "root");
+
+    // The session shows who acts and who is behind it (the UI's banner).
+    let (s, me) = app.get("/v1/session", &token).await;
+    assert_eq!(s, 200, "{me}");
+    assert_eq!(
+        (me["account"].as_str(), me["credential"].as_str()),
+        (Some("alice"), Some("session")),
+        "{me}"
+    );
+    assert_eq!(me["impersonation"]["real_user"], "root");
+    assert_eq!(me["impersonation"]["reason"], "support ticket 7");
+    // The user is notified.
+    let (_, list) = app.get("/v1/users/alice/notifications", &alice).await;
+    let n = &list[0];
+    assert_eq!(n["notification_type"], "impersonation", "{list}");
+    assert!(n["text"].as_str().unwrap().contains("root"), "{n}");
+    assert!(
+        n["text"].as_str().unwrap().contains("support ticket 7"),
+        "{n}"
+    );
+
+    // It acts as alice: her private algorithm, her org.
+    let (s, v) = app.get("/v1/algorithms/alice/secret", &token).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .post(
+            "/v1/organizations/acme/teams",
+            &token,
+            json!({"name": "support"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // The audit trail names root as the actor and alice as the account.
+    let created = audit_records(app, "team.created", 1).await;
+    let r = created.last().unwrap();
+    assert_eq!(
+        (r["actor"].as_str(), r["effective_account"].as_str()),
+        (Some("root"), Some("alice")),
+        "{r}"
+    );
+    assert_eq!(r["auth_method"], "session", "{r}");
+    // Calls are metered as made through an impersonation.
+    let (s, v) = app
+        .send_json(
+            "/v1/algo/alice/secret/0.1.0",
+            &token,
+            Some("text/plain"),
+            "x",
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let rid = v["request_id"].as_str().unwrap();
+    let (_, rec) = app
+        .get(&format!("/v1/admin/usage/calls/{rid}"), &app.root)
+        .await;
+    assert_eq!(
+        (rec["via"].as_str(), rec["caller"].as_str()),
+        (Some("impersonation"), Some("alice")),
+        "{rec}"
+    );
+    // Within limits: no keys, no cluster administration.
+    let (s, v) = app
+        .post(
+            "/v1/users/alice/keys",
+            &token,
+            json!({"key_label": "x", "permissions": {}}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, _) = app.get("/v1/admin/users", &token).await;
+    assert_eq!(s, 403);
+
+    // Impersonating from inside an impersonation ends the session.
+    let (s, v) = app.post(&start("bob"), &token, body.clone()).await;
+    assert_eq!(
+        (s, error_reason(&v)),
+        (401, "impersonation_ended".into()),
+        "{v}"
+    );
+    let (s, _) = app.get("/v1/session", &token).await;
+    assert_eq!(s, 401, "logged out");
+    let ended = audit_records(app, "impersonation.ended", 1).await;
+    assert_eq!(ended[0]["detail"]["reason"], "nested", "{ended:?}");
+
+    // Stop ends a session; an API key has no session to stop.
+    let (_, v) = app.post(&start("alice"), &ops, body.clone()).await;
+    let token2 = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (s, v) = app.delete("/v1/session", &token2).await;
+    assert_eq!((s, v["ended"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(v["impersonation"]["end_reason"], "stopped");
+    let (s, _) = app.get("/v1/session", &token2).await;
+    assert_eq!(s, 401);
+    let (s, v) = app.delete("/v1/session", &ops).await;
+    assert_eq!((s, error_reason(&v)), (400, "not_a_session".into()), "{v}");
+
+    // A session ends by itself; maintenance records it.
+    let secret = algohub_core::secrets::SessionSecret::generate();
+    let (alice_id, root_id) = (
+        account_id(app, "alice").await,
+        account_id(app, "root").await,
+    );
+    app.hub()
+        .store
+        .create_session(&NewSession {
+            digest: secret.digest(),
+            user_id: alice_id,
+            actor_id: root_id,
+            reason: "brief".into(),
+            expires_at: now_millis() + 400,
+        })
+        .await
+        .unwrap();
+    app.hub().sync().await.unwrap();
+    let short = format!("Bearer {}", secret.expose());
+    let (s, _) = app.get("/v1/session", &short).await;
+    assert_eq!(s, 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (s, _) = app.get("/v1/session", &short).await;
+    assert_eq!(s, 401, "expired");
+    app.hub().run_maintenance().await.unwrap();
+    let ended = audit_records(app, "impersonation.ended", 3).await;
+    let reasons: Vec<&str> = ended
+        .iter()
+        .map(|r| r["detail"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["nested", "stopped", "expired"], "{ended:?}");
+
+    // Deleting the user ends the sessions acting as them (in the receipt).
+    let (_, v) = app.post(&start("bob"), &app.root, body.clone()).await;
+    let bob_token = format!("Bearer {}", v["token"].as_str().unwrap());
+    let session_id = v["impersonation"]["session_id"].as_i64().unwrap();
+    let (s, receipt) = app.delete("/v1/admin/users/bob", &app.root).await;
+    assert_eq!(s, 200, "{receipt}");
+    assert_eq!(
+        receipt["sessions"],
+        json!([session_id.to_string()]),
+        "{receipt}"
+    );
+    let (s, _) = app.get("/v1/session", &bob_token).await;
+    assert_eq!(s, 401);
+    // A demoted admin's sessions stop working at once.
+    let (_, v) = app.post(&start("alice"), &ops, body.clone()).await;
+    let ops_token = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (s, _) = app.delete("/v1/admin/users/ops/admin", &app.root).await;
+    assert_eq!(s, 200);
+    let (s, _) = app.get("/v1/session", &ops_token).await;
+    assert_eq!(s, 401);
+}
+
+#[tokio::test]
+async fn impersonating_admins_is_a_setting() {
+    let app = TestApp::with(|c| c.allow_impersonating_admins = true).await;
+    app.make_user("ops", true).await;
+    let (s, v) = app
+        .post(
+            "/v1/admin/users/ops/impersonate",
+            &app.root,
+            json!({"reason": "audit"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // Default duration: 30 minutes.
+    let until =
+        chrono::DateTime::parse_from_rfc3339(v["impersonation"]["expires_at"].as_str().unwrap())
+            .unwrap();
+    let left = until.timestamp_millis() - now_millis();
+    assert!((29 * 60_000..=30 * 60_000).contains(&left), "{left}");
+    // Even so, the session cannot administer the cluster.
+    let token = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (s, _) = app.get("/v1/admin/users", &token).await;
+    assert_eq!(s, 403);
+}
+
+/// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
+async fn postgres_app() -> Option<TestApp> {
+    let admin = std::env::var("ALGOHUB_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let Some(admin) = admin else {
+        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL elevated-access test not run");
+        return None;
+    };
+    let url = crate::multinode::fresh_pg_database(&admin).await;
+    Some(TestApp::with(|c| c.database_url = url).await)
+}
+
+#[tokio::test]
+async fn super_powers_sqlite() {
+    super_powers_open_reads_only(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn super_powers_postgres() {
+    if let Some(app) = postgres_app().await {
+        super_powers_open_reads_only(&app).await;
+    }
+}
+
+#[tokio::test]
+async fn impersonation_sqlite() {
+    impersonation_acts_as_the_user_and_names_the_admin(&TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn impersonation_postgres() {
+    if let Some(app) = postgres_app().await {
+        impersonation_acts_as_the_user_and_names_the_admin(&app).await;
+    }
+}
