@@ -13,6 +13,8 @@ pub enum ErrorKind {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// It existed and is gone for good (410).
+    Gone,
     Conflict,
     PayloadTooLarge,
     TooManyRequests,
@@ -93,6 +95,7 @@ codes! {
     BuildNotFound = (4082, NotFound, "build_not_found"),
     NothingToPublish = (4083, Conflict, "nothing_to_publish"),
     InvalidArtifact = (4084, BadRequest, "invalid_artifact"),
+    OwnerDeleted = (4086, Gone, "owner_deleted"),
     NotPending = (4070, Conflict, "not_pending"),
     SelfApproval = (3007, Forbidden, "self_approval"),
     RouteNotFound = (4009, NotFound, "route_not_found"),

@@ -377,6 +377,13 @@ impl PolicyEngine {
         self.index.read().stats()
     }
 
+    /// Whether this account exists (a user or org not deleted; suspended
+    /// ones included).
+    pub fn account_exists(&self, id: AccountId) -> bool {
+        let index = self.index.read();
+        index.users.contains_key(&id) || index.orgs.contains_key(&id)
+    }
+
     /// Whether this account id is an organization the index knows.
     pub fn is_org(&self, id: AccountId) -> bool {
         self.index.read().is_org(id)

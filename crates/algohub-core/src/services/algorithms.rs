@@ -176,11 +176,17 @@ impl Hub {
     }
 
     /// Loads a live algorithm without asking the policy (callers decide next).
+    /// A deleted account's algorithms stay resolvable, for history (calls
+    /// refuse them).
     pub(crate) async fn find_algorithm(&self, owner: &str, name: &str) -> Result<Algorithm> {
-        let acc = self
-            .account(owner)
-            .await
-            .map_err(|_| no_such_algorithm(owner, name))?;
+        let Ok(owner_name) = crate::names::AccountName::parse(owner) else {
+            return Err(no_such_algorithm(owner, name));
+        };
+        let acc = match self.store.get_account_by_name(owner_name.as_str()).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound) => return Err(no_such_algorithm(owner, name)),
+            Err(e) => return Err(e.into()),
+        };
         match self.store.get_algorithm(acc.id, name).await {
             Ok(a) => Ok(a),
             Err(StoreError::NotFound) => Err(no_such_algorithm(owner, name)),

@@ -388,6 +388,15 @@ impl Hub {
         }
         let target = self.call_target(&req.owner, &req.name).await?;
         let algo = &target.algorithm;
+        if !self.policy.account_exists(algo.owner_id) {
+            return Err(Error::new(
+                Code::OwnerDeleted,
+                format!(
+                    "{}/{} belongs to a deleted account: it stays on record for history but can no longer be called",
+                    algo.owner_name, algo.name
+                ),
+            ));
+        }
         if req.sudo && !self.can(caller, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
             return Err(Error::new(
                 Code::NotSudoUser,

@@ -254,6 +254,16 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
         .await;
     assert_eq!(s, 201, "{inv}");
 
+    // bob publishes a public algorithm that alice calls.
+    crate::algorithms::create(&app, &bob, "bob", "echo").await;
+    crate::algorithms::compile(&app, &bob, "bob/echo").await;
+    let (s, v) = crate::algorithms::publish(&app, &bob, "bob/echo", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .send_json("/v1/algo/bob/echo/0.1.0", &alice, Some("text/plain"), "hi")
+        .await;
+    assert_eq!(s, 200, "{v}");
+
     let (s, r) = app.delete("/v1/admin/users/bob", &bob).await;
     assert_eq!(s, 403, "{r}");
     let (s, receipt) = app.delete("/v1/admin/users/bob", &app.root).await;
@@ -271,6 +281,25 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
     }
     let (s, _) = app.delete("/v1/admin/users/bob", &app.root).await;
     assert_eq!(s, 404, "gone");
+    // bob's algorithm stays on record but cannot be called.
+    let (s, v) = app
+        .send_json("/v1/algo/bob/echo/0.1.0", &alice, Some("text/plain"), "hi")
+        .await;
+    assert_eq!((s, error_reason(&v)), (410, "owner_deleted".into()), "{v}");
+    let (s, _) = app
+        .post(
+            "/v1/admin/super-powers",
+            &app.root,
+            json!({"reason": "history"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, v) = app.get("/v1/algorithms/bob/echo", &app.root).await;
+    assert_eq!(
+        (s, v["name"].as_str()),
+        (200, Some("echo")),
+        "resolvable: {v}"
+    );
     // The last admin of an org, and the last cluster admin, cannot be deleted.
     let (s, v) = app.delete("/v1/admin/users/alice", &app.root).await;
     assert_eq!(
