@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
+from aiosmtpd.controller import Controller
 
 ALGOHUB_BIN = os.environ.get("ALGOHUB_BIN", "/work/main/target/debug/algohub")
 EXAMPLES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
@@ -138,6 +139,8 @@ class Server:
     env: dict
     log_path: str
     users: dict = field(default_factory=dict)
+    # Emails the server sent, as received by the local SMTP sink.
+    mailbox: list = field(default_factory=list)
 
     def cli(self, *args, stdin=None):
         """Runs ``algohub <args>`` against the same data directory; returns stdout."""
@@ -202,6 +205,17 @@ def _wait_health(base_url, proc, log_path, timeout=30.0):
     raise AssertionError("algohub did not answer /healthz within %.0fs" % timeout)
 
 
+class _Sink:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self, mailbox):
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server, session, envelope):
+        self.mailbox.append(envelope)
+        return "250 Message accepted for delivery"
+
+
 @pytest.fixture(scope="session")
 def server():
     assert os.access(ALGOHUB_BIN, os.X_OK), "algohub binary not found at %s (set ALGOHUB_BIN)" % ALGOHUB_BIN
@@ -214,6 +228,11 @@ def server():
     base_url = "http://127.0.0.1:%d" % port
 
     srv = Server(base_url=base_url, admin_key="", data_dir=data_dir, env=env, log_path=os.path.join(data_dir, "server.log"))
+    # A real local SMTP server receives the invitation emails.
+    smtp = Controller(_Sink(srv.mailbox), hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    env["ALGOHUB_SMTP_URL"] = "smtp://127.0.0.1:%d" % smtp.port
+    env["ALGOHUB_SMTP_FROM"] = "algohub <noreply@algohub.test>"
     # Bootstrap before serving (the CLI applies migrations itself).
     srv.create_user("admin", "admin@example.com", admin=True)
     admin_key = srv.cli("admin", "create-key", "--username", "admin", "--label", "bootstrap").strip()
@@ -244,6 +263,7 @@ def server():
         else:
             rc = "exited before the end of the session with %s" % proc.returncode
         log.close()
+        smtp.stop()
         with open(srv.log_path) as f:
             full = f.read()
         tail = full[-4000:]

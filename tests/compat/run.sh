@@ -86,7 +86,7 @@ run_suite() {
 # and calls, data API and the `algo` CLI) and GEN (management, algorithms and
 # calls, data connector API).
 run_suite "HL suite (algorithmia 2.0.5)" hl requirements-hl.txt \
-    "test_hl_management.py test_hl_algorithms.py test_hl_data.py" "$@"
+    "test_hl_management.py test_hl_algorithms.py test_hl_data.py test_email.py" "$@"
 run_suite "GEN suite (algorithmia-api-client 1.5.5)" gen requirements-gen.txt \
     "test_gen_management.py test_gen_algorithms.py test_gen_data.py" "$@"
 

@@ -466,6 +466,16 @@ pub trait OutboxStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<OutboxMessage>>;
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()>;
+    /// Claims up to `limit` undelivered messages whose kind starts with
+    /// `prefix` and that no node holds, until `until`; oldest first. A claim
+    /// that lapses (its node died) lets another node take the message.
+    async fn claim_outbox(
+        &self,
+        prefix: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>>;
     async fn list_events(&self, kind: Option<&str>, limit: i64) -> StoreResult<Vec<Event>>;
     /// Appends one audit record on its own (an act that changes nothing, such
     /// as a refused request or a sudo call).

@@ -12,6 +12,18 @@ use algohub_core::model::*;
 use algohub_core::store::{OutboxStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
+fn outbox_row(r: &sqlx::any::AnyRow) -> StoreResult<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: col(r, "id")?,
+        kind: col(r, "kind")?,
+        recipient_user_id: col(r, "recipient_user_id")?,
+        recipient_email: col(r, "recipient_email")?,
+        payload: json(r, "payload")?,
+        created_at: col(r, "created_at")?,
+        delivered_at: col(r, "delivered_at")?,
+    })
+}
+
 #[async_trait]
 impl OutboxStore for SqlStore {
     async fn enqueue(&self, messages: &[NewOutboxMessage]) -> StoreResult<()> {
@@ -35,19 +47,42 @@ impl OutboxStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(OutboxMessage {
-                    id: col(r, "id")?,
-                    kind: col(r, "kind")?,
-                    recipient_user_id: col(r, "recipient_user_id")?,
-                    recipient_email: col(r, "recipient_email")?,
-                    payload: json(r, "payload")?,
-                    created_at: col(r, "created_at")?,
-                    delivered_at: col(r, "delivered_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_row).collect()
+    }
+
+    async fn claim_outbox(
+        &self,
+        prefix: &str,
+        now: Millis,
+        until: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        // Placeholders first appear in order ($1, $2, ...), as SQLite numbers them.
+        let free = "delivered_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
+                    AND substr(kind, 1, CAST($3 AS INTEGER)) = $4";
+        let mut tx = self.write().await?;
+        // The condition is repeated outside the subquery: on PostgreSQL a
+        // row another node claimed meanwhile is re-checked and skipped.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET claimed_until = $1 WHERE {free} AND id IN \
+             (SELECT id FROM outbox WHERE {free} ORDER BY id LIMIT $5) \
+             RETURNING id, kind, recipient_user_id, recipient_email, payload, created_at, delivered_at"
+        )))
+        .bind(until)
+        .bind(now)
+        .bind(prefix.len() as i64)
+        .bind(prefix)
+        .bind(page_limit(limit))
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_err)?;
+        tx.commit().await?;
+        let mut out = rows
+            .iter()
+            .map(outbox_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.sort_by_key(|m| m.id);
+        Ok(out)
     }
 
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()> {

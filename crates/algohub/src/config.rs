@@ -54,6 +54,12 @@ max_impersonation_minutes = 60
 max_super_powers_minutes = 60
 allow_impersonating_admins = false
 
+# Invitation emails go out through this SMTP server: smtp://host:25 (plain; add
+# ?tls=required for STARTTLS) or smtps://user:password@host:465. Unset: emails wait
+# in the outbox (the invitation itself works; its token is in the API's outbox only).
+# smtp_url = "smtp://127.0.0.1:25"
+smtp_from = "algohub <algohub@localhost>"
+
 # Whether algorithms of the http runtime may forward calls to loopback, private,
 # link-local or otherwise internal addresses (off: such upstreams are refused, so
 # a user cannot make the hub reach into its own network).
@@ -79,6 +85,8 @@ pub struct FileConfig {
     pub max_impersonation_minutes: Option<u32>,
     pub max_super_powers_minutes: Option<u32>,
     pub allow_impersonating_admins: Option<bool>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
 }
 
 impl FileConfig {
@@ -119,6 +127,9 @@ pub struct Config {
     pub max_impersonation_minutes: u32,
     pub max_super_powers_minutes: u32,
     pub allow_impersonating_admins: bool,
+    /// SMTP server for invitation emails (`None`: emails stay in the outbox).
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -146,6 +157,8 @@ impl std::fmt::Debug for Config {
                 "allow_impersonating_admins",
                 &self.allow_impersonating_admins,
             )
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
             .finish()
     }
 }
@@ -250,6 +263,13 @@ pub struct ServeOverrides {
     /// Let cluster admins impersonate other cluster admins (default false).
     #[arg(long, env = "ALGOHUB_ALLOW_IMPERSONATING_ADMINS")]
     pub allow_impersonating_admins: Option<bool>,
+    /// SMTP server for invitation emails: smtp://host:25 (add ?tls=required for
+    /// STARTTLS) or smtps://user:password@host:465. Unset: emails wait in the outbox.
+    #[arg(long, env = "ALGOHUB_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From address of emails (default "algohub <algohub@localhost>").
+    #[arg(long, env = "ALGOHUB_SMTP_FROM")]
+    pub smtp_from: Option<String>,
 }
 
 pub mod anyhow_like {
@@ -348,6 +368,16 @@ impl Config {
                 .allow_impersonating_admins
                 .or(f.allow_impersonating_admins)
                 .unwrap_or(false),
+            smtp_url: s
+                .smtp_url
+                .clone()
+                .or(f.smtp_url)
+                .filter(|u| !u.trim().is_empty()),
+            smtp_from: s
+                .smtp_from
+                .clone()
+                .or(f.smtp_from)
+                .unwrap_or_else(|| "algohub <algohub@localhost>".into()),
         })
     }
 

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod executor;
 pub mod files;
+pub mod mail;
 
 use algohub_core::services::Hub;
 use algohub_core::store::Store;
@@ -63,11 +64,21 @@ impl Server {
             config.base_url.clone()
         };
         let (tx, rx) = watch::channel(false);
+        let mailer = match &config.smtp_url {
+            Some(url) => Some(Arc::new(mail::SmtpMailer::new(url, &config.smtp_from)?)),
+            None => {
+                tracing::info!("smtp_url is not set: invitation emails wait in the outbox");
+                None
+            }
+        };
         spawn_background(
             hub.clone(),
             Duration::from_millis(config.policy_poll_ms),
             rx.clone(),
         );
+        if let Some(mailer) = mailer {
+            spawn_mail_delivery(hub.clone(), mailer, base_url.clone(), rx.clone());
+        }
         let app = algohub_http::app(hub.clone(), base_url, metrics);
         let mut stop = rx;
         let hub_for_close = hub.clone();
@@ -110,6 +121,29 @@ impl Server {
     pub fn stop_handle(&self) -> watch::Sender<bool> {
         self.shutdown.clone()
     }
+}
+
+/// Sends queued emails every second while the server runs.
+fn spawn_mail_delivery(
+    hub: Arc<Hub>,
+    mailer: Arc<mail::SmtpMailer>,
+    base_url: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = hub.deliver_emails(mailer.as_ref(), &base_url).await {
+                        metrics::counter!("algohub_store_errors_total").increment(1);
+                        tracing::warn!(error = %e, "email delivery failed; retrying");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    });
 }
 
 /// Policy sync (other nodes' changes) and housekeeping (expiry, key last-use).

@@ -19,6 +19,7 @@ mod elevated;
 mod executor;
 mod invitations;
 mod keys;
+mod mail;
 mod metering;
 mod notifications;
 mod orgs;
@@ -42,6 +43,7 @@ pub use elevated::{ImpersonationView, MAX_REASON_CHARS, SessionView, SuperPowers
 pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
+pub use mail::{Email, MailError, Mailer, render_email};
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS};
 pub use orgs::{CreateOrg, OrgView};
 pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};

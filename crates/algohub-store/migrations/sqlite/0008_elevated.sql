@@ -1,4 +1,5 @@
--- Elevated access (SQLite dialect): impersonation sessions and super powers.
+-- Elevated access (SQLite dialect): impersonation sessions and super powers; and
+-- the claim column of outbox email delivery.
 -- Kept in step with migrations/postgres/0008_elevated.sql.
 
 CREATE TABLE sessions (
@@ -21,3 +22,7 @@ CREATE INDEX sessions_by_actor ON sessions (actor_id);
 ALTER TABLE users ADD COLUMN super_powers_until INTEGER;
 ALTER TABLE users ADD COLUMN super_powers_started_at INTEGER;
 ALTER TABLE users ADD COLUMN super_powers_reason TEXT;
+
+-- Email delivery from the outbox: a node claims a message for a while before
+-- sending it, so two nodes do not send the same email.
+ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;

@@ -261,6 +261,33 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
     let queued = s.list_outbox(true, 10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].payload["token"], "t0k");
+    // Email delivery claims: one node at a time, by kind prefix, until the
+    // claim lapses.
+    assert!(
+        s.claim_outbox("email.", now, now + 100, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = s
+        .claim_outbox("invitation", now, now + 100, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        s.claim_outbox("invitation", now + 50, now + 150, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s
+        .claim_outbox("invitation", now + 101, now + 200, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [claimed[0].id]
+    );
     assert_eq!(
         (queued[0].kind.as_str(), queued[0].created_at),
         ("invitation_email", now)

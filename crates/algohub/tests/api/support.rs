@@ -37,6 +37,8 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
+        smtp_url: None,
+        smtp_from: "algohub <algohub@localhost>".into(),
     }
 }
 
