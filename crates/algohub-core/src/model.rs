@@ -26,8 +26,7 @@ pub fn now_millis() -> Millis {
 pub fn format_millis(ms: Millis) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parse an RFC 3339 time, with or without zone or fraction (a missing zone is UTC).

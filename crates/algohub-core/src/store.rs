@@ -166,6 +166,31 @@ pub struct PolicySubject {
     pub session: Option<PolicySessionRow>,
 }
 
+/// One account as the export reads it, borrowed from the database row.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportUser<'a> {
+    pub uuid: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub full_name: &'a str,
+    pub status: &'a str,
+    pub cluster_admin: bool,
+    pub sudo_user: bool,
+    pub work_limit: Option<i64>,
+    pub created_at: Millis,
+    pub last_login_at: Option<Millis>,
+}
+
+/// Appends one exported account to a chunk (e.g. as a CSV row).
+pub type ExportRender = Box<dyn FnMut(&ExportUser<'_>, &mut Vec<u8>) + Send>;
+
+/// Where exported chunks go: a bounded channel, so the export runs in
+/// constant memory at the pace of its reader.
+pub type ExportSink = tokio::sync::mpsc::Sender<Result<Vec<u8>, String>>;
+
+/// About how many bytes an export chunk holds.
+pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
@@ -206,6 +231,11 @@ pub trait AccountStore: Send + Sync {
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
     async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;
     async fn count_users(&self) -> StoreResult<i64>;
+    /// Every live user, oldest first, rendered by `render` into chunks of
+    /// about `EXPORT_CHUNK_BYTES` sent to `sink`, in one consistent read and
+    /// constant memory. Stops early (with `Ok`) when the receiver is gone.
+    /// Returns how many users were rendered.
+    async fn export_users(&self, render: ExportRender, sink: ExportSink) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -522,6 +522,14 @@ impl AccountStore for SqlStore {
             .await
     }
 
+    async fn export_users(
+        &self,
+        render: algohub_core::store::ExportRender,
+        sink: algohub_core::store::ExportSink,
+    ) -> StoreResult<u64> {
+        self.export_users_impl(render, sink).await
+    }
+
     async fn count_users(&self) -> StoreResult<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM accounts WHERE kind = 'user' AND status <> 'deleted'",

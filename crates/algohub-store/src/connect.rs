@@ -61,8 +61,18 @@ impl Dialect {
 pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
     sqlx::any::install_default_drivers();
     let dialect = Dialect::from_url(url)?;
+    let mut sqlite_file = None;
     let pool = match dialect {
-        Dialect::Sqlite => connect_sqlite(url).await?,
+        Dialect::Sqlite => {
+            let (normalized, in_memory) = sqlite_url(url)?;
+            if !in_memory {
+                sqlite_file = normalized
+                    .strip_prefix("sqlite:")
+                    .and_then(|rest| rest.split('?').next())
+                    .map(std::path::PathBuf::from);
+            }
+            connect_sqlite(url).await?
+        }
         Dialect::Postgres => AnyPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(30))
@@ -75,6 +85,7 @@ pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
         dialect,
         write_lock: tokio::sync::Mutex::new(()),
         max_orgs_per_user: std::sync::atomic::AtomicU32::new(0),
+        sqlite_file,
     }))
 }
 

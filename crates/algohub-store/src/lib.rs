@@ -19,6 +19,7 @@ mod apps;
 mod connect;
 mod db;
 mod elevated;
+mod export;
 mod grants;
 mod invitations;
 mod keys;
@@ -46,6 +47,9 @@ pub struct SqlStore {
     write_lock: tokio::sync::Mutex<()>,
     /// Organizations one user may belong to; 0 = unlimited.
     max_orgs_per_user: std::sync::atomic::AtomicU32,
+    /// The database file of a SQLite store (not in memory): the account
+    /// export reads it through its own read-only connection.
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SqlStore {

@@ -140,6 +140,7 @@ conformance! {
     accounts::user_updates_and_flags,
     accounts::concurrent_writers,
     accounts::search_and_suspend,
+    accounts::export_users_in_chunks,
     orgs::org_create_makes_creator_admin,
     orgs::org_types,
     orgs::last_admin_refusals,

@@ -229,22 +229,16 @@ async fn export_users(hub: &Hub, output: Option<&std::path::Path>) -> Result<(),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let sudo = hub.settings.sudo_users_enabled;
-    let mut marker = None;
-    let mut header = true;
-    let mut rows = 0usize;
-    loop {
-        let page = hub.export_users_page_unchecked(marker).await?;
-        out.write_all(&algohub_http::native::admin::users_csv(
-            &page, sudo, header,
-        )?)?;
-        header = false;
-        rows += page.len();
-        if (page.len() as i64) < algohub_core::services::EXPORT_PAGE {
-            break;
-        }
-        marker = page.last().map(|u| u.username.clone());
+    let mut chunks = hub.export_users_csv_unchecked();
+    let mut lines = 0usize;
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk?;
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+        out.write_all(&chunk)?;
     }
+    // One line per account after the header (a name holding a line break,
+    // quoted in the CSV, would count twice in this message only).
+    let rows = lines.saturating_sub(1);
     out.flush()?;
     eprintln!("exported {rows} accounts");
     Ok(())

@@ -11,7 +11,7 @@
 //! Peak memory is the process's high-water mark (`VmHWM`), reset just before
 //! the export (`/proc/self/clear_refs`), minus the resident size then.
 
-use algohub_core::services::{EXPORT_PAGE, Hub, Settings};
+use algohub_core::services::{Hub, Settings};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -65,22 +65,15 @@ async fn run(accounts: u64) -> Result<bool, String> {
     let base = kib("VmRSS:").unwrap_or(0);
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
     let t = Instant::now();
-    let (mut rows, mut bytes, mut marker, mut header) = (0u64, 0u64, None, true);
-    loop {
-        let page = hub
-            .export_users_page_unchecked(marker)
-            .await
-            .map_err(|x| e(&x))?;
-        let chunk = algohub_http::native::admin::users_csv(&page, true, header)?;
-        header = false;
-        out.write_all(&chunk).map_err(|x| e(&x))?;
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut chunks = hub.export_users_csv_unchecked();
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk?;
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
         bytes += chunk.len() as u64;
-        rows += page.len() as u64;
-        if (page.len() as i64) < EXPORT_PAGE {
-            break;
-        }
-        marker = page.last().map(|u| u.username.clone());
+        out.write_all(&chunk).map_err(|x| e(&x))?;
     }
+    let rows = lines - 1;
     out.flush().map_err(|x| e(&x))?;
     let secs = t.elapsed().as_secs_f64();
     let peak = kib("VmHWM:").unwrap_or(0);

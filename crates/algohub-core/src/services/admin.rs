@@ -4,8 +4,9 @@
 
 use super::Hub;
 use crate::error::{Code, Error, Result};
-use crate::model::{AccountStatus, Page, User};
+use crate::model::{AccountStatus, Page, User, format_millis};
 use crate::policy::{Action, Principal, Resource};
+use crate::store::{ExportRender, ExportUser};
 
 /// The refusal when a change would leave no active cluster admin.
 pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
@@ -20,8 +21,92 @@ pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
     }
 }
 
-/// Users per export page (the export streams page by page).
-pub const EXPORT_PAGE: i64 = 5_000;
+/// Export chunks queued between the store and the reader at most.
+const EXPORT_QUEUE: usize = 4;
+
+/// A cell as it is safe to open in a spreadsheet: text that would start a
+/// formula (`= + - @`, tab, carriage return) gets a leading apostrophe.
+fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// The export's header row; the sudo role only where it exists.
+fn csv_header(sudo_enabled: bool) -> Vec<u8> {
+    let mut h = vec![
+        "id",
+        "username",
+        "email",
+        "fullname",
+        "status",
+        "cluster_admin",
+    ];
+    if sudo_enabled {
+        h.push("sudo_user");
+    }
+    h.extend(["work_limit", "created_at", "last_login_at"]);
+    format!("{}\n", h.join(",")).into_bytes()
+}
+
+/// Renders accounts as CSV rows (quoted where needed, spreadsheet-safe).
+fn csv_row_writer(sudo_enabled: bool) -> ExportRender {
+    let row = RowBuf::default();
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(row.clone());
+    Box::new(move |u: &ExportUser<'_>, out: &mut Vec<u8>| {
+        let flag = |b: bool| if b { "true" } else { "false" };
+        let limit = u.work_limit.map(|l| l.to_string()).unwrap_or_default();
+        let created = format_millis(u.created_at);
+        let login = u.last_login_at.map(format_millis).unwrap_or_default();
+        let mut fields: [&str; 10] = [""; 10];
+        let (email, name) = (cell(u.email), cell(u.full_name));
+        let mut n = 0;
+        for f in [
+            u.uuid,
+            u.username,
+            &email,
+            &name,
+            u.status,
+            flag(u.cluster_admin),
+        ] {
+            fields[n] = f;
+            n += 1;
+        }
+        if sudo_enabled {
+            fields[n] = flag(u.sudo_user);
+            n += 1;
+        }
+        for f in [limit.as_str(), &created, &login] {
+            fields[n] = f;
+            n += 1;
+        }
+        // Writing to a Vec cannot fail.
+        let _ = w.write_record(&fields[..n]);
+        let _ = w.flush();
+        let mut bytes = row.0.lock();
+        out.extend_from_slice(&bytes);
+        bytes.clear();
+    })
+}
+
+/// The bytes of the row being written (the CSV writer owns its writer, so
+/// the renderer keeps a second handle to take each row out).
+#[derive(Clone, Default)]
+struct RowBuf(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for RowBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 impl Hub {
     /// Users whose username or email starts with `query` (case-insensitive),
@@ -44,24 +129,34 @@ impl Hub {
     }
 
     /// One page of the account export, after `marker` (cluster admins).
-    pub async fn export_users_page(
+    /// Every account as CSV, streamed: chunks arrive on the returned channel
+    /// as the store reads them (constant memory). A failure midway arrives as
+    /// an `Err` item, and the stream ends.
+    pub fn export_users_csv(
         &self,
         caller: &Principal,
-        marker: Option<String>,
-    ) -> Result<Vec<User>> {
+    ) -> Result<tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, String>>> {
         self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
-        self.export_users_page_unchecked(marker).await
+        Ok(self.export_users_csv_unchecked())
     }
 
     /// For the CLI export (direct database access, no caller).
-    pub async fn export_users_page_unchecked(&self, marker: Option<String>) -> Result<Vec<User>> {
-        Ok(self
-            .store
-            .list_users(&Page {
-                limit: EXPORT_PAGE,
-                marker,
-            })
-            .await?)
+    pub fn export_users_csv_unchecked(
+        &self,
+    ) -> tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, String>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_QUEUE);
+        let sudo = self.settings.sudo_users_enabled;
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if tx.send(Ok(csv_header(sudo))).await.is_err() {
+                return;
+            }
+            if let Err(e) = store.export_users(csv_row_writer(sudo), tx.clone()).await {
+                tracing::warn!(error = %e, "the account export failed midway");
+                let _ = tx.send(Err(format!("the export failed: {e}"))).await;
+            }
+        });
+        rx
     }
 
     async fn admin_target(

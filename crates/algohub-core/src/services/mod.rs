@@ -29,7 +29,6 @@ mod usage;
 mod versions;
 
 pub use accounts::CreateUser;
-pub use admin::EXPORT_PAGE;
 pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
 pub use audit::AuditVerdict;

@@ -36,58 +36,6 @@ fn admin_user(u: &User, sudo_enabled: bool) -> Value {
     v
 }
 
-/// A cell as it is safe to open in a spreadsheet: text that would start a
-/// formula (`= + - @`, tab, carriage return) gets a leading apostrophe.
-fn cell(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{text}"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
-    }
-}
-
-/// CSV rows of `users` (with the header row first when `header`). Shared by
-/// the export route and `algohub export users --csv`.
-pub fn users_csv(users: &[User], sudo_enabled: bool, header: bool) -> Result<Vec<u8>, String> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(users.len() * 96));
-    let e = |e: csv::Error| e.to_string();
-    if header {
-        let mut h = vec![
-            "id",
-            "username",
-            "email",
-            "fullname",
-            "status",
-            "cluster_admin",
-        ];
-        if sudo_enabled {
-            h.push("sudo_user");
-        }
-        h.extend(["work_limit", "created_at", "last_login_at"]);
-        w.write_record(&h).map_err(e)?;
-    }
-    for u in users {
-        let flag = |b: bool| if b { "true" } else { "false" };
-        let limit = u.work_limit.map(|l| l.to_string()).unwrap_or_default();
-        let created = format_millis(u.created_at);
-        let login = u.last_login_at.map(format_millis).unwrap_or_default();
-        w.write_field(&u.uuid).map_err(e)?;
-        w.write_field(&u.username).map_err(e)?;
-        w.write_field(cell(&u.email).as_ref()).map_err(e)?;
-        w.write_field(cell(&u.full_name).as_ref()).map_err(e)?;
-        w.write_field(u.status.as_str()).map_err(e)?;
-        w.write_field(flag(u.cluster_admin)).map_err(e)?;
-        if sudo_enabled {
-            w.write_field(flag(u.sudo_user)).map_err(e)?;
-        }
-        w.write_field(&limit).map_err(e)?;
-        w.write_field(&created).map_err(e)?;
-        w.write_field(&login).map_err(e)?;
-        w.write_record(None::<&[u8]>).map_err(e)?;
-    }
-    w.into_inner().map_err(|e| e.to_string())
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SearchArgs {
@@ -133,45 +81,14 @@ async fn search(
     Ok(Json(body))
 }
 
-/// Streams every account as CSV, one store page at a time (constant memory).
+/// Streams every account as CSV as the store reads it (constant memory).
 async fn export(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
-    // The first page is read before answering, so a refusal is a clean 403.
-    let first = s.hub.export_users_page(&c, None).await?;
-    let sudo = s.hub.settings.sudo_users_enabled;
-    let hub = s.hub.clone();
-    let stream = futures_util::stream::unfold(
-        (Some(first), true, c, false),
-        move |(page, header, caller, done)| {
-            let hub = hub.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                let users = match page {
-                    Some(p) => p,
-                    None => {
-                        return None;
-                    }
-                };
-                let chunk = users_csv(&users, sudo, header).map_err(std::io::Error::other);
-                let next = if (users.len() as i64) < algohub_core::services::EXPORT_PAGE {
-                    None
-                } else {
-                    let marker = users.last().map(|u| u.username.clone());
-                    match hub.export_users_page(&caller, marker).await {
-                        Ok(p) if !p.is_empty() => Some(p),
-                        Ok(_) => None,
-                        Err(e) => {
-                            // The status is already sent: end the body with an error.
-                            let err = std::io::Error::other(e.to_string());
-                            return Some((Err(err), (None, false, caller, true)));
-                        }
-                    }
-                };
-                Some((chunk.map(Bytes::from), (next, false, caller, false)))
-            }
-        },
-    );
+    let chunks = s.hub.export_users_csv(&c)?;
+    // A failure midway ends the body with an error (the status is already sent).
+    let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item.map(Bytes::from).map_err(std::io::Error::other), rx))
+    });
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

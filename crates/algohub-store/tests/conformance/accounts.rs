@@ -258,3 +258,48 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
             .is_err()
     );
 }
+
+/// The export reads every live user once, oldest first, in chunks, and stops
+/// when its reader goes away.
+pub async fn export_users_in_chunks(s: Arc<SqlStore>) {
+    let n = 1500;
+    for i in 0..n {
+        user(&s, &format!("user{i:05}")).await;
+    }
+    let gone = user(&s, "gone").await;
+    s.delete_user(gone.id, gone.id).await.unwrap();
+    let render: algohub_core::store::ExportRender = Box::new(|u, out: &mut Vec<u8>| {
+        let line = format!("{},{},{},{}\n", u.username, u.email, u.status, u.uuid);
+        out.extend_from_slice(line.as_bytes());
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.export_users(render, tx).await.unwrap() }
+    });
+    let mut text = String::new();
+    let mut chunks = 0;
+    while let Some(chunk) = rx.recv().await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        chunks += 1;
+    }
+    assert_eq!(task.await.unwrap(), n);
+    assert!(chunks > 1, "{chunks} chunk(s)");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), n as usize);
+    assert!(lines[0].starts_with("user00000,user00000@example.com,active,"));
+    assert!(lines[1499].starts_with("user01499,user01499@example.com,active,"));
+    // A reader that stops early ends the export.
+    let render: algohub_core::store::ExportRender = Box::new(|u, out: &mut Vec<u8>| {
+        out.extend_from_slice(&[b'x'; 100]);
+        out.extend_from_slice(u.uuid.as_bytes());
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.export_users(render, tx).await.unwrap() }
+    });
+    rx.recv().await.unwrap().unwrap();
+    drop(rx);
+    assert!(task.await.unwrap() < n, "stopped early");
+}

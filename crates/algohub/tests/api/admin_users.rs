@@ -55,8 +55,9 @@ async fn search_and_page() {
 async fn export_streams_every_account_as_csv() {
     let app = TestApp::new().await;
     let bob = app.make_user("bob", false).await;
-    // More than one export page.
-    let n = algohub_core::services::EXPORT_PAGE as usize + 3;
+    // Several export chunks (each about 64 KiB, a few hundred rows).
+    let rows_per_chunk = algohub_core::store::EXPORT_CHUNK_BYTES / 100;
+    let n = 3 * rows_per_chunk + 3;
     let store = &app.hub().store;
     for i in 0..n {
         store

@@ -194,9 +194,9 @@ fn export_users_as_csv() {
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("id,username,email,"), "{text}");
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 3, "oldest first: {text}");
     assert!(
-        lines[1].contains(",ann,ann@example.com,") && lines[2].contains(",ops,"),
+        lines[1].contains(",ops,ops@example.com,") && lines[2].contains(",ann,"),
         "{text}"
     );
     let file = dir.path().join("accounts.csv");
