@@ -22,6 +22,48 @@ pub fn now_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// Appends times as `format_millis` writes them, without allocating: the
+/// date part (by chrono) is kept for the day it was made for, which rows
+/// written in order mostly share.
+#[derive(Debug, Default)]
+pub struct MillisWriter {
+    day: Option<i64>,
+    date: String,
+}
+
+impl MillisWriter {
+    pub fn push(&mut self, out: &mut Vec<u8>, ms: Millis) {
+        const DAY: i64 = 86_400_000;
+        let (day, in_day) = (ms.div_euclid(DAY), ms.rem_euclid(DAY));
+        if self.day != Some(day) {
+            // "YYYY-MM-DDT" of this day.
+            let full = format_millis(day * DAY);
+            self.date = full[..full.len() - "00:00:00.000Z".len()].to_string();
+            self.day = Some(day);
+        }
+        out.extend_from_slice(self.date.as_bytes());
+        let two = |n: i64| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        let (h, m, sec, milli) = (
+            in_day / 3_600_000,
+            in_day / 60_000 % 60,
+            in_day / 1000 % 60,
+            in_day % 1000,
+        );
+        out.extend_from_slice(&two(h));
+        out.push(b':');
+        out.extend_from_slice(&two(m));
+        out.push(b':');
+        out.extend_from_slice(&two(sec));
+        out.push(b'.');
+        out.extend_from_slice(&[
+            b'0' + (milli / 100) as u8,
+            b'0' + (milli / 10 % 10) as u8,
+            b'0' + (milli % 10) as u8,
+            b'Z',
+        ]);
+    }
+}
+
 /// RFC 3339 with milliseconds and `Z`, e.g. `2021-03-22T10:11:12.000Z`.
 pub fn format_millis(ms: Millis) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -484,4 +526,36 @@ pub struct Event {
 pub struct Page {
     pub limit: i64,
     pub marker: Option<String>,
+}
+
+#[cfg(test)]
+mod millis_tests {
+    use super::*;
+
+    #[test]
+    fn millis_writer_matches_format_millis() {
+        let mut w = MillisWriter::default();
+        let mut x: i64 = 0x9E37_79B9;
+        for ms in [
+            0,
+            1,
+            999,
+            86_399_999,
+            86_400_000,
+            -1,
+            -86_400_001,
+            1_700_000_000_123,
+        ]
+        .into_iter()
+        .chain((0..2000).map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x.rem_euclid(4_000_000_000_000) - 100_000_000_000
+        })) {
+            let mut out = Vec::new();
+            w.push(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), format_millis(ms), "{ms}");
+        }
+    }
 }

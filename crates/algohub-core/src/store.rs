@@ -184,6 +184,9 @@ pub struct ExportUser<'a> {
 /// Appends one exported account to a chunk (e.g. as a CSV row).
 pub type ExportRender = Box<dyn FnMut(&ExportUser<'_>, &mut Vec<u8>) + Send>;
 
+/// Makes a renderer; the export may render on several threads, one each.
+pub type MakeExportRender = std::sync::Arc<dyn Fn() -> ExportRender + Send + Sync>;
+
 /// Where exported chunks go: a bounded channel, so the export runs in
 /// constant memory at the pace of its reader.
 pub type ExportSink = tokio::sync::mpsc::Sender<Result<Vec<u8>, String>>;
@@ -231,11 +234,11 @@ pub trait AccountStore: Send + Sync {
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
     async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;
     async fn count_users(&self) -> StoreResult<i64>;
-    /// Every live user, oldest first, rendered by `render` into chunks of
+    /// Every live user, oldest first, rendered by renderers from `render` into chunks of
     /// about `EXPORT_CHUNK_BYTES` sent to `sink`, in one consistent read and
     /// constant memory. Stops early (with `Ok`) when the receiver is gone.
     /// Returns how many users were rendered.
-    async fn export_users(&self, render: ExportRender, sink: ExportSink) -> StoreResult<u64>;
+    async fn export_users(&self, render: MakeExportRender, sink: ExportSink) -> StoreResult<u64>;
 }
 
 #[async_trait]

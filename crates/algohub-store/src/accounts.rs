@@ -524,7 +524,7 @@ impl AccountStore for SqlStore {
 
     async fn export_users(
         &self,
-        render: algohub_core::store::ExportRender,
+        render: algohub_core::store::MakeExportRender,
         sink: algohub_core::store::ExportSink,
     ) -> StoreResult<u64> {
         self.export_users_impl(render, sink).await

@@ -229,16 +229,11 @@ async fn export_users(hub: &Hub, output: Option<&std::path::Path>) -> Result<(),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let mut chunks = hub.export_users_csv_unchecked();
-    let mut lines = 0usize;
-    while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk?;
-        lines += chunk.iter().filter(|b| **b == b'\n').count();
-        out.write_all(&chunk)?;
+    let mut export = hub.export_users_csv_unchecked();
+    while let Some(chunk) = export.chunks.recv().await {
+        out.write_all(&chunk?)?;
     }
-    // One line per account after the header (a name holding a line break,
-    // quoted in the CSV, would count twice in this message only).
-    let rows = lines.saturating_sub(1);
+    let rows = export.rows.await?;
     out.flush()?;
     eprintln!("exported {rows} accounts");
     Ok(())

@@ -4,9 +4,9 @@
 
 use super::Hub;
 use crate::error::{Code, Error, Result};
-use crate::model::{AccountStatus, Page, User, format_millis};
+use crate::model::{AccountStatus, MillisWriter, Page, User};
 use crate::policy::{Action, Principal, Resource};
-use crate::store::{ExportRender, ExportUser};
+use crate::store::{ExportRender, ExportUser, MakeExportRender};
 
 /// The refusal when a change would leave no active cluster admin.
 pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
@@ -19,6 +19,14 @@ pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
         }
         other => other.into(),
     }
+}
+
+/// A running account export.
+pub struct UserExport {
+    /// CSV chunks, the header first; an `Err` item ends a failed export.
+    pub chunks: tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, String>>,
+    /// How many accounts were exported, once the export ends.
+    pub rows: tokio::task::JoinHandle<u64>,
 }
 
 /// Export chunks queued between the store and the reader at most.
@@ -51,61 +59,44 @@ fn csv_header(sudo_enabled: bool) -> Vec<u8> {
     format!("{}\n", h.join(",")).into_bytes()
 }
 
-/// Renders accounts as CSV rows (quoted where needed, spreadsheet-safe).
+/// Renders accounts as CSV rows, straight into the chunk. The two free-text
+/// fields (email, full name) go through csv-core, which quotes them where
+/// needed, after the spreadsheet-safety prefix; every other field is an id, a
+/// name, a word, a number or a timestamp that never needs quoting.
 fn csv_row_writer(sudo_enabled: bool) -> ExportRender {
-    let row = RowBuf::default();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(row.clone());
+    let mut w = csv_core::Writer::new();
+    let mut times = MillisWriter::default();
     Box::new(move |u: &ExportUser<'_>, out: &mut Vec<u8>| {
-        let flag = |b: bool| if b { "true" } else { "false" };
-        let limit = u.work_limit.map(|l| l.to_string()).unwrap_or_default();
-        let created = format_millis(u.created_at);
-        let login = u.last_login_at.map(format_millis).unwrap_or_default();
-        let mut fields: [&str; 10] = [""; 10];
-        let (email, name) = (cell(u.email), cell(u.full_name));
-        let mut n = 0;
-        for f in [
-            u.uuid,
-            u.username,
-            &email,
-            &name,
-            u.status,
-            flag(u.cluster_admin),
-        ] {
-            fields[n] = f;
-            n += 1;
+        let flag = |b: bool| if b { &b"true,"[..] } else { &b"false,"[..] };
+        out.extend_from_slice(u.uuid.as_bytes());
+        out.push(b',');
+        out.extend_from_slice(u.username.as_bytes());
+        out.push(b',');
+        for text in [cell(u.email), cell(u.full_name)] {
+            // Room for quotes, every byte doubled and the delimiter.
+            let start = out.len();
+            out.resize(start + 2 * text.len() + 3, 0);
+            let mut at = start + w.field(text.as_bytes(), &mut out[start..]).2;
+            at += w.delimiter(&mut out[at..]).1;
+            out.truncate(at);
         }
+        out.extend_from_slice(u.status.as_bytes());
+        out.push(b',');
+        out.extend_from_slice(flag(u.cluster_admin));
         if sudo_enabled {
-            fields[n] = flag(u.sudo_user);
-            n += 1;
+            out.extend_from_slice(flag(u.sudo_user));
         }
-        for f in [limit.as_str(), &created, &login] {
-            fields[n] = f;
-            n += 1;
+        if let Some(l) = u.work_limit {
+            out.extend_from_slice(l.to_string().as_bytes());
         }
-        // Writing to a Vec cannot fail.
-        let _ = w.write_record(&fields[..n]);
-        let _ = w.flush();
-        let mut bytes = row.0.lock();
-        out.extend_from_slice(&bytes);
-        bytes.clear();
+        out.push(b',');
+        times.push(out, u.created_at);
+        out.push(b',');
+        if let Some(t) = u.last_login_at {
+            times.push(out, t);
+        }
+        out.push(b'\n');
     })
-}
-
-/// The bytes of the row being written (the CSV writer owns its writer, so
-/// the renderer keeps a second handle to take each row out).
-#[derive(Clone, Default)]
-struct RowBuf(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
-
-impl std::io::Write for RowBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 impl Hub {
@@ -129,34 +120,34 @@ impl Hub {
     }
 
     /// One page of the account export, after `marker` (cluster admins).
-    /// Every account as CSV, streamed: chunks arrive on the returned channel
-    /// as the store reads them (constant memory). A failure midway arrives as
-    /// an `Err` item, and the stream ends.
-    pub fn export_users_csv(
-        &self,
-        caller: &Principal,
-    ) -> Result<tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, String>>> {
+    /// Every account as CSV, streamed: chunks arrive on `chunks` as the
+    /// store reads them (constant memory). A failure midway arrives as an
+    /// `Err` item, and the stream ends. `rows` tells how many accounts went out.
+    pub fn export_users_csv(&self, caller: &Principal) -> Result<UserExport> {
         self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.export_users_csv_unchecked())
     }
 
     /// For the CLI export (direct database access, no caller).
-    pub fn export_users_csv_unchecked(
-        &self,
-    ) -> tokio::sync::mpsc::Receiver<std::result::Result<Vec<u8>, String>> {
+    pub fn export_users_csv_unchecked(&self) -> UserExport {
         let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_QUEUE);
         let sudo = self.settings.sudo_users_enabled;
         let store = self.store.clone();
-        tokio::spawn(async move {
+        let rows = tokio::spawn(async move {
             if tx.send(Ok(csv_header(sudo))).await.is_err() {
-                return;
+                return 0;
             }
-            if let Err(e) = store.export_users(csv_row_writer(sudo), tx.clone()).await {
-                tracing::warn!(error = %e, "the account export failed midway");
-                let _ = tx.send(Err(format!("the export failed: {e}"))).await;
+            let render: MakeExportRender = std::sync::Arc::new(move || csv_row_writer(sudo));
+            match store.export_users(render, tx.clone()).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the account export failed midway");
+                    let _ = tx.send(Err(format!("the export failed: {e}"))).await;
+                    0
+                }
             }
         });
-        rx
+        UserExport { chunks: rx, rows }
     }
 
     async fn admin_target(
@@ -305,5 +296,54 @@ impl Hub {
                 }
                 other => other.into(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_quote_free_text_and_defuse_formulas() {
+        let mut render = csv_row_writer(true);
+        let mut out = Vec::new();
+        let mut u = ExportUser {
+            uuid: "u-1",
+            username: "ann",
+            email: "=cmd@example.com",
+            full_name: "Ann \"A\", Smith",
+            status: "active",
+            cluster_admin: true,
+            sudo_user: false,
+            work_limit: Some(5),
+            created_at: 0,
+            last_login_at: None,
+        };
+        render(&u, &mut out);
+        u.full_name = "plain";
+        u.email = "ann@example.com";
+        u.work_limit = None;
+        u.last_login_at = Some(1_000);
+        render(&u, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "u-1,ann,'=cmd@example.com,\"Ann \"\"A\"\", Smith\",active,true,false,5,1970-01-01T00:00:00.000Z,\n\
+             u-1,ann,ann@example.com,plain,active,true,false,,1970-01-01T00:00:00.000Z,1970-01-01T00:00:01.000Z\n"
+        );
+        let mut render = csv_row_writer(false);
+        let mut out = Vec::new();
+        render(&u, &mut out);
+        assert_eq!(
+            out.iter().filter(|b| **b == b',').count(),
+            8,
+            "no sudo column"
+        );
+        assert_eq!(
+            String::from_utf8(csv_header(false))
+                .unwrap()
+                .matches(',')
+                .count(),
+            8
+        );
     }
 }

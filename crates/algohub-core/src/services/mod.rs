@@ -29,6 +29,7 @@ mod usage;
 mod versions;
 
 pub use accounts::CreateUser;
+pub use admin::UserExport;
 pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
 pub use audit::AuditVerdict;

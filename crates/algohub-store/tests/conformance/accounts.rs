@@ -268,9 +268,11 @@ pub async fn export_users_in_chunks(s: Arc<SqlStore>) {
     }
     let gone = user(&s, "gone").await;
     s.delete_user(gone.id, gone.id).await.unwrap();
-    let render: algohub_core::store::ExportRender = Box::new(|u, out: &mut Vec<u8>| {
-        let line = format!("{},{},{},{}\n", u.username, u.email, u.status, u.uuid);
-        out.extend_from_slice(line.as_bytes());
+    let render: algohub_core::store::MakeExportRender = Arc::new(|| {
+        Box::new(|u, out: &mut Vec<u8>| {
+            let line = format!("{},{},{},{}\n", u.username, u.email, u.status, u.uuid);
+            out.extend_from_slice(line.as_bytes());
+        })
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
     let task = tokio::spawn({
@@ -290,9 +292,11 @@ pub async fn export_users_in_chunks(s: Arc<SqlStore>) {
     assert!(lines[0].starts_with("user00000,user00000@example.com,active,"));
     assert!(lines[1499].starts_with("user01499,user01499@example.com,active,"));
     // A reader that stops early ends the export.
-    let render: algohub_core::store::ExportRender = Box::new(|u, out: &mut Vec<u8>| {
-        out.extend_from_slice(&[b'x'; 100]);
-        out.extend_from_slice(u.uuid.as_bytes());
+    let render: algohub_core::store::MakeExportRender = Arc::new(|| {
+        Box::new(|u, out: &mut Vec<u8>| {
+            out.extend_from_slice(&[b'x'; 100]);
+            out.extend_from_slice(u.uuid.as_bytes());
+        })
     });
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let task = tokio::spawn({
