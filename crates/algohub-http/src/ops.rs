@@ -165,17 +165,19 @@ fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditC
     let (method, token) = match auth {
         None | Some("") => ("none", None),
         Some(a) => {
-            if let Some(t) = a.strip_prefix("Simple ") {
-                ("simple", Some(t.trim()))
-            } else if let Some(t) = a.strip_prefix("Bearer ") {
-                let t = t.trim();
-                if algohub_core::secrets::SessionSecret::looks_valid(t) {
-                    ("session", Some(t))
-                } else {
-                    ("bearer", Some(t))
+            let (scheme, token) = match a.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("simple") => {
+                    ("simple", rest.trim())
                 }
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                    ("bearer", rest.trim())
+                }
+                _ => ("key", a),
+            };
+            if algohub_core::secrets::SessionSecret::looks_valid(token) {
+                ("session", Some(token))
             } else {
-                ("key", Some(a))
+                (scheme, Some(token))
             }
         }
     };

@@ -309,6 +309,18 @@ impl AccountStore for SqlStore {
             serde_json::json!({"from": before, "to": status.as_str()}),
         )
         .await?;
+        if kind == "user" && status == AccountStatus::Suspended {
+            // Impersonation sessions of or by a suspended user end for good.
+            crate::elevated::end_sessions_where(
+                &mut tx,
+                "(user_id = $3 OR actor_id = $3)",
+                id,
+                now_millis(),
+                Some(actor),
+                "revoked",
+            )
+            .await?;
+        }
         let change = if kind == "org" {
             ChangeKind::Org
         } else {
@@ -330,6 +342,16 @@ impl AccountStore for SqlStore {
         if cluster_admin == Some(false) {
             tx.lock_cluster_admins().await?;
             tx.require_other_cluster_admin(id).await?;
+            // A former admin's impersonation sessions end for good.
+            crate::elevated::end_sessions_where(
+                &mut tx,
+                "actor_id = $3",
+                id,
+                now_millis(),
+                actor,
+                "revoked",
+            )
+            .await?;
         }
         tx.event(
             "user.roles_set",

@@ -180,9 +180,10 @@ impl ElevatedStore for SqlStore {
             None => {
                 let done = sqlx::query(
                     "UPDATE users SET super_powers_until = NULL, super_powers_started_at = NULL, \
-                     super_powers_reason = NULL WHERE account_id = $1 AND super_powers_until IS NOT NULL",
+                     super_powers_reason = NULL WHERE account_id = $1 AND super_powers_until > $2",
                 )
                 .bind(user)
+                .bind(now_millis())
                 .execute(tx.conn())
                 .await
                 .map_err(db_err)?;

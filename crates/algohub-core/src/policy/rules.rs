@@ -222,12 +222,15 @@ fn super_powers<T: Trace>(
     None
 }
 
-/// What an impersonation session may not do: manage keys (which would outlive
-/// it), administer the cluster, or make sudo calls.
+/// What an impersonation session may not do: anything whose effect would
+/// outlive it or reach the admin's own account (keys, the user's profile and
+/// email, org memberships), administer the cluster, or make sudo calls.
 fn impersonation_forbids(a: Action) -> bool {
     matches!(
         a,
         Action::UserKeysManage
+            | Action::UserUpdate
+            | Action::OrgMembersManage
             | Action::OrgKeysManage
             | Action::AdminUsersManage
             | Action::AdminUsersRead

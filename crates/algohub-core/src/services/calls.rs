@@ -389,6 +389,15 @@ impl Hub {
         let target = self.call_target(&req.owner, &req.name).await?;
         let algo = &target.algorithm;
         if !self.policy.account_exists(algo.owner_id) {
+            // Said only of what the caller could see: a public version, or
+            // (super powers) the algorithm itself.
+            let public = target
+                .versions
+                .iter()
+                .any(|v| v.status == VersionStatus::Published && v.callability == "public");
+            if !public && !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+                return Err(super::algorithms::no_such_algorithm(&req.owner, &req.name));
+            }
             return Err(Error::new(
                 Code::OwnerDeleted,
                 format!(

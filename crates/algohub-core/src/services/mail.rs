@@ -10,7 +10,7 @@
 
 use super::Hub;
 use crate::error::Result;
-use crate::model::{OutboxMessage, format_millis, now_millis};
+use crate::model::{InvitationStatus, OutboxMessage, format_millis, now_millis};
 use async_trait::async_trait;
 
 /// An email ready to send (plain text).
@@ -79,6 +79,18 @@ pub fn render_email(m: &OutboxMessage, base_url: &str) -> Option<Email> {
 }
 
 impl Hub {
+    /// Whether the invitation an email is about can still be accepted.
+    async fn invitation_still_pending(&self, m: &OutboxMessage) -> Result<bool> {
+        let Some(id) = m.payload["invitation_id"].as_str() else {
+            return Ok(true);
+        };
+        match self.store.get_invitation(id).await {
+            Ok(inv) => Ok(inv.status == InvitationStatus::Pending && inv.expires_at > now_millis()),
+            Err(crate::store::StoreError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// One delivery round: claims queued emails, sends them, marks them
     /// delivered. Returns how many were sent.
     pub async fn deliver_emails(&self, mailer: &dyn Mailer, base_url: &str) -> Result<usize> {
@@ -89,6 +101,11 @@ impl Hub {
             .await?;
         let mut sent = 0;
         for m in batch {
+            if !self.invitation_still_pending(&m).await? {
+                // Rescinded, declined, accepted or expired meanwhile: not sent.
+                self.store.mark_delivered(m.id, now_millis()).await?;
+                continue;
+            }
             let Some(email) = render_email(&m, base_url) else {
                 tracing::warn!(id = m.id, kind = %m.kind, "outbox message of an unknown email kind dropped");
                 self.store.mark_delivered(m.id, now_millis()).await?;

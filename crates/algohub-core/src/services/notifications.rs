@@ -128,6 +128,11 @@ impl Hub {
         user: &str,
         id: Option<i64>,
     ) -> Result<u64> {
+        if caller.impersonator.is_some() {
+            return Err(Error::forbidden(
+                "notifications are left for the user to read while you impersonate them",
+            ));
+        }
         let owner = self.notification_owner(caller, user).await?;
         self.store
             .mark_notifications_read(owner, id, crate::model::now_millis())

@@ -2,7 +2,7 @@
 //! (what the caller's credential acts as, for the UI's banner).
 
 use crate::error::ApiResult;
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, RawBody, parse_json};
 use crate::{AppState, op, routes::Routes};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -34,8 +34,18 @@ async fn impersonate(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(username): Path<String>,
-    JsonBody(req): JsonBody<ElevateRequest>,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    // From inside an impersonation the attempt ends the session whatever the
+    // body says, so it is not parsed first.
+    let req = if c.impersonator.is_some() {
+        ElevateRequest {
+            reason: String::new(),
+            duration_minutes: None,
+        }
+    } else {
+        parse_json::<ElevateRequest>(&body)?
+    };
     let (secret, session) = s
         .hub
         .start_impersonation(&c, &username, &req.reason, req.duration_minutes)

@@ -255,6 +255,8 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
         .await;
     assert_eq!(s, 201, "{inv}");
 
+    // bob has a private algorithm, and publishes a public one that alice calls.
+    crate::algorithms::create(&app, &bob, "bob", "hidden").await;
     // bob publishes a public algorithm that alice calls.
     crate::algorithms::create(&app, &bob, "bob", "echo").await;
     crate::algorithms::compile(&app, &bob, "bob/echo").await;
@@ -287,6 +289,11 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
         .send_json("/v1/algo/bob/echo/0.1.0", &alice, Some("text/plain"), "hi")
         .await;
     assert_eq!((s, error_reason(&v)), (410, "owner_deleted".into()), "{v}");
+    // A private one is not revealed: still no such algorithm.
+    let (s, v) = app
+        .send_json("/v1/algo/bob/hidden", &alice, Some("text/plain"), "hi")
+        .await;
+    assert_eq!(s, 404, "{v}");
     let (s, _) = app
         .post(
             "/v1/admin/super-powers",

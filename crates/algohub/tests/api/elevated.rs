@@ -285,8 +285,23 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     let (s, _) = app.get("/v1/admin/users", &token).await;
     assert_eq!(s, 403);
 
-    // Impersonating from inside an impersonation ends the session.
-    let (s, v) = app.post(&start("bob"), &token, body.clone()).await;
+    // Nor change the user's profile, or mark the user's notifications read.
+    let (s, v) = app
+        .put(
+            "/v1/users/alice",
+            &token,
+            json!({"username": "alice", "email": "evil@example.com", "fullname": "A"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = app
+        .post("/v1/users/alice/notifications/read", &token, json!({}))
+        .await;
+    assert_eq!(s, 403, "{v}");
+
+    // Impersonating from inside an impersonation ends the session (whatever
+    // the body).
+    let (s, v) = app.post(&start("bob"), &token, json!({})).await;
     assert_eq!(
         (s, error_reason(&v)),
         (401, "impersonation_ended".into()),
@@ -360,6 +375,26 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     assert_eq!(s, 200);
     let (s, _) = app.get("/v1/session", &ops_token).await;
     assert_eq!(s, 401);
+    // ...and for good: promoting the admin again does not revive them.
+    let (s, _) = app
+        .put("/v1/admin/users/ops/admin", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app.get("/v1/session", &ops_token).await;
+    assert_eq!(s, 401);
+    // Suspending the user ends the sessions acting as them.
+    let (_, v) = app.post(&start("alice"), &ops, body.clone()).await;
+    let alice_token = format!("Bearer {}", v["token"].as_str().unwrap());
+    let (s, _) = app
+        .post("/v1/admin/users/alice/suspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .post("/v1/admin/users/alice/unsuspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app.get("/v1/session", &alice_token).await;
+    assert_eq!(s, 401, "not revived by reinstatement");
 }
 
 #[tokio::test]

@@ -392,3 +392,66 @@ async fn membership_expiry_removes_the_grant_with_its_event() {
     assert_eq!(records[1].auth_method, "system", "{records:?}");
     app.stop().await;
 }
+
+/// Records what it is asked to send.
+#[derive(Default)]
+struct Outgoing(std::sync::Mutex<Vec<algohub_core::services::Email>>);
+
+#[async_trait::async_trait]
+impl algohub_core::services::Mailer for Outgoing {
+    async fn send(
+        &self,
+        email: &algohub_core::services::Email,
+    ) -> Result<(), algohub_core::services::MailError> {
+        self.0.lock().unwrap().push(email.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn emails_go_out_once_and_only_for_live_invitations() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    app.make_org("acme", &alice).await;
+    let invite = |email: &'static str| {
+        app.post(
+            "/v1/organizations/acme/invitations",
+            &alice,
+            json!({"email": email, "role": "viewer"}),
+        )
+    };
+    let (s, gone) = invite("gone@example.com").await;
+    assert_eq!(s, 201, "{gone}");
+    let (s, _) = invite("kept@example.com").await;
+    assert_eq!(s, 201);
+    let id = gone["id"].as_str().unwrap();
+    let (s, v) = app
+        .delete(&format!("/v1/organizations/acme/invitations/{id}"), &alice)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let token = token_for(&app, "kept@example.com").await;
+
+    let out = Outgoing::default();
+    let sent = app
+        .hub()
+        .deliver_emails(&out, "http://hub.test")
+        .await
+        .unwrap();
+    assert_eq!(sent, 1, "the rescinded invitation's email is not sent");
+    let emails = out.0.lock().unwrap().clone();
+    assert_eq!(emails[0].to, "kept@example.com");
+    assert!(emails[0].body.contains(&token), "{}", emails[0].body);
+    // Delivered once; the token no longer sits in the outbox.
+    assert_eq!(
+        app.hub()
+            .deliver_emails(&out, "http://hub.test")
+            .await
+            .unwrap(),
+        0
+    );
+    let all = app.hub().store.list_outbox(false, 100).await.unwrap();
+    assert!(
+        all.iter().all(|m| m.payload.get("token").is_none()),
+        "{all:?}"
+    );
+}
