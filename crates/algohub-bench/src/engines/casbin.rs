@@ -109,9 +109,12 @@ fn policy_lines() -> Vec<Vec<String>> {
     for (act, need) in APP_ACTIONS {
         p.push(line(&["team_grant", "app", act, need.as_str()]));
     }
-    // Cluster admins: every non-app action.
+    // Cluster admins: every non-app action but reading the private side of
+    // orgs (that needs super powers).
     for (kind, act, _) in ORG_ACTIONS {
-        p.push(line(&["cluster_admin", kind, act, "-"]));
+        if !matches!(act, "org.read_private" | "org.teams.read") {
+            p.push(line(&["cluster_admin", kind, act, "-"]));
+        }
     }
     p
 }

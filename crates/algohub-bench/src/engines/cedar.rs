@@ -30,15 +30,16 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 pub const POLICIES: &str = r#"
-// Cluster admins: every non-app action on an existing (active) org, or a team.
+// Cluster admins: every non-app action on an existing (active) org, or a
+// team, except reading an org's private side (that needs super powers).
 permit (
   principal is Account,
-  action in [Action::"org.members.read", Action::"org.read_private", Action::"org.members.manage", Action::"org.teams.manage"],
+  action in [Action::"org.members.read", Action::"org.members.manage", Action::"org.teams.manage"],
   resource is Account
 ) when { principal.active && principal.cluster_admin && resource has members && resource.active };
 permit (
   principal is Account,
-  action in [Action::"org.teams.read", Action::"org.teams.manage"],
+  action in [Action::"org.teams.manage"],
   resource is Team
 ) when { principal.active && principal.cluster_admin };
 

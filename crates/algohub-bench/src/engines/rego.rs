@@ -23,6 +23,9 @@ user := data.users[input.user]
 
 app_actions := {"app.create", "app.read", "app.contribute", "app.write", "app.delete", "app.manage"}
 
+# Reads of an org's private side: cluster admins need super powers for them.
+super_power_reads := {"org.read_private", "org.teams.read"}
+
 # The resource's home account; undefined when the resource does not exist
 # (an org must be active; an account namespace is not checked).
 home := input.id if {
@@ -51,11 +54,13 @@ app_need := {"app.read": 1, "app.contribute": 2, "app.write": 3, "app.delete": 4
 # What an org role gives on the org's apps (team_contributor: nothing).
 org_app_rank := {"viewer": 1, "contributor": 3, "admin": 4}
 
-# Cluster admins: every non-app action on an existing resource.
+# Cluster admins: every non-app action on an existing resource, but the
+# private side of orgs.
 allow if {
 	user.active
 	user.cluster_admin
 	not app_actions[input.action]
+	not super_power_reads[input.action]
 	home
 }
 
