@@ -64,6 +64,11 @@ impl FromRequestParts<AppState> for Caller {
             let acting = principal.account_id();
             let _ = algohub_core::audit::AUDIT_CONTEXT
                 .try_with(|ctx| ctx.impersonation.set((admin, acting)));
+            state.hub.audit_impersonated_request(
+                &principal,
+                parts.method.as_str(),
+                parts.uri.path(),
+            );
         }
         Ok(Caller(principal))
     }

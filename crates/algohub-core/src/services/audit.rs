@@ -143,6 +143,18 @@ impl Hub {
         self.audit_in_background(p, "super_powers.read", target, detail, "ok");
     }
 
+    /// Records a request made with an impersonation session (reads included:
+    /// every action in the session is on record, as the user, naming the
+    /// admin through the request's audit context).
+    pub fn audit_impersonated_request(&self, p: &Principal, method: &str, path: &str) {
+        if p.impersonator.is_none() {
+            return;
+        }
+        let detail = serde_json::json!({"method": method, "path": path, "session": p.session});
+        let target = format!("user:{}", p.account_id());
+        self.audit_in_background(p, "impersonation.request", target, detail, "ok");
+    }
+
     /// Appends an audit record for an act that changes nothing, in the
     /// background with the request's audit context (a failure is logged).
     fn audit_in_background(

@@ -245,6 +245,19 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
         )
         .await;
     assert_eq!(s, 201, "{v}");
+    // Every request of the session is on record, reads included.
+    let requests = audit_records(app, "impersonation.request", 3).await;
+    let paths: Vec<&str> = requests
+        .iter()
+        .map(|r| r["detail"]["path"].as_str().unwrap())
+        .collect();
+    assert!(paths.contains(&"/v1/algorithms/alice/secret"), "{paths:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["actor"] == "root" && r["effective_account"] == "alice"),
+        "{requests:?}"
+    );
     // The audit trail names root as the actor and alice as the account.
     let created = audit_records(app, "team.created", 1).await;
     let r = created.last().unwrap();
