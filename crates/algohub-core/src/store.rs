@@ -3,11 +3,15 @@
 //! An operation that must be atomic is one method named after it
 //! (`accept_invitation`, `transfer_app`), and the backend owns the transaction.
 //! Every method that changes what the policy engine knows appends a policy change
-//! (`PolicyChange`) in the same transaction, which is how other nodes learn of it.
+//! (`PolicyChange`) in the same transaction, which is how other nodes learn of it;
+//! what the policy engine reads back (`PolicyFeed` and its rows) is in `store/feed.rs`.
 
 use crate::model::*;
 use crate::roles::{AppRole, OrgRole};
 use async_trait::async_trait;
+
+mod feed;
+pub use feed::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -20,151 +24,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// What changed, for the policy index to reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeKind {
-    User,
-    Org,
-    Team,
-    App,
-    Key,
-    Algorithm,
-    Session,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::Org => "org",
-            Self::Team => "team",
-            Self::App => "app",
-            Self::Key => "key",
-            Self::Algorithm => "algorithm",
-            Self::Session => "session",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "user" => Self::User,
-            "org" => Self::Org,
-            "team" => Self::Team,
-            "app" => Self::App,
-            "key" => Self::Key,
-            "algorithm" => Self::Algorithm,
-            "session" => Self::Session,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyChange {
-    pub seq: i64,
-    pub kind: ChangeKind,
-    pub id: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyUserRow {
-    pub id: AccountId,
-    pub cluster_admin: bool,
-    pub sudo_user: bool,
-    pub active: bool,
-    /// While set and in the future, a cluster admin's super powers are on.
-    pub super_powers_until: Option<Millis>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyMembershipRow {
-    pub user_id: AccountId,
-    pub org_id: AccountId,
-    pub role: OrgRole,
-    pub expires_at: Option<Millis>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyTeamMemberRow {
-    pub team_id: TeamId,
-    pub user_id: AccountId,
-    pub expires_at: Option<Millis>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyTeamAppRow {
-    pub team_id: TeamId,
-    pub app_id: AppId,
-    pub role: AppRole,
-    pub expires_at: Option<Millis>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyKeyRow {
-    pub id: KeyId,
-    pub digest: String,
-    pub kind: KeyKind,
-    pub owner_id: AccountId,
-    pub org_id: Option<AccountId>,
-    pub scopes: Scopes,
-    pub expires_at: Option<Millis>,
-    pub revoked: bool,
-}
-
-/// A session credential (an impersonation) as the policy index holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicySessionRow {
-    pub id: SessionId,
-    pub digest: String,
-    pub user_id: AccountId,
-    pub actor_id: AccountId,
-    pub expires_at: Millis,
-    pub ended: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PolicyAlgorithmRow {
-    pub id: AlgoId,
-    pub owner_id: AccountId,
-    pub app_id: Option<AppId>,
-}
-
-/// Everything the policy index holds, as loaded from the store.
-#[derive(Debug, Clone, Default)]
-pub struct PolicySnapshot {
-    /// The highest change sequence included in this snapshot.
-    pub seq: i64,
-    pub users: Vec<PolicyUserRow>,
-    /// (org id, active)
-    pub orgs: Vec<(AccountId, bool)>,
-    pub memberships: Vec<PolicyMembershipRow>,
-    /// (team id, org id)
-    pub teams: Vec<(TeamId, AccountId)>,
-    pub team_members: Vec<PolicyTeamMemberRow>,
-    pub team_apps: Vec<PolicyTeamAppRow>,
-    /// (app id, owner account id)
-    pub apps: Vec<(AppId, AccountId)>,
-    pub keys: Vec<PolicyKeyRow>,
-    /// Live (not deleted) algorithms.
-    pub algorithms: Vec<PolicyAlgorithmRow>,
-    /// Sessions not ended.
-    pub sessions: Vec<PolicySessionRow>,
-}
-
-/// The current rows of one changed entity. `None` parts mean "gone".
-#[derive(Debug, Clone, Default)]
-pub struct PolicySubject {
-    pub user: Option<PolicyUserRow>,
-    pub memberships: Vec<PolicyMembershipRow>,
-    pub team_seats: Vec<PolicyTeamMemberRow>,
-    pub org_active: Option<bool>,
-    pub team_org: Option<AccountId>,
-    pub team_apps: Vec<PolicyTeamAppRow>,
-    pub app_owner: Option<AccountId>,
-    pub key: Option<PolicyKeyRow>,
-    pub algorithm: Option<PolicyAlgorithmRow>,
-    pub session: Option<PolicySessionRow>,
-}
 
 /// One account as the export reads it, borrowed from the database row.
 #[derive(Debug, Clone, Copy)]
@@ -652,14 +511,6 @@ pub trait ElevatedStore: Send + Sync {
     async fn get_super_powers(&self, user: AccountId) -> StoreResult<Option<SuperPowers>>;
     /// Turns off the super powers whose time is up; returns how many.
     async fn expire_super_powers(&self, now: Millis) -> StoreResult<u64>;
-}
-
-#[async_trait]
-pub trait PolicyFeed: Send + Sync {
-    async fn load_policy_snapshot(&self) -> StoreResult<PolicySnapshot>;
-    /// Changes after `seq`, oldest first.
-    async fn policy_changes_since(&self, seq: i64, limit: i64) -> StoreResult<Vec<PolicyChange>>;
-    async fn load_policy_subject(&self, kind: ChangeKind, id: i64) -> StoreResult<PolicySubject>;
 }
 
 /// The whole store, as held by the services (`Arc<dyn Store>`).

@@ -5,20 +5,20 @@
 //! Published public versions may be called by any authenticated caller
 //! (`algo.call_public`); everything else (private or pending versions, hashes,
 //! `latestPrivate`) needs `algo.call` on the algorithm (its owner's side).
+//! Resolution (cache, version forms, who may call) is in `calls/resolve.rs`.
 
 use super::Hub;
 use super::admission::SlotGuard;
-use super::algorithms::no_such_algorithm;
-use super::call_cache::CallTarget;
 use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput};
 use crate::error::{Code, Error, Result};
 use crate::model::{
-    Algorithm, AlgorithmError, ErrorScope, SemVer, UsageRecord, UsageStatus, Version,
-    VersionStatus, Via,
+    Algorithm, AlgorithmError, ErrorScope, UsageRecord, UsageStatus, VersionStatus, Via,
 };
 use crate::policy::{Action, Principal, PrincipalKind, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod resolve;
 
 pub struct CallRequest {
     pub owner: String,
@@ -58,14 +58,6 @@ pub struct PreparedCall {
     slot: SlotGuard,
 }
 
-/// What a call resolved to, before admission.
-struct Resolved {
-    digest: String,
-    label: String,
-    algorithm: Algorithm,
-    private_ok: bool,
-}
-
 /// How long failed calls stay in the error listing (7 days), and how many it shows.
 pub(crate) const ERROR_RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 pub const ERROR_LIST_LIMIT: i64 = 200;
@@ -74,47 +66,6 @@ const ERROR_INPUT_CHARS: usize = 1000;
 
 /// The largest timeout a caller may ask for, in seconds.
 pub const MAX_TIMEOUT_SECS: f64 = 3000.0;
-
-enum Spec {
-    LatestPublic,
-    LatestPrivate,
-    Exact(SemVer),
-    Minor(i64, i64),
-    Major(i64),
-    Hash(String),
-}
-
-fn parse_spec(raw: Option<&str>) -> Result<Spec> {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Ok(Spec::LatestPublic);
-    };
-    if raw == "latestPrivate" {
-        return Ok(Spec::LatestPrivate);
-    }
-    if raw.len() == 40 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(Spec::Hash(raw.to_ascii_lowercase()));
-    }
-    let bad = || {
-        Error::new(
-            Code::VersionNotFound,
-            format!(
-                "invalid version {raw:?}: use 1.2.3, 1.2.*, 1.*, a 40-character hash or latestPrivate"
-            ),
-        )
-    };
-    let parts: Vec<&str> = raw.split('.').collect();
-    let num = |s: &str| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
-    match parts.as_slice() {
-        [ma, "*"] => Ok(Spec::Major(num(ma)?)),
-        [ma, mi, "*"] => Ok(Spec::Minor(num(ma)?, num(mi)?)),
-        [ma, mi, pa] => Ok(Spec::Exact(SemVer {
-            major: num(ma)?,
-            minor: num(mi)?,
-            patch: num(pa)?,
-        })),
-        _ => Err(bad()),
-    }
-}
 
 impl Hub {
     /// Resolves, authorizes and runs a call. `Err` means the request was refused
@@ -150,41 +101,6 @@ impl Hub {
                 .iter()
                 .any(|v| v.status == VersionStatus::Published && v.callability == "public");
         visible.then_some((algo.owner_name, algo.name))
-    }
-
-    /// The algorithm, versions and build hashes a call resolves against, from
-    /// the call cache (filled from the store on a miss).
-    async fn call_target(&self, owner: &str, name: &str) -> Result<Arc<CallTarget>> {
-        let owner_key = owner.to_ascii_lowercase();
-        if let Some(t) = self.call_cache.target(&owner_key, name) {
-            return Ok(t);
-        }
-        let generation = self.call_cache.generation();
-        let algorithm = self.find_algorithm(owner, name).await?;
-        let versions = self.store.list_versions(algorithm.id).await?;
-        let builds = self
-            .all_builds(algorithm.id)
-            .await?
-            .into_iter()
-            .map(|b| (b.commit_sha, b.artifact_digest))
-            .collect();
-        let target = Arc::new(CallTarget {
-            algorithm,
-            versions,
-            builds,
-        });
-        self.call_cache
-            .insert_target(generation, &owner_key, name, target.clone());
-        Ok(target)
-    }
-
-    async fn call_artifact(&self, digest: &str) -> Result<Arc<crate::model::Artifact>> {
-        if let Some(a) = self.call_cache.artifact(digest) {
-            return Ok(a);
-        }
-        let a = Arc::new(self.store.get_artifact(digest).await?);
-        self.call_cache.insert_artifact(a.clone());
-        Ok(a)
     }
 
     /// Failed calls of the last 7 days, newest first (the owner's side: those
@@ -377,130 +293,6 @@ impl Hub {
         }
     }
 
-    /// Resolves the algorithm and version and authorizes the caller.
-    async fn resolve_call(&self, caller: &Principal, req: &CallRequest) -> Result<Resolved> {
-        self.executor()?;
-        if req.sudo && !self.settings.sudo_users_enabled {
-            return Err(Error::new(
-                Code::SudoDisabled,
-                "sudo calls are disabled on this cluster",
-            ));
-        }
-        let target = self.call_target(&req.owner, &req.name).await?;
-        let algo = &target.algorithm;
-        if !self.policy.account_exists(algo.owner_id) {
-            // Said only of what the caller could see: a public version, or
-            // (super powers) the algorithm itself.
-            let public = target
-                .versions
-                .iter()
-                .any(|v| v.status == VersionStatus::Published && v.callability == "public");
-            if !public && !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
-                return Err(super::algorithms::no_such_algorithm(&req.owner, &req.name));
-            }
-            return Err(Error::new(
-                Code::OwnerDeleted,
-                format!(
-                    "{}/{} belongs to a deleted account: it stays on record for history but can no longer be called",
-                    algo.owner_name, algo.name
-                ),
-            ));
-        }
-        if req.sudo && !self.can(caller, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
-            return Err(Error::new(
-                Code::NotSudoUser,
-                "sudo=true needs a sudo user's own credentials",
-            ));
-        }
-        let private_ok =
-            req.sudo || self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
-        let spec = parse_spec(req.version.as_deref())?;
-        let versions = &target.versions;
-        let published_public =
-            |v: &&Version| v.status == VersionStatus::Published && v.callability == "public";
-        let not_found = |what: String| {
-            if private_ok || versions.iter().any(|v| published_public(&v)) {
-                Error::new(Code::VersionNotFound, what)
-            } else {
-                no_such_algorithm(&req.owner, &req.name)
-            }
-        };
-        // (artifact digest, version label, whether it is a published public version)
-        let (digest, label, public) = match spec {
-            Spec::LatestPublic => {
-                let v = versions.iter().find(published_public).ok_or_else(|| {
-                    not_found(format!(
-                        "{}/{} has no published public version; call an exact version or latestPrivate",
-                        req.owner, req.name
-                    ))
-                })?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
-            }
-            Spec::Major(ma) => {
-                let v = versions
-                    .iter()
-                    .filter(published_public)
-                    .find(|v| v.semver.major == ma)
-                    .ok_or_else(|| not_found(format!("no public version {ma}.*")))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
-            }
-            Spec::Minor(ma, mi) => {
-                let v = versions
-                    .iter()
-                    .filter(published_public)
-                    .find(|v| v.semver.major == ma && v.semver.minor == mi)
-                    .ok_or_else(|| not_found(format!("no public version {ma}.{mi}.*")))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
-            }
-            Spec::Exact(sv) => {
-                let v = versions
-                    .iter()
-                    .find(|v| v.semver == sv && v.status != VersionStatus::Rejected)
-                    .ok_or_else(|| not_found(format!("no version {sv}")))?;
-                (
-                    v.artifact_digest.clone(),
-                    v.semver.to_string(),
-                    published_public(&v),
-                )
-            }
-            Spec::LatestPrivate => {
-                let v = versions
-                    .iter()
-                    .find(|v| v.status == VersionStatus::Published)
-                    .ok_or_else(|| not_found("no published version".to_string()))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), false)
-            }
-            Spec::Hash(h) => {
-                let (_, digest) = target
-                    .builds
-                    .iter()
-                    .find(|(sha, _)| *sha == h)
-                    .ok_or_else(|| not_found(format!("no build with hash {h}")))?;
-                (digest.clone(), h, false)
-            }
-        };
-        if req.sudo {
-            // Authorized above: a sudo call runs with the owner's rights.
-        } else if public {
-            self.authorize(caller, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
-        } else if !private_ok {
-            // Not the owner's side: a private or pending version answers as
-            // a missing one, so its existence is not revealed.
-            return Err(not_found(format!(
-                "no public version {label} of {}/{}",
-                req.owner, req.name
-            )));
-        } else {
-            self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
-        }
-        Ok(Resolved {
-            digest,
-            label,
-            algorithm: algo.clone(),
-            private_ok,
-        })
-    }
-
     /// Runs a prepared call, frees its slot and meters it; the outcome is
     /// returned once its usage record is committed. A failed run is also
     /// recorded for the owner's error listing (best effort).
@@ -615,33 +407,6 @@ pub fn parse_timeout(raw: Option<&str>) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_specs() {
-        assert!(matches!(parse_spec(None), Ok(Spec::LatestPublic)));
-        assert!(matches!(parse_spec(Some("")), Ok(Spec::LatestPublic)));
-        assert!(matches!(
-            parse_spec(Some("latestPrivate")),
-            Ok(Spec::LatestPrivate)
-        ));
-        assert!(matches!(parse_spec(Some("1.*")), Ok(Spec::Major(1))));
-        assert!(matches!(parse_spec(Some("10.2.*")), Ok(Spec::Minor(10, 2))));
-        assert!(matches!(
-            parse_spec(Some("1.2.3")),
-            Ok(Spec::Exact(SemVer {
-                major: 1,
-                minor: 2,
-                patch: 3
-            }))
-        ));
-        assert!(matches!(
-            parse_spec(Some(&"a".repeat(40))),
-            Ok(Spec::Hash(_))
-        ));
-        for bad in ["1", "1.2", "x.y.z", "1.2.3.4", "-1.0.0", "*"] {
-            assert!(parse_spec(Some(bad)).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn timeouts() {
