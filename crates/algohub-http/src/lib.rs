@@ -57,6 +57,10 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
     router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::admin_gate,
+        ))
         .layer(axum::middleware::from_fn(ops::json_errors))
         .layer(axum::middleware::from_fn(ops::reject_nul))
         .layer(axum::middleware::from_fn(ops::observe))

@@ -101,6 +101,36 @@ pub struct RawErrorBody;
 
 /// A safety net: any 4xx/5xx whose body is not JSON (a rejection from a library
 /// extractor, say) is rewritten into the common error shape.
+/// Every `/v1/admin` route is for cluster admins: the caller is checked (and
+/// a refusal audited) here, before the route reads its path or body, so a
+/// malformed request from a non-admin is refused (and recorded) too. The
+/// routes still decide their own actions.
+pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path != "/v1/admin" && !path.starts_with("/v1/admin/") {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let caller = match <crate::extract::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+        Ok(c) => c.0,
+        Err(e) => return e.into_response(),
+    };
+    // Impersonating from inside an impersonation is for the route to handle:
+    // it ends the session.
+    if caller.impersonator.is_some() && parts.uri.path().ends_with("/impersonate") {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let admin = state.hub.authorize(
+        &caller,
+        algohub_core::policy::Action::AdminUsersRead,
+        algohub_core::policy::Resource::Cluster,
+    );
+    match admin {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(e) => crate::error::ApiError::from(e).into_response(),
+    }
+}
+
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();

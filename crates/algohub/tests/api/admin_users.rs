@@ -49,6 +49,40 @@ async fn search_and_page() {
     }
     let (s, _) = app.get("/v1/admin/users?search=al", &bob).await;
     assert_eq!(s, 403);
+    // Admin routes check the caller before anything else: a malformed
+    // request from a non-admin is refused (and recorded), not parsed.
+    let (s, v) = app
+        .post(
+            "/v1/admin/notifications",
+            &bob,
+            json!(["not", "a", "message"]),
+        )
+        .await;
+    assert_eq!((s, error_reason(&v)), (403, "forbidden".into()), "{v}");
+    let (s, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/admin/notifications",
+            None,
+            Some(json!(1)),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, v) = app
+            .get("/v1/admin/audit?action=authz.denied", &app.root)
+            .await;
+        let n = v["results"].as_array().map_or(0, Vec::len);
+        if n >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refusals recorded: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
