@@ -99,8 +99,6 @@ pub async fn reject_nul(req: Request, next: Next) -> Response {
 #[derive(Clone, Copy)]
 pub struct RawErrorBody;
 
-/// A safety net: any 4xx/5xx whose body is not JSON (a rejection from a library
-/// extractor, say) is rewritten into the common error shape.
 /// Every `/v1/admin` route is for cluster admins: the caller is checked (and
 /// a refusal audited) here, before the route reads its path or body, so a
 /// malformed request from a non-admin is refused (and recorded) too. The
@@ -115,6 +113,8 @@ pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next)
         Ok(c) => c.0,
         Err(e) => return e.into_response(),
     };
+    // The route's own `Caller` reuses this authentication.
+    parts.extensions.insert(crate::extract::Caller(caller));
     // Impersonating from inside an impersonation is for the route to handle:
     // it ends the session.
     if caller.impersonator.is_some() && parts.uri.path().ends_with("/impersonate") {
@@ -131,6 +131,8 @@ pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next)
     }
 }
 
+/// A safety net: any 4xx/5xx whose body is not JSON (a rejection from a library
+/// extractor, say) is rewritten into the common error shape.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
