@@ -4,7 +4,7 @@
 //! stop, expire, and end when an impersonation is tried from inside one.
 
 use crate::algorithms::{build_upstream, create, publish};
-use crate::governance::gauged_upstream;
+use crate::governance::{account_id, gauged_upstream, postgres_app};
 use crate::support::{TestApp, error_reason};
 use algohub_core::model::{NewSession, SuperPowers, now_millis};
 use serde_json::{Value, json};
@@ -25,10 +25,6 @@ async fn audit_records(app: &TestApp, action: &str, want: usize) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn account_id(app: &TestApp, name: &str) -> i64 {
-    app.hub().store.get_account_by_name(name).await.unwrap().id
 }
 
 async fn super_powers_open_reads_only(app: &TestApp) {
@@ -432,19 +428,6 @@ async fn impersonating_admins_is_a_setting() {
     let token = format!("Bearer {}", v["token"].as_str().unwrap());
     let (s, _) = app.get("/v1/admin/users", &token).await;
     assert_eq!(s, 403);
-}
-
-/// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
-async fn postgres_app() -> Option<TestApp> {
-    let admin = std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let Some(admin) = admin else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL elevated-access test not run");
-        return None;
-    };
-    let url = crate::multinode::fresh_pg_database(&admin).await;
-    Some(TestApp::with(|c| c.database_url = url).await)
 }
 
 #[tokio::test]

@@ -80,7 +80,7 @@ pub(crate) async fn published_upstream(
     assert_eq!(s, 200, "{v}");
 }
 
-async fn account_id(app: &TestApp, name: &str) -> i64 {
+pub(crate) async fn account_id(app: &TestApp, name: &str) -> i64 {
     app.hub().store.get_account_by_name(name).await.unwrap().id
 }
 
@@ -745,12 +745,12 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
 }
 
 /// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
-async fn postgres_app() -> Option<TestApp> {
+pub(crate) async fn postgres_app() -> Option<TestApp> {
     let Some(admin) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL governance test not run");
+        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL test not run");
         return None;
     };
     let url = crate::multinode::fresh_pg_database(&admin).await;
