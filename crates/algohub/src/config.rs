@@ -48,6 +48,12 @@ default_work_limit = 80
 # (renewed while the node lives): a killed node's slots come back after at most this.
 call_slot_lease_secs = 30
 
+# A call is answered only once its usage record is durable: written to this node's
+# usage journal (data_dir/usage-journal), from which records reach the database in
+# large batches. The journal survives a killed process; with metering_fsync = true
+# each write also waits for the disk, so records survive an operating-system crash.
+metering_fsync = false
+
 # Elevated access for cluster admins: the longest an impersonation session and
 # super powers may last (minutes), and whether admins may impersonate other admins.
 max_impersonation_minutes = 60
@@ -80,6 +86,7 @@ pub struct FileConfig {
     pub sudo_users_enabled: Option<bool>,
     pub policy_poll_ms: Option<u64>,
     pub http_upstream_allow_private: Option<bool>,
+    pub metering_fsync: Option<bool>,
     pub default_work_limit: Option<u32>,
     pub call_slot_lease_secs: Option<u32>,
     pub max_impersonation_minutes: Option<u32>,
@@ -122,6 +129,8 @@ pub struct Config {
     pub sudo_users_enabled: bool,
     pub policy_poll_ms: u64,
     pub http_upstream_allow_private: bool,
+    /// Whether usage-journal writes wait for the disk.
+    pub metering_fsync: bool,
     pub default_work_limit: u32,
     pub call_slot_lease_secs: u32,
     pub max_impersonation_minutes: u32,
@@ -149,6 +158,7 @@ impl std::fmt::Debug for Config {
                 "http_upstream_allow_private",
                 &self.http_upstream_allow_private,
             )
+            .field("metering_fsync", &self.metering_fsync)
             .field("default_work_limit", &self.default_work_limit)
             .field("call_slot_lease_secs", &self.call_slot_lease_secs)
             .field("max_impersonation_minutes", &self.max_impersonation_minutes)
@@ -247,6 +257,10 @@ pub struct ServeOverrides {
     /// Let http-runtime algorithms call loopback and private addresses (default false).
     #[arg(long, env = "ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE")]
     pub http_upstream_allow_private: Option<bool>,
+    /// Make each usage-journal write wait for the disk, so usage records survive
+    /// an operating-system crash too, not only a killed process (default false).
+    #[arg(long, env = "ALGOHUB_METERING_FSYNC")]
+    pub metering_fsync: Option<bool>,
     /// Concurrent calls per account unless an admin set another limit (default 80).
     #[arg(long, env = "ALGOHUB_DEFAULT_WORK_LIMIT")]
     pub default_work_limit: Option<u32>,
@@ -360,6 +374,7 @@ impl Config {
                 .http_upstream_allow_private
                 .or(f.http_upstream_allow_private)
                 .unwrap_or(false),
+            metering_fsync: s.metering_fsync.or(f.metering_fsync).unwrap_or(false),
             default_work_limit: work_limit,
             call_slot_lease_secs: lease,
             max_impersonation_minutes: max_impersonation,
@@ -389,6 +404,8 @@ impl Config {
             default_work_limit: i64::from(self.default_work_limit),
             call_slot_lease: std::time::Duration::from_secs(u64::from(self.call_slot_lease_secs)),
             metering: true,
+            usage_journal: Some(self.data_dir.join("usage-journal")),
+            usage_journal_fsync: self.metering_fsync,
             max_impersonation_minutes: self.max_impersonation_minutes,
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,

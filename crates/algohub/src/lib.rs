@@ -53,7 +53,7 @@ impl Server {
             Some(Arc::new(files)),
         )
         .await
-        .map_err(|e| format!("cannot load the policy index: {e}"))?;
+        .map_err(|e| format!("cannot start the hub: {e}"))?;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -87,6 +87,10 @@ impl Server {
                 let _ = stop.wait_for(|v| *v).await;
             };
             let served = algohub_http::serve(listener, app, shutdown).await;
+            // Let the usage loader catch up, so the journal is all in the store.
+            if let Err(e) = hub_for_close.settle_usage().await {
+                tracing::warn!(error = %e, "usage records stay in the journal until the next start");
+            }
             // Record key last-use times before the store closes.
             if let Err(e) = hub_for_close.flush_key_uses().await {
                 tracing::warn!(error = %e, "could not record key last-use times at shutdown");

@@ -279,6 +279,12 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
         http_upstream_allow_private: false,
         default_work_limit: 1_000_000,
         call_slot_lease_secs: 30,
+        metering_fsync: false,
+        max_impersonation_minutes: 60,
+        max_super_powers_minutes: 60,
+        allow_impersonating_admins: false,
+        smtp_url: None,
+        smtp_from: "algohub <algohub@localhost>".into(),
     };
     let server = algohub::Server::start(&config, None)
         .await

@@ -2,10 +2,10 @@
 //! postings, and the concurrency slots calls hold while they run.
 
 use super::{AccountId, AlgoId, Millis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a call reached the hub, as recorded in its usage record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Via {
     /// A user's own key or session.
@@ -43,7 +43,7 @@ impl Via {
 }
 
 /// How a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageStatus {
     /// The algorithm ran and returned a result.
@@ -77,7 +77,7 @@ impl UsageStatus {
 }
 
 /// One call, as metered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     pub request_id: String,
     pub started_at: Millis,

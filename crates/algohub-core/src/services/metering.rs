@@ -1,62 +1,282 @@
 //! Usage metering with group commit.
 //!
 //! Design: a call hands its usage record to one background writer and waits
-//! until the record is committed; only then does its response go out, so a
+//! until the record is durable; only then does its response go out, so a
 //! response the client received always has its record, even if the process is
-//! killed right after. The writer takes everything queued while the previous
-//! transaction ran and commits it as one batch (group commit), so metering
-//! costs one transaction per batch, not per call. Records are keyed by request
-//! id and inserted with `ON CONFLICT DO NOTHING`, so a retried batch never
-//! counts a call twice.
+//! killed right after. The writer takes everything queued while its previous
+//! write ran and makes it durable as one batch (group commit), so metering
+//! costs one write per batch, not per call.
+//!
+//! Where a batch becomes durable:
+//! - With a usage journal (the server's default), in a node-local append-only
+//!   file (`journal.rs`): one `write` per batch. A loader task then moves the
+//!   journaled records into the store in large batches behind the calls, and
+//!   reads of usage first wait until it has caught up (`settle_usage`), so a
+//!   caller always reads its own calls. Journals a killed process left behind
+//!   are loaded at the next start, before the node serves.
+//! - Without one, in the store: one transaction per batch.
+//!
+//! Records are keyed by request id and inserted with `ON CONFLICT DO NOTHING`,
+//! so a retried batch or a journal loaded twice never counts a call twice.
 
 use super::Hub;
+use super::journal::{self, Journal};
 use crate::error::{Code, Error, Result};
 use crate::model::UsageRecord;
 use crate::store::Store;
+use parking_lot::Mutex;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Records committed in one transaction at most.
 const MAX_BATCH: usize = 1000;
+/// Records the loader moves from the journal into the store in one transaction at most.
+const MAX_LOAD: usize = 4000;
 /// Attempts per batch before its calls are answered with an error.
 const ATTEMPTS: u32 = 4;
+/// A journal whose records are all in the store is emptied once it is this big.
+const CLEAR_BYTES: u64 = 8 << 20;
+/// How long a usage read waits for the journaled records to reach the store.
+const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
 type Ack = oneshot::Sender<bool>;
 
 pub(crate) struct Meter {
     tx: mpsc::UnboundedSender<(UsageRecord, Ack)>,
+    /// How far the journal's records have reached the store; `None` without a journal.
+    progress: Option<Arc<Progress>>,
+}
+
+/// Records counted since start: journaled, and of those, stored (in order).
+struct Progress {
+    journaled: AtomicU64,
+    stored: watch::Sender<u64>,
 }
 
 impl Meter {
-    /// Starts the writer task (it stops when the meter is dropped).
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    /// Starts the writer task (it stops when the meter is dropped), journaling
+    /// into `journal_dir` when given: first the journals of processes that are
+    /// gone are loaded into the store.
+    pub(crate) async fn start(
+        store: Arc<dyn Store>,
+        journal_dir: Option<&Path>,
+        fsync: bool,
+    ) -> Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(store, rx));
-        Self { tx }
+        let Some(dir) = journal_dir else {
+            tokio::spawn(write_batches(store, rx));
+            return Ok(Self { tx, progress: None });
+        };
+        let journal_failed = |what: &str, e: std::io::Error| {
+            Error::new(
+                Code::Unavailable,
+                format!("usage journal {}: {what}: {e}", dir.display()),
+            )
+        };
+        load_orphans(&store, dir).await?;
+        let journal =
+            Journal::create(dir, fsync).map_err(|e| journal_failed("cannot create it", e))?;
+        let progress = Arc::new(Progress {
+            journaled: AtomicU64::new(0),
+            stored: watch::Sender::new(0),
+        });
+        let (load_tx, load_rx) = mpsc::unbounded_channel();
+        tokio::spawn(load_batches(store.clone(), load_rx, progress.clone()));
+        tokio::spawn(journal_batches(
+            store,
+            journal,
+            rx,
+            load_tx,
+            progress.clone(),
+        ));
+        Ok(Self {
+            tx,
+            progress: Some(progress),
+        })
     }
 }
 
+/// Loads the journals of processes that are gone into the store and removes them.
+async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
+    let dir_owned = dir.to_path_buf();
+    let found = tokio::task::spawn_blocking(move || journal::orphans(&dir_owned))
+        .await
+        .map_err(|e| Error::new(Code::Unavailable, format!("usage journal: {e}")))?
+        .map_err(|e| {
+            Error::new(
+                Code::Unavailable,
+                format!("cannot read usage journals in {}: {e}", dir.display()),
+            )
+        })?;
+    for orphan in found {
+        if orphan.skipped > 0 {
+            tracing::warn!(path = %orphan.path.display(), lines = orphan.skipped,
+                "skipped unreadable lines of a usage journal (a write cut short; its calls got no answer)");
+        }
+        for chunk in orphan.records.chunks(MAX_LOAD) {
+            if !commit(store, chunk, ATTEMPTS).await {
+                return Err(Error::new(
+                    Code::Unavailable,
+                    format!(
+                        "cannot store the usage records of journal {}; it is kept for the next start",
+                        orphan.path.display()
+                    ),
+                ));
+            }
+        }
+        tracing::info!(path = %orphan.path.display(), records = orphan.records.len(),
+            "loaded the usage journal of a stopped process");
+        let path = orphan.path.clone();
+        if let Err(e) = orphan.remove() {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a loaded usage journal");
+        }
+    }
+    Ok(())
+}
+
+/// The writer with a journal: appends each batch, answers its calls and hands
+/// the records to the loader. A batch the journal cannot take goes straight
+/// to the store, as without a journal.
+async fn journal_batches(
+    store: Arc<dyn Store>,
+    journal: Journal,
+    mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>,
+    load: mpsc::UnboundedSender<Vec<UsageRecord>>,
+    progress: Arc<Progress>,
+) {
+    let journal = Arc::new(Mutex::new(journal));
+    let mut queued = Vec::with_capacity(MAX_BATCH);
+    let mut usable = true;
+    while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
+        let (records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
+        metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
+        if !usable {
+            commit_batch(&store, records, acks).await;
+            continue;
+        }
+        let journaled = progress.journaled.load(Ordering::Relaxed);
+        if journal.lock().len() >= CLEAR_BYTES && *progress.stored.borrow() == journaled {
+            let cleared = journal.lock().clear();
+            if let Err(e) = cleared {
+                tracing::error!(error = %e, journal = ?*journal.lock(),
+                    "cannot empty the usage journal; metering commits to the store from now on");
+                usable = false;
+                commit_batch(&store, records, acks).await;
+                continue;
+            }
+        }
+        let Some((records, appended)) = append(&journal, records).await else {
+            // The batch was lost with its task: its calls are answered with an error.
+            for ack in acks {
+                let _ = ack.send(false);
+            }
+            continue;
+        };
+        if let Err(e) = appended {
+            metrics::counter!("algohub_metering_errors_total").increment(1);
+            tracing::error!(error = %e, journal = ?*journal.lock(),
+                "cannot append to the usage journal; this batch goes to the store");
+            commit_batch(&store, records, acks).await;
+            continue;
+        }
+        let n = records.len() as u64;
+        if load.send(records).is_ok() {
+            progress.journaled.fetch_add(n, Ordering::Release);
+        }
+        for ack in acks {
+            let _ = ack.send(true);
+        }
+    }
+}
+
+/// Appends a batch and gives it back; with `fsync` on (a disk wait), off
+/// the async workers. `None` if the blocking task was lost (shutdown).
+async fn append(
+    journal: &Arc<Mutex<Journal>>,
+    records: Vec<UsageRecord>,
+) -> Option<(Vec<UsageRecord>, std::io::Result<()>)> {
+    if !journal.lock().fsync() {
+        let done = journal.lock().append(&records);
+        return Some((records, done));
+    }
+    let journal = journal.clone();
+    tokio::task::spawn_blocking(move || {
+        let done = journal.lock().append(&records);
+        (records, done)
+    })
+    .await
+    .ok()
+}
+
+/// The loader: moves journaled records into the store in large batches, in
+/// order, retrying until the store takes them (they were acknowledged).
+async fn load_batches(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Vec<UsageRecord>>,
+    progress: Arc<Progress>,
+) {
+    let mut pending: Vec<UsageRecord> = Vec::with_capacity(MAX_LOAD);
+    loop {
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(batch) => pending = batch,
+                None => return,
+            }
+        }
+        while pending.len() < MAX_LOAD {
+            match rx.try_recv() {
+                Ok(batch) => pending.extend(batch),
+                Err(_) => break,
+            }
+        }
+        let mut attempt: u32 = 0;
+        loop {
+            match store.record_usage(&pending).await {
+                Ok(()) => break,
+                Err(e) => {
+                    metrics::counter!("algohub_metering_errors_total").increment(1);
+                    tracing::warn!(error = %e, attempt, records = pending.len(),
+                        "could not load journaled usage records into the store; retrying");
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(8))).await;
+                    attempt += 1;
+                }
+            }
+        }
+        let n = pending.len() as u64;
+        progress.stored.send_modify(|stored| *stored += n);
+        pending.clear();
+    }
+}
+
+/// The writer without a journal: one store transaction per batch.
 async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
         let (records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
         metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
-        if commit(&store, &records, ATTEMPTS).await {
-            for ack in acks {
-                let _ = ack.send(true);
-            }
-            continue;
+        commit_batch(&store, records, acks).await;
+    }
+}
+
+/// Commits a batch to the store and answers its calls.
+async fn commit_batch(store: &Arc<dyn Store>, records: Vec<UsageRecord>, acks: Vec<Ack>) {
+    if commit(store, &records, ATTEMPTS).await {
+        for ack in acks {
+            let _ = ack.send(true);
         }
-        // The batch keeps failing: commit its records one by one, so a record
-        // the store refuses fails only its own call.
-        for (record, ack) in records.into_iter().zip(acks) {
-            let ok = commit(&store, std::slice::from_ref(&record), 2).await;
-            if !ok {
-                tracing::error!(request_id = %record.request_id, "usage record could not be stored");
-            }
-            let _ = ack.send(ok);
+        return;
+    }
+    // The batch keeps failing: commit its records one by one, so a record
+    // the store refuses fails only its own call.
+    for (record, ack) in records.into_iter().zip(acks) {
+        let ok = commit(store, std::slice::from_ref(&record), 2).await;
+        if !ok {
+            tracing::error!(request_id = %record.request_id, "usage record could not be stored");
         }
+        let _ = ack.send(ok);
     }
 }
 
@@ -122,6 +342,24 @@ impl Hub {
         match committed.await {
             Ok(true) => Ok(()),
             _ => Err(failed()),
+        }
+    }
+
+    /// Waits until every usage record acknowledged so far is in the store
+    /// (with a journal, the loader may be a batch behind); usage reads call
+    /// it first, so a caller always reads its own calls.
+    pub async fn settle_usage(&self) -> Result<()> {
+        let Some(progress) = self.meter.as_ref().and_then(|m| m.progress.as_ref()) else {
+            return Ok(());
+        };
+        let target = progress.journaled.load(Ordering::Acquire);
+        let mut stored = progress.stored.subscribe();
+        match tokio::time::timeout(SETTLE_WAIT, stored.wait_for(|n| *n >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::new(
+                Code::Unavailable,
+                "recent usage records are still on their way to the store; try again shortly",
+            )),
         }
     }
 }

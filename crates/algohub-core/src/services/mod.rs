@@ -18,6 +18,7 @@ mod data;
 mod elevated;
 mod executor;
 mod invitations;
+mod journal;
 mod keys;
 mod mail;
 mod metering;
@@ -72,6 +73,13 @@ pub struct Settings {
     /// Whether calls write usage records (always on in service; the benchmark
     /// turns it off to measure what metering costs).
     pub metering: bool,
+    /// Where usage records become durable before a call is answered: a
+    /// node-local journal directory (records reach the store in large batches
+    /// behind the calls), or `None` to commit each batch to the store.
+    pub usage_journal: Option<std::path::PathBuf>,
+    /// Whether each journal write also waits for the disk (`fdatasync`):
+    /// records then survive an operating-system crash, not only a killed process.
+    pub usage_journal_fsync: bool,
     /// The longest an impersonation session may last.
     pub max_impersonation_minutes: u32,
     /// The longest super powers may stay on.
@@ -89,6 +97,8 @@ impl Default for Settings {
             default_work_limit: admission::DEFAULT_WORK_LIMIT,
             call_slot_lease: std::time::Duration::from_secs(30),
             metering: true,
+            usage_journal: None,
+            usage_journal_fsync: false,
             max_impersonation_minutes: 60,
             max_super_powers_minutes: 60,
             allow_impersonating_admins: false,
@@ -137,9 +147,18 @@ impl Hub {
         let shared = (store.backend() == "postgres").then_some(settings.call_slot_lease);
         let admission =
             admission::Admission::new(store.clone(), settings.default_work_limit, shared);
-        let meter = settings
-            .metering
-            .then(|| metering::Meter::start(store.clone()));
+        let meter = if settings.metering {
+            Some(
+                metering::Meter::start(
+                    store.clone(),
+                    settings.usage_journal.as_deref(),
+                    settings.usage_journal_fsync,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         Ok(Arc::new(Self {
             store,
             policy,

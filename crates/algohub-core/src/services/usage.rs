@@ -124,6 +124,7 @@ impl Hub {
     ) -> Result<Vec<ReportRow>> {
         check_range(from_day, to_day)?;
         let account = self.billing_account(caller, name).await?;
+        self.settle_usage().await?;
         Ok(self
             .store
             .usage_report(&ReportQuery {
@@ -140,6 +141,7 @@ impl Hub {
     /// Royalties earned and spent by an account.
     pub async fn balance(&self, caller: &Principal, name: &str) -> Result<(AccountRef, Balance)> {
         let account = self.billing_account(caller, name).await?;
+        self.settle_usage().await?;
         let balance = self.store.balance(account.id).await?;
         Ok((account, balance))
     }
@@ -160,6 +162,7 @@ impl Hub {
         for name in callers {
             ids.push(self.account(name).await?.id);
         }
+        self.settle_usage().await?;
         Ok(self
             .store
             .usage_report(&ReportQuery {
@@ -181,6 +184,7 @@ impl Hub {
         request_id: &str,
     ) -> Result<(UsageRecord, [String; 3])> {
         self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.settle_usage().await?;
         let r = self
             .store
             .get_usage_record(request_id)

@@ -653,6 +653,7 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         (Some("(unresolved)"), Some(1), Some(0)),
         "{r}"
     );
+    app.hub().settle_usage().await.unwrap();
     let records = app
         .hub()
         .store
@@ -674,6 +675,7 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         .send_json("/v1/algo/alice/x%01y", &bob, Some("text/plain"), "x")
         .await;
     assert_eq!(s, 404, "{v}");
+    app.hub().settle_usage().await.unwrap();
     let cleaned = app
         .hub()
         .store
@@ -694,6 +696,7 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
         )
         .await;
     assert_eq!(s, 400, "{v}");
+    app.hub().settle_usage().await.unwrap();
     let records = app
         .hub()
         .store

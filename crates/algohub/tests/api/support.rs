@@ -34,6 +34,7 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         http_upstream_allow_private: true,
         default_work_limit: 80,
         call_slot_lease_secs: 30,
+        metering_fsync: false,
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
