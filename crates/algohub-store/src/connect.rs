@@ -86,6 +86,7 @@ pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
         write_lock: tokio::sync::Mutex::new(()),
         max_orgs_per_user: std::sync::atomic::AtomicU32::new(0),
         sqlite_file,
+        usage_conn: Default::default(),
     }))
 }
 

@@ -30,6 +30,7 @@ mod outbox;
 mod policy;
 mod teams;
 mod usage;
+mod usage_sqlite;
 
 pub use connect::{Dialect, connect};
 
@@ -50,6 +51,8 @@ pub struct SqlStore {
     /// The database file of a SQLite store (not in memory): the account
     /// export reads it through its own read-only connection.
     sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite's usage writer connection (`usage_sqlite.rs`), opened on first use.
+    usage_conn: usage_sqlite::UsageConn,
 }
 
 impl std::fmt::Debug for SqlStore {

@@ -29,8 +29,24 @@ const SLOT_LOCK_TAG: i64 = 0x5107_i64 << 48;
 /// Rows per multi-row INSERT (16 columns each, well under both backends' limits).
 const ROWS_PER_INSERT: usize = 50;
 
-const USAGE_COLUMNS: &str = "request_id, started_at, duration_us, caller_id, acting_as_id, payer_id, via, \
+pub(crate) const USAGE_COLUMNS: &str = "request_id, started_at, duration_us, caller_id, acting_as_id, payer_id, via, \
      algorithm_id, owner_id, algo_owner, algo_name, version, status, error_code, compute_units, royalty_microcredits";
+
+/// Adds rollup rows: 14 values per row in `rollups`' key-then-totals order.
+pub(crate) const ROLLUP_INSERT: &str = "INSERT INTO usage_daily (day, payer_id, caller_id, \
+     algorithm_id, version, via, owner_id, calls, errors, refused, compute_units, duration_us, \
+     error_duration_us, credits)";
+/// ... adding to a row that exists.
+pub(crate) const ROLLUP_CONFLICT: &str = "ON CONFLICT (day, payer_id, caller_id, algorithm_id, \
+     version, via) DO UPDATE SET calls = usage_daily.calls + excluded.calls, \
+     errors = usage_daily.errors + excluded.errors, refused = usage_daily.refused + excluded.refused, \
+     compute_units = usage_daily.compute_units + excluded.compute_units, \
+     duration_us = usage_daily.duration_us + excluded.duration_us, \
+     error_duration_us = usage_daily.error_duration_us + excluded.error_duration_us, \
+     credits = usage_daily.credits + excluded.credits";
+/// Adds ledger postings: (request id, account, kind, amount, at).
+pub(crate) const LEDGER_INSERT: &str =
+    "INSERT INTO ledger_entries (request_id, account_id, kind, amount_microcredits, at)";
 
 /// `($1, $2, ...), (...)` for `rows` rows of `cols` placeholders.
 fn placeholders(rows: usize, cols: usize) -> String {
@@ -179,17 +195,80 @@ fn usage_record(r: &sqlx::any::AnyRow) -> StoreResult<UsageRecord> {
     })
 }
 
+/// A daily rollup row's key: (day, payer, caller, algorithm, version, via).
+pub(crate) type RollupKey<'a> = (i64, i64, i64, i64, &'a str, &'a str);
+
+/// The rollup rows newly stored records add to, in key order, so concurrent
+/// batches (several nodes) lock rollup rows in the same order and cannot
+/// deadlock.
+pub(crate) fn rollups<'a>(inserted: &[&'a UsageRecord]) -> Vec<(RollupKey<'a>, Totals)> {
+    let mut rollup: FxHashMap<RollupKey<'a>, Totals> = FxHashMap::default();
+    for r in inserted {
+        let key = (
+            day_of(r.started_at),
+            r.payer_id,
+            r.caller_id,
+            r.algorithm_id.unwrap_or(0),
+            r.version.as_str(),
+            r.via.as_str(),
+        );
+        let t = rollup.entry(key).or_default();
+        t.owner_id = r.owner_id.unwrap_or(0);
+        match r.status {
+            UsageStatus::Ok => t.calls += 1,
+            UsageStatus::Error => {
+                t.calls += 1;
+                t.errors += 1;
+                t.error_duration_us += r.duration_us;
+            }
+            UsageStatus::Refused | UsageStatus::Limited => t.refused += 1,
+        }
+        t.compute_units += r.compute_units;
+        t.duration_us += r.duration_us;
+        if charged(r) {
+            t.credits += r.royalty_microcredits;
+        }
+    }
+    let mut rows: Vec<_> = rollup.into_iter().collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// The ledger postings of newly stored records: a debit from the payer and a
+/// credit to the owner per charged call, as (request id, account, kind, amount).
+pub(crate) fn postings<'a>(
+    inserted: &[&'a UsageRecord],
+) -> impl Iterator<Item = (&'a str, i64, &'static str, i64)> {
+    inserted.iter().filter(|r| charged(r)).flat_map(|r| {
+        let owner = r.owner_id.unwrap_or_default();
+        [
+            (
+                r.request_id.as_str(),
+                r.payer_id,
+                "royalty_debit",
+                -r.royalty_microcredits,
+            ),
+            (
+                r.request_id.as_str(),
+                owner,
+                "royalty_credit",
+                r.royalty_microcredits,
+            ),
+        ]
+    })
+}
+
 /// What one record adds to its daily rollup row.
 #[derive(Default)]
-struct Totals {
-    owner_id: i64,
-    calls: i64,
-    errors: i64,
-    refused: i64,
-    compute_units: i64,
-    duration_us: i64,
-    error_duration_us: i64,
-    credits: i64,
+pub(crate) struct Totals {
+    pub(crate) owner_id: i64,
+    pub(crate) calls: i64,
+    pub(crate) errors: i64,
+    pub(crate) refused: i64,
+    pub(crate) compute_units: i64,
+    pub(crate) duration_us: i64,
+    pub(crate) error_duration_us: i64,
+    pub(crate) credits: i64,
 }
 
 /// Whether a record moves royalties: a successful, non-sudo call of another
@@ -401,6 +480,9 @@ impl UsageStore for SqlStore {
         if records.is_empty() {
             return Ok(());
         }
+        if let Some(path) = &self.sqlite_file {
+            return self.record_usage_sqlite(path, records).await;
+        }
         let all: Vec<&UsageRecord> = records.iter().collect();
         let mut tx = self.write().await?;
         let added = insert_records(&mut tx, self.dialect(), &all).await?;
@@ -424,38 +506,7 @@ impl UsageStore for SqlStore {
             }
             fresh
         };
-        // Rollups: one upsert row per (day, payer, caller, algorithm, version, via).
-        let mut rollup: FxHashMap<(i64, i64, i64, i64, &str, &str), Totals> = FxHashMap::default();
-        for r in &inserted {
-            let key = (
-                day_of(r.started_at),
-                r.payer_id,
-                r.caller_id,
-                r.algorithm_id.unwrap_or(0),
-                r.version.as_str(),
-                r.via.as_str(),
-            );
-            let t = rollup.entry(key).or_default();
-            t.owner_id = r.owner_id.unwrap_or(0);
-            match r.status {
-                UsageStatus::Ok => t.calls += 1,
-                UsageStatus::Error => {
-                    t.calls += 1;
-                    t.errors += 1;
-                    t.error_duration_us += r.duration_us;
-                }
-                UsageStatus::Refused | UsageStatus::Limited => t.refused += 1,
-            }
-            t.compute_units += r.compute_units;
-            t.duration_us += r.duration_us;
-            if charged(r) {
-                t.credits += r.royalty_microcredits;
-            }
-        }
-        // Upserted in key order, so concurrent batches (several nodes) lock
-        // rollup rows in the same order and cannot deadlock.
-        let mut rows: Vec<_> = rollup.into_iter().collect();
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let rows = rollups(&inserted);
         if !rows.is_empty() {
             let json_rows: Vec<serde_json::Value> = rows
                 .iter()
@@ -479,15 +530,7 @@ impl UsageStore for SqlStore {
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO usage_daily (day, payer_id, caller_id, algorithm_id, version, via, owner_id, \
-                 calls, errors, refused, compute_units, duration_us, error_duration_us, credits) {} \
-                 ON CONFLICT (day, payer_id, caller_id, algorithm_id, version, via) DO UPDATE SET \
-                 calls = usage_daily.calls + excluded.calls, errors = usage_daily.errors + excluded.errors, \
-                 refused = usage_daily.refused + excluded.refused, \
-                 compute_units = usage_daily.compute_units + excluded.compute_units, \
-                 duration_us = usage_daily.duration_us + excluded.duration_us, \
-                 error_duration_us = usage_daily.error_duration_us + excluded.error_duration_us, \
-                 credits = usage_daily.credits + excluded.credits",
+                "{ROLLUP_INSERT} {} {ROLLUP_CONFLICT}",
                 json_select(self.dialect(), "IIIITTIIIIIIII")
             );
             sqlx::query(AssertSqlSafe(sql))
@@ -498,34 +541,13 @@ impl UsageStore for SqlStore {
         }
         // Royalties: a debit from the payer and a credit to the owner per call.
         let now = now_millis();
-        let postings: Vec<serde_json::Value> = inserted
-            .iter()
-            .filter(|r| charged(r))
-            .flat_map(|r| {
-                let owner = r.owner_id.unwrap_or_default();
-                [
-                    serde_json::json!([
-                        r.request_id,
-                        r.payer_id,
-                        "royalty_debit",
-                        -r.royalty_microcredits,
-                        now
-                    ]),
-                    serde_json::json!([
-                        r.request_id,
-                        owner,
-                        "royalty_credit",
-                        r.royalty_microcredits,
-                        now
-                    ]),
-                ]
+        let postings: Vec<serde_json::Value> = postings(&inserted)
+            .map(|(request_id, account, kind, amount)| {
+                serde_json::json!([request_id, account, kind, amount, now])
             })
             .collect();
         if !postings.is_empty() {
-            let sql = format!(
-                "INSERT INTO ledger_entries (request_id, account_id, kind, amount_microcredits, at) {}",
-                json_select(self.dialect(), "TITII")
-            );
+            let sql = format!("{LEDGER_INSERT} {}", json_select(self.dialect(), "TITII"));
             sqlx::query(AssertSqlSafe(sql))
                 .bind(serde_json::Value::Array(postings).to_string())
                 .execute(tx.conn())

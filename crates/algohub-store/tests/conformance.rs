@@ -250,5 +250,31 @@ async fn sqlite_in_memory() {
     let u = store.create_user(&support::new_user("mem")).await.unwrap();
     assert_eq!(store.get_user_by_name("mem").await.unwrap().id, u.id);
     assert_eq!(store.load_policy_snapshot().await.unwrap().users.len(), 1);
+    // Usage records go through the pool here (a file has its own writer).
+    use algohub_core::model::{UsageRecord, UsageStatus, Via};
+    use algohub_core::store::UsageStore;
+    let r = UsageRecord {
+        request_id: "m1".into(),
+        started_at: 1,
+        duration_us: 2,
+        caller_id: u.id,
+        acting_as_id: u.id,
+        payer_id: u.id,
+        via: Via::Direct,
+        algorithm_id: None,
+        owner_id: Some(u.id + 1),
+        algo_owner: "x".into(),
+        algo_name: "y".into(),
+        version: "1.0.0".into(),
+        status: UsageStatus::Ok,
+        error_code: None,
+        compute_units: 3,
+        royalty_microcredits: 4,
+    };
+    store.record_usage(std::slice::from_ref(&r)).await.unwrap();
+    store.record_usage(std::slice::from_ref(&r)).await.unwrap();
+    assert_eq!(store.get_usage_record("m1").await.unwrap(), Some(r));
+    assert_eq!(store.balance(u.id).await.unwrap().spent, 4);
+    assert_eq!(store.ledger_total().await.unwrap(), 0);
     store.pool().close().await;
 }

@@ -37,6 +37,9 @@ const MAX_BATCH: usize = 1000;
 const MAX_LOAD: usize = 4000;
 /// Attempts per batch before its calls are answered with an error.
 const ATTEMPTS: u32 = 4;
+/// How long the loader waits for more records to fill a batch (a usage read
+/// may wait this much longer for its own calls).
+const LOAD_LINGER: Duration = Duration::from_millis(5);
 /// A journal whose records are all in the store is emptied once it is this big.
 const CLEAR_BYTES: u64 = 8 << 20;
 /// How long a usage read waits for the journaled records to reach the store.
@@ -226,10 +229,13 @@ async fn load_batches(
                 None => return,
             }
         }
+        // Fill the batch: per-transaction costs (commit, WAL frames) are
+        // paid per batch, so under load a few milliseconds buy large batches.
+        let linger = tokio::time::Instant::now() + LOAD_LINGER;
         while pending.len() < MAX_LOAD {
-            match rx.try_recv() {
-                Ok(batch) => pending.extend(batch),
-                Err(_) => break,
+            match tokio::time::timeout_at(linger, rx.recv()).await {
+                Ok(Some(batch)) => pending.extend(batch),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut attempt: u32 = 0;
