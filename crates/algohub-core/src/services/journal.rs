@@ -12,9 +12,8 @@
 //!   `fdatasync` when configured). Once `write` returned, the bytes are in the
 //!   kernel: a killed process (`kill -9`) loses nothing; an operating-system
 //!   crash or power loss can, unless `fsync` is on.
-//! - A failed append is cut off again (`set_len`), so a torn line never
-//!   swallows the next batch; when even that fails the journal is given up and
-//!   the meter commits straight to the store.
+//! - A failed append is cut off again (`set_len`) and the meter gives the
+//!   journal up, committing straight to the store until the next start.
 //! - The file is emptied once everything in it is in the store; at start, the
 //!   journals of processes that are gone are loaded into the store (loading is
 //!   idempotent: records are keyed by request id) and removed. An unreadable
@@ -57,11 +56,6 @@ impl Journal {
             fsync,
             len: 0,
         })
-    }
-
-    /// Whether each append waits for the disk.
-    pub(crate) fn fsync(&self) -> bool {
-        self.fsync
     }
 
     /// Bytes of records in the file.

@@ -1,15 +1,18 @@
 //! Usage metering with group commit.
 //!
-//! Design: a call hands its usage record to one background writer and waits
-//! until the record is durable; only then does its response go out, so a
-//! response the client received always has its record, even if the process is
-//! killed right after. The writer takes everything queued while its previous
-//! write ran and makes it durable as one batch (group commit), so metering
-//! costs one write per batch, not per call.
+//! Design: a call's usage record is durable before its response goes out, so
+//! a response the client received always has its record, even if the process
+//! is killed right after. Where durability costs a disk wait or a transaction,
+//! calls hand their records to one background writer, which takes everything
+//! queued while its previous write ran and makes it durable as one batch
+//! (group commit), so metering costs one wait per batch, not per call.
 //!
 //! Where a batch becomes durable:
 //! - With a usage journal (the server's default), in a node-local append-only
-//!   file (`journal.rs`): one `write` per batch. A loader task then moves the
+//!   file (`journal.rs`). A call appends its own record there (a `write` to
+//!   the page cache costs less than a hop to a writer task and back); only
+//!   when each write waits for the disk (`metering_fsync`) do calls share
+//!   writes through the writer task. A loader task then moves the
 //!   journaled records into the store in large batches behind the calls, and
 //!   reads of usage first wait until it has caught up (`settle_usage`), so a
 //!   caller always reads its own calls. Journals a killed process left behind
@@ -27,7 +30,7 @@ use crate::store::Store;
 use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -48,15 +51,75 @@ const SETTLE_WAIT: Duration = Duration::from_secs(10);
 type Ack = oneshot::Sender<bool>;
 
 pub(crate) struct Meter {
+    /// The writer task: store commits without a journal; with one, the
+    /// batches of cancelled calls, and every batch when writes wait for the disk.
     tx: mpsc::UnboundedSender<(UsageRecord, Ack)>,
-    /// How far the journal's records have reached the store; `None` without a journal.
-    progress: Option<Arc<Progress>>,
+    journal: Option<Arc<Journaled>>,
 }
 
-/// Records counted since start: journaled, and of those, stored (in order).
-struct Progress {
+/// The usage journal of this node, with where its records stand.
+struct Journaled {
+    file: Mutex<Journal>,
+    /// Each journal write waits for the disk: calls then share writes
+    /// through the writer task (group commit) instead of writing their own.
+    fsync: bool,
+    /// Cleared when the journal failed: records go to the store from then on
+    /// (until the next start).
+    usable: AtomicBool,
+    /// Journaled records, for the loader.
+    load: mpsc::UnboundedSender<UsageRecord>,
+    /// Records journaled since start (counted under the file's lock)...
     journaled: AtomicU64,
+    /// ... and of those, stored by the loader (in order).
     stored: watch::Sender<u64>,
+}
+
+impl Journaled {
+    /// Appends records and hands them to the loader, all under the file's
+    /// lock; gives the records back if the journal cannot take them.
+    fn append(
+        &self,
+        records: Vec<UsageRecord>,
+    ) -> std::result::Result<(), (std::io::Error, Vec<UsageRecord>)> {
+        if !self.usable.load(Ordering::Relaxed) {
+            return Err((std::io::Error::other("the journal failed earlier"), records));
+        }
+        let mut file = self.file.lock();
+        let journaled = self.journaled.load(Ordering::Relaxed);
+        let loaded = file.len() >= CLEAR_BYTES && *self.stored.borrow() == journaled;
+        if let Err(e) = if loaded { file.clear() } else { Ok(()) } {
+            self.usable.store(false, Ordering::Relaxed);
+            return Err((e, records));
+        }
+        if let Err(e) = file.append(&records) {
+            // Whatever failed (a full disk, say), the file may end in part
+            // of a line: give the journal up rather than write after it.
+            self.usable.store(false, Ordering::Relaxed);
+            return Err((e, records));
+        }
+        self.journaled
+            .fetch_add(records.len() as u64, Ordering::Release);
+        for r in records {
+            let _ = self.load.send(r);
+        }
+        Ok(())
+    }
+
+    /// `append` off the async workers when it waits for the disk.
+    async fn append_async(
+        self: &Arc<Self>,
+        records: Vec<UsageRecord>,
+    ) -> std::result::Result<(), (std::io::Error, Vec<UsageRecord>)> {
+        if !self.fsync {
+            return self.append(records);
+        }
+        let this = self.clone();
+        match tokio::task::spawn_blocking(move || this.append(records)).await {
+            Ok(done) => done,
+            // The blocking pool is shutting down: the records went with it.
+            Err(e) => Err((std::io::Error::other(e.to_string()), Vec::new())),
+        }
+    }
 }
 
 impl Meter {
@@ -70,34 +133,30 @@ impl Meter {
     ) -> Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let Some(dir) = journal_dir else {
-            tokio::spawn(write_batches(store, rx));
-            return Ok(Self { tx, progress: None });
-        };
-        let journal_failed = |what: &str, e: std::io::Error| {
-            Error::new(
-                Code::Unavailable,
-                format!("usage journal {}: {what}: {e}", dir.display()),
-            )
+            tokio::spawn(write_batches(store, rx, None));
+            return Ok(Self { tx, journal: None });
         };
         load_orphans(&store, dir).await?;
-        let journal =
-            Journal::create(dir, fsync).map_err(|e| journal_failed("cannot create it", e))?;
-        let progress = Arc::new(Progress {
+        let file = Journal::create(dir, fsync).map_err(|e| {
+            Error::new(
+                Code::Unavailable,
+                format!("cannot create a usage journal in {}: {e}", dir.display()),
+            )
+        })?;
+        let (load, load_rx) = mpsc::unbounded_channel();
+        let journal = Arc::new(Journaled {
+            file: Mutex::new(file),
+            fsync,
+            usable: AtomicBool::new(true),
+            load,
             journaled: AtomicU64::new(0),
             stored: watch::Sender::new(0),
         });
-        let (load_tx, load_rx) = mpsc::unbounded_channel();
-        tokio::spawn(load_batches(store.clone(), load_rx, progress.clone()));
-        tokio::spawn(journal_batches(
-            store,
-            journal,
-            rx,
-            load_tx,
-            progress.clone(),
-        ));
+        tokio::spawn(load_batches(store.clone(), load_rx, journal.clone()));
+        tokio::spawn(write_batches(store, rx, Some(journal.clone())));
         Ok(Self {
             tx,
-            progress: Some(progress),
+            journal: Some(journal),
         })
     }
 }
@@ -140,102 +199,26 @@ async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The writer with a journal: appends each batch, answers its calls and hands
-/// the records to the loader. A batch the journal cannot take goes straight
-/// to the store, as without a journal.
-async fn journal_batches(
-    store: Arc<dyn Store>,
-    journal: Journal,
-    mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>,
-    load: mpsc::UnboundedSender<Vec<UsageRecord>>,
-    progress: Arc<Progress>,
-) {
-    let journal = Arc::new(Mutex::new(journal));
-    let mut queued = Vec::with_capacity(MAX_BATCH);
-    let mut usable = true;
-    while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
-        let (records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
-        metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
-        if !usable {
-            commit_batch(&store, records, acks).await;
-            continue;
-        }
-        let journaled = progress.journaled.load(Ordering::Relaxed);
-        if journal.lock().len() >= CLEAR_BYTES && *progress.stored.borrow() == journaled {
-            let cleared = journal.lock().clear();
-            if let Err(e) = cleared {
-                tracing::error!(error = %e, journal = ?*journal.lock(),
-                    "cannot empty the usage journal; metering commits to the store from now on");
-                usable = false;
-                commit_batch(&store, records, acks).await;
-                continue;
-            }
-        }
-        let Some((records, appended)) = append(&journal, records).await else {
-            // The batch was lost with its task: its calls are answered with an error.
-            for ack in acks {
-                let _ = ack.send(false);
-            }
-            continue;
-        };
-        if let Err(e) = appended {
-            metrics::counter!("algohub_metering_errors_total").increment(1);
-            tracing::error!(error = %e, journal = ?*journal.lock(),
-                "cannot append to the usage journal; this batch goes to the store");
-            commit_batch(&store, records, acks).await;
-            continue;
-        }
-        let n = records.len() as u64;
-        if load.send(records).is_ok() {
-            progress.journaled.fetch_add(n, Ordering::Release);
-        }
-        for ack in acks {
-            let _ = ack.send(true);
-        }
-    }
-}
-
-/// Appends a batch and gives it back; with `fsync` on (a disk wait), off
-/// the async workers. `None` if the blocking task was lost (shutdown).
-async fn append(
-    journal: &Arc<Mutex<Journal>>,
-    records: Vec<UsageRecord>,
-) -> Option<(Vec<UsageRecord>, std::io::Result<()>)> {
-    if !journal.lock().fsync() {
-        let done = journal.lock().append(&records);
-        return Some((records, done));
-    }
-    let journal = journal.clone();
-    tokio::task::spawn_blocking(move || {
-        let done = journal.lock().append(&records);
-        (records, done)
-    })
-    .await
-    .ok()
-}
-
 /// The loader: moves journaled records into the store in large batches, in
 /// order, retrying until the store takes them (they were acknowledged).
 async fn load_batches(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<Vec<UsageRecord>>,
-    progress: Arc<Progress>,
+    mut rx: mpsc::UnboundedReceiver<UsageRecord>,
+    journal: Arc<Journaled>,
 ) {
     let mut pending: Vec<UsageRecord> = Vec::with_capacity(MAX_LOAD);
     loop {
-        if pending.is_empty() {
-            match rx.recv().await {
-                Some(batch) => pending = batch,
-                None => return,
-            }
+        if rx.recv_many(&mut pending, MAX_LOAD).await == 0 {
+            return;
         }
         // Fill the batch: per-transaction costs (commit, WAL frames) are
         // paid per batch, so under load a few milliseconds buy large batches.
         let linger = tokio::time::Instant::now() + LOAD_LINGER;
         while pending.len() < MAX_LOAD {
-            match tokio::time::timeout_at(linger, rx.recv()).await {
-                Ok(Some(batch)) => pending.extend(batch),
-                Ok(None) | Err(_) => break,
+            let room = MAX_LOAD - pending.len();
+            match tokio::time::timeout_at(linger, rx.recv_many(&mut pending, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
             }
         }
         let mut attempt: u32 = 0;
@@ -252,19 +235,51 @@ async fn load_batches(
             }
         }
         let n = pending.len() as u64;
-        progress.stored.send_modify(|stored| *stored += n);
+        journal.stored.send_modify(|stored| *stored += n);
         pending.clear();
     }
 }
 
-/// The writer without a journal: one store transaction per batch.
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>) {
+/// The writer task: appends each batch to the journal when there is one
+/// (one write per batch: group commit), else or if the journal cannot take
+/// it, commits it to the store; then answers its calls.
+async fn write_batches(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>,
+    journal: Option<Arc<Journaled>>,
+) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
-        let (records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
+        let (mut records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
         metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
+        if let Some(journal) = &journal {
+            match journal.append_async(records).await {
+                Ok(()) => {
+                    for ack in acks {
+                        let _ = ack.send(true);
+                    }
+                    continue;
+                }
+                Err((e, back)) => {
+                    journal_failed(&e);
+                    records = back;
+                }
+            }
+        }
+        if records.len() != acks.len() {
+            // Lost with a blocking task at shutdown: the calls get an error.
+            for ack in acks {
+                let _ = ack.send(false);
+            }
+            continue;
+        }
         commit_batch(&store, records, acks).await;
     }
+}
+
+fn journal_failed(e: &std::io::Error) {
+    metrics::counter!("algohub_metering_errors_total").increment(1);
+    tracing::error!(error = %e, "cannot write the usage journal; records go to the store");
 }
 
 /// Commits a batch to the store and answers its calls.
@@ -343,6 +358,18 @@ impl Hub {
                 "the call could not be metered, so its result is withheld; try again",
             )
         };
+        let mut record = record;
+        if let Some(journal) = meter.journal.as_ref().filter(|j| !j.fsync) {
+            // A write to the page cache costs less than a hop to the writer
+            // task and back, so the call writes its own record.
+            match journal.append(vec![record]) {
+                Ok(()) => return Ok(()),
+                Err((e, mut back)) => {
+                    journal_failed(&e);
+                    record = back.pop().ok_or_else(failed)?;
+                }
+            }
+        }
         let (ack, committed) = oneshot::channel();
         meter.tx.send((record, ack)).map_err(|_| failed())?;
         match committed.await {
@@ -355,11 +382,11 @@ impl Hub {
     /// (with a journal, the loader may be a batch behind); usage reads call
     /// it first, so a caller always reads its own calls.
     pub async fn settle_usage(&self) -> Result<()> {
-        let Some(progress) = self.meter.as_ref().and_then(|m| m.progress.as_ref()) else {
+        let Some(journal) = self.meter.as_ref().and_then(|m| m.journal.as_ref()) else {
             return Ok(());
         };
-        let target = progress.journaled.load(Ordering::Acquire);
-        let mut stored = progress.stored.subscribe();
+        let target = journal.journaled.load(Ordering::Acquire);
+        let mut stored = journal.stored.subscribe();
         match tokio::time::timeout(SETTLE_WAIT, stored.wait_for(|n| *n >= target)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(Error::new(

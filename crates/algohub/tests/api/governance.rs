@@ -781,3 +781,11 @@ on_both_backends! {
     sudo_calls_run_as_the_owner_and_are_not_attributed_to_it => sudo_calls_sqlite, sudo_calls_postgres;
     refused_calls_are_metered_and_account_errors_are_listed => refused_calls_and_errors_sqlite, refused_calls_and_errors_postgres;
 }
+
+/// With `metering_fsync`, calls share journal writes through the writer task
+/// (group commit with a disk wait) instead of writing their own records.
+#[tokio::test]
+async fn metering_with_fsync_sqlite() {
+    let app = TestApp::with(|c| c.metering_fsync = true).await;
+    work_limits_hold_and_every_call_is_metered(app).await;
+}
