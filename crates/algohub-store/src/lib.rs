@@ -31,6 +31,7 @@ mod policy;
 mod teams;
 mod usage;
 mod usage_sqlite;
+mod usage_write;
 
 pub use connect::{Dialect, connect};
 

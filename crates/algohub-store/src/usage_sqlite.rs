@@ -7,12 +7,12 @@
 //! inserts. Here a blocking task binds each record to a prepared statement
 //! instead. The transaction runs under this process's write lock and with
 //! `BEGIN IMMEDIATE`, like every other write, and follows the same rules as
-//! the pool's path (`usage.rs`): a record already stored is skipped (its
+//! the pool's path (`usage_write.rs`): a record already stored is skipped (its
 //! insert changes no row), and only the newly inserted ones reach the rollups
 //! and the ledger, so a retried batch never counts twice.
 
 use crate::SqlStore;
-use crate::usage::{
+use crate::usage_write::{
     LEDGER_INSERT, ROLLUP_CONFLICT, ROLLUP_INSERT, USAGE_COLUMNS, postings, rollups,
 };
 use algohub_core::model::{UsageRecord, now_millis};
