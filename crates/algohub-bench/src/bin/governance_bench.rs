@@ -1,8 +1,12 @@
 //! `governance-bench`: what call governance costs. Prints one table:
 //!
 //! 1. the in-process call path (policy, version resolution, admission, wasm
-//!    echo, metering) with durable metering on and off, same hub setup, same
-//!    concurrency, side by side (goal: metering costs under 10%);
+//!    echo, metering) with metering off, with durable metering through the
+//!    usage journal (as the server runs it; a run ends when the loader has
+//!    stored every record, so a loader that falls behind is charged) and with
+//!    one store commit per batch, same hub setup, same concurrency, side by
+//!    side (goal: metering costs under 10%), and what one `record_usage` batch
+//!    costs by batch size;
 //! 2. admission alone (take and free a work-limit slot) on one node, and on
 //!    PostgreSQL with shared slots under concurrency, beside one PostgreSQL
 //!    round trip (goal: under 2 µs locally; under one round trip amortized);
