@@ -396,6 +396,16 @@ impl Config {
         })
     }
 
+    /// Settings for one-shot commands (`admin`, `export`, `audit`): they run
+    /// no algorithms, so they keep no usage journal (the server's is left to it).
+    pub fn command_settings(&self) -> algohub_core::services::Settings {
+        algohub_core::services::Settings {
+            metering: false,
+            usage_journal: None,
+            ..self.settings()
+        }
+    }
+
     pub fn settings(&self) -> algohub_core::services::Settings {
         algohub_core::services::Settings {
             max_orgs_per_user: self.max_orgs_per_user,

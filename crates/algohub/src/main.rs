@@ -175,7 +175,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
             init_logs(&config.log_format, "warn");
             let store = open_store(&config.database_url).await?;
-            let hub = Hub::start(store.clone(), config.settings()).await?;
+            let hub = Hub::start(store.clone(), config.command_settings()).await?;
             let verdict = hub.verify_audit_unchecked().await;
             store.close().await;
             let verdict = verdict?;
@@ -198,7 +198,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
             init_logs(&config.log_format, "warn");
             let store = open_store(&config.database_url).await?;
-            let hub = Hub::start(store.clone(), config.settings()).await?;
+            let hub = Hub::start(store.clone(), config.command_settings()).await?;
             let result = export_users(&hub, output.as_deref()).await;
             store.close().await;
             result
@@ -214,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 },
             );
             let store = open_store(&config.database_url).await?;
-            let hub = Hub::start(store.clone(), config.settings()).await?;
+            let hub = Hub::start(store.clone(), config.command_settings()).await?;
             let result = admin_command(&hub, admin).await;
             store.close().await;
             result
