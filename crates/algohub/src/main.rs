@@ -229,7 +229,7 @@ async fn export_users(hub: &Hub, output: Option<&std::path::Path>) -> Result<(),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let mut export = hub.export_users_csv_unchecked();
+    let mut export = hub.export_users_csv_cli().await?;
     while let Some(chunk) = export.chunks.recv().await {
         out.write_all(&chunk?)?;
     }

@@ -73,7 +73,10 @@ async fn run(accounts: u64) -> Result<bool, String> {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
         let t = Instant::now();
         bytes = 0;
-        let mut export = hub.export_users_csv_unchecked();
+        let mut export = hub
+            .export_users_csv_cli()
+            .await
+            .map_err(|e| e.to_string())?;
         while let Some(chunk) = export.chunks.recv().await {
             let chunk = chunk?;
             bytes += chunk.len() as u64;

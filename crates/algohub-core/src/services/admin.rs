@@ -123,13 +123,38 @@ impl Hub {
     /// Every account as CSV, streamed: chunks arrive on `chunks` as the
     /// store reads them (constant memory). A failure midway arrives as an
     /// `Err` item, and the stream ends. `rows` tells how many accounts went out.
-    pub fn export_users_csv(&self, caller: &Principal) -> Result<UserExport> {
+    /// The export is on record (`users.export`) before it starts.
+    pub async fn export_users_csv(&self, caller: &Principal) -> Result<UserExport> {
         self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        let actor = caller.user_id().unwrap_or_else(|| caller.account_id());
+        self.store
+            .record_audit(
+                "users.export",
+                Some(actor),
+                "cluster",
+                serde_json::json!({"format": "csv"}),
+                "ok",
+            )
+            .await?;
         Ok(self.export_users_csv_unchecked())
     }
 
-    /// For the CLI export (direct database access, no caller).
-    pub fn export_users_csv_unchecked(&self) -> UserExport {
+    /// For the CLI export (direct database access, no caller): on record as
+    /// `users.export` with no actor, `via: cli`.
+    pub async fn export_users_csv_cli(&self) -> Result<UserExport> {
+        self.store
+            .record_audit(
+                "users.export",
+                None,
+                "cluster",
+                serde_json::json!({"format": "csv", "via": "cli"}),
+                "ok",
+            )
+            .await?;
+        Ok(self.export_users_csv_unchecked())
+    }
+
+    fn export_users_csv_unchecked(&self) -> UserExport {
         let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_QUEUE);
         let sudo = self.settings.sudo_users_enabled;
         let store = self.store.clone();

@@ -83,7 +83,7 @@ async fn search(
 
 /// Streams every account as CSV as the store reads it (constant memory).
 async fn export(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
-    let chunks = s.hub.export_users_csv(&c)?.chunks;
+    let chunks = s.hub.export_users_csv(&c).await?.chunks;
     // A failure midway ends the body with an error (the status is already sent).
     let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
         let item = rx.recv().await?;

@@ -149,6 +149,17 @@ async fn export_streams_every_account_as_csv() {
         (&u[2], &u[3], &u[4]),
         ("user00042@example.com", "A, \"quoted\" name", "active")
     );
+    // The export of every account is on record, naming who took it.
+    let (_, v) = app
+        .get("/v1/admin/audit?action=users.export", &app.root)
+        .await;
+    let records = v["results"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{v}");
+    assert_eq!(
+        (records[0]["actor"].as_str(), records[0]["target"].as_str()),
+        (Some("root"), Some("cluster")),
+        "{v}"
+    );
     let (s, _, _) = app
         .send_raw(
             reqwest::Method::GET,

@@ -213,4 +213,8 @@ fn export_users_as_csv() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "a format is required");
+    assert!(
+        !dir.path().join("usage-journal").exists(),
+        "one-shot commands keep no usage journal"
+    );
 }
