@@ -49,9 +49,10 @@ default_work_limit = 80
 call_slot_lease_secs = 30
 
 # A call is answered only once its usage record is durable: written to this node's
-# usage journal (data_dir/usage-journal), from which records reach the database in
-# large batches. The journal survives a killed process; with metering_fsync = true
-# each write also waits for the disk, so records survive an operating-system crash.
+# usage journal (data_dir/usage-journal, on a local disk), from which records reach
+# the database in large batches. The journal survives a killed process; with
+# metering_fsync = true each write also waits for the disk, so (with PostgreSQL)
+# records survive an operating-system crash too.
 metering_fsync = false
 
 # Elevated access for cluster admins: the longest an impersonation session and
@@ -419,6 +420,7 @@ impl Config {
             max_impersonation_minutes: self.max_impersonation_minutes,
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,
+            ..Default::default()
         }
     }
 }

@@ -88,8 +88,11 @@ impl Server {
             };
             let served = algohub_http::serve(listener, app, shutdown).await;
             // Let the usage loader catch up, so the journal is all in the store.
-            if let Err(e) = hub_for_close.settle_usage().await {
-                tracing::warn!(error = %e, "usage records stay in the journal until the next start");
+            match hub_for_close.settle_usage().await {
+                Ok(()) => hub_for_close.retire_usage_journal(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "usage records stay in the journal until the next start");
+                }
             }
             // Record key last-use times before the store closes.
             if let Err(e) = hub_for_close.flush_key_uses().await {

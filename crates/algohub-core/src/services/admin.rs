@@ -119,7 +119,6 @@ impl Hub {
         Ok(self.store.search_users(&prefix, page).await?)
     }
 
-    /// One page of the account export, after `marker` (cluster admins).
     /// Every account as CSV, streamed: chunks arrive on `chunks` as the
     /// store reads them (constant memory). A failure midway arrives as an
     /// `Err` item, and the stream ends. `rows` tells how many accounts went out.

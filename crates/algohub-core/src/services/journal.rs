@@ -1,30 +1,42 @@
-//! The usage journal: a node-local, append-only file that makes a call's
-//! usage record durable before the call's response goes out, so that the
-//! database can take records in large batches behind the calls.
+//! The usage journal: node-local, append-only files that make a call's usage
+//! record durable before the call's response goes out, so that the database
+//! can take records in large batches behind the calls.
 //!
 //! Design:
-//! - One file per running node (`<uuid>.journal` in the journal directory),
-//!   held under an exclusive lock (`flock`) for the life of the process. It is
-//!   created under a temporary name and renamed once locked, so a `.journal`
-//!   file that is not locked belongs to a process that is gone.
-//! - A batch is one line per record (a JSON array of the record's fields in
-//!   declaration order, a third the size of an object), written with one `write` (plus
-//!   `fdatasync` when configured). Once `write` returned, the bytes are in the
-//!   kernel: a killed process (`kill -9`) loses nothing; an operating-system
-//!   crash or power loss can, unless `fsync` is on.
+//! - A running node appends to one file (`<uuid>.journal` in the journal
+//!   directory, which must be on a local file system), held under an
+//!   exclusive lock (`flock`) for as long as the node keeps it. It is created
+//!   under a temporary name and renamed once locked, so a `.journal` file
+//!   that is not locked belongs to a process that is gone. Once a file is big
+//!   the node starts another and removes the old one when everything in it
+//!   is in the store (the meter decides; see `metering.rs`).
+//! - A file starts with a version line; then one line per record (a JSON
+//!   array of the record's fields in declaration order). A batch is written
+//!   with one `write` (plus `fdatasync` when configured): once `write`
+//!   returned, the bytes are in the kernel, so a killed process (`kill -9`)
+//!   loses nothing; an operating-system crash or power loss can, unless
+//!   `fsync` is on.
 //! - A failed append is cut off again (`set_len`) and the meter gives the
 //!   journal up, committing straight to the store until the next start.
-//! - The file is emptied once everything in it is in the store; at start, the
-//!   journals of processes that are gone are loaded into the store (loading is
-//!   idempotent: records are keyed by request id) and removed. An unreadable
-//!   line (a torn last write, whose call never got an answer) is skipped.
+//! - At start (and now and then while running), the journals of processes
+//!   that are gone are loaded into the store (loading is idempotent: records
+//!   are keyed by request id) and removed. Only a last line without its
+//!   newline (a write cut short, whose calls got no answer) may be skipped;
+//!   a file with any other unreadable line is loaded as far as it can be and
+//!   set aside as `.unreadable` for an operator, never removed.
 
 use crate::model::{UsageRecord, UsageStatus, Via};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The journal file of this process.
+/// The first line of every journal file: format name and version.
+const HEADER: &[u8] = b"[\"algohub-usage-journal\",1]\n";
+
+/// A temporary journal file this old was left by a process that died.
+const TMP_LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A journal file of this process.
 pub(crate) struct Journal {
     file: File,
     path: PathBuf,
@@ -45,6 +57,10 @@ impl Journal {
             .open(&tmp)?;
         // Nobody else can know a fresh name, so the lock is ours at once.
         file.try_lock().map_err(io::Error::other)?;
+        (&file).write_all(HEADER)?;
+        if fsync {
+            file.sync_data()?;
+        }
         let path = dir.join(format!("{name}.journal"));
         fs::rename(&tmp, &path)?;
         if fsync {
@@ -54,11 +70,11 @@ impl Journal {
             file,
             path,
             fsync,
-            len: 0,
+            len: HEADER.len() as u64,
         })
     }
 
-    /// Bytes of records in the file.
+    /// Bytes in the file.
     pub(crate) fn len(&self) -> u64 {
         self.len
     }
@@ -91,11 +107,10 @@ impl Journal {
         }
     }
 
-    /// Empties the file: everything in it is in the store.
-    pub(crate) fn clear(&mut self) -> io::Result<()> {
-        self.file.set_len(0)?;
-        self.len = 0;
-        Ok(())
+    /// Removes the file (everything in it is in the store); the lock is
+    /// held until the journal is dropped.
+    pub(crate) fn remove(&self) -> io::Result<()> {
+        fs::remove_file(&self.path)
     }
 }
 
@@ -111,20 +126,42 @@ impl std::fmt::Debug for Journal {
 /// A journal left by a process that is gone, locked by us until dropped.
 pub(crate) struct Orphan {
     pub(crate) path: PathBuf,
+    file: File,
+}
+
+/// What an orphan journal holds.
+pub(crate) struct Contents {
     pub(crate) records: Vec<UsageRecord>,
-    /// Lines that could not be read (a torn last write).
-    pub(crate) skipped: usize,
-    _file: File,
+    /// The last line had no newline (a write cut short; its calls got no answer).
+    pub(crate) torn: bool,
+    /// Complete lines that could not be read (a bad header counts as one).
+    pub(crate) unreadable: usize,
 }
 
 impl Orphan {
+    /// Reads the file's records.
+    pub(crate) fn read(&self) -> io::Result<Contents> {
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut &self.file, &mut bytes)?;
+        Ok(parse(&bytes))
+    }
+
     /// Removes the file (its records are in the store).
     pub(crate) fn remove(self) -> io::Result<()> {
         fs::remove_file(&self.path)
     }
+
+    /// Renames the file to `.unreadable`, out of the loader's way; returns the new path.
+    pub(crate) fn set_aside(self) -> io::Result<PathBuf> {
+        let to = self.path.with_extension("unreadable");
+        fs::rename(&self.path, &to)?;
+        Ok(to)
+    }
 }
 
-/// The journals in `dir` whose process is gone (nobody holds their lock).
+/// The journals in `dir` whose process is gone (nobody holds their lock),
+/// locked by the caller; removes temporary files a process left behind
+/// between creating and naming its journal.
 pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -134,7 +171,14 @@ pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
     let mut found = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if path.extension().is_none_or(|x| x != "journal") {
+        let journal = path.extension().is_some_and(|x| x == "journal");
+        // A temporary file is named within microseconds, unless its process
+        // died first: only old ones are left over.
+        let tmp = path.extension().is_some_and(|x| x == "tmp")
+            && fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > TMP_LEFTOVER_AGE));
+        if !journal && !tmp {
             continue;
         }
         let file = match OpenOptions::new().read(true).write(true).open(&path) {
@@ -148,17 +192,16 @@ pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
             Err(fs::TryLockError::WouldBlock) => continue,
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
-        // Locked now; it may have been loaded and removed just before.
+        // Locked now; it may have been loaded and removed (or named) just before.
         if !path.exists() {
             continue;
         }
-        let (records, skipped) = read_records(&file)?;
-        found.push(Orphan {
-            path,
-            records,
-            skipped,
-            _file: file,
-        });
+        if tmp {
+            // Never named, so never written to: nothing to load.
+            fs::remove_file(&path)?;
+            continue;
+        }
+        found.push(Orphan { path, file });
     }
     Ok(found)
 }
@@ -225,21 +268,40 @@ fn from_line(l: Line<String, Option<String>>) -> UsageRecord {
     }
 }
 
-/// The records of a journal file, and how many lines could not be read.
-fn read_records(file: &File) -> io::Result<(Vec<UsageRecord>, usize)> {
-    let mut records = Vec::new();
-    let mut skipped = 0;
-    for line in io::BufReader::new(file).split(b'\n') {
-        let line = line?;
-        if line.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice(&line) {
-            Ok(l) => records.push(from_line(l)),
-            Err(_) => skipped += 1,
+/// The records of a journal file's bytes.
+fn parse(bytes: &[u8]) -> Contents {
+    let mut out = Contents {
+        records: Vec::new(),
+        torn: false,
+        unreadable: 0,
+    };
+    if bytes.is_empty() {
+        return out;
+    }
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    // `split` leaves what follows the last newline: empty, or a torn line.
+    let last = lines.pop().unwrap_or_default();
+    if !last.is_empty() {
+        out.torn = true;
+    }
+    let mut lines = lines.into_iter();
+    match lines.next() {
+        Some(h) if h.len() + 1 == HEADER.len() && HEADER.starts_with(h) => {}
+        // Only the header, cut short: the file was never written to.
+        None if HEADER.starts_with(last) => return out,
+        _ => {
+            // Not a journal of this version: keep all of it for an operator.
+            out.unreadable = 1;
+            return out;
         }
     }
-    Ok((records, skipped))
+    for line in lines {
+        match serde_json::from_slice(line) {
+            Ok(l) => out.records.push(from_line(l)),
+            Err(_) => out.unreadable += 1,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -276,6 +338,10 @@ mod tests {
         dir
     }
 
+    fn ids(c: &Contents) -> Vec<&str> {
+        c.records.iter().map(|r| r.request_id.as_str()).collect()
+    }
+
     #[test]
     fn a_live_journal_is_not_an_orphan_and_a_dead_one_is_read_back() {
         let dir = temp_dir("orphans");
@@ -285,20 +351,29 @@ mod tests {
         assert!(orphans(&dir).unwrap().is_empty(), "held by a live journal");
         let path = j.path.clone();
         drop(j);
-        // A torn last write: half a line.
+        // A torn last write: part of a line.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"request_id\":\"d\",\"sta").unwrap();
+        f.write_all(b"[\"d\",17").unwrap();
         drop(f);
+        // A temporary file left between creating and naming a journal (old),
+        // and one being named right now (new).
+        let old = File::create(dir.join(".x.tmp")).unwrap();
+        old.set_modified(std::time::SystemTime::now() - 2 * TMP_LEFTOVER_AGE)
+            .unwrap();
+        fs::write(dir.join(".y.tmp"), b"").unwrap();
         let found = orphans(&dir).unwrap();
         assert_eq!(found.len(), 1);
-        let ids: Vec<&str> = found[0]
-            .records
-            .iter()
-            .map(|r| r.request_id.as_str())
-            .collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(found[0].records[0], record("a"));
-        assert_eq!(found[0].skipped, 1);
+        assert!(
+            !dir.join(".x.tmp").exists(),
+            "leftover temporary file removed"
+        );
+        assert!(dir.join(".y.tmp").exists(), "a new one is left alone");
+        fs::remove_file(dir.join(".y.tmp")).unwrap();
+        let c = found[0].read().unwrap();
+        assert_eq!(ids(&c), ["a", "b", "c"]);
+        assert_eq!(c.records[0], record("a"));
+        assert!(c.torn);
+        assert_eq!(c.unreadable, 0);
         // Locked by the first reader: a second one does not see it.
         assert!(orphans(&dir).unwrap().is_empty());
         for o in found {
@@ -310,26 +385,47 @@ mod tests {
     }
 
     #[test]
-    fn clearing_empties_the_file_and_appends_continue() {
-        let dir = temp_dir("clear");
-        let mut j = Journal::create(&dir, true).unwrap();
-        j.append(&[record("a")]).unwrap();
-        assert!(j.len() > 0);
-        j.clear().unwrap();
-        assert_eq!(j.len(), 0);
-        j.append(&[record("b")]).unwrap();
-        let path = j.path.clone();
-        drop(j);
-        let found = orphans(&dir).unwrap();
-        assert_eq!(found[0].records, vec![record("b")]);
-        assert_eq!(fs::metadata(&path).unwrap().len(), found_len(&found[0]));
-        fs::remove_dir_all(&dir).unwrap();
+    fn unreadable_lines_and_unknown_versions_are_counted_not_dropped() {
+        let header = std::str::from_utf8(HEADER).unwrap();
+        let good = serde_json::to_string(&line(&record("a"))).unwrap();
+        let c = parse(format!("{header}{good}\n{{\"not\": 1}}\n{good}\n").as_bytes());
+        assert_eq!((c.records.len(), c.unreadable, c.torn), (2, 1, false));
+        let c = parse(format!("[\"algohub-usage-journal\",2]\n{good}\n").as_bytes());
+        assert_eq!(
+            (c.records.len(), c.unreadable),
+            (0, 1),
+            "a later version is kept"
+        );
+        let c = parse(&HEADER[..5]);
+        assert_eq!(
+            (c.records.len(), c.unreadable),
+            (0, 0),
+            "a header cut short"
+        );
+        let c = parse(b"");
+        assert_eq!((c.records.len(), c.unreadable, c.torn), (0, 0, false));
     }
 
-    fn found_len(o: &Orphan) -> u64 {
-        o.records
-            .iter()
-            .map(|r| serde_json::to_vec(&line(r)).unwrap().len() as u64 + 1)
-            .sum()
+    #[test]
+    fn a_removed_journal_and_one_set_aside_are_gone_from_the_loader() {
+        let dir = temp_dir("remove");
+        let mut j = Journal::create(&dir, true).unwrap();
+        j.append(&[record("a")]).unwrap();
+        assert_eq!(
+            j.len(),
+            fs::metadata(&j.path).unwrap().len(),
+            "len counts the header and the records"
+        );
+        j.remove().unwrap();
+        drop(j);
+        let mut k = Journal::create(&dir, false).unwrap();
+        k.append(&[record("b")]).unwrap();
+        drop(k);
+        let found = orphans(&dir).unwrap();
+        assert_eq!(found.len(), 1);
+        let aside = found.into_iter().next().unwrap().set_aside().unwrap();
+        assert!(aside.exists());
+        assert!(orphans(&dir).unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -15,8 +15,12 @@
 //!   writes through the writer task. A loader task then moves the
 //!   journaled records into the store in large batches behind the calls, and
 //!   reads of usage first wait until it has caught up (`settle_usage`), so a
-//!   caller always reads its own calls. Journals a killed process left behind
-//!   are loaded at the next start, before the node serves.
+//!   caller reads its own calls made through this node. Files rotate and go
+//!   once stored. Journals a killed process left behind are loaded at the next
+//!   start (before the node serves) and every `RESCAN` by running nodes that
+//!   share the directory. While the store is unreachable, at most
+//!   `MAX_BACKLOG` records wait; then calls commit to the store directly (and
+//!   are refused while it stays down).
 //! - Without one, in the store: one transaction per batch.
 //!
 //! Records are keyed by request id and inserted with `ON CONFLICT DO NOTHING`,
@@ -28,7 +32,8 @@ use crate::error::{Code, Error, Result};
 use crate::model::UsageRecord;
 use crate::store::Store;
 use parking_lot::Mutex;
-use std::path::Path;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,8 +48,14 @@ const ATTEMPTS: u32 = 4;
 /// How long the loader waits for more records to fill a batch (a usage read
 /// may wait this much longer for its own calls).
 const LOAD_LINGER: Duration = Duration::from_millis(5);
-/// A journal whose records are all in the store is emptied once it is this big.
-const CLEAR_BYTES: u64 = 8 << 20;
+/// How often the loader looks for journals of processes that are gone (other
+/// nodes sharing the journal directory that were killed).
+const RESCAN: Duration = Duration::from_secs(30);
+/// Journaled records the store has not taken yet (the loader holds them in
+/// memory, about 200 bytes each) beyond which calls stop using the journal:
+/// their records then go to the store directly, so while the store is down
+/// calls are refused (`metering_failed`) instead of piling up.
+const MAX_BACKLOG: u64 = 1_000_000;
 /// How long a usage read waits for the journaled records to reach the store.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
@@ -59,48 +70,98 @@ pub(crate) struct Meter {
 
 /// The usage journal of this node, with where its records stand.
 struct Journaled {
-    file: Mutex<Journal>,
+    dir: PathBuf,
+    /// A file this big is sealed and a new one started; a sealed file is
+    /// removed once all its records are in the store.
+    rotate_bytes: u64,
+    files: Mutex<Files>,
     /// Each journal write waits for the disk: calls then share writes
     /// through the writer task (group commit) instead of writing their own.
     fsync: bool,
-    /// Cleared when the journal failed: records go to the store from then on
-    /// (until the next start).
+    /// Cleared when the journal failed (or was retired at shutdown): records
+    /// go to the store from then on (until the next start).
     usable: AtomicBool,
     /// Journaled records, for the loader.
     load: mpsc::UnboundedSender<UsageRecord>,
-    /// Records journaled since start (counted under the file's lock)...
+    progress: Arc<Progress>,
+    /// Whether a refusal of the journal was logged already (logged once).
+    warned: AtomicBool,
+}
+
+/// The file being written, and sealed ones with the count of records
+/// journaled when each was sealed (all its records are in the store once
+/// `stored` reaches that count).
+struct Files {
+    current: Journal,
+    sealed: VecDeque<(Journal, u64)>,
+}
+
+/// Records counted since start: journaled (counted under the files' lock,
+/// in the order the loader receives them), and of those, stored.
+struct Progress {
     journaled: AtomicU64,
-    /// ... and of those, stored by the loader (in order).
     stored: watch::Sender<u64>,
 }
 
 impl Journaled {
-    /// Appends records and hands them to the loader, all under the file's
+    /// Appends records and hands them to the loader, all under the files'
     /// lock; gives the records back if the journal cannot take them.
     fn append(
         &self,
         records: Vec<UsageRecord>,
     ) -> std::result::Result<(), (std::io::Error, Vec<UsageRecord>)> {
+        let mut files = self.files.lock();
         if !self.usable.load(Ordering::Relaxed) {
-            return Err((std::io::Error::other("the journal failed earlier"), records));
+            return Err((std::io::Error::other("the journal is off"), records));
         }
-        let mut file = self.file.lock();
-        let journaled = self.journaled.load(Ordering::Relaxed);
-        let loaded = file.len() >= CLEAR_BYTES && *self.stored.borrow() == journaled;
-        if let Err(e) = if loaded { file.clear() } else { Ok(()) } {
-            self.usable.store(false, Ordering::Relaxed);
-            return Err((e, records));
+        let journaled = self.progress.journaled.load(Ordering::Relaxed);
+        let stored = *self.progress.stored.borrow();
+        if journaled - stored >= MAX_BACKLOG {
+            return Err((
+                std::io::Error::other(format!(
+                    "{} journaled usage records wait for the store",
+                    journaled - stored
+                )),
+                records,
+            ));
         }
-        if let Err(e) = file.append(&records) {
+        while files
+            .sealed
+            .front()
+            .is_some_and(|(_, upto)| stored >= *upto)
+        {
+            if let Some((done, _)) = files.sealed.pop_front()
+                && let Err(e) = done.remove()
+            {
+                tracing::warn!(error = %e, journal = ?done, "could not remove a loaded usage journal");
+            }
+        }
+        if files.current.len() >= self.rotate_bytes {
+            match Journal::create(&self.dir, self.fsync) {
+                Ok(next) => {
+                    let full = std::mem::replace(&mut files.current, next);
+                    files.sealed.push_back((full, journaled));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not start a new usage journal file; the current one grows")
+                }
+            }
+        }
+        if let Err(e) = files.current.append(&records) {
             // Whatever failed (a full disk, say), the file may end in part
             // of a line: give the journal up rather than write after it.
             self.usable.store(false, Ordering::Relaxed);
             return Err((e, records));
         }
-        self.journaled
+        self.progress
+            .journaled
             .fetch_add(records.len() as u64, Ordering::Release);
         for r in records {
-            let _ = self.load.send(r);
+            if self.load.send(r).is_err() && !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "the usage loader stopped; journaled records wait for the next start"
+                );
+            }
         }
         Ok(())
     }
@@ -120,17 +181,41 @@ impl Journaled {
             Err(e) => Err((std::io::Error::other(e.to_string()), Vec::new())),
         }
     }
+
+    /// Logs that the journal refused records (once; the metric counts all).
+    fn refused(&self, e: &std::io::Error) {
+        metrics::counter!("algohub_metering_errors_total").increment(1);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::error!(error = %e, "the usage journal refused records; they go to the store directly");
+        }
+    }
+
+    /// At shutdown, once everything journaled is stored: removes the files
+    /// and turns the journal off (a record that still comes goes to the store).
+    fn retire(&self) {
+        let files = self.files.lock();
+        let journaled = self.progress.journaled.load(Ordering::Relaxed);
+        if *self.progress.stored.borrow() != journaled {
+            return;
+        }
+        self.usable.store(false, Ordering::Relaxed);
+        for j in files.sealed.iter().map(|(j, _)| j).chain([&files.current]) {
+            if let Err(e) = j.remove() {
+                tracing::warn!(error = %e, journal = ?j, "could not remove a usage journal at shutdown");
+            }
+        }
+    }
 }
 
 impl Meter {
     /// Starts the writer task (it stops when the meter is dropped), journaling
     /// into `journal_dir` when given: first the journals of processes that are
     /// gone are loaded into the store.
-    pub(crate) async fn start(
-        store: Arc<dyn Store>,
-        journal_dir: Option<&Path>,
-        fsync: bool,
-    ) -> Result<Self> {
+    pub(crate) async fn start(store: Arc<dyn Store>, settings: &super::Settings) -> Result<Self> {
+        let (journal_dir, fsync) = (
+            settings.usage_journal.as_deref(),
+            settings.usage_journal_fsync,
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let Some(dir) = journal_dir else {
             tokio::spawn(write_batches(store, rx, None));
@@ -144,15 +229,29 @@ impl Meter {
             )
         })?;
         let (load, load_rx) = mpsc::unbounded_channel();
-        let journal = Arc::new(Journaled {
-            file: Mutex::new(file),
-            fsync,
-            usable: AtomicBool::new(true),
-            load,
+        let progress = Arc::new(Progress {
             journaled: AtomicU64::new(0),
             stored: watch::Sender::new(0),
         });
-        tokio::spawn(load_batches(store.clone(), load_rx, journal.clone()));
+        let journal = Arc::new(Journaled {
+            dir: dir.to_path_buf(),
+            rotate_bytes: settings.usage_journal_rotate_bytes.max(1),
+            files: Mutex::new(Files {
+                current: file,
+                sealed: VecDeque::new(),
+            }),
+            fsync,
+            usable: AtomicBool::new(true),
+            load,
+            progress: progress.clone(),
+            warned: AtomicBool::new(false),
+        });
+        tokio::spawn(load_batches(
+            store.clone(),
+            load_rx,
+            progress,
+            dir.to_path_buf(),
+        ));
         tokio::spawn(write_batches(store, rx, Some(journal.clone())));
         Ok(Self {
             tx,
@@ -161,37 +260,55 @@ impl Meter {
     }
 }
 
-/// Loads the journals of processes that are gone into the store and removes them.
+/// Loads the journals of processes that are gone into the store and removes
+/// them (a journal with unreadable lines is loaded as far as it can be and
+/// set aside for an operator).
 async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
+    let unavailable = |what: String| Error::new(Code::Unavailable, what);
     let dir_owned = dir.to_path_buf();
     let found = tokio::task::spawn_blocking(move || journal::orphans(&dir_owned))
         .await
-        .map_err(|e| Error::new(Code::Unavailable, format!("usage journal: {e}")))?
+        .map_err(|e| unavailable(format!("usage journal: {e}")))?
         .map_err(|e| {
-            Error::new(
-                Code::Unavailable,
-                format!("cannot read usage journals in {}: {e}", dir.display()),
-            )
+            unavailable(format!(
+                "cannot read usage journals in {}: {e}",
+                dir.display()
+            ))
         })?;
+    // One file at a time: a file holds at most about `rotate_bytes`.
     for orphan in found {
-        if orphan.skipped > 0 {
-            tracing::warn!(path = %orphan.path.display(), lines = orphan.skipped,
-                "skipped unreadable lines of a usage journal (a write cut short; its calls got no answer)");
-        }
-        for chunk in orphan.records.chunks(MAX_LOAD) {
+        let contents = orphan.read().map_err(|e| {
+            unavailable(format!(
+                "cannot read usage journal {}: {e}",
+                orphan.path.display()
+            ))
+        })?;
+        for chunk in contents.records.chunks(MAX_LOAD) {
             if !commit(store, chunk, ATTEMPTS).await {
-                return Err(Error::new(
-                    Code::Unavailable,
-                    format!(
-                        "cannot store the usage records of journal {}; it is kept for the next start",
-                        orphan.path.display()
-                    ),
-                ));
+                return Err(unavailable(format!(
+                    "cannot store the usage records of journal {}; it is kept for the next try",
+                    orphan.path.display()
+                )));
             }
         }
-        tracing::info!(path = %orphan.path.display(), records = orphan.records.len(),
-            "loaded the usage journal of a stopped process");
         let path = orphan.path.clone();
+        let records = contents.records.len();
+        if contents.torn {
+            tracing::warn!(path = %path.display(),
+                "a usage journal ended in a write cut short; its calls got no answer");
+        }
+        if contents.unreadable > 0 {
+            match orphan.set_aside() {
+                Ok(to) => {
+                    tracing::error!(path = %to.display(), records, lines = contents.unreadable,
+                    "a usage journal had unreadable lines: its readable records are stored, the file is kept")
+                }
+                Err(e) => tracing::error!(path = %path.display(), error = %e,
+                    "a usage journal had unreadable lines and could not be set aside"),
+            }
+            continue;
+        }
+        tracing::info!(path = %path.display(), records, "loaded the usage journal of a stopped process");
         if let Err(e) = orphan.remove() {
             tracing::warn!(path = %path.display(), error = %e, "could not remove a loaded usage journal");
         }
@@ -200,16 +317,31 @@ async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
 }
 
 /// The loader: moves journaled records into the store in large batches, in
-/// order, retrying until the store takes them (they were acknowledged).
+/// order, retrying until the store takes them (they were acknowledged); now
+/// and then it loads journals other processes left behind. It stops when the
+/// journal is dropped.
 async fn load_batches(
     store: Arc<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<UsageRecord>,
-    journal: Arc<Journaled>,
+    progress: Arc<Progress>,
+    dir: PathBuf,
 ) {
     let mut pending: Vec<UsageRecord> = Vec::with_capacity(MAX_LOAD);
+    let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + RESCAN, RESCAN);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if rx.recv_many(&mut pending, MAX_LOAD).await == 0 {
-            return;
+        tokio::select! {
+            n = rx.recv_many(&mut pending, MAX_LOAD) => {
+                if n == 0 {
+                    return;
+                }
+            }
+            _ = rescan.tick() => {
+                if let Err(e) = load_orphans(&store, &dir).await {
+                    tracing::warn!(error = %e, "could not load a usage journal left behind");
+                }
+                continue;
+            }
         }
         // Fill the batch: per-transaction costs (commit, WAL frames) are
         // paid per batch, so under load a few milliseconds buy large batches.
@@ -235,7 +367,7 @@ async fn load_batches(
             }
         }
         let n = pending.len() as u64;
-        journal.stored.send_modify(|stored| *stored += n);
+        progress.stored.send_modify(|stored| *stored += n);
         pending.clear();
     }
 }
@@ -261,7 +393,7 @@ async fn write_batches(
                     continue;
                 }
                 Err((e, back)) => {
-                    journal_failed(&e);
+                    journal.refused(&e);
                     records = back;
                 }
             }
@@ -275,11 +407,6 @@ async fn write_batches(
         }
         commit_batch(&store, records, acks).await;
     }
-}
-
-fn journal_failed(e: &std::io::Error) {
-    metrics::counter!("algohub_metering_errors_total").increment(1);
-    tracing::error!(error = %e, "cannot write the usage journal; records go to the store");
 }
 
 /// Commits a batch to the store and answers its calls.
@@ -365,7 +492,7 @@ impl Hub {
             match journal.append(vec![record]) {
                 Ok(()) => return Ok(()),
                 Err((e, mut back)) => {
-                    journal_failed(&e);
+                    journal.refused(&e);
                     record = back.pop().ok_or_else(failed)?;
                 }
             }
@@ -378,21 +505,32 @@ impl Hub {
         }
     }
 
-    /// Waits until every usage record acknowledged so far is in the store
-    /// (with a journal, the loader may be a batch behind); usage reads call
-    /// it first, so a caller always reads its own calls.
+    /// Waits until every usage record this node acknowledged so far is in
+    /// the store (with a journal, the loader may be a batch behind); usage
+    /// reads call it first, so a caller reads its own calls made through this
+    /// node (another node's are there once its loader stored them, normally
+    /// within milliseconds).
     pub async fn settle_usage(&self) -> Result<()> {
         let Some(journal) = self.meter.as_ref().and_then(|m| m.journal.as_ref()) else {
             return Ok(());
         };
-        let target = journal.journaled.load(Ordering::Acquire);
-        let mut stored = journal.stored.subscribe();
+        let target = journal.progress.journaled.load(Ordering::Acquire);
+        let mut stored = journal.progress.stored.subscribe();
         match tokio::time::timeout(SETTLE_WAIT, stored.wait_for(|n| *n >= target)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(Error::new(
                 Code::Unavailable,
                 "recent usage records are still on their way to the store; try again shortly",
             )),
+        }
+    }
+
+    /// At shutdown, after `settle_usage`: removes the usage journal if all
+    /// of it is in the store (so the next start has nothing to load); records
+    /// that still come go to the store directly.
+    pub fn retire_usage_journal(&self) {
+        if let Some(journal) = self.meter.as_ref().and_then(|m| m.journal.as_ref()) {
+            journal.retire();
         }
     }
 }

@@ -80,6 +80,9 @@ pub struct Settings {
     /// Whether each journal write also waits for the disk (`fdatasync`):
     /// records then survive an operating-system crash, not only a killed process.
     pub usage_journal_fsync: bool,
+    /// How big a journal file grows before the next one is started (the
+    /// full one is removed once all its records are in the store).
+    pub usage_journal_rotate_bytes: u64,
     /// The longest an impersonation session may last.
     pub max_impersonation_minutes: u32,
     /// The longest super powers may stay on.
@@ -99,6 +102,7 @@ impl Default for Settings {
             metering: true,
             usage_journal: None,
             usage_journal_fsync: false,
+            usage_journal_rotate_bytes: 8 << 20,
             max_impersonation_minutes: 60,
             max_super_powers_minutes: 60,
             allow_impersonating_admins: false,
@@ -148,14 +152,7 @@ impl Hub {
         let admission =
             admission::Admission::new(store.clone(), settings.default_work_limit, shared);
         let meter = if settings.metering {
-            Some(
-                metering::Meter::start(
-                    store.clone(),
-                    settings.usage_journal.as_deref(),
-                    settings.usage_journal_fsync,
-                )
-                .await?,
-            )
+            Some(metering::Meter::start(store.clone(), &settings).await?)
         } else {
             None
         };

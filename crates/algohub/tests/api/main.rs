@@ -12,6 +12,7 @@ mod durability;
 mod elevated;
 mod governance;
 mod invitations;
+mod journal;
 mod keys;
 mod matrix;
 mod multinode;
