@@ -23,7 +23,8 @@
 //!   are keyed by request id) and removed. Only a last line without its
 //!   newline (a write cut short, whose calls got no answer) may be skipped;
 //!   a file with any other unreadable line is loaded as far as it can be and
-//!   set aside as `.unreadable` for an operator, never removed.
+//!   set aside as `.unreadable` for an operator, never removed; a file of
+//!   another format version is left in place for that version.
 
 use crate::model::{UsageRecord, UsageStatus, Via};
 use std::fs::{self, File, OpenOptions};
@@ -107,6 +108,11 @@ impl Journal {
         }
     }
 
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Removes the file (everything in it is in the store); the lock is
     /// held until the journal is dropped.
     pub(crate) fn remove(&self) -> io::Result<()> {
@@ -134,8 +140,11 @@ pub(crate) struct Contents {
     pub(crate) records: Vec<UsageRecord>,
     /// The last line had no newline (a write cut short; its calls got no answer).
     pub(crate) torn: bool,
-    /// Complete lines that could not be read (a bad header counts as one).
+    /// Complete lines that could not be read.
     pub(crate) unreadable: usize,
+    /// Written by a later version (its header names another format): not
+    /// read at all, left for that version to load.
+    pub(crate) foreign: bool,
 }
 
 impl Orphan {
@@ -160,9 +169,11 @@ impl Orphan {
 }
 
 /// The journals in `dir` whose process is gone (nobody holds their lock),
-/// locked by the caller; removes temporary files a process left behind
-/// between creating and naming its journal.
-pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
+/// locked by the caller, except the files named in `own` (this process's,
+/// skipped even where a file system's locks do not tell processes apart);
+/// removes temporary files a process left behind between creating and
+/// naming its journal. A file that cannot be opened is logged and skipped.
+pub(crate) fn orphans(dir: &Path, own: &[PathBuf]) -> io::Result<Vec<Orphan>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -178,19 +189,25 @@ pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
             && fs::metadata(&path)
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > TMP_LEFTOVER_AGE));
-        if !journal && !tmp {
+        if (!journal && !tmp) || own.contains(&path) {
             continue;
         }
         let file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(f) => f,
             // Removed meanwhile by another node that loaded it.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot open a usage journal; skipped");
+                continue;
+            }
         };
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => continue,
-            Err(fs::TryLockError::Error(e)) => return Err(e),
+            Err(fs::TryLockError::Error(e)) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot lock a usage journal; skipped");
+                continue;
+            }
         }
         // Locked now; it may have been loaded and removed (or named) just before.
         if !path.exists() {
@@ -198,7 +215,9 @@ pub(crate) fn orphans(dir: &Path) -> io::Result<Vec<Orphan>> {
         }
         if tmp {
             // Never named, so never written to: nothing to load.
-            fs::remove_file(&path)?;
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover journal file");
+            }
             continue;
         }
         found.push(Orphan { path, file });
@@ -274,6 +293,7 @@ fn parse(bytes: &[u8]) -> Contents {
         records: Vec::new(),
         torn: false,
         unreadable: 0,
+        foreign: false,
     };
     if bytes.is_empty() {
         return out;
@@ -290,8 +310,8 @@ fn parse(bytes: &[u8]) -> Contents {
         // Only the header, cut short: the file was never written to.
         None if HEADER.starts_with(last) => return out,
         _ => {
-            // Not a journal of this version: keep all of it for an operator.
-            out.unreadable = 1;
+            // Another format (a later version's): leave all of it alone.
+            out.foreign = true;
             return out;
         }
     }
@@ -348,7 +368,16 @@ mod tests {
         let mut j = Journal::create(&dir, false).unwrap();
         j.append(&[record("a"), record("b")]).unwrap();
         j.append(&[record("c")]).unwrap();
-        assert!(orphans(&dir).unwrap().is_empty(), "held by a live journal");
+        assert!(
+            orphans(&dir, &[]).unwrap().is_empty(),
+            "held by a live journal"
+        );
+        assert!(
+            orphans(&dir, std::slice::from_ref(&j.path))
+                .unwrap()
+                .is_empty(),
+            "and named as our own"
+        );
         let path = j.path.clone();
         drop(j);
         // A torn last write: part of a line.
@@ -361,7 +390,7 @@ mod tests {
         old.set_modified(std::time::SystemTime::now() - 2 * TMP_LEFTOVER_AGE)
             .unwrap();
         fs::write(dir.join(".y.tmp"), b"").unwrap();
-        let found = orphans(&dir).unwrap();
+        let found = orphans(&dir, &[]).unwrap();
         assert_eq!(found.len(), 1);
         assert!(
             !dir.join(".x.tmp").exists(),
@@ -375,11 +404,11 @@ mod tests {
         assert!(c.torn);
         assert_eq!(c.unreadable, 0);
         // Locked by the first reader: a second one does not see it.
-        assert!(orphans(&dir).unwrap().is_empty());
+        assert!(orphans(&dir, &[]).unwrap().is_empty());
         for o in found {
             o.remove().unwrap();
         }
-        assert!(orphans(&dir).unwrap().is_empty());
+        assert!(orphans(&dir, &[]).unwrap().is_empty());
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -392,9 +421,9 @@ mod tests {
         assert_eq!((c.records.len(), c.unreadable, c.torn), (2, 1, false));
         let c = parse(format!("[\"algohub-usage-journal\",2]\n{good}\n").as_bytes());
         assert_eq!(
-            (c.records.len(), c.unreadable),
-            (0, 1),
-            "a later version is kept"
+            (c.records.len(), c.foreign),
+            (0, true),
+            "a later version is left alone"
         );
         let c = parse(&HEADER[..5]);
         assert_eq!(
@@ -421,11 +450,11 @@ mod tests {
         let mut k = Journal::create(&dir, false).unwrap();
         k.append(&[record("b")]).unwrap();
         drop(k);
-        let found = orphans(&dir).unwrap();
+        let found = orphans(&dir, &[]).unwrap();
         assert_eq!(found.len(), 1);
         let aside = found.into_iter().next().unwrap().set_aside().unwrap();
         assert!(aside.exists());
-        assert!(orphans(&dir).unwrap().is_empty());
+        assert!(orphans(&dir, &[]).unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,8 +17,8 @@
 //!   reads of usage first wait until it has caught up (`settle_usage`), so a
 //!   caller reads its own calls made through this node. Files rotate and go
 //!   once stored. Journals a killed process left behind are loaded at the next
-//!   start (before the node serves) and every `RESCAN` by running nodes that
-//!   share the directory. While the store is unreachable, at most
+//!   start (before the node serves) and now and then
+//!   (`usage_journal_rescan`) by running nodes that share the directory. While the store is unreachable, at most
 //!   `MAX_BACKLOG` records wait; then calls commit to the store directly (and
 //!   are refused while it stays down).
 //! - Without one, in the store: one transaction per batch.
@@ -34,8 +34,8 @@ use crate::store::Store;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -48,9 +48,7 @@ const ATTEMPTS: u32 = 4;
 /// How long the loader waits for more records to fill a batch (a usage read
 /// may wait this much longer for its own calls).
 const LOAD_LINGER: Duration = Duration::from_millis(5);
-/// How often the loader looks for journals of processes that are gone (other
-/// nodes sharing the journal directory that were killed).
-const RESCAN: Duration = Duration::from_secs(30);
+
 /// Journaled records the store has not taken yet (the loader holds them in
 /// memory, about 200 bytes each) beyond which calls stop using the journal:
 /// their records then go to the store directly, so while the store is down
@@ -60,11 +58,21 @@ const MAX_BACKLOG: u64 = 1_000_000;
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
 type Ack = oneshot::Sender<bool>;
+/// What the writer task gets: a record, who waits for it, and whether it may
+/// go to the journal (not if the journal already refused it).
+type Queued = (UsageRecord, Ack, bool);
+
+/// The journal takes records.
+const OPEN: u8 = 0;
+/// The journal failed (a write or a new file): records go to the store.
+const FAILED: u8 = 1;
+/// Shut down with everything stored: records go to the store.
+const RETIRED: u8 = 2;
 
 pub(crate) struct Meter {
     /// The writer task: store commits without a journal; with one, the
     /// batches of cancelled calls, and every batch when writes wait for the disk.
-    tx: mpsc::UnboundedSender<(UsageRecord, Ack)>,
+    tx: mpsc::UnboundedSender<Queued>,
     journal: Option<Arc<Journaled>>,
 }
 
@@ -78,14 +86,16 @@ struct Journaled {
     /// Each journal write waits for the disk: calls then share writes
     /// through the writer task (group commit) instead of writing their own.
     fsync: bool,
-    /// Cleared when the journal failed (or was retired at shutdown): records
-    /// go to the store from then on (until the next start).
-    usable: AtomicBool,
+    /// `OPEN`, `FAILED` or `RETIRED`: once not open, records go to the
+    /// store (until the next start).
+    state: AtomicU8,
     /// Journaled records, for the loader.
     load: mpsc::UnboundedSender<UsageRecord>,
     progress: Arc<Progress>,
-    /// Whether a refusal of the journal was logged already (logged once).
-    warned: AtomicBool,
+    /// Whether the backlog is over its cap (logged when it gets there).
+    backlogged: AtomicBool,
+    /// Whether the loader was found gone (logged once).
+    loader_gone: AtomicBool,
 }
 
 /// The file being written, and sealed ones with the count of records
@@ -94,6 +104,9 @@ struct Journaled {
 struct Files {
     current: Journal,
     sealed: VecDeque<(Journal, u64)>,
+    /// The size at which to start a new file (raised after a failed try, so
+    /// a failure is not retried on every append).
+    rotate_at: u64,
 }
 
 /// Records counted since start: journaled (counted under the files' lock,
@@ -111,19 +124,33 @@ impl Journaled {
         records: Vec<UsageRecord>,
     ) -> std::result::Result<(), (std::io::Error, Vec<UsageRecord>)> {
         let mut files = self.files.lock();
-        if !self.usable.load(Ordering::Relaxed) {
+        if self.state.load(Ordering::Relaxed) != OPEN {
             return Err((std::io::Error::other("the journal is off"), records));
         }
         let journaled = self.progress.journaled.load(Ordering::Relaxed);
         let stored = *self.progress.stored.borrow();
         if journaled - stored >= MAX_BACKLOG {
-            return Err((
-                std::io::Error::other(format!(
-                    "{} journaled usage records wait for the store",
-                    journaled - stored
-                )),
-                records,
-            ));
+            if !self.backlogged.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    waiting = journaled - stored,
+                    "usage records wait for the store: new records go to the store directly"
+                );
+            }
+            return Err((std::io::Error::other("usage journal backlog"), records));
+        }
+        self.backlogged.store(false, Ordering::Relaxed);
+        if files.current.len() >= files.rotate_at {
+            match Journal::create(&self.dir, self.fsync) {
+                Ok(next) => {
+                    let full = std::mem::replace(&mut files.current, next);
+                    files.sealed.push_back((full, journaled));
+                    files.rotate_at = self.rotate_bytes;
+                }
+                Err(e) => {
+                    files.rotate_at = files.current.len() + self.rotate_bytes;
+                    tracing::warn!(error = %e, "could not start a new usage journal file; the current one grows");
+                }
+            }
         }
         while files
             .sealed
@@ -136,28 +163,19 @@ impl Journaled {
                 tracing::warn!(error = %e, journal = ?done, "could not remove a loaded usage journal");
             }
         }
-        if files.current.len() >= self.rotate_bytes {
-            match Journal::create(&self.dir, self.fsync) {
-                Ok(next) => {
-                    let full = std::mem::replace(&mut files.current, next);
-                    files.sealed.push_back((full, journaled));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not start a new usage journal file; the current one grows")
-                }
-            }
-        }
         if let Err(e) = files.current.append(&records) {
             // Whatever failed (a full disk, say), the file may end in part
             // of a line: give the journal up rather than write after it.
-            self.usable.store(false, Ordering::Relaxed);
+            self.state.store(FAILED, Ordering::Relaxed);
+            tracing::error!(error = %e, journal = ?files.current,
+                "cannot write the usage journal; records go to the store until the next start");
             return Err((e, records));
         }
         self.progress
             .journaled
             .fetch_add(records.len() as u64, Ordering::Release);
         for r in records {
-            if self.load.send(r).is_err() && !self.warned.swap(true, Ordering::Relaxed) {
+            if self.load.send(r).is_err() && !self.loader_gone.swap(true, Ordering::Relaxed) {
                 tracing::error!(
                     "the usage loader stopped; journaled records wait for the next start"
                 );
@@ -182,12 +200,24 @@ impl Journaled {
         }
     }
 
-    /// Logs that the journal refused records (once; the metric counts all).
-    fn refused(&self, e: &std::io::Error) {
-        metrics::counter!("algohub_metering_errors_total").increment(1);
-        if !self.warned.swap(true, Ordering::Relaxed) {
-            tracing::error!(error = %e, "the usage journal refused records; they go to the store directly");
+    /// Counts records the journal refused (not after retiring at shutdown;
+    /// `append` logs why).
+    fn refused(&self) {
+        if self.state.load(Ordering::Relaxed) != RETIRED {
+            metrics::counter!("algohub_metering_errors_total").increment(1);
         }
+    }
+
+    /// The paths of this node's own files (never loaded as orphans).
+    fn own_paths(&self) -> Vec<PathBuf> {
+        let files = self.files.lock();
+        files
+            .sealed
+            .iter()
+            .map(|(j, _)| j)
+            .chain([&files.current])
+            .map(|j| j.path().to_path_buf())
+            .collect()
     }
 
     /// At shutdown, once everything journaled is stored: removes the files
@@ -198,7 +228,7 @@ impl Journaled {
         if *self.progress.stored.borrow() != journaled {
             return;
         }
-        self.usable.store(false, Ordering::Relaxed);
+        self.state.store(RETIRED, Ordering::Relaxed);
         for j in files.sealed.iter().map(|(j, _)| j).chain([&files.current]) {
             if let Err(e) = j.remove() {
                 tracing::warn!(error = %e, journal = ?j, "could not remove a usage journal at shutdown");
@@ -221,7 +251,7 @@ impl Meter {
             tokio::spawn(write_batches(store, rx, None));
             return Ok(Self { tx, journal: None });
         };
-        load_orphans(&store, dir).await?;
+        load_orphans(&store, dir, Vec::new()).await?;
         let file = Journal::create(dir, fsync).map_err(|e| {
             Error::new(
                 Code::Unavailable,
@@ -239,18 +269,20 @@ impl Meter {
             files: Mutex::new(Files {
                 current: file,
                 sealed: VecDeque::new(),
+                rotate_at: settings.usage_journal_rotate_bytes.max(1),
             }),
             fsync,
-            usable: AtomicBool::new(true),
+            state: AtomicU8::new(OPEN),
             load,
             progress: progress.clone(),
-            warned: AtomicBool::new(false),
+            backlogged: AtomicBool::new(false),
+            loader_gone: AtomicBool::new(false),
         });
-        tokio::spawn(load_batches(
+        tokio::spawn(load_batches(store.clone(), load_rx, progress));
+        tokio::spawn(rescan(
             store.clone(),
-            load_rx,
-            progress,
-            dir.to_path_buf(),
+            Arc::downgrade(&journal),
+            settings.usage_journal_rescan,
         ));
         tokio::spawn(write_batches(store, rx, Some(journal.clone())));
         Ok(Self {
@@ -261,37 +293,50 @@ impl Meter {
 }
 
 /// Loads the journals of processes that are gone into the store and removes
-/// them (a journal with unreadable lines is loaded as far as it can be and
-/// set aside for an operator).
-async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
+/// them, one file at a time (a file holds about `usage_journal_rotate_bytes`).
+/// A file with unreadable lines is loaded as far as it can be and set aside
+/// for an operator; a file that cannot be read, or of another format
+/// version, is logged and left. An error means the store refused records
+/// (the file stays for the next try).
+async fn load_orphans(store: &Arc<dyn Store>, dir: &Path, own: Vec<PathBuf>) -> Result<()> {
     let unavailable = |what: String| Error::new(Code::Unavailable, what);
     let dir_owned = dir.to_path_buf();
-    let found = tokio::task::spawn_blocking(move || journal::orphans(&dir_owned))
+    let found = tokio::task::spawn_blocking(move || journal::orphans(&dir_owned, &own))
         .await
         .map_err(|e| unavailable(format!("usage journal: {e}")))?
         .map_err(|e| {
             unavailable(format!(
-                "cannot read usage journals in {}: {e}",
+                "cannot list usage journals in {}: {e}",
                 dir.display()
             ))
         })?;
-    // One file at a time: a file holds at most about `rotate_bytes`.
     for orphan in found {
-        let contents = orphan.read().map_err(|e| {
-            unavailable(format!(
-                "cannot read usage journal {}: {e}",
-                orphan.path.display()
-            ))
-        })?;
+        let (orphan, contents) = match tokio::task::spawn_blocking(move || {
+            let contents = orphan.read();
+            (orphan, contents)
+        })
+        .await
+        {
+            Ok((orphan, Ok(contents))) => (orphan, contents),
+            Ok((orphan, Err(e))) => {
+                tracing::error!(path = %orphan.path.display(), error = %e, "cannot read a usage journal; left for the next try");
+                continue;
+            }
+            Err(e) => return Err(unavailable(format!("usage journal: {e}"))),
+        };
+        let path = orphan.path.clone();
+        if contents.foreign {
+            tracing::error!(path = %path.display(), "a usage journal of another format version; left for that version");
+            continue;
+        }
         for chunk in contents.records.chunks(MAX_LOAD) {
             if !commit(store, chunk, ATTEMPTS).await {
                 return Err(unavailable(format!(
                     "cannot store the usage records of journal {}; it is kept for the next try",
-                    orphan.path.display()
+                    path.display()
                 )));
             }
         }
-        let path = orphan.path.clone();
         let records = contents.records.len();
         if contents.torn {
             tracing::warn!(path = %path.display(),
@@ -316,32 +361,33 @@ async fn load_orphans(store: &Arc<dyn Store>, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Now and then, loads the journals other processes sharing the directory
+/// left behind (nodes that were killed); stops with the journal.
+async fn rescan(store: Arc<dyn Store>, journal: Weak<Journaled>, every: Duration) {
+    let every = every.max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let Some((dir, own)) = journal.upgrade().map(|j| (j.dir.clone(), j.own_paths())) else {
+            return;
+        };
+        if let Err(e) = load_orphans(&store, &dir, own).await {
+            tracing::warn!(error = %e, "could not load a usage journal left behind");
+        }
+    }
+}
+
 /// The loader: moves journaled records into the store in large batches, in
-/// order, retrying until the store takes them (they were acknowledged); now
-/// and then it loads journals other processes left behind. It stops when the
-/// journal is dropped.
+/// order, retrying until the store takes them (they were acknowledged). It
+/// stops when the journal is dropped.
 async fn load_batches(
     store: Arc<dyn Store>,
     mut rx: mpsc::UnboundedReceiver<UsageRecord>,
     progress: Arc<Progress>,
-    dir: PathBuf,
 ) {
     let mut pending: Vec<UsageRecord> = Vec::with_capacity(MAX_LOAD);
-    let mut rescan = tokio::time::interval_at(tokio::time::Instant::now() + RESCAN, RESCAN);
-    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            n = rx.recv_many(&mut pending, MAX_LOAD) => {
-                if n == 0 {
-                    return;
-                }
-            }
-            _ = rescan.tick() => {
-                if let Err(e) = load_orphans(&store, &dir).await {
-                    tracing::warn!(error = %e, "could not load a usage journal left behind");
-                }
-                continue;
-            }
+        if rx.recv_many(&mut pending, MAX_LOAD).await == 0 {
+            return;
         }
         // Fill the batch: per-transaction costs (commit, WAL frames) are
         // paid per batch, so under load a few milliseconds buy large batches.
@@ -377,35 +423,45 @@ async fn load_batches(
 /// it, commits it to the store; then answers its calls.
 async fn write_batches(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<(UsageRecord, Ack)>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     journal: Option<Arc<Journaled>>,
 ) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut queued, MAX_BATCH).await > 0 {
-        let (mut records, acks): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
-        metrics::histogram!("algohub_metering_batch_size").record(records.len() as f64);
-        if let Some(journal) = &journal {
-            match journal.append_async(records).await {
+        metrics::histogram!("algohub_metering_batch_size").record(queued.len() as f64);
+        // Records the journal refused already go straight to the store.
+        let (direct, journalable): (Vec<Queued>, Vec<Queued>) = queued
+            .drain(..)
+            .partition(|(_, _, journal_ok)| !journal_ok || journal.is_none());
+        let (mut records, mut acks): (Vec<_>, Vec<_>) =
+            direct.into_iter().map(|(r, a, _)| (r, a)).unzip();
+        if let Some(journal) = &journal
+            && !journalable.is_empty()
+        {
+            let (batch, batch_acks): (Vec<_>, Vec<_>) =
+                journalable.into_iter().map(|(r, a, _)| (r, a)).unzip();
+            match journal.append_async(batch).await {
                 Ok(()) => {
-                    for ack in acks {
+                    for ack in batch_acks {
                         let _ = ack.send(true);
                     }
-                    continue;
                 }
-                Err((e, back)) => {
-                    journal.refused(&e);
-                    records = back;
+                Err((_, back)) if back.len() == batch_acks.len() => {
+                    journal.refused();
+                    records.extend(back);
+                    acks.extend(batch_acks);
+                }
+                Err(_) => {
+                    // Lost with a blocking task at shutdown: the calls get an error.
+                    for ack in batch_acks {
+                        let _ = ack.send(false);
+                    }
                 }
             }
         }
-        if records.len() != acks.len() {
-            // Lost with a blocking task at shutdown: the calls get an error.
-            for ack in acks {
-                let _ = ack.send(false);
-            }
-            continue;
+        if !records.is_empty() {
+            commit_batch(&store, records, acks).await;
         }
-        commit_batch(&store, records, acks).await;
     }
 }
 
@@ -468,7 +524,7 @@ impl Drop for Unmetered<'_> {
                 i64::try_from(self.started.elapsed().as_micros()).unwrap_or(i64::MAX);
         }
         let (ack, _) = oneshot::channel();
-        let _ = meter.tx.send((record, ack));
+        let _ = meter.tx.send((record, ack, true));
     }
 }
 
@@ -486,19 +542,24 @@ impl Hub {
             )
         };
         let mut record = record;
+        let mut journal_ok = true;
         if let Some(journal) = meter.journal.as_ref().filter(|j| !j.fsync) {
             // A write to the page cache costs less than a hop to the writer
             // task and back, so the call writes its own record.
             match journal.append(vec![record]) {
                 Ok(()) => return Ok(()),
-                Err((e, mut back)) => {
-                    journal.refused(&e);
+                Err((_, mut back)) => {
+                    journal.refused();
                     record = back.pop().ok_or_else(failed)?;
+                    journal_ok = false;
                 }
             }
         }
         let (ack, committed) = oneshot::channel();
-        meter.tx.send((record, ack)).map_err(|_| failed())?;
+        meter
+            .tx
+            .send((record, ack, journal_ok))
+            .map_err(|_| failed())?;
         match committed.await {
             Ok(true) => Ok(()),
             _ => Err(failed()),

@@ -83,6 +83,9 @@ pub struct Settings {
     /// How big a journal file grows before the next one is started (the
     /// full one is removed once all its records are in the store).
     pub usage_journal_rotate_bytes: u64,
+    /// How often a running node loads the journals that killed processes
+    /// sharing its journal directory left behind.
+    pub usage_journal_rescan: std::time::Duration,
     /// The longest an impersonation session may last.
     pub max_impersonation_minutes: u32,
     /// The longest super powers may stay on.
@@ -103,6 +106,7 @@ impl Default for Settings {
             usage_journal: None,
             usage_journal_fsync: false,
             usage_journal_rotate_bytes: 8 << 20,
+            usage_journal_rescan: std::time::Duration::from_secs(30),
             max_impersonation_minutes: 60,
             max_super_powers_minutes: 60,
             allow_impersonating_admins: false,

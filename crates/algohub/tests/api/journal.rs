@@ -33,6 +33,7 @@ async fn hub(store: &Arc<algohub_store::SqlStore>, dir: &Path, rotate_bytes: u64
     let settings = Settings {
         usage_journal: Some(dir.to_path_buf()),
         usage_journal_rotate_bytes: rotate_bytes,
+        usage_journal_rescan: std::time::Duration::from_millis(100),
         ..Settings::default()
     };
     Hub::start(store.clone(), settings).await.unwrap()
@@ -57,28 +58,41 @@ async fn stored(store: &Arc<algohub_store::SqlStore>, ids: &[String]) -> usize {
 }
 
 #[tokio::test]
-async fn journal_files_rotate_and_go_once_stored() {
+async fn journal_files_rotate_and_go_only_once_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let store = algohub_store::connect(&format!("sqlite:{}", tmp.path().join("a.db").display()))
         .await
         .unwrap();
     store.migrate().await.unwrap();
     let dir = tmp.path().join("usage-journal");
-    // About 3 records per file.
-    let hub = hub(&store, &dir, 600).await;
+    // A few records per file.
+    let hub = hub(&store, &dir, 300).await;
+    // The store is locked by another writer: the loader cannot store, so
+    // every record lives only in the journal, and no file may go.
+    let mut blocker = store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
     let mut ids = Vec::new();
-    let mut most_files = 0;
-    for i in 0..40 {
+    let mut seen = 0;
+    for i in 0..30 {
         let id = format!("rot-{i}");
         hub.meter(record(&id)).await.unwrap();
         ids.push(id);
-        most_files = most_files.max(journal_files(&dir).len());
-        if i % 10 == 9 {
-            hub.settle_usage().await.unwrap();
-        }
+        let now = journal_files(&dir).len();
+        assert!(now >= seen, "a file went before its records were stored");
+        seen = now;
     }
-    assert!(most_files >= 2, "the journal rotated ({most_files} files)");
+    assert!(seen >= 4, "the journal rotated ({seen} files)");
+    assert_eq!(stored(&store, &ids).await, 0, "nothing stored yet");
+    sqlx::query("ROLLBACK")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    drop(blocker);
     hub.settle_usage().await.unwrap();
+    assert_eq!(stored(&store, &ids).await, ids.len());
     // The next append removes every sealed file whose records are stored.
     hub.meter(record("rot-last")).await.unwrap();
     ids.push("rot-last".into());
@@ -88,14 +102,14 @@ async fn journal_files_rotate_and_go_once_stored() {
     // Shutdown, once everything is stored: nothing is left to load.
     hub.retire_usage_journal();
     assert!(journal_files(&dir).is_empty());
+    // After retiring, a record goes to the store before `meter` returns.
     hub.meter(record("after-retire")).await.unwrap();
     assert!(
         store
             .get_usage_record("after-retire")
             .await
             .unwrap()
-            .is_some(),
-        "after retiring, records go to the store directly"
+            .is_some()
     );
 }
 
@@ -138,4 +152,55 @@ async fn a_journal_left_behind_is_loaded_and_removed() {
     assert_eq!(journal_files(&dir).len(), 1, "only the new node's own file");
     assert!(!left.exists());
     drop(next);
+}
+
+#[tokio::test]
+async fn a_running_node_loads_a_journal_left_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("usage-journal");
+    let store = algohub_store::connect(&format!("sqlite:{}", tmp.path().join("c.db").display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let other =
+        algohub_store::connect(&format!("sqlite:{}", tmp.path().join("other.db").display()))
+            .await
+            .unwrap();
+    other.migrate().await.unwrap();
+    // This node runs (rescanning every 100 ms) while another one, sharing
+    // the directory, answers calls and dies.
+    let running = hub(&store, &dir, 8 << 20).await;
+    let ids: Vec<String> = (0..5).map(|i| format!("gone-{i}")).collect();
+    let dying = hub(&other, &dir, 8 << 20).await;
+    for id in &ids {
+        dying.meter(record(id)).await.unwrap();
+    }
+    drop(dying);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stored(&store, &ids).await < ids.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the running node loads the journal left behind"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Its own file stays; the one left behind is gone once loaded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while journal_files(&dir).len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            journal_files(&dir)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.meter(record("still-journaling")).await.unwrap();
+    running.settle_usage().await.unwrap();
+    assert!(
+        store
+            .get_usage_record("still-journaling")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
