@@ -87,26 +87,7 @@ fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
             ))
             .map_err(sqlite_err)?;
         for r in records {
-            let added = insert
-                .execute(params![
-                    r.request_id,
-                    r.started_at,
-                    r.duration_us,
-                    r.caller_id,
-                    r.acting_as_id,
-                    r.payer_id,
-                    r.via.as_str(),
-                    r.algorithm_id,
-                    r.owner_id,
-                    r.algo_owner,
-                    r.algo_name,
-                    r.version,
-                    r.status.as_str(),
-                    r.error_code,
-                    r.compute_units,
-                    r.royalty_microcredits,
-                ])
-                .map_err(sqlite_err)?;
+            let added = insert.execute(r.columns()).map_err(sqlite_err)?;
             if added == 1 {
                 inserted.push(r);
             }

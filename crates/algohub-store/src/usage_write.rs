@@ -71,26 +71,7 @@ async fn insert_records(
     }
     let rows: Vec<serde_json::Value> = records
         .iter()
-        .map(|r| {
-            serde_json::json!([
-                r.request_id,
-                r.started_at,
-                r.duration_us,
-                r.caller_id,
-                r.acting_as_id,
-                r.payer_id,
-                r.via.as_str(),
-                r.algorithm_id,
-                r.owner_id,
-                r.algo_owner,
-                r.algo_name,
-                r.version,
-                r.status.as_str(),
-                r.error_code,
-                r.compute_units,
-                r.royalty_microcredits
-            ])
-        })
+        .map(|r| serde_json::json!(r.columns()))
         .collect();
     let sql = format!(
         "INSERT INTO usage_records ({USAGE_COLUMNS}) {} ON CONFLICT (request_id) DO NOTHING",

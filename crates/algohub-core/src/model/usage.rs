@@ -105,6 +105,51 @@ pub struct UsageRecord {
     pub royalty_microcredits: i64,
 }
 
+/// A usage record's fields as stored, in declaration order (the column
+/// order of `usage_records`, and of a usage journal line).
+pub type UsageColumns<'a> = (
+    &'a str,
+    Millis,
+    i64,
+    AccountId,
+    AccountId,
+    AccountId,
+    &'static str,
+    Option<AlgoId>,
+    Option<AccountId>,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'static str,
+    Option<&'a str>,
+    i64,
+    i64,
+);
+
+impl UsageRecord {
+    /// The record's fields as stored (see `UsageColumns`).
+    pub fn columns(&self) -> UsageColumns<'_> {
+        (
+            &self.request_id,
+            self.started_at,
+            self.duration_us,
+            self.caller_id,
+            self.acting_as_id,
+            self.payer_id,
+            self.via.as_str(),
+            self.algorithm_id,
+            self.owner_id,
+            &self.algo_owner,
+            &self.algo_name,
+            &self.version,
+            self.status.as_str(),
+            self.error_code.as_deref(),
+            self.compute_units,
+            self.royalty_microcredits,
+        )
+    }
+}
+
 /// Days since 1970-01-01 (UTC) of a time in milliseconds.
 pub fn day_of(t: Millis) -> i64 {
     t.div_euclid(86_400_000)

@@ -84,7 +84,7 @@ impl Journal {
     pub(crate) fn append(&mut self, records: &[UsageRecord]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(records.len() * 320);
         for r in records {
-            serde_json::to_writer(&mut buf, &line(r)).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut buf, &r.columns()).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
         let written = self.file.write_all(&buf).and_then(|()| {
@@ -225,9 +225,9 @@ pub(crate) fn orphans(dir: &Path, own: &[PathBuf]) -> io::Result<Vec<Orphan>> {
     Ok(found)
 }
 
-/// A record's journal line: its fields in declaration order.
-type Line<S, O> = (
-    S,
+/// A journal line as read back: `UsageRecord::columns`, owned.
+type Line = (
+    String,
     i64,
     i64,
     i64,
@@ -236,37 +236,16 @@ type Line<S, O> = (
     Via,
     Option<i64>,
     Option<i64>,
-    S,
-    S,
-    S,
+    String,
+    String,
+    String,
     UsageStatus,
-    O,
+    Option<String>,
     i64,
     i64,
 );
 
-fn line(r: &UsageRecord) -> Line<&str, Option<&str>> {
-    (
-        &r.request_id,
-        r.started_at,
-        r.duration_us,
-        r.caller_id,
-        r.acting_as_id,
-        r.payer_id,
-        r.via,
-        r.algorithm_id,
-        r.owner_id,
-        &r.algo_owner,
-        &r.algo_name,
-        &r.version,
-        r.status,
-        r.error_code.as_deref(),
-        r.compute_units,
-        r.royalty_microcredits,
-    )
-}
-
-fn from_line(l: Line<String, Option<String>>) -> UsageRecord {
+fn from_line(l: Line) -> UsageRecord {
     UsageRecord {
         request_id: l.0,
         started_at: l.1,
@@ -416,7 +395,7 @@ mod tests {
     #[test]
     fn unreadable_lines_and_unknown_versions_are_counted_not_dropped() {
         let header = std::str::from_utf8(HEADER).unwrap();
-        let good = serde_json::to_string(&line(&record("a"))).unwrap();
+        let good = serde_json::to_string(&record("a").columns()).unwrap();
         let c = parse(format!("{header}{good}\n{{\"not\": 1}}\n{good}\n").as_bytes());
         assert_eq!((c.records.len(), c.unreadable, c.torn), (2, 1, false));
         let c = parse(format!("[\"algohub-usage-journal\",2]\n{good}\n").as_bytes());
