@@ -267,8 +267,12 @@ fn run_scale(o: &Options, n_users: usize, timer_ns: u32) -> ScaleResult {
     let t = Instant::now();
     let spare = Index::build(s);
     let index_build = t.elapsed();
+    // The same rules over that index held directly: what the engine's read
+    // lock costs (a row of its own, not a contender).
+    let mut unlocked = engines::ours::OursIndex { index: spare };
+    let unlocked_run = measure::run(&mut unlocked, &qs);
     let t = Instant::now();
-    drop(spare);
+    drop(unlocked);
     let index_drop = t.elapsed();
     let mut ours = Ours { engine };
     let ours_run = measure::run(&mut ours, &qs);
@@ -311,6 +315,23 @@ fn run_scale(o: &Options, n_users: usize, timer_ns: u32) -> ScaleResult {
         ),
     }];
     drop(ours_run);
+    rows.push(Row {
+        engine: "algohub rules on its index, no lock".into(),
+        build: format!("{} (`Index::build`)", duration(index_build)),
+        memory: "same".into(),
+        measured: Some((
+            unlocked_run.per_second(),
+            unlocked_run.percentile(0.5),
+            unlocked_run.percentile(0.99),
+        )),
+        agreed: if unlocked_run.answers == expected {
+            "same answers (what the read lock costs)".into()
+        } else {
+            failures.push("ours without the lock answers differently".into());
+            "DIFFERENT answers".into()
+        },
+    });
+    drop(unlocked_run);
 
     // The floor.
     let (mut floor, floor_build, floor_mem) = measure::build(|| Floor::build(&dir));

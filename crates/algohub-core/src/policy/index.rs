@@ -2,34 +2,49 @@
 //! holds which app, who owns each app, and every live key. Built from a store
 //! snapshot, patched one entity at a time as changes arrive.
 
-use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
+use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
 use crate::roles::{AppRole, OrgRole};
-use crate::store::{ChangeKind, PolicyKeyRow, PolicySessionRow, PolicySnapshot, PolicySubject};
+use crate::store::{
+    ChangeKind, PolicyKeyRow, PolicyMembershipRow, PolicySessionRow, PolicySnapshot, PolicySubject,
+    PolicyUserRow,
+};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
 
+use super::table::IdTable;
 use super::{Principal, PrincipalKind};
 
-/// A user's memberships: (org, role, expires_at). Most users are in at most
-/// two orgs, so they are kept inline in the user's entry (no pointer to follow
-/// on the decision path).
-pub(crate) type Memberships = SmallVec<[(AccountId, OrgRole, Option<Millis>); 2]>;
+/// One of a user's org memberships as the decision path reads it. Expiring
+/// memberships are rare: their time lives in `Index::member_expiry`, so that a
+/// user's entry fits one cache line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OrgSeat {
+    pub org: AccountId,
+    pub role: OrgRole,
+    /// The membership has an `expires_at` (in `Index::member_expiry`).
+    pub expires: bool,
+}
+
+/// A user's memberships; most users are in at most two orgs, so they are kept
+/// inline in the user's entry (no pointer to follow on the decision path).
+pub(crate) type Memberships = SmallVec<[OrgSeat; 2]>;
 /// A user's team seats: (team, expires_at).
 pub(crate) type Seats = SmallVec<[(TeamId, Option<Millis>); 1]>;
 /// A team's app grants: (app, role, expires_at); teams hold a few apps.
 pub(crate) type Grants = SmallVec<[(AppId, AppRole, Option<Millis>); 4]>;
 
+/// What a decision reads about a user: one cache line (aligned), so that the
+/// common decision costs one memory access for the principal.
 #[derive(Debug, Clone, Default)]
+#[repr(align(64))]
 pub(crate) struct UserEntry {
-    pub cluster_admin: bool,
-    pub sudo_user: bool,
-    pub active: bool,
     /// Super powers are on until this time (0: off).
     pub super_until: Millis,
-    /// A user has few memberships, so a linear scan wins.
+    pub active: bool,
+    pub cluster_admin: bool,
+    pub sudo_user: bool,
     pub orgs: Memberships,
-    pub teams: Seats,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,16 +73,20 @@ pub(crate) struct SessionEntry {
 
 #[derive(Debug, Default)]
 pub struct Index {
-    pub(crate) users: FxHashMap<AccountId, UserEntry>,
+    pub(crate) users: IdTable<UserEntry>,
+    /// (user, org) → expiry, for the memberships that have one.
+    pub(crate) member_expiry: FxHashMap<(AccountId, AccountId), Millis>,
+    /// user → team seats (only users who hold any; read by team app grants).
+    pub(crate) seats: FxHashMap<AccountId, Seats>,
     /// org id → active
-    pub(crate) orgs: FxHashMap<AccountId, bool>,
-    pub(crate) teams: FxHashMap<TeamId, TeamEntry>,
+    pub(crate) orgs: IdTable<bool>,
+    pub(crate) teams: IdTable<TeamEntry>,
     /// app id → owner account
-    pub(crate) apps: FxHashMap<AppId, AccountId>,
+    pub(crate) apps: IdTable<AccountId>,
     pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
     /// algorithm id → (owner account, app it belongs to)
-    pub(crate) algorithms: FxHashMap<AlgoId, (AccountId, Option<AppId>)>,
+    pub(crate) algorithms: IdTable<(AccountId, Option<AppId>)>,
     /// Live sessions, and their ids by token digest.
     pub(crate) sessions: FxHashMap<SessionId, SessionEntry>,
     pub(crate) sessions_by_digest: FxHashMap<String, SessionId>,
@@ -86,63 +105,73 @@ pub struct IndexStats {
     pub algorithms: usize,
 }
 
+fn user_entry(u: &PolicyUserRow) -> UserEntry {
+    UserEntry {
+        super_until: u.super_powers_until.unwrap_or(0),
+        active: u.active,
+        cluster_admin: u.cluster_admin,
+        sudo_user: u.sudo_user,
+        orgs: Memberships::new(),
+    }
+}
+
+fn org_seat(m: &PolicyMembershipRow) -> OrgSeat {
+    OrgSeat {
+        org: m.org_id,
+        role: m.role,
+        expires: m.expires_at.is_some(),
+    }
+}
+
 pub(crate) fn live(expires_at: Option<Millis>, now: Millis) -> bool {
     expires_at.is_none_or(|t| t > now)
 }
 
 impl Index {
     pub fn build(s: &PolicySnapshot) -> Self {
-        let mut users: FxHashMap<AccountId, UserEntry> = FxHashMap::default();
-        users.reserve(s.users.len());
-        for u in &s.users {
-            users.insert(
-                u.id,
-                UserEntry {
-                    cluster_admin: u.cluster_admin,
-                    sudo_user: u.sudo_user,
-                    active: u.active,
-                    super_until: u.super_powers_until.unwrap_or(0),
-                    ..Default::default()
-                },
-            );
-        }
+        let mut users = IdTable::build(s.users.iter().map(|u| (u.id, user_entry(u))));
+        let mut member_expiry = FxHashMap::default();
         for m in &s.memberships {
             if let Some(u) = users.get_mut(&m.user_id) {
-                u.orgs.push((m.org_id, m.role, m.expires_at));
+                u.orgs.push(org_seat(m));
+                if let Some(t) = m.expires_at {
+                    member_expiry.insert((m.user_id, m.org_id), t);
+                }
             }
         }
+        let mut seats: FxHashMap<AccountId, Seats> = FxHashMap::default();
         for t in &s.team_members {
-            if let Some(u) = users.get_mut(&t.user_id) {
-                u.teams.push((t.team_id, t.expires_at));
+            if users.contains_key(&t.user_id) {
+                seats
+                    .entry(t.user_id)
+                    .or_default()
+                    .push((t.team_id, t.expires_at));
             }
         }
-        let mut orgs = FxHashMap::default();
-        orgs.reserve(s.orgs.len());
-        orgs.extend(s.orgs.iter().copied());
-        let mut teams: FxHashMap<TeamId, TeamEntry> = FxHashMap::default();
-        teams.reserve(s.teams.len());
-        for (team, org) in &s.teams {
-            teams.insert(
+        let orgs = IdTable::build(s.orgs.iter().copied());
+        let mut teams = IdTable::build(s.teams.iter().map(|(team, org)| {
+            (
                 *team,
                 TeamEntry {
                     org: *org,
                     apps: Grants::new(),
                 },
-            );
-        }
+            )
+        }));
         for g in &s.team_apps {
             if let Some(t) = teams.get_mut(&g.team_id) {
                 t.apps.push((g.app_id, g.role, g.expires_at));
             }
         }
-        let mut apps = FxHashMap::default();
-        apps.reserve(s.apps.len());
-        apps.extend(s.apps.iter().copied());
+        let apps = IdTable::build(s.apps.iter().copied());
         let mut index = Index {
             users,
+            member_expiry,
+            seats,
             orgs,
             teams,
             apps,
+            algorithms: IdTable::build(s.algorithms.iter().map(|a| (a.id, (a.owner_id, a.app_id)))),
             ..Default::default()
         };
         index.keys.reserve(s.keys.len());
@@ -150,14 +179,26 @@ impl Index {
         for k in &s.keys {
             index.put_key(k);
         }
-        index.algorithms.reserve(s.algorithms.len());
-        index
-            .algorithms
-            .extend(s.algorithms.iter().map(|a| (a.id, (a.owner_id, a.app_id))));
         for session in &s.sessions {
             index.put_session(session);
         }
         index
+    }
+
+    /// A user's live role in an org.
+    #[inline]
+    pub(crate) fn org_role(
+        &self,
+        user: AccountId,
+        entry: &UserEntry,
+        org: AccountId,
+        now: Millis,
+    ) -> Option<OrgRole> {
+        let m = entry.orgs.iter().find(|m| m.org == org)?;
+        if m.expires && !live(self.member_expiry.get(&(user, org)).copied(), now) {
+            return None;
+        }
+        Some(m.role)
     }
 
     fn put_session(&mut self, s: &PolicySessionRow) {
@@ -207,30 +248,32 @@ impl Index {
     /// Applies the fresh rows of one entity (`None`/empty parts mean it is gone).
     pub fn apply(&mut self, kind: ChangeKind, id: i64, s: &PolicySubject) {
         match kind {
-            ChangeKind::User => match &s.user {
-                Some(u) => {
-                    let entry = UserEntry {
-                        cluster_admin: u.cluster_admin,
-                        sudo_user: u.sudo_user,
-                        active: u.active,
-                        super_until: u.super_powers_until.unwrap_or(0),
-                        orgs: s
-                            .memberships
-                            .iter()
-                            .map(|m| (m.org_id, m.role, m.expires_at))
-                            .collect(),
-                        teams: s
+            ChangeKind::User => {
+                if let Some(old) = self.users.remove(&id) {
+                    for m in old.orgs.iter().filter(|m| m.expires) {
+                        self.member_expiry.remove(&(id, m.org));
+                    }
+                }
+                self.seats.remove(&id);
+                if let Some(u) = &s.user {
+                    let mut entry = user_entry(u);
+                    for m in &s.memberships {
+                        entry.orgs.push(org_seat(m));
+                        if let Some(t) = m.expires_at {
+                            self.member_expiry.insert((id, m.org_id), t);
+                        }
+                    }
+                    self.users.insert(id, entry);
+                    if !s.team_seats.is_empty() {
+                        let seats = s
                             .team_seats
                             .iter()
                             .map(|t| (t.team_id, t.expires_at))
-                            .collect(),
-                    };
-                    self.users.insert(id, entry);
+                            .collect();
+                        self.seats.insert(id, seats);
+                    }
                 }
-                None => {
-                    self.users.remove(&id);
-                }
-            },
+            }
             ChangeKind::Org => match s.org_active {
                 Some(active) => {
                     self.orgs.insert(id, active);
@@ -326,7 +369,7 @@ impl Index {
     }
 
     pub fn user_ids(&self) -> impl Iterator<Item = AccountId> + '_ {
-        self.users.keys().copied()
+        self.users.keys()
     }
 
     pub fn is_org(&self, id: AccountId) -> bool {
@@ -343,7 +386,7 @@ impl Index {
             orgs: self.orgs.len(),
             memberships: self.users.values().map(|u| u.orgs.len()).sum(),
             teams: self.teams.len(),
-            team_seats: self.users.values().map(|u| u.teams.len()).sum(),
+            team_seats: self.seats.values().map(|t| t.len()).sum(),
             team_grants: self.teams.values().map(|t| t.apps.len()).sum(),
             apps: self.apps.len(),
             keys: self.keys.len(),

@@ -9,9 +9,24 @@
 mod clock;
 mod index;
 mod rules;
+mod table;
 
 pub use clock::coarse_now_millis;
 pub use index::{Index, IndexStats};
+
+impl Index {
+    /// A decision straight from an index (no lock): what `PolicyEngine`
+    /// answers, for an index the caller holds.
+    pub fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+        now: Millis,
+    ) -> Decision {
+        rules::evaluate(self, principal, action, resource, now, &mut rules::NoTrace)
+    }
+}
 pub use rules::{Outcome, Rule, TraceStep};
 
 use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
@@ -400,28 +415,23 @@ impl PolicyEngine {
 
     /// A user's live role in an org, from the index (no I/O).
     pub fn org_role(&self, user: AccountId, org: AccountId) -> Option<crate::roles::OrgRole> {
-        let now = coarse_now_millis();
-        self.index.read().users.get(&user).and_then(|u| {
-            u.orgs
-                .iter()
-                .find(|(o, _, exp)| *o == org && index::live(*exp, now))
-                .map(|(_, r, _)| *r)
-        })
+        let index = self.index.read();
+        let entry = index.users.get(&user)?;
+        index.org_role(user, entry, org, coarse_now_millis())
     }
 
     /// The orgs a user is a live member of, in ascending id (oldest first).
     pub fn user_orgs(&self, user: AccountId) -> Vec<AccountId> {
         let now = coarse_now_millis();
-        let mut orgs: Vec<AccountId> = self
-            .index
-            .read()
+        let index = self.index.read();
+        let mut orgs: Vec<AccountId> = index
             .users
             .get(&user)
             .map(|u| {
                 u.orgs
                     .iter()
-                    .filter(|(_, _, exp)| index::live(*exp, now))
-                    .map(|(o, _, _)| *o)
+                    .filter(|m| index.org_role(user, u, m.org, now).is_some())
+                    .map(|m| m.org)
                     .collect()
             })
             .unwrap_or_default();

@@ -239,13 +239,6 @@ fn impersonation_forbids(a: Action) -> bool {
     )
 }
 
-fn org_role_of(user: &UserEntry, org: AccountId, now: Millis) -> Option<OrgRole> {
-    user.orgs
-        .iter()
-        .find(|(o, _, exp)| *o == org && live(*exp, now))
-        .map(|(_, r, _)| *r)
-}
-
 pub(crate) fn evaluate<T: Trace>(
     ix: &Index,
     p: &Principal,
@@ -255,10 +248,10 @@ pub(crate) fn evaluate<T: Trace>(
     t: &mut T,
 ) -> Decision {
     // 1. The principal must be a live account.
-    let user: Option<&UserEntry> = match p.kind {
+    let (user_id, user): (AccountId, Option<&UserEntry>) = match p.kind {
         PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
             match ix.users.get(&user) {
-                Some(u) if u.active => Some(u),
+                Some(u) if u.active => (user, Some(u)),
                 _ => {
                     return finish(t, Rule::PrincipalActive, false, || {
                         format!("user {user} is not active")
@@ -272,7 +265,7 @@ pub(crate) fn evaluate<T: Trace>(
                     format!("org {org} is not active")
                 });
             }
-            None
+            (org, None)
         }
     };
     t.step(Rule::PrincipalActive, Outcome::Pass, || {
@@ -436,7 +429,7 @@ pub(crate) fn evaluate<T: Trace>(
     // 8. Org role, for org-scoped actions on the org, a team, or the org namespace.
     let home_role: Option<OrgRole> = match (p.kind, home) {
         (PrincipalKind::OrgKey { org }, Some(h)) if h == org => Some(OrgRole::Contributor),
-        (_, Some(h)) => user.and_then(|u| org_role_of(u, h, now)),
+        (_, Some(h)) => user.and_then(|u| ix.org_role(user_id, u, h, now)),
         _ => None,
     };
     if let Some(need) = required_org_role(action)
@@ -506,10 +499,12 @@ pub(crate) fn evaluate<T: Trace>(
             }),
         }
 
-        if let (Some(u), Some(_), Some(app)) = (user, home_role, team_app) {
-            let best = u
-                .teams
-                .iter()
+        if let (Some(_), Some(_), Some(app)) = (user, home_role, team_app) {
+            let best = ix
+                .seats
+                .get(&user_id)
+                .into_iter()
+                .flat_map(|seats| seats.iter())
                 .filter(|(_, exp)| live(*exp, now))
                 .filter_map(|(team, _)| ix.teams.get(team))
                 .filter(|entry| entry.org == owner)

@@ -334,6 +334,71 @@ fn changes_apply_incrementally() {
 }
 
 #[test]
+fn membership_expiry_follows_user_changes() {
+    let e = engine();
+    let gina = Principal::user(8);
+    let row = PolicyUserRow {
+        id: 8,
+        cluster_admin: false,
+        sudo_user: false,
+        active: true,
+        super_powers_until: None,
+    };
+    let member = |expires_at| PolicyMembershipRow {
+        user_id: 8,
+        org_id: 100,
+        role: OrgRole::Viewer,
+        expires_at,
+    };
+    let read = |e: &PolicyEngine| {
+        e.decide_at(&gina, Action::OrgMembersRead, Resource::Org(100), NOW)
+            .allow
+    };
+    let set = |e: &PolicyEngine, expires_at| {
+        e.apply(
+            ChangeKind::User,
+            8,
+            &PolicySubject {
+                user: Some(row),
+                memberships: vec![member(expires_at)],
+                ..Default::default()
+            },
+        )
+    };
+    assert!(!read(&e), "the snapshot's membership has expired");
+    set(&e, None);
+    assert!(read(&e), "renewed without an end, the old expiry is gone");
+    set(&e, Some(NOW + 1));
+    assert!(read(&e));
+    assert!(
+        !e.decide_at(&gina, Action::OrgMembersRead, Resource::Org(100), NOW + 1)
+            .allow
+    );
+    set(&e, Some(NOW - 1));
+    assert!(!read(&e));
+    // Leaving the org drops the membership and its expiry.
+    e.apply(
+        ChangeKind::User,
+        8,
+        &PolicySubject {
+            user: Some(row),
+            ..Default::default()
+        },
+    );
+    assert!(!read(&e));
+    assert_eq!(e.org_role(8, 100), None);
+    assert!(e.user_orgs(8).is_empty());
+    assert_eq!(e.stats().memberships, 5);
+    assert!(e.index.read().member_expiry.is_empty());
+}
+
+#[test]
+fn a_user_entry_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<super::index::UserEntry>(), 64);
+    assert_eq!(std::mem::align_of::<super::index::UserEntry>(), 64);
+}
+
+#[test]
 fn who_can_lists_users_with_reasons() {
     let e = engine();
     let who = e.who_can(Action::OrgMembersManage, Resource::Org(100));
