@@ -534,6 +534,12 @@ pub trait Store:
     /// is locked first), so the limit holds under concurrent accepts and adds;
     /// a refusal is `Conflict { constraint: "org_limit" }`.
     fn set_max_orgs_per_user(&self, max: Option<u32>);
+    /// Makes every committed usage batch survive an operating-system crash or
+    /// power loss, not only a killed process (`metering_fsync`): the usage
+    /// journal drops records once they are committed, so their commit must be
+    /// as durable as the journal was. PostgreSQL commits are so already; on a
+    /// SQLite file the usage writer commits with `synchronous = FULL`.
+    fn set_durable_usage_commits(&self, on: bool);
     /// Which backend this is (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -87,6 +87,7 @@ pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
         max_orgs_per_user: std::sync::atomic::AtomicU32::new(0),
         sqlite_file,
         usage_conn: Default::default(),
+        durable_usage: Default::default(),
     }))
 }
 

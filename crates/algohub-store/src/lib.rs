@@ -54,6 +54,9 @@ pub struct SqlStore {
     sqlite_file: Option<std::path::PathBuf>,
     /// SQLite's usage writer connection (`usage_sqlite.rs`), opened on first use.
     usage_conn: usage_sqlite::UsageConn,
+    /// The usage writer commits with `synchronous = FULL` (see
+    /// `Store::set_durable_usage_commits`).
+    durable_usage: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -81,6 +84,11 @@ impl Store for SqlStore {
     fn set_max_orgs_per_user(&self, max: Option<u32>) {
         self.max_orgs_per_user
             .store(max.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn set_durable_usage_commits(&self, on: bool) {
+        self.durable_usage
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn backend(&self) -> &'static str {

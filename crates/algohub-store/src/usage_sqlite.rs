@@ -32,13 +32,23 @@ fn open(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(sqlite_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(sqlite_err)?;
-    // WAL is a property of the file (set by the pool); these are per connection.
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+    // WAL is a property of the file (set by the pool); these are per
+    // connection (`synchronous` is set per batch).
+    conn.execute_batch("PRAGMA foreign_keys = ON")
         .map_err(sqlite_err)?;
     Ok(conn)
 }
 
 impl SqlStore {
+    /// The `synchronous` level (1 NORMAL, 2 FULL) of the SQLite usage writer's
+    /// connection, once it has written a batch: for tests and diagnostics.
+    pub fn usage_writer_synchronous(&self) -> Option<i64> {
+        let slot = self.usage_conn.lock().ok()?;
+        slot.as_ref()?
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .ok()
+    }
+
     /// `record_usage` on a SQLite file (see the module comment).
     pub(crate) async fn record_usage_sqlite(
         &self,
@@ -47,6 +57,9 @@ impl SqlStore {
     ) -> StoreResult<()> {
         let _writer = self.write_lock.lock().await;
         let conn = self.usage_conn.clone();
+        let durable = self
+            .durable_usage
+            .load(std::sync::atomic::Ordering::Relaxed);
         let path: PathBuf = path.to_path_buf();
         let records = records.to_vec();
         tokio::task::spawn_blocking(move || {
@@ -59,7 +72,13 @@ impl SqlStore {
             let Some(conn) = slot.as_mut() else {
                 unreachable!("opened above")
             };
-            let done = write(conn, &records);
+            // Per batch, so that a change of mode applies at once; setting
+            // it costs nothing next to a batch.
+            let sync = if durable { "FULL" } else { "NORMAL" };
+            let done = conn
+                .execute_batch(&format!("PRAGMA synchronous = {sync}"))
+                .map_err(sqlite_err)
+                .and_then(|()| write(conn, &records));
             if done.is_err() {
                 // Leave no transaction open behind a failed batch; if even the
                 // rollback fails, start over on a new connection next time.

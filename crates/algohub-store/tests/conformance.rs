@@ -278,3 +278,51 @@ async fn sqlite_in_memory() {
     assert_eq!(store.ledger_total().await.unwrap(), 0);
     store.pool().close().await;
 }
+
+/// With `metering_fsync` the SQLite usage writer commits with
+/// `synchronous = FULL` (the journal drops records once committed); without
+/// it, `NORMAL` like every other write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_usage_commits_follow_the_durability_setting() {
+    use algohub_core::model::{UsageRecord, UsageStatus, Via};
+    use algohub_core::store::{Store, UsageStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("u.db").display());
+    let store = algohub_store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let record = |id: &str| UsageRecord {
+        request_id: id.into(),
+        started_at: 1,
+        duration_us: 2,
+        caller_id: 1,
+        acting_as_id: 1,
+        payer_id: 1,
+        via: Via::Direct,
+        algorithm_id: None,
+        owner_id: None,
+        algo_owner: "x".into(),
+        algo_name: "y".into(),
+        version: "1.0.0".into(),
+        status: UsageStatus::Ok,
+        error_code: None,
+        compute_units: 3,
+        royalty_microcredits: 0,
+    };
+    assert_eq!(
+        store.usage_writer_synchronous(),
+        None,
+        "opened on first use"
+    );
+    store.record_usage(&[record("a")]).await.unwrap();
+    assert_eq!(store.usage_writer_synchronous(), Some(1), "NORMAL");
+    store.set_durable_usage_commits(true);
+    store.record_usage(&[record("b")]).await.unwrap();
+    assert_eq!(store.usage_writer_synchronous(), Some(2), "FULL");
+    store.set_durable_usage_commits(false);
+    store.record_usage(&[record("c")]).await.unwrap();
+    assert_eq!(store.usage_writer_synchronous(), Some(1));
+    for id in ["a", "b", "c"] {
+        assert!(store.get_usage_record(id).await.unwrap().is_some(), "{id}");
+    }
+    store.pool().close().await;
+}

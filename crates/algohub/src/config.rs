@@ -51,8 +51,8 @@ call_slot_lease_secs = 30
 # A call is answered only once its usage record is durable: written to this node's
 # usage journal (data_dir/usage-journal, on a local disk), from which records reach
 # the database in large batches. The journal survives a killed process; with
-# metering_fsync = true each write also waits for the disk, so (with PostgreSQL)
-# records survive an operating-system crash too.
+# metering_fsync = true each write also waits for the disk (and SQLite commits usage
+# batches with synchronous = FULL), so records survive an operating-system crash too.
 metering_fsync = false
 
 # Elevated access for cluster admins: the longest an impersonation session and

@@ -149,6 +149,7 @@ impl Hub {
         files: Option<Arc<dyn DataStorage>>,
     ) -> Result<Arc<Self>> {
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
+        store.set_durable_usage_commits(settings.usage_journal_fsync);
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
         // Slots live in the database only when several nodes may share it.
