@@ -10,6 +10,7 @@ use crate::SqlStore;
 use crate::accounts::require_live;
 use crate::db::{WriteTx, col, conflict, db_err, org_role};
 use crate::members::{insert_membership, membership_in};
+use crate::outbox::withdraw_closed_invitation_emails;
 use algohub_core::model::*;
 use algohub_core::store::{InvitationStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -230,6 +231,7 @@ impl InvitationStore for SqlStore {
             return Err(conflict("invitation_closed"));
         }
         insert_membership(&mut tx, inv.org_id, user, inv.role, None).await?;
+        withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.event(
             "invitation.accepted",
             Some(user),
@@ -271,6 +273,7 @@ impl InvitationStore for SqlStore {
         if updated.rows_affected() == 0 {
             return Err(conflict("invitation_closed"));
         }
+        withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.event(
             &format!("invitation.{}", status.as_str()),
             None,
@@ -290,6 +293,7 @@ impl InvitationStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
+        withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

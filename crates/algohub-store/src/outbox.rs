@@ -6,11 +6,72 @@
 //! change committed. Payloads and details are JSON in TEXT columns.
 
 use crate::SqlStore;
-use crate::db::{col, db_err, json, page_limit};
+use crate::db::{WriteTx, col, db_err, json, page_limit};
 use algohub_core::audit::{AuditQuery, AuditRecord};
 use algohub_core::model::*;
 use algohub_core::store::{OutboxStore, StoreError, StoreResult};
 use async_trait::async_trait;
+
+/// Marks a message done (delivered, or no longer to be sent) with its payload.
+async fn set_done(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    payload: &serde_json::Value,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE outbox SET delivered_at = $1, payload = $2 WHERE id = $3")
+        .bind(now)
+        .bind(payload.to_string())
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Withdraws the unsent emails of invitations that can no longer be accepted
+/// (accepted, declined, rescinded or expired): their token leaves the outbox
+/// and they are marked done with `"withdrawn": true`, never to be sent. So an
+/// invitation's secret waits in the database only while it can be used, also
+/// when no mail server is configured and nothing is ever sent. Runs in the
+/// transaction that closes invitations.
+pub(crate) async fn withdraw_closed_invitation_emails(
+    tx: &mut WriteTx<'_>,
+    now: Millis,
+) -> StoreResult<()> {
+    let rows = sqlx::query(
+        "SELECT id, payload FROM outbox WHERE kind = 'email.invitation_token' AND delivered_at IS NULL",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .map_err(db_err)?;
+    for row in rows {
+        let id: i64 = col(&row, "id")?;
+        let mut payload = json(&row, "payload")?;
+        let invitation = payload
+            .get("invitation_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let usable = sqlx::query(
+            "SELECT 1 FROM invitations WHERE id = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(&invitation)
+        .bind(now)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?;
+        if usable.is_some() {
+            continue;
+        }
+        if let Some(obj) = payload.as_object_mut() {
+            obj.remove("token");
+            obj.insert("withdrawn".into(), serde_json::Value::Bool(true));
+        }
+        set_done(tx, id, &payload, now).await?;
+    }
+    Ok(())
+}
 
 fn outbox_row(r: &sqlx::any::AnyRow) -> StoreResult<OutboxMessage> {
     Ok(OutboxMessage {
@@ -99,13 +160,7 @@ impl OutboxStore for SqlStore {
         if let Some(obj) = payload.as_object_mut() {
             obj.remove("token");
         }
-        sqlx::query("UPDATE outbox SET delivered_at = $1, payload = $2 WHERE id = $3")
-            .bind(now)
-            .bind(payload.to_string())
-            .bind(id)
-            .execute(tx.conn())
-            .await
-            .map_err(db_err)?;
+        set_done(&mut tx, id, &payload, now).await?;
         tx.commit().await
     }
 

@@ -455,3 +455,80 @@ async fn emails_go_out_once_and_only_for_live_invitations() {
         "{all:?}"
     );
 }
+
+/// With no mail server nothing is ever sent: an invitation email's token
+/// still leaves the outbox as soon as the invitation can no longer be used
+/// (rescinded, accepted, expired), and the email is withdrawn.
+#[tokio::test]
+async fn unsent_invitation_emails_lose_their_token_when_the_invitation_closes() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let carol = app.make_user("carol", false).await;
+    app.make_org("acme", &alice).await;
+    let mut ids = Vec::new();
+    for email in ["gone@example.com", "taken@example.com", "late@example.com"] {
+        let (s, v) = app
+            .post(
+                "/v1/organizations/acme/invitations",
+                &alice,
+                json!({"email": email, "role": "viewer"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let app = &app;
+    let email_of = |id: &str| {
+        let id = id.to_string();
+        async move {
+            let all = app.hub().store.list_outbox(false, 100).await.unwrap();
+            all.into_iter()
+                .find(|m| m.kind == "email.invitation_token" && m.payload["invitation_id"] == id)
+                .expect("the invitation's email")
+        }
+    };
+    for id in &ids {
+        let m = email_of(id).await;
+        assert!(m.payload["token"].is_string() && m.delivered_at.is_none());
+    }
+    // Rescinded.
+    let (s, v) = app
+        .delete(
+            &format!("/v1/organizations/acme/invitations/{}", ids[0]),
+            &alice,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Accepted with its token.
+    let token = token_for(app, "taken@example.com").await;
+    let (s, v) = app
+        .post(
+            "/v1/invitation-tokens/accept",
+            &carol,
+            json!({"token": token}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for id in &ids[..2] {
+        let m = email_of(id).await;
+        assert!(m.payload.get("token").is_none(), "{m:?}");
+        assert_eq!(m.payload["withdrawn"], true);
+        assert!(m.delivered_at.is_some());
+    }
+    // The third one still waits, token and all, until it expires.
+    assert!(email_of(&ids[2]).await.payload["token"].is_string());
+    let later = algohub_core::model::now_millis() + 8 * 24 * 3_600_000;
+    assert_eq!(app.hub().store.expire_invitations(later).await.unwrap(), 1);
+    let m = email_of(&ids[2]).await;
+    assert!(m.payload.get("token").is_none(), "{m:?}");
+    assert_eq!(m.payload["withdrawn"], true);
+    // Nothing is left to send.
+    let out = Outgoing::default();
+    assert_eq!(
+        app.hub()
+            .deliver_emails(&out, "http://hub.test")
+            .await
+            .unwrap(),
+        0
+    );
+}
