@@ -100,7 +100,12 @@ impl WasmRuntime {
                 // madvise: decommitting pages on every call costs a TLB
                 // shootdown (an interrupt to every core) per instance.
                 .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-                .table_keep_resident(KEEP_RESIDENT_BYTES);
+                .table_keep_resident(KEEP_RESIDENT_BYTES)
+                // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only
+                // the pages a call touched instead of the whole resident
+                // prefix (echo: 6.0 -> 4.3 us per fresh instance + call).
+                // `every_call_starts_from_zeroed_memory` checks the result.
+                .pagemap_scan(wasmtime::Enabled::Auto);
             wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm_config).map_err(internal)?;
@@ -384,6 +389,54 @@ mod tests {
     fn runtime_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<WasmRuntime>();
+    }
+
+    /// Prints the bytes at a few addresses (low, past the first page and in a
+    /// page it grows), then dirties them: if a reused slot kept anything of an
+    /// earlier call, a later call prints it.
+    const SNOOP_WAT: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "_start")
+    (drop (memory.grow (i32.const 1)))
+    ;; 100..112: the words at 2048, 70000 and 140000 (the grown page).
+    (i32.store (i32.const 100) (i32.load (i32.const 2048)))
+    (i32.store (i32.const 104) (i32.load (i32.const 70000)))
+    (i32.store (i32.const 108) (i32.load (i32.const 140000)))
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 12))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 2048) (i32.const 0x5ec2e7))
+    (i32.store (i32.const 70000) (i32.const 0x5ec2e7))
+    (i32.store (i32.const 140000) (i32.const 0x5ec2e7))))
+"#;
+
+    #[tokio::test]
+    async fn every_call_starts_from_zeroed_memory() {
+        // One slot, so every call reuses the memory of the one before.
+        let rt = WasmRuntime::new(RuntimeConfig {
+            max_instances: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let wasm = rt.prepare(SNOOP_WAT.as_bytes()).unwrap();
+        for call in 0..5 {
+            let out = rt
+                .call(
+                    "snoop",
+                    &wasm,
+                    CallInput::new(crate::ContentType::Binary, Vec::new()),
+                    &Limits::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                out.data, [0u8; 12],
+                "call {call} saw an earlier call's memory"
+            );
+        }
     }
 
     #[test]
