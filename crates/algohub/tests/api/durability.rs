@@ -298,7 +298,11 @@ async fn call_until_admitted(c: &reqwest::Client, base: &str, key: &str) -> u32 
             200 => return refused,
             429 => {
                 refused += 1;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // Back off 20-50 ms, as a client would: ~290 waiting callers
+                // retrying every 10 ms (each refusal metered) kept both cores of
+                // a slow CI machine busy refusing, starving the admitted calls.
+                let pause = 20 + 10 * u64::from(refused % 4);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
         }
