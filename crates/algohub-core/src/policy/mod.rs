@@ -283,15 +283,7 @@ impl PolicyEngine {
         resource: Resource,
         now: Millis,
     ) -> Decision {
-        let index = self.index.read();
-        rules::evaluate(
-            &index,
-            principal,
-            action,
-            resource,
-            now,
-            &mut rules::NoTrace,
-        )
+        self.index.read().decide(principal, action, resource, now)
     }
 
     pub fn explain(
