@@ -278,25 +278,36 @@ fn run_scale(o: &Options, n_users: usize, timer_ns: u32) -> ScaleResult {
     let ours_run = measure::run(&mut ours, &qs);
     let expected = ours_run.answers.clone();
     let allowed = expected.iter().filter(|a| **a).count();
-    // Which rule decided each question (coverage of the stream), untimed.
-    let mut by_rule: Vec<(&'static str, usize)> = Vec::new();
-    for q in &qs {
-        let rule = ours
-            .engine
-            .decide_at(
-                &Principal::user(q.user),
-                q.action,
-                q.resource,
-                engines::ours::NOW,
-            )
-            .rule
-            .as_str();
-        match by_rule.iter_mut().find(|(r, _)| *r == rule) {
-            Some((_, n)) => *n += 1,
-            None => by_rule.push((rule, 1)),
+    // Which rule decided each question (coverage of the stream), and which
+    // rules the slowest 1% of decisions end in (each decision timed alone).
+    let mut decided: Vec<(u32, &'static str)> = qs
+        .iter()
+        .map(|q| {
+            let p = Principal::user(q.user);
+            let t = Instant::now();
+            let d = ours
+                .engine
+                .decide_at(&p, q.action, q.resource, engines::ours::NOW);
+            let ns = u32::try_from(t.elapsed().as_nanos()).unwrap_or(u32::MAX);
+            (ns, d.rule.as_str())
+        })
+        .collect();
+    decided.sort_unstable();
+    let shares = |part: &[(u32, &'static str)]| -> Vec<(&'static str, usize)> {
+        let mut by_rule: Vec<(&'static str, usize)> = Vec::new();
+        for (_, rule) in part {
+            match by_rule.iter_mut().find(|(r, _)| r == rule) {
+                Some((_, n)) => *n += 1,
+                None => by_rule.push((rule, 1)),
+            }
         }
-    }
-    by_rule.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        by_rule.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        by_rule
+    };
+    let by_rule = shares(&decided);
+    let tail = &decided[decided.len() - decided.len().div_ceil(100)..];
+    let tail_rules = shares(tail);
+    let tail_from = tail.first().map_or(0, |(ns, _)| *ns);
     let ours_dps = ours_run.per_second();
     let ours_p99 = ours_run.percentile(0.99);
     let mut rows = vec![Row {
@@ -392,13 +403,21 @@ fn run_scale(o: &Options, n_users: usize, timer_ns: u32) -> ScaleResult {
         failures.extend(failure);
     }
 
-    let rules: Vec<String> = by_rule
-        .iter()
-        .map(|(r, n)| format!("{r} {:.1}%", 100.0 * *n as f64 / qs.len() as f64))
-        .collect();
+    let percent = |rules: &[(&str, usize)], of: usize| -> String {
+        rules
+            .iter()
+            .map(|(r, n)| format!("{r} {:.1}%", 100.0 * *n as f64 / of as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "Deciding rule (ours) over the stream: {}.\n",
-        rules.join(", ")
+        "Deciding rule (ours) over the stream: {}.",
+        percent(&by_rule, qs.len())
+    );
+    println!(
+        "The slowest 1% of our decisions (from {} ns, each timed alone) ended in: {}.\n",
+        tail_from,
+        percent(&tail_rules, tail.len())
     );
     print!("{}", report::table(&rows, ours_dps));
     let vs_cedar = match cedar_dps {

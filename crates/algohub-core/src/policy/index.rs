@@ -34,6 +34,27 @@ pub(crate) type Seats = SmallVec<[(TeamId, Option<Millis>); 1]>;
 /// A team's app grants: (app, role, expires_at); teams hold a few apps.
 pub(crate) type Grants = SmallVec<[(AppId, AppRole, Option<Millis>); 4]>;
 
+/// What a decision reads about an app: its owner, and the team grants on it
+/// (a copy of the teams' grants, kept by app so that the team-grant rule
+/// reads the app it already loaded and the user's seats, not every team the
+/// user sits in).
+#[derive(Debug, Clone)]
+pub(crate) struct AppEntry {
+    pub owner: AccountId,
+    pub grants: SmallVec<[TeamGrant; 1]>,
+}
+
+/// A team's grant on an app, as the app's entry holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TeamGrant {
+    pub team: TeamId,
+    /// The team's org (a team never moves).
+    pub org: AccountId,
+    pub role: AppRole,
+    /// When the grant ends (`Millis::MAX`: never).
+    pub until: Millis,
+}
+
 /// What a decision reads about a user: one cache line (aligned), so that the
 /// common decision costs one memory access for the principal.
 #[derive(Debug, Clone, Default)]
@@ -77,12 +98,12 @@ pub struct Index {
     /// (user, org) → expiry, for the memberships that have one.
     pub(crate) member_expiry: FxHashMap<(AccountId, AccountId), Millis>,
     /// user → team seats (only users who hold any; read by team app grants).
-    pub(crate) seats: FxHashMap<AccountId, Seats>,
+    pub(crate) seats: IdTable<Seats>,
     /// org id → active
     pub(crate) orgs: IdTable<bool>,
     pub(crate) teams: IdTable<TeamEntry>,
-    /// app id → owner account
-    pub(crate) apps: IdTable<AccountId>,
+    /// app id → owner account and team grants
+    pub(crate) apps: IdTable<AppEntry>,
     pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
     /// algorithm id → (owner account, app it belongs to)
@@ -139,15 +160,16 @@ impl Index {
                 }
             }
         }
-        let mut seats: FxHashMap<AccountId, Seats> = FxHashMap::default();
+        let mut by_user: FxHashMap<AccountId, Seats> = FxHashMap::default();
         for t in &s.team_members {
             if users.contains_key(&t.user_id) {
-                seats
+                by_user
                     .entry(t.user_id)
                     .or_default()
                     .push((t.team_id, t.expires_at));
             }
         }
+        let seats = IdTable::build(by_user);
         let orgs = IdTable::build(s.orgs.iter().copied());
         let mut teams = IdTable::build(s.teams.iter().map(|(team, org)| {
             (
@@ -163,7 +185,25 @@ impl Index {
                 t.apps.push((g.app_id, g.role, g.expires_at));
             }
         }
-        let apps = IdTable::build(s.apps.iter().copied());
+        let mut apps = IdTable::build(s.apps.iter().map(|(id, owner)| {
+            (
+                *id,
+                AppEntry {
+                    owner: *owner,
+                    grants: SmallVec::new(),
+                },
+            )
+        }));
+        for g in &s.team_apps {
+            if let (Some(team), Some(app)) = (teams.get(&g.team_id), apps.get_mut(&g.app_id)) {
+                app.grants.push(TeamGrant {
+                    team: g.team_id,
+                    org: team.org,
+                    role: g.role,
+                    until: g.expires_at.unwrap_or(Millis::MAX),
+                });
+            }
+        }
         let mut index = Index {
             users,
             member_expiry,
@@ -282,23 +322,47 @@ impl Index {
                     self.orgs.remove(&id);
                 }
             },
-            ChangeKind::Team => match s.team_org {
-                Some(org) => {
-                    let apps = s
-                        .team_apps
-                        .iter()
-                        .map(|g| (g.app_id, g.role, g.expires_at))
-                        .collect();
+            ChangeKind::Team => {
+                if let Some(old) = self.teams.remove(&id) {
+                    for (app, _, _) in &old.apps {
+                        if let Some(a) = self.apps.get_mut(app) {
+                            a.grants.retain(|g| g.team != id);
+                        }
+                    }
+                }
+                if let Some(org) = s.team_org {
+                    let mut apps = Grants::new();
+                    for g in &s.team_apps {
+                        apps.push((g.app_id, g.role, g.expires_at));
+                        if let Some(a) = self.apps.get_mut(&g.app_id) {
+                            a.grants.push(TeamGrant {
+                                team: id,
+                                org,
+                                role: g.role,
+                                until: g.expires_at.unwrap_or(Millis::MAX),
+                            });
+                        }
+                    }
                     self.teams.insert(id, TeamEntry { org, apps });
                 }
-                None => {
-                    self.teams.remove(&id);
-                }
-            },
+            }
             ChangeKind::App => match s.app_owner {
-                Some(owner) => {
-                    self.apps.insert(id, owner);
-                }
+                Some(owner) => match self.apps.get_mut(&id) {
+                    // An app that moves keeps its grants (teams may only
+                    // hold apps of their own org; the rule checks it).
+                    Some(a) => a.owner = owner,
+                    // A new app: no team holds it yet (a grant names an
+                    // existing app, and changes apply in order).
+                    None => {
+                        self.apps.insert(
+                            id,
+                            AppEntry {
+                                owner,
+                                grants: SmallVec::new(),
+                            },
+                        );
+                    }
+                },
                 None => {
                     self.apps.remove(&id);
                 }

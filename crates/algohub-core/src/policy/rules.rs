@@ -306,7 +306,7 @@ pub(crate) fn evaluate<T: Trace>(
         Resource::Cluster => None,
         Resource::User(id) | Resource::Org(id) | Resource::Account(id) => Some(id),
         Resource::App(app) => match ix.apps.get(&app) {
-            Some(owner) => Some(*owner),
+            Some(entry) => Some(entry.owner),
             None => {
                 return finish(t, Rule::ResourceExists, false, || {
                     format!("app {app} does not exist")
@@ -500,17 +500,23 @@ pub(crate) fn evaluate<T: Trace>(
         }
 
         if let (Some(_), Some(_), Some(app)) = (user, home_role, team_app) {
-            let best = ix
-                .seats
-                .get(&user_id)
-                .into_iter()
-                .flat_map(|seats| seats.iter())
-                .filter(|(_, exp)| live(*exp, now))
-                .filter_map(|(team, _)| ix.teams.get(team))
-                .filter(|entry| entry.org == owner)
-                .flat_map(|entry| entry.apps.iter())
-                .filter(|(a, _, exp)| *a == app && live(*exp, now))
-                .map(|(_, role, _)| *role)
+            // The app's grants first (its entry is loaded already for an
+            // app); the user's seats only if some team holds the app.
+            let grants = ix.apps.get(&app).map_or(&[][..], |a| &a.grants[..]);
+            let seats = if grants.is_empty() {
+                &[][..]
+            } else {
+                ix.seats.get(&user_id).map_or(&[][..], |s| &s[..])
+            };
+            let best = grants
+                .iter()
+                .filter(|g| g.org == owner && g.until > now)
+                .filter(|g| {
+                    seats
+                        .iter()
+                        .any(|(team, exp)| *team == g.team && live(*exp, now))
+                })
+                .map(|g| g.role)
                 .max();
             match best {
                 Some(have) if have >= need => {

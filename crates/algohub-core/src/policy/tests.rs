@@ -396,6 +396,68 @@ fn membership_expiry_follows_user_changes() {
 fn a_user_entry_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<super::index::UserEntry>(), 64);
     assert_eq!(std::mem::align_of::<super::index::UserEntry>(), 64);
+    // The dense table holds `Option`s: still one line per user.
+    assert_eq!(std::mem::size_of::<Option<super::index::UserEntry>>(), 64);
+}
+
+#[test]
+fn team_grants_follow_team_and_app_changes() {
+    let e = engine();
+    let carol = Principal::user(4);
+    let allowed = |a: Action, app: AppId| e.decide_at(&carol, a, Resource::App(app), NOW);
+    let d = allowed(Action::AppWrite, 200);
+    assert!(d.allow && d.rule == Rule::TeamAppGrant, "{d:?}");
+    // Team 30 now grants app 200 read only, and app 201 admin.
+    let grant = |app_id, role| PolicyTeamAppRow {
+        team_id: 30,
+        app_id,
+        role,
+        expires_at: None,
+    };
+    e.apply(
+        ChangeKind::Team,
+        30,
+        &PolicySubject {
+            team_org: Some(100),
+            team_apps: vec![grant(200, AppRole::Read), grant(201, AppRole::Admin)],
+            ..Default::default()
+        },
+    );
+    assert!(!allowed(Action::AppWrite, 200).allow);
+    assert!(allowed(Action::AppRead, 200).allow);
+    assert!(allowed(Action::AppManage, 201).allow);
+    // An app that changes hands keeps its grants; once it is in another org
+    // than the team's, they no longer count.
+    let move_to = |owner| {
+        e.apply(
+            ChangeKind::App,
+            201,
+            &PolicySubject {
+                app_owner: Some(owner),
+                ..Default::default()
+            },
+        )
+    };
+    move_to(101);
+    assert!(!allowed(Action::AppManage, 201).allow);
+    move_to(100);
+    assert!(allowed(Action::AppManage, 201).allow);
+    // A new app holds no grants.
+    e.apply(
+        ChangeKind::App,
+        203,
+        &PolicySubject {
+            app_owner: Some(100),
+            ..Default::default()
+        },
+    );
+    assert!(!allowed(Action::AppRead, 203).allow);
+    // The team goes: so do its grants, from every app.
+    e.apply(ChangeKind::Team, 30, &PolicySubject::default());
+    assert!(!allowed(Action::AppRead, 200).allow);
+    assert!(!allowed(Action::AppManage, 201).allow);
+    let ix = e.index.read();
+    assert!(ix.apps.values().all(|a| a.grants.is_empty()));
 }
 
 #[test]
