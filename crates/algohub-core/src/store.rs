@@ -469,6 +469,12 @@ pub trait UsageStore: Send + Sync {
     /// postings. A record whose request id is already stored is skipped
     /// (so a retried batch never counts twice).
     async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<()>;
+    /// `record_usage` of a batch the caller shares instead of lending (the
+    /// metering loader's large batches): a store that writes on another
+    /// thread takes the batch along instead of copying it.
+    async fn record_usage_shared(&self, records: std::sync::Arc<[UsageRecord]>) -> StoreResult<()> {
+        self.record_usage(&records).await
+    }
     async fn get_usage_record(&self, request_id: &str) -> StoreResult<Option<UsageRecord>>;
     /// Records started in `[from, to)`, oldest first (then by request id),
     /// skipping `offset` of them; `callers` empty means every caller.

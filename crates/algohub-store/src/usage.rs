@@ -283,8 +283,18 @@ impl UsageStore for SqlStore {
             return Ok(());
         }
         match &self.sqlite_file {
-            Some(path) => self.record_usage_sqlite(path, records).await,
+            Some(path) => self.record_usage_sqlite(path, records.into()).await,
             None => self.record_usage_pool(records).await,
+        }
+    }
+
+    async fn record_usage_shared(&self, records: std::sync::Arc<[UsageRecord]>) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        match &self.sqlite_file {
+            Some(path) => self.record_usage_sqlite(path, records).await,
+            None => self.record_usage_pool(&records).await,
         }
     }
 

@@ -53,7 +53,7 @@ impl SqlStore {
     pub(crate) async fn record_usage_sqlite(
         &self,
         path: &Path,
-        records: &[UsageRecord],
+        records: Arc<[UsageRecord]>,
     ) -> StoreResult<()> {
         let _writer = self.write_lock.lock().await;
         let conn = self.usage_conn.clone();
@@ -61,7 +61,6 @@ impl SqlStore {
             .durable_usage
             .load(std::sync::atomic::Ordering::Relaxed);
         let path: PathBuf = path.to_path_buf();
-        let records = records.to_vec();
         tokio::task::spawn_blocking(move || {
             let mut slot = conn
                 .lock()

@@ -399,22 +399,25 @@ async fn load_batches(
                 Ok(_) => {}
             }
         }
+        // Shared with the store's writer (which may run on another thread)
+        // rather than copied; kept here for retries.
+        let batch: Arc<[UsageRecord]> = std::mem::take(&mut pending).into();
         let mut attempt: u32 = 0;
         loop {
-            match store.record_usage(&pending).await {
+            match store.record_usage_shared(batch.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
                     metrics::counter!("algohub_metering_errors_total").increment(1);
-                    tracing::warn!(error = %e, attempt, records = pending.len(),
+                    tracing::warn!(error = %e, attempt, records = batch.len(),
                         "could not load journaled usage records into the store; retrying");
                     tokio::time::sleep(Duration::from_millis(20 << attempt.min(8))).await;
                     attempt += 1;
                 }
             }
         }
-        let n = pending.len() as u64;
+        let n = batch.len() as u64;
         progress.stored.send_modify(|stored| *stored += n);
-        pending.clear();
+        pending.reserve(MAX_LOAD);
     }
 }
 
