@@ -19,9 +19,13 @@
 //! full-load throughput (a load every target carries without queueing), and
 //! its p50 is the latency a call adds when the machine is not saturated. (Half
 //! of the bare handler's throughput is more than algohub can carry here, so
-//! there its p50 would measure a queue, not the call path.) The wasm row times a fresh instance plus a
-//! call of the echo module with no HTTP at all (pooling allocator, compiled
-//! module cached), beside the on-demand allocator for comparison.
+//! there its p50 would measure a queue, not the call path.) On a 2-core
+//! machine that also runs wrk, half load still queues (wrk and the server
+//! share the cores), so "light load" adds one connection in a closed loop:
+//! nothing waits, and its p50 difference is what the call path itself adds.
+//! The wasm row times a fresh instance plus a call of the echo module with no
+//! HTTP at all (pooling allocator, compiled module cached), beside the
+//! on-demand allocator for comparison.
 
 use algohub::config::Config;
 use algohub_core::services::CreateUser;
@@ -453,6 +457,18 @@ async fn run(o: Options) -> Result<bool, String> {
         .map_err(|e| e.to_string())??;
         half.push((*name, l));
     }
+    // Light load: one connection, closed loop (nothing queues; what one call
+    // costs end to end, for reading the half-load figures beside).
+    let mut light = Vec::new();
+    for (name, url, _) in &full {
+        let l = tokio::task::spawn_blocking({
+            let (url, script) = (url.to_string(), script.clone());
+            move || wrk(&o, &url, &script, 1)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        light.push((*name, l));
+    }
     let (pool_p50, pool_p99, pool_mean) =
         wasm_instance_cost(AllocatorKind::Pooling, o.instances).await?;
     let (od_p50, od_p99, od_mean) =
@@ -493,6 +509,23 @@ async fn run(o: Options) -> Result<bool, String> {
         );
     }
     println!();
+    println!(
+        "## Light load (one connection, closed loop: no queue, so the p50 difference is what the call path itself adds)"
+    );
+    println!();
+    println!("| target | requests/s | p50 | p99 | p50 added over bare |");
+    println!("|---|---:|---:|---:|---:|");
+    let bare_light = light[0].1;
+    for (name, l) in &light {
+        println!(
+            "| {name} | {:.0} | {:.0} µs | {:.0} µs | {:+.0} µs |",
+            l.rps,
+            l.p50_us,
+            l.p99_us,
+            l.p50_us - bare_light.p50_us
+        );
+    }
+    println!();
     println!("## Fresh wasm instance + call of the echo module (no HTTP)");
     println!();
     println!("| allocator | p50 | p99 | mean |");
@@ -504,8 +537,8 @@ async fn run(o: Options) -> Result<bool, String> {
 
     let ratio = full[2].2.rps / bare_rps;
     let added = half[2].1.p50_us - bare_half.p50_us;
-    let errors: u64 =
-        full.iter().map(|f| f.2.errors).sum::<u64>() + half.iter().map(|h| h.1.errors).sum::<u64>();
+    let errors: u64 = full.iter().map(|f| f.2.errors).sum::<u64>()
+        + half.iter().chain(&light).map(|h| h.1.errors).sum::<u64>();
     println!();
     println!("## Goals");
     println!();
