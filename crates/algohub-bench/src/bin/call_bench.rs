@@ -217,12 +217,36 @@ async fn start_bare() -> Result<String, String> {
     Ok(format!("http://{addr}/echo"))
 }
 
-struct Nginx(std::process::Child);
+/// The nginx master process, and the config and prefix it was started with.
+struct Nginx {
+    master: std::process::Child,
+    conf: PathBuf,
+    prefix: PathBuf,
+}
 
 impl Drop for Nginx {
+    /// Stops nginx through its master (`nginx -s stop`), which takes its
+    /// workers down with it; killing the master alone left the workers
+    /// running (and spinning) after the bench.
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = Command::new("nginx")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-p")
+            .arg(&self.prefix)
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if !matches!(self.master.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.master.kill();
+        let _ = self.master.wait();
     }
 }
 
@@ -251,7 +275,7 @@ fn start_nginx(dir: &Path, upstream: &str) -> Result<(Nginx, String), String> {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let child = Command::new("nginx")
+    let master = Command::new("nginx")
         .arg("-c")
         .arg(&conf)
         .arg("-p")
@@ -260,7 +284,12 @@ fn start_nginx(dir: &Path, upstream: &str) -> Result<(Nginx, String), String> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start nginx (apt-get install nginx-light): {e}"))?;
-    Ok((Nginx(child), format!("http://127.0.0.1:{port}/echo")))
+    let nginx = Nginx {
+        master,
+        conf,
+        prefix: dir.to_path_buf(),
+    };
+    Ok((nginx, format!("http://127.0.0.1:{port}/echo")))
 }
 
 async fn wait_for(url: &str, key: &str) -> Result<(), String> {
