@@ -232,6 +232,42 @@ async fn wasm_instance_cost(kind: AllocatorKind, n: usize) -> Result<(f64, f64, 
     Ok((pct(0.5), pct(0.99), mean))
 }
 
+/// Loads each target in turn with the same script and connection count.
+async fn load_each(
+    o: Options,
+    targets: &[(&'static str, &str)],
+    script: &Path,
+    connections: u64,
+) -> Result<Vec<(&'static str, tools::Load)>, String> {
+    let mut loads = Vec::new();
+    for (name, url) in targets {
+        let l = tokio::task::spawn_blocking({
+            let (url, script) = (url.to_string(), script.to_path_buf());
+            move || wrk(&o, &url, &script, connections)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        loads.push((*name, l));
+    }
+    Ok(loads)
+}
+
+/// A table of loads, the first being the bare handler's.
+fn print_added_over_bare(loads: &[(&str, tools::Load)]) {
+    println!("| target | requests/s | p50 | p99 | p50 added over bare |");
+    println!("|---|---:|---:|---:|---:|");
+    let bare = loads[0].1;
+    for (name, l) in loads {
+        println!(
+            "| {name} | {:.0} | {:.0} µs | {:.0} µs | {:+.0} µs |",
+            l.rps,
+            l.p50_us,
+            l.p99_us,
+            l.p50_us - bare.p50_us
+        );
+    }
+}
+
 fn check(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT met" }
 }
@@ -305,28 +341,11 @@ async fn run(o: Options) -> Result<bool, String> {
         .round()
         .max(1.0) as u64;
     let paced = write_script(dir.path(), &key, Some(delay_ms))?;
-    let mut half = Vec::new();
-    for (name, url, _) in &full {
-        let l = tokio::task::spawn_blocking({
-            let (url, script) = (url.to_string(), paced.clone());
-            move || wrk(&o, &url, &script, half_conns)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        half.push((*name, l));
-    }
+    let targets: Vec<(&'static str, &str)> = full.iter().map(|(n, u, _)| (*n, *u)).collect();
+    let half = load_each(o, &targets, &paced, half_conns).await?;
     // Light load: one connection, closed loop (nothing queues; what one call
     // costs end to end, for reading the half-load figures beside).
-    let mut light = Vec::new();
-    for (name, url, _) in &full {
-        let l = tokio::task::spawn_blocking({
-            let (url, script) = (url.to_string(), script.clone());
-            move || wrk(&o, &url, &script, 1)
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        light.push((*name, l));
-    }
+    let light = load_each(o, &targets, &script, 1).await?;
     let (pool_p50, pool_p99, pool_mean) =
         wasm_instance_cost(AllocatorKind::Pooling, o.instances).await?;
     let (od_p50, od_p99, od_mean) =
@@ -354,35 +373,14 @@ async fn run(o: Options) -> Result<bool, String> {
         half_conns as f64 * 1000.0 / delay_ms as f64
     );
     println!();
-    println!("| target | requests/s | p50 | p99 | p50 added over bare |");
-    println!("|---|---:|---:|---:|---:|");
+    print_added_over_bare(&half);
     let bare_half = half[0].1;
-    for (name, l) in &half {
-        println!(
-            "| {name} | {:.0} | {:.0} µs | {:.0} µs | {:+.0} µs |",
-            l.rps,
-            l.p50_us,
-            l.p99_us,
-            l.p50_us - bare_half.p50_us
-        );
-    }
     println!();
     println!(
         "## Light load (one connection, closed loop: no queue, so the p50 difference is what the call path itself adds)"
     );
     println!();
-    println!("| target | requests/s | p50 | p99 | p50 added over bare |");
-    println!("|---|---:|---:|---:|---:|");
-    let bare_light = light[0].1;
-    for (name, l) in &light {
-        println!(
-            "| {name} | {:.0} | {:.0} µs | {:.0} µs | {:+.0} µs |",
-            l.rps,
-            l.p50_us,
-            l.p99_us,
-            l.p50_us - bare_light.p50_us
-        );
-    }
+    print_added_over_bare(&light);
     println!();
     println!("## Fresh wasm instance + call of the echo module (no HTTP)");
     println!();
