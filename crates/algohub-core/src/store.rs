@@ -447,17 +447,20 @@ pub trait UsageStore: Send + Sync {
         account: AccountId,
         limit: Option<i64>,
     ) -> StoreResult<()>;
-    /// Grants each request a slot if its account holds fewer than `limit` live
-    /// slots (expired ones do not count), atomically across every node sharing
-    /// the database. Granted slots live until `lease_until` unless renewed.
+    /// In one transaction: frees the slots named in `release`, then grants
+    /// each request a slot if its account holds fewer than `limit` live slots
+    /// (expired ones do not count), atomically across every node sharing the
+    /// database. Granted slots live until `lease_until` unless renewed. A
+    /// request whose id is also in `release` (its call ended before the batch
+    /// ran) is decided like the others but keeps no slot.
     async fn acquire_call_slots(
         &self,
         node: &str,
         requests: &[SlotRequest],
+        release: &[String],
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<Vec<bool>>;
-    async fn release_call_slots(&self, ids: &[String]) -> StoreResult<()>;
     /// Extends every slot this node holds; deletes expired slots of any node.
     async fn renew_call_slots(
         &self,

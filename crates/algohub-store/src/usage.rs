@@ -13,13 +13,13 @@
 //!   ids in `IN` lists are integers or placeholders, never spliced text.
 
 use crate::SqlStore;
-use crate::db::{col, db_err, page_limit};
+use crate::db::{WriteTx, col, db_err, page_limit};
 use crate::usage_write::USAGE_COLUMNS;
 use crate::{Dialect, accounts::require_live_account};
 use algohub_core::model::*;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, UsageStore};
 use async_trait::async_trait;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::AssertSqlSafe;
 use std::fmt::Write as _;
 
@@ -159,16 +159,23 @@ impl UsageStore for SqlStore {
         &self,
         node: &str,
         requests: &[SlotRequest],
+        release: &[String],
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<Vec<bool>> {
-        if requests.is_empty() {
+        if requests.is_empty() && release.is_empty() {
             return Ok(Vec::new());
         }
         let mut accounts: Vec<i64> = requests.iter().map(|r| r.account_id).collect();
         accounts.sort_unstable();
         accounts.dedup();
         let mut tx = self.write().await?;
+        // Freed first, so the requests of this batch can take those slots.
+        delete_slots(&mut tx, release).await?;
+        if requests.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         if self.dialect() == Dialect::Postgres {
             // All in one statement, in ascending key order (PostgreSQL runs a
             // volatile select list after the sort), so two nodes' batches
@@ -209,10 +216,11 @@ impl UsageStore for SqlStore {
                 ok
             })
             .collect();
+        let released: FxHashSet<&str> = release.iter().map(String::as_str).collect();
         let to_insert: Vec<&SlotRequest> = requests
             .iter()
             .zip(&granted)
-            .filter(|(_, g)| **g)
+            .filter(|(r, g)| **g && !released.contains(r.id.as_str()))
             .map(|(r, _)| r)
             .collect();
         for chunk in to_insert.chunks(ROWS_PER_INSERT) {
@@ -232,29 +240,6 @@ impl UsageStore for SqlStore {
         }
         tx.commit().await?;
         Ok(granted)
-    }
-
-    async fn release_call_slots(&self, ids: &[String]) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.write().await?;
-        for chunk in ids.chunks(500) {
-            let mut list = String::new();
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    list.push_str(", ");
-                }
-                let _ = write!(list, "${}", i + 1);
-            }
-            let sql = format!("DELETE FROM call_slots WHERE id IN ({list})");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(tx.conn()).await.map_err(db_err)?;
-        }
-        tx.commit().await
     }
 
     async fn renew_call_slots(
@@ -465,6 +450,26 @@ impl UsageStore for SqlStore {
         .map_err(db_err)?;
         col(&row, "total")
     }
+}
+
+/// Deletes the slot rows `ids` (500 to a statement).
+async fn delete_slots(tx: &mut WriteTx<'_>, ids: &[String]) -> StoreResult<()> {
+    for chunk in ids.chunks(500) {
+        let mut list = String::new();
+        for i in 0..chunk.len() {
+            if i > 0 {
+                list.push_str(", ");
+            }
+            let _ = write!(list, "${}", i + 1);
+        }
+        let sql = format!("DELETE FROM call_slots WHERE id IN ({list})");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(tx.conn()).await.map_err(db_err)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

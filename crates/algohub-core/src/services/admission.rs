@@ -39,6 +39,9 @@ pub(crate) struct Admission {
     running: Mutex<FxHashMap<AccountId, i64>>,
     /// Account settings as stored, dropped on account changes.
     limits: Mutex<FxHashMap<AccountId, CallSettings>>,
+    /// Account names for refusals (a burst of 429s reads no store), dropped
+    /// with the limits.
+    names: Mutex<FxHashMap<AccountId, Arc<str>>>,
     limits_generation: AtomicU64,
     /// Set when the database is shared by several nodes.
     shared: Option<mpsc::UnboundedSender<SlotOp>>,
@@ -85,6 +88,7 @@ impl Admission {
                 default_limit,
                 running: Default::default(),
                 limits: Default::default(),
+                names: Default::default(),
                 limits_generation: AtomicU64::new(0),
                 shared: None,
                 batches: AtomicU64::new(0),
@@ -95,6 +99,7 @@ impl Admission {
             default_limit,
             running: Default::default(),
             limits: Default::default(),
+            names: Default::default(),
             limits_generation: AtomicU64::new(0),
             shared: Some(tx),
             batches: AtomicU64::new(0),
@@ -116,11 +121,14 @@ impl Admission {
         let mut limits = self.limits.lock();
         self.limits_generation.fetch_add(1, Ordering::AcqRel);
         limits.clear();
+        self.names.lock().clear();
     }
 }
 
-/// Decides queued slot requests in batches: acquires first, then releases
-/// (a release always follows its acquire in the queue).
+/// Decides queued slot requests in batches, one transaction per batch: the
+/// batch's releases first (so its requests can take the slots just freed),
+/// then its requests. A release always follows its acquire in the queue; if
+/// both are in one batch, the request is decided and keeps no slot.
 async fn run_batcher(
     store: Arc<dyn Store>,
     node: String,
@@ -147,11 +155,6 @@ async fn run_batcher(
         if received == 0 {
             return;
         }
-        let count = |n: u64| {
-            if let Some(a) = admission.upgrade() {
-                a.batches.fetch_add(n, Ordering::Relaxed);
-            }
-        };
         let mut requests = Vec::new();
         let mut waiters = Vec::new();
         let mut releases = std::mem::take(&mut unreleased);
@@ -164,30 +167,28 @@ async fn run_batcher(
                 SlotOp::Release(id) => releases.push(id),
             }
         }
-        if !requests.is_empty() {
-            count(1);
-            let now = now_millis();
-            let granted: Vec<Option<bool>> = match store
-                .acquire_call_slots(&node, &requests, now, now + lease_ms)
-                .await
-            {
-                Ok(g) => g.into_iter().map(Some).collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not acquire call slots; refusing the batch");
-                    vec![None; requests.len()]
-                }
-            };
-            // A waiter that went away still owns a guard whose release is queued.
-            for (tx, ok) in waiters.into_iter().zip(granted) {
-                let _ = tx.send(ok);
-            }
+        if requests.is_empty() && releases.is_empty() {
+            continue;
         }
-        if !releases.is_empty() {
-            count(1);
-            if let Err(e) = store.release_call_slots(&releases).await {
-                tracing::warn!(error = %e, slots = releases.len(), "could not release call slots; retrying");
+        if let Some(a) = admission.upgrade() {
+            a.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        let now = now_millis();
+        let granted: Vec<Option<bool>> = match store
+            .acquire_call_slots(&node, &requests, &releases, now, now + lease_ms)
+            .await
+        {
+            Ok(g) => g.into_iter().map(Some).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, requests = requests.len(), releases = releases.len(),
+                    "could not update call slots; refusing the requests and retrying the releases");
                 unreleased = releases;
+                vec![None; requests.len()]
             }
+        };
+        // A waiter that went away still owns a guard whose release is queued.
+        for (tx, ok) in waiters.into_iter().zip(granted) {
+            let _ = tx.send(ok);
         }
     }
 }
@@ -232,6 +233,28 @@ impl Hub {
         Ok(stored)
     }
 
+    /// The account's name, cached like its settings (its id if the store
+    /// cannot say).
+    async fn account_name(&self, account: AccountId) -> Arc<str> {
+        let a = &self.admission;
+        if let Some(name) = a.names.lock().get(&account) {
+            return name.clone();
+        }
+        let generation = a.limits_generation.load(Ordering::Acquire);
+        let Ok(stored) = self.store.get_account(account).await else {
+            return account.to_string().into();
+        };
+        let name: Arc<str> = stored.name.into();
+        let mut names = a.names.lock();
+        if a.limits_generation.load(Ordering::Acquire) == generation {
+            if names.len() > 100_000 {
+                names.clear();
+            }
+            names.insert(account, name.clone());
+        }
+        name
+    }
+
     /// The account's work limit (its own, else the cluster default).
     pub async fn work_limit(&self, account: AccountId) -> Result<i64> {
         let own = self.call_settings(account).await?.work_limit;
@@ -240,10 +263,7 @@ impl Hub {
 
     /// The 429 for a call over `account`'s work limit.
     async fn over_limit(&self, account: AccountId, limit: i64) -> Error {
-        let name = match self.store.get_account(account).await {
-            Ok(a) => a.name,
-            Err(_) => account.to_string(),
-        };
+        let name = self.account_name(account).await;
         Error::limited(
             format!(
                 "{name} already has {limit} calls running, its concurrent call limit; retry when one finishes"

@@ -71,7 +71,7 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
                     limit: 6,
                 })
                 .collect();
-            s.acquire_call_slots(&format!("node-{node}"), &reqs, 1_000, 10_000)
+            s.acquire_call_slots(&format!("node-{node}"), &reqs, &[], 1_000, 10_000)
                 .await
                 .unwrap()
         }));
@@ -95,26 +95,66 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
         limit: 6,
     };
     assert_eq!(
-        s.acquire_call_slots("node-9", std::slice::from_ref(&more), 1_000, 10_000)
+        s.acquire_call_slots("node-9", std::slice::from_ref(&more), &[], 1_000, 10_000)
             .await
             .unwrap(),
         vec![false]
     );
-    // Releasing one frees one; expired slots do not count.
-    s.release_call_slots(&granted[..1]).await.unwrap();
+    // A slot released in the same batch is free for the batch's requests.
     assert_eq!(
-        s.acquire_call_slots("node-9", std::slice::from_ref(&more), 1_000, 10_000)
-            .await
-            .unwrap(),
+        s.acquire_call_slots(
+            "node-9",
+            std::slice::from_ref(&more),
+            &granted[..1],
+            1_000,
+            10_000
+        )
+        .await
+        .unwrap(),
         vec![true]
     );
+    // A request released in its own batch (its call already ended) is
+    // granted but keeps no slot: the next one still gets the last free slot.
+    s.acquire_call_slots("node-9", &[], &granted[1..2], 1_000, 10_000)
+        .await
+        .unwrap();
+    let brief = SlotRequest {
+        id: "brief".into(),
+        account_id: ann.id,
+        limit: 6,
+    };
+    assert_eq!(
+        s.acquire_call_slots(
+            "node-9",
+            std::slice::from_ref(&brief),
+            &["brief".to_string()],
+            1_000,
+            10_000
+        )
+        .await
+        .unwrap(),
+        vec![true]
+    );
+    let last = SlotRequest {
+        id: "last".into(),
+        account_id: ann.id,
+        limit: 6,
+    };
+    assert_eq!(
+        s.acquire_call_slots("node-9", std::slice::from_ref(&last), &[], 1_000, 10_000)
+            .await
+            .unwrap(),
+        vec![true],
+        "the brief request kept no slot"
+    );
+    // Expired slots do not count.
     let after = SlotRequest {
         id: "after-expiry".into(),
         account_id: ann.id,
         limit: 6,
     };
     assert_eq!(
-        s.acquire_call_slots("node-9", std::slice::from_ref(&after), 10_001, 20_000)
+        s.acquire_call_slots("node-9", std::slice::from_ref(&after), &[], 10_001, 20_000)
             .await
             .unwrap(),
         vec![true]
@@ -129,13 +169,13 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
         })
         .collect();
     let g = s
-        .acquire_call_slots("node-x", &probe, 30_000, 40_000)
+        .acquire_call_slots("node-x", &probe, &[], 30_000, 40_000)
         .await
         .unwrap();
     assert_eq!(
         g.iter().filter(|g| **g).count(),
-        4,
-        "node-9's two renewed slots still count: {g:?}"
+        3,
+        "node-9's three renewed slots (more, last, after-expiry) still count: {g:?}"
     );
 }
 
