@@ -23,6 +23,9 @@
 //! machine that also runs wrk, half load still queues (wrk and the server
 //! share the cores), so "light load" adds one connection in a closed loop:
 //! nothing waits, and its p50 difference is what the call path itself adds.
+//! A second algohub node on the same database, with metering switched off,
+//! is loaded beside the first: the difference is what durable metering (the
+//! usage journal and its loader) costs the call path over HTTP.
 //! The wasm row times a fresh instance plus a call of the echo module with no
 //! HTTP at all (pooling allocator, compiled module cached), beside the
 //! on-demand allocator for comparison.
@@ -132,9 +135,9 @@ async fn wait_for(url: &str, key: &str) -> Result<(), String> {
     }
 }
 
-/// Starts algohub on a fresh SQLite file with alice's public echo algorithm.
-async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), String> {
-    let config = Config {
+/// The configuration of the algohub under test: a fresh SQLite file in `dir`.
+fn bench_config(dir: &Path) -> Config {
+    Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.to_path_buf(),
         database_url: format!("sqlite:{}", dir.join("algohub.db").display()),
@@ -154,11 +157,61 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
         allow_impersonating_admins: false,
         smtp_url: None,
         smtp_from: "algohub <algohub@localhost>".into(),
-    };
-    let server = algohub::Server::start(&config, None)
+    }
+}
+
+/// Starts algohub (the server as `algohub serve` runs it) on a fresh SQLite
+/// file with alice's public echo algorithm: (server, call URL, alice's key).
+async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), String> {
+    let server = algohub::Server::start(&bench_config(dir), None)
         .await
         .map_err(|e| e.to_string())?;
-    let hub = server.hub.clone();
+    let base = format!("http://{}", server.addr);
+    let key = publish_echo(&server.hub, &base).await?;
+    Ok((server, format!("{base}/v1/algo/alice/echo"), key))
+}
+
+/// A second algohub node on the same database with metering switched off
+/// (every real node meters; this one exists to show what durable metering
+/// costs over HTTP): the hub built from the same configuration with
+/// `metering: false`, served by the same router, so the same key calls the
+/// same algorithm. It serves until the process ends. Returns its call URL.
+async fn start_unmetered(dir: &Path) -> Result<String, String> {
+    let config = bench_config(dir);
+    let store = algohub::open_store(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let executor = algohub::executor::HubExecutor::new(false).map_err(|e| e.to_string())?;
+    let settings = algohub_core::services::Settings {
+        metering: false,
+        usage_journal: None,
+        ..config.settings()
+    };
+    let hub = algohub_core::services::Hub::start_with(
+        store,
+        settings,
+        Some(std::sync::Arc::new(executor)),
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let base = format!("http://{addr}");
+    let app = algohub_http::app(hub, base.clone(), None);
+    tokio::spawn(algohub_http::serve(
+        listener,
+        app,
+        std::future::pending::<()>(),
+    ));
+    Ok(format!("{base}/v1/algo/alice/echo"))
+}
+
+/// Creates alice with a key and publishes her echo algorithm (public) through
+/// the HTTP API at `base`; returns her key.
+async fn publish_echo(hub: &algohub_core::services::Hub, base: &str) -> Result<String, String> {
     hub.create_user_unchecked(CreateUser {
         username: "alice".into(),
         email: "alice@example.com".into(),
@@ -172,7 +225,6 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
         .await
         .map_err(|e| e.to_string())?;
     let key = secret.expose().to_string();
-    let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
     let steps = [
         (
@@ -201,7 +253,7 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
             return Err(format!("{url}: {}", resp.text().await.unwrap_or_default()));
         }
     }
-    Ok((server, format!("{base}/v1/algo/alice/echo"), key))
+    Ok(key)
 }
 
 /// Fresh instance + call of the echo module, per call, in microseconds (p50, p99, mean).
@@ -282,6 +334,7 @@ async fn run(o: Options) -> Result<bool, String> {
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (server, algo_url, key) = start_algohub(dir.path()).await?;
+    let unmetered_url = start_unmetered(dir.path()).await?;
     let bare_url = start_bare().await?;
     let nginx_dir = dir.path().join("nginx");
     std::fs::create_dir_all(&nginx_dir).map_err(|e| e.to_string())?;
@@ -290,6 +343,10 @@ async fn run(o: Options) -> Result<bool, String> {
     let answer = probe(&algo_url, &key).await?;
     if !answer.contains("\"result\":\"hello\"") {
         return Err(format!("algohub answered {answer}"));
+    }
+    let answer = probe(&unmetered_url, &key).await?;
+    if !answer.contains("\"result\":\"hello\"") {
+        return Err(format!("algohub without metering answered {answer}"));
     }
     if probe(&bare_url, &key).await? != "hello" || probe(&nginx_url, &key).await? != "hello" {
         return Err("the bare handler answered wrongly".into());
@@ -311,6 +368,10 @@ async fn run(o: Options) -> Result<bool, String> {
         ("bare axum echo", bare_url.as_str()),
         ("bare echo behind nginx", nginx_url.as_str()),
         ("algohub call (auth, policy, wasm echo)", algo_url.as_str()),
+        (
+            "algohub call, metering off (not a server setting)",
+            unmetered_url.as_str(),
+        ),
     ];
     println!(
         "# call-bench: {} s per run, {} connections, {} wrk thread(s), load avg {}",
@@ -392,6 +453,22 @@ async fn run(o: Options) -> Result<bool, String> {
     println!("| on-demand | {od_p50:.1} µs | {od_p99:.1} µs | {od_mean:.1} µs |");
 
     let ratio = full[2].2.rps / bare_rps;
+    // Durable metering over HTTP: the same call path with and without it.
+    let metering_cost = 1.0 - full[2].2.rps / full[3].2.rps;
+    println!();
+    println!("## Durable metering over HTTP (issue: metering costs < 10%)");
+    println!();
+    println!("| measure | value | |");
+    println!("|---|---:|---|");
+    println!(
+        "| throughput lost to metering at full load (1 − metered / unmetered) | {:.1}% | {} |",
+        metering_cost * 100.0,
+        check(metering_cost < 0.10)
+    );
+    println!(
+        "| p50 added by metering at light load | {:+.0} µs | |",
+        light[2].1.p50_us - light[3].1.p50_us
+    );
     let added = half[2].1.p50_us - bare_half.p50_us;
     let errors: u64 = full.iter().map(|f| f.2.errors).sum::<u64>()
         + half.iter().chain(&light).map(|h| h.1.errors).sum::<u64>();
