@@ -97,15 +97,47 @@ fn input_of(headers: &HeaderMap, body: &[u8]) -> ApiResult<ExecInput> {
     }
 }
 
-fn result_value(kind: ContentKind, data: &[u8]) -> Value {
-    match kind {
-        ContentKind::Void => Value::Null,
-        ContentKind::Json => serde_json::from_slice(data).unwrap_or(Value::Null),
-        ContentKind::Text => Value::String(String::from_utf8_lossy(data).into_owned()),
-        ContentKind::Binary => {
-            Value::String(base64::engine::general_purpose::STANDARD.encode(data))
+/// A call's result as the envelope carries it: JSON as JSON (`null` if the
+/// algorithm's output does not parse), text as a string, bytes as base64.
+/// Serialized straight into the response, without a `Value` tree.
+struct ResultValue<'a> {
+    kind: ContentKind,
+    data: &'a [u8],
+}
+
+impl serde::Serialize for ResultValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.kind {
+            ContentKind::Void => s.serialize_unit(),
+            ContentKind::Json => serde_json::from_slice::<Value>(self.data)
+                .unwrap_or(Value::Null)
+                .serialize(s),
+            ContentKind::Text => s.serialize_str(&String::from_utf8_lossy(self.data)),
+            ContentKind::Binary => {
+                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(self.data))
+            }
         }
     }
+}
+
+/// The envelope of a call that returned a result.
+#[derive(serde::Serialize)]
+struct Success<'a> {
+    result: ResultValue<'a>,
+    metadata: SuccessMetadata<'a>,
+    #[serde(rename = "async")]
+    is_async: bool,
+    request_id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct SuccessMetadata<'a> {
+    content_type: &'static str,
+    duration: f64,
+    compute_units: u64,
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout: Option<&'a str>,
 }
 
 fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> Response {
@@ -131,24 +163,22 @@ fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> R
             r.extensions_mut().insert(RawErrorBody);
             r
         }
-        (Ok(o), _) => {
-            let mut metadata = json!({
-                "content_type": o.content_type.as_str(),
-                "duration": duration,
-                "compute_units": o.compute_units,
-                "version": out.version,
-            });
-            if show_stdout {
-                metadata["stdout"] = json!(o.stdout);
-            }
-            Json(json!({
-                "result": result_value(o.content_type, &o.data),
-                "metadata": metadata,
-                "async": false,
-                "request_id": rid,
-            }))
-            .into_response()
-        }
+        (Ok(o), _) => Json(Success {
+            result: ResultValue {
+                kind: o.content_type,
+                data: &o.data,
+            },
+            metadata: SuccessMetadata {
+                content_type: o.content_type.as_str(),
+                duration,
+                compute_units: o.compute_units,
+                version: &out.version,
+                stdout: show_stdout.then_some(o.stdout.as_str()),
+            },
+            is_async: false,
+            request_id: &rid,
+        })
+        .into_response(),
         (Err(e), _) => {
             let (message, error_type, stacktrace) = e.describe();
             let mut metadata = json!({"duration": duration, "version": out.version});
