@@ -3,76 +3,19 @@
 //! snapshot, patched one entity at a time as changes arrive.
 
 use crate::model::{AccountId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
-use crate::roles::{AppRole, OrgRole};
-use crate::store::{
-    ChangeKind, PolicyKeyRow, PolicyMembershipRow, PolicySessionRow, PolicySnapshot, PolicySubject,
-    PolicyUserRow,
-};
+use crate::roles::OrgRole;
+use crate::store::{ChangeKind, PolicyKeyRow, PolicySessionRow, PolicySnapshot, PolicySubject};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
 
+use super::entry::{
+    AppEntry, EXPIRES, Grants, MORE_ORGS, MORE_SEATS, Memberships, OrgSeat, Seats, TEAM_SEAT,
+    TeamGrant, TeamSeats, UserEntry, add_seat, inline_orgs, live, org_seat, set_team_seats,
+    user_entry,
+};
 use super::table::IdTable;
 use super::{Principal, PrincipalKind};
-
-/// One of a user's org memberships as the decision path reads it. Expiring
-/// memberships are rare: their time lives in `Index::member_expiry`, so that a
-/// user's entry fits one cache line.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OrgSeat {
-    pub org: AccountId,
-    pub role: OrgRole,
-    /// The membership has an `expires_at` (in `Index::member_expiry`).
-    pub expires: bool,
-}
-
-/// A user's memberships; most users are in at most two orgs, so they are kept
-/// inline in the user's entry (no pointer to follow on the decision path).
-pub(crate) type Memberships = SmallVec<[OrgSeat; 2]>;
-/// A user's team seats: (team, expires_at).
-pub(crate) type Seats = SmallVec<[(TeamId, Option<Millis>); 1]>;
-/// A team's app grants: (app, role, expires_at); teams hold a few apps.
-pub(crate) type Grants = SmallVec<[(AppId, AppRole, Option<Millis>); 4]>;
-
-/// What a decision reads about an app: its owner, and the team grants on it
-/// (a copy of the teams' grants, kept by app so that the team-grant rule
-/// reads the app it already loaded and the user's seats, not every team the
-/// user sits in).
-#[derive(Debug, Clone)]
-pub(crate) struct AppEntry {
-    pub owner: AccountId,
-    pub grants: SmallVec<[TeamGrant; 1]>,
-}
-
-/// A team's grant on an app, as the app's entry holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TeamGrant {
-    pub team: TeamId,
-    /// The team's org (a team never moves).
-    pub org: AccountId,
-    pub role: AppRole,
-    /// When the grant ends (`Millis::MAX`: never).
-    pub until: Millis,
-}
-
-/// What a decision reads about a user: one cache line (aligned), so that the
-/// common decision costs one memory access for the principal.
-#[derive(Debug, Clone, Default)]
-#[repr(align(64))]
-pub(crate) struct UserEntry {
-    /// Super powers are on until this time (0: off).
-    pub super_until: Millis,
-    pub active: bool,
-    pub cluster_admin: bool,
-    pub sudo_user: bool,
-    pub orgs: Memberships,
-}
-
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TeamEntry {
-    pub org: AccountId,
-    pub apps: Grants,
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct KeyEntry {
@@ -95,15 +38,24 @@ pub(crate) struct SessionEntry {
 #[derive(Debug, Default)]
 pub struct Index {
     pub(crate) users: IdTable<UserEntry>,
+    /// user → all memberships, for users whose seats are not inline.
+    pub(crate) more_orgs: FxHashMap<AccountId, Memberships>,
     /// (user, org) → expiry, for the memberships that have one.
     pub(crate) member_expiry: FxHashMap<(AccountId, AccountId), Millis>,
-    /// user → team seats (only users who hold any; read by team app grants).
-    pub(crate) seats: IdTable<Seats>,
+    /// user → when super powers end (only users who switched them on).
+    pub(crate) super_until: FxHashMap<AccountId, Millis>,
+    /// user → team seats, for users whose seats are not inline.
+    pub(crate) seats: FxHashMap<AccountId, Seats>,
     /// org id → active
     pub(crate) orgs: IdTable<bool>,
-    pub(crate) teams: IdTable<TeamEntry>,
-    /// app id → owner account and team grants
+    /// team id → its org
+    pub(crate) teams: IdTable<AccountId>,
+    /// team id → its app grants (read when a team changes, not by decisions)
+    pub(crate) team_grants: FxHashMap<TeamId, Grants>,
+    /// app id → owner account, and whether teams hold it
     pub(crate) apps: IdTable<AppEntry>,
+    /// app id → the team grants on it (only apps that have any)
+    pub(crate) app_grants: FxHashMap<AppId, SmallVec<[TeamGrant; 1]>>,
     pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
     /// algorithm id → (owner account, app it belongs to)
@@ -126,35 +78,19 @@ pub struct IndexStats {
     pub algorithms: usize,
 }
 
-fn user_entry(u: &PolicyUserRow) -> UserEntry {
-    UserEntry {
-        super_until: u.super_powers_until.unwrap_or(0),
-        active: u.active,
-        cluster_admin: u.cluster_admin,
-        sudo_user: u.sudo_user,
-        orgs: Memberships::new(),
-    }
-}
-
-fn org_seat(m: &PolicyMembershipRow) -> OrgSeat {
-    OrgSeat {
-        org: m.org_id,
-        role: m.role,
-        expires: m.expires_at.is_some(),
-    }
-}
-
-pub(crate) fn live(expires_at: Option<Millis>, now: Millis) -> bool {
-    expires_at.is_none_or(|t| t > now)
-}
-
 impl Index {
     pub fn build(s: &PolicySnapshot) -> Self {
         let mut users = IdTable::build(s.users.iter().map(|u| (u.id, user_entry(u))));
+        let super_until = s
+            .users
+            .iter()
+            .filter_map(|u| Some((u.id, u.super_powers_until.filter(|t| *t > 0)?)))
+            .collect();
+        let mut more_orgs = FxHashMap::default();
         let mut member_expiry = FxHashMap::default();
         for m in &s.memberships {
             if let Some(u) = users.get_mut(&m.user_id) {
-                u.orgs.push(org_seat(m));
+                add_seat(&mut more_orgs, m.user_id, u, org_seat(m));
                 if let Some(t) = m.expires_at {
                     member_expiry.insert((m.user_id, m.org_id), t);
                 }
@@ -169,36 +105,38 @@ impl Index {
                     .push((t.team_id, t.expires_at));
             }
         }
-        let seats = IdTable::build(by_user);
-        let orgs = IdTable::build(s.orgs.iter().copied());
-        let mut teams = IdTable::build(s.teams.iter().map(|(team, org)| {
-            (
-                *team,
-                TeamEntry {
-                    org: *org,
-                    apps: Grants::new(),
-                },
-            )
-        }));
-        for g in &s.team_apps {
-            if let Some(t) = teams.get_mut(&g.team_id) {
-                t.apps.push((g.app_id, g.role, g.expires_at));
+        let mut seats = FxHashMap::default();
+        for (user, list) in by_user {
+            if let Some(e) = users.get_mut(&user) {
+                set_team_seats(&mut seats, user, e, list);
             }
         }
+        let orgs = IdTable::build(s.orgs.iter().copied());
+        let teams = IdTable::build(s.teams.iter().copied());
+        let mut team_grants: FxHashMap<TeamId, Grants> = FxHashMap::default();
         let mut apps = IdTable::build(s.apps.iter().map(|(id, owner)| {
             (
                 *id,
                 AppEntry {
                     owner: *owner,
-                    grants: SmallVec::new(),
+                    granted: false,
                 },
             )
         }));
+        let mut app_grants: FxHashMap<AppId, SmallVec<[TeamGrant; 1]>> = FxHashMap::default();
         for g in &s.team_apps {
-            if let (Some(team), Some(app)) = (teams.get(&g.team_id), apps.get_mut(&g.app_id)) {
-                app.grants.push(TeamGrant {
+            let Some(org) = teams.get(&g.team_id) else {
+                continue;
+            };
+            team_grants
+                .entry(g.team_id)
+                .or_default()
+                .push((g.app_id, g.role, g.expires_at));
+            if let Some(app) = apps.get_mut(&g.app_id) {
+                app.granted = true;
+                app_grants.entry(g.app_id).or_default().push(TeamGrant {
                     team: g.team_id,
-                    org: team.org,
+                    org: *org,
                     role: g.role,
                     until: g.expires_at.unwrap_or(Millis::MAX),
                 });
@@ -206,11 +144,15 @@ impl Index {
         }
         let mut index = Index {
             users,
+            more_orgs,
             member_expiry,
+            super_until,
             seats,
             orgs,
             teams,
+            team_grants,
             apps,
+            app_grants,
             algorithms: IdTable::build(s.algorithms.iter().map(|a| (a.id, (a.owner_id, a.app_id)))),
             ..Default::default()
         };
@@ -226,7 +168,7 @@ impl Index {
     }
 
     /// A user's live role in an org.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn org_role(
         &self,
         user: AccountId,
@@ -234,11 +176,58 @@ impl Index {
         org: AccountId,
         now: Millis,
     ) -> Option<OrgRole> {
-        let m = entry.orgs.iter().find(|m| m.org == org)?;
-        if m.expires && !live(self.member_expiry.get(&(user, org)).copied(), now) {
+        let (role, expires) = if entry.flags & MORE_ORGS == 0 {
+            let org = u32::try_from(org).ok()?;
+            let i = (0..usize::from(entry.len)).find(|i| entry.orgs[*i] == org)?;
+            (entry.roles[i], entry.flags & (EXPIRES << i) != 0)
+        } else {
+            let m = self.more_orgs.get(&user)?.iter().find(|m| m.org == org)?;
+            (m.role, m.expires)
+        };
+        if expires && !live(self.member_expiry.get(&(user, org)).copied(), now) {
             return None;
         }
-        Some(m.role)
+        Some(role)
+    }
+
+    /// A user's memberships (live or not).
+    pub(crate) fn memberships<'a>(
+        &'a self,
+        user: AccountId,
+        entry: &'a UserEntry,
+    ) -> impl Iterator<Item = OrgSeat> + 'a {
+        let more = match entry.flags & MORE_ORGS {
+            0 => &[][..],
+            _ => self.more_orgs.get(&user).map_or(&[][..], |m| &m[..]),
+        };
+        inline_orgs(entry).chain(more.iter().copied())
+    }
+
+    /// A user's team seats, looked up once for a decision.
+    #[inline(always)]
+    pub(crate) fn team_seats(&self, user: AccountId, e: &UserEntry) -> TeamSeats<'_> {
+        if e.flags & MORE_SEATS != 0 {
+            TeamSeats::Many(self.seats.get(&user).map_or(&[][..], |s| &s[..]))
+        } else if e.flags & TEAM_SEAT != 0 {
+            TeamSeats::One(TeamId::from(e.team))
+        } else {
+            TeamSeats::Many(&[])
+        }
+    }
+
+    /// When a user's super powers end (0: never switched on).
+    #[inline]
+    pub(crate) fn super_until(&self, user: AccountId) -> Millis {
+        self.super_until.get(&user).copied().unwrap_or(0)
+    }
+
+    /// The team grants on an app (empty unless its entry says it has any).
+    #[inline]
+    pub(crate) fn app_grants(&self, app: AppId, entry: &AppEntry) -> &[TeamGrant] {
+        if !entry.granted {
+            return &[];
+        }
+        self.app_grants.get(&app).map_or(&[][..], |g| &g[..])
     }
 
     fn put_session(&mut self, s: &PolicySessionRow) {
@@ -290,28 +279,36 @@ impl Index {
         match kind {
             ChangeKind::User => {
                 if let Some(old) = self.users.remove(&id) {
-                    for m in old.orgs.iter().filter(|m| m.expires) {
-                        self.member_expiry.remove(&(id, m.org));
+                    let expiring: SmallVec<[AccountId; 4]> = self
+                        .memberships(id, &old)
+                        .filter(|m| m.expires)
+                        .map(|m| m.org)
+                        .collect();
+                    for org in expiring {
+                        self.member_expiry.remove(&(id, org));
                     }
                 }
+                self.more_orgs.remove(&id);
+                self.super_until.remove(&id);
                 self.seats.remove(&id);
                 if let Some(u) = &s.user {
                     let mut entry = user_entry(u);
                     for m in &s.memberships {
-                        entry.orgs.push(org_seat(m));
+                        add_seat(&mut self.more_orgs, id, &mut entry, org_seat(m));
                         if let Some(t) = m.expires_at {
                             self.member_expiry.insert((id, m.org_id), t);
                         }
                     }
-                    self.users.insert(id, entry);
-                    if !s.team_seats.is_empty() {
-                        let seats = s
-                            .team_seats
-                            .iter()
-                            .map(|t| (t.team_id, t.expires_at))
-                            .collect();
-                        self.seats.insert(id, seats);
+                    if let Some(t) = u.super_powers_until.filter(|t| *t > 0) {
+                        self.super_until.insert(id, t);
                     }
+                    let seats = s
+                        .team_seats
+                        .iter()
+                        .map(|t| (t.team_id, t.expires_at))
+                        .collect();
+                    set_team_seats(&mut self.seats, id, &mut entry, seats);
+                    self.users.insert(id, entry);
                 }
             }
             ChangeKind::Org => match s.org_active {
@@ -323,27 +320,31 @@ impl Index {
                 }
             },
             ChangeKind::Team => {
-                if let Some(old) = self.teams.remove(&id) {
-                    for (app, _, _) in &old.apps {
-                        if let Some(a) = self.apps.get_mut(app) {
-                            a.grants.retain(|g| g.team != id);
-                        }
-                    }
+                self.teams.remove(&id);
+                for (app, _, _) in self.team_grants.remove(&id).unwrap_or_default() {
+                    self.drop_team_grants(app, id);
                 }
                 if let Some(org) = s.team_org {
                     let mut apps = Grants::new();
                     for g in &s.team_apps {
                         apps.push((g.app_id, g.role, g.expires_at));
                         if let Some(a) = self.apps.get_mut(&g.app_id) {
-                            a.grants.push(TeamGrant {
-                                team: id,
-                                org,
-                                role: g.role,
-                                until: g.expires_at.unwrap_or(Millis::MAX),
-                            });
+                            a.granted = true;
+                            self.app_grants
+                                .entry(g.app_id)
+                                .or_default()
+                                .push(TeamGrant {
+                                    team: id,
+                                    org,
+                                    role: g.role,
+                                    until: g.expires_at.unwrap_or(Millis::MAX),
+                                });
                         }
                     }
-                    self.teams.insert(id, TeamEntry { org, apps });
+                    self.teams.insert(id, org);
+                    if !apps.is_empty() {
+                        self.team_grants.insert(id, apps);
+                    }
                 }
             }
             ChangeKind::App => match s.app_owner {
@@ -358,13 +359,14 @@ impl Index {
                             id,
                             AppEntry {
                                 owner,
-                                grants: SmallVec::new(),
+                                granted: false,
                             },
                         );
                     }
                 },
                 None => {
                     self.apps.remove(&id);
+                    self.app_grants.remove(&id);
                 }
             },
             ChangeKind::Algorithm => match &s.algorithm {
@@ -390,6 +392,20 @@ impl Index {
         }
     }
 
+    /// Removes a team's grants from an app's.
+    fn drop_team_grants(&mut self, app: AppId, team: TeamId) {
+        let Some(grants) = self.app_grants.get_mut(&app) else {
+            return;
+        };
+        grants.retain(|g| g.team != team);
+        if grants.is_empty() {
+            self.app_grants.remove(&app);
+            if let Some(a) = self.apps.get_mut(&app) {
+                a.granted = false;
+            }
+        }
+    }
+
     /// The principal of a live session: the user it acts as, naming the admin
     /// behind it, who must still be an active cluster admin.
     pub fn principal_for_session(&self, digest: &str, now: Millis) -> Option<Principal> {
@@ -399,7 +415,7 @@ impl Index {
             return None;
         }
         let admin = self.users.get(&s.actor)?;
-        if !(admin.active && admin.cluster_admin) {
+        if !(admin.active() && admin.cluster_admin()) {
             return None;
         }
         Some(Principal {
@@ -448,10 +464,20 @@ impl Index {
         IndexStats {
             users: self.users.len(),
             orgs: self.orgs.len(),
-            memberships: self.users.values().map(|u| u.orgs.len()).sum(),
+            memberships: self
+                .users
+                .values()
+                .map(|u| usize::from(u.len))
+                .sum::<usize>()
+                + self.more_orgs.values().map(|m| m.len()).sum::<usize>(),
             teams: self.teams.len(),
-            team_seats: self.seats.values().map(|t| t.len()).sum(),
-            team_grants: self.teams.values().map(|t| t.apps.len()).sum(),
+            team_seats: self
+                .users
+                .values()
+                .filter(|u| u.flags & TEAM_SEAT != 0)
+                .count()
+                + self.seats.values().map(|t| t.len()).sum::<usize>(),
+            team_grants: self.team_grants.values().map(|g| g.len()).sum(),
             apps: self.apps.len(),
             keys: self.keys.len(),
             algorithms: self.algorithms.len(),

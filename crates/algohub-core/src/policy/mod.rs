@@ -7,6 +7,7 @@
 //! store (snapshot at start, then incremental changes, see `PolicyEngine::apply`).
 
 mod clock;
+mod entry;
 mod index;
 mod rules;
 mod table;
@@ -341,11 +342,11 @@ impl PolicyEngine {
     /// When a cluster admin's super powers end, if they are on.
     pub fn super_powers_until(&self, user: AccountId) -> Option<Millis> {
         let now = coarse_now_millis();
-        self.index
-            .read()
+        let index = self.index.read();
+        index
             .users
-            .get(&user)
-            .map(|u| u.super_until)
+            .contains_key(&user)
+            .then(|| index.super_until(user))
             .filter(|t| *t > now)
     }
 
@@ -354,7 +355,7 @@ impl PolicyEngine {
         let index = self.index.read();
         match p.kind {
             PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
-                index.users.get(&user).is_some_and(|u| u.active)
+                index.users.get(&user).is_some_and(|u| u.active())
             }
             PrincipalKind::OrgKey { org } => index.orgs.get(&org) == Some(&true),
         }
@@ -402,7 +403,7 @@ impl PolicyEngine {
             .read()
             .users
             .get(&id)
-            .is_some_and(|u| u.active && u.sudo_user)
+            .is_some_and(|u| u.active() && u.sudo_user())
     }
 
     /// A user's live role in an org, from the index (no I/O).
@@ -420,8 +421,8 @@ impl PolicyEngine {
             .users
             .get(&user)
             .map(|u| {
-                u.orgs
-                    .iter()
+                index
+                    .memberships(user, u)
                     .filter(|m| index.org_role(user, u, m.org, now).is_some())
                     .map(|m| m.org)
                     .collect()
@@ -433,7 +434,7 @@ impl PolicyEngine {
 
     /// The org a team belongs to.
     pub fn team_org(&self, team: TeamId) -> Option<AccountId> {
-        self.index.read().teams.get(&team).map(|t| t.org)
+        self.index.read().teams.get(&team).copied()
     }
 
     pub fn key_kind(&self, id: KeyId) -> Option<KeyKind> {
@@ -441,5 +442,7 @@ impl PolicyEngine {
     }
 }
 
+#[cfg(test)]
+mod layout_tests;
 #[cfg(test)]
 mod tests;

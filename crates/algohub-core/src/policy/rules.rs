@@ -4,7 +4,8 @@
 //! self → org role → app owner → app org role → team app grant → super powers →
 //! default deny.
 
-use super::index::{Index, UserEntry, live};
+use super::entry::UserEntry;
+use super::index::Index;
 use super::{Action, Decision, Principal, PrincipalKind, Resource};
 use crate::model::{AccountId, Millis};
 use crate::roles::{AppRole, OrgRole};
@@ -201,14 +202,15 @@ fn elevated_read(a: Action) -> bool {
 /// only after every ordinary rule, so a read the admin may do anyway is never
 /// counted as elevated.
 fn super_powers<T: Trace>(
-    user: Option<&UserEntry>,
+    ix: &Index,
+    user: Option<(AccountId, &UserEntry)>,
     p: &Principal,
     action: Action,
     now: Millis,
     t: &mut T,
 ) -> Option<Decision> {
-    let u = user.filter(|u| u.cluster_admin && elevated_read(action))?;
-    if u.super_until > now
+    let (id, _) = user.filter(|(_, u)| u.cluster_admin() && elevated_read(action))?;
+    if ix.super_until(id) > now
         && p.impersonator.is_none()
         && matches!(p.kind, PrincipalKind::User { .. })
     {
@@ -251,7 +253,7 @@ pub(crate) fn evaluate<T: Trace>(
     let (user_id, user): (AccountId, Option<&UserEntry>) = match p.kind {
         PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
             match ix.users.get(&user) {
-                Some(u) if u.active => (user, Some(u)),
+                Some(u) if u.active() => (user, Some(u)),
                 _ => {
                     return finish(t, Rule::PrincipalActive, false, || {
                         format!("user {user} is not active")
@@ -314,7 +316,7 @@ pub(crate) fn evaluate<T: Trace>(
             }
         },
         Resource::Team(team) => match ix.teams.get(&team) {
-            Some(entry) => Some(entry.org),
+            Some(org) => Some(*org),
             None => {
                 return finish(t, Rule::ResourceExists, false, || {
                     format!("team {team} does not exist")
@@ -352,13 +354,13 @@ pub(crate) fn evaluate<T: Trace>(
 
     // 5. Cluster admins administer accounts (not app contents).
     if let Some(u) = user {
-        if u.cluster_admin && cluster_admin_may(action) {
+        if u.cluster_admin() && cluster_admin_may(action) {
             return finish(t, Rule::ClusterAdmin, true, || {
                 "principal is a cluster admin".into()
             });
         }
         t.step(Rule::ClusterAdmin, Outcome::NoMatch, || {
-            if u.cluster_admin {
+            if u.cluster_admin() {
                 "cluster admins need super powers for app contents".into()
             } else {
                 "not a cluster admin".into()
@@ -370,7 +372,7 @@ pub(crate) fn evaluate<T: Trace>(
     // member key), and nothing else grants them.
     if action == Action::AlgoCallSudo {
         let sudo =
-            matches!(p.kind, PrincipalKind::User { .. }) && user.is_some_and(|u| u.sudo_user);
+            matches!(p.kind, PrincipalKind::User { .. }) && user.is_some_and(|u| u.sudo_user());
         return finish(t, Rule::SudoUser, sudo, || {
             if sudo {
                 "principal is a sudo user".into()
@@ -429,7 +431,10 @@ pub(crate) fn evaluate<T: Trace>(
     // 8. Org role, for org-scoped actions on the org, a team, or the org namespace.
     let home_role: Option<OrgRole> = match (p.kind, home) {
         (PrincipalKind::OrgKey { org }, Some(h)) if h == org => Some(OrgRole::Contributor),
-        (_, Some(h)) => user.and_then(|u| ix.org_role(user_id, u, h, now)),
+        (_, Some(h)) => match user {
+            Some(u) => ix.org_role(user_id, u, h, now),
+            None => None,
+        },
         _ => None,
     };
     if let Some(need) = required_org_role(action)
@@ -451,7 +456,7 @@ pub(crate) fn evaluate<T: Trace>(
                 "not a member of the org".into()
             }),
         }
-        if let Some(d) = super_powers(user, p, action, now, t) {
+        if let Some(d) = super_powers(ix, user.map(|u| (user_id, u)), p, action, now, t) {
             return d;
         }
         return finish(t, Rule::DefaultDeny, false, || "no rule grants this".into());
@@ -499,25 +504,21 @@ pub(crate) fn evaluate<T: Trace>(
             }),
         }
 
-        if let (Some(_), Some(_), Some(app)) = (user, home_role, team_app) {
-            // The app's grants first (its entry is loaded already for an
-            // app); the user's seats only if some team holds the app.
-            let grants = ix.apps.get(&app).map_or(&[][..], |a| &a.grants[..]);
-            let seats = if grants.is_empty() {
-                &[][..]
-            } else {
-                ix.seats.get(&user_id).map_or(&[][..], |s| &s[..])
+        if let (Some(u), Some(_), Some(app)) = (user, home_role, team_app) {
+            let grants = match ix.apps.get(&app) {
+                Some(a) => ix.app_grants(app, a),
+                None => &[],
             };
-            let best = grants
-                .iter()
-                .filter(|g| g.org == owner && g.until > now)
-                .filter(|g| {
-                    seats
-                        .iter()
-                        .any(|(team, exp)| *team == g.team && live(*exp, now))
-                })
-                .map(|g| g.role)
-                .max();
+            // The user's seats only if some team holds the app.
+            let mut best = None;
+            if !grants.is_empty() {
+                let seats = ix.team_seats(user_id, u);
+                for g in grants {
+                    if g.org == owner && g.until > now && seats.hold(g.team, now) {
+                        best = best.max(Some(g.role));
+                    }
+                }
+            }
             match best {
                 Some(have) if have >= need => {
                     return finish(t, Rule::TeamAppGrant, true, || {
@@ -534,7 +535,7 @@ pub(crate) fn evaluate<T: Trace>(
         }
     }
 
-    if let Some(d) = super_powers(user, p, action, now, t) {
+    if let Some(d) = super_powers(ix, user.map(|u| (user_id, u)), p, action, now, t) {
         return d;
     }
     finish(t, Rule::DefaultDeny, false, || "no rule grants this".into())

@@ -46,7 +46,7 @@ impl<V> IdTable<V> {
         t
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, id: &i64) -> Option<&V> {
         match self {
             IdTable::Dense { rows, .. } => usize::try_from(*id)
