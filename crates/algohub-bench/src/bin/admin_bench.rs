@@ -11,6 +11,8 @@
 //! Peak memory is the process's high-water mark (`VmHWM`), reset just before
 //! the export (`/proc/self/clear_refs`), minus the resident size then.
 
+#[path = "../async_main.rs"]
+mod async_main;
 use algohub_core::services::{Hub, Settings};
 use std::io::Write;
 use std::process::ExitCode;
@@ -136,22 +138,5 @@ fn main() -> ExitCode {
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("admin-bench: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(accounts)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("admin-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    async_main::block_on("admin-bench", run(accounts))
 }

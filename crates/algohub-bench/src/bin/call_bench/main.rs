@@ -30,6 +30,8 @@
 //! HTTP at all (pooling allocator, compiled module cached), beside the
 //! on-demand allocator for comparison.
 
+#[path = "../../async_main.rs"]
+mod async_main;
 use algohub::config::Config;
 use algohub_core::services::CreateUser;
 use algohub_runtime::{AllocatorKind, CallInput, ContentType, ECHO_WAT, Limits, RuntimeConfig};
@@ -557,22 +559,5 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("call-bench: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(o)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("call-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    async_main::block_on("call-bench", run(o))
 }

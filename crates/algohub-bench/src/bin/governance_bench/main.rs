@@ -24,6 +24,8 @@
 //! `record_usage` batches the server uses (so rollups are built as in
 //! service), on SQLite.
 
+#[path = "../../async_main.rs"]
+mod async_main;
 use algohub_core::model::{ReportGroup, ReportQuery, ReportSide, UsageRecord, UsageStatus, Via};
 use algohub_core::policy::Principal;
 use algohub_core::services::{
@@ -517,22 +519,5 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("governance-bench: cannot start tokio: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(o)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("governance-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    async_main::block_on("governance-bench", run(o))
 }
