@@ -1,9 +1,12 @@
 //! Our engine: `PolicyEngine` built from the snapshot, asked with
-//! `decide_at(&Principal::user(id), action, resource, now)`.
+//! `decide_at(&Principal::user(id), action, resource, now)`. The stream holds
+//! the user id, as the floor's does; the `Principal` is built per decision
+//! (as a request handler builds it from its session), not stored 80 bytes
+//! a question.
 
 use super::Contender;
 use crate::generate::Question;
-use algohub_core::model::Millis;
+use algohub_core::model::{AccountId, Millis};
 use algohub_core::policy::{Action, PolicyEngine, Principal, Resource};
 
 /// A fixed "now" (nothing in the generated directory expires).
@@ -14,15 +17,17 @@ pub struct Ours {
 }
 
 impl Contender for Ours {
-    type Prepared = (Principal, Action, Resource);
+    type Prepared = (AccountId, Action, Resource);
 
     fn prepare(&self, q: &Question) -> Self::Prepared {
-        (Principal::user(q.user), q.action, q.resource)
+        (q.user, q.action, q.resource)
     }
 
     #[inline]
-    fn decide(&mut self, (p, a, r): &Self::Prepared) -> bool {
-        self.engine.decide_at(p, *a, *r, NOW).allow
+    fn decide(&mut self, &(user, a, r): &Self::Prepared) -> bool {
+        self.engine
+            .decide_at(&Principal::user(user), a, r, NOW)
+            .allow
     }
 }
 
@@ -33,14 +38,14 @@ pub struct OursIndex {
 }
 
 impl Contender for OursIndex {
-    type Prepared = (Principal, Action, Resource);
+    type Prepared = (AccountId, Action, Resource);
 
     fn prepare(&self, q: &Question) -> Self::Prepared {
-        (Principal::user(q.user), q.action, q.resource)
+        (q.user, q.action, q.resource)
     }
 
     #[inline]
-    fn decide(&mut self, (p, a, r): &Self::Prepared) -> bool {
-        self.index.decide(p, *a, *r, NOW).allow
+    fn decide(&mut self, &(user, a, r): &Self::Prepared) -> bool {
+        self.index.decide(&Principal::user(user), a, r, NOW).allow
     }
 }

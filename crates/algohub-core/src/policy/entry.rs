@@ -4,7 +4,7 @@
 use crate::model::{AccountId, AppId, Millis, TeamId};
 use crate::roles::{AppRole, OrgRole};
 use crate::store::{PolicyMembershipRow, PolicyUserRow};
-use rustc_hash::FxHashMap;
+use slab::Slab;
 use smallvec::SmallVec;
 
 /// One of a user's org memberships.
@@ -23,13 +23,48 @@ pub(crate) type Seats = SmallVec<[(TeamId, Option<Millis>); 1]>;
 /// A team's app grants: (app, role, expires_at); teams hold a few apps.
 pub(crate) type Grants = SmallVec<[(AppId, AppRole, Option<Millis>); 4]>;
 
-/// What a decision reads about an app: its owner, and whether any team holds
-/// it (its grants are then in `Index::app_grants`). 16 bytes, so that the
-/// apps of a large cluster stay in cache.
+/// A team's grants on one app.
+pub(crate) type AppGrants = SmallVec<[TeamGrant; 1]>;
+
+/// What a decision reads about an app: its owner, and where its team grants
+/// are in `Index::app_grants` (`NO_GRANTS`: no team holds it). 16 bytes, so
+/// that the apps of a large cluster stay in cache.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppEntry {
     pub owner: AccountId,
-    pub granted: bool,
+    pub grants: u32,
+    _niche: Niche,
+}
+
+/// A one-value byte in an entry's padding: the other 255 values let
+/// `Option<AppEntry>` (a dense table's row) stay 16 bytes.
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+enum Niche {
+    Entry = 0,
+}
+
+pub(crate) const NO_GRANTS: u32 = u32::MAX;
+
+impl AppEntry {
+    pub(crate) fn new(owner: AccountId) -> Self {
+        Self {
+            owner,
+            grants: NO_GRANTS,
+            _niche: Niche::Entry,
+        }
+    }
+    pub(crate) fn granted(&self) -> bool {
+        self.grants != NO_GRANTS
+    }
+}
+
+/// A slab key as the `u32` an entry keeps. Keys are below the slab's length,
+/// and a side table of 2^32 entries (each tens of bytes) would not fit in
+/// memory long before: the cast never truncates.
+pub(super) fn slot(key: usize) -> u32 {
+    debug_assert!(u32::try_from(key).is_ok());
+    key as u32
 }
 
 /// A team's grant on an app, as `Index::app_grants` holds it (a copy of the
@@ -67,15 +102,15 @@ impl TeamSeats<'_> {
 const ACTIVE: u8 = 1;
 const CLUSTER_ADMIN: u8 = 1 << 1;
 const SUDO_USER: u8 = 1 << 2;
-/// The user's memberships are all in `Index::more_orgs` (more than two, or
-/// an org id past 32 bits); none are inline.
+/// The user's memberships are all in `Index::more_orgs`, at the slot in
+/// `orgs[0]` (more than two, or an org id past 32 bits); none are inline.
 pub(super) const MORE_ORGS: u8 = 1 << 3;
 /// Inline membership 0 (and, shifted by one, membership 1) has an `expires_at`.
 pub(super) const EXPIRES: u8 = 1 << 4;
 /// The user has one team seat, without an end, in `UserEntry::team`.
 pub(super) const TEAM_SEAT: u8 = 1 << 6;
-/// The user's team seats are in `Index::seats` (more than one, an end, or a
-/// team id past 32 bits).
+/// The user's team seats are in `Index::seats`, at the slot in `team` (more
+/// than one, an end, or a team id past 32 bits).
 pub(super) const MORE_SEATS: u8 = 1 << 7;
 
 /// What a decision reads about a user: 16 bytes, four users to a cache line,
@@ -109,6 +144,11 @@ impl UserEntry {
     pub fn sudo_user(&self) -> bool {
         self.flags & SUDO_USER != 0
     }
+    /// Whether the user sits in any team.
+    #[inline(always)]
+    pub fn has_seats(&self) -> bool {
+        self.flags & (TEAM_SEAT | MORE_SEATS) != 0
+    }
 }
 
 pub(super) fn user_entry(u: &PolicyUserRow) -> UserEntry {
@@ -140,13 +180,8 @@ pub(super) fn org_seat(m: &PolicyMembershipRow) -> OrgSeat {
 }
 
 /// Adds a membership to a user's entry: inline while it fits, else all of
-/// the user's memberships move to `more`.
-pub(super) fn add_seat(
-    more: &mut FxHashMap<AccountId, Memberships>,
-    user: AccountId,
-    e: &mut UserEntry,
-    seat: OrgSeat,
-) {
+/// the user's memberships move to a slot of `more`.
+pub(super) fn add_seat(more: &mut Slab<Memberships>, e: &mut UserEntry, seat: OrgSeat) {
     if e.flags & MORE_ORGS == 0 {
         let i = usize::from(e.len);
         if let (true, Ok(org)) = (i < e.orgs.len(), u32::try_from(seat.org)) {
@@ -161,18 +196,17 @@ pub(super) fn add_seat(
         let inline: Memberships = inline_orgs(e).collect();
         e.len = 0;
         e.flags = (e.flags | MORE_ORGS) & !(EXPIRES | EXPIRES << 1);
-        more.insert(user, inline);
+        e.orgs = [slot(more.insert(inline)), 0];
     }
-    more.entry(user).or_default().push(seat);
+    if let Some(m) = more.get_mut(e.orgs[0] as usize) {
+        m.push(seat);
+    }
 }
 
-/// Sets a user's team seats: inline if one without an end, else in `more`.
-pub(super) fn set_team_seats(
-    more: &mut FxHashMap<AccountId, Seats>,
-    user: AccountId,
-    e: &mut UserEntry,
-    seats: Seats,
-) {
+/// Sets a user's team seats: inline if one without an end, else in a slot
+/// of `more`.
+pub(super) fn set_team_seats(more: &mut Slab<Seats>, e: &mut UserEntry, seats: Seats) {
+    release_slots(None, Some(more), e);
     e.flags &= !(TEAM_SEAT | MORE_SEATS);
     match seats[..] {
         [] => {}
@@ -182,13 +216,32 @@ pub(super) fn set_team_seats(
         }
         _ => {
             e.flags |= MORE_SEATS;
-            more.insert(user, seats);
+            e.team = slot(more.insert(seats));
         }
     }
 }
 
+/// Frees the side-table slots an entry holds (memberships, team seats).
+pub(super) fn release_slots(
+    orgs: Option<&mut Slab<Memberships>>,
+    seats: Option<&mut Slab<Seats>>,
+    e: &UserEntry,
+) {
+    if let Some(orgs) = orgs
+        && e.flags & MORE_ORGS != 0
+    {
+        orgs.try_remove(e.orgs[0] as usize);
+    }
+    if let Some(seats) = seats
+        && e.flags & MORE_SEATS != 0
+    {
+        seats.try_remove(e.team as usize);
+    }
+}
+
 pub(super) fn inline_orgs(e: &UserEntry) -> impl Iterator<Item = OrgSeat> + '_ {
-    (0..usize::from(e.len)).map(|i| OrgSeat {
+    let len = if e.flags & MORE_ORGS == 0 { e.len } else { 0 };
+    (0..usize::from(len)).map(|i| OrgSeat {
         org: AccountId::from(e.orgs[i]),
         role: e.roles[i],
         expires: e.flags & (EXPIRES << i) != 0,

@@ -7,12 +7,13 @@ use crate::roles::OrgRole;
 use crate::store::{ChangeKind, PolicyKeyRow, PolicySessionRow, PolicySnapshot, PolicySubject};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use slab::Slab;
 use smallvec::SmallVec;
 
 use super::entry::{
-    AppEntry, EXPIRES, Grants, MORE_ORGS, MORE_SEATS, Memberships, OrgSeat, Seats, TEAM_SEAT,
-    TeamGrant, TeamSeats, UserEntry, add_seat, inline_orgs, live, org_seat, set_team_seats,
-    user_entry,
+    AppEntry, AppGrants, EXPIRES, Grants, MORE_ORGS, MORE_SEATS, Memberships, NO_GRANTS, OrgSeat,
+    Seats, TEAM_SEAT, TeamGrant, TeamSeats, UserEntry, add_seat, inline_orgs, live, org_seat,
+    release_slots, set_team_seats, slot, user_entry,
 };
 use super::table::IdTable;
 use super::{Principal, PrincipalKind};
@@ -38,24 +39,26 @@ pub(crate) struct SessionEntry {
 #[derive(Debug, Default)]
 pub struct Index {
     pub(crate) users: IdTable<UserEntry>,
-    /// user → all memberships, for users whose seats are not inline.
-    pub(crate) more_orgs: FxHashMap<AccountId, Memberships>,
+    /// All memberships of users whose seats are not inline, at the slot
+    /// their entry names.
+    pub(crate) more_orgs: Slab<Memberships>,
     /// (user, org) → expiry, for the memberships that have one.
     pub(crate) member_expiry: FxHashMap<(AccountId, AccountId), Millis>,
     /// user → when super powers end (only users who switched them on).
     pub(crate) super_until: FxHashMap<AccountId, Millis>,
-    /// user → team seats, for users whose seats are not inline.
-    pub(crate) seats: FxHashMap<AccountId, Seats>,
+    /// Team seats of users whose seats are not inline, at the slot their
+    /// entry names.
+    pub(crate) seats: Slab<Seats>,
     /// org id → active
     pub(crate) orgs: IdTable<bool>,
     /// team id → its org
     pub(crate) teams: IdTable<AccountId>,
     /// team id → its app grants (read when a team changes, not by decisions)
     pub(crate) team_grants: FxHashMap<TeamId, Grants>,
-    /// app id → owner account, and whether teams hold it
+    /// app id → owner account, and where its team grants are
     pub(crate) apps: IdTable<AppEntry>,
-    /// app id → the team grants on it (only apps that have any)
-    pub(crate) app_grants: FxHashMap<AppId, SmallVec<[TeamGrant; 1]>>,
+    /// The team grants on apps that have any, at the slot the app's entry names.
+    pub(crate) app_grants: Slab<AppGrants>,
     pub(crate) keys: FxHashMap<KeyId, KeyEntry>,
     pub(crate) keys_by_digest: FxHashMap<String, KeyId>,
     /// algorithm id → (owner account, app it belongs to)
@@ -86,11 +89,11 @@ impl Index {
             .iter()
             .filter_map(|u| Some((u.id, u.super_powers_until.filter(|t| *t > 0)?)))
             .collect();
-        let mut more_orgs = FxHashMap::default();
+        let mut more_orgs = Slab::new();
         let mut member_expiry = FxHashMap::default();
         for m in &s.memberships {
             if let Some(u) = users.get_mut(&m.user_id) {
-                add_seat(&mut more_orgs, m.user_id, u, org_seat(m));
+                add_seat(&mut more_orgs, u, org_seat(m));
                 if let Some(t) = m.expires_at {
                     member_expiry.insert((m.user_id, m.org_id), t);
                 }
@@ -105,25 +108,21 @@ impl Index {
                     .push((t.team_id, t.expires_at));
             }
         }
-        let mut seats = FxHashMap::default();
+        let mut seats = Slab::new();
         for (user, list) in by_user {
             if let Some(e) = users.get_mut(&user) {
-                set_team_seats(&mut seats, user, e, list);
+                set_team_seats(&mut seats, e, list);
             }
         }
         let orgs = IdTable::build(s.orgs.iter().copied());
         let teams = IdTable::build(s.teams.iter().copied());
         let mut team_grants: FxHashMap<TeamId, Grants> = FxHashMap::default();
-        let mut apps = IdTable::build(s.apps.iter().map(|(id, owner)| {
-            (
-                *id,
-                AppEntry {
-                    owner: *owner,
-                    granted: false,
-                },
-            )
-        }));
-        let mut app_grants: FxHashMap<AppId, SmallVec<[TeamGrant; 1]>> = FxHashMap::default();
+        let mut apps = IdTable::build(
+            s.apps
+                .iter()
+                .map(|(id, owner)| (*id, AppEntry::new(*owner))),
+        );
+        let mut app_grants = Slab::new();
         for g in &s.team_apps {
             let Some(org) = teams.get(&g.team_id) else {
                 continue;
@@ -133,13 +132,16 @@ impl Index {
                 .or_default()
                 .push((g.app_id, g.role, g.expires_at));
             if let Some(app) = apps.get_mut(&g.app_id) {
-                app.granted = true;
-                app_grants.entry(g.app_id).or_default().push(TeamGrant {
-                    team: g.team_id,
-                    org: *org,
-                    role: g.role,
-                    until: g.expires_at.unwrap_or(Millis::MAX),
-                });
+                add_grant(
+                    &mut app_grants,
+                    app,
+                    TeamGrant {
+                        team: g.team_id,
+                        org: *org,
+                        role: g.role,
+                        until: g.expires_at.unwrap_or(Millis::MAX),
+                    },
+                );
             }
         }
         let mut index = Index {
@@ -181,7 +183,7 @@ impl Index {
             let i = (0..usize::from(entry.len)).find(|i| entry.orgs[*i] == org)?;
             (entry.roles[i], entry.flags & (EXPIRES << i) != 0)
         } else {
-            let m = self.more_orgs.get(&user)?.iter().find(|m| m.org == org)?;
+            let m = self.more_orgs_of(entry).iter().find(|m| m.org == org)?;
             (m.role, m.expires)
         };
         if expires && !live(self.member_expiry.get(&(user, org)).copied(), now) {
@@ -193,21 +195,28 @@ impl Index {
     /// A user's memberships (live or not).
     pub(crate) fn memberships<'a>(
         &'a self,
-        user: AccountId,
         entry: &'a UserEntry,
     ) -> impl Iterator<Item = OrgSeat> + 'a {
-        let more = match entry.flags & MORE_ORGS {
-            0 => &[][..],
-            _ => self.more_orgs.get(&user).map_or(&[][..], |m| &m[..]),
-        };
-        inline_orgs(entry).chain(more.iter().copied())
+        inline_orgs(entry).chain(self.more_orgs_of(entry).iter().copied())
+    }
+
+    /// The memberships of a user whose seats are not inline (else none).
+    #[inline]
+    fn more_orgs_of(&self, e: &UserEntry) -> &[OrgSeat] {
+        match e.flags & MORE_ORGS {
+            0 => &[],
+            _ => self
+                .more_orgs
+                .get(e.orgs[0] as usize)
+                .map_or(&[], |m| &m[..]),
+        }
     }
 
     /// A user's team seats, looked up once for a decision.
     #[inline(always)]
-    pub(crate) fn team_seats(&self, user: AccountId, e: &UserEntry) -> TeamSeats<'_> {
+    pub(crate) fn team_seats(&self, e: &UserEntry) -> TeamSeats<'_> {
         if e.flags & MORE_SEATS != 0 {
-            TeamSeats::Many(self.seats.get(&user).map_or(&[][..], |s| &s[..]))
+            TeamSeats::Many(self.seats.get(e.team as usize).map_or(&[][..], |s| &s[..]))
         } else if e.flags & TEAM_SEAT != 0 {
             TeamSeats::One(TeamId::from(e.team))
         } else {
@@ -223,11 +232,13 @@ impl Index {
 
     /// The team grants on an app (empty unless its entry says it has any).
     #[inline]
-    pub(crate) fn app_grants(&self, app: AppId, entry: &AppEntry) -> &[TeamGrant] {
-        if !entry.granted {
+    pub(crate) fn app_grants(&self, entry: &AppEntry) -> &[TeamGrant] {
+        if !entry.granted() {
             return &[];
         }
-        self.app_grants.get(&app).map_or(&[][..], |g| &g[..])
+        self.app_grants
+            .get(entry.grants as usize)
+            .map_or(&[][..], |g| &g[..])
     }
 
     fn put_session(&mut self, s: &PolicySessionRow) {
@@ -280,21 +291,20 @@ impl Index {
             ChangeKind::User => {
                 if let Some(old) = self.users.remove(&id) {
                     let expiring: SmallVec<[AccountId; 4]> = self
-                        .memberships(id, &old)
+                        .memberships(&old)
                         .filter(|m| m.expires)
                         .map(|m| m.org)
                         .collect();
                     for org in expiring {
                         self.member_expiry.remove(&(id, org));
                     }
+                    release_slots(Some(&mut self.more_orgs), Some(&mut self.seats), &old);
                 }
-                self.more_orgs.remove(&id);
                 self.super_until.remove(&id);
-                self.seats.remove(&id);
                 if let Some(u) = &s.user {
                     let mut entry = user_entry(u);
                     for m in &s.memberships {
-                        add_seat(&mut self.more_orgs, id, &mut entry, org_seat(m));
+                        add_seat(&mut self.more_orgs, &mut entry, org_seat(m));
                         if let Some(t) = m.expires_at {
                             self.member_expiry.insert((id, m.org_id), t);
                         }
@@ -307,7 +317,7 @@ impl Index {
                         .iter()
                         .map(|t| (t.team_id, t.expires_at))
                         .collect();
-                    set_team_seats(&mut self.seats, id, &mut entry, seats);
+                    set_team_seats(&mut self.seats, &mut entry, seats);
                     self.users.insert(id, entry);
                 }
             }
@@ -329,16 +339,16 @@ impl Index {
                     for g in &s.team_apps {
                         apps.push((g.app_id, g.role, g.expires_at));
                         if let Some(a) = self.apps.get_mut(&g.app_id) {
-                            a.granted = true;
-                            self.app_grants
-                                .entry(g.app_id)
-                                .or_default()
-                                .push(TeamGrant {
+                            add_grant(
+                                &mut self.app_grants,
+                                a,
+                                TeamGrant {
                                     team: id,
                                     org,
                                     role: g.role,
                                     until: g.expires_at.unwrap_or(Millis::MAX),
-                                });
+                                },
+                            );
                         }
                     }
                     self.teams.insert(id, org);
@@ -355,18 +365,15 @@ impl Index {
                     // A new app: no team holds it yet (a grant names an
                     // existing app, and changes apply in order).
                     None => {
-                        self.apps.insert(
-                            id,
-                            AppEntry {
-                                owner,
-                                granted: false,
-                            },
-                        );
+                        self.apps.insert(id, AppEntry::new(owner));
                     }
                 },
                 None => {
-                    self.apps.remove(&id);
-                    self.app_grants.remove(&id);
+                    if let Some(a) = self.apps.remove(&id)
+                        && a.granted()
+                    {
+                        self.app_grants.try_remove(a.grants as usize);
+                    }
                 }
             },
             ChangeKind::Algorithm => match &s.algorithm {
@@ -394,15 +401,16 @@ impl Index {
 
     /// Removes a team's grants from an app's.
     fn drop_team_grants(&mut self, app: AppId, team: TeamId) {
-        let Some(grants) = self.app_grants.get_mut(&app) else {
+        let Some(a) = self.apps.get_mut(&app).filter(|a| a.granted()) else {
+            return;
+        };
+        let Some(grants) = self.app_grants.get_mut(a.grants as usize) else {
             return;
         };
         grants.retain(|g| g.team != team);
         if grants.is_empty() {
-            self.app_grants.remove(&app);
-            if let Some(a) = self.apps.get_mut(&app) {
-                a.granted = false;
-            }
+            self.app_grants.try_remove(a.grants as usize);
+            a.grants = NO_GRANTS;
         }
     }
 
@@ -469,18 +477,28 @@ impl Index {
                 .values()
                 .map(|u| usize::from(u.len))
                 .sum::<usize>()
-                + self.more_orgs.values().map(|m| m.len()).sum::<usize>(),
+                + self.more_orgs.iter().map(|(_, m)| m.len()).sum::<usize>(),
             teams: self.teams.len(),
             team_seats: self
                 .users
                 .values()
                 .filter(|u| u.flags & TEAM_SEAT != 0)
                 .count()
-                + self.seats.values().map(|t| t.len()).sum::<usize>(),
+                + self.seats.iter().map(|(_, t)| t.len()).sum::<usize>(),
             team_grants: self.team_grants.values().map(|g| g.len()).sum(),
             apps: self.apps.len(),
             keys: self.keys.len(),
             algorithms: self.algorithms.len(),
         }
+    }
+}
+
+/// Adds a team's grant to an app's, giving the app a slot for its first.
+fn add_grant(grants: &mut Slab<AppGrants>, app: &mut AppEntry, g: TeamGrant) {
+    if !app.granted() {
+        app.grants = slot(grants.insert(AppGrants::new()));
+    }
+    if let Some(list) = grants.get_mut(app.grants as usize) {
+        list.push(g);
     }
 }

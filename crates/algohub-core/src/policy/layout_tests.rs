@@ -2,6 +2,7 @@
 //! team seats past what a user's entry holds inline, from a snapshot and
 //! through changes.
 
+use super::entry::{MORE_ORGS, MORE_SEATS};
 use super::tests::{NOW, engine, snapshot};
 use super::*;
 use crate::roles::{AppRole, OrgRole};
@@ -119,12 +120,59 @@ fn memberships_beyond_the_inline_seats() {
     assert!(e2.user_orgs(5).is_empty());
     assert_eq!(e2.org_role(5, 101), None);
     let ix = e2.index.read();
-    assert!(!ix.more_orgs.contains_key(&5));
+    assert!(!spilled(&ix, 5, MORE_ORGS));
     assert!(!ix.member_expiry.contains_key(&(5, 103)));
+    slots_match_entries(&ix);
     drop(ix);
     let ix = e.index.read();
-    assert!(ix.more_orgs.contains_key(&5) && ix.more_orgs.contains_key(&3));
-    assert!(!ix.more_orgs.contains_key(&6), "two seats stay inline");
+    assert!(spilled(&ix, 5, MORE_ORGS) && spilled(&ix, 3, MORE_ORGS));
+    assert!(!spilled(&ix, 6, MORE_ORGS), "two seats stay inline");
+    slots_match_entries(&ix);
+}
+
+/// Whether a user's memberships (`MORE_ORGS`) or seats (`MORE_SEATS`) are
+/// kept beside the entry.
+fn spilled(ix: &Index, user: AccountId, flag: u8) -> bool {
+    ix.users.get(&user).is_some_and(|u| u.flags & flag != 0)
+}
+
+/// Every side-table slot belongs to exactly one entry: none leaked, none shared.
+pub(super) fn slots_match_entries(ix: &Index) {
+    let mut orgs: Vec<u32> = ix
+        .users
+        .values()
+        .filter(|u| u.flags & MORE_ORGS != 0)
+        .map(|u| u.orgs[0])
+        .collect();
+    let mut seats: Vec<u32> = ix
+        .users
+        .values()
+        .filter(|u| u.flags & MORE_SEATS != 0)
+        .map(|u| u.team)
+        .collect();
+    let mut grants: Vec<u32> = ix
+        .apps
+        .values()
+        .filter(|a| a.granted())
+        .map(|a| a.grants)
+        .collect();
+    for (slots, held) in [
+        (
+            &mut orgs,
+            ix.more_orgs
+                .iter()
+                .map(|(k, _)| k as u32)
+                .collect::<Vec<_>>(),
+        ),
+        (&mut seats, ix.seats.iter().map(|(k, _)| k as u32).collect()),
+        (
+            &mut grants,
+            ix.app_grants.iter().map(|(k, _)| k as u32).collect(),
+        ),
+    ] {
+        slots.sort_unstable();
+        assert_eq!(*slots, held);
+    }
 }
 
 /// A user's one team seat is kept inline; more seats, a seat with an end or
@@ -174,7 +222,8 @@ fn team_seats_inline_and_beside() {
     assert_eq!(e.stats().team_seats, 3);
     {
         let ix = e.index.read();
-        assert!(ix.seats.contains_key(&4) && ix.seats.contains_key(&5));
+        assert!(spilled(&ix, 4, MORE_SEATS) && spilled(&ix, 5, MORE_SEATS));
+        slots_match_entries(&ix);
     }
     // carol's seats shrink to team 30 alone: inline again, team 31 gone.
     e.apply(
@@ -194,6 +243,7 @@ fn team_seats_inline_and_beside() {
     );
     assert!(may(&e, 4, Action::AppWrite, 200, NOW));
     assert!(!may(&e, 4, Action::AppManage, 201, NOW));
-    assert!(!e.index.read().seats.contains_key(&4));
+    assert!(!spilled(&e.index.read(), 4, MORE_SEATS));
+    slots_match_entries(&e.index.read());
     assert_eq!(e.stats().team_seats, 2);
 }

@@ -120,7 +120,7 @@ fn finish<T: Trace>(
 /// Actions a cluster admin may take on any account. App contents and the
 /// private side of orgs (profile details, teams) are not among them: reading
 /// those needs super powers. Member lists stay readable: admins manage them.
-fn cluster_admin_may(a: Action) -> bool {
+pub(super) const fn cluster_admin_may(a: Action) -> bool {
     !matches!(
         a,
         Action::OrgReadPrivate
@@ -146,7 +146,7 @@ fn cluster_admin_may(a: Action) -> bool {
 }
 
 /// The org role an org-scoped action needs, if it is one.
-fn required_org_role(a: Action) -> Option<OrgRole> {
+pub(super) const fn required_org_role(a: Action) -> Option<OrgRole> {
     Some(match a {
         Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
         Action::AppCreate | Action::AlgoCreate | Action::DataWrite => OrgRole::Contributor,
@@ -161,7 +161,7 @@ fn required_org_role(a: Action) -> Option<OrgRole> {
     })
 }
 
-fn required_app_role(a: Action) -> Option<AppRole> {
+pub(super) const fn required_app_role(a: Action) -> Option<AppRole> {
     Some(match a {
         Action::AppRead => AppRole::Read,
         Action::AppContribute => AppRole::Contributor,
@@ -175,7 +175,7 @@ fn required_app_role(a: Action) -> Option<AppRole> {
 }
 
 /// What an org role gives on every app the org owns.
-fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
+pub(super) const fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
     match r {
         OrgRole::Admin => Some(AppRole::Admin),
         OrgRole::Contributor => Some(AppRole::Write),
@@ -186,7 +186,7 @@ fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
 
 /// Reads that super powers open: private algorithms and apps, and the
 /// private side of orgs the admin is not in. Nothing that writes.
-fn elevated_read(a: Action) -> bool {
+pub(super) const fn elevated_read(a: Action) -> bool {
     matches!(
         a,
         Action::AlgoRead
@@ -506,13 +506,13 @@ pub(crate) fn evaluate<T: Trace>(
 
         if let (Some(u), Some(_), Some(app)) = (user, home_role, team_app) {
             let grants = match ix.apps.get(&app) {
-                Some(a) => ix.app_grants(app, a),
+                Some(a) => ix.app_grants(a),
                 None => &[],
             };
             // The user's seats only if some team holds the app.
             let mut best = None;
             if !grants.is_empty() {
-                let seats = ix.team_seats(user_id, u);
+                let seats = ix.team_seats(u);
                 for g in grants {
                     if g.org == owner && g.until > now && seats.hold(g.team, now) {
                         best = best.max(Some(g.role));

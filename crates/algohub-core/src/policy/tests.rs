@@ -450,7 +450,8 @@ fn team_grants_follow_team_and_app_changes() {
     assert!(!allowed(Action::AppManage, 201).allow);
     let ix = e.index.read();
     assert!(ix.app_grants.is_empty());
-    assert!(ix.apps.values().all(|a| !a.granted));
+    assert!(ix.apps.values().all(|a| !a.granted()));
+    super::layout_tests::slots_match_entries(&ix);
     assert!(!ix.team_grants.contains_key(&30));
 }
 
