@@ -7,8 +7,13 @@
 
 use rustc_hash::FxHashMap;
 
-/// Ids up to `SLACK` past four times the row count stay dense.
+/// Ids up to `SLACK` past `spread()` times the row count stay dense.
 const SLACK: usize = 1 << 16;
+/// The bytes of vector a dense table may spend per row it holds (at least
+/// four slots a row): small values, such as an org's active flag, stay dense
+/// even when their ids are spread thinly over a sequence they share with
+/// other rows (users and orgs take ids from one sequence).
+const BYTES_PER_ROW: usize = 64;
 
 #[derive(Debug, Clone)]
 pub(crate) enum IdTable<V> {
@@ -31,7 +36,7 @@ impl<V> IdTable<V> {
         let rows: Vec<(i64, V)> = rows.into_iter().collect();
         let dense = rows.iter().all(|(id, _)| *id >= 0)
             && rows.iter().map(|(id, _)| *id as usize).max().unwrap_or(0)
-                <= rows.len().saturating_mul(4).saturating_add(SLACK);
+                <= Self::dense_limit(rows.len());
         let mut t = if dense {
             let max = rows.iter().map(|(id, _)| *id as usize).max();
             let mut v = Vec::new();
@@ -44,6 +49,12 @@ impl<V> IdTable<V> {
             t.insert(id, v);
         }
         t
+    }
+
+    /// The highest id a dense table of `len` rows takes.
+    fn dense_limit(len: usize) -> usize {
+        let spread = (BYTES_PER_ROW / std::mem::size_of::<Option<V>>().max(1)).max(4);
+        len.saturating_mul(spread).saturating_add(SLACK)
     }
 
     #[inline(always)]
@@ -81,7 +92,7 @@ impl<V> IdTable<V> {
                     }
                     return old;
                 }
-                Ok(i) if i <= len.saturating_mul(4).saturating_add(SLACK) => {
+                Ok(i) if i <= Self::dense_limit(*len) => {
                     rows.resize_with(i + 1, || None);
                     rows[i] = Some(v);
                     *len += 1;
@@ -191,5 +202,14 @@ mod tests {
         let mut ids: Vec<i64> = t.keys().collect();
         ids.sort_unstable();
         assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1 << 40]);
+    }
+
+    #[test]
+    fn small_values_stay_dense_over_thinly_spread_ids() {
+        // One org in fifty accounts: flags stay in a vector, wide rows do not.
+        let orgs = (1..=2_000).map(|i| (i * 50, true));
+        assert!(matches!(IdTable::build(orgs), IdTable::Dense { .. }));
+        let wide = (1..=2_000).map(|i| (i * 50, [0u64; 2]));
+        assert!(matches!(IdTable::build(wide), IdTable::Sparse(_)));
     }
 }
