@@ -73,6 +73,38 @@ pub fn run<C: Contender>(c: &mut C, questions: &[Question]) -> Run {
     }
 }
 
+/// Throughput passes of `a` and `b` in turns (a, b, a, b, ...), `rounds` of
+/// each: both meet the same machine, so their ratio holds while other work
+/// on it comes and goes. The fastest pass of each.
+pub fn alternate<A: Contender, B: Contender>(
+    a: &mut A,
+    b: &mut B,
+    questions: &[Question],
+    rounds: usize,
+) -> (Duration, Duration) {
+    let pa: Vec<A::Prepared> = questions.iter().map(|q| a.prepare(q)).collect();
+    let pb: Vec<B::Prepared> = questions.iter().map(|q| b.prepare(q)).collect();
+    let mut answers = Vec::with_capacity(questions.len());
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..rounds {
+        answers.clear();
+        let t0 = Instant::now();
+        for p in &pa {
+            answers.push(a.decide(black_box(p)));
+        }
+        best.0 = best.0.min(t0.elapsed());
+        black_box(&answers);
+        answers.clear();
+        let t0 = Instant::now();
+        for p in &pb {
+            answers.push(b.decide(black_box(p)));
+        }
+        best.1 = best.1.min(t0.elapsed());
+        black_box(&answers);
+    }
+    best
+}
+
 /// The median cost of an empty `Instant::now()` … `elapsed()` pair, in ns.
 pub fn timer_overhead_ns() -> u32 {
     let mut v: Vec<u32> = (0..100_000)

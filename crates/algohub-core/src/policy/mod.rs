@@ -23,6 +23,7 @@ pub use index::{Index, IndexStats};
 impl Index {
     /// A decision straight from an index (no lock): what `PolicyEngine`
     /// answers, for an index the caller holds.
+    #[inline]
     pub fn decide(
         &self,
         principal: &Principal,
@@ -290,6 +291,7 @@ impl PolicyEngine {
         self.decide_at(principal, action, resource, coarse_now_millis())
     }
 
+    #[inline]
     pub fn decide_at(
         &self,
         principal: &Principal,
