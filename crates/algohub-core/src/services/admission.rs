@@ -37,12 +37,12 @@ pub(crate) struct Admission {
     default_limit: i64,
     /// Running calls on this node, per account.
     running: Mutex<FxHashMap<AccountId, i64>>,
-    /// Account settings as stored, dropped on account changes.
-    limits: Mutex<FxHashMap<AccountId, CallSettings>>,
-    /// Account names for refusals (a burst of 429s reads no store), dropped
-    /// with the limits.
-    names: Mutex<FxHashMap<AccountId, Arc<str>>>,
-    limits_generation: AtomicU64,
+    /// Account settings as stored.
+    settings: AccountCache<CallSettings>,
+    /// Account names for refusals (a burst of 429s reads no store).
+    names: AccountCache<Arc<str>>,
+    /// Moves on whenever an account changes (see `AccountCache`).
+    generation: AtomicU64,
     /// Set when the database is shared by several nodes.
     shared: Option<mpsc::UnboundedSender<SlotOp>>,
     /// Store transactions the batcher ran (acquires and releases).
@@ -83,27 +83,20 @@ impl Admission {
         default_limit: i64,
         shared_lease: Option<Duration>,
     ) -> Arc<Self> {
-        let Some(lease) = shared_lease else {
-            return Arc::new(Self {
-                default_limit,
-                running: Default::default(),
-                limits: Default::default(),
-                names: Default::default(),
-                limits_generation: AtomicU64::new(0),
-                shared: None,
-                batches: AtomicU64::new(0),
-            });
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let admission = Arc::new(Self {
+        let admission = |shared| Self {
             default_limit,
             running: Default::default(),
-            limits: Default::default(),
+            settings: Default::default(),
             names: Default::default(),
-            limits_generation: AtomicU64::new(0),
-            shared: Some(tx),
+            generation: AtomicU64::new(0),
+            shared,
             batches: AtomicU64::new(0),
-        });
+        };
+        let Some(lease) = shared_lease else {
+            return Arc::new(admission(None));
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let admission = Arc::new(admission(Some(tx)));
         let node = format!("node-{}", uuid::Uuid::new_v4());
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         tokio::spawn(run_batcher(
@@ -118,10 +111,48 @@ impl Admission {
     }
 
     pub(crate) fn forget_limits(&self) {
-        let mut limits = self.limits.lock();
-        self.limits_generation.fetch_add(1, Ordering::AcqRel);
-        limits.clear();
-        self.names.lock().clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.settings.clear();
+        self.names.clear();
+    }
+}
+
+/// Accounts a cache holds at most (it starts over past that).
+const CACHED_ACCOUNTS: usize = 100_000;
+
+/// Per-account values read from the store, kept until an account changes.
+/// `Admission::forget_limits` moves the generation on before it clears, and
+/// `put` keeps a value only while the generation is the one read before the
+/// store was asked: a read that raced a change never caches what it read.
+struct AccountCache<V> {
+    map: Mutex<FxHashMap<AccountId, V>>,
+}
+
+impl<V> Default for AccountCache<V> {
+    fn default() -> Self {
+        Self {
+            map: Default::default(),
+        }
+    }
+}
+
+impl<V: Clone> AccountCache<V> {
+    fn get(&self, account: AccountId) -> Option<V> {
+        self.map.lock().get(&account).cloned()
+    }
+
+    fn put(&self, account: AccountId, value: V, read_at: u64, generation: &AtomicU64) {
+        let mut map = self.map.lock();
+        if generation.load(Ordering::Acquire) == read_at {
+            if map.len() > CACHED_ACCOUNTS {
+                map.clear();
+            }
+            map.insert(account, value);
+        }
+    }
+
+    fn clear(&self) {
+        self.map.lock().clear();
     }
 }
 
@@ -214,45 +245,40 @@ async fn renew_leases(
 }
 
 impl Hub {
+    /// `cache`'s value for the account, else what `load` reads from the
+    /// store (kept unless an account changed meanwhile).
+    async fn cached<V: Clone, E, F: Future<Output = std::result::Result<V, E>>>(
+        &self,
+        cache: &AccountCache<V>,
+        account: AccountId,
+        load: impl FnOnce() -> F,
+    ) -> std::result::Result<V, E> {
+        if let Some(v) = cache.get(account) {
+            return Ok(v);
+        }
+        let generation = &self.admission.generation;
+        let read_at = generation.load(Ordering::Acquire);
+        let v = load().await?;
+        cache.put(account, v.clone(), read_at, generation);
+        Ok(v)
+    }
+
     /// The account's call settings, cached until the account changes.
     pub(crate) async fn call_settings(&self, account: AccountId) -> Result<CallSettings> {
-        let a = &self.admission;
-        let cached = a.limits.lock().get(&account).copied();
-        if let Some(s) = cached {
-            return Ok(s);
-        }
-        let generation = a.limits_generation.load(Ordering::Acquire);
-        let stored = self.store.get_call_settings(account).await?;
-        let mut limits = a.limits.lock();
-        if a.limits_generation.load(Ordering::Acquire) == generation {
-            if limits.len() > 100_000 {
-                limits.clear();
-            }
-            limits.insert(account, stored);
-        }
-        Ok(stored)
+        let load = || self.store.get_call_settings(account);
+        Ok(self.cached(&self.admission.settings, account, load).await?)
     }
 
     /// The account's name, cached like its settings (its id if the store
     /// cannot say).
     async fn account_name(&self, account: AccountId) -> Arc<str> {
-        let a = &self.admission;
-        if let Some(name) = a.names.lock().get(&account) {
-            return name.clone();
-        }
-        let generation = a.limits_generation.load(Ordering::Acquire);
-        let Ok(stored) = self.store.get_account(account).await else {
-            return account.to_string().into();
+        let load = || async {
+            let stored = self.store.get_account(account).await?;
+            Ok::<_, crate::store::StoreError>(Arc::<str>::from(stored.name))
         };
-        let name: Arc<str> = stored.name.into();
-        let mut names = a.names.lock();
-        if a.limits_generation.load(Ordering::Acquire) == generation {
-            if names.len() > 100_000 {
-                names.clear();
-            }
-            names.insert(account, name.clone());
-        }
-        name
+        self.cached(&self.admission.names, account, load)
+            .await
+            .unwrap_or_else(|_| account.to_string().into())
     }
 
     /// The account's work limit (its own, else the cluster default).
