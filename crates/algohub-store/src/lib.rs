@@ -14,6 +14,7 @@
 //! `algorithms.rs`, `usage.rs`, `notifications.rs`, `elevated.rs`.
 
 mod accounts;
+mod algorithm_rows;
 mod algorithms;
 mod apps;
 mod connect;
