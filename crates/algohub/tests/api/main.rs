@@ -6,6 +6,7 @@ mod admin_users;
 mod algorithms;
 mod apps_teams;
 mod audit;
+mod billing;
 mod calls;
 mod cli;
 mod data;
