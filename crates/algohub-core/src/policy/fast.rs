@@ -15,8 +15,8 @@
 use super::entry::{EXPIRES, MORE_ORGS, UserEntry};
 use super::index::Index;
 use super::rules::{
-    Rule, app_role_from_org_role, cluster_admin_may, elevated_read, required_app_role,
-    required_org_role,
+    Rule, app_role_from_org_role, cluster_admin_may, elevated_read, own_account_action,
+    required_app_role, required_org_role,
 };
 use super::{Action, Decision, Resource};
 use crate::model::{AccountId, AppId, Millis};
@@ -60,16 +60,10 @@ const fn plan(a: Action) -> Plan {
         Action::DataReadPublic => ACCOUNT,
         _ => 0,
     };
-    let own_account = match a {
-        Action::UserRead
-        | Action::UserUpdate
-        | Action::UserKeysManage
-        | Action::AppCreate
-        | Action::AlgoCreate
-        | Action::DataRead
-        | Action::DataWrite
-        | Action::AccountBillingRead => USER | ACCOUNT,
-        _ => 0,
+    let own_account = if own_account_action(a) {
+        USER | ACCOUNT
+    } else {
+        0
     };
     let (org_kinds, org_need) = match required_org_role(a) {
         Some(r) if matches!(a, Action::VersionApprove) => (ANY, r as u8),

@@ -145,6 +145,21 @@ pub(super) const fn cluster_admin_may(a: Action) -> bool {
     )
 }
 
+/// What a user may do to their own account.
+pub(super) const fn own_account_action(a: Action) -> bool {
+    matches!(
+        a,
+        Action::UserRead
+            | Action::UserUpdate
+            | Action::UserKeysManage
+            | Action::AppCreate
+            | Action::AlgoCreate
+            | Action::DataRead
+            | Action::DataWrite
+            | Action::AccountBillingRead
+    )
+}
+
 /// The org role an org-scoped action needs, if it is one.
 pub(super) const fn required_org_role(a: Action) -> Option<OrgRole> {
     Some(match a {
@@ -411,17 +426,7 @@ pub(crate) fn evaluate<T: Trace>(
     if let PrincipalKind::User { user: me } = p.kind
         && home == Some(me)
         && matches!(resource, Resource::User(_) | Resource::Account(_))
-        && matches!(
-            action,
-            Action::UserRead
-                | Action::UserUpdate
-                | Action::UserKeysManage
-                | Action::AppCreate
-                | Action::AlgoCreate
-                | Action::DataRead
-                | Action::DataWrite
-                | Action::AccountBillingRead
-        )
+        && own_account_action(action)
     {
         return finish(t, Rule::AccountSelf, true, || {
             "the account is the principal's own".into()
