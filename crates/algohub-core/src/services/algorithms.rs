@@ -7,7 +7,7 @@
 
 use super::{Hub, conflict};
 use crate::error::{Code, Error, Result};
-use crate::model::{Algorithm, Artifact, Build, NewAlgorithm, RuntimeKind};
+use crate::model::{AccountId, Algorithm, Artifact, Build, NewAlgorithm, RuntimeKind};
 use crate::policy::{Action, Principal, Resource};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
@@ -289,11 +289,31 @@ impl Hub {
     }
 
     /// Algorithms of an account that the caller may read.
+    /// The algorithms of an account (user or org) that the caller may read.
     pub async fn list_algorithms(&self, caller: &Principal, owner: &str) -> Result<Vec<Algorithm>> {
         let acc = self.account(owner).await?;
+        self.readable_algorithms(caller, acc.id).await
+    }
+
+    /// The algorithms of an organization that the caller may read; a name
+    /// that is not an organization's is `org_not_found`.
+    pub async fn list_org_algorithms(
+        &self,
+        caller: &Principal,
+        org: &str,
+    ) -> Result<Vec<Algorithm>> {
+        let acc = self.org_account(org).await?;
+        self.readable_algorithms(caller, acc.id).await
+    }
+
+    async fn readable_algorithms(
+        &self,
+        caller: &Principal,
+        owner: AccountId,
+    ) -> Result<Vec<Algorithm>> {
         Ok(self
             .store
-            .list_algorithms(acc.id)
+            .list_algorithms(owner)
             .await?
             .into_iter()
             .filter(|a| self.can(caller, Action::AlgoRead, Resource::Algorithm(a.id)))

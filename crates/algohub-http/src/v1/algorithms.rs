@@ -255,12 +255,26 @@ async fn list_for_account(
     Path(owner): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let algos = s.hub.list_algorithms(&c, &owner).await?;
-    Ok(Json(json!(
+    Ok(utility_algorithms(&algos))
+}
+
+async fn list_for_org(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let algos = s.hub.list_org_algorithms(&c, &org).await?;
+    Ok(utility_algorithms(&algos))
+}
+
+/// The v1 `[UtilityAlgorithm]` list shape.
+fn utility_algorithms(algos: &[Algorithm]) -> Json<Value> {
+    Json(json!(
         algos
             .iter()
             .map(|a| json!({"id": a.uuid, "algoname": a.name, "username": a.owner_name}))
             .collect::<Vec<_>>()
-    )))
+    ))
 }
 
 async fn update_by_id(
@@ -314,4 +328,5 @@ pub fn routes(r: Routes) -> Routes {
         .add(op!(DELETE "/v1/algorithms/{owner}/{algo}", "algorithms", "Delete an algorithm (its name stays taken)", status = 204), axum::routing::delete(remove))
         .add(op!(PUT "/v1/algorithms/{owner}/{algo}/artifact", "algorithms", "Upload an artifact: wasm binary or WAT text; or JSON {runtime: http, url, timeout, headers}"), put(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_ARTIFACT_BYTES)))
         .add(op!(GET "/v1/users/{username}/algorithms", "algorithms", "Algorithms of an account that the caller may read"), get(list_for_account))
+        .add(op!(GET "/v1/organizations/{org}/utility-algorithms", "algorithms", "Algorithms of an organization that the caller may read"), get(list_for_org))
 }

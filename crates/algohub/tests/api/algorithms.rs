@@ -343,6 +343,44 @@ async fn create_compile_publish_and_versions() {
 }
 
 #[tokio::test]
+async fn account_and_org_algorithm_lists() {
+    let app = TestApp::new().await;
+    let alice = app.make_user("alice", false).await;
+    let erin = app.make_user("erin", false).await;
+    app.make_org("acme", &alice).await;
+    create(&app, &alice, "acme", "model").await;
+    create(&app, &alice, "alice", "mine").await;
+    let names = |v: &Value| -> Vec<String> {
+        let list = v.as_array().expect("a list");
+        list.iter()
+            .map(|a| format!("{}/{}", a["username"], a["algoname"]).replace('"', ""))
+            .collect()
+    };
+    let (s, v) = app
+        .get("/v1/organizations/acme/utility-algorithms", &alice)
+        .await;
+    assert_eq!((s, names(&v)), (200, vec!["acme/model".to_string()]), "{v}");
+    assert_eq!(v[0]["id"].as_str().map(str::len), Some(36), "{v}");
+    // The account route lists the same; an outsider sees no private algorithm.
+    let (_, same) = app.get("/v1/users/acme/algorithms", &alice).await;
+    assert_eq!(same, v);
+    let (s, v) = app
+        .get("/v1/organizations/acme/utility-algorithms", &erin)
+        .await;
+    assert_eq!((s, names(&v)), (200, Vec::<String>::new()), "{v}");
+    // A user's name, or no account's, is not an organization.
+    for org in ["alice", "nosuch"] {
+        let (s, v) = app
+            .get(
+                &format!("/v1/organizations/{org}/utility-algorithms"),
+                &alice,
+            )
+            .await;
+        assert_eq!((s, error_reason(&v)), (404, "org_not_found".into()), "{v}");
+    }
+}
+
+#[tokio::test]
 async fn org_versions_need_approval() {
     let app = TestApp::new().await;
     let alice = app.make_user("alice", false).await;

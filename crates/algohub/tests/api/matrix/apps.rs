@@ -198,6 +198,13 @@ pub(super) fn rows() -> Vec<Row> {
             AUTHENTICATED,
         ),
         row(
+            "GET",
+            "/v1/organizations/{org}/utility-algorithms",
+            "/v1/organizations/acme/utility-algorithms",
+            None,
+            AUTHENTICATED,
+        ),
+        row(
             "POST",
             "/v1/algo/{owner}/{algo}",
             "/v1/algo/bob/pub",
