@@ -195,6 +195,20 @@ impl Hub {
         }
     }
 
+    /// An action `explain` and `who_can` answer for. With sudo users
+    /// disabled the sudo-call action is refused, as sudo calls are, so that
+    /// no answer names the role or lists who holds it.
+    fn explained_action(&self, raw: &str) -> Result<Action> {
+        let action = Self::parse_action(raw)?;
+        if action == Action::AlgoCallSudo && !self.settings.sudo_users_enabled {
+            return Err(Error::new(
+                Code::SudoDisabled,
+                "sudo calls are disabled on this cluster, so there is no decision about them to explain",
+            ));
+        }
+        Ok(action)
+    }
+
     pub async fn explain(
         &self,
         caller: &Principal,
@@ -202,7 +216,7 @@ impl Hub {
         action: &str,
         resource: &str,
     ) -> Result<ExplainAnswer> {
-        let action_v = Self::parse_action(action)?;
+        let action_v = self.explained_action(action)?;
         let (subject, res) = self
             .hidden_unless_admin(caller, async {
                 let subject = self.parse_principal(principal).await?;
@@ -225,7 +239,7 @@ impl Hub {
         action: &str,
         resource: &str,
     ) -> Result<Vec<WhoCanRow>> {
-        let action_v = Self::parse_action(action)?;
+        let action_v = self.explained_action(action)?;
         let res = self
             .hidden_unless_admin(caller, async { self.parse_resource(resource).await })
             .await?;

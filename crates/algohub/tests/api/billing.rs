@@ -213,6 +213,15 @@ async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(app: TestApp) 
         (403, "sudo_disabled".to_string()),
         "{v}"
     );
+    // Nor does explain answer about sudo calls, or list who may make them.
+    for path in [
+        "/v1/authz/explain?principal=sue&action=algo.call_sudo&resource=cluster",
+        "/v1/authz/who?action=algo.call_sudo&resource=cluster",
+    ] {
+        let (s, v) = off.get(path, &off.root).await;
+        let refused = (s, error_reason(&v));
+        assert_eq!(refused, (403, "sudo_disabled".to_string()), "{path}: {v}");
+    }
 }
 
 async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
