@@ -343,8 +343,66 @@ async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
     assert_eq!(s, 404);
 }
 
+/// Calls made with an org key and with a member key say so in their
+/// records; with consolidated billing the org pays for the member key's call.
+async fn org_and_member_key_calls_are_recorded_as_such(app: TestApp) {
+    let (base, _) = gauged_upstream().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "bob", "contributor").await;
+    let upstream = format!("{base}/hold?ms=1");
+    published_upstream(&app, &bob, "acme", "tool", &upstream).await;
+    let approve = "/v1/algorithms/acme/tool/versions/0.1.0/approve";
+    let (s, v) = app.post(approve, &alice, json!({"reason": "ok"})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .put(
+            "/v1/organizations/acme",
+            &alice,
+            json!({"consolidated_billing": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let perms = json!({"allow_algo": true, "allow_data": false, "allow_data_write": false,
+                       "allow_web_algo": false, "allow_algo_management": false, "algo_acl": ["*"]});
+    let body = json!({"key_label": "shared", "permissions": perms});
+    let (s, k) = app.post("/v1/organizations/acme/keys", &alice, body).await;
+    assert_eq!(s, 200, "{k}");
+    let org_key = k["api_key"].as_str().unwrap().to_string();
+    let (s, k) = app
+        .post("/v1/organizations/acme/members/bob/keys", &alice, json!({}))
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let member_key = k["api_key"].as_str().unwrap().to_string();
+    for (key, via, caller) in [
+        (&org_key, "org_key", "acme"),
+        (&member_key, "member_key", "bob"),
+    ] {
+        let (s, r) = app
+            .send_json("/v1/algo/acme/tool", key, Some("text/plain"), "x")
+            .await;
+        assert_eq!((s, r.get("error")), (200, None), "{via}: {r}");
+        let rid = r["request_id"].as_str().unwrap();
+        let (s, rec) = app
+            .get(&format!("/v1/admin/usage/calls/{rid}"), &app.root)
+            .await;
+        assert_eq!(s, 200, "{rec}");
+        assert_eq!(
+            (
+                rec["via"].as_str(),
+                rec["caller"].as_str(),
+                rec["payer"].as_str()
+            ),
+            (Some(via), Some(caller), Some("acme")),
+            "{rec}"
+        );
+    }
+}
+
 on_both_backends! {
     consolidated_billing_and_org_reports => consolidated_billing_sqlite, consolidated_billing_postgres;
     sudo_calls_run_as_the_owner_and_are_not_attributed_to_it => sudo_calls_sqlite, sudo_calls_postgres;
     refused_calls_are_metered_and_account_errors_are_listed => refused_calls_and_errors_sqlite, refused_calls_and_errors_postgres;
+    org_and_member_key_calls_are_recorded_as_such => key_calls_sqlite, key_calls_postgres;
 }

@@ -420,6 +420,19 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
         (200, Some(80), Some(true)),
         "{v}"
     );
+
+    // A call that times out, and one whose upstream fails, free their slots
+    // as soon as they are answered.
+    let missing = format!("{base}/no-such-route");
+    published_upstream(&app, &alice, "alice", "broken", &missing).await;
+    for call in ["alice/hang?timeout=1", "alice/broken"] {
+        let (s, v) = app
+            .send_json(&format!("/v1/algo/{call}"), &bob, Some("text/plain"), "x")
+            .await;
+        assert_eq!(s, 200, "{call}: {v}");
+        assert!(v["error"]["message"].is_string(), "{call}: {v}");
+        assert_eq!(app.hub().running_calls(bob_id), 0, "{call} freed its slot");
+    }
 }
 
 /// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
