@@ -152,7 +152,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             });
             let server = Server::start(&config, Some(metrics)).await?;
             tracing::info!(addr = %server.addr, "listening");
-            eprintln!("algohub listening on http://{}", server.addr);
+            if config.log_format != "json" {
+                // For people at a terminal, whatever the log level; JSON
+                // logs stay one JSON object a line (the event above says it).
+                eprintln!("algohub listening on http://{}", server.addr);
+            }
             let stop = server.stop_handle();
             tokio::spawn(async move {
                 shutdown_signal().await;

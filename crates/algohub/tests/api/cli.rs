@@ -34,6 +34,16 @@ fn help_documents_every_command() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("listen = \"127.0.0.1:8080\""));
 }
 
+/// A server process, killed if a test fails before it stopped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn admin_commands_then_serve_and_stop_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,10 +117,18 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = algohub(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .spawn()
-        .unwrap();
+    // Logs as JSON (at info, so that requests are logged) into a file.
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Server(
+        algohub(dir.path())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--log-format", "json"])
+            .env("ALGOHUB_LOG_LEVEL", "info")
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,15 +168,79 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
             .unwrap();
         assert!(metrics.contains("algohub_http_requests_total"), "{metrics}");
         assert!(metrics.contains("algohub_policy_decisions_total"));
-    });
-    let st = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
+
+        // A call still running when SIGTERM arrives gets its answer.
+        let auth = format!("Simple {key}");
+        let send = |method: reqwest::Method, path: &str, body: Vec<u8>, ct: &str| {
+            client
+                .request(method, format!("{base}{path}"))
+                .header("Authorization", &auth)
+                .header("Content-Type", ct)
+                .body(body)
+        };
+        let create = crate::algorithms::create_body("slow");
+        let r = send(
+            reqwest::Method::POST,
+            "/v1/algorithms/ops",
+            create.to_string().into(),
+            "application/json",
+        )
+        .send()
+        .await
         .unwrap();
-    assert!(st.success());
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        let slow = include_bytes!("../../../../examples/slow.wat").to_vec();
+        let r = send(
+            reqwest::Method::PUT,
+            "/v1/algorithms/ops/slow/artifact",
+            slow,
+            "text/plain",
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+        let r = send(
+            reqwest::Method::POST,
+            "/v1/algorithms/ops/slow/compile",
+            b"{}".to_vec(),
+            "application/json",
+        )
+        .send()
+        .await
+        .unwrap();
+        let built: serde_json::Value = r.json().await.unwrap();
+        let hash = built["version_info"]["git_hash"]
+            .as_str()
+            .expect("a build hash");
+        let running = send(
+            reqwest::Method::POST,
+            &format!("/v1/algo/ops/slow/{hash}?timeout=1.5"),
+            b"null".to_vec(),
+            "application/json",
+        )
+        .send();
+        let running = tokio::spawn(running);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let st = Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let answer = running
+            .await
+            .unwrap()
+            .expect("the running call was answered");
+        assert_eq!(answer.status().as_u16(), 200);
+        let answer: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(
+            answer["error"]["error_type"], "AlgorithmTimeoutError",
+            "{answer}"
+        );
+    });
     let start = Instant::now();
     loop {
-        if let Some(status) = server.try_wait().unwrap() {
+        if let Some(status) = server.0.try_wait().unwrap() {
             assert!(status.success(), "clean exit after SIGTERM: {status}");
             break;
         }
@@ -168,6 +250,25 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Every log line is a JSON object; the requests above were logged.
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["fields"].is_object())
+    );
+    let position = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().position(pred);
+    let route = |r: &'static str| move |l: &serde_json::Value| l["fields"]["route"] == r;
+    assert!(position(&route("/v1/users/{username}")).is_some(), "{logs}");
+    // The running call ended after the shutdown began, and was logged.
+    let stopping =
+        position(&|l| l["fields"]["message"] == "shutting down: finishing in-flight requests");
+    let answered = position(&route("/v1/algo/{owner}/{algo}/{version}"));
+    assert!(stopping.is_some() && answered > stopping, "{logs}");
 }
 
 #[test]
@@ -217,4 +318,42 @@ fn export_users_as_csv() {
         !dir.path().join("usage-journal").exists(),
         "one-shot commands keep no usage journal"
     );
+}
+
+#[test]
+fn configuration_comes_from_defaults_then_file_then_env_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = |name: &str| dir.path().join(format!("{name}.db"));
+    let url = |name: &str| format!("sqlite:{}", db(name).display());
+    let migrate = |c: &mut Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The default: algohub.db under the data directory.
+    migrate(algohub(dir.path()).arg("migrate"));
+    assert!(db("algohub").exists());
+    // algohub.toml in the working directory beats the default,
+    let toml = format!("database_url = \"{}\"\n", url("file"));
+    std::fs::write(dir.path().join("algohub.toml"), toml).unwrap();
+    migrate(algohub(dir.path()).arg("migrate"));
+    assert!(db("file").exists());
+    // the environment beats the file,
+    migrate(
+        algohub(dir.path())
+            .arg("migrate")
+            .env("ALGOHUB_DATABASE_URL", url("env")),
+    );
+    assert!(db("env").exists());
+    // and a flag beats the environment.
+    migrate(
+        algohub(dir.path())
+            .args(["migrate", "--database-url", &url("flag")])
+            .env("ALGOHUB_DATABASE_URL", url("unused")),
+    );
+    assert!(db("flag").exists());
+    assert!(!db("unused").exists(), "the flag won over the environment");
 }
