@@ -24,6 +24,7 @@ from algorithmia_api_client import (  # noqa: E402
     ApiException,
     BuildsApi,
     Configuration,
+    OrganizationsApi,
     CreateRequest,
     Details,
     Settings,
@@ -61,6 +62,7 @@ class Apis:
         self.client = ApiClient(cfg, header_name="Authorization", header_value=key)
         self.algos = AlgorithmsApi(self.client)
         self.builds = BuildsApi(self.client)
+        self.orgs = OrganizationsApi(self.client)
 
 
 @pytest.fixture()
@@ -372,6 +374,24 @@ def test_list_algorithms_for_user(server, owner):
     assert names <= {a.algoname for a in listed}
     for a in listed:
         assert a.username == user and len(a.id) == 36
+
+
+def test_org_utility_algorithms(server, owner):
+    user, key, apis, _ = owner
+    org = unique("gorg")
+    body = {"org_name": org, "org_label": "Org " + org, "org_contact_name": "Owner",
+            "org_email": "%s@example.com" % org, "type_id": "basic"}
+    status, _, raw = http("POST", server.base_url + "/v1/organizations", key=key, body=body)
+    assert status in (200, 201), raw
+    name = unique("gou")
+    apis.algos.create_algorithm(org, create_request(name))
+    listed = apis.orgs.get_utility_algorithms(org)
+    assert [(a.username, a.algoname) for a in listed] == [(org, name)]
+    assert len(listed[0].id) == 36
+    # A user's name is no organization's.
+    with pytest.raises(ApiException) as e:
+        apis.orgs.get_utility_algorithms(user)
+    api_error(e, 404)
 
 
 def test_success_bodies_have_no_error_key(server, owner):
