@@ -48,11 +48,15 @@ pub fn openapi_document() -> serde_json::Value {
 /// Builds the application: routes, fallbacks, middleware.
 pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -> Router {
     let (router, ops) = route_table().into_parts();
+    let mut openapi = routes::openapi(&ops);
+    if !hub.settings.sudo_users_enabled {
+        without_sudo_role(&mut openapi);
+    }
     let state = AppState {
         hub,
         base_url,
         metrics,
-        openapi: Arc::new(routes::openapi(&ops)),
+        openapi: Arc::new(openapi),
     };
     router
         .fallback(error::route_not_found)
@@ -66,6 +70,21 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
         .layer(axum::middleware::from_fn(ops::observe))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// With the sudo-user role disabled, the document does not describe it: no
+/// `sudo_user` field on admin users, no routes that grant or remove it.
+fn without_sudo_role(doc: &mut serde_json::Value) {
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.retain(|path, _| !path.ends_with("/sudo"));
+    }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for schema in schemas.values_mut() {
+            if let Some(props) = schema["properties"].as_object_mut() {
+                props.remove("sudo_user");
+            }
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves; in-flight requests finish first.

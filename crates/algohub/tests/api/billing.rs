@@ -222,6 +222,16 @@ async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(app: TestApp) 
         let refused = (s, error_reason(&v));
         assert_eq!(refused, (403, "sudo_disabled".to_string()), "{path}: {v}");
     }
+    // The OpenAPI document describes no sudo role either (the enabled one does).
+    let (_, doc) = app.get("/openapi.json", &app.root).await;
+    let (_, doc_off) = off.get("/openapi.json", &off.root).await;
+    let sudo_paths = |d: &serde_json::Value| {
+        let paths = d["paths"].as_object().expect("paths");
+        paths.keys().filter(|p| p.ends_with("/sudo")).count()
+    };
+    assert_eq!((sudo_paths(&doc) > 0, sudo_paths(&doc_off)), (true, 0));
+    assert!(doc.to_string().contains("sudo_user"));
+    assert!(!doc_off.to_string().contains("sudo_user"));
 }
 
 async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {
