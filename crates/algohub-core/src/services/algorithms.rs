@@ -288,7 +288,6 @@ impl Hub {
         Ok(algo)
     }
 
-    /// Algorithms of an account that the caller may read.
     /// The algorithms of an account (user or org) that the caller may read.
     pub async fn list_algorithms(&self, caller: &Principal, owner: &str) -> Result<Vec<Algorithm>> {
         let acc = self.account(owner).await?;
