@@ -2,7 +2,7 @@
 //! Unix epoch (`Millis`), which both backends store as a 64-bit integer.
 
 use crate::roles::{AppRole, OrgRole};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 mod algorithms;
 mod elevated;
@@ -370,7 +370,7 @@ impl AppSort {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Scopes(pub i64);
 
 impl Scopes {

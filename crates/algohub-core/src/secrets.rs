@@ -6,6 +6,7 @@
 //! argon2id. `Debug` never prints a secret.
 
 use crate::error::{Code, Error, Result};
+use hmac::{Hmac, KeyInit, Mac};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 
@@ -110,6 +111,63 @@ impl std::fmt::Debug for InviteToken {
     }
 }
 
+/// Signs and checks call tokens: `ahc1.<claims, hex>.<HMAC-SHA256 of the
+/// claims, hex>`. The key is a cluster secret (every node has the same one),
+/// so a token minted by one node is accepted by all; nothing is stored per
+/// token. Tokens are short-lived (a call's deadline), so none is revoked.
+pub struct CallTokenKey(Vec<u8>);
+
+const CALL_TOKEN_PREFIX: &str = "ahc1.";
+
+impl CallTokenKey {
+    /// The name of the cluster secret the key comes from.
+    pub const SECRET_NAME: &'static str = "call_token";
+
+    /// A fresh secret for a cluster that has none yet (about 285 bits).
+    pub fn generate_secret() -> String {
+        random_alphanumeric(48)
+    }
+    pub fn new(secret: &str) -> Self {
+        Self(secret.as_bytes().to_vec())
+    }
+    /// Whether a presented credential is meant to be a call token.
+    pub fn looks_like(raw: &str) -> bool {
+        raw.starts_with(CALL_TOKEN_PREFIX)
+    }
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes a key of any length.
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())
+    }
+    /// A token carrying `claims`.
+    pub fn sign(&self, claims: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(claims);
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{CALL_TOKEN_PREFIX}{}.{}",
+            hex::encode(claims),
+            hex::encode(tag)
+        )
+    }
+    /// The claims of a token this key signed; `None` for anything else.
+    pub fn open(&self, token: &str) -> Option<Vec<u8>> {
+        let (claims, tag) = token.strip_prefix(CALL_TOKEN_PREFIX)?.split_once('.')?;
+        let claims = hex::decode(claims).ok()?;
+        let tag = hex::decode(tag).ok()?;
+        let mut mac = self.mac();
+        mac.update(&claims);
+        // Constant-time comparison.
+        mac.verify_slice(&tag).ok()?;
+        Some(claims)
+    }
+}
+
+impl std::fmt::Debug for CallTokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallTokenKey(***)")
+    }
+}
+
 /// Hash a password with argon2id and a random salt (PHC string format).
 pub fn hash_password(password: &str) -> Result<String> {
     use argon2::password_hash::PasswordHasher;
@@ -151,6 +209,28 @@ mod tests {
         assert!(k.mask().starts_with("sim") && k.mask().contains('*'));
         assert!(!ApiKeySecret::looks_valid("simABC"));
         assert!(!ApiKeySecret::looks_valid("xyz0123456789012345678901234"));
+    }
+
+    #[test]
+    fn call_tokens_open_only_with_their_key_and_intact() {
+        let key = CallTokenKey::new(&CallTokenKey::generate_secret());
+        let t = key.sign(b"{\"a\":1}");
+        assert!(CallTokenKey::looks_like(&t));
+        assert_eq!(key.open(&t).as_deref(), Some(&b"{\"a\":1}"[..]));
+        let other = CallTokenKey::new(&CallTokenKey::generate_secret());
+        assert_eq!(other.open(&t), None, "another cluster's key");
+        // Changed claims (same tag), a changed tag, a cut token: refused.
+        let (head, tag) = t.rsplit_once('.').unwrap();
+        let forged = format!(
+            "{}.{tag}",
+            key.sign(b"{\"a\":2}").rsplit_once('.').unwrap().0
+        );
+        assert_eq!(key.open(&forged), None);
+        let flipped = if tag.starts_with('0') { "1" } else { "0" };
+        assert_eq!(key.open(&format!("{head}.{flipped}{}", &tag[1..])), None);
+        assert_eq!(key.open(head), None);
+        assert_eq!(key.open("ahc1.zz.zz"), None);
+        assert_eq!(format!("{key:?}"), "CallTokenKey(***)");
     }
 
     #[test]

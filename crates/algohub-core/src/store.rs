@@ -551,6 +551,11 @@ pub trait Store:
     fn set_durable_usage_commits(&self, on: bool);
     /// Which backend this is (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+    /// The cluster-wide secret called `name`: the one stored, or, if there is
+    /// none yet, `candidate`, stored now (the first node to ask wins, so every
+    /// node sharing the database gets the same secret). Creating one records
+    /// an event (without the secret).
+    async fn cluster_secret(&self, name: &str, candidate: &str) -> StoreResult<String>;
     async fn ping(&self) -> StoreResult<()>;
     async fn close(&self);
 }

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 /// An authenticated caller. Accepts `Authorization: <key>`, `Simple <key>` and
 /// `Bearer <token>` (a personal access token is an API key; an `ahs_` token is
-/// an impersonation session).
+/// an impersonation session; an `ahc1.` token is an algorithm's call token).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller(pub Principal);
 

@@ -77,6 +77,17 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
 fn without_sudo_role(doc: &mut serde_json::Value) {
     if let Some(paths) = doc["paths"].as_object_mut() {
         paths.retain(|path, _| !path.ends_with("/sudo"));
+        // The call option, from the call route's summary.
+        for op in paths.values_mut().filter_map(|p| p.as_object_mut()) {
+            for summary in op.values_mut().map(|o| &mut o["summary"]) {
+                if let Some(text) = summary
+                    .as_str()
+                    .filter(|t| t.contains(v1::calls::SUDO_OPTION))
+                {
+                    *summary = text.replace(v1::calls::SUDO_OPTION, "").into();
+                }
+            }
+        }
     }
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         for schema in schemas.values_mut() {

@@ -135,7 +135,7 @@ pub fn openapi(ops: &[Operation]) -> Value {
         "info": {
             "title": "algohub API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Algorithmia v1 compatible routes plus algohub's native routes. Authenticate with `Authorization: <key>`, `Simple <key>` or `Bearer <key>`."
+            "description": "Algorithmia v1 compatible routes plus algohub's native routes. Authenticate with `Authorization: <key>`, `Simple <key>` or `Bearer <key>`; an http algorithm uses the call token it gets in `X-Algohub-Api-Key` the same way, for the data API during its call."
         },
         "components": {
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization"}},

@@ -36,7 +36,7 @@ mod usage_write;
 
 pub use connect::{Dialect, connect};
 
-use algohub_core::store::{Store, StoreResult};
+use algohub_core::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::AnyPool;
 
@@ -94,6 +94,44 @@ impl Store for SqlStore {
 
     fn backend(&self) -> &'static str {
         self.dialect.as_str()
+    }
+
+    async fn cluster_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        let read = || async {
+            sqlx::query("SELECT secret FROM cluster_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db::db_err)?
+                .map(|row| db::col::<String>(&row, "secret"))
+                .transpose()
+        };
+        if let Some(secret) = read().await? {
+            return Ok(secret);
+        }
+        let mut tx = self.write().await?;
+        let created = sqlx::query(
+            "INSERT INTO cluster_secrets (name, secret, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(algohub_core::model::now_millis())
+        .execute(tx.conn())
+        .await
+        .map_err(db::db_err)?
+        .rows_affected();
+        if created == 1 {
+            tx.event(
+                "cluster_secret.created",
+                None,
+                &format!("cluster_secret:{name}"),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        read().await?.ok_or(StoreError::NotFound)
     }
 
     async fn ping(&self) -> StoreResult<()> {

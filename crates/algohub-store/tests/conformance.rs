@@ -156,6 +156,7 @@ conformance! {
     apps::create_list_search_sort,
     apps::duplicate_transfer_pin_delete,
     keys::create_list_revoke_touch,
+    keys::cluster_secrets_are_created_once,
     policy::snapshot_contents,
     policy::changes_are_ordered,
     policy::subjects_follow_changes,

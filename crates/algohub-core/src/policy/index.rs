@@ -432,7 +432,18 @@ impl Index {
             key: None,
             session: Some(id),
             impersonator: Some(s.actor),
+            call: None,
         })
+    }
+
+    /// Whether the account a principal acts for is live and not suspended.
+    pub(crate) fn principal_active(&self, p: &Principal) -> bool {
+        match p.kind {
+            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
+                self.users.get(&user).is_some_and(|u| u.active())
+            }
+            PrincipalKind::OrgKey { org } => self.orgs.get(&org) == Some(&true),
+        }
     }
 
     pub fn principal_for_key(&self, digest: &str, now: Millis) -> Option<Principal> {
@@ -453,6 +464,7 @@ impl Index {
             key: Some(id),
             session: None,
             impersonator: None,
+            call: None,
         })
     }
 

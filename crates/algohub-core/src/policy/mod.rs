@@ -36,6 +36,7 @@ impl Index {
                 kind: PrincipalKind::User { user },
                 key: None,
                 impersonator: None,
+                call: None,
                 ..
             } => fast::decide_user(self, user, action, resource, now),
             _ => rules::evaluate(self, principal, action, resource, now, &mut rules::NoTrace),
@@ -47,11 +48,11 @@ pub use rules::{Outcome, Rule, TraceStep};
 use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
 use crate::store::{ChangeKind, PolicySnapshot, PolicySubject};
 use parking_lot::RwLock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub kind: PrincipalKind,
     /// What the credential may be used for (`Scopes::ALL` for a full session).
@@ -62,9 +63,21 @@ pub struct Principal {
     pub session: Option<SessionId>,
     /// Under impersonation: the cluster admin really acting.
     pub impersonator: Option<AccountId>,
+    /// An algorithm acting during a call (a call token): whose algorithm it
+    /// is. Such a principal is limited to its scopes, as a key is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallGrant>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a call token adds to the principal it acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallGrant {
+    /// The account that owns the running algorithm (collections with the
+    /// `my_algos` ACL are readable by that account's algorithms).
+    pub algorithm_owner: AccountId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PrincipalKind {
     /// A user acting as themself.
@@ -83,6 +96,7 @@ impl Principal {
             key: None,
             session: None,
             impersonator: None,
+            call: None,
         }
     }
     /// The human behind the principal, if there is one.
@@ -98,6 +112,11 @@ impl Principal {
             PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => user,
             PrincipalKind::OrgKey { org } => org,
         }
+    }
+    /// Whether this is an algorithm of `owner` acting during a call (what the
+    /// `my_algos` data ACL lets read).
+    pub fn is_algorithm_of(&self, owner: AccountId) -> bool {
+        self.call.is_some_and(|c| c.algorithm_owner == owner)
     }
 }
 
@@ -367,13 +386,25 @@ impl PolicyEngine {
 
     /// Whether the account a principal acts for is live and not suspended.
     pub fn principal_active(&self, p: &Principal) -> bool {
+        self.index.read().principal_active(p)
+    }
+
+    /// Whether a principal presented again later (a call token) still
+    /// stands: its account is active, and the key or impersonation session it
+    /// came from is still live.
+    pub fn credential_live(&self, p: &Principal) -> bool {
+        let now = coarse_now_millis();
         let index = self.index.read();
-        match p.kind {
-            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
-                index.users.get(&user).is_some_and(|u| u.active())
-            }
-            PrincipalKind::OrgKey { org } => index.orgs.get(&org) == Some(&true),
-        }
+        let key_live = p.key.is_none_or(|id| {
+            index
+                .keys
+                .get(&id)
+                .is_some_and(|k| entry::live(k.expires_at, now))
+        });
+        let session_live = p
+            .session
+            .is_none_or(|id| index.sessions.get(&id).is_some_and(|s| s.expires_at > now));
+        index.principal_active(p) && key_live && session_live
     }
 
     /// Replaces the whole index (e.g. after a missed change).

@@ -301,8 +301,8 @@ pub(crate) fn evaluate<T: Trace>(
         });
     }
 
-    // 2. A key must carry the scope the action needs.
-    if p.key.is_some() {
+    // 2. A key (or a call token) must carry the scope the action needs.
+    if p.key.is_some() || p.call.is_some() {
         let need = action.required_scope();
         if !p.scopes.has(need) {
             return finish(t, Rule::KeyScope, false, || {

@@ -563,3 +563,35 @@ fn impersonation_acts_as_the_user_within_limits() {
             .allow
     );
 }
+
+#[test]
+fn a_call_token_principal_is_held_to_its_scopes() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    // alice's (2) algorithm, called by erin (6), reading data.
+    let token = Principal {
+        scopes: Scopes(Scopes::DATA_READ),
+        call: Some(CallGrant { algorithm_owner: 2 }),
+        ..Principal::user(6)
+    };
+    assert!(token.is_algorithm_of(2) && !token.is_algorithm_of(6));
+    let d = e.decide_at(&token, DataRead, R::Account(6), NOW);
+    assert_eq!((d.allow, d.rule), (true, Rule::AccountSelf));
+    // What a full session of the same user may do, the token may not.
+    for (action, r) in [
+        (DataWrite, R::Account(6)),
+        (AppManage, R::App(202)),
+        (UserKeysManage, R::User(6)),
+        (AlgoCallPublic, R::Algorithm(302)),
+    ] {
+        assert!(
+            e.decide_at(&Principal::user(6), action, r, NOW).allow,
+            "{action:?}"
+        );
+        let d = e.decide_at(&token, action, r, NOW);
+        assert_eq!((d.allow, d.rule), (false, Rule::KeyScope), "{action:?}");
+    }
+    // Nor does it lend the caller the owner's rights.
+    assert!(!e.decide_at(&token, DataRead, R::Account(2), NOW).allow);
+}

@@ -54,6 +54,7 @@ impl Hub {
                 key: Some(key.id),
                 session: None,
                 impersonator: None,
+                call: None,
             });
         }
         let name = raw.strip_prefix("user:").unwrap_or(raw);

@@ -9,7 +9,7 @@
 
 use super::Hub;
 use super::admission::SlotGuard;
-use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput};
+use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput, RunContext};
 use crate::error::{Code, Error, Result};
 use crate::model::{
     Algorithm, AlgorithmError, ErrorScope, UsageRecord, UsageStatus, VersionStatus, Via,
@@ -56,6 +56,8 @@ pub struct PreparedCall {
     usage: UsageRecord,
     started: Instant,
     slot: SlotGuard,
+    /// Whom the algorithm acts as toward the data API during the call.
+    acting: Principal,
 }
 
 /// How long failed calls stay in the error listing (7 days), and how many it shows.
@@ -182,6 +184,7 @@ impl Hub {
             Ok(a) => a,
             Err(e) => return Err(self.meter_refusal(usage, started, e).await),
         };
+        let acting = self.call_principal(caller, &resolved.algorithm, req.sudo);
         Ok((
             PreparedCall {
                 artifact,
@@ -191,6 +194,7 @@ impl Hub {
                 algorithm: resolved.algorithm,
                 version: resolved.label,
                 stdout_allowed: resolved.private_ok,
+                acting,
                 usage,
                 started,
                 slot,
@@ -311,10 +315,16 @@ impl Hub {
             started: call.started,
             ran: false,
         };
-        let result = self
-            .executor()?
-            .execute(&call.artifact, input, call.timeout)
-            .await;
+        // Only the http runtime can pass a call token on; wasm guests have no
+        // data API access yet, so none is minted for them.
+        let api_key = (call.artifact.kind == crate::model::RuntimeKind::Http)
+            .then(|| self.issue_call_token(call.acting, &call.request_id, call.timeout));
+        let run = RunContext {
+            timeout: call.timeout,
+            request_id: &call.request_id,
+            api_key: api_key.as_deref(),
+        };
+        let result = self.executor()?.execute(&call.artifact, input, &run).await;
         drop(call.slot);
         let duration = start.elapsed();
         // The record stays with `unmetered` until it is handed to the meter, so

@@ -270,7 +270,8 @@ impl Hub {
         })
     }
 
-    /// Read access: the owner's side, or anyone for a public collection.
+    /// Read access: the owner's side; anyone for a public collection; the
+    /// owner's algorithms, during a call (call token), for a `my_algos` one.
     /// Someone who may not read gets "does not exist".
     async fn authorize_data_read(&self, caller: &Principal, path: &DataPath) -> Result<()> {
         let owner = Resource::Account(path.owner);
@@ -280,13 +281,15 @@ impl Hub {
         match path.segments.first() {
             // An account's root: anyone lists it, seeing only public collections.
             None => return self.authorize(caller, Action::DataReadPublic, owner),
-            Some(collection)
-                if self.storage()?.read_acl(path.owner, collection).await
-                    == Ok(DataAcl::Public) =>
-            {
-                return self.authorize(caller, Action::DataReadPublic, owner);
-            }
-            Some(_) => {}
+            Some(collection) => match self.storage()?.read_acl(path.owner, collection).await {
+                Ok(DataAcl::Public) => {
+                    return self.authorize(caller, Action::DataReadPublic, owner);
+                }
+                Ok(DataAcl::MyAlgos) if caller.is_algorithm_of(path.owner) => {
+                    return self.authorize(caller, Action::DataReadPublic, owner);
+                }
+                _ => {}
+            },
         }
         Err(Error::new(
             Code::DataNotFound,

@@ -296,8 +296,11 @@ impl Hub {
     }
 
     /// Authenticates a presented credential: an impersonation session token
-    /// (`ahs_...`) or an API key.
+    /// (`ahs_...`), a call token (`ahc1.`...) or an API key.
     pub fn authenticate(&self, raw: &str) -> Result<Principal> {
+        if crate::secrets::CallTokenKey::looks_like(raw) {
+            return self.authenticate_call_token(raw);
+        }
         if !SessionSecret::looks_valid(raw) {
             return self.authenticate_key(raw);
         }

@@ -43,6 +43,19 @@ pub struct ExecOutput {
     pub compute_units: u64,
 }
 
+/// What a run knows of its call besides the input.
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// The call's wall-clock limit.
+    pub timeout: Duration,
+    /// The call's `req-...` id.
+    pub request_id: &'a str,
+    /// A call token the algorithm may use as its API key for the data API
+    /// while the call runs (acting as the call's acting-as account; `.my` is
+    /// that account). Minted only for runtimes that pass it on (`http`).
+    pub api_key: Option<&'a str>,
+}
+
 /// Why a run did not produce a result. `Algorithm` errors are the algorithm's own
 /// (HTTP 200 with an `error` object); the others are the platform's verdict on
 /// the run (also reported as algorithm errors, with their own `error_type`).
@@ -114,6 +127,6 @@ pub trait Executor: Send + Sync {
         &self,
         artifact: &Artifact,
         input: ExecInput,
-        timeout: Duration,
+        run: &RunContext<'_>,
     ) -> Result<ExecOutput, ExecError>;
 }

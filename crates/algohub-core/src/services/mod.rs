@@ -13,6 +13,7 @@ mod apps;
 mod audit;
 mod authz;
 mod call_cache;
+mod call_tokens;
 mod calls;
 mod data;
 mod elevated;
@@ -41,7 +42,7 @@ pub use data::{
     StorageError, split_path,
 };
 pub use elevated::{ImpersonationView, MAX_REASON_CHARS, SessionView, SuperPowersView};
-pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor};
+pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
 pub use mail::{Email, MailError, Mailer, render_email};
@@ -133,6 +134,8 @@ pub struct Hub {
     /// The usage writer; `None` when metering is off.
     meter: Option<metering::Meter>,
     denied_budget: audit::DeniedBudget,
+    /// Signs the tokens algorithms use during a call (`call_token`).
+    call_tokens: crate::secrets::CallTokenKey,
 }
 
 impl Hub {
@@ -161,6 +164,14 @@ impl Hub {
         } else {
             None
         };
+        let call_tokens = crate::secrets::CallTokenKey::new(
+            &store
+                .cluster_secret(
+                    crate::secrets::CallTokenKey::SECRET_NAME,
+                    &crate::secrets::CallTokenKey::generate_secret(),
+                )
+                .await?,
+        );
         Ok(Arc::new(Self {
             store,
             policy,
@@ -177,6 +188,7 @@ impl Hub {
             admission,
             meter,
             denied_budget: Default::default(),
+            call_tokens,
         }))
     }
 

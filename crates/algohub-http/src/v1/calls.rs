@@ -349,6 +349,10 @@ async fn call_version(
     .await
 }
 
+/// How the call route's summary names the sudo option (left out of the
+/// OpenAPI document when the cluster has no sudo role).
+pub(crate) const SUDO_OPTION: &str = "&sudo=true (sudo users: run as the owner)";
+
 pub fn routes(r: Routes) -> Routes {
     r.add(
         op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&sudo=true (sudo users: run as the owner)", body = "CallInput", response = "CallResult"),

@@ -100,3 +100,26 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
         Some(now + 1)
     );
 }
+
+/// The first secret stored under a name is the one every later caller gets,
+/// also when several ask at once; other names are separate.
+pub async fn cluster_secrets_are_created_once(s: Arc<SqlStore>) {
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.cluster_secret("call_token", &format!("c{i}")).await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for r in racers {
+        got.push(r.await.unwrap().unwrap());
+    }
+    got.dedup();
+    assert_eq!(got.len(), 1, "one secret for everyone: {got:?}");
+    assert!(got[0].starts_with('c'), "{got:?}");
+    assert_eq!(
+        s.cluster_secret("call_token", "later").await.unwrap(),
+        got[0]
+    );
+    assert_eq!(s.cluster_secret("other", "o1").await.unwrap(), "o1");
+}

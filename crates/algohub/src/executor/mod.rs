@@ -13,13 +13,12 @@ pub mod upstream;
 
 use algohub_core::model::{Artifact, RuntimeKind};
 use algohub_core::services::{
-    ContentKind, ExecError, ExecInput, ExecOutput, Executor, artifact_digest,
+    ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext, artifact_digest,
 };
 use algohub_runtime::{
     CallError, CallInput, ContentType, ECHO_WAT, Limits, RuntimeConfig, WasmRuntime,
 };
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// Fuel a single call may burn (about ten billion wasm instructions).
 pub const CALL_FUEL: u64 = 10_000_000_000;
@@ -124,13 +123,13 @@ impl Executor for HubExecutor {
         &self,
         artifact: &Artifact,
         input: ExecInput,
-        timeout: Duration,
+        run: &RunContext<'_>,
     ) -> Result<ExecOutput, ExecError> {
         match artifact.kind {
             RuntimeKind::Wasm => {
                 let limits = Limits {
                     fuel: CALL_FUEL,
-                    timeout,
+                    timeout: run.timeout,
                     ..Limits::default()
                 };
                 let input = CallInput::new(to_runtime(input.content_type), input.data);
@@ -146,7 +145,7 @@ impl Executor for HubExecutor {
                     compute_units: out.fuel_used,
                 })
             }
-            RuntimeKind::Http => self.upstream.call(&artifact.bytes, input, timeout).await,
+            RuntimeKind::Http => self.upstream.call(&artifact.bytes, input, run).await,
         }
     }
 }

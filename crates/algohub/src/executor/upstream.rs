@@ -10,7 +10,7 @@
 //! rebinding between check and use); literal addresses are checked up front;
 //! redirects are not followed and proxies are not used.
 
-use algohub_core::services::{ContentKind, ExecError, ExecInput, ExecOutput};
+use algohub_core::services::{ContentKind, ExecError, ExecInput, ExecOutput, RunContext};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,14 +22,19 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// Longest timeout a definition may set, in seconds (as for calls).
 const MAX_TIMEOUT_SECS: f64 = 3000.0;
 /// Request headers a definition may not set (the hub sets them).
-const RESERVED_HEADERS: [&str; 6] = [
+const RESERVED_HEADERS: [&str; 8] = [
     "host",
     "content-length",
     "content-type",
     "transfer-encoding",
     "connection",
     "x-algohub-content-type",
+    "x-algohub-request-id",
+    API_KEY_HEADER,
 ];
+/// The header that carries the call token (the upstream's API key for the
+/// data API while the call runs).
+pub const API_KEY_HEADER: &str = "x-algohub-api-key";
 
 /// An upstream definition as uploaded (`runtime` is optional, `http` if given).
 #[derive(Debug, Deserialize, Serialize)]
@@ -236,8 +241,9 @@ impl Upstream {
         &self,
         definition: &[u8],
         input: ExecInput,
-        timeout: Duration,
+        run: &RunContext<'_>,
     ) -> Result<ExecOutput, ExecError> {
+        let timeout = run.timeout;
         let def: Definition = serde_json::from_slice(definition)
             .map_err(|e| ExecError::Internal(format!("stored http definition unreadable: {e}")))?;
         let timeout = match def.timeout {
@@ -258,7 +264,14 @@ impl Upstream {
             .client
             .post(&def.url)
             .timeout(timeout)
-            .header("x-algohub-content-type", input.content_type.as_str());
+            .header("x-algohub-content-type", input.content_type.as_str())
+            .header("x-algohub-request-id", run.request_id);
+        if let Some(key) = run.api_key
+            && let Ok(mut value) = reqwest::header::HeaderValue::from_str(key)
+        {
+            value.set_sensitive(true);
+            req = req.header(API_KEY_HEADER, value);
+        }
         for (k, v) in &def.headers {
             req = req.header(k, v);
         }

@@ -232,6 +232,8 @@ async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(app: TestApp) 
     assert_eq!((sudo_paths(&doc) > 0, sudo_paths(&doc_off)), (true, 0));
     assert!(doc.to_string().contains("sudo_user"));
     assert!(!doc_off.to_string().contains("sudo_user"));
+    assert!(doc.to_string().contains("sudo=true"));
+    assert!(!doc_off.to_string().contains("sudo=true"));
 }
 
 async fn refused_calls_are_metered_and_account_errors_are_listed(app: TestApp) {

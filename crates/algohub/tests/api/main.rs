@@ -7,6 +7,7 @@ mod algorithms;
 mod apps_teams;
 mod audit;
 mod billing;
+mod call_tokens;
 mod calls;
 mod cli;
 mod data;

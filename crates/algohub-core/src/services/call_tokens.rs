@@ -1,0 +1,115 @@
+//! Call tokens: the credential an algorithm holds for the length of one call,
+//! so that it can use the data API as the account the call acts as.
+//!
+//! Design: a token carries the principal it stands for, already narrowed to
+//! the data scopes and marked with the algorithm's owner (`CallGrant`), the
+//! request id and an expiry (the call's deadline plus a little slack), all
+//! signed with the cluster's call-token key. Any node checks it without a
+//! lookup; the policy engine then decides every use like any other request
+//! (the acting account must still be active, a key it came from still live).
+//! `.my` in a data path means the principal's account: the caller's for a
+//! plain call, the algorithm owner's for a sudo call.
+
+use super::Hub;
+use crate::error::{Code, Error, Result};
+use crate::model::{Algorithm, Millis, Scopes};
+use crate::policy::{CallGrant, Principal, PrincipalKind};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What a call token may be used for: reading and writing data.
+const CALL_TOKEN_SCOPES: i64 = Scopes::DATA_READ | Scopes::DATA_WRITE;
+/// How long a token outlives its call's deadline (clock skew between nodes,
+/// an upstream finishing its last request).
+const CALL_TOKEN_SLACK_MILLIS: Millis = 1_000;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    principal: Principal,
+    request_id: String,
+    expires_at: Millis,
+}
+
+impl Hub {
+    /// Whom an algorithm acts as during a call: the caller, limited to the
+    /// data scopes the caller's credential has; with `sudo`, the algorithm's
+    /// owner (a user, or an organization as its own key would).
+    pub(crate) fn call_principal(
+        &self,
+        caller: &Principal,
+        algorithm: &Algorithm,
+        sudo: bool,
+    ) -> Principal {
+        let call = Some(CallGrant {
+            algorithm_owner: algorithm.owner_id,
+        });
+        if !sudo {
+            return Principal {
+                scopes: Scopes(caller.scopes.0 & CALL_TOKEN_SCOPES),
+                call,
+                ..*caller
+            };
+        }
+        let owner = algorithm.owner_id;
+        let kind = if self.policy.is_org(owner) {
+            PrincipalKind::OrgKey { org: owner }
+        } else {
+            PrincipalKind::User { user: owner }
+        };
+        Principal {
+            kind,
+            scopes: Scopes(CALL_TOKEN_SCOPES),
+            key: None,
+            session: None,
+            impersonator: None,
+            call,
+        }
+    }
+
+    /// A token for `principal` (from `call_principal`), valid until `timeout`
+    /// (the call's) has passed, plus the slack.
+    pub(crate) fn issue_call_token(
+        &self,
+        principal: Principal,
+        request_id: &str,
+        timeout: Duration,
+    ) -> String {
+        let valid_for = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
+        let claims = Claims {
+            principal,
+            request_id: request_id.to_string(),
+            expires_at: crate::model::now_millis()
+                .saturating_add(valid_for)
+                .saturating_add(CALL_TOKEN_SLACK_MILLIS),
+        };
+        // Serializing plain data to JSON cannot fail.
+        let bytes = serde_json::to_vec(&claims).unwrap_or_default();
+        self.call_tokens.sign(&bytes)
+    }
+
+    /// The principal a presented call token stands for.
+    pub(crate) fn authenticate_call_token(&self, raw: &str) -> Result<Principal> {
+        let refused = |why: &str| {
+            Error::new(
+                Code::InvalidKey,
+                format!("{why} call token: it is valid only while its call runs"),
+            )
+        };
+        let claims: Claims = self
+            .call_tokens
+            .open(raw)
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| refused("invalid"))?;
+        if claims.expires_at <= crate::model::now_millis() || claims.principal.call.is_none() {
+            return Err(refused("expired"));
+        }
+        if !self.policy.credential_live(&claims.principal) {
+            return Err(Error::new(
+                Code::AccountSuspended,
+                "the account this call token acts as is suspended or gone, or the \
+                 credential the call was made with has ended",
+            ));
+        }
+        Ok(claims.principal)
+    }
+}

@@ -1,0 +1,245 @@
+//! Call tokens: an `http` algorithm uses the data API during its call with the
+//! token it is handed (`X-Algohub-Api-Key`). `.my` is the caller's account, or
+//! the owner's in a sudo call; `my_algos` collections are readable by the
+//! owner's algorithms only; the token carries only data scopes the caller had,
+//! and ends shortly after the call's deadline.
+
+use crate::governance::{account_id, on_both_backends, postgres_app, published_upstream};
+use crate::support::{TestApp, error_reason};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An upstream algorithm that uses the data API while it runs. Its input is
+/// `{"api": base, "requests": [{"method", "path", "body"?}]}` (paths under
+/// `/v1/data/`); it answers `[{"status", "body"}]` and keeps every call token
+/// it was handed, in order.
+async fn data_agent() -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use axum::routing::post;
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route(
+            "/agent",
+            post(
+                |State(seen): State<Arc<Mutex<Vec<String>>>>,
+                 headers: HeaderMap,
+                 axum::Json(input): axum::Json<Value>| async move {
+                    let token = headers
+                        .get("x-algohub-api-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock().unwrap().push(token.clone());
+                    let client = reqwest::Client::new();
+                    let mut out = Vec::new();
+                    for r in input["requests"].as_array().into_iter().flatten() {
+                        let method = Method::from_bytes(r["method"].as_str().unwrap().as_bytes());
+                        let url = format!(
+                            "{}/v1/data/{}",
+                            input["api"].as_str().unwrap(),
+                            r["path"].as_str().unwrap()
+                        );
+                        let resp = client
+                            .request(method.unwrap(), url)
+                            .header("Authorization", format!("Simple {token}"))
+                            .body(r["body"].as_str().unwrap_or_default().to_string())
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        out.push(json!({"status": status, "body": resp.text().await.unwrap()}));
+                    }
+                    axum::Json(Value::Array(out))
+                },
+            ),
+        )
+        .with_state(tokens.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), tokens)
+}
+
+async fn put_file(app: &TestApp, key: &str, path: &str, body: &str) {
+    let (s, _, b) = app
+        .send_raw(Method::PUT, path, key, None, body.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, 200, "PUT {path}: {}", String::from_utf8_lossy(&b));
+}
+
+async fn collection(app: &TestApp, key: &str, body: Value) {
+    let (s, r) = app.post("/v1/data/.my", key, body).await;
+    assert_eq!(s, 200, "{r}");
+}
+
+/// Calls `alice/agent` (with `query`) as `key`, asking it to make `requests`;
+/// returns the (status, body) of each.
+async fn agent_call(app: &TestApp, key: &str, query: &str, requests: Value) -> Vec<(u64, String)> {
+    let input = json!({"api": app.base, "requests": requests}).to_string();
+    let (s, r) = app
+        .send_json(
+            &format!("/v1/algo/alice/agent{query}"),
+            key,
+            Some("application/json"),
+            input,
+        )
+        .await;
+    assert_eq!((s, r.get("error")), (200, None), "{r}");
+    r["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["status"].as_u64().unwrap(),
+                x["body"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn get(path: &str) -> Value {
+    json!({"method": "GET", "path": path})
+}
+
+async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
+    let (base, tokens) = data_agent().await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    let sue = app.make_user("sue", false).await;
+    let sue_id = account_id(&app, "sue").await;
+    app.hub()
+        .store
+        .set_user_flags(None, sue_id, None, Some(true))
+        .await
+        .unwrap();
+    app.hub().sync().await.unwrap();
+    // alice: a private collection, and one her algorithms may read (the
+    // default ACL, my_algos); bob: his own notes.
+    collection(&app, &alice, json!({"name": "notes", "acl": {"read": []}})).await;
+    put_file(
+        &app,
+        &alice,
+        "/v1/data/.my/notes/hello.txt",
+        "alice's notes",
+    )
+    .await;
+    collection(&app, &alice, json!({"name": "shared"})).await;
+    put_file(&app, &alice, "/v1/data/.my/shared/model.txt", "weights").await;
+    collection(&app, &bob, json!({"name": "notes"})).await;
+    put_file(&app, &bob, "/v1/data/.my/notes/hello.txt", "bob's notes").await;
+    published_upstream(&app, &alice, "alice", "agent", &format!("{base}/agent")).await;
+
+    // bob's call: `.my` is bob; alice's my_algos collection is readable by
+    // her algorithm, her private one is not; the algorithm writes bob's data.
+    let got = agent_call(
+        &app,
+        &bob,
+        "",
+        json!([
+            get(".my/notes/hello.txt"),
+            get("alice/shared/model.txt"),
+            get("alice/notes/hello.txt"),
+            {"method": "PUT", "path": ".my/notes/out.txt", "body": "from the algorithm"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        [200, 200, 404, 200],
+        "{got:?}"
+    );
+    assert_eq!(
+        (got[0].1.as_str(), got[1].1.as_str()),
+        ("bob's notes", "weights")
+    );
+    let (s, _, b) = app
+        .send_raw(
+            Method::GET,
+            "/v1/data/.my/notes/out.txt",
+            &bob,
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!((s, b.as_slice()), (200, &b"from the algorithm"[..]));
+    // bob himself may not read alice's my_algos collection.
+    let (s, _) = app.get("/v1/data/alice/shared/model.txt", &bob).await;
+    assert_eq!(s, 404);
+
+    // A sudo call acts as the owner: `.my` is alice.
+    let got = agent_call(
+        &app,
+        &sue,
+        "?sudo=true",
+        json!([get(".my/notes/hello.txt")]),
+    )
+    .await;
+    assert_eq!(got, [(200, "alice's notes".to_string())]);
+
+    // The token is for the data API only, and only as issued.
+    let bobs = format!("Simple {}", tokens.lock().unwrap()[0]);
+    let (s, _, b) = app
+        .send_raw(
+            Method::GET,
+            "/v1/data/.my/notes/hello.txt",
+            &bobs,
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!((s, b.as_slice()), (200, &b"bob's notes"[..]));
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/alice/agent",
+            &bobs,
+            Some("application/json"),
+            "{}",
+        )
+        .await;
+    assert_eq!(s, 403, "no calls with a call token: {r}");
+    let (s, r) = app.get("/v1/users/bob/keys", &bobs).await;
+    assert_eq!(s, 403, "no management with a call token: {r}");
+    let tampered = bobs.replacen("ahc1.", "ahc1.00", 1);
+    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &tampered).await;
+    assert_eq!(
+        (s, error_reason(&r)),
+        (401, "invalid_key".to_string()),
+        "{r}"
+    );
+
+    // A caller whose key has no data scope hands the algorithm no data access.
+    let perms = json!({"allow_algo": true, "allow_data": false, "allow_data_write": false});
+    let (s, k) = app
+        .post(
+            "/v1/users/bob/keys",
+            &bob,
+            json!({"key_label": "calls", "permissions": perms}),
+        )
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let call_only = k["api_key"].as_str().unwrap().to_string();
+    let got = agent_call(&app, &call_only, "", json!([get(".my/notes/hello.txt")])).await;
+    assert_ne!(got[0].0, 200, "{got:?}");
+
+    // The token ends with its call's deadline (plus a second of slack).
+    agent_call(&app, &bob, "?timeout=0.5", json!([])).await;
+    let returned = Instant::now();
+    let last = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
+    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &last).await;
+    assert_eq!(s, 200, "valid while the call could still run");
+    tokio::time::sleep(Duration::from_millis(1700).saturating_sub(returned.elapsed())).await;
+    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &last).await;
+    assert_eq!(
+        (s, error_reason(&r)),
+        (401, "invalid_key".to_string()),
+        "{r}"
+    );
+}
+
+on_both_backends! {
+    algorithms_use_the_data_api_with_their_call_token => call_tokens_sqlite, call_tokens_postgres;
+}
