@@ -187,6 +187,8 @@ impl WasmRuntime {
             declared: None,
             error: None,
             deadline,
+            data_api: input.data_api,
+            reply: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -437,6 +439,96 @@ mod tests {
                 "call {call} saw an earlier call's memory"
             );
         }
+    }
+
+    /// A data API over a map: `read` of an unknown path fails.
+    #[derive(Default)]
+    struct MapData(parking_lot::Mutex<HashMap<String, Vec<u8>>>);
+
+    impl crate::GuestData for MapData {
+        fn read(&self, path: String) -> crate::HostFuture<'_, Result<Vec<u8>, String>> {
+            Box::pin(async move {
+                self.0
+                    .lock()
+                    .get(&path)
+                    .cloned()
+                    .ok_or_else(|| format!("data_not_found: {path}"))
+            })
+        }
+        fn write(&self, path: String, bytes: Vec<u8>) -> crate::HostFuture<'_, Result<(), String>> {
+            Box::pin(async move {
+                self.0.lock().insert(path, bytes);
+                Ok(())
+            })
+        }
+    }
+
+    /// Reads `in/a` (taking the reply in two pieces), writes it to `out/b`,
+    /// reads a missing file and takes the message; prints the answers as
+    /// i32s: read, length, piece 1, piece 2, length after, write, failed
+    /// read, then the message.
+    const DATA_WAT: &str = r#"
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "algohub" "data_read" (func $read (param i32 i32) (result i32)))
+  (import "algohub" "data_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "algohub" "reply_len" (func $len (result i32)))
+  (import "algohub" "reply_read" (func $take (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) " in/a\n")
+  (data (i32.const 110) "out/b")
+  (data (i32.const 120) "nope")
+  (func (export "_start")
+    (i32.store (i32.const 400) (call $read (i32.const 100) (i32.const 6)))
+    (i32.store (i32.const 404) (call $len))
+    (i32.store (i32.const 408) (call $take (i32.const 200) (i32.const 5)))
+    (i32.store (i32.const 412) (call $take (i32.const 205) (i32.const 100)))
+    (i32.store (i32.const 416) (call $len))
+    (i32.store (i32.const 420) (call $write (i32.const 110) (i32.const 5) (i32.const 200) (i32.const 11)))
+    (i32.store (i32.const 424) (call $read (i32.const 120) (i32.const 4)))
+    (drop (call $take (i32.const 428) (call $len)))
+    (i32.store (i32.const 0) (i32.const 400))
+    (i32.store (i32.const 4) (i32.const 48))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+"#;
+
+    #[tokio::test]
+    async fn guests_use_the_data_api_through_the_imports() {
+        let rt = WasmRuntime::new(RuntimeConfig {
+            max_instances: 2,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let wasm = rt.prepare(DATA_WAT.as_bytes()).unwrap();
+        let data = Arc::new(MapData::default());
+        data.0.lock().insert("in/a".into(), b"hello world".to_vec());
+        let input =
+            CallInput::new(crate::ContentType::Binary, Vec::new()).with_data_api(data.clone());
+        let out = rt
+            .call("data", &wasm, input, &Limits::default())
+            .await
+            .unwrap();
+        let ints: Vec<i32> = out.data[..28]
+            .chunks(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(ints, [0, 11, 5, 6, 0, 0, 1]);
+        assert_eq!(&out.data[28..], b"data_not_found: nope");
+        assert_eq!(data.0.lock()["out/b"], b"hello world");
+
+        // Without data API access, every data import fails with a message.
+        let out = rt
+            .call(
+                "data",
+                &wasm,
+                CallInput::new(crate::ContentType::Binary, Vec::new()),
+                &Limits::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.data[..4], 1i32.to_le_bytes());
+        assert_eq!(&out.data[28..], b"this call has no dat");
     }
 
     #[test]

@@ -2,12 +2,19 @@
 //! the memory limiter.
 //!
 //! Design: the linker is built once per runtime (WASI preview 1 async functions plus the
-//! two `algohub` functions) and shared by every `InstancePre`; everything a call owns
-//! (WASI context, declared content type, reported error, deadline, limiter) lives in
-//! [`GuestState`], the store's data, so calls cannot see each other. Host functions
-//! never panic on guest input: bad pointers or names become typed traps
-//! ([`GuestAbiError`]) that the outcome mapping turns into algorithm errors.
+//! `algohub` functions) and shared by every `InstancePre`; everything a call owns
+//! (WASI context, declared content type, reported error, deadline, limiter, data API
+//! access and its pending reply) lives in [`GuestState`], the store's data, so calls
+//! cannot see each other. Host functions never panic on guest input: bad pointers or
+//! names become typed traps ([`GuestAbiError`]) that the outcome mapping turns into
+//! algorithm errors. The data imports are async (they await the host application's
+//! [`GuestData`]); the call's wall-clock guard covers the wait. A data failure is not
+//! a trap: the import answers 1 and the message is the pending reply, so the guest
+//! decides what to do.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::{Caller, Engine, Linker, ResourceLimiter};
@@ -75,6 +82,49 @@ pub struct GuestState {
     pub error: Option<String>,
     /// When the epoch callback stops the guest.
     pub deadline: Instant,
+    /// Backs the `algohub.data_*` imports (none: no data API access).
+    pub data_api: Option<Arc<dyn GuestData>>,
+    /// The answer of the last `data_*` import not yet taken with
+    /// `reply_read`: a file's bytes, or an error message.
+    pub reply: Vec<u8>,
+}
+
+/// A boxed future a host application's data API returns.
+pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The data API as a guest sees it during one call, provided by the host
+/// application (which decides whom the guest acts as and what it may touch).
+/// Errors are messages for the guest.
+pub trait GuestData: Send + Sync {
+    /// The bytes of the file at `path` (`data://owner/collection/file`).
+    fn read(&self, path: String) -> HostFuture<'_, Result<Vec<u8>, String>>;
+    /// Creates or replaces the file at `path`.
+    fn write(&self, path: String, bytes: Vec<u8>) -> HostFuture<'_, Result<(), String>>;
+}
+
+/// Largest file a guest may write with `algohub.data_write` (as the data API
+/// takes over HTTP).
+pub const MAX_DATA_WRITE_BYTES: usize = 64 << 20;
+
+/// What a `data_*` import returns: 0 done (for a read, the file is the
+/// pending reply), 1 failed (the message is the pending reply).
+const DATA_OK: i32 = 0;
+const DATA_FAILED: i32 = 1;
+
+impl GuestState {
+    /// Sets the pending reply and returns the import's answer.
+    fn answer(&mut self, outcome: Result<Vec<u8>, String>) -> i32 {
+        match outcome {
+            Ok(bytes) => {
+                self.reply = bytes;
+                DATA_OK
+            }
+            Err(message) => {
+                self.reply = message.into_bytes();
+                DATA_FAILED
+            }
+        }
+    }
 }
 
 /// Builds the linker every guest module is instantiated against.
@@ -105,7 +155,111 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
             Ok(())
         },
     )?;
+    add_data_imports(&mut linker)?;
     Ok(linker)
+}
+
+/// `algohub.data_read`, `data_write`, `reply_len` and `reply_read`.
+fn add_data_imports(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.func_wrap_async(
+        HOST_MODULE,
+        "data_read",
+        |mut caller: Caller<'_, GuestState>, (ptr, len): (i32, i32)| {
+            Box::new(async move {
+                let path = read_string(&mut caller, ptr, len)?;
+                let outcome = match caller.data().data_api.clone() {
+                    None => Err(NO_DATA_API.to_string()),
+                    Some(api) => {
+                        let cap = caller.data().limiter.memory_bytes;
+                        api.read(path.trim().to_string())
+                            .await
+                            .and_then(|bytes| fits_memory(bytes, cap))
+                    }
+                };
+                Ok(caller.data_mut().answer(outcome))
+            })
+        },
+    )?;
+    linker.func_wrap_async(
+        HOST_MODULE,
+        "data_write",
+        |mut caller: Caller<'_, GuestState>,
+         (path_ptr, path_len, ptr, len): (i32, i32, i32, i32)| {
+            Box::new(async move {
+                let path = read_string(&mut caller, path_ptr, path_len)?;
+                let bytes = read_bytes(&mut caller, ptr, len, MAX_DATA_WRITE_BYTES)?;
+                let outcome = match caller.data().data_api.clone() {
+                    None => Err(NO_DATA_API.to_string()),
+                    Some(api) => api
+                        .write(path.trim().to_string(), bytes)
+                        .await
+                        .map(|()| Vec::new()),
+                };
+                Ok(caller.data_mut().answer(outcome))
+            })
+        },
+    )?;
+    linker.func_wrap(
+        HOST_MODULE,
+        "reply_len",
+        |caller: Caller<'_, GuestState>| -> i32 {
+            // At most the memory cap (`fits_memory`), far below i32::MAX.
+            i32::try_from(caller.data().reply.len()).unwrap_or(i32::MAX)
+        },
+    )?;
+    linker.func_wrap(
+        HOST_MODULE,
+        "reply_read",
+        |mut caller: Caller<'_, GuestState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let n = caller.data().reply.len().min(len as u32 as usize);
+            let chunk: Vec<u8> = caller.data_mut().reply.drain(..n).collect();
+            write_bytes(&mut caller, ptr, &chunk)?;
+            Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        },
+    )?;
+    Ok(())
+}
+
+const NO_DATA_API: &str = "this call has no data API access";
+
+/// A file a guest reads must fit its memory cap.
+fn fits_memory(bytes: Vec<u8>, cap: usize) -> Result<Vec<u8>, String> {
+    if bytes.len() > cap {
+        return Err(format!(
+            "the file is {} bytes, more than the algorithm's memory limit ({cap} bytes)",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn guest_memory(caller: &mut Caller<'_, GuestState>) -> wasmtime::Result<wasmtime::Memory> {
+    caller
+        .get_export("memory")
+        .and_then(|e| e.into_memory())
+        .ok_or_else(|| {
+            wasmtime::Error::new(GuestAbiError(
+                "host call needs an exported memory named \"memory\"".into(),
+            ))
+        })
+}
+
+/// Copies `bytes` into the guest's memory at `ptr`.
+fn write_bytes(
+    caller: &mut Caller<'_, GuestState>,
+    ptr: i32,
+    bytes: &[u8],
+) -> wasmtime::Result<()> {
+    let memory = guest_memory(caller)?;
+    memory
+        .write(&mut *caller, ptr as u32 as usize, bytes)
+        .map_err(|_| {
+            wasmtime::Error::new(GuestAbiError(format!(
+                "reply_read: {} bytes at {} are out of bounds",
+                bytes.len(),
+                ptr as u32
+            )))
+        })
 }
 
 /// Reads a UTF-8 string (lossily) from the guest's exported memory.
@@ -114,17 +268,25 @@ fn read_string(
     ptr: i32,
     len: i32,
 ) -> wasmtime::Result<String> {
+    let bytes = read_bytes(caller, ptr, len, MAX_HOST_STRING)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Copies `len` bytes (at most `max`) at `ptr` out of the guest's memory.
+fn read_bytes(
+    caller: &mut Caller<'_, GuestState>,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> wasmtime::Result<Vec<u8>> {
     let abi = |msg: String| wasmtime::Error::new(GuestAbiError(msg));
-    let memory = caller
-        .get_export("memory")
-        .and_then(|e| e.into_memory())
-        .ok_or_else(|| abi("host call needs an exported memory named \"memory\"".into()))?;
+    let memory = guest_memory(caller)?;
     // Pointers and lengths are i32 in the ABI but denote unsigned wasm32 addresses.
     let start = ptr as u32 as usize;
     let len = len as u32 as usize;
-    if len > MAX_HOST_STRING {
+    if len > max {
         return Err(abi(format!(
-            "host call string is {len} bytes; the limit is {MAX_HOST_STRING}"
+            "host call argument is {len} bytes; the limit is {max}"
         )));
     }
     let data = memory.data(&caller);
@@ -133,8 +295,8 @@ fn read_string(
         .and_then(|end| data.get(start..end))
         .ok_or_else(|| {
             abi(format!(
-                "host call string at {start}+{len} is out of bounds"
+                "host call argument at {start}+{len} is out of bounds"
             ))
         })?;
-    Ok(String::from_utf8_lossy(bytes).into_owned())
+    Ok(bytes.to_vec())
 }

@@ -8,7 +8,7 @@
 //! the caller's digest; every call gets a fresh store and instance, so calls share no
 //! guest state. Guests run through `call_async` and yield to the executor on every
 //! epoch tick, so a busy guest never pins a tokio worker. The guest ABI (stdin in,
-//! stdout out, stderr as printed output, two `algohub.*` imports) is documented in
+//! stdout out, stderr as printed output, the `algohub.*` imports) is documented in
 //! `docs/guest-abi.md`; the types here are the whole public surface.
 //!
 //! - `engine`: [`WasmRuntime`] (engine set-up, module cache, `prepare`, `call`).
@@ -24,6 +24,7 @@ mod pipe;
 use std::time::Duration;
 
 pub use engine::{AllocatorKind, WasmRuntime};
+pub use host::{GuestData, HostFuture, MAX_DATA_WRITE_BYTES};
 
 /// The content type of a call's input or result (Algorithmia v1 `metadata.content_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,20 +68,40 @@ impl std::fmt::Display for ContentType {
     }
 }
 
-/// The input of one call: the request body and its content type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The input of one call: the request body and its content type, and what
+/// the guest may do with the data API during the call.
+#[derive(Clone)]
 pub struct CallInput {
     pub content_type: ContentType,
     pub data: Vec<u8>,
+    /// Backs the `algohub.data_*` imports; without it they answer "no data
+    /// API access".
+    pub data_api: Option<std::sync::Arc<dyn GuestData>>,
+}
+
+impl std::fmt::Debug for CallInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallInput")
+            .field("content_type", &self.content_type)
+            .field("data", &format_args!("{} bytes", self.data.len()))
+            .field("data_api", &self.data_api.is_some())
+            .finish()
+    }
 }
 
 impl CallInput {
-    /// Shorthand for a call input.
+    /// Shorthand for a call input (no data API access).
     pub fn new(content_type: ContentType, data: impl Into<Vec<u8>>) -> Self {
         Self {
             content_type,
             data: data.into(),
+            data_api: None,
         }
+    }
+    /// Gives the guest the data API through `api`.
+    pub fn with_data_api(mut self, api: std::sync::Arc<dyn GuestData>) -> Self {
+        self.data_api = Some(api);
+        self
     }
 }
 

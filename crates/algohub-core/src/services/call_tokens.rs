@@ -9,12 +9,17 @@
 //! (the acting account must still be active, a key it came from still live).
 //! `.my` in a data path means the principal's account: the caller's for a
 //! plain call, the algorithm owner's for a sudo call.
+//!
+//! In-process runtimes (wasm) get the same principal without a token:
+//! `call_data` hands the executor a `CallData` bound to it.
 
 use super::Hub;
+use super::executor::CallData;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, Millis, Scopes};
 use crate::policy::{CallGrant, Principal, PrincipalKind};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a call token may be used for: reading and writing data.
@@ -111,5 +116,52 @@ impl Hub {
             ));
         }
         Ok(claims.principal)
+    }
+}
+
+/// The data API for an in-process algorithm during one call.
+struct CallDataAccess {
+    hub: Arc<Hub>,
+    principal: Principal,
+}
+
+fn for_guest(e: Error) -> String {
+    format!("{}: {}", e.code.slug(), e.message)
+}
+
+#[async_trait::async_trait]
+impl CallData for CallDataAccess {
+    async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
+        let path = self
+            .hub
+            .data_path(&self.principal, path)
+            .await
+            .map_err(for_guest)?;
+        self.hub
+            .data_read_file(&self.principal, &path)
+            .await
+            .map_err(for_guest)
+    }
+
+    async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        let path = self
+            .hub
+            .data_path(&self.principal, path)
+            .await
+            .map_err(for_guest)?;
+        self.hub
+            .data_write_file(&self.principal, &path, bytes)
+            .await
+            .map_err(for_guest)
+    }
+}
+
+impl Hub {
+    /// Data API access acting as `principal` (from `call_principal`), for an
+    /// in-process runtime; `None` on nodes that do not serve the data API.
+    pub(crate) fn call_data(&self, principal: Principal) -> Option<Arc<dyn CallData>> {
+        self.files.as_ref()?;
+        let hub = self.me.upgrade()?;
+        Some(Arc::new(CallDataAccess { hub, principal }))
     }
 }

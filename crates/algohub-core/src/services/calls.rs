@@ -315,14 +315,20 @@ impl Hub {
             started: call.started,
             ran: false,
         };
-        // Only the http runtime can pass a call token on; wasm guests have no
-        // data API access yet, so none is minted for them.
-        let api_key = (call.artifact.kind == crate::model::RuntimeKind::Http)
-            .then(|| self.issue_call_token(call.acting, &call.request_id, call.timeout));
+        // The algorithm's data API access: a call token for an upstream (http),
+        // direct access for an in-process guest (wasm).
+        let (api_key, data) = match call.artifact.kind {
+            crate::model::RuntimeKind::Http => (
+                Some(self.issue_call_token(call.acting, &call.request_id, call.timeout)),
+                None,
+            ),
+            crate::model::RuntimeKind::Wasm => (None, self.call_data(call.acting)),
+        };
         let run = RunContext {
             timeout: call.timeout,
             request_id: &call.request_id,
             api_key: api_key.as_deref(),
+            data,
         };
         let result = self.executor()?.execute(&call.artifact, input, &run).await;
         drop(call.slot);

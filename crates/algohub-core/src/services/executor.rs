@@ -43,8 +43,19 @@ pub struct ExecOutput {
     pub compute_units: u64,
 }
 
+/// The data API as an algorithm uses it during one call: acting as the call's
+/// acting-as account (`.my` is that account), decided by the policy like any
+/// request. Errors are messages for the algorithm (`reason: message`).
+#[async_trait]
+pub trait CallData: Send + Sync {
+    /// The bytes of the file at `path` (`data://owner/collection/file`).
+    async fn read(&self, path: &str) -> Result<Vec<u8>, String>;
+    /// Creates or replaces the file at `path`.
+    async fn write(&self, path: &str, bytes: Vec<u8>) -> Result<(), String>;
+}
+
 /// What a run knows of its call besides the input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct RunContext<'a> {
     /// The call's wall-clock limit.
     pub timeout: Duration,
@@ -54,6 +65,9 @@ pub struct RunContext<'a> {
     /// while the call runs (acting as the call's acting-as account; `.my` is
     /// that account). Minted only for runtimes that pass it on (`http`).
     pub api_key: Option<&'a str>,
+    /// The same access for in-process runtimes (`wasm`: the `algohub.data_*`
+    /// imports); `None` on nodes that do not serve the data API.
+    pub data: Option<std::sync::Arc<dyn CallData>>,
 }
 
 /// Why a run did not produce a result. `Algorithm` errors are the algorithm's own

@@ -42,7 +42,7 @@ pub use data::{
     StorageError, split_path,
 };
 pub use elevated::{ImpersonationView, MAX_REASON_CHARS, SessionView, SuperPowersView};
-pub use executor::{ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext};
+pub use executor::{CallData, ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext};
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
 pub use mail::{Email, MailError, Mailer, render_email};
@@ -136,6 +136,8 @@ pub struct Hub {
     denied_budget: audit::DeniedBudget,
     /// Signs the tokens algorithms use during a call (`call_token`).
     call_tokens: crate::secrets::CallTokenKey,
+    /// This hub, for what a call hands its algorithm (data API access).
+    me: std::sync::Weak<Hub>,
 }
 
 impl Hub {
@@ -172,7 +174,8 @@ impl Hub {
                 )
                 .await?,
         );
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             store,
             policy,
             settings,

@@ -13,10 +13,11 @@ pub mod upstream;
 
 use algohub_core::model::{Artifact, RuntimeKind};
 use algohub_core::services::{
-    ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext, artifact_digest,
+    CallData, ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext, artifact_digest,
 };
 use algohub_runtime::{
-    CallError, CallInput, ContentType, ECHO_WAT, Limits, RuntimeConfig, WasmRuntime,
+    CallError, CallInput, ContentType, ECHO_WAT, GuestData, HostFuture, Limits, RuntimeConfig,
+    WasmRuntime,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -78,6 +79,18 @@ fn from_runtime(kind: ContentType) -> ContentKind {
     }
 }
 
+/// The call's data API access, as the wasm runtime's guests use it.
+struct GuestDataBridge(Arc<dyn CallData>);
+
+impl GuestData for GuestDataBridge {
+    fn read(&self, path: String) -> HostFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move { self.0.read(&path).await })
+    }
+    fn write(&self, path: String, bytes: Vec<u8>) -> HostFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.write(&path, bytes).await })
+    }
+}
+
 fn exec_error(e: CallError) -> ExecError {
     match e {
         CallError::Algorithm {
@@ -132,7 +145,10 @@ impl Executor for HubExecutor {
                     timeout: run.timeout,
                     ..Limits::default()
                 };
-                let input = CallInput::new(to_runtime(input.content_type), input.data);
+                let mut input = CallInput::new(to_runtime(input.content_type), input.data);
+                if let Some(data) = &run.data {
+                    input = input.with_data_api(Arc::new(GuestDataBridge(data.clone())));
+                }
                 let out = self
                     .wasm
                     .call(&artifact.digest, &artifact.bytes, input, &limits)

@@ -1,9 +1,10 @@
-//! Call tokens: an `http` algorithm uses the data API during its call with the
-//! token it is handed (`X-Algohub-Api-Key`). `.my` is the caller's account, or
+//! Data API access during a call: an `http` algorithm uses the token it is
+//! handed (`X-Algohub-Api-Key`), a `wasm` one the `algohub.data_*` imports. `.my` is the caller's account, or
 //! the owner's in a sudo call; `my_algos` collections are readable by the
 //! owner's algorithms only; the token carries only data scopes the caller had,
 //! and ends shortly after the call's deadline.
 
+use crate::algorithms::{compile, create, publish, upload};
 use crate::governance::{account_id, on_both_backends, postgres_app, published_upstream};
 use crate::support::{TestApp, error_reason};
 use reqwest::Method;
@@ -105,12 +106,13 @@ fn get(path: &str) -> Value {
     json!({"method": "GET", "path": path})
 }
 
-async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
-    let (base, tokens) = data_agent().await;
+/// alice (with a private collection `notes` and a `my_algos` one, `shared`),
+/// bob (with his own `notes`) and sue, a sudo user; their keys.
+async fn people_and_data(app: &TestApp) -> (String, String, String) {
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let sue = app.make_user("sue", false).await;
-    let sue_id = account_id(&app, "sue").await;
+    let sue_id = account_id(app, "sue").await;
     app.hub()
         .store
         .set_user_flags(None, sue_id, None, Some(true))
@@ -119,18 +121,18 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     app.hub().sync().await.unwrap();
     // alice: a private collection, and one her algorithms may read (the
     // default ACL, my_algos); bob: his own notes.
-    collection(&app, &alice, json!({"name": "notes", "acl": {"read": []}})).await;
-    put_file(
-        &app,
-        &alice,
-        "/v1/data/.my/notes/hello.txt",
-        "alice's notes",
-    )
-    .await;
-    collection(&app, &alice, json!({"name": "shared"})).await;
-    put_file(&app, &alice, "/v1/data/.my/shared/model.txt", "weights").await;
-    collection(&app, &bob, json!({"name": "notes"})).await;
-    put_file(&app, &bob, "/v1/data/.my/notes/hello.txt", "bob's notes").await;
+    collection(app, &alice, json!({"name": "notes", "acl": {"read": []}})).await;
+    put_file(app, &alice, "/v1/data/.my/notes/hello.txt", "alice's notes").await;
+    collection(app, &alice, json!({"name": "shared"})).await;
+    put_file(app, &alice, "/v1/data/.my/shared/model.txt", "weights").await;
+    collection(app, &bob, json!({"name": "notes"})).await;
+    put_file(app, &bob, "/v1/data/.my/notes/hello.txt", "bob's notes").await;
+    (alice, bob, sue)
+}
+
+async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
+    let (base, tokens) = data_agent().await;
+    let (alice, bob, sue) = people_and_data(&app).await;
     published_upstream(&app, &alice, "alice", "agent", &format!("{base}/agent")).await;
 
     // bob's call: `.my` is bob; alice's my_algos collection is readable by
@@ -240,6 +242,51 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     );
 }
 
+/// A wasm algorithm (examples/readfile.wat) reads data through the
+/// `algohub.data_*` imports, acting as the call does.
+async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
+    let (alice, bob, sue) = people_and_data(&app).await;
+    create(&app, &alice, "alice", "reader").await;
+    let (s, b) = upload(&app, &alice, "alice/reader", "text/plain", READFILE_WAT).await;
+    assert_eq!(s, 200, "{b}");
+    compile(&app, &alice, "alice/reader").await;
+    let (s, v) = publish(&app, &alice, "alice/reader", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    let read = |key: &str, query: &str, path: &str| {
+        let (key, url, path) = (
+            key.to_string(),
+            format!("/v1/algo/alice/reader{query}"),
+            path.to_string(),
+        );
+        let app = &app;
+        async move {
+            let (s, r) = app.send_json(&url, &key, Some("text/plain"), path).await;
+            assert_eq!(s, 200, "{r}");
+            r
+        }
+    };
+    let r = read(&bob, "", "data://.my/notes/hello.txt\n").await;
+    assert_eq!(r["result"], "bob's notes", "{r}");
+    let r = read(&bob, "", "alice/shared/model.txt").await;
+    assert_eq!(r["result"], "weights", "{r}");
+    let r = read(&bob, "", ".my/notes/missing.txt").await;
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("data_not_found: "), "{r}");
+    let r = read(&bob, "", "alice/notes/hello.txt").await;
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("data_not_found"),
+        "{r}"
+    );
+    let r = read(&sue, "?sudo=true", ".my/notes/hello.txt").await;
+    assert_eq!(r["result"], "alice's notes", "{r}");
+}
+
+const READFILE_WAT: &[u8] = include_bytes!("../../../../examples/readfile.wat");
+
 on_both_backends! {
     algorithms_use_the_data_api_with_their_call_token => call_tokens_sqlite, call_tokens_postgres;
+    wasm_algorithms_read_data_as_the_call_acts => wasm_data_sqlite, wasm_data_postgres;
 }
