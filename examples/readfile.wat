@@ -4,6 +4,7 @@
 ;; the caller's account (the owner's in a sudo call), and the owner's
 ;; `my_algos` collections are readable too. When the read fails (no such file,
 ;; not allowed), the message the host gives back becomes the algorithm's error.
+;; The result has the input's type (text), so the file must be UTF-8 text.
 (module
   (import "wasi_snapshot_preview1" "fd_read"
     (func $fd_read (param i32 i32 i32 i32) (result i32)))
@@ -13,8 +14,10 @@
   (import "algohub" "reply_len" (func $reply_len (result i32)))
   (import "algohub" "reply_read" (func $reply_read (param i32 i32) (result i32)))
   (import "algohub" "set_error" (func $set_error (param i32 i32)))
-  ;; 0..16: an iovec and a byte count; 1024..2048: the path; 4096..: the reply.
+  ;; 0..16: an iovec and a byte count; 1024..2048: the path; 2048: a message;
+  ;; 4096..: the reply.
   (memory (export "memory") 1)
+  (data (i32.const 2048) "the file does not fit in memory here.")
   (func (export "_start")
     (local $path_len i32)
     (local $failed i32)
@@ -35,7 +38,11 @@
                    (i32.const 65536))
         (memory.size)))
     (if (i32.gt_s (local.get $need) (i32.const 0))
-      (then (drop (memory.grow (local.get $need)))))
+      (then
+        (if (i32.lt_s (memory.grow (local.get $need)) (i32.const 0))
+          (then
+            (call $set_error (i32.const 2048) (i32.const 37))
+            (return)))))
     (drop (call $reply_read (i32.const 4096) (local.get $len)))
     (if (local.get $failed)
       (then

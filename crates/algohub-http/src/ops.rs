@@ -208,6 +208,8 @@ fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditC
             };
             if algohub_core::secrets::SessionSecret::looks_valid(token) {
                 ("session", Some(token))
+            } else if algohub_core::secrets::CallTokenKey::looks_like(token) {
+                ("call_token", Some(token))
             } else {
                 (scheme, Some(token))
             }

@@ -153,7 +153,7 @@ fn elevated() -> Value {
         "SuperPowers": obj(&["reason", "started_at", "until"], json!({"reason": s(), "started_at": s(), "until": s()})),
         "SuperPowersState": obj(&["super_powers"], json!({"super_powers": {"oneOf": [{"$ref": "#/components/schemas/SuperPowers"}, {"type": "null"}]}})),
         "SessionInfo": obj(&["account", "account_type", "credential", "scopes", "cluster_admin"], json!({"account": s(), "account_type": s(),
-            "credential": {"type": S, "enum": ["api_key", "session"]}, "scopes": {"type": "array", "items": s()}, "cluster_admin": {"type": "boolean"},
+            "credential": {"type": S, "enum": ["api_key", "session", "call_token"]}, "scopes": {"type": "array", "items": s()}, "cluster_admin": {"type": "boolean"},
             "impersonation": {"oneOf": [{"$ref": "#/components/schemas/Impersonation"}, {"type": "null"}]},
             "super_powers": {"oneOf": [{"$ref": "#/components/schemas/SuperPowers"}, {"type": "null"}]}})),
     })

@@ -69,12 +69,20 @@ pub struct Principal {
     pub call: Option<CallGrant>,
 }
 
-/// What a call token adds to the principal it acts as.
+/// What marks an algorithm acting during a call, and the credential of the
+/// call it came from (which must stay live for the grant to hold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallGrant {
     /// The account that owns the running algorithm (collections with the
     /// `my_algos` ACL are readable by that account's algorithms).
     pub algorithm_owner: AccountId,
+    /// Who made the call: the account, and the key or impersonation session
+    /// used, if any.
+    pub caller: AccountId,
+    pub caller_key: Option<KeyId>,
+    pub caller_session: Option<SessionId>,
+    /// A sudo call: the caller must still hold the sudo role.
+    pub sudo: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -389,22 +397,46 @@ impl PolicyEngine {
         self.index.read().principal_active(p)
     }
 
-    /// Whether a principal presented again later (a call token) still
-    /// stands: its account is active, and the key or impersonation session it
-    /// came from is still live.
-    pub fn credential_live(&self, p: &Principal) -> bool {
+    /// Whether an algorithm's principal during a call (`Principal::call`)
+    /// still stands: the account it acts as is active, and so is the call's
+    /// own credential (the caller's account, the key or impersonation session
+    /// it used, the impersonating admin's role, and for a sudo call the sudo
+    /// role). Anything else is not such a principal: `false`.
+    pub fn call_grant_live(&self, p: &Principal) -> bool {
+        let Some(grant) = p.call else {
+            return false;
+        };
         let now = coarse_now_millis();
         let index = self.index.read();
-        let key_live = p.key.is_none_or(|id| {
+        let account_active = |id| {
+            index.users.get(&id).is_some_and(|u| u.active()) || index.orgs.get(&id) == Some(&true)
+        };
+        let key_live = grant.caller_key.is_none_or(|id| {
             index
                 .keys
                 .get(&id)
                 .is_some_and(|k| entry::live(k.expires_at, now))
         });
-        let session_live = p
-            .session
+        let session_live = grant
+            .caller_session
             .is_none_or(|id| index.sessions.get(&id).is_some_and(|s| s.expires_at > now));
-        index.principal_active(p) && key_live && session_live
+        let admin_live = p.impersonator.is_none_or(|admin| {
+            index
+                .users
+                .get(&admin)
+                .is_some_and(|u| u.active() && u.cluster_admin())
+        });
+        let sudo_live = !grant.sudo
+            || index
+                .users
+                .get(&grant.caller)
+                .is_some_and(|u| u.active() && u.sudo_user());
+        index.principal_active(p)
+            && account_active(grant.caller)
+            && key_live
+            && session_live
+            && admin_live
+            && sudo_live
     }
 
     /// Replaces the whole index (e.g. after a missed change).

@@ -572,7 +572,13 @@ fn a_call_token_principal_is_held_to_its_scopes() {
     // alice's (2) algorithm, called by erin (6), reading data.
     let token = Principal {
         scopes: Scopes(Scopes::DATA_READ),
-        call: Some(CallGrant { algorithm_owner: 2 }),
+        call: Some(CallGrant {
+            algorithm_owner: 2,
+            caller: 6,
+            caller_key: None,
+            caller_session: None,
+            sudo: false,
+        }),
         ..Principal::user(6)
     };
     assert!(token.is_algorithm_of(2) && !token.is_algorithm_of(6));

@@ -45,12 +45,22 @@ impl Hub {
         algorithm: &Algorithm,
         sudo: bool,
     ) -> Principal {
+        // The call's credential is kept in the grant (checked on every use),
+        // not as the principal's own key or session: the algorithm cannot use
+        // routes that act on them (e.g. end an impersonation session).
         let call = Some(CallGrant {
             algorithm_owner: algorithm.owner_id,
+            caller: caller.account_id(),
+            caller_key: caller.key,
+            caller_session: caller.session,
+            sudo,
         });
+        let scopes = Scopes(caller.scopes.0 & CALL_TOKEN_SCOPES);
         if !sudo {
             return Principal {
-                scopes: Scopes(caller.scopes.0 & CALL_TOKEN_SCOPES),
+                scopes,
+                key: None,
+                session: None,
                 call,
                 ..*caller
             };
@@ -63,7 +73,7 @@ impl Hub {
         };
         Principal {
             kind,
-            scopes: Scopes(CALL_TOKEN_SCOPES),
+            scopes,
             key: None,
             session: None,
             impersonator: None,
@@ -105,17 +115,29 @@ impl Hub {
             .open(raw)
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| refused("invalid"))?;
-        if claims.expires_at <= crate::model::now_millis() || claims.principal.call.is_none() {
+        // What no token this code issues exceeds, enforced again here, so
+        // that even a token signed outside it cannot do more.
+        let now = crate::model::now_millis();
+        let longest = (super::MAX_TIMEOUT_SECS * 1000.0) as Millis + CALL_TOKEN_SLACK_MILLIS;
+        if claims.expires_at <= now || claims.expires_at > now.saturating_add(longest) {
             return Err(refused("expired"));
         }
-        if !self.policy.credential_live(&claims.principal) {
-            return Err(Error::new(
-                Code::AccountSuspended,
-                "the account this call token acts as is suspended or gone, or the \
-                 credential the call was made with has ended",
-            ));
+        let mut principal = claims.principal;
+        principal.scopes = Scopes(principal.scopes.0 & CALL_TOKEN_SCOPES);
+        self.require_call_grant_live(&principal)?;
+        Ok(principal)
+    }
+
+    /// Refuses an algorithm's principal whose call credential has ended.
+    fn require_call_grant_live(&self, principal: &Principal) -> Result<()> {
+        if self.policy.call_grant_live(principal) {
+            return Ok(());
         }
-        Ok(claims.principal)
+        Err(Error::new(
+            Code::InvalidKey,
+            "the credential of the call this access came from has ended (account suspended \
+             or gone, key revoked, session over, or role removed)",
+        ))
     }
 }
 
@@ -132,6 +154,9 @@ fn for_guest(e: Error) -> String {
 #[async_trait::async_trait]
 impl CallData for CallDataAccess {
     async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
+        self.hub
+            .require_call_grant_live(&self.principal)
+            .map_err(for_guest)?;
         let path = self
             .hub
             .data_path(&self.principal, path)
@@ -144,6 +169,9 @@ impl CallData for CallDataAccess {
     }
 
     async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        self.hub
+            .require_call_grant_live(&self.principal)
+            .map_err(for_guest)?;
         let path = self
             .hub
             .data_path(&self.principal, path)

@@ -228,7 +228,9 @@ impl Hub {
                 crate::model::AccountKind::User => "user",
                 crate::model::AccountKind::Org => "organization",
             },
-            credential: if caller.session.is_some() {
+            credential: if caller.call.is_some() {
+                "call_token"
+            } else if caller.session.is_some() {
                 "session"
             } else {
                 "api_key"

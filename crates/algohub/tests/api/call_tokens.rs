@@ -133,6 +133,7 @@ async fn people_and_data(app: &TestApp) -> (String, String, String) {
 async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     let (base, tokens) = data_agent().await;
     let (alice, bob, sue) = people_and_data(&app).await;
+    let sue_id = account_id(&app, "sue").await;
     published_upstream(&app, &alice, "alice", "agent", &format!("{base}/agent")).await;
 
     // bob's call: `.my` is bob; alice's my_algos collection is readable by
@@ -205,6 +206,18 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     assert_eq!(s, 403, "no calls with a call token: {r}");
     let (s, r) = app.get("/v1/users/bob/keys", &bobs).await;
     assert_eq!(s, 403, "no management with a call token: {r}");
+    let (s, r) = app.get("/v1/session", &bobs).await;
+    assert_eq!(
+        (s, r["credential"].as_str()),
+        (200, Some("call_token")),
+        "{r}"
+    );
+    let (s, r) = app.delete("/v1/session", &bobs).await;
+    assert_eq!(
+        (s, error_reason(&r)),
+        (400, "not_a_session".to_string()),
+        "{r}"
+    );
     let tampered = bobs.replacen("ahc1.", "ahc1.00", 1);
     let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &tampered).await;
     assert_eq!(
@@ -225,7 +238,75 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     assert_eq!(s, 200, "{k}");
     let call_only = k["api_key"].as_str().unwrap().to_string();
     let got = agent_call(&app, &call_only, "", json!([get(".my/notes/hello.txt")])).await;
-    assert_ne!(got[0].0, 200, "{got:?}");
+    assert_eq!(got[0].0, 404, "{got:?}");
+    // Nor does a sudo user's: a sudo call lends the owner's account, not
+    // scopes the sudo user's key lacks.
+    let (s, k) = app
+        .post(
+            "/v1/users/sue/keys",
+            &sue,
+            json!({"key_label": "calls", "permissions": perms}),
+        )
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let sue_call_only = k["api_key"].as_str().unwrap().to_string();
+    let put = json!({"method": "PUT", "path": ".my/notes/hello.txt", "body": "overwritten"});
+    let got = agent_call(&app, &sue_call_only, "?sudo=true", json!([put])).await;
+    assert_eq!(got[0].0, 404, "{got:?}");
+    let (_, _, b) = app
+        .send_raw(
+            Method::GET,
+            "/v1/data/.my/notes/hello.txt",
+            &alice,
+            None,
+            vec![],
+        )
+        .await;
+    assert_eq!(b, b"alice's notes");
+
+    // A token ends with the credential its call was made with: a revoked
+    // key, or a sudo user who lost the role.
+    let (s, k) = app
+        .post("/v1/users/bob/keys", &bob, json!({"key_label": "all"}))
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let revocable = k["api_key"].as_str().unwrap().to_string();
+    agent_call(&app, &revocable, "", json!([])).await;
+    let from_key = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
+    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &from_key).await;
+    assert_eq!(s, 200);
+    let (s, r) = app
+        .delete(&format!("/v1/keys/{}", k["id"].as_str().unwrap()), &bob)
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &from_key).await;
+    assert_eq!(
+        (s, error_reason(&r)),
+        (401, "invalid_key".to_string()),
+        "{r}"
+    );
+    agent_call(&app, &sue, "?sudo=true", json!([])).await;
+    let from_sudo = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
+    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &from_sudo).await;
+    assert_eq!(s, 200);
+    app.hub()
+        .store
+        .set_user_flags(None, sue_id, None, Some(false))
+        .await
+        .unwrap();
+    app.hub().sync().await.unwrap();
+    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &from_sudo).await;
+    assert_eq!(
+        (s, error_reason(&r)),
+        (401, "invalid_key".to_string()),
+        "{r}"
+    );
+    app.hub()
+        .store
+        .set_user_flags(None, sue_id, None, Some(true))
+        .await
+        .unwrap();
+    app.hub().sync().await.unwrap();
 
     // The token ends with its call's deadline (plus a second of slack).
     agent_call(&app, &bob, "?timeout=0.5", json!([])).await;
