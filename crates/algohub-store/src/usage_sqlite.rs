@@ -22,7 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The writer's connection, opened on first use.
-pub(crate) type UsageConn = Arc<Mutex<Option<Connection>>>;
+pub(crate) type UsageConn = Arc<Mutex<Option<Writer>>>;
+
+/// The connection and the `synchronous` level last set on it (set again
+/// only when the durability setting changes).
+pub(crate) struct Writer {
+    conn: Connection,
+    full_sync: Option<bool>,
+}
 
 fn sqlite_err(e: rusqlite::Error) -> StoreError {
     StoreError::Other(format!("sqlite usage write: {e}"))
@@ -45,6 +52,7 @@ impl SqlStore {
     pub fn usage_writer_synchronous(&self) -> Option<i64> {
         let slot = self.usage_conn.lock().ok()?;
         slot.as_ref()?
+            .conn
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .ok()
     }
@@ -66,18 +74,25 @@ impl SqlStore {
                 .lock()
                 .map_err(|_| StoreError::Other("the usage writer panicked".into()))?;
             if slot.is_none() {
-                *slot = Some(open(&path)?);
+                *slot = Some(Writer {
+                    conn: open(&path)?,
+                    full_sync: None,
+                });
             }
-            let Some(conn) = slot.as_mut() else {
+            let Some(writer) = slot.as_mut() else {
                 unreachable!("opened above")
             };
-            // Per batch, so that a change of mode applies at once; setting
-            // it costs nothing next to a batch.
-            let sync = if durable { "FULL" } else { "NORMAL" };
-            let done = conn
-                .execute_batch(&format!("PRAGMA synchronous = {sync}"))
-                .map_err(sqlite_err)
-                .and_then(|()| write(conn, &records));
+            // Checked per batch, so that a change of mode applies at once.
+            if writer.full_sync != Some(durable) {
+                let sync = if durable { "FULL" } else { "NORMAL" };
+                writer
+                    .conn
+                    .execute_batch(&format!("PRAGMA synchronous = {sync}"))
+                    .map_err(sqlite_err)?;
+                writer.full_sync = Some(durable);
+            }
+            let conn = &mut writer.conn;
+            let done = write(conn, &records);
             if done.is_err() {
                 // Leave no transaction open behind a failed batch; if even the
                 // rollback fails, start over on a new connection next time.
@@ -92,13 +107,19 @@ impl SqlStore {
     }
 }
 
-/// One transaction: the new records, their rollups and their postings.
+/// One transaction: the new records, their rollups and their postings. The
+/// statements are prepared once per connection (rusqlite's statement cache).
 fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sqlite_err)?;
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut st| st.execute([]))
+            .map_err(sqlite_err)
+    };
+    run("BEGIN IMMEDIATE")?;
     let mut inserted: Vec<&UsageRecord> = Vec::with_capacity(records.len());
     {
         let mut insert = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
                  ON CONFLICT (request_id) DO NOTHING"
@@ -111,7 +132,7 @@ fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
             }
         }
         let mut upsert = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "{ROLLUP_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  {ROLLUP_CONFLICT}"
             ))
@@ -137,7 +158,7 @@ fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
                 .map_err(sqlite_err)?;
         }
         let mut post = conn
-            .prepare(&format!("{LEDGER_INSERT} VALUES (?1, ?2, ?3, ?4, ?5)"))
+            .prepare_cached(&format!("{LEDGER_INSERT} VALUES (?1, ?2, ?3, ?4, ?5)"))
             .map_err(sqlite_err)?;
         let now = now_millis();
         for (request_id, account, kind, amount) in postings(&inserted) {
@@ -145,5 +166,5 @@ fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
                 .map_err(sqlite_err)?;
         }
     }
-    conn.execute_batch("COMMIT").map_err(sqlite_err)
+    run("COMMIT").map(drop)
 }

@@ -391,12 +391,16 @@ async fn load_batches(
         }
         // Fill the batch: per-transaction costs (commit, WAL frames) are
         // paid per batch, so under load a few milliseconds buy large batches.
-        let linger = tokio::time::Instant::now() + LOAD_LINGER;
-        while pending.len() < MAX_LOAD {
-            let room = MAX_LOAD - pending.len();
-            match tokio::time::timeout_at(linger, rx.recv_many(&mut pending, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        // The loader sleeps through them rather than waiting on the channel,
+        // which would wake it (and often a parked worker thread) for nearly
+        // every record a call sends.
+        if pending.len() < MAX_LOAD {
+            tokio::time::sleep(LOAD_LINGER).await;
+            while pending.len() < MAX_LOAD {
+                match rx.try_recv() {
+                    Ok(record) => pending.push(record),
+                    Err(_) => break,
+                }
             }
         }
         // Shared with the store's writer (which may run on another thread)
