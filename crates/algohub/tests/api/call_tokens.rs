@@ -363,6 +363,61 @@ async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
     );
     let r = read(&sue, "?sudo=true", ".my/notes/hello.txt").await;
     assert_eq!(r["result"], "alice's notes", "{r}");
+
+    // An org-owned algorithm in a sudo call acts as the org: `.my` is acme.
+    app.make_org("acme", &alice).await;
+    let (s, v) = app
+        .put(
+            "/v1/organizations/acme",
+            &alice,
+            json!({"require_approval": false}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .post(
+            "/v1/data/acme",
+            &alice,
+            json!({"name": "notes", "acl": {"read": []}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    put_file(
+        &app,
+        &alice,
+        "/v1/data/acme/notes/hello.txt",
+        "acme's notes",
+    )
+    .await;
+    create(&app, &alice, "acme", "reader").await;
+    let (s, b) = upload(&app, &alice, "acme/reader", "text/plain", READFILE_WAT).await;
+    assert_eq!(s, 200, "{b}");
+    compile(&app, &alice, "acme/reader").await;
+    let (s, v) = publish(&app, &alice, "acme/reader", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/acme/reader?sudo=true",
+            &sue,
+            Some("text/plain"),
+            ".my/notes/hello.txt",
+        )
+        .await;
+    assert_eq!(
+        (s, r["result"].as_str()),
+        (200, Some("acme's notes")),
+        "{r}"
+    );
+    // Called plainly by bob, `.my` is bob.
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/acme/reader",
+            &bob,
+            Some("text/plain"),
+            ".my/notes/hello.txt",
+        )
+        .await;
+    assert_eq!((s, r["result"].as_str()), (200, Some("bob's notes")), "{r}");
 }
 
 const READFILE_WAT: &[u8] = include_bytes!("../../../../examples/readfile.wat");
