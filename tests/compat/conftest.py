@@ -224,6 +224,8 @@ def server():
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALGOHUB_")}
     env["ALGOHUB_DATA_DIR"] = os.path.join(data_dir, "data")
     env["ALGOHUB_LOG_LEVEL"] = "warn"
+    # The http-runtime tests run their upstream on loopback.
+    env["ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE"] = "true"
     port = _free_port()
     base_url = "http://127.0.0.1:%d" % port
 

@@ -57,11 +57,11 @@ def publish(a, version_type="minor", callability="public", notes="notes"):
     )
 
 
-def published_algo(server, c, username, artifact=None, callability="public"):
+def published_algo(server, c, username, artifact=None, callability="public", content_type="text/plain"):
     """Creates, (uploads,) compiles and publishes 0.1.0; returns (name, Algorithm, hash)."""
     name, a, _ = create_algo(c, username)
     if artifact is not None:
-        upload_artifact(server, c.apiKey, username, name, artifact)
+        upload_artifact(server, c.apiKey, username, name, artifact, content_type=content_type)
     h = a.compile()["version_info"]["git_hash"]
     v = publish(a, callability=callability)
     assert v["version_info"]["semantic_version"] == "0.1.0", v
@@ -619,3 +619,68 @@ def test_user_and_organization_errors(server, hl):
     other = hl(server.create_user_with_key()[1])
     refused = other.get_user_errors(user)
     assert isinstance(refused, dict) and refused["error"]["reason"] == "forbidden", refused
+
+
+# ----------------------------------------------------------------------------- data during calls
+
+
+def _notes(c, text):
+    """A fresh collection of the client's user with hello.txt = text; its name."""
+    coll = unique("notes")
+    c.dir("data://.my/" + coll).create()
+    c.file("data://.my/%s/hello.txt" % coll).put(text)
+    return coll
+
+
+def test_wasm_algorithm_reads_the_callers_data(server, owner, hl):
+    """examples/readfile.wat reads the file its input names; `.my` is the caller."""
+    user, key, c = owner
+    name, _, _ = published_algo(server, c, user, artifact=example("readfile.wat"))
+    caller, caller_key = server.create_user_with_key()
+    cc = hl(caller_key)
+    coll = _notes(cc, "the caller's notes")
+    r = cc.algo("%s/%s" % (user, name)).pipe("data://.my/%s/hello.txt" % coll)
+    assert r.result == "the caller's notes"
+    with pytest.raises(AlgorithmException) as e:
+        cc.algo("%s/%s" % (user, name)).pipe("data://.my/%s/missing.txt" % coll)
+    assert "data_not_found" in str(e.value)
+
+
+def test_http_algorithm_uses_its_call_token_with_the_client(server, owner, hl):
+    """An upstream uses the X-Algohub-Api-Key it is handed as the unmodified
+    client's API key: `data://.my` is the caller's data during the call."""
+    import http.server
+    import threading
+
+    import Algorithmia as upstream_client
+
+    class Upstream(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            path = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            token = self.headers.get("X-Algohub-Api-Key", "")
+            client = upstream_client.client(token, server.base_url)
+            body = client.file(path).getString().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        user, key, c = owner
+        definition = {"runtime": "http", "url": "http://127.0.0.1:%d/" % srv.server_address[1], "timeout": 30}
+        name, _, _ = published_algo(
+            server, c, user, artifact=json.dumps(definition).encode(), content_type="application/json"
+        )
+        caller, caller_key = server.create_user_with_key()
+        cc = hl(caller_key)
+        coll = _notes(cc, "read by the upstream")
+        r = cc.algo("%s/%s" % (user, name)).pipe("data://.my/%s/hello.txt" % coll)
+        assert r.result == "read by the upstream"
+    finally:
+        srv.shutdown()
