@@ -107,7 +107,10 @@ impl Hub {
         let refused = |why: &str| {
             Error::new(
                 Code::InvalidKey,
-                format!("{why} call token: it is valid only while its call runs"),
+                format!(
+                    "{why} call token: it is valid only until one second after its call's \
+                     deadline"
+                ),
             )
         };
         let claims: Claims = self
@@ -151,17 +154,19 @@ fn for_guest(e: Error) -> String {
     format!("{}: {}", e.code.slug(), e.message)
 }
 
+impl CallDataAccess {
+    /// Resolves a path for one use, once the call's credential is known to
+    /// be live.
+    async fn path(&self, raw: &str) -> Result<super::DataPath> {
+        self.hub.require_call_grant_live(&self.principal)?;
+        self.hub.data_path(&self.principal, raw).await
+    }
+}
+
 #[async_trait::async_trait]
 impl CallData for CallDataAccess {
     async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
-        self.hub
-            .require_call_grant_live(&self.principal)
-            .map_err(for_guest)?;
-        let path = self
-            .hub
-            .data_path(&self.principal, path)
-            .await
-            .map_err(for_guest)?;
+        let path = self.path(path).await.map_err(for_guest)?;
         self.hub
             .data_read_file(&self.principal, &path)
             .await
@@ -169,14 +174,7 @@ impl CallData for CallDataAccess {
     }
 
     async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
-        self.hub
-            .require_call_grant_live(&self.principal)
-            .map_err(for_guest)?;
-        let path = self
-            .hub
-            .data_path(&self.principal, path)
-            .await
-            .map_err(for_guest)?;
+        let path = self.path(path).await.map_err(for_guest)?;
         self.hub
             .data_write_file(&self.principal, &path, bytes)
             .await
