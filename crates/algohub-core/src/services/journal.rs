@@ -81,13 +81,15 @@ impl Journal {
     }
 
     /// Appends records; once this returns `Ok`, they survive the process.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, records: &[UsageRecord]) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(records.len() * 320);
-        for r in records {
-            serde_json::to_writer(&mut buf, &r.columns()).map_err(io::Error::other)?;
-            buf.push(b'\n');
-        }
-        let written = self.file.write_all(&buf).and_then(|()| {
+        self.append_encoded(&encode(records)?)
+    }
+
+    /// Appends lines made by `encode`; once this returns `Ok`, they survive
+    /// the process.
+    pub(crate) fn append_encoded(&mut self, buf: &[u8]) -> io::Result<()> {
+        let written = self.file.write_all(buf).and_then(|()| {
             if self.fsync {
                 self.file.sync_data()
             } else {
@@ -118,6 +120,17 @@ impl Journal {
     pub(crate) fn remove(&self) -> io::Result<()> {
         fs::remove_file(&self.path)
     }
+}
+
+/// The journal lines of `records` (done before taking the journal's lock,
+/// so concurrent calls hold it only for their `write`).
+pub(crate) fn encode(records: &[UsageRecord]) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(records.len() * 320);
+    for r in records {
+        serde_json::to_writer(&mut buf, &r.columns()).map_err(io::Error::other)?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
 }
 
 impl std::fmt::Debug for Journal {

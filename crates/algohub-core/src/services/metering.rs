@@ -123,6 +123,10 @@ impl Journaled {
         &self,
         records: Vec<UsageRecord>,
     ) -> std::result::Result<(), (std::io::Error, Vec<UsageRecord>)> {
+        let lines = match journal::encode(&records) {
+            Ok(lines) => lines,
+            Err(e) => return Err((e, records)),
+        };
         let mut files = self.files.lock();
         if self.state.load(Ordering::Relaxed) != OPEN {
             return Err((std::io::Error::other("the journal is off"), records));
@@ -163,7 +167,7 @@ impl Journaled {
                 tracing::warn!(error = %e, journal = ?done, "could not remove a loaded usage journal");
             }
         }
-        if let Err(e) = files.current.append(&records) {
+        if let Err(e) = files.current.append_encoded(&lines) {
             // Whatever failed (a full disk, say), the file may end in part
             // of a line: give the journal up rather than write after it.
             self.state.store(FAILED, Ordering::Relaxed);
