@@ -228,28 +228,30 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
 
     // A caller whose key has no data scope hands the algorithm no data access.
     let perms = json!({"allow_algo": true, "allow_data": false, "allow_data_write": false});
-    let (s, k) = app
-        .post(
-            "/v1/users/bob/keys",
-            &bob,
-            json!({"key_label": "calls", "permissions": perms}),
-        )
-        .await;
-    assert_eq!(s, 200, "{k}");
-    let call_only = k["api_key"].as_str().unwrap().to_string();
+    let call_only = new_key(
+        &app,
+        "bob",
+        &bob,
+        json!({"key_label": "calls", "permissions": perms}),
+    )
+    .await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let got = agent_call(&app, &call_only, "", json!([get(".my/notes/hello.txt")])).await;
     assert_eq!(got[0].0, 404, "{got:?}");
     // Nor does a sudo user's: a sudo call lends the owner's account, not
     // scopes the sudo user's key lacks.
-    let (s, k) = app
-        .post(
-            "/v1/users/sue/keys",
-            &sue,
-            json!({"key_label": "calls", "permissions": perms}),
-        )
-        .await;
-    assert_eq!(s, 200, "{k}");
-    let sue_call_only = k["api_key"].as_str().unwrap().to_string();
+    let sue_call_only = new_key(
+        &app,
+        "sue",
+        &sue,
+        json!({"key_label": "calls", "permissions": perms}),
+    )
+    .await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let put = json!({"method": "PUT", "path": ".my/notes/hello.txt", "body": "overwritten"});
     let got = agent_call(&app, &sue_call_only, "?sudo=true", json!([put])).await;
     assert_eq!(got[0].0, 404, "{got:?}");
@@ -266,10 +268,7 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
 
     // A token ends with the credential its call was made with: a revoked
     // key, or a sudo user who lost the role.
-    let (s, k) = app
-        .post("/v1/users/bob/keys", &bob, json!({"key_label": "all"}))
-        .await;
-    assert_eq!(s, 200, "{k}");
+    let k = new_key(&app, "bob", &bob, json!({"key_label": "all"})).await;
     let revocable = k["api_key"].as_str().unwrap().to_string();
     agent_call(&app, &revocable, "", json!([])).await;
     let from_key = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
@@ -327,12 +326,7 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
 /// `algohub.data_*` imports, acting as the call does.
 async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
     let (alice, bob, sue) = people_and_data(&app).await;
-    create(&app, &alice, "alice", "reader").await;
-    let (s, b) = upload(&app, &alice, "alice/reader", "text/plain", READFILE_WAT).await;
-    assert_eq!(s, 200, "{b}");
-    compile(&app, &alice, "alice/reader").await;
-    let (s, v) = publish(&app, &alice, "alice/reader", "minor", "public").await;
-    assert_eq!(s, 200, "{v}");
+    publish_readfile(&app, &alice, "alice").await;
     let read = |key: &str, query: &str, path: &str| {
         let (key, url, path) = (
             key.to_string(),
@@ -389,12 +383,7 @@ async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
         "acme's notes",
     )
     .await;
-    create(&app, &alice, "acme", "reader").await;
-    let (s, b) = upload(&app, &alice, "acme/reader", "text/plain", READFILE_WAT).await;
-    assert_eq!(s, 200, "{b}");
-    compile(&app, &alice, "acme/reader").await;
-    let (s, v) = publish(&app, &alice, "acme/reader", "minor", "public").await;
-    assert_eq!(s, 200, "{v}");
+    publish_readfile(&app, &alice, "acme").await;
     let (s, r) = app
         .send_json(
             "/v1/algo/acme/reader?sudo=true",
@@ -421,6 +410,24 @@ async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
 }
 
 const READFILE_WAT: &[u8] = include_bytes!("../../../../examples/readfile.wat");
+
+/// Publishes `owner/reader` (examples/readfile.wat), public, as `key`.
+async fn publish_readfile(app: &TestApp, key: &str, owner: &str) {
+    let algo = format!("{owner}/reader");
+    create(app, key, owner, "reader").await;
+    let (s, b) = upload(app, key, &algo, "text/plain", READFILE_WAT).await;
+    assert_eq!(s, 200, "{b}");
+    compile(app, key, &algo).await;
+    let (s, v) = publish(app, key, &algo, "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+}
+
+/// Creates a key for `user` (as `key`) with `body`; the answer.
+async fn new_key(app: &TestApp, user: &str, key: &str, body: Value) -> Value {
+    let (s, k) = app.post(&format!("/v1/users/{user}/keys"), key, body).await;
+    assert_eq!(s, 200, "{k}");
+    k
+}
 
 on_both_backends! {
     algorithms_use_the_data_api_with_their_call_token => call_tokens_sqlite, call_tokens_postgres;
