@@ -525,4 +525,6 @@ mod fast_tests;
 #[cfg(test)]
 mod layout_tests;
 #[cfg(test)]
+mod principal_tests;
+#[cfg(test)]
 mod tests;
