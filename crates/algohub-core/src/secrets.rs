@@ -21,7 +21,13 @@ fn random_alphanumeric(len: usize) -> String {
 
 /// SHA-256 of a secret, hex encoded: what the store keeps.
 pub fn digest_hex(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    // Through a buffer: `hex::encode` pushes one char at a time, and this
+    // runs on every authenticated request.
+    let mut out = [0u8; 64];
+    if hex::encode_to_slice(Sha256::digest(secret.as_bytes()), &mut out).is_err() {
+        unreachable!("32 bytes fill 64 hex digits")
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A freshly issued API key: `sim` followed by 25 alphanumerics (28 characters),

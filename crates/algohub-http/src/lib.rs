@@ -21,14 +21,25 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc`, as middleware and extractors
+/// clone it for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What `AppState` shares.
+pub struct Shared {
     pub hub: Arc<Hub>,
     /// Base URL used in `self_link`s (`http://127.0.0.1:8080`).
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
-    pub openapi: Arc<serde_json::Value>,
+    pub openapi: serde_json::Value,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Largest accepted request body on management routes.
@@ -52,12 +63,12 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
     if !hub.settings.sudo_users_enabled {
         without_sudo_role(&mut openapi);
     }
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         hub,
         base_url,
         metrics,
-        openapi: Arc::new(openapi),
-    };
+        openapi,
+    }));
     router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

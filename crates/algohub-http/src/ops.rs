@@ -42,7 +42,7 @@ async fn prometheus(State(s): State<AppState>) -> Response {
 }
 
 async fn openapi(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json((*s.openapi).clone()))
+    Ok(Json(s.openapi.clone()))
 }
 
 pub fn routes(r: Routes) -> Routes {

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: algohub::ServerAllocator = algohub::ServerAllocator;
+
 /// algohub: a self-hosted hub for publishing, calling and governing algorithms.
 ///
 /// Configuration comes from defaults, then algohub.toml, then ALGOHUB_*

@@ -23,7 +23,8 @@ const MAX_ARTIFACTS: usize = 256;
 const MAX_TARGETS: usize = 10_000;
 
 pub(crate) struct CallTarget {
-    pub algorithm: Algorithm,
+    /// Shared with the calls that resolve against it (not cloned per call).
+    pub algorithm: Arc<Algorithm>,
     /// Newest semantic version first.
     pub versions: Vec<Version>,
     /// (version hash, artifact digest) of every build, newest first.
@@ -93,7 +94,7 @@ mod tests {
 
     fn target(id: AlgoId) -> Arc<CallTarget> {
         Arc::new(CallTarget {
-            algorithm: Algorithm {
+            algorithm: Arc::new(Algorithm {
                 id,
                 uuid: String::new(),
                 owner_id: 1,
@@ -107,7 +108,7 @@ mod tests {
                 created_by: 1,
                 created_at: 0,
                 updated_at: 0,
-            },
+            }),
             versions: vec![],
             builds: vec![],
         })

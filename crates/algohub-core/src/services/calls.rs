@@ -35,7 +35,7 @@ pub struct CallRequest {
 pub struct CallOutcome {
     pub result: std::result::Result<ExecOutput, ExecError>,
     pub duration: Duration,
-    pub algorithm: Algorithm,
+    pub algorithm: Arc<Algorithm>,
     /// The semantic version called, or the build hash for an unpublished build.
     pub version: String,
     /// Whether the caller may see the algorithm's printed output (owner side).
@@ -50,7 +50,7 @@ pub struct PreparedCall {
     caller: crate::model::AccountId,
     /// `req-<uuid>`, reported in the response and in the error listing.
     pub request_id: String,
-    pub algorithm: Algorithm,
+    pub algorithm: Arc<Algorithm>,
     pub version: String,
     pub stdout_allowed: bool,
     usage: UsageRecord,

@@ -24,6 +24,10 @@
 //! `record_usage` batches the server uses (so rollups are built as in
 //! service), on SQLite.
 
+/// The server's allocator, so that the call path is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: algohub::ServerAllocator = algohub::ServerAllocator;
+
 #[path = "../../async_main.rs"]
 mod async_main;
 use algohub_core::model::{ReportGroup, ReportQuery, ReportSide, UsageRecord, UsageStatus, Via};

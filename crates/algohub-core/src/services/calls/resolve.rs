@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub(super) struct Resolved {
     pub(super) digest: String,
     pub(super) label: String,
-    pub(super) algorithm: Algorithm,
+    pub(super) algorithm: Arc<Algorithm>,
     pub(super) private_ok: bool,
 }
 
@@ -77,7 +77,7 @@ impl Hub {
             .map(|b| (b.commit_sha, b.artifact_digest))
             .collect();
         let target = Arc::new(CallTarget {
-            algorithm,
+            algorithm: Arc::new(algorithm),
             versions,
             builds,
         });
