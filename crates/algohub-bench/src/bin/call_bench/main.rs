@@ -181,8 +181,8 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
 
 /// A second algohub node on the same database with metering switched off
 /// (every real node meters; this one exists to show what durable metering
-/// costs over HTTP): the hub built from the same configuration with
-/// `metering: false`, served by the same router, so the same key calls the
+/// costs over HTTP): the hub built from the same configuration, executor and
+/// file storage with `metering: false`, served by the same router, so the same key calls the
 /// same algorithm. It serves until the process ends. Returns its call URL.
 async fn start_unmetered(dir: &Path) -> Result<String, String> {
     let config = bench_config(dir);
@@ -195,11 +195,13 @@ async fn start_unmetered(dir: &Path) -> Result<String, String> {
         usage_journal: None,
         ..config.settings()
     };
+    let files =
+        algohub::files::FsStorage::new(config.data_dir.join("files")).map_err(|e| e.to_string())?;
     let hub = algohub_core::services::Hub::start_with(
         store,
         settings,
         Some(std::sync::Arc::new(executor)),
-        None,
+        Some(std::sync::Arc::new(files)),
     )
     .await
     .map_err(|e| e.to_string())?;
