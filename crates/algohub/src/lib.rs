@@ -18,7 +18,8 @@ use tokio::sync::watch;
 /// The allocator the server binary runs with (and the benchmarks that measure
 /// it): mimalloc, with thread-local free lists, instead of glibc's malloc,
 /// which spent about a sixth of the call path's CPU time under load
-/// (`perf` over `call-bench`). Tests run with the system allocator.
+/// (`perf` over `call-bench`). In-process tests run with the system
+/// allocator; the tests that start the binary (compat, kill -9) run on this one.
 pub use mimalloc::MiMalloc as ServerAllocator;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
