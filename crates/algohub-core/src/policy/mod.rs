@@ -47,7 +47,7 @@ pub use rules::{Outcome, Rule, TraceStep};
 
 use crate::model::{AccountId, AlgoId, AppId, KeyId, KeyKind, Millis, Scopes, SessionId, TeamId};
 use crate::store::{ChangeKind, PolicySnapshot, PolicySubject};
-use parking_lot::RwLock;
+use algohub_sync::ReadMostly;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -299,17 +299,18 @@ pub struct Explanation {
     pub chain: Vec<TraceStep>,
 }
 
-/// The policy engine: the index behind a read-write lock, plus the sequence number
-/// of the last store change applied.
+/// The policy engine: the index behind a read-mostly lock (readers, every
+/// decision, do no atomic read-modify-write; see `algohub_sync`), plus the
+/// sequence number of the last store change applied.
 pub struct PolicyEngine {
-    index: RwLock<Index>,
+    index: ReadMostly<Index>,
     seq: AtomicI64,
 }
 
 impl PolicyEngine {
     pub fn new(snapshot: &PolicySnapshot) -> Self {
         Self {
-            index: RwLock::new(Index::build(snapshot)),
+            index: ReadMostly::new(Index::build(snapshot)),
             seq: AtomicI64::new(snapshot.seq),
         }
     }
