@@ -125,6 +125,42 @@ const DECIDING: [Rule; 8] = [
     Rule::AppOrgRole,
 ];
 
+/// `DECIDING`, then the default deny (index `DEFAULT_DENY`, for no bit set).
+const DECIDED_BY: [Rule; 9] = {
+    let mut t = [Rule::DefaultDeny; 9];
+    let mut i = 0;
+    while i < DECIDING.len() {
+        t[i] = DECIDING[i];
+        i += 1;
+    }
+    t
+};
+const DEFAULT_DENY: usize = DECIDING.len();
+
+/// Whether each of `DECIDED_BY` allows (`SudoUser`: as the user's sudo role
+/// says, added at run time).
+const ALLOWS: [bool; 9] = {
+    let mut t = [true; 9];
+    let mut i = 0;
+    while i < DECIDED_BY.len() {
+        t[i] = !matches!(
+            DECIDED_BY[i],
+            Rule::ResourceExists | Rule::SudoUser | Rule::DefaultDeny
+        );
+        i += 1;
+    }
+    t
+};
+
+/// Where `SudoUser` is in `DECIDED_BY`.
+const SUDO: usize = {
+    let mut i = 0;
+    while !matches!(DECIDED_BY[i], Rule::SudoUser) {
+        i += 1;
+    }
+    i
+};
+
 /// No home account (the cluster).
 const NO_HOME: AccountId = AccountId::MIN;
 
@@ -193,18 +229,51 @@ pub(super) fn decide_user(
         | u32::from(org_rules & (role >= plan.org_need)) << 5
         | u32::from(app_rules & (home == me)) << 6
         | u32::from(app_rules & (APP_ROLE_OF_ORG_ROLE[usize::from(role)] >= plan.app_need)) << 7;
-    if fired != 0 {
-        let rule = DECIDING[fired.trailing_zeros() as usize];
-        let allow = match rule {
-            Rule::ResourceExists => false,
-            Rule::SudoUser => u.sudo_user(),
-            _ => true,
-        };
-        return Decision { allow, rule };
+    // Team grants and super powers are consulted (out of line) only when no
+    // earlier rule decided and they could apply. Every other decision is
+    // computed below without a branch on the data: whether a rule fired is
+    // close to a coin toss, and a mispredicted branch there discarded the
+    // loads already under way for the next decision.
+    let team_grant_may = app_rules & (role != 0) & u.has_seats() & team_app.is_some();
+    let super_may = u.cluster_admin() & plan.elevated;
+    if (fired == 0) & (team_grant_may | super_may) {
+        return beyond_entries(
+            ix,
+            me,
+            u,
+            plan.app_need,
+            home,
+            team_app,
+            team_grant_may,
+            super_may,
+            now,
+        );
     }
+    let i = (fired | 1 << DEFAULT_DENY).trailing_zeros() as usize;
+    Decision {
+        allow: ALLOWS[i] | ((i == SUDO) & u.sudo_user()),
+        rule: DECIDED_BY[i],
+    }
+}
+
+/// The rules after the entries, when no earlier one decided: team grants,
+/// then super powers, else the default deny.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn beyond_entries(
+    ix: &Index,
+    me: AccountId,
+    u: &UserEntry,
+    app_need: u8,
+    home: AccountId,
+    team_app: Option<AppId>,
+    team_grant_may: bool,
+    super_may: bool,
+    now: Millis,
+) -> Decision {
     // Team grants: for a member of the owning org in some team, on an app
     // some team holds.
-    if let (true, true, true, Some(app)) = (app_rules, role != 0, u.has_seats(), team_app) {
+    if let (true, Some(app)) = (team_grant_may, team_app) {
         let grants = ix.apps.get(&app).map_or(&[][..], |a| ix.app_grants(a));
         if !grants.is_empty() {
             let seats = ix.team_seats(u);
@@ -214,7 +283,7 @@ pub(super) fn decide_user(
                 .map(|g| g.role as u8)
                 .max()
                 .unwrap_or(0);
-            if best >= plan.app_need {
+            if best >= app_need {
                 return Decision {
                     allow: true,
                     rule: Rule::TeamAppGrant,
@@ -222,7 +291,7 @@ pub(super) fn decide_user(
             }
         }
     }
-    if u.cluster_admin() && plan.elevated && ix.super_until(me) > now {
+    if super_may && ix.super_until(me) > now {
         return Decision {
             allow: true,
             rule: Rule::SuperPowers,
