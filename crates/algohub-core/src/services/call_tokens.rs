@@ -15,6 +15,7 @@
 
 use super::Hub;
 use super::executor::CallData;
+use crate::audit::{AUDIT_CONTEXT, AuditContext};
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, Millis, Scopes};
 use crate::policy::{CallGrant, Principal, PrincipalKind};
@@ -148,6 +149,10 @@ impl Hub {
 struct CallDataAccess {
     hub: Arc<Hub>,
     principal: Principal,
+    /// Under impersonation, the audit context of the request that made the
+    /// call: each data act is on record like a request of the session (an
+    /// `http` algorithm's acts are, as requests made with its call token).
+    impersonated: Option<AuditContext>,
 }
 
 fn for_guest(e: Error) -> String {
@@ -156,9 +161,15 @@ fn for_guest(e: Error) -> String {
 
 impl CallDataAccess {
     /// Resolves a path for one use, once the call's credential is known to
-    /// be live.
-    async fn path(&self, raw: &str) -> Result<super::DataPath> {
+    /// be live, and puts the use on record under impersonation.
+    async fn path(&self, method: &str, raw: &str) -> Result<super::DataPath> {
         self.hub.require_call_grant_live(&self.principal)?;
+        if let Some(ctx) = &self.impersonated {
+            AUDIT_CONTEXT.sync_scope(ctx.clone(), || {
+                self.hub
+                    .audit_impersonated_request(&self.principal, method, raw)
+            });
+        }
         self.hub.data_path(&self.principal, raw).await
     }
 }
@@ -166,7 +177,7 @@ impl CallDataAccess {
 #[async_trait::async_trait]
 impl CallData for CallDataAccess {
     async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
-        let path = self.path(path).await.map_err(for_guest)?;
+        let path = self.path("GET", path).await.map_err(for_guest)?;
         self.hub
             .data_read_file(&self.principal, &path)
             .await
@@ -174,7 +185,7 @@ impl CallData for CallDataAccess {
     }
 
     async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
-        let path = self.path(path).await.map_err(for_guest)?;
+        let path = self.path("PUT", path).await.map_err(for_guest)?;
         self.hub
             .data_write_file(&self.principal, &path, bytes)
             .await
@@ -188,6 +199,14 @@ impl Hub {
     pub(crate) fn call_data(&self, principal: Principal) -> Option<Arc<dyn CallData>> {
         self.files.as_ref()?;
         let hub = self.me.upgrade()?;
-        Some(Arc::new(CallDataAccess { hub, principal }))
+        let impersonated = principal
+            .impersonator
+            .is_some()
+            .then(crate::audit::current_context);
+        Some(Arc::new(CallDataAccess {
+            hub,
+            principal,
+            impersonated,
+        }))
     }
 }

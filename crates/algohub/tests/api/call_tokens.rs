@@ -6,7 +6,7 @@
 
 use crate::algorithms::{compile, create, publish, upload};
 use crate::governance::{account_id, on_both_backends, postgres_app, published_upstream};
-use crate::support::{TestApp, error_reason};
+use crate::support::{TestApp, audit_records, error_reason};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -409,6 +409,54 @@ async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
     assert_eq!((s, r["result"].as_str()), (200, Some("bob's notes")), "{r}");
 }
 
+/// Under impersonation, a wasm algorithm's data acts are on record as
+/// requests of the session, naming the admin, under the call's request.
+async fn wasm_data_acts_under_impersonation_are_audited(app: TestApp) {
+    let (alice, _, _) = people_and_data(&app).await;
+    publish_readfile(&app, &alice, "alice").await;
+    let (s, v) = app
+        .post(
+            "/v1/admin/users/alice/impersonate",
+            &app.root,
+            json!({"reason": "support ticket 9", "duration_minutes": 5}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let token = format!("Bearer {}", v["token"].as_str().unwrap_or_default());
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/alice/reader",
+            &token,
+            Some("text/plain"),
+            ".my/notes/hello.txt",
+        )
+        .await;
+    assert_eq!(
+        (s, r["result"].as_str()),
+        (200, Some("alice's notes")),
+        "{r}"
+    );
+    // The request that made the call, and the algorithm's read within it.
+    let records = audit_records(&app, "impersonation.request", 2).await;
+    let find = |path: &str| {
+        records
+            .iter()
+            .find(|r| r["detail"]["path"] == path)
+            .cloned()
+            .unwrap_or_else(|| panic!("no record of {path}: {records:?}"))
+    };
+    let call = find("/v1/algo/alice/reader");
+    let read = find(".my/notes/hello.txt");
+    assert_eq!(read["detail"]["method"], "GET", "{read}");
+    assert_eq!(
+        (read["actor"].as_str(), read["effective_account"].as_str()),
+        (Some("root"), Some("alice")),
+        "{read}"
+    );
+    assert_eq!(read["request_id"], call["request_id"], "{read} {call}");
+    assert_eq!(read["auth_method"], call["auth_method"], "{read} {call}");
+}
+
 const READFILE_WAT: &[u8] = include_bytes!("../../../../examples/readfile.wat");
 
 /// Publishes `owner/reader` (examples/readfile.wat), public, as `key`.
@@ -432,4 +480,5 @@ async fn new_key(app: &TestApp, user: &str, key: &str, body: Value) -> Value {
 on_both_backends! {
     algorithms_use_the_data_api_with_their_call_token => call_tokens_sqlite, call_tokens_postgres;
     wasm_algorithms_read_data_as_the_call_acts => wasm_data_sqlite, wasm_data_postgres;
+    wasm_data_acts_under_impersonation_are_audited => wasm_impersonated_sqlite, wasm_impersonated_postgres;
 }

@@ -5,27 +5,10 @@
 
 use crate::algorithms::{build_upstream, create, publish};
 use crate::governance::{account_id, gauged_upstream, postgres_app};
-use crate::support::{TestApp, error_reason};
+use crate::support::{TestApp, audit_records, error_reason};
 use algohub_core::model::{NewSession, SuperPowers, now_millis};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-
-/// Audit records with this action, polled until `want` of them are there
-/// (reads are recorded in the background).
-async fn audit_records(app: &TestApp, action: &str, want: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (s, v) = app
-            .get(&format!("/v1/admin/audit?action={action}"), &app.root)
-            .await;
-        assert_eq!(s, 200, "{v}");
-        let records = v["results"].as_array().cloned().unwrap_or_default();
-        if records.len() >= want || Instant::now() > deadline {
-            return records;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use std::time::Duration;
 
 async fn super_powers_open_reads_only(app: &TestApp) {
     let alice = app.make_user("alice", false).await;

@@ -7,6 +7,7 @@ use algohub_core::services::CreateUser;
 use reqwest::Method;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 pub struct TestApp {
     pub server: Option<Server>,
@@ -231,5 +232,22 @@ impl TestApp {
         let v = serde_json::from_slice(&b)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into_owned()));
         (s, v)
+    }
+}
+
+/// Audit records with this action, polled until `want` of them are there
+/// (reads are recorded in the background).
+pub async fn audit_records(app: &TestApp, action: &str, want: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, v) = app
+            .get(&format!("/v1/admin/audit?action={action}"), &app.root)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let records = v["results"].as_array().cloned().unwrap_or_default();
+        if records.len() >= want || Instant::now() > deadline {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
