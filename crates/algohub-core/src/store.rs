@@ -468,6 +468,9 @@ pub trait UsageStore: Send + Sync {
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<()>;
+    /// Whether the slot `id` is held (not freed, lease not run out): whether
+    /// that call still runs on some node.
+    async fn call_slot_held(&self, id: &str, now: Millis) -> StoreResult<bool>;
     /// Writes records in one transaction with their rollups and ledger
     /// postings. A record whose request id is already stored is skipped
     /// (so a retried batch never counts twice).

@@ -59,7 +59,7 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => raw,
         };
-        let principal = state.hub.authenticate(key)?;
+        let principal = state.hub.authenticate(key).await?;
         if let Some(k) = principal.key {
             state.hub.record_key_use(k);
         }

@@ -263,6 +263,16 @@ impl UsageStore for SqlStore {
         tx.commit().await
     }
 
+    async fn call_slot_held(&self, id: &str, now: Millis) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM call_slots WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        Ok(row.is_some())
+    }
+
     async fn record_usage(&self, records: &[UsageRecord]) -> StoreResult<()> {
         if records.is_empty() {
             return Ok(());

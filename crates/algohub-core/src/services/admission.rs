@@ -357,6 +357,11 @@ impl Hub {
         Ok(guard)
     }
 
+    /// Whether call slots are held in a database several nodes share.
+    pub(crate) fn slots_shared(&self) -> bool {
+        self.admission.shared.is_some()
+    }
+
     /// Store transactions run for call slots so far (0 on a node-local
     /// admission): with the number of admitted calls, what slots cost.
     pub fn admission_transactions(&self) -> u64 {

@@ -4,9 +4,13 @@
 //! Design: a token carries the principal it stands for, already narrowed to
 //! the data scopes and marked with the algorithm's owner (`CallGrant`), the
 //! request id and an expiry (the call's deadline plus a little slack), all
-//! signed with the cluster's call-token key. Any node checks it without a
-//! lookup; the policy engine then decides every use like any other request
-//! (the acting account must still be active, a key it came from still live).
+//! signed with the cluster's call-token key. A token is good only while its
+//! call runs: the node running the call knows it (`live_token_calls`, kept
+//! until the call's run returns or is dropped); any other node asks the
+//! shared database whether the call still holds its concurrency slot (slots
+//! live there exactly when nodes share a database). The policy engine then
+//! decides every use like any other request (the acting account must still
+//! be active, a key it came from still live).
 //! `.my` in a data path means the principal's account: the caller's for a
 //! plain call, the algorithm owner's for a sudo call.
 //!
@@ -103,15 +107,12 @@ impl Hub {
         self.call_tokens.sign(&bytes)
     }
 
-    /// The principal a presented call token stands for.
-    pub(crate) fn authenticate_call_token(&self, raw: &str) -> Result<Principal> {
+    /// The principal a presented call token stands for, while its call runs.
+    pub(crate) async fn authenticate_call_token(&self, raw: &str) -> Result<Principal> {
         let refused = |why: &str| {
             Error::new(
                 Code::InvalidKey,
-                format!(
-                    "{why} call token: it is valid only until one second after its call's \
-                     deadline"
-                ),
+                format!("{why} call token: it is valid only while its call runs"),
             )
         };
         let claims: Claims = self
@@ -126,10 +127,27 @@ impl Hub {
         if claims.expires_at <= now || claims.expires_at > now.saturating_add(longest) {
             return Err(refused("expired"));
         }
+        // A call of this node is known here; one of another node holds its
+        // slot in the shared database until it ends.
+        let running = self.live_token_calls.lock().contains(&claims.request_id)
+            || (self.slots_shared() && self.store.call_slot_held(&claims.request_id, now).await?);
+        if !running {
+            return Err(refused("ended"));
+        }
         let mut principal = claims.principal;
         principal.scopes = Scopes(principal.scopes.0 & CALL_TOKEN_SCOPES);
         self.require_call_grant_live(&principal)?;
         Ok(principal)
+    }
+
+    /// Marks `request_id` as a running call whose token is good, until the
+    /// guard drops (the call returned, failed, timed out or was dropped).
+    pub(crate) fn token_call_running(&self, request_id: &str) -> TokenCallRunning<'_> {
+        self.live_token_calls.lock().insert(request_id.to_string());
+        TokenCallRunning {
+            hub: self,
+            request_id: request_id.to_string(),
+        }
     }
 
     /// Refuses an algorithm's principal whose call credential has ended.
@@ -142,6 +160,18 @@ impl Hub {
             "the credential of the call this access came from has ended (account suspended \
              or gone, key revoked, session over, or role removed)",
         ))
+    }
+}
+
+/// A running call whose call token is good (see `Hub::token_call_running`).
+pub(crate) struct TokenCallRunning<'a> {
+    hub: &'a Hub,
+    request_id: String,
+}
+
+impl Drop for TokenCallRunning<'_> {
+    fn drop(&mut self) {
+        self.hub.live_token_calls.lock().remove(&self.request_id);
     }
 }
 

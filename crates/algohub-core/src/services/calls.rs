@@ -316,12 +316,16 @@ impl Hub {
             ran: false,
         };
         // The algorithm's data API access: a call token for an upstream (http),
-        // direct access for an in-process guest (wasm).
+        // good while the call runs; direct access for an in-process guest (wasm).
+        let mut token_call = None;
         let (api_key, data) = match call.artifact.kind {
-            crate::model::RuntimeKind::Http => (
-                Some(self.issue_call_token(call.acting, &call.request_id, call.timeout)),
-                None,
-            ),
+            crate::model::RuntimeKind::Http => {
+                token_call = Some(self.token_call_running(&call.request_id));
+                (
+                    Some(self.issue_call_token(call.acting, &call.request_id, call.timeout)),
+                    None,
+                )
+            }
             crate::model::RuntimeKind::Wasm => (None, self.call_data(call.acting)),
         };
         let run = RunContext {
@@ -331,6 +335,7 @@ impl Hub {
             data,
         };
         let result = self.executor()?.execute(&call.artifact, input, &run).await;
+        drop(token_call);
         drop(call.slot);
         let duration = start.elapsed();
         // The record stays with `unmetered` until it is handed to the meter, so

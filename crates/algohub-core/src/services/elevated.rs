@@ -299,9 +299,9 @@ impl Hub {
 
     /// Authenticates a presented credential: an impersonation session token
     /// (`ahs_...`), a call token (`ahc1.`...) or an API key.
-    pub fn authenticate(&self, raw: &str) -> Result<Principal> {
+    pub async fn authenticate(&self, raw: &str) -> Result<Principal> {
         if crate::secrets::CallTokenKey::looks_like(raw) {
-            return self.authenticate_call_token(raw);
+            return self.authenticate_call_token(raw).await;
         }
         if !SessionSecret::looks_valid(raw) {
             return self.authenticate_key(raw);

@@ -136,6 +136,9 @@ pub struct Hub {
     denied_budget: audit::DeniedBudget,
     /// Signs the tokens algorithms use during a call (`call_token`).
     call_tokens: crate::secrets::CallTokenKey,
+    /// Request ids of this node's running calls that were handed a call
+    /// token: a token is good only while its call runs (`call_tokens.rs`).
+    live_token_calls: parking_lot::Mutex<rustc_hash::FxHashSet<String>>,
     /// This hub, for what a call hands its algorithm (data API access).
     me: std::sync::Weak<Hub>,
 }
@@ -192,6 +195,7 @@ impl Hub {
             meter,
             denied_budget: Default::default(),
             call_tokens,
+            live_token_calls: Default::default(),
         }))
     }
 

@@ -2,7 +2,7 @@
 //! handed (`X-Algohub-Api-Key`), a `wasm` one the `algohub.data_*` imports. `.my` is the caller's account, or
 //! the owner's in a sudo call; `my_algos` collections are readable by the
 //! owner's algorithms only; the token carries only data scopes the caller had,
-//! and ends shortly after the call's deadline.
+//! and is good only while its call runs.
 
 use crate::algorithms::{compile, create, publish, upload};
 use crate::governance::{account_id, on_both_backends, postgres_app, published_upstream};
@@ -13,19 +13,29 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An upstream algorithm that uses the data API while it runs. Its input is
-/// `{"api": base, "requests": [{"method", "path", "body"?}]}` (paths under
-/// `/v1/data/`); it answers `[{"status", "body"}]` and keeps every call token
-/// it was handed, in order.
-async fn data_agent() -> (String, Arc<Mutex<Vec<String>>>) {
+/// `{"api": base, "requests": [{"method", "path", "body"?}], "hold"?: n}`
+/// (paths under `/v1/data/`); it answers `[{"status", "body"}]`, after
+/// `release` reaches `n` when the input says `hold`, and keeps every call
+/// token it was handed, in order.
+struct Agent {
+    base: String,
+    tokens: Arc<Mutex<Vec<String>>>,
+    release: tokio::sync::watch::Sender<u64>,
+    holds: std::sync::atomic::AtomicU64,
+}
+
+async fn data_agent() -> Agent {
     use axum::extract::State;
     use axum::http::HeaderMap;
     use axum::routing::post;
+    type Shared = (Arc<Mutex<Vec<String>>>, tokio::sync::watch::Sender<u64>);
     let tokens = Arc::new(Mutex::new(Vec::new()));
+    let release = tokio::sync::watch::Sender::new(0);
     let app = axum::Router::new()
         .route(
             "/agent",
             post(
-                |State(seen): State<Arc<Mutex<Vec<String>>>>,
+                |State((seen, release)): State<Shared>,
                  headers: HeaderMap,
                  axum::Json(input): axum::Json<Value>| async move {
                     let token = headers
@@ -53,15 +63,101 @@ async fn data_agent() -> (String, Arc<Mutex<Vec<String>>>) {
                         let status = resp.status().as_u16();
                         out.push(json!({"status": status, "body": resp.text().await.unwrap()}));
                     }
+                    if let Some(n) = input["hold"].as_u64() {
+                        let _ = release.subscribe().wait_for(|r| *r >= n).await;
+                    }
                     axum::Json(Value::Array(out))
                 },
             ),
         )
-        .with_state(tokens.clone());
+        .with_state((tokens.clone(), release.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), tokens)
+    Agent {
+        base: format!("http://{addr}"),
+        tokens,
+        release,
+        holds: Default::default(),
+    }
+}
+
+impl Agent {
+    /// The input of a call held until `release` reaches the number returned.
+    fn held_input(&self, app: &TestApp) -> (Value, u64) {
+        let n = self
+            .holds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        (json!({"api": app.base, "requests": [], "hold": n}), n)
+    }
+
+    /// The token of the call handed one after the first `before` (as an
+    /// `Authorization` value), once the agent has it.
+    async fn token_after(&self, before: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let token = self.tokens.lock().unwrap().get(before).cloned();
+            if let Some(t) = token {
+                return format!("Simple {t}");
+            }
+            assert!(Instant::now() < deadline, "the agent was never called");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Calls `alice/agent` as `key` (with `query`) and runs `during` with the
+    /// call's token while the call is held open; then lets the call answer.
+    /// Returns the call's token and what `during` returned.
+    async fn during_call<T>(
+        &self,
+        app: &TestApp,
+        key: &str,
+        query: &str,
+        during: impl AsyncFnOnce(&str) -> T,
+    ) -> (String, T) {
+        let before = self.tokens.lock().unwrap().len();
+        let (input, n) = self.held_input(app);
+        let call = async {
+            let (s, r) = app
+                .send_json(
+                    &format!("/v1/algo/alice/agent{query}"),
+                    key,
+                    Some("application/json"),
+                    input.to_string(),
+                )
+                .await;
+            assert_eq!((s, r.get("error")), (200, None), "{r}");
+        };
+        let checks = async {
+            let token = self.token_after(before).await;
+            let out = during(&token).await;
+            self.release.send_replace(n);
+            (token, out)
+        };
+        tokio::join!(call, checks).1
+    }
+}
+
+/// Waits (up to 5 s: on a shared database the call's slot is freed by a
+/// batch) until `token` is refused as a call token whose call has ended.
+async fn refused_once_ended(app: &TestApp, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (s, r) = app.get("/v1/data/.my/notes/hello.txt", token).await;
+        if s == 401 {
+            assert_eq!(error_reason(&r), "invalid_key", "{r}");
+            let message = r["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.starts_with("ended call token"), "{r}");
+            return;
+        }
+        assert_eq!(s, 200, "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "the token outlived its call: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn put_file(app: &TestApp, key: &str, path: &str, body: &str) {
@@ -131,10 +227,17 @@ async fn people_and_data(app: &TestApp) -> (String, String, String) {
 }
 
 async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
-    let (base, tokens) = data_agent().await;
+    let agent = data_agent().await;
     let (alice, bob, sue) = people_and_data(&app).await;
     let sue_id = account_id(&app, "sue").await;
-    published_upstream(&app, &alice, "alice", "agent", &format!("{base}/agent")).await;
+    published_upstream(
+        &app,
+        &alice,
+        "alice",
+        "agent",
+        &format!("{}/agent", agent.base),
+    )
+    .await;
 
     // bob's call: `.my` is bob; alice's my_algos collection is readable by
     // her algorithm, her private one is not; the algorithm writes bob's data.
@@ -183,48 +286,48 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
     .await;
     assert_eq!(got, [(200, "alice's notes".to_string())]);
 
-    // The token is for the data API only, and only as issued.
-    let bobs = format!("Simple {}", tokens.lock().unwrap()[0]);
-    let (s, _, b) = app
-        .send_raw(
-            Method::GET,
-            "/v1/data/.my/notes/hello.txt",
-            &bobs,
-            None,
-            vec![],
-        )
+    // The token is for the data API only, and only as issued, while its
+    // call runs; once the call has returned it is refused.
+    let (bobs, ()) = agent
+        .during_call(&app, &bob, "", async |bobs: &str| {
+            let (s, _, b) = app
+                .send_raw(
+                    Method::GET,
+                    "/v1/data/.my/notes/hello.txt",
+                    bobs,
+                    None,
+                    vec![],
+                )
+                .await;
+            assert_eq!((s, b.as_slice()), (200, &b"bob's notes"[..]));
+            let (s, r) = app
+                .send_json("/v1/algo/alice/agent", bobs, Some("application/json"), "{}")
+                .await;
+            assert_eq!(s, 403, "no calls with a call token: {r}");
+            let (s, r) = app.get("/v1/users/bob/keys", bobs).await;
+            assert_eq!(s, 403, "no management with a call token: {r}");
+            let (s, r) = app.get("/v1/session", bobs).await;
+            assert_eq!(
+                (s, r["credential"].as_str()),
+                (200, Some("call_token")),
+                "{r}"
+            );
+            let (s, r) = app.delete("/v1/session", bobs).await;
+            assert_eq!(
+                (s, error_reason(&r)),
+                (400, "not_a_session".to_string()),
+                "{r}"
+            );
+            let tampered = bobs.replacen("ahc1.", "ahc1.00", 1);
+            let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &tampered).await;
+            assert_eq!(
+                (s, error_reason(&r)),
+                (401, "invalid_key".to_string()),
+                "{r}"
+            );
+        })
         .await;
-    assert_eq!((s, b.as_slice()), (200, &b"bob's notes"[..]));
-    let (s, r) = app
-        .send_json(
-            "/v1/algo/alice/agent",
-            &bobs,
-            Some("application/json"),
-            "{}",
-        )
-        .await;
-    assert_eq!(s, 403, "no calls with a call token: {r}");
-    let (s, r) = app.get("/v1/users/bob/keys", &bobs).await;
-    assert_eq!(s, 403, "no management with a call token: {r}");
-    let (s, r) = app.get("/v1/session", &bobs).await;
-    assert_eq!(
-        (s, r["credential"].as_str()),
-        (200, Some("call_token")),
-        "{r}"
-    );
-    let (s, r) = app.delete("/v1/session", &bobs).await;
-    assert_eq!(
-        (s, error_reason(&r)),
-        (400, "not_a_session".to_string()),
-        "{r}"
-    );
-    let tampered = bobs.replacen("ahc1.", "ahc1.00", 1);
-    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &tampered).await;
-    assert_eq!(
-        (s, error_reason(&r)),
-        (401, "invalid_key".to_string()),
-        "{r}"
-    );
+    refused_once_ended(&app, &bobs).await;
 
     // A caller whose key has no data scope hands the algorithm no data access.
     let perms = json!({"allow_algo": true, "allow_data": false, "allow_data_write": false});
@@ -266,40 +369,44 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
         .await;
     assert_eq!(b, b"alice's notes");
 
-    // A token ends with the credential its call was made with: a revoked
-    // key, or a sudo user who lost the role.
+    // A token ends with the credential its call was made with, even while
+    // the call runs: a revoked key, or a sudo user who lost the role.
     let k = new_key(&app, "bob", &bob, json!({"key_label": "all"})).await;
     let revocable = k["api_key"].as_str().unwrap().to_string();
-    agent_call(&app, &revocable, "", json!([])).await;
-    let from_key = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
-    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &from_key).await;
-    assert_eq!(s, 200);
-    let (s, r) = app
-        .delete(&format!("/v1/keys/{}", k["id"].as_str().unwrap()), &bob)
+    agent
+        .during_call(&app, &revocable, "", async |from_key: &str| {
+            let (s, _) = app.get("/v1/data/.my/notes/hello.txt", from_key).await;
+            assert_eq!(s, 200);
+            let (s, r) = app
+                .delete(&format!("/v1/keys/{}", k["id"].as_str().unwrap()), &bob)
+                .await;
+            assert_eq!(s, 200, "{r}");
+            let (s, r) = app.get("/v1/data/.my/notes/hello.txt", from_key).await;
+            assert_eq!(
+                (s, error_reason(&r)),
+                (401, "invalid_key".to_string()),
+                "{r}"
+            );
+        })
         .await;
-    assert_eq!(s, 200, "{r}");
-    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &from_key).await;
-    assert_eq!(
-        (s, error_reason(&r)),
-        (401, "invalid_key".to_string()),
-        "{r}"
-    );
-    agent_call(&app, &sue, "?sudo=true", json!([])).await;
-    let from_sudo = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
-    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &from_sudo).await;
-    assert_eq!(s, 200);
-    app.hub()
-        .store
-        .set_user_flags(None, sue_id, None, Some(false))
-        .await
-        .unwrap();
-    app.hub().sync().await.unwrap();
-    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &from_sudo).await;
-    assert_eq!(
-        (s, error_reason(&r)),
-        (401, "invalid_key".to_string()),
-        "{r}"
-    );
+    agent
+        .during_call(&app, &sue, "?sudo=true", async |from_sudo: &str| {
+            let (s, _) = app.get("/v1/data/.my/notes/hello.txt", from_sudo).await;
+            assert_eq!(s, 200);
+            app.hub()
+                .store
+                .set_user_flags(None, sue_id, None, Some(false))
+                .await
+                .unwrap();
+            app.hub().sync().await.unwrap();
+            let (s, r) = app.get("/v1/data/.my/notes/hello.txt", from_sudo).await;
+            assert_eq!(
+                (s, error_reason(&r)),
+                (401, "invalid_key".to_string()),
+                "{r}"
+            );
+        })
+        .await;
     app.hub()
         .store
         .set_user_flags(None, sue_id, None, Some(true))
@@ -307,19 +414,25 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
         .unwrap();
     app.hub().sync().await.unwrap();
 
-    // The token ends with its call's deadline (plus a second of slack).
-    agent_call(&app, &bob, "?timeout=0.5", json!([])).await;
-    let returned = Instant::now();
-    let last = format!("Simple {}", tokens.lock().unwrap().last().unwrap());
-    let (s, _) = app.get("/v1/data/.my/notes/hello.txt", &last).await;
-    assert_eq!(s, 200, "valid while the call could still run");
-    tokio::time::sleep(Duration::from_millis(1700).saturating_sub(returned.elapsed())).await;
-    let (s, r) = app.get("/v1/data/.my/notes/hello.txt", &last).await;
+    // A call that runs out of time ends its token too.
+    let before = agent.tokens.lock().unwrap().len();
+    let (input, n) = agent.held_input(&app);
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/alice/agent?timeout=0.5",
+            &bob,
+            Some("application/json"),
+            input.to_string(),
+        )
+        .await;
     assert_eq!(
-        (s, error_reason(&r)),
-        (401, "invalid_key".to_string()),
+        (s, r["error"]["error_type"].as_str()),
+        (200, Some("AlgorithmTimeoutError")),
         "{r}"
     );
+    let timed_out = agent.token_after(before).await;
+    refused_once_ended(&app, &timed_out).await;
+    agent.release.send_replace(n);
 }
 
 /// A wasm algorithm (examples/readfile.wat) reads data through the
