@@ -33,6 +33,8 @@ pub struct Shared {
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
     pub openapi: serde_json::Value,
+    /// Whether `observe` logs every request (at info).
+    pub access_log: bool,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,8 +58,14 @@ pub fn openapi_document() -> serde_json::Value {
     routes::openapi(&ops)
 }
 
-/// Builds the application: routes, fallbacks, middleware.
-pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -> Router {
+/// Builds the application: routes, fallbacks, middleware; with `access_log`,
+/// one info line per request.
+pub fn app(
+    hub: Arc<Hub>,
+    base_url: String,
+    metrics: Option<PrometheusHandle>,
+    access_log: bool,
+) -> Router {
     let (router, ops) = route_table().into_parts();
     let mut openapi = routes::openapi(&ops);
     if !hub.settings.sudo_users_enabled {
@@ -68,6 +76,7 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
         base_url,
         metrics,
         openapi,
+        access_log,
     }));
     router
         .fallback(error::route_not_found)
@@ -78,7 +87,10 @@ pub fn app(hub: Arc<Hub>, base_url: String, metrics: Option<PrometheusHandle>) -
         ))
         .layer(axum::middleware::from_fn(ops::json_errors))
         .layer(axum::middleware::from_fn(ops::reject_nul))
-        .layer(axum::middleware::from_fn(ops::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::observe,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -227,8 +227,8 @@ fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditC
     }
 }
 
-/// Request id, metrics and one log line per request.
-pub async fn observe(req: Request, next: Next) -> Response {
+/// Request id, metrics and (with `access_log`) one log line per request.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -251,7 +251,9 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let elapsed = start.elapsed().as_secs_f64();
     metrics::counter!("algohub_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("algohub_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed);
-    tracing::info!(request_id = %request_id, method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
+    if state.access_log {
+        tracing::info!(request_id = %request_id, method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

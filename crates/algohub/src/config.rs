@@ -28,6 +28,10 @@ data_dir = "./algohub-data"
 # Logs: "human" or "json"; level as a tracing filter ("info", "algohub=debug").
 log_format = "human"
 log_level = "info"
+# One info line per HTTP request (request id, method, route, status, duration). At
+# tens of thousands of calls a second it costs a noticeable share of the call path's
+# throughput; the Prometheus metrics count requests either way.
+access_log = true
 
 # How many organizations one user may belong to (0 = unlimited; 1 = one org only).
 max_orgs_per_user = 0
@@ -82,6 +86,7 @@ pub struct FileConfig {
     pub base_url: Option<String>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
+    pub access_log: Option<bool>,
     pub max_orgs_per_user: Option<u32>,
     pub invitation_ttl_days: Option<u32>,
     pub sudo_users_enabled: Option<bool>,
@@ -125,6 +130,8 @@ pub struct Config {
     pub base_url: String,
     pub log_format: String,
     pub log_level: String,
+    /// Whether every HTTP request is logged (at info).
+    pub access_log: bool,
     pub max_orgs_per_user: Option<u32>,
     pub invitation_ttl_days: u32,
     pub sudo_users_enabled: bool,
@@ -151,6 +158,7 @@ impl std::fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
+            .field("access_log", &self.access_log)
             .field("max_orgs_per_user", &self.max_orgs_per_user)
             .field("invitation_ttl_days", &self.invitation_ttl_days)
             .field("sudo_users_enabled", &self.sudo_users_enabled)
@@ -243,6 +251,9 @@ pub struct ServeOverrides {
     /// Public base URL used in self links.
     #[arg(long, env = "ALGOHUB_BASE_URL")]
     pub base_url: Option<String>,
+    /// Log every HTTP request at info (default true).
+    #[arg(long, env = "ALGOHUB_ACCESS_LOG")]
+    pub access_log: Option<bool>,
     /// Organizations one user may belong to (0 = unlimited).
     #[arg(long, env = "ALGOHUB_MAX_ORGS_PER_USER")]
     pub max_orgs_per_user: Option<u32>,
@@ -364,6 +375,7 @@ impl Config {
                 .clone()
                 .or(f.log_level)
                 .unwrap_or_else(|| "info".into()),
+            access_log: s.access_log.or(f.access_log).unwrap_or(true),
             max_orgs_per_user: if max == 0 { None } else { Some(max) },
             invitation_ttl_days: ttl,
             sudo_users_enabled: s
@@ -451,5 +463,17 @@ mod tests {
         )
         .expect("resolves");
         assert!(!format!("{c:?}").contains("pw@"));
+        // The access log is on unless switched off.
+        assert_eq!(f.access_log, Some(true));
+        assert!(c.access_log);
+        let quiet = Config::resolve(
+            &Overrides::default(),
+            &ServeOverrides {
+                access_log: Some(false),
+                ..Default::default()
+            },
+        )
+        .expect("resolves");
+        assert!(!quiet.access_log);
     }
 }

@@ -86,7 +86,7 @@ impl Server {
         if let Some(mailer) = mailer {
             spawn_mail_delivery(hub.clone(), mailer, base_url.clone(), rx.clone());
         }
-        let app = algohub_http::app(hub.clone(), base_url, metrics);
+        let app = algohub_http::app(hub.clone(), base_url, metrics, config.access_log);
         let mut stop = rx;
         let hub_for_close = hub.clone();
         let task = tokio::spawn(async move {

@@ -28,6 +28,7 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         base_url: "http://127.0.0.1:0".into(),
         log_format: "human".into(),
         log_level: "warn".into(),
+        access_log: true,
         max_orgs_per_user: None,
         invitation_ttl_days: 7,
         sudo_users_enabled: true,

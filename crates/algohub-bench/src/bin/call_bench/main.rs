@@ -153,7 +153,9 @@ fn bench_config(dir: &Path) -> Config {
         database_url: format!("sqlite:{}", dir.join("algohub.db").display()),
         base_url: "http://127.0.0.1:0".into(),
         log_format: "human".into(),
-        log_level: "error".into(),
+        log_level: "info".into(),
+        // As the nginx beside it runs with `access_log off`.
+        access_log: false,
         max_orgs_per_user: None,
         invitation_ttl_days: 7,
         sudo_users_enabled: true,
@@ -173,12 +175,40 @@ fn bench_config(dir: &Path) -> Config {
 /// Starts algohub (the server as `algohub serve` runs it) on a fresh SQLite
 /// file with alice's public echo algorithm: (server, call URL, alice's key).
 async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), String> {
-    let server = algohub::Server::start(&bench_config(dir), None)
+    let metrics = observe_as_serve()?;
+    let server = algohub::Server::start(&bench_config(dir), Some(metrics))
         .await
         .map_err(|e| e.to_string())?;
     let base = format!("http://{}", server.addr);
     let key = publish_echo(&server.hub, &base).await?;
     Ok((server, format!("{base}/v1/algo/alice/echo"), key))
+}
+
+/// What `algohub serve` sets up beside the server: the Prometheus recorder
+/// (drained every 5 s, as there) and an info-level log subscriber, writing
+/// here to /dev/null (one `write` per event, as to stderr there).
+fn observe_as_serve() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::sync::Mutex::new(null))
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
+    Ok(metrics)
 }
 
 /// A second algohub node on the same database with metering switched off
@@ -212,7 +242,7 @@ async fn start_unmetered(dir: &Path) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let base = format!("http://{addr}");
-    let app = algohub_http::app(hub, base.clone(), None);
+    let app = algohub_http::app(hub, base.clone(), None, false);
     tokio::spawn(algohub_http::serve(
         listener,
         app,
@@ -396,6 +426,10 @@ async fn run(o: Options) -> Result<bool, String> {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    println!(
+        "\nalgohub runs as `algohub serve` does (Prometheus recorder, info-level logs, here to \
+         /dev/null) with `access_log = false`, as the nginx beside it runs with `access_log off`."
     );
     let mut full = Vec::new();
     for (name, url) in targets {
