@@ -22,6 +22,24 @@ use tokio::sync::watch;
 /// allocator; the tests that start the binary (compat, kill -9) run on this one.
 pub use mimalloc::MiMalloc as ServerAllocator;
 
+/// Installs the process-wide Prometheus recorder that `/metrics` serves, with a
+/// task (on the current tokio runtime) that drains histogram samples every 5 s
+/// even when nobody scrapes.
+pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(metrics)
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens the store named by the URL (`sqlite:` or `postgres:`) and migrates it.

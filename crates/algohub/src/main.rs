@@ -141,18 +141,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let config = Config::resolve(&cli.overrides, &serve)?;
             init_logs(&config.log_format, &config.log_level);
             tracing::info!(config = ?config, "starting algohub");
-            let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
-                .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-            let upkeep = metrics.clone();
-            tokio::spawn(async move {
-                // Drains histogram samples even when nobody scrapes /metrics.
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-                loop {
-                    tick.tick().await;
-                    upkeep.run_upkeep();
-                }
-            });
+            let metrics = algohub::install_metrics()?;
             let server = Server::start(&config, Some(metrics)).await?;
             tracing::info!(addr = %server.addr, "listening");
             if config.log_format != "json" {

@@ -184,21 +184,11 @@ async fn start_algohub(dir: &Path) -> Result<(algohub::Server, String, String), 
     Ok((server, format!("{base}/v1/algo/alice/echo"), key))
 }
 
-/// What `algohub serve` sets up beside the server: the Prometheus recorder
-/// (drained every 5 s, as there) and an info-level log subscriber, writing
-/// here to /dev/null (one `write` per event, as to stderr there).
+/// What `algohub serve` sets up beside the server: its Prometheus recorder
+/// and an info-level log subscriber, writing here to /dev/null (one `write`
+/// per event, as to stderr there).
 fn observe_as_serve() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-    let upkeep = metrics.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
+    let metrics = algohub::install_metrics()?;
     let null = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/null")
