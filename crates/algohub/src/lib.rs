@@ -40,6 +40,23 @@ pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle
     Ok(metrics)
 }
 
+/// The log filter for `level`, a `tracing` filter such as `info` or
+/// `warn,algohub_core=debug` (an invalid one falls back to `info`). The WASI
+/// layer opens an info-level span for every system call a guest makes (about
+/// a tenth of a wasm call's cost, and nothing an operator reads); they stay
+/// off unless `level` names `wasmtime_wasi` itself.
+pub fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    if level.contains("wasmtime_wasi") {
+        return filter;
+    }
+    match "wasmtime_wasi=warn".parse() {
+        Ok(quiet) => filter.add_directive(quiet),
+        Err(_) => filter,
+    }
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens the store named by the URL (`sqlite:` or `postgres:`) and migrates it.
@@ -201,4 +218,35 @@ fn spawn_background(hub: Arc<Hub>, poll: Duration, mut stop: watch::Receiver<boo
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Whether `level`'s filter lets an event of `target` at `at` through.
+    fn lets_through(level: &str, target_is_wasi: bool, at: Level) -> bool {
+        let subscriber = tracing_subscriber::registry().with(super::log_filter(level));
+        tracing::subscriber::with_default(subscriber, || match (target_is_wasi, at) {
+            (true, Level::INFO) => tracing::enabled!(target: "wasmtime_wasi::p1", Level::INFO),
+            (true, _) => tracing::enabled!(target: "wasmtime_wasi::p1", Level::WARN),
+            (false, Level::INFO) => tracing::enabled!(target: "algohub_core::x", Level::INFO),
+            (false, _) => tracing::enabled!(target: "algohub_core::x", Level::DEBUG),
+        })
+    }
+
+    #[test]
+    fn guest_system_call_spans_stay_off_unless_asked_for() {
+        assert!(lets_through("info", false, Level::INFO));
+        assert!(!lets_through("info", false, Level::DEBUG));
+        assert!(!lets_through("info", true, Level::INFO));
+        assert!(lets_through("info", true, Level::WARN));
+        assert!(!lets_through("debug", true, Level::INFO));
+        assert!(lets_through("debug", false, Level::DEBUG));
+        assert!(lets_through("info,wasmtime_wasi=info", true, Level::INFO));
+        // An invalid filter falls back to info.
+        assert!(lets_through("algohub=loud", false, Level::INFO));
+        assert!(!lets_through("algohub=loud", true, Level::INFO));
+    }
 }

@@ -99,10 +99,8 @@ enum ConfigCmd {
 }
 
 fn init_logs(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(algohub::log_filter(level))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -194,7 +194,7 @@ fn observe_as_serve() -> Result<metrics_exporter_prometheus::PrometheusHandle, S
         .open("/dev/null")
         .map_err(|e| format!("cannot open /dev/null: {e}"))?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_env_filter(algohub::log_filter("info"))
         .with_writer(std::sync::Mutex::new(null))
         .try_init()
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
