@@ -30,6 +30,12 @@
 //!
 //! Writes cost a system call and a scan of the slots (microseconds); the
 //! policy index is written once per store change.
+//!
+//! The crate's other primitive, [`MappedFile`], maps a file for appending
+//! without a system call per append (the usage journal; `mapped.rs`).
+
+mod mapped;
+pub use mapped::MappedFile;
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::cell::{Cell, UnsafeCell};

@@ -9,8 +9,8 @@
 //!
 //! Where a batch becomes durable:
 //! - With a usage journal (the server's default), in a node-local append-only
-//!   file (`journal.rs`). A call appends its own record there (a `write` to
-//!   the page cache costs less than a hop to a writer task and back); only
+//!   file (`journal.rs`). A call appends its own record there (a copy into the
+//!   mapped file costs less than a hop to a writer task and back); only
 //!   when each write waits for the disk (`metering_fsync`) do calls share
 //!   writes through the writer task. A loader task then moves the
 //!   journaled records into the store in large batches behind the calls, and
@@ -425,7 +425,7 @@ impl Hub {
         let mut record = record;
         let mut journal_ok = true;
         if let Some(journal) = meter.journal.as_ref().filter(|j| !j.fsync) {
-            // A write to the page cache costs less than a hop to the writer
+            // A copy into the mapped journal costs less than a hop to the writer
             // task and back, so the call writes its own record.
             match journal.append(vec![record]) {
                 Ok(()) => return Ok(()),

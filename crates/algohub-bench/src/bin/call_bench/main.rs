@@ -29,7 +29,8 @@
 //! is loaded beside the first: the difference is what durable metering (the
 //! usage journal and its loader) costs the call path over HTTP.
 //! Two floor rows (`floor.rs`) load the bare handler running a fresh echo
-//! instance per request (and appending one journal-sized line): the most a
+//! instance per request (and copying one journal-sized line into a mapped
+//! file, as the usage journal appends): the most a
 //! call path with a fresh instance and a record per call can keep.
 //! The wasm row times a fresh instance plus a call of the echo module with no
 //! HTTP at all (pooling allocator, compiled module cached), beside the
@@ -417,7 +418,7 @@ async fn run(o: Options) -> Result<bool, String> {
             floor_url.as_str(),
         ),
         (
-            "floor + one journal-line append per call",
+            "floor + one journal line copied into a mapped file",
             floor_journal_url.as_str(),
         ),
     ];
