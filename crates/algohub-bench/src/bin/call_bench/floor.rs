@@ -78,12 +78,5 @@ pub async fn start_floor(journal: Option<&Path>) -> Result<String, String> {
     };
     use axum::response::IntoResponse;
     let app = axum::Router::new().route("/floor", post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/floor"))
+    super::serve_on_loopback(app, "/floor").await
 }

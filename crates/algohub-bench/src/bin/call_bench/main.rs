@@ -129,6 +129,12 @@ async fn start_bare() -> Result<String, String> {
     use axum::routing::post;
     let app =
         axum::Router::new().route("/echo", post(|body: axum::body::Bytes| async move { body }));
+    serve_on_loopback(app, "/echo").await
+}
+
+/// Serves `app` on a free loopback port until the process ends; returns the
+/// URL of `path` there.
+async fn serve_on_loopback(app: axum::Router, path: &str) -> Result<String, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -136,7 +142,7 @@ async fn start_bare() -> Result<String, String> {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(format!("http://{addr}/echo"))
+    Ok(format!("http://{addr}{path}"))
 }
 
 async fn wait_for(url: &str, key: &str) -> Result<(), String> {
