@@ -78,5 +78,5 @@ pub async fn start_floor(journal: Option<&Path>) -> Result<String, String> {
     };
     use axum::response::IntoResponse;
     let app = axum::Router::new().route("/floor", post(handler));
-    super::serve_on_loopback(app, "/floor").await
+    super::targets::serve_on_loopback(app, "/floor").await
 }
