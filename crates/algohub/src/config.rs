@@ -59,6 +59,11 @@ call_slot_lease_secs = 30
 # batches with synchronous = FULL), so records survive an operating-system crash too.
 metering_fsync = false
 
+# While the database cannot take usage records, at most this many journaled records
+# wait in memory (about 200 bytes each) for it; beyond that, records go to the
+# database directly, so calls are refused (metering_failed) until it is back.
+metering_max_backlog = 1000000
+
 # Elevated access for cluster admins: the longest an impersonation session and
 # super powers may last (minutes), and whether admins may impersonate other admins.
 max_impersonation_minutes = 60
@@ -93,6 +98,7 @@ pub struct FileConfig {
     pub policy_poll_ms: Option<u64>,
     pub http_upstream_allow_private: Option<bool>,
     pub metering_fsync: Option<bool>,
+    pub metering_max_backlog: Option<u64>,
     pub default_work_limit: Option<u32>,
     pub call_slot_lease_secs: Option<u32>,
     pub max_impersonation_minutes: Option<u32>,
@@ -139,6 +145,9 @@ pub struct Config {
     pub http_upstream_allow_private: bool,
     /// Whether usage-journal writes wait for the disk.
     pub metering_fsync: bool,
+    /// Journaled usage records waiting for the database at most; beyond that,
+    /// records go to the database directly (refused calls while it is down).
+    pub metering_max_backlog: u64,
     pub default_work_limit: u32,
     pub call_slot_lease_secs: u32,
     pub max_impersonation_minutes: u32,
@@ -168,6 +177,7 @@ impl std::fmt::Debug for Config {
                 &self.http_upstream_allow_private,
             )
             .field("metering_fsync", &self.metering_fsync)
+            .field("metering_max_backlog", &self.metering_max_backlog)
             .field("default_work_limit", &self.default_work_limit)
             .field("call_slot_lease_secs", &self.call_slot_lease_secs)
             .field("max_impersonation_minutes", &self.max_impersonation_minutes)
@@ -273,6 +283,10 @@ pub struct ServeOverrides {
     /// an operating-system crash too, not only a killed process (default false).
     #[arg(long, env = "ALGOHUB_METERING_FSYNC")]
     pub metering_fsync: Option<bool>,
+    /// Journaled usage records that wait for the database at most while it cannot
+    /// take them; beyond that, calls are refused until it is back (default 1000000).
+    #[arg(long, env = "ALGOHUB_METERING_MAX_BACKLOG")]
+    pub metering_max_backlog: Option<u64>,
     /// Concurrent calls per account unless an admin set another limit (default 80).
     #[arg(long, env = "ALGOHUB_DEFAULT_WORK_LIMIT")]
     pub default_work_limit: Option<u32>,
@@ -349,6 +363,13 @@ impl Config {
         if lease < 3 {
             return Err("call_slot_lease_secs must be at least 3".into());
         }
+        let max_backlog = s
+            .metering_max_backlog
+            .or(f.metering_max_backlog)
+            .unwrap_or(algohub_core::services::DEFAULT_MAX_BACKLOG);
+        if max_backlog == 0 {
+            return Err("metering_max_backlog must be at least 1".into());
+        }
         let max_minutes = |name: &str, v: Option<u32>| -> anyhow_like::Result<u32> {
             match v.unwrap_or(60) {
                 0 => Err(format!("{name} must be at least 1").into()),
@@ -388,6 +409,7 @@ impl Config {
                 .or(f.http_upstream_allow_private)
                 .unwrap_or(false),
             metering_fsync: s.metering_fsync.or(f.metering_fsync).unwrap_or(false),
+            metering_max_backlog: max_backlog,
             default_work_limit: work_limit,
             call_slot_lease_secs: lease,
             max_impersonation_minutes: max_impersonation,
@@ -429,6 +451,7 @@ impl Config {
             metering: true,
             usage_journal: Some(self.data_dir.join("usage-journal")),
             usage_journal_fsync: self.metering_fsync,
+            metering_max_backlog: self.metering_max_backlog,
             max_impersonation_minutes: self.max_impersonation_minutes,
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,
@@ -463,6 +486,14 @@ mod tests {
         )
         .expect("resolves");
         assert!(!format!("{c:?}").contains("pw@"));
+        // The documented default backlog is the built-in one.
+        assert_eq!(
+            (f.metering_max_backlog, c.metering_max_backlog),
+            (
+                Some(algohub_core::services::DEFAULT_MAX_BACKLOG),
+                algohub_core::services::DEFAULT_MAX_BACKLOG
+            )
+        );
         // The access log is on unless switched off.
         assert_eq!(f.access_log, Some(true));
         assert!(c.access_log);
@@ -475,5 +506,13 @@ mod tests {
         )
         .expect("resolves");
         assert!(!quiet.access_log);
+        let no_backlog = Config::resolve(
+            &Overrides::default(),
+            &ServeOverrides {
+                metering_max_backlog: Some(0),
+                ..Default::default()
+            },
+        );
+        assert!(no_backlog.is_err(), "a backlog of 0 is refused");
     }
 }

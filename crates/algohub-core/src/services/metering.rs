@@ -19,8 +19,8 @@
 //!   once stored. Journals a killed process left behind are loaded at the next
 //!   start (before the node serves) and now and then
 //!   (`usage_journal_rescan`) by running nodes that share the directory. While the store is unreachable, at most
-//!   `MAX_BACKLOG` records wait; then calls commit to the store directly (and
-//!   are refused while it stays down).
+//!   `metering_max_backlog` records wait; then calls commit to the store
+//!   directly (and are refused while it stays down).
 //! - Without one, in the store: one transaction per batch.
 //!
 //! Records are keyed by request id and inserted with `ON CONFLICT DO NOTHING`,
@@ -52,11 +52,12 @@ const ATTEMPTS: u32 = 4;
 /// may wait this much longer for its own calls).
 const LOAD_LINGER: Duration = Duration::from_millis(5);
 
-/// Journaled records the store has not taken yet (the loader holds them in
-/// memory, about 200 bytes each) beyond which calls stop using the journal:
-/// their records then go to the store directly, so while the store is down
-/// calls are refused (`metering_failed`) instead of piling up.
-const MAX_BACKLOG: u64 = 1_000_000;
+/// The default of `Settings::metering_max_backlog`: journaled records the
+/// store has not taken yet (the loader holds them in memory, about 200 bytes
+/// each) beyond which calls stop using the journal: their records then go to
+/// the store directly, so while the store is down calls are refused
+/// (`metering_failed`) instead of piling up.
+pub const DEFAULT_MAX_BACKLOG: u64 = 1_000_000;
 /// How long a usage read waits for the journaled records to reach the store.
 const SETTLE_WAIT: Duration = Duration::from_secs(10);
 
@@ -95,6 +96,9 @@ struct Journaled {
     /// Journaled records, for the loader.
     load: mpsc::UnboundedSender<UsageRecord>,
     progress: Arc<Progress>,
+    /// Journaled records the store has not taken yet beyond which records
+    /// go to the store directly (`Settings::metering_max_backlog`).
+    max_backlog: u64,
     /// Whether the backlog is over its cap (logged when it gets there).
     backlogged: AtomicBool,
     /// Whether the loader was found gone (logged once).
@@ -136,7 +140,7 @@ impl Journaled {
         }
         let journaled = self.progress.journaled.load(Ordering::Relaxed);
         let stored = *self.progress.stored.borrow();
-        if journaled - stored >= MAX_BACKLOG {
+        if journaled - stored >= self.max_backlog {
             if !self.backlogged.swap(true, Ordering::Relaxed) {
                 tracing::error!(
                     waiting = journaled - stored,
@@ -282,6 +286,7 @@ impl Meter {
             state: AtomicU8::new(OPEN),
             load,
             progress: progress.clone(),
+            max_backlog: settings.metering_max_backlog,
             backlogged: AtomicBool::new(false),
             loader_gone: AtomicBool::new(false),
         });

@@ -46,6 +46,7 @@ pub use executor::{CallData, ContentKind, ExecError, ExecInput, ExecOutput, Exec
 pub use invitations::InviteTarget;
 pub use keys::CreateKey;
 pub use mail::{Email, MailError, Mailer, render_email};
+pub use metering::DEFAULT_MAX_BACKLOG;
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS};
 pub use orgs::{CreateOrg, OrgView};
 pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
@@ -87,6 +88,10 @@ pub struct Settings {
     /// How often a running node loads the journals that killed processes
     /// sharing its journal directory left behind.
     pub usage_journal_rescan: std::time::Duration,
+    /// Journaled usage records the store has not taken yet (held in memory,
+    /// about 200 bytes each) beyond which records go to the store directly,
+    /// so that while the store is down calls are refused (`metering_failed`).
+    pub metering_max_backlog: u64,
     /// The longest an impersonation session may last.
     pub max_impersonation_minutes: u32,
     /// The longest super powers may stay on.
@@ -108,6 +113,7 @@ impl Default for Settings {
             usage_journal_fsync: false,
             usage_journal_rotate_bytes: 8 << 20,
             usage_journal_rescan: std::time::Duration::from_secs(30),
+            metering_max_backlog: metering::DEFAULT_MAX_BACKLOG,
             max_impersonation_minutes: 60,
             max_super_powers_minutes: 60,
             allow_impersonating_admins: false,

@@ -37,6 +37,7 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         default_work_limit: 80,
         call_slot_lease_secs: 30,
         metering_fsync: false,
+        metering_max_backlog: 1_000_000,
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
