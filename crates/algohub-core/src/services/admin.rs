@@ -186,7 +186,8 @@ impl Hub {
     }
 
     /// Adds a user to (or removes them from) the cluster admins. Admins cannot
-    /// remove themselves (another admin must), so a cluster keeps one.
+    /// remove themselves (another admin must), and the store refuses to remove
+    /// the last active one, so a cluster keeps one.
     pub async fn set_cluster_admin(
         &self,
         caller: &Principal,
@@ -203,7 +204,8 @@ impl Hub {
         let user = self
             .store
             .set_user_flags(Some(actor), target, Some(admin), None)
-            .await?;
+            .await
+            .map_err(last_admin)?;
         self.after_write().await;
         Ok(user)
     }

@@ -330,6 +330,12 @@ impl Hub {
             self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         } else {
             self.authorize(caller, Action::OrgMembersRead, Resource::Org(org_acc.id))?;
+            // Leaving changes a membership, which an impersonation session may
+            // not (nor may it accept or decline an invitation): the policy
+            // refuses it org member management.
+            if caller.impersonator.is_some() {
+                self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+            }
         }
         if self
             .store
