@@ -1,5 +1,5 @@
 use super::*;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,13 +40,16 @@ fn readers_never_see_a_write_half_done() {
     within("readers and writers", || {
         let lock = Arc::new(ReadMostly::new(Pair::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        // The writers start once every reader has read (however long the
+        // threads take to be scheduled), and the readers read until the
+        // writers are done.
+        let all_in = Arc::new(Barrier::new(4 + 2));
         let readers: Vec<_> = (0..4)
             .map(|_| {
-                let (lock, stop) = (lock.clone(), stop.clone());
+                let (lock, stop, all_in) = (lock.clone(), stop.clone(), all_in.clone());
                 thread::spawn(move || {
-                    let mut reads = 0u64;
                     let mut last = 0;
-                    while !stop.load(Ordering::Relaxed) {
+                    let mut read = || {
                         let r = lock.read();
                         // A window between the two loads for a writer to
                         // fall into.
@@ -57,16 +60,20 @@ fn readers_never_see_a_write_half_done() {
                         assert_eq!(a, r.b, "a read saw a write half done");
                         assert!(a >= last, "a read went back in time");
                         last = a;
-                        reads += 1;
+                    };
+                    read();
+                    all_in.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        read();
                     }
-                    reads
                 })
             })
             .collect();
         let writers: Vec<_> = (0..2)
             .map(|_| {
-                let lock = lock.clone();
+                let (lock, all_in) = (lock.clone(), all_in.clone());
                 thread::spawn(move || {
+                    all_in.wait();
                     for _ in 0..2_000 {
                         write_pair(&lock);
                     }
@@ -77,8 +84,9 @@ fn readers_never_see_a_write_half_done() {
             w.join().expect("writer");
         }
         stop.store(true, Ordering::Relaxed);
-        let reads: u64 = readers.into_iter().map(|r| r.join().expect("reader")).sum();
-        assert!(reads > 0);
+        for r in readers {
+            r.join().expect("reader");
+        }
         let r = lock.read();
         assert_eq!((r.a, r.b), (4_000, 4_000), "every write landed once");
     });
@@ -108,25 +116,69 @@ fn a_nested_read_does_not_wait_for_a_writer_waiting_on_the_outer_read() {
     });
 }
 
+/// The id of the calling thread, as `/proc` names it.
+#[cfg(target_os = "linux")]
+fn thread_id() -> u64 {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    let tid = link
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a thread id");
+    tid.parse().expect("a numeric thread id")
+}
+
+/// Whether thread `tid` of this process is asleep (blocked in the kernel,
+/// as a thread parked on a lock is), from its state in `/proc`.
+#[cfg(target_os = "linux")]
+fn asleep(tid: u64) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses.
+    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+    state.is_some_and(|s| s.starts_with('S'))
+}
+
 #[test]
+#[cfg(target_os = "linux")]
 fn a_reader_arriving_during_a_write_waits_and_sees_it() {
     within("reader during a write", || {
         let lock = Arc::new(ReadMostly::new(Pair::default()));
         let w = lock.write();
+        // The reader publishes its thread id just before it calls `read`.
+        let about_to_read = Arc::new(AtomicU64::new(0));
         let reader = {
-            let lock = lock.clone();
+            let (lock, about_to_read) = (lock.clone(), about_to_read.clone());
             thread::spawn(move || {
+                // Its slot first: from the signal on, nothing but `read`
+                // itself can put this thread to sleep.
+                this_thread_slot();
+                about_to_read.store(thread_id(), Ordering::Release);
                 let r = lock.read();
                 (r.a, r.b)
             })
         };
-        thread::sleep(Duration::from_millis(50));
+        let tid = loop {
+            match about_to_read.load(Ordering::Acquire) {
+                0 => thread::yield_now(),
+                tid => break tid,
+            }
+        };
+        // Until the reader sleeps inside `read`, behind the writer. A reader
+        // that ignored the write would return instead (and never sleep
+        // before it had read).
+        while !asleep(tid) {
+            assert!(!reader.is_finished(), "a reader ran during a write");
+            thread::sleep(Duration::from_millis(1));
+        }
         assert!(!reader.is_finished(), "a reader ran during a write");
         let mut w = w;
         w.a = 7;
         w.b = 7;
         drop(w);
-        assert_eq!(reader.join().expect("reader"), (7, 7));
+        assert_eq!(
+            reader.join().expect("reader"),
+            (7, 7),
+            "the reader waited for the write and saw it"
+        );
     });
 }
 

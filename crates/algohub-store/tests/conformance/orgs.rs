@@ -403,9 +403,57 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
         )
         .await;
     assert_eq!(conflict(refused), "org_limit");
+    // Lifting the limit lets the user join an org that refused them, and the
+    // owner create one more.
     s.set_max_orgs_per_user(None);
-    s.add_member(orgs[11].id, joiner.id, OrgRole::Viewer, None)
+    let joined: Vec<AccountId> = s
+        .list_user_memberships(joiner.id)
         .await
-        .ok();
-    assert!(s.list_user_memberships(joiner.id).await.unwrap().len() >= 3);
+        .unwrap()
+        .iter()
+        .map(|m| m.org_id)
+        .collect();
+    let refused_before = orgs
+        .iter()
+        .find(|o| !joined.contains(&o.id))
+        .expect("an org that refused the joiner");
+    let m = s
+        .add_member(refused_before.id, joiner.id, OrgRole::Viewer, None)
+        .await
+        .expect("no limit: the add succeeds");
+    assert_eq!(
+        (m.org_id, m.user_id, m.role),
+        (refused_before.id, joiner.id, OrgRole::Viewer)
+    );
+    let mut now_in: Vec<AccountId> = s
+        .list_user_memberships(joiner.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.org_id)
+        .collect();
+    now_in.sort_unstable();
+    let mut want = joined;
+    want.push(refused_before.id);
+    want.sort_unstable();
+    assert_eq!(now_in, want, "the three orgs of before, and the new one");
+    let onemore = s
+        .create_org(
+            &NewOrg {
+                name: "onemore".into(),
+                label: "x".into(),
+                contact_name: "x".into(),
+                email: "x@onemore.example".into(),
+                url: None,
+                type_id: basic_type(&s).await,
+            },
+            owner.id,
+        )
+        .await
+        .expect("no limit: the owner creates a 13th org");
+    assert_eq!(
+        s.list_user_memberships(owner.id).await.unwrap().len(),
+        13,
+        "{onemore:?}"
+    );
 }
