@@ -1,12 +1,11 @@
 //! Users and organizations over the v1 routes: shapes, quirks, bad inputs.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn users_lifecycle_and_tombstones() {
-    let app = TestApp::new().await;
+pub(crate) async fn users_lifecycle_and_tombstones(db: Db) {
+    let app = TestApp::new(&db).await;
     let root = app.root.clone();
     let (s, u) = app
         .post(
@@ -93,9 +92,8 @@ async fn users_lifecycle_and_tombstones() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn bad_inputs_get_4xx_and_change_nothing() {
-    let app = TestApp::new().await;
+pub(crate) async fn bad_inputs_get_4xx_and_change_nothing(db: Db) {
+    let app = TestApp::new(&db).await;
     let root = app.root.clone();
     let cases = vec![
         (
@@ -183,9 +181,8 @@ async fn bad_inputs_get_4xx_and_change_nothing() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn authorization_header_forms_and_refusals() {
-    let app = TestApp::new().await;
+pub(crate) async fn authorization_header_forms_and_refusals(db: Db) {
+    let app = TestApp::new(&db).await;
     let key = app.root.clone();
     for header in [
         key.clone(),
@@ -224,9 +221,8 @@ async fn authorization_header_forms_and_refusals() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn user_listing_pages_with_markers() {
-    let app = TestApp::new().await;
+pub(crate) async fn user_listing_pages_with_markers(db: Db) {
+    let app = TestApp::new(&db).await;
     for i in 0..7 {
         app.make_user(&format!("user{i}"), false).await;
     }
@@ -254,9 +250,8 @@ async fn user_listing_pages_with_markers() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn organizations_types_members_and_last_admin() {
-    let app = TestApp::new().await;
+pub(crate) async fn organizations_types_members_and_last_admin(db: Db) {
+    let app = TestApp::new(&db).await;
     let root = app.root.clone();
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
@@ -459,9 +454,8 @@ async fn organizations_types_members_and_last_admin() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn max_orgs_per_user_is_enforced() {
-    let app = TestApp::with(|c| c.max_orgs_per_user = Some(1)).await;
+pub(crate) async fn max_orgs_per_user_is_enforced(db: Db) {
+    let app = TestApp::with(&db, |c| c.max_orgs_per_user = Some(1)).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     app.make_org("one", &alice).await;
@@ -486,9 +480,8 @@ async fn max_orgs_per_user_is_enforced() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn org_types_admin_routes() {
-    let app = TestApp::new().await;
+pub(crate) async fn org_types_admin_routes(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (s, t) = app
         .post("/v1/organization/types", &app.root, json!({"name": "edu"}))

@@ -1,11 +1,10 @@
 //! The Users page API: search, streamed CSV export, roles and suspension.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use serde_json::json;
 
-#[tokio::test]
-async fn search_and_page() {
-    let app = TestApp::new().await;
+pub(crate) async fn search_and_page(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     for name in ["alice", "alfred", "albert", "carol"] {
         app.make_user(name, false).await;
@@ -68,7 +67,7 @@ async fn search_and_page() {
         )
         .await;
     assert_eq!(s, 401);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let (_, v) = app
             .get("/v1/admin/audit?action=authz.denied", &app.root)
@@ -85,9 +84,8 @@ async fn search_and_page() {
     }
 }
 
-#[tokio::test]
-async fn export_streams_every_account_as_csv() {
-    let app = TestApp::new().await;
+pub(crate) async fn export_streams_every_account_as_csv(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     // Several export chunks (each about 64 KiB, a few hundred rows).
     let rows_per_chunk = algohub_core::store::EXPORT_CHUNK_BYTES / 100;
@@ -172,9 +170,8 @@ async fn export_streams_every_account_as_csv() {
     assert_eq!(s, 403);
 }
 
-#[tokio::test]
-async fn roles_and_suspension() {
-    let app = TestApp::new().await;
+pub(crate) async fn roles_and_suspension(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (s, v) = app
         .put("/v1/admin/users/bob/admin", &app.root, json!({}))
@@ -232,7 +229,7 @@ async fn roles_and_suspension() {
     );
 
     // Without the sudo role, it is gone from answers and its routes refuse.
-    let off = TestApp::with(|c| c.sudo_users_enabled = false).await;
+    let off = TestApp::with(&db, |c| c.sudo_users_enabled = false).await;
     off.make_user("bob", false).await;
     let (s, v) = off
         .put("/v1/admin/users/bob/sudo", &off.root, json!({}))
@@ -259,9 +256,8 @@ async fn roles_and_suspension() {
     );
 }
 
-#[tokio::test]
-async fn deletion_returns_a_receipt_and_revokes_everything() {
-    let app = TestApp::new().await;
+pub(crate) async fn deletion_returns_a_receipt_and_revokes_everything(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     app.make_org("acme", &alice).await;
@@ -367,9 +363,8 @@ async fn deletion_returns_a_receipt_and_revokes_everything() {
     assert_eq!(s, 403, "not yourself: {v}");
 }
 
-#[tokio::test]
-async fn invite_codes() {
-    let app = TestApp::new().await;
+pub(crate) async fn invite_codes(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (s, v) = app
         .post("/v1/admin/invites", &app.root, json!({"inviteCode": "spring-2027", "signupCredits": 500, "comments": "launch", "expiresAt": "2099-01-01T00:00:00Z"}))

@@ -2,7 +2,7 @@
 //! server (calls through the runtimes are in `calls.rs`), and the helpers
 //! both use.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -92,9 +92,8 @@ pub(crate) async fn call(
         .await
 }
 
-#[tokio::test]
-async fn create_compile_publish_and_versions() {
-    let app = TestApp::new().await;
+pub(crate) async fn create_compile_publish_and_versions(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let a = create(&app, &alice, "alice", "echo").await;
     let id = a["id"].as_str().unwrap().to_string();
@@ -342,9 +341,8 @@ async fn create_compile_publish_and_versions() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn account_and_org_algorithm_lists() {
-    let app = TestApp::new().await;
+pub(crate) async fn account_and_org_algorithm_lists(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let erin = app.make_user("erin", false).await;
     app.make_org("acme", &alice).await;
@@ -380,9 +378,8 @@ async fn account_and_org_algorithm_lists() {
     }
 }
 
-#[tokio::test]
-async fn org_versions_need_approval() {
-    let app = TestApp::new().await;
+pub(crate) async fn org_versions_need_approval(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let carl = app.make_user("carl", false).await;
@@ -537,9 +534,8 @@ async fn org_versions_need_approval() {
 
 /// Builds are read in pages of 1000: a hash older than the newest 1000 builds
 /// still resolves, for calls and for the build listing.
-#[tokio::test]
-async fn more_than_a_thousand_builds() {
-    let app = TestApp::new().await;
+pub(crate) async fn more_than_a_thousand_builds(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     create(&app, &alice, "alice", "busy").await;
     let hub = app.hub().clone();

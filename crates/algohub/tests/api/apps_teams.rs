@@ -1,6 +1,6 @@
 //! Apps (search, sort, pins, duplicate, transfer) and teams (seats, grants).
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use serde_json::{Value, json};
 
 fn names(v: &Value) -> Vec<String> {
@@ -11,9 +11,8 @@ fn names(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn apps_search_sort_pin_duplicate_delete() {
-    let app = TestApp::new().await;
+pub(crate) async fn apps_search_sort_pin_duplicate_delete(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let eve = app.make_user("eve", false).await;
     for n in ["beta", "Alpha", "gamma-vision", "delta"] {
@@ -109,9 +108,8 @@ async fn apps_search_sort_pin_duplicate_delete() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn transfer_personal_app_to_org() {
-    let app = TestApp::new().await;
+pub(crate) async fn transfer_personal_app_to_org(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let dave = app.make_user("dave", false).await;
@@ -176,9 +174,8 @@ async fn transfer_personal_app_to_org() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn teams_seats_and_app_grants() {
-    let app = TestApp::new().await;
+pub(crate) async fn teams_seats_and_app_grants(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let carol = app.make_user("carol", false).await;
     let erin = app.make_user("erin", false).await;

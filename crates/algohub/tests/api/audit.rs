@@ -2,7 +2,7 @@
 //! (never the token), refused admin requests are recorded, and the hash chain
 //! catches records edited, deleted or reordered directly in the database.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,10 @@ async fn audit_case(app: TestApp) {
         if let Some(r) = v["results"].as_array().unwrap().first() {
             break r.clone();
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "refusal recorded");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "refusal recorded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(
@@ -242,35 +245,20 @@ async fn audit_case(app: TestApp) {
     assert_eq!(verify(&app).await["ok"], true);
 }
 
-#[tokio::test]
-async fn audit_trail_sqlite() {
-    let app = TestApp::new().await;
-    audit_case(app).await;
+pub(crate) async fn audit_trail(db: Db) {
+    audit_case(TestApp::new(&db).await).await;
 }
 
-#[tokio::test]
-async fn audit_trail_postgres() {
-    let Some(admin) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL audit test not run");
-        return;
-    };
-    let url = crate::multinode::fresh_pg_database(&admin).await;
-    audit_case(TestApp::with(|c| c.database_url = url).await).await;
-}
-
-#[test]
-fn audit_verify_command() {
+pub(crate) async fn audit_verify_command(db: Db) {
     use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
+    let url = db.fresh_url().await;
     let bin = env!("CARGO_BIN_EXE_algohub");
     let run = |args: &[&str]| {
         Command::new(bin)
             .args(args)
             .env("ALGOHUB_DATA_DIR", dir.path())
-            .env_remove("ALGOHUB_DATABASE_URL")
+            .env("ALGOHUB_DATABASE_URL", &url)
             .env("ALGOHUB_LOG_LEVEL", "error")
             .output()
             .unwrap()
@@ -298,27 +286,21 @@ fn audit_verify_command() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("audit chain intact"));
-    // Edit the first record directly in the SQLite file.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let url = format!("sqlite:{}", dir.path().join("algohub.db").display());
-        let store = algohub_store::connect(&url).await.unwrap();
-        let first: i64 = sqlx::Row::get(
-            &sqlx::query("SELECT MIN(id) FROM events WHERE hash IS NOT NULL")
-                .fetch_one(store.pool())
-                .await
-                .unwrap(),
-            0,
-        );
-        exec(
-            store.pool(),
-            format!("UPDATE events SET subject = 'someone-else' WHERE id = {first}"),
-        )
-        .await;
-    });
+    // Edit the first record directly in the database.
+    let store = algohub_store::connect(&url).await.unwrap();
+    let first: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT MIN(id) FROM events WHERE hash IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+        0,
+    );
+    exec(
+        store.pool(),
+        format!("UPDATE events SET subject = 'someone-else' WHERE id = {first}"),
+    )
+    .await;
+    store.pool().close().await;
     let bad = run(&["audit", "verify"]);
     assert!(!bad.status.success());
     assert!(

@@ -5,8 +5,8 @@
 //! and is good only while its call runs.
 
 use crate::algorithms::{compile, create, publish, upload};
-use crate::governance::{account_id, on_both_backends, postgres_app, published_upstream};
-use crate::support::{TestApp, audit_records, error_reason};
+use crate::governance::{account_id, published_upstream};
+use crate::support::{Db, TestApp, audit_records, error_reason};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 /// (paths under `/v1/data/`); it answers `[{"status", "body"}]`, after
 /// `release` reaches `n` when the input says `hold`, and keeps every call
 /// token it was handed, in order.
-struct Agent {
-    base: String,
+pub(crate) struct Agent {
+    pub(crate) base: String,
     tokens: Arc<Mutex<Vec<String>>>,
     release: tokio::sync::watch::Sender<u64>,
     holds: std::sync::atomic::AtomicU64,
 }
 
-async fn data_agent() -> Agent {
+pub(crate) async fn data_agent() -> Agent {
     use axum::extract::State;
     use axum::http::HeaderMap;
     use axum::routing::post;
@@ -95,7 +95,7 @@ impl Agent {
     /// The token of the call handed one after the first `before` (as an
     /// `Authorization` value), once the agent has it.
     async fn token_after(&self, before: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let token = self.tokens.lock().unwrap().get(before).cloned();
             if let Some(t) = token {
@@ -109,7 +109,7 @@ impl Agent {
     /// Calls `alice/agent` as `key` (with `query`) and runs `during` with the
     /// call's token while the call is held open; then lets the call answer.
     /// Returns the call's token and what `during` returned.
-    async fn during_call<T>(
+    pub(crate) async fn during_call<T>(
         &self,
         app: &TestApp,
         key: &str,
@@ -142,7 +142,7 @@ impl Agent {
 /// Waits (up to 5 s: on a shared database the call's slot is freed by a
 /// batch) until `token` is refused as a call token whose call has ended.
 async fn refused_once_ended(app: &TestApp, token: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (s, r) = app.get("/v1/data/.my/notes/hello.txt", token).await;
         if s == 401 {
@@ -204,7 +204,7 @@ fn get(path: &str) -> Value {
 
 /// alice (with a private collection `notes` and a `my_algos` one, `shared`),
 /// bob (with his own `notes`) and sue, a sudo user; their keys.
-async fn people_and_data(app: &TestApp) -> (String, String, String) {
+pub(crate) async fn people_and_data(app: &TestApp) -> (String, String, String) {
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     let sue = app.make_user("sue", false).await;
@@ -226,7 +226,8 @@ async fn people_and_data(app: &TestApp) -> (String, String, String) {
     (alice, bob, sue)
 }
 
-async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
+pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
+    let app = TestApp::new(&db).await;
     let agent = data_agent().await;
     let (alice, bob, sue) = people_and_data(&app).await;
     let sue_id = account_id(&app, "sue").await;
@@ -437,7 +438,8 @@ async fn algorithms_use_the_data_api_with_their_call_token(app: TestApp) {
 
 /// A wasm algorithm (examples/readfile.wat) reads data through the
 /// `algohub.data_*` imports, acting as the call does.
-async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
+pub(crate) async fn wasm_algorithms_read_data_as_the_call_acts(db: Db) {
+    let app = TestApp::new(&db).await;
     let (alice, bob, sue) = people_and_data(&app).await;
     publish_readfile(&app, &alice, "alice").await;
     let read = |key: &str, query: &str, path: &str| {
@@ -524,7 +526,8 @@ async fn wasm_algorithms_read_data_as_the_call_acts(app: TestApp) {
 
 /// Under impersonation, a wasm algorithm's data acts are on record as
 /// requests of the session, naming the admin, under the call's request.
-async fn wasm_data_acts_under_impersonation_are_audited(app: TestApp) {
+pub(crate) async fn wasm_data_acts_under_impersonation_are_audited(db: Db) {
+    let app = TestApp::new(&db).await;
     let (alice, _, _) = people_and_data(&app).await;
     publish_readfile(&app, &alice, "alice").await;
     let (s, v) = app
@@ -588,10 +591,4 @@ async fn new_key(app: &TestApp, user: &str, key: &str, body: Value) -> Value {
     let (s, k) = app.post(&format!("/v1/users/{user}/keys"), key, body).await;
     assert_eq!(s, 200, "{k}");
     k
-}
-
-on_both_backends! {
-    algorithms_use_the_data_api_with_their_call_token => call_tokens_sqlite, call_tokens_postgres;
-    wasm_algorithms_read_data_as_the_call_acts => wasm_data_sqlite, wasm_data_postgres;
-    wasm_data_acts_under_impersonation_are_audited => wasm_impersonated_sqlite, wasm_impersonated_postgres;
 }

@@ -1,7 +1,14 @@
 //! The `algohub` command line as scripted setups use it.
 
+use crate::support::Db;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How long a step the test waits for may take before it fails: generous,
+/// so that only a step that never happens fails on a slow, shared machine.
+const DEADLINE: Duration = Duration::from_secs(60);
 
 fn algohub(dir: &std::path::Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_algohub"));
@@ -42,6 +49,33 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// An upstream that holds each request until told: `arrived` is notified
+/// when a request comes in, which is answered once `release` is notified.
+async fn held_upstream() -> (String, Arc<Notify>, Arc<Notify>) {
+    use axum::routing::post;
+    let (arrived, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let state = (arrived.clone(), release.clone());
+    let app = axum::Router::new()
+        .route(
+            "/held",
+            post(
+                |axum::extract::State((arrived, release)): axum::extract::State<(
+                    Arc<Notify>,
+                    Arc<Notify>,
+                )>| async move {
+                    arrived.notify_one();
+                    release.notified().await;
+                    axum::Json(serde_json::json!({"held": "until released"}))
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), arrived, release)
 }
 
 #[test]
@@ -125,6 +159,7 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--log-format", "json"])
             .env("ALGOHUB_LOG_LEVEL", "info")
+            .env("ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE", "true")
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap(),
@@ -143,10 +178,7 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
             {
                 break;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "server did not start"
-            );
+            assert!(start.elapsed() < DEADLINE, "server did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let r = client
@@ -169,7 +201,10 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         assert!(metrics.contains("algohub_http_requests_total"), "{metrics}");
         assert!(metrics.contains("algohub_policy_decisions_total"));
 
-        // A call still running when SIGTERM arrives gets its answer.
+        // A call still running when SIGTERM arrives gets its answer. Its
+        // upstream holds it until the shutdown has begun, so it is running
+        // then however slow the machine.
+        let (upstream, arrived, release) = held_upstream().await;
         let auth = format!("Simple {key}");
         let send = |method: reqwest::Method, path: &str, body: Vec<u8>, ct: &str| {
             client
@@ -178,7 +213,7 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
                 .header("Content-Type", ct)
                 .body(body)
         };
-        let create = crate::algorithms::create_body("slow");
+        let create = crate::algorithms::create_body("held");
         let r = send(
             reqwest::Method::POST,
             "/v1/algorithms/ops",
@@ -189,12 +224,12 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         .await
         .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-        let slow = include_bytes!("../../../../examples/slow.wat").to_vec();
+        let def = serde_json::json!({"runtime": "http", "url": format!("{upstream}/held"), "timeout": 300});
         let r = send(
             reqwest::Method::PUT,
-            "/v1/algorithms/ops/slow/artifact",
-            slow,
-            "text/plain",
+            "/v1/algorithms/ops/held/artifact",
+            def.to_string().into(),
+            "application/json",
         )
         .send()
         .await
@@ -202,7 +237,7 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
         assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
         let r = send(
             reqwest::Method::POST,
-            "/v1/algorithms/ops/slow/compile",
+            "/v1/algorithms/ops/held/compile",
             b"{}".to_vec(),
             "application/json",
         )
@@ -215,28 +250,51 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
             .expect("a build hash");
         let running = send(
             reqwest::Method::POST,
-            &format!("/v1/algo/ops/slow/{hash}?timeout=1.5"),
+            &format!("/v1/algo/ops/held/{hash}"),
             b"null".to_vec(),
             "application/json",
         )
         .send();
         let running = tokio::spawn(running);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::timeout(DEADLINE, arrived.notified())
+            .await
+            .expect("the call reached its upstream");
         let st = Command::new("kill")
             .args(["-TERM", &server.0.id().to_string()])
             .status()
             .unwrap();
         assert!(st.success());
-        let answer = running
+        // Until the shutdown has begun: the server said so, and takes no new
+        // connection.
+        let start = Instant::now();
+        loop {
+            let said = std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("shutting down: finishing in-flight requests");
+            let refused = reqwest::Client::new()
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_err();
+            if said && refused {
+                break;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no shutdown after SIGTERM (logged: {said}, refusing: {refused})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!running.is_finished(), "the call was answered before its upstream");
+        release.notify_one();
+        let answer = tokio::time::timeout(DEADLINE, running)
             .await
+            .expect("the running call was answered")
             .unwrap()
             .expect("the running call was answered");
         assert_eq!(answer.status().as_u16(), 200);
         let answer: serde_json::Value = answer.json().await.unwrap();
-        assert_eq!(
-            answer["error"]["error_type"], "AlgorithmTimeoutError",
-            "{answer}"
-        );
+        assert_eq!(answer["result"]["held"], "until released", "{answer}");
     });
     let start = Instant::now();
     loop {
@@ -244,10 +302,7 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
             assert!(status.success(), "clean exit after SIGTERM: {status}");
             break;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "server did not stop"
-        );
+        assert!(start.elapsed() < DEADLINE, "server did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }
     // Every log line is a JSON object; the requests above were logged.
@@ -271,9 +326,16 @@ fn admin_commands_then_serve_and_stop_on_sigterm() {
     assert!(stopping.is_some() && answered > stopping, "{logs}");
 }
 
-#[test]
-fn export_users_as_csv() {
+/// The admin command line works on either database: `export users` on a
+/// fresh one of the case's backend.
+pub(crate) async fn export_users_as_csv(db: Db) {
     let dir = tempfile::tempdir().unwrap();
+    let url = db.fresh_url().await;
+    let algohub = |dir: &std::path::Path| {
+        let mut c = algohub(dir);
+        c.env("ALGOHUB_DATABASE_URL", &url);
+        c
+    };
     for name in ["ops", "ann"] {
         let st = algohub(dir.path())
             .args(["admin", "create-user", "--username", name, "--email"])

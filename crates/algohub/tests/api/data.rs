@@ -1,7 +1,7 @@
 //! The data API: files, directories, ACLs, paging, `.my`, both prefixes, and
 //! the paths that try to escape.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -30,9 +30,8 @@ async fn raw_socket_put(app: &TestApp, path: &str, key: &str) -> u16 {
     head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-#[tokio::test]
-async fn files_directories_and_acls() {
-    let app = TestApp::new().await;
+pub(crate) async fn files_directories_and_acls(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     // The root lists the caller first (Client.username()).
@@ -253,9 +252,8 @@ async fn files_directories_and_acls() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn org_collections_follow_roles_and_key_scopes() {
-    let app = TestApp::new().await;
+pub(crate) async fn org_collections_follow_roles_and_key_scopes(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let dave = app.make_user("dave", false).await;
     app.make_org("acme", &alice).await;

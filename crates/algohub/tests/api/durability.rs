@@ -3,9 +3,14 @@
 //! PostgreSQL the work limit holds across three nodes, with a killed node's
 //! slots coming back after the lease. Nodes are real `algohub serve`
 //! processes, so a kill is a real SIGKILL.
+//!
+//! Correctness only: every wait is for an event (a node up, calls answered, a
+//! change applied, slots back), polled with a generous `DEADLINE`, so a slow,
+//! shared machine makes the tests longer, never wrong. Throughput is measured
+//! by the benchmarks (algohub-bench), not here.
 
 use crate::governance::gauged_upstream;
-use crate::multinode::fresh_pg_database;
+use crate::support::Db;
 use algohub_core::store::UsageStore;
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +29,9 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// How long an awaited event may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(60);
 
 fn algohub(dir: &std::path::Path, url: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_algohub"));
@@ -58,13 +66,48 @@ async fn start_node(dir: &std::path::Path, url: &str) -> Node {
     };
     let start = Instant::now();
     while reqwest::get(format!("{}/readyz", node.base)).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "node never came up"
-        );
+        assert!(start.elapsed() < DEADLINE, "node never came up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     node
+}
+
+/// The sequence number of the newest policy change in the database.
+async fn newest_change(url: &str) -> i64 {
+    let store = algohub_store::connect(url).await.expect("store");
+    let row = sqlx::query("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM policy_changes")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    sqlx::Row::get::<i64, _>(&row, 0)
+}
+
+/// Waits until the node at `base` has applied every policy change up to
+/// `seq` (its `algohub_policy_seq` metric).
+async fn until_applied(base: &str, seq: i64) {
+    let start = Instant::now();
+    loop {
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let applied = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("algohub_policy_seq "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if applied >= seq as f64 {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{base} applied changes up to {applied}, not {seq}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Creates a user with the CLI and returns a new key of theirs.
@@ -128,7 +171,7 @@ async fn publish_algorithm(base: &str, key: &str, owner: &str, name: &str, upstr
     .await;
     assert_eq!(s, 200, "{v}");
     if let Some(url) = upstream {
-        let def = json!({"runtime": "http", "url": url, "timeout": 60});
+        let def = json!({"runtime": "http", "url": url, "timeout": 300});
         let r = c
             .put(format!("{base}/v1/algorithms/{owner}/{name}/artifact"))
             .header("Authorization", key)
@@ -181,7 +224,10 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
     drop(node);
 
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    // Each round is killed only after it has answered this many calls.
+    let per_round = 10;
     for round in 0..3 {
+        let before = answered.lock().unwrap().len();
         let node = start_node(dir, &url).await;
         let mut clients = Vec::new();
         for _ in 0..8 {
@@ -208,7 +254,17 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(300 + random_below(700))).await;
+        // Some load first, however slow the machine; then a moment that
+        // differs between rounds and runs.
+        let start = Instant::now();
+        while answered.lock().unwrap().len() < before + per_round {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "round {round}: fewer than {per_round} calls answered"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random_below(700))).await;
         drop(node); // SIGKILL, mid-load
         for c in clients {
             c.await.unwrap();
@@ -222,7 +278,6 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
     let _node = start_node(dir, &url).await;
     let store = algohub_store::connect(&url).await.expect("store");
     let answered = answered.lock().unwrap().clone();
-    assert!(answered.len() > 20, "enough load: {}", answered.len());
     for rid in &answered {
         let r = store.get_usage_record(rid).await.unwrap();
         assert!(r.is_some(), "answered call {rid} has its record");
@@ -258,31 +313,12 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
     let _ = root;
 }
 
-#[tokio::test]
-async fn usage_records_survive_kill_9_sqlite() {
+pub(crate) async fn usage_records_survive_kill_9(db: Db) {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("algohub.db").display());
-    records_survive_kill_9(url, dir.path()).await;
+    records_survive_kill_9(db.fresh_url().await, dir.path()).await;
 }
 
-fn pg_url() -> Option<String> {
-    std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
-
-#[tokio::test]
-async fn usage_records_survive_kill_9_postgres() {
-    let Some(admin) = pg_url() else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL kill -9 test not run");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_pg_database(&admin).await;
-    records_survive_kill_9(url, dir.path()).await;
-}
-
-/// Calls until one is admitted; returns how many 429s it took.
+/// Calls `alice/hold` until one is admitted; returns how many 429s it took.
 async fn call_until_admitted(c: &reqwest::Client, base: &str, key: &str) -> u32 {
     let mut refused = 0;
     loop {
@@ -309,15 +345,11 @@ async fn call_until_admitted(c: &reqwest::Client, base: &str, key: &str) -> u32 
     }
 }
 
-#[tokio::test]
-async fn work_limit_holds_across_three_nodes_postgres() {
-    let Some(admin) = pg_url() else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL three-node limit test not run");
-        return;
-    };
+/// PostgreSQL only: nodes share call slots only through PostgreSQL.
+pub(crate) async fn work_limit_holds_across_three_nodes(db: Db) {
     let (upstream, gauge) = gauged_upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_pg_database(&admin).await;
+    let url = db.fresh_url().await;
     let root = cli_user(dir.path(), &url, "root", true);
     let alice = cli_user(dir.path(), &url, "alice", false);
     let bob = cli_user(dir.path(), &url, "bob", false);
@@ -340,7 +372,7 @@ async fn work_limit_holds_across_three_nodes_postgres() {
         &alice,
         "alice",
         "hang",
-        Some(&format!("{upstream}/hold?ms=60000")),
+        Some(&format!("{upstream}/hold?ms=300000")),
     )
     .await;
     let c = reqwest::Client::new();
@@ -354,7 +386,11 @@ async fn work_limit_holds_across_three_nodes_postgres() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
-    tokio::time::sleep(Duration::from_millis(600)).await; // every node polls the change
+    // Every node has applied the change (not merely had time to).
+    let seq = newest_change(&url).await;
+    for base in &bases {
+        until_applied(base, seq).await;
+    }
 
     // 300 concurrent calls for bob, spread over the three nodes, each retried
     // on 429 until admitted.
@@ -369,14 +405,22 @@ async fn work_limit_holds_across_three_nodes_postgres() {
             call_until_admitted(&c, &base, &key).await
         }));
     }
-    let mut refusals = 0;
-    for t in tasks {
-        refusals += t.await.unwrap();
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let in_flight = (calls as f64 * f64::from(hold_ms) / 1000.0) / elapsed;
+    let all_admitted = async {
+        let mut refusals = 0;
+        for t in tasks {
+            refusals += t.await.unwrap();
+        }
+        refusals
+    };
+    // A liveness bound, not a throughput floor: at the limit the calls take
+    // 3 s; only calls that are never admitted (a slot leak) reach it.
+    let refusals = tokio::time::timeout(Duration::from_secs(600), all_admitted)
+        .await
+        .expect("every call admitted in the end");
+    // For the log only: how long is the benchmarks' business.
     eprintln!(
-        "3 nodes, limit 10: {calls} calls in {elapsed:.2}s, {refusals} refusals, max {} at once, {in_flight:.1} in flight on average",
+        "3 nodes, limit 10: {calls} calls of {hold_ms} ms in {:.2}s, {refusals} refusals, max {} at once",
+        start.elapsed().as_secs_f64(),
         gauge.max()
     );
     assert_eq!(gauge.total(), calls as i64, "every call ran once");
@@ -385,31 +429,43 @@ async fn work_limit_holds_across_three_nodes_postgres() {
         "never more than 10 at once cluster-wide, saw {}",
         gauge.max()
     );
-    assert!(
-        in_flight >= 5.0,
-        "throughput stays near the limit: {in_flight:.1} in flight on average"
-    );
 
-    // A node killed with slots held: they come back within the lease (3 s here).
+    // A node killed with slots held: they come back after the lease (3 s
+    // here). Ten calls that hang hold all ten slots on node 3 (retried while
+    // the slots of the calls above are still being released).
     let mut hung = Vec::new();
     for _ in 0..10 {
         let base = bases[2].clone();
         let key = bob.clone();
+        let c = c.clone();
         hung.push(tokio::spawn(async move {
-            let _ = reqwest::Client::new()
-                .post(format!("{base}/v1/algo/alice/hang"))
-                .header("Authorization", key)
-                .body("x")
-                .send()
-                .await;
+            // Admitted, it hangs until its node is killed.
+            loop {
+                let r = c
+                    .post(format!("{base}/v1/algo/alice/hang"))
+                    .header("Authorization", &key)
+                    .header("Content-Type", "text/plain")
+                    .body("x")
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 429 => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    _ => return,
+                }
+            }
         }));
     }
     let start = Instant::now();
     while gauge.now() < 10 {
-        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the hanging calls never all reached the upstream ({} did)",
+            gauge.now()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = c
         .post(format!("{}/v1/algo/alice/hold", bases[0]))
         .header("Authorization", &bob)
@@ -425,15 +481,12 @@ async fn work_limit_holds_across_three_nodes_postgres() {
     let killed = nodes.pop().unwrap();
     drop(killed); // SIGKILL with 10 slots held
     let start = Instant::now();
-    call_until_admitted(&c, &bases[0], &bob).await;
-    let back = start.elapsed();
+    tokio::time::timeout(DEADLINE, call_until_admitted(&c, &bases[0], &bob))
+        .await
+        .expect("the killed node's slots came back");
     eprintln!(
         "slots of the killed node came back after {:.2}s (lease 3 s)",
-        back.as_secs_f64()
-    );
-    assert!(
-        back < Duration::from_secs(8),
-        "slots came back within the lease: {back:?}"
+        start.elapsed().as_secs_f64()
     );
     for h in hung {
         h.abort();

@@ -4,11 +4,56 @@
 //! stop, expire, and end when an impersonation is tried from inside one.
 
 use crate::algorithms::{build_upstream, create, publish};
-use crate::governance::{account_id, gauged_upstream, postgres_app};
-use crate::support::{TestApp, audit_records, error_reason};
-use algohub_core::model::{NewSession, SuperPowers, now_millis};
+use crate::governance::{account_id, gauged_upstream};
+use crate::support::{Db, TestApp, audit_records, error_reason};
+use algohub_core::model::{Millis, NewSession, SuperPowers, now_millis};
 use serde_json::{Value, json};
 use std::time::Duration;
+
+/// Checks that something elevated ends by itself: `begin(until)` turns it on
+/// until `until` (written to the store, as the API would), `on()` asks the
+/// server whether it is on. It must be on while `until` is ahead, then go off
+/// with nothing written in between, not before `until`; maintenance then
+/// records that it expired.
+///
+/// Nothing here depends on how fast the machine is: the "on" answer counts
+/// only if it came back before `until` (a later one proves nothing, so the
+/// check starts over with twice the time), and the end is waited for by
+/// polling, with a generous deadline. Returns how many times it was turned on:
+/// each expired once.
+async fn ends_by_itself<B, O>(
+    app: &TestApp,
+    begin: impl Fn(Millis) -> B,
+    on: impl Fn() -> O,
+) -> usize
+where
+    B: std::future::Future<Output = ()>,
+    O: std::future::Future<Output = bool>,
+{
+    let mut span: Millis = 1_000;
+    let mut begun = 0;
+    loop {
+        let until = now_millis() + span;
+        begin(until).await;
+        begun += 1;
+        let on_now = on().await;
+        let told_in_time = now_millis() < until;
+        if told_in_time {
+            assert!(on_now, "on while its end is {span} ms ahead");
+        }
+        while on().await {
+            assert!(now_millis() < until + 30_000, "still on 30 s after its end");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(now_millis() >= until, "over before its end");
+        app.hub().run_maintenance().await.unwrap();
+        if told_in_time {
+            return begun;
+        }
+        span *= 2;
+        assert!(span <= 64_000, "the server never answered within {span} ms");
+    }
+}
 
 async fn super_powers_open_reads_only(app: &TestApp) {
     let alice = app.make_user("alice", false).await;
@@ -122,32 +167,32 @@ async fn super_powers_open_reads_only(app: &TestApp) {
 
     // They end by themselves, and maintenance records that they did.
     let root_id = account_id(app, "root").await;
-    let now = now_millis();
-    app.hub()
-        .store
-        .set_super_powers(
-            root_id,
-            Some(&SuperPowers {
-                reason: "brief".into(),
-                started_at: now,
-                until: now + 400,
-            }),
-        )
-        .await
-        .unwrap();
-    app.hub().sync().await.unwrap();
-    let (s, _) = app.get(algo, &app.root).await;
-    assert_eq!(s, 200, "on for a moment");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (s, _) = app.get(algo, &app.root).await;
-    assert_eq!(s, 404, "over by itself");
-    app.hub().run_maintenance().await.unwrap();
-    let ended = audit_records(app, "super_powers.ended", 2).await;
+    let begin = |until: Millis| async move {
+        let on = SuperPowers {
+            reason: "brief".into(),
+            started_at: now_millis(),
+            until,
+        };
+        let store = &app.hub().store;
+        store.set_super_powers(root_id, Some(&on)).await.unwrap();
+        app.hub().sync().await.unwrap();
+    };
+    let on = || async move {
+        match app.get(algo, &app.root).await {
+            (200, _) => true,
+            (404, _) => false,
+            (s, v) => panic!("{s}: {v}"),
+        }
+    };
+    let expired = ends_by_itself(app, begin, on).await;
+    let ended = audit_records(app, "super_powers.ended", 1 + expired).await;
     let reasons: Vec<&str> = ended
         .iter()
         .map(|r| r["detail"]["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["stopped", "expired"], "{ended:?}");
+    let mut want = vec!["stopped"];
+    want.extend(std::iter::repeat_n("expired", expired));
+    assert_eq!(reasons, want, "{ended:?}");
 }
 
 async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
@@ -316,36 +361,42 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     assert_eq!((s, error_reason(&v)), (400, "not_a_session".into()), "{v}");
 
     // A session ends by itself; maintenance records it.
-    let secret = algohub_core::secrets::SessionSecret::generate();
     let (alice_id, root_id) = (
         account_id(app, "alice").await,
         account_id(app, "root").await,
     );
-    app.hub()
-        .store
-        .create_session(&NewSession {
+    let short = std::sync::Mutex::new(String::new());
+    let short = &short;
+    let begin = |until: Millis| async move {
+        let secret = algohub_core::secrets::SessionSecret::generate();
+        let new = NewSession {
             digest: secret.digest(),
             user_id: alice_id,
             actor_id: root_id,
             reason: "brief".into(),
-            expires_at: now_millis() + 400,
-        })
-        .await
-        .unwrap();
-    app.hub().sync().await.unwrap();
-    let short = format!("Bearer {}", secret.expose());
-    let (s, _) = app.get("/v1/session", &short).await;
-    assert_eq!(s, 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (s, _) = app.get("/v1/session", &short).await;
-    assert_eq!(s, 401, "expired");
-    app.hub().run_maintenance().await.unwrap();
-    let ended = audit_records(app, "impersonation.ended", 3).await;
+            expires_at: until,
+        };
+        app.hub().store.create_session(&new).await.unwrap();
+        app.hub().sync().await.unwrap();
+        *short.lock().unwrap() = format!("Bearer {}", secret.expose());
+    };
+    let on = || async move {
+        let token = short.lock().unwrap().clone();
+        match app.get("/v1/session", &token).await {
+            (200, _) => true,
+            (401, _) => false,
+            (s, v) => panic!("{s}: {v}"),
+        }
+    };
+    let expired = ends_by_itself(app, begin, on).await;
+    let ended = audit_records(app, "impersonation.ended", 2 + expired).await;
     let reasons: Vec<&str> = ended
         .iter()
         .map(|r| r["detail"]["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons, ["nested", "stopped", "expired"], "{ended:?}");
+    let mut want = vec!["nested", "stopped"];
+    want.extend(std::iter::repeat_n("expired", expired));
+    assert_eq!(reasons, want, "{ended:?}");
 
     // Deleting the user ends the sessions acting as them (in the receipt).
     let (_, v) = app.post(&start("bob"), &app.root, body.clone()).await;
@@ -389,10 +440,10 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     assert_eq!(s, 401, "not revived by reinstatement");
 }
 
-#[tokio::test]
-async fn impersonating_admins_is_a_setting() {
-    let app = TestApp::with(|c| c.allow_impersonating_admins = true).await;
+pub(crate) async fn impersonating_admins_is_a_setting(db: Db) {
+    let app = TestApp::with(&db, |c| c.allow_impersonating_admins = true).await;
     app.make_user("ops", true).await;
+    let asked = now_millis();
     let (s, v) = app
         .post(
             "/v1/admin/users/ops/impersonate",
@@ -400,39 +451,29 @@ async fn impersonating_admins_is_a_setting() {
             json!({"reason": "audit"}),
         )
         .await;
+    let answered = now_millis();
     assert_eq!(s, 201, "{v}");
-    // Default duration: 30 minutes.
+    // Default duration: 30 minutes from when the server made the session
+    // (between the request and its answer, however long that took).
     let until =
         chrono::DateTime::parse_from_rfc3339(v["impersonation"]["expires_at"].as_str().unwrap())
-            .unwrap();
-    let left = until.timestamp_millis() - now_millis();
-    assert!((29 * 60_000..=30 * 60_000).contains(&left), "{left}");
+            .unwrap()
+            .timestamp_millis();
+    let thirty = 30 * 60_000;
+    assert!(
+        (asked + thirty..=answered + thirty).contains(&until),
+        "{v}: asked at {asked}, answered at {answered}"
+    );
     // Even so, the session cannot administer the cluster.
     let token = format!("Bearer {}", v["token"].as_str().unwrap());
     let (s, _) = app.get("/v1/admin/users", &token).await;
     assert_eq!(s, 403);
 }
 
-#[tokio::test]
-async fn super_powers_sqlite() {
-    super_powers_open_reads_only(&TestApp::new().await).await;
+pub(crate) async fn super_powers(db: Db) {
+    super_powers_open_reads_only(&TestApp::new(&db).await).await;
 }
 
-#[tokio::test]
-async fn super_powers_postgres() {
-    if let Some(app) = postgres_app().await {
-        super_powers_open_reads_only(&app).await;
-    }
-}
-
-#[tokio::test]
-async fn impersonation_sqlite() {
-    impersonation_acts_as_the_user_and_names_the_admin(&TestApp::new().await).await;
-}
-
-#[tokio::test]
-async fn impersonation_postgres() {
-    if let Some(app) = postgres_app().await {
-        impersonation_acts_as_the_user_and_names_the_admin(&app).await;
-    }
+pub(crate) async fn impersonation(db: Db) {
+    impersonation_acts_as_the_user_and_names_the_admin(&TestApp::new(&db).await).await;
 }

@@ -3,21 +3,41 @@
 //! helpers the other governance tests (`billing.rs`) use.
 
 use crate::algorithms::{build_upstream, create, publish};
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How many upstream requests run now, and the most that ever ran at once.
+/// How many upstream requests run now, and the most that ever ran at once;
+/// `/gate` requests wait until the gate is opened.
 #[derive(Default)]
 pub(crate) struct Gauge {
     now: AtomicI64,
     max: AtomicI64,
     total: AtomicI64,
+    gate: tokio::sync::Notify,
+    open: std::sync::atomic::AtomicBool,
 }
 
 impl Gauge {
+    /// Lets every waiting and future `/gate` request answer.
+    pub(crate) fn open_gate(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        self.gate.notify_waiters();
+    }
+    /// Polls until `n` requests run at once (60 s at most).
+    pub(crate) async fn until_running(&self, n: i64) {
+        let start = Instant::now();
+        while self.now() != n {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{n} upstream requests never ran at once (now {})",
+                self.now()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     pub(crate) fn max(&self) -> i64 {
         self.max.load(Ordering::SeqCst)
     }
@@ -29,8 +49,9 @@ impl Gauge {
     }
 }
 
-/// An upstream whose `/hold?ms=N` answers after N milliseconds, counting
-/// how many requests it serves at once.
+/// An upstream whose `/hold?ms=N` answers after N milliseconds, and whose
+/// `/gate` answers once the test opens the gate, counting how many requests
+/// it serves at once.
 pub(crate) async fn gauged_upstream() -> (String, Arc<Gauge>) {
     use axum::extract::{Query, State};
     use axum::routing::post;
@@ -56,6 +77,23 @@ pub(crate) async fn gauged_upstream() -> (String, Arc<Gauge>) {
                     axum::Json(json!({"held_ms": ms}))
                 },
             ),
+        )
+        .route(
+            "/gate",
+            post(|State(g): State<Arc<Gauge>>| async move {
+                let n = g.now.fetch_add(1, Ordering::SeqCst) + 1;
+                g.max.fetch_max(n, Ordering::SeqCst);
+                g.total.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    let opened = g.gate.notified();
+                    if g.open.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    opened.await;
+                }
+                g.now.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"gated": true}))
+            }),
         )
         .with_state(gauge.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -88,18 +126,24 @@ pub(crate) fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
 }
 
+/// A usage report's range, `start_date` yesterday and `end_date` today (UTC):
+/// a test's database is fresh, so the range holds only the test's own calls,
+/// even when a run crosses midnight.
+pub(crate) fn report_days() -> String {
+    let now = chrono::Utc::now();
+    let yesterday = now - chrono::Duration::days(1);
+    format!(
+        "start_date={}&end_date={}",
+        yesterday.format("%Y-%m-%d"),
+        now.format("%Y-%m-%d")
+    )
+}
+
 async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     let (base, gauge) = gauged_upstream().await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
-    published_upstream(
-        &app,
-        &alice,
-        "alice",
-        "hold",
-        &format!("{base}/hold?ms=300"),
-    )
-    .await;
+    published_upstream(&app, &alice, "alice", "hold", &format!("{base}/gate")).await;
     published_upstream(
         &app,
         &alice,
@@ -145,58 +189,64 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
         "{v}"
     );
 
-    // Twelve concurrent calls with a limit of 3: never more than 3 run.
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let client = app.client.clone();
-        let url = format!("{}/v1/algo/alice/hold", app.base);
-        let key = bob.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .header("Authorization", key)
-                .header("Content-Type", "text/plain")
-                .body("x")
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            let retry = r
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_string());
-            let body: Value = r.json().await.unwrap();
-            (status, retry, body)
-        }));
-    }
-    let mut ok = Vec::new();
+    // With a limit of 3: three calls held at the upstream, then nine more,
+    // each refused while the three run; then the three are let go.
+    let send = |n: usize| {
+        (0..n)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = format!("{}/v1/algo/alice/hold", app.base);
+                let key = bob.clone();
+                tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .header("Authorization", key)
+                        .header("Content-Type", "text/plain")
+                        .body("x")
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    let body: Value = r.json().await.unwrap();
+                    (status, retry, body)
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let held = send(3);
+    gauge.until_running(3).await;
     let mut limited = 0;
-    for t in tasks {
-        let (status, retry, body) = t.await.unwrap();
-        match status {
-            200 => ok.push(body["request_id"].as_str().unwrap().to_string()),
-            429 => {
-                limited += 1;
-                let e = &body["error"];
-                assert_eq!(error_reason(&body), "limit_exceeded");
-                assert_eq!(e["limit_kind"], "concurrency", "{body}");
-                assert_eq!(e["scope"], "account:bob", "{body}");
-                assert_eq!(e["retry_after"], 1, "{body}");
-                assert_eq!(retry.as_deref(), Some("1"));
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
+    for t in send(9) {
+        // An admitted call would wait at the closed gate: fail, not hang.
+        let (status, retry, body) = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("a call beyond the limit was admitted (it waits at the gate)")
+            .unwrap();
+        assert_eq!(status, 429, "a fourth call while three run: {body}");
+        limited += 1;
+        let e = &body["error"];
+        assert_eq!(error_reason(&body), "limit_exceeded");
+        assert_eq!(e["limit_kind"], "concurrency", "{body}");
+        assert_eq!(e["scope"], "account:bob", "{body}");
+        assert_eq!(e["retry_after"], 1, "{body}");
+        assert_eq!(retry.as_deref(), Some("1"));
     }
-    assert!(
-        gauge.max() <= 3,
-        "at most 3 ran at once, saw {}",
-        gauge.max()
-    );
-    assert!(
-        ok.len() >= 3 && limited >= 1,
-        "{} ok, {limited} limited",
-        ok.len()
-    );
+    // Held at least 300 ms, so each call's compute units (upstream
+    // milliseconds) are at least that.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gauge.open_gate();
+    let mut ok = Vec::new();
+    for t in held {
+        let (status, _, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        ok.push(body["request_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(gauge.max(), 3, "never more than 3 at once");
+    assert_eq!((ok.len(), limited), (3, 9));
     let bob_id = account_id(&app, "bob").await;
     assert_eq!(
         app.hub().running_calls(bob_id),
@@ -219,7 +269,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     let start = Instant::now();
     while app.hub().running_calls(bob_id) != 0 {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
+            start.elapsed() < Duration::from_secs(60),
             "the disconnected call's slot came back"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -280,11 +330,12 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
 
     // Reports from the rollups; the cancelled call shows as an error.
     let day = today();
+    let days = report_days();
     let start = Instant::now();
     let report = loop {
         let (s, v) = app
             .get(
-                &format!("/v1/users/bob/usage?start_date={day}&end_date={day}&group_by=algorithm"),
+                &format!("/v1/users/bob/usage?{days}&group_by=algorithm"),
                 &bob,
             )
             .await;
@@ -294,9 +345,13 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
             .unwrap()
             .iter()
             .any(|r| r["algorithm"] == "alice/hang");
-        if hang_metered || start.elapsed() > Duration::from_secs(5) {
+        if hang_metered {
             break v;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the cancelled call reached the report: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let rows = report["results"].as_array().unwrap();
@@ -329,9 +384,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     );
     let (s, owner) = app
         .get(
-            &format!(
-                "/v1/users/alice/usage?start_date={day}&end_date={day}&group_by=version&side=owner"
-            ),
+            &format!("/v1/users/alice/usage?{days}&group_by=version&side=owner"),
             &alice,
         )
         .await;
@@ -351,9 +404,9 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
         format!("/v1/users/bob/usage?end_date={day}"),
         format!("/v1/users/bob/usage?start_date=tomorrow&end_date={day}"),
         format!("/v1/users/bob/usage?start_date={day}&end_date=2000-01-01"),
-        format!("/v1/users/bob/usage?start_date={day}&end_date={day}&group_by=planet"),
-        format!("/v1/users/bob/usage?start_date={day}&end_date={day}&side=moon"),
-        format!("/v1/users/bob/usage?start_date={day}&end_date={day}&format=xml"),
+        format!("/v1/users/bob/usage?{days}&group_by=planet"),
+        format!("/v1/users/bob/usage?{days}&side=moon"),
+        format!("/v1/users/bob/usage?{days}&format=xml"),
     ] {
         let (s, v) = app.get(&bad, &bob).await;
         assert_eq!(s, 400, "{bad}: {v}");
@@ -361,7 +414,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     }
 
     // The v1 admin usage routes, paged.
-    let q = format!("start_date={day}&end_date={day}&page_size=1");
+    let q = format!("{days}&page_size=1");
     let (s, full) = app.get(&format!("/v1/admin/usage?{q}"), &app.root).await;
     assert_eq!(s, 200, "{full}");
     assert_eq!(full["results"].as_array().unwrap().len(), 1);
@@ -375,7 +428,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     assert_ne!(page2["results"][0], full["results"][0], "{page2}");
     let (_, users) = app
         .get(
-            &format!("/v1/admin/usage/users?start_date={day}&end_date={day}&page_size=50&user=bob"),
+            &format!("/v1/admin/usage/users?{days}&page_size=50&user=bob"),
             &app.root,
         )
         .await;
@@ -389,7 +442,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     assert!(users.get("next_marker").is_none());
     let (_, algos) = app
         .get(
-            &format!("/v1/admin/usage/algorithms?start_date={day}&end_date={day}&page_size=50"),
+            &format!("/v1/admin/usage/algorithms?{days}&page_size=50"),
             &app.root,
         )
         .await;
@@ -403,12 +456,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
                 && r["machine_type"] == "cpu"),
         "{algos}"
     );
-    let (s, v) = app
-        .get(
-            &format!("/v1/admin/usage?start_date={day}&end_date={day}"),
-            &app.root,
-        )
-        .await;
+    let (s, v) = app.get(&format!("/v1/admin/usage?{days}"), &app.root).await;
     assert_eq!((s, error_reason(&v)), (400, "missing_field".to_string()));
     let (s, _) = app.get(&format!("/v1/admin/usage?{q}"), &bob).await;
     assert_eq!(s, 403);
@@ -435,44 +483,13 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     }
 }
 
-/// A test app on a fresh PostgreSQL database, when `ALGOHUB_TEST_DATABASE_URL` is set.
-pub(crate) async fn postgres_app() -> Option<TestApp> {
-    let Some(admin) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL test not run");
-        return None;
-    };
-    let url = crate::multinode::fresh_pg_database(&admin).await;
-    Some(TestApp::with(|c| c.database_url = url).await)
-}
-
-macro_rules! on_both_backends {
-    ($($case:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test]
-        async fn $sqlite() {
-            $case(TestApp::new().await).await;
-        }
-        #[tokio::test]
-        async fn $postgres() {
-            if let Some(app) = postgres_app().await {
-                $case(app).await;
-            }
-        }
-    )*};
-}
-
-pub(crate) use on_both_backends;
-
-on_both_backends! {
-    work_limits_hold_and_every_call_is_metered => work_limits_and_metering_sqlite, work_limits_and_metering_postgres;
+pub(crate) async fn work_limits_and_metering(db: Db) {
+    work_limits_hold_and_every_call_is_metered(TestApp::new(&db).await).await;
 }
 
 /// With `metering_fsync`, calls share journal writes through the writer task
 /// (group commit with a disk wait) instead of writing their own records.
-#[tokio::test]
-async fn metering_with_fsync_sqlite() {
-    let app = TestApp::with(|c| c.metering_fsync = true).await;
+pub(crate) async fn metering_with_fsync(db: Db) {
+    let app = TestApp::with(&db, |c| c.metering_fsync = true).await;
     work_limits_hold_and_every_call_is_metered(app).await;
 }

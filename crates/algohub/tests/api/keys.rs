@@ -1,13 +1,12 @@
 //! API keys: shown once, stored hashed, scopes, expiry, revocation, org and
 //! member keys, and explain.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn user_keys_are_shown_once_and_scoped() {
-    let app = TestApp::new().await;
+pub(crate) async fn user_keys_are_shown_once_and_scoped(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (s, k) = app
         .post(
@@ -98,9 +97,8 @@ async fn user_keys_are_shown_once_and_scoped() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn key_last_use_is_recorded() {
-    let app = TestApp::new().await;
+pub(crate) async fn key_last_use_is_recorded(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (_, _) = app.get("/v1/users/bob", &bob).await;
     app.hub().flush_key_uses().await.unwrap();
@@ -118,9 +116,8 @@ async fn key_last_use_is_recorded() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn org_keys_and_member_keys() {
-    let app = TestApp::new().await;
+pub(crate) async fn org_keys_and_member_keys(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let bob = app.make_user("bob", false).await;
     app.make_org("acme", &alice).await;
@@ -205,9 +202,8 @@ async fn org_keys_and_member_keys() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn explain_and_who_can() {
-    let app = TestApp::new().await;
+pub(crate) async fn explain_and_who_can(db: Db) {
+    let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
     let dave = app.make_user("dave", false).await;
     let erin = app.make_user("erin", false).await;
@@ -324,9 +320,8 @@ async fn explain_and_who_can() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn cluster_admin_issues_keys_for_users() {
-    let app = TestApp::new().await;
+pub(crate) async fn cluster_admin_issues_keys_for_users(db: Db) {
+    let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (s, k) = app
         .call(

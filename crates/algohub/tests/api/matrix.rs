@@ -5,17 +5,30 @@
 //! (carol, seat in team ml which holds acme/vision), B contributor (bob),
 //! A org admin (alice), R cluster admin (root). Cluster admins do not see into
 //! accounts' algorithms or orgs' teams without super powers (off here; see
-//! `elevated.rs`). "Allowed" means the answer is not
-//! 401/403/404; "refused" means it is one of those. Nothing may answer 5xx.
+//! `elevated.rs`).
+//!
+//! An allowed cell must answer the route's documented success status (from the
+//! OpenAPI document), unless the row names another answer for that role with
+//! `expect`: a business rule's refusal, such as "an API key has no session to
+//! stop", given as the status and the error's reason.
+//! A refused cell answers 401 to anonymous callers and 403 or 404 to others.
+//! Nothing may answer 5xx.
+//!
+//! The fixture is built once and its server stopped; cells run on copies of
+//! its database and data directory (`StoppedApp::start_copy`): each allowed
+//! cell of a row that changes something on a copy of its own, every other cell
+//! (read-only rows, and refused cells, which must change nothing) on one
+//! shared copy.
 
 mod accounts;
 mod apps;
 mod operations;
 
-use crate::support::TestApp;
+use crate::support::{Db, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 const ROLES: [char; 7] = ['N', 'E', 'D', 'T', 'B', 'A', 'R'];
 const AUTHENTICATED: &str = "EDTBAR";
@@ -27,6 +40,9 @@ struct Row {
     body: Option<Value>,
     allowed: &'static str,
     mutates: bool,
+    /// Allowed roles whose answer is not the documented success: the role,
+    /// the status and the error's reason.
+    expect: Vec<(char, u16, &'static str)>,
 }
 
 fn row(
@@ -42,7 +58,18 @@ fn row(
         path,
         body,
         allowed,
-        mutates: method != "GET",
+        mutates: !matches!(method, "GET" | "HEAD"),
+        expect: Vec::new(),
+    }
+}
+
+impl Row {
+    /// These allowed roles get `status` rather than the documented success
+    /// (say why at the call site).
+    fn expect(mut self, roles: &'static str, status: u16, reason: &'static str) -> Self {
+        self.expect
+            .extend(roles.chars().map(|c| (c, status, reason)));
+        self
     }
 }
 
@@ -53,14 +80,57 @@ fn rows() -> Vec<Row> {
     rows
 }
 
+/// The documented success status of every operation, by "METHOD template".
+fn documented_success() -> HashMap<String, u16> {
+    let doc = algohub_http::openapi_document();
+    let mut out = HashMap::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let success: Vec<u16> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter_map(|k| k.parse().ok())
+                .collect();
+            assert_eq!(success.len(), 1, "{method} {path}: one success status");
+            out.insert(format!("{} {path}", method.to_uppercase()), success[0]);
+        }
+    }
+    out
+}
+
 struct Fixture {
-    app: TestApp,
     keys: HashMap<char, String>,
     subs: Vec<(&'static str, String)>,
 }
 
-async fn fixture() -> Fixture {
-    let app = TestApp::new().await;
+/// A setup request that must answer `want`; returns the answer's body.
+async fn setup(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Value,
+    want: u16,
+) -> Value {
+    let (status, resp) = app.call(method.clone(), path, Some(key), Some(body)).await;
+    assert_eq!(
+        status, want,
+        "matrix fixture: {method} {path} answered {status}, expected {want}: {resp}"
+    );
+    resp
+}
+
+/// A string field of a setup answer.
+fn field(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("matrix fixture: no string at {pointer} in {v}"))
+        .to_string()
+}
+
+async fn fixture(db: &Db) -> (TestApp, Fixture) {
+    let app = TestApp::new(db).await;
     let mut keys = HashMap::new();
     keys.insert('R', app.root.clone());
     for (c, name) in [
@@ -72,53 +142,87 @@ async fn fixture() -> Fixture {
     ] {
         keys.insert(c, app.make_user(name, false).await);
     }
+    // frank is in no org and invited to none (a member to add).
+    app.make_user("frank", false).await;
     let alice = keys[&'A'].clone();
+    let bob = keys[&'B'].clone();
+    let root = app.root.clone();
     app.make_org("acme", &alice).await;
     app.add_member("acme", "dave", "viewer").await;
     app.add_member("acme", "carol", "team_contributor").await;
     app.add_member("acme", "bob", "contributor").await;
-    app.post("/v1/apps/acme", &alice, json!({"name": "vision"}))
-        .await;
-    app.post("/v1/apps/bob", &keys[&'B'], json!({"name": "sketch"}))
-        .await;
-    app.post(
+    setup(
+        &app,
+        Method::POST,
+        "/v1/apps/acme",
+        &alice,
+        json!({"name": "vision"}),
+        201,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
+        "/v1/apps/bob",
+        &bob,
+        json!({"name": "sketch"}),
+        201,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
         "/v1/organizations/acme/teams",
         &alice,
         json!({"name": "ml"}),
+        201,
     )
     .await;
-    app.put(
+    setup(
+        &app,
+        Method::PUT,
         "/v1/organizations/acme/teams/ml/members/carol",
         &alice,
         json!({}),
+        204,
     )
     .await;
-    app.put(
+    setup(
+        &app,
+        Method::PUT,
         "/v1/organizations/acme/teams/ml/apps/vision",
         &alice,
         json!({"role": "write"}),
+        204,
     )
     .await;
-    app.post(
+    setup(
+        &app,
+        Method::POST,
         "/v1/organization/types",
-        &app.root,
+        &root,
         json!({"name": "spare"}),
+        200,
     )
     .await;
-    let (_, inv) = app
-        .post(
-            "/v1/organizations/acme/invitations",
-            &alice,
-            json!({"username": "erin"}),
-        )
-        .await;
-    let (_, _) = app
-        .post(
-            "/v1/organizations/acme/invitations",
-            &alice,
-            json!({"email": "tok@example.com"}),
-        )
-        .await;
+    let inv = setup(
+        &app,
+        Method::POST,
+        "/v1/organizations/acme/invitations",
+        &alice,
+        json!({"username": "erin"}),
+        201,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
+        "/v1/organizations/acme/invitations",
+        &alice,
+        json!({"email": "tok@example.com"}),
+        201,
+    )
+    .await;
     let token = app
         .hub()
         .store
@@ -128,59 +232,103 @@ async fn fixture() -> Fixture {
         .into_iter()
         .rev()
         .find(|m| m.kind == "email.invitation_token")
-        .unwrap()
+        .expect("matrix fixture: an invitation email in the outbox")
         .payload["token"]
         .as_str()
         .unwrap()
         .to_string();
-    let (_, ok) = app
-        .post(
-            "/v1/organizations/acme/keys",
-            &alice,
-            json!({"key_label": "shared", "permissions": {}}),
-        )
-        .await;
-    // Algorithms: bob's acme/model in app vision with a pending 0.1.0, and
-    // bob's own bob/pub with a public 0.1.0.
-    let bob = keys[&'B'].clone();
+    let orgkey = setup(
+        &app,
+        Method::POST,
+        "/v1/organizations/acme/keys",
+        &alice,
+        json!({"key_label": "shared", "permissions": {}}),
+        200,
+    )
+    .await;
+    // Algorithms: bob's acme/model in app vision with a pending 0.1.0 and a
+    // newer unpublished build, and bob's own bob/pub with a public 0.1.0.
     let settings = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
-    let (_, model) = app
-        .post("/v1/algorithms/acme", &bob, json!({"name": "model", "app": "vision", "details": {"label": "M"}, "settings": settings}))
-        .await;
-    app.post(
+    let model = setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme",
+        &bob,
+        json!({"name": "model", "app": "vision", "details": {"label": "M"}, "settings": settings}),
+        200,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
         "/v1/algorithms/bob",
         &bob,
         json!({"name": "pub", "details": {"label": "P"}, "settings": settings}),
+        200,
     )
     .await;
-    let (_, built) = app
-        .post("/v1/algorithms/acme/model/compile", &bob, json!({}))
-        .await;
+    let built = setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme/model/compile",
+        &bob,
+        json!({}),
+        200,
+    )
+    .await;
     let publish = json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "minor"}});
-    let (s, v) = app
-        .post("/v1/algorithms/acme/model/versions", &bob, publish.clone())
-        .await;
+    let v = setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme/model/versions",
+        &bob,
+        publish.clone(),
+        200,
+    )
+    .await;
     assert_eq!(
-        (s, v["version_info"]["status"].as_str()),
-        (200, Some("pending")),
-        "{v}"
+        v["version_info"]["status"], "pending",
+        "matrix fixture: {v}"
     );
-    app.post("/v1/algorithms/bob/pub/compile", &bob, json!({}))
-        .await;
-    let (s, v) = app
-        .post("/v1/algorithms/bob/pub/versions", &bob, publish)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    // A newer build of acme/model, so that there is something to publish.
+    setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme/model/compile",
+        &bob,
+        json!({}),
+        200,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/bob/pub/compile",
+        &bob,
+        json!({}),
+        200,
+    )
+    .await;
+    setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/bob/pub/versions",
+        &bob,
+        publish,
+        200,
+    )
+    .await;
     // A sign-up invite code.
-    let (s, v) = app
-        .post(
-            "/v1/admin/invites",
-            &app.root,
-            json!({"inviteCode": "fixture-code"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    // A notification for dave.
+    setup(
+        &app,
+        Method::POST,
+        "/v1/admin/invites",
+        &root,
+        json!({"inviteCode": "fixture-code"}),
+        201,
+    )
+    .await;
+    // A notification for dave (its numeric id is not in the API's answer).
     let root_id = app
         .hub()
         .store
@@ -197,49 +345,55 @@ async fn fixture() -> Fixture {
             None,
         )
         .await
-        .unwrap();
+        .expect("matrix fixture: notification for dave");
     let davenote = sent[0].1.id.to_string();
     // One call, so that a usage record exists.
     let (s, called) = app
         .send_json("/v1/algo/bob/pub", &bob, Some("text/plain"), b"hi".to_vec())
         .await;
-    assert_eq!(s, 200, "{called}");
+    assert_eq!(
+        s, 200,
+        "matrix fixture: POST /v1/algo/bob/pub answered {s}: {called}"
+    );
     // Data: acme's private collection `files` with one file.
-    let (s, r) = app
-        .post(
-            "/v1/data/acme",
-            &alice,
-            json!({"name": "files", "acl": {"read": []}}),
-        )
-        .await;
-    assert_eq!(s, 200, "{r}");
-    let (s, r) = app
-        .put("/v1/data/acme/files/f.txt", &alice, json!("x"))
-        .await;
-    assert_eq!(s, 200, "{r}");
+    setup(
+        &app,
+        Method::POST,
+        "/v1/data/acme",
+        &alice,
+        json!({"name": "files", "acl": {"read": []}}),
+        200,
+    )
+    .await;
+    setup(
+        &app,
+        Method::PUT,
+        "/v1/data/acme/files/f.txt",
+        &alice,
+        json!("x"),
+        200,
+    )
+    .await;
     let subs = vec![
-        ("{algoid}", model["id"].as_str().unwrap().to_string()),
-        (
-            "{hash}",
-            built["version_info"]["git_hash"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        ),
-        (
-            "{build}",
-            built["build"]["build_id"].as_str().unwrap().to_string(),
-        ),
-        ("{inv}", inv["id"].as_str().unwrap().to_string()),
-        ("{orgkey}", ok["id"].as_str().unwrap().to_string()),
+        ("{algoid}", field(&model, "/id")),
+        ("{hash}", field(&built, "/version_info/git_hash")),
+        ("{build}", field(&built, "/build/build_id")),
+        ("{inv}", field(&inv, "/id")),
+        ("{orgkey}", field(&orgkey, "/id")),
         ("{token}", token),
-        ("{rid}", called["request_id"].as_str().unwrap().to_string()),
+        ("{rid}", field(&called, "/request_id")),
         ("{davenote}", davenote),
     ];
-    Fixture { app, keys, subs }
+    (app, Fixture { keys, subs })
 }
 
-async fn check(f: &Fixture, r: &Row, role: char) -> Result<(), String> {
+async fn check(
+    app: &TestApp,
+    f: &Fixture,
+    r: &Row,
+    role: char,
+    success: &HashMap<String, u16>,
+) -> Result<(), String> {
     let mut path = r.path.to_string();
     let mut body = r.body.as_ref().map(|b| b.to_string());
     for (k, v) in &f.subs {
@@ -248,8 +402,7 @@ async fn check(f: &Fixture, r: &Row, role: char) -> Result<(), String> {
     }
     let key = f.keys.get(&role).map(String::as_str);
     let method = Method::from_bytes(r.method.as_bytes()).unwrap();
-    let (status, resp) = f
-        .app
+    let (status, resp) = app
         .call(
             method,
             &path,
@@ -257,38 +410,45 @@ async fn check(f: &Fixture, r: &Row, role: char) -> Result<(), String> {
             body.map(|b| serde_json::from_str(&b).unwrap()),
         )
         .await;
+    let cell = format!("{} {} as {role}", r.method, path);
     if status >= 500 {
-        return Err(format!("{} {} as {role}: {status} {resp}", r.method, path));
+        return Err(format!("{cell}: got {status} {resp}"));
     }
-    let allowed = !matches!(status, 401 | 403 | 404);
-    let expected = r.allowed.contains(role);
-    if allowed != expected {
+    if r.allowed.contains(role) {
+        match r.expect.iter().find(|(c, _, _)| *c == role) {
+            Some((_, want, reason)) => {
+                let got = resp.pointer("/error/reason").and_then(Value::as_str);
+                if (status, got) != (*want, Some(*reason)) {
+                    return Err(format!(
+                        "{cell}: allowed, got {status} ({resp}), expected {want} {reason} (the row's expectation for this role)"
+                    ));
+                }
+            }
+            None => {
+                let want = success[&format!("{} {}", r.method, r.template)];
+                if status != want {
+                    return Err(format!(
+                        "{cell}: allowed, got {status} ({resp}), expected {want} (the documented success)"
+                    ));
+                }
+            }
+        }
+    } else if role == 'N' {
+        if status != 401 {
+            return Err(format!(
+                "{cell}: refused, got {status} ({resp}), expected 401"
+            ));
+        }
+    } else if !matches!(status, 403 | 404) {
         return Err(format!(
-            "{} {} as {role}: got {status} ({resp}), expected {}",
-            r.method,
-            path,
-            if expected { "allowed" } else { "refused" }
-        ));
-    }
-    if role == 'N' && !expected && status != 401 {
-        return Err(format!(
-            "{} {} anonymous: expected 401, got {status}",
-            r.method, path
+            "{cell}: refused, got {status} ({resp}), expected 403 or 404"
         ));
     }
     Ok(())
 }
 
-fn collect(res: Result<Result<(), String>, tokio::task::JoinError>, failures: &mut Vec<String>) {
-    match res {
-        Ok(Err(e)) => failures.push(e),
-        Err(e) => failures.push(format!("task panicked: {e}")),
-        Ok(Ok(())) => {}
-    }
-}
-
-#[tokio::test]
-async fn every_route_has_a_row_and_the_document_matches() {
+#[test]
+fn every_route_has_a_row_and_the_document_matches() {
     let doc = algohub_http::openapi_document();
     let documented: BTreeSet<String> = doc["paths"]
         .as_object()
@@ -316,46 +476,88 @@ async fn every_route_has_a_row_and_the_document_matches() {
         "matrix rows for routes that do not exist: {extra:?}"
     );
     assert_eq!(doc["openapi"], "3.0.3");
+    // Every documented success is a 2xx, and a row's own expectations are
+    // for roles it allows (a refused role's answer is checked anyway).
+    for (op, s) in documented_success() {
+        assert!((200..300).contains(&s), "{op}: documented success {s}");
+    }
+    for r in rows() {
+        for (c, s, _) in &r.expect {
+            assert!(
+                r.allowed.contains(*c),
+                "{} {}: expectation for {c}, which the row refuses",
+                r.method,
+                r.path
+            );
+            assert!(
+                !matches!(s, 401 | 403 | 404) && *s < 500,
+                "{} {}: expectation {s} for {c} is a refusal or a server error",
+                r.method,
+                r.path
+            );
+        }
+    }
 }
 
-#[tokio::test]
-async fn route_role_matrix() {
+pub(crate) async fn route_role_matrix(db: Db) {
+    let success = Arc::new(documented_success());
+    let (app, f) = fixture(&db).await;
+    let template = Arc::new(app.stop_keeping_data().await);
+    let f = Arc::new(f);
+    let rows = Arc::new(rows());
     let mut failures = Vec::new();
-    // Read-only rows share one fixture; each mutating (row, role) gets its own.
-    let shared = fixture().await;
-    for r in rows().iter().filter(|r| !r.mutates) {
+    // Cells that must change nothing share one copy: every read-only cell,
+    // then every refused cell of the rows that change something (a refused
+    // request that changed something anyway fails its own cell).
+    let shared = template.start_copy(&db).await;
+    for r in rows.iter().filter(|r| !r.mutates) {
         for role in ROLES {
-            if let Err(e) = check(&shared, r, role).await {
+            if let Err(e) = check(&shared, &f, r, role, &success).await {
                 failures.push(e);
             }
         }
     }
-    shared.app.stop().await;
-    let mut set = tokio::task::JoinSet::new();
-    let mutating: Vec<usize> = rows()
+    for r in rows.iter().filter(|r| r.mutates) {
+        for role in ROLES.into_iter().filter(|c| !r.allowed.contains(*c)) {
+            if let Err(e) = check(&shared, &f, r, role, &success).await {
+                failures.push(e);
+            }
+        }
+    }
+    shared.stop_and_drop(&db).await;
+    // Each allowed cell of a row that changes something gets a copy of its own.
+    let cells: Vec<(usize, char)> = rows
         .iter()
         .enumerate()
         .filter(|(_, r)| r.mutates)
-        .map(|(i, _)| i)
+        .flat_map(|(i, r)| r.allowed.chars().map(move |c| (i, c)))
         .collect();
-    for i in mutating {
-        for role in ROLES {
-            set.spawn(async move {
-                let f = fixture().await;
-                let r = &rows()[i];
-                let out = check(&f, r, role).await;
-                f.app.stop().await;
-                out
-            });
-            while set.len() >= 4 {
-                if let Some(res) = set.join_next().await {
-                    collect(res, &mut failures);
-                }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, role) in cells {
+        let (db, template, f, rows, success) = (
+            db.clone(),
+            template.clone(),
+            f.clone(),
+            rows.clone(),
+            success.clone(),
+        );
+        set.spawn(async move {
+            let app = template.start_copy(&db).await;
+            let out = check(&app, &f, &rows[i], role, &success).await;
+            app.stop_and_drop(&db).await;
+            out
+        });
+        while set.len() >= 4 {
+            if let Some(res) = set.join_next().await {
+                collect(res, &mut failures);
             }
         }
     }
     while let Some(res) = set.join_next().await {
         collect(res, &mut failures);
+    }
+    if let Ok(template) = Arc::try_unwrap(template) {
+        template.drop_database(&db).await;
     }
     assert!(
         failures.is_empty(),
@@ -363,4 +565,12 @@ async fn route_role_matrix() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+fn collect(res: Result<Result<(), String>, tokio::task::JoinError>, failures: &mut Vec<String>) {
+    match res {
+        Ok(Err(e)) => failures.push(e),
+        Err(e) => failures.push(format!("task panicked: {e}")),
+        Ok(Ok(())) => {}
+    }
 }

@@ -1,34 +1,16 @@
 //! Two nodes on one database: a change made through one governs decisions on
-//! the other within one second. Runs on a shared SQLite file always, and on a
-//! fresh PostgreSQL database when `ALGOHUB_TEST_DATABASE_URL` is set.
+//! the other after their next policy poll. Runs on a shared SQLite file and on
+//! a shared PostgreSQL database.
+//!
+//! How soon is not asserted (a shared machine may stall any process for
+//! seconds; propagation time is for benchmarks): each check polls until the
+//! other node answers as the change says, within a generous `DEADLINE`.
 
-use crate::support::config_for;
+use crate::support::{Db, config_for};
 use algohub::Server;
 use algohub_core::services::CreateUser;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-pub(crate) async fn fresh_pg_database(admin_url: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("algohub_mn_{}", uuid_like());
-    let mut conn = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connect to PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let (base, _) = admin_url.rsplit_once('/').expect("URL has a database");
-    format!("{base}/{name}")
-}
-
-fn uuid_like() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}{}", t, std::process::id())
-}
 
 async fn call(
     client: &reqwest::Client,
@@ -47,7 +29,14 @@ async fn call(
     r.send().await.unwrap().status().as_u16()
 }
 
-/// Polls until `path` on `base` answers `want`; returns how long it took.
+/// How long a node may take to see another's change before the test fails:
+/// far beyond any poll interval, so only a change that never arrives fails.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// Between two polls.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Polls until `path` on `base` answers `want` (fails after `DEADLINE`);
+/// returns how long it took (for the log only).
 async fn until(client: &reqwest::Client, base: &str, path: &str, key: &str, want: u16) -> Duration {
     let start = Instant::now();
     loop {
@@ -56,10 +45,10 @@ async fn until(client: &reqwest::Client, base: &str, path: &str, key: &str, want
             return start.elapsed();
         }
         assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{path} never answered {want} (last {s})"
+            start.elapsed() < DEADLINE,
+            "{path} never answered {want} within {DEADLINE:?} (last {s})"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -142,7 +131,7 @@ async fn two_nodes_agree(database_url: String) {
     )
     .await;
 
-    // Removing bob on A governs B within a second.
+    // Removing bob on A governs B.
     assert_eq!(
         call(
             &client,
@@ -164,11 +153,7 @@ async fn two_nodes_agree(database_url: String) {
     )
     .await;
     eprintln!("membership removal reached node B after {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "membership removal reached node B after {took:?}"
-    );
-    // Revoking a key on A refuses it on B within a second.
+    // Revoking a key on A refuses it on B.
     let (k, secret) = a
         .hub
         .create_user_key_unchecked("alice", "spare")
@@ -179,12 +164,8 @@ async fn two_nodes_agree(database_url: String) {
     a.hub.revoke_key(&alice_p, &k.uuid).await.unwrap();
     let took = until(&client, &base_b, "/v1/users/alice", secret.expose(), 401).await;
     eprintln!("key revocation reached node B after {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "key revocation reached node B after {took:?}"
-    );
-    // A version published through A is what B calls within a second, though
-    // B had already resolved (and cached) the previous one.
+    // A version published through A is what B calls, though B had already
+    // resolved (and cached) the previous one.
     let settings = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
     let publish = json!({"settings": {"algorithm_callability": "public"}, "version_info": {"version_type": "minor"}});
     for (path, body) in [
@@ -225,10 +206,10 @@ async fn two_nodes_agree(database_url: String) {
     let start = Instant::now();
     while version_on_b().await != "0.1.0" {
         assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "0.1.0 never callable on B"
+            start.elapsed() < DEADLINE,
+            "0.1.0 not callable on B within {DEADLINE:?}"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(POLL).await;
     }
     for (path, body) in [
         ("/v1/algorithms/alice/echo/compile", json!({})),
@@ -249,47 +230,23 @@ async fn two_nodes_agree(database_url: String) {
         );
     }
     let start = Instant::now();
-    while version_on_b().await != "0.2.0" {
+    loop {
+        let version = version_on_b().await;
+        if version == "0.2.0" {
+            break;
+        }
+        assert_eq!(version, "0.1.0", "B calls the previous version meanwhile");
         assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "0.2.0 never reached node B"
+            start.elapsed() < DEADLINE,
+            "0.2.0 did not reach node B within {DEADLINE:?}"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(POLL).await;
     }
-    let took = start.elapsed();
-    eprintln!("a new version reached node B after {took:?}");
-    assert!(
-        took < Duration::from_secs(1),
-        "a new version reached node B after {took:?}"
-    );
+    eprintln!("a new version reached node B after {:?}", start.elapsed());
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn two_nodes_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    two_nodes_agree(format!("sqlite:{}", dir.path().join("shared.db").display())).await;
-}
-
-#[tokio::test]
-async fn two_nodes_postgres() {
-    let Some(url) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL two-node test not run");
-        return;
-    };
-    let db = fresh_pg_database(&url).await;
-    two_nodes_agree(db.clone()).await;
-    use sqlx::Connection;
-    let name = db.rsplit('/').next().unwrap().to_string();
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+pub(crate) async fn two_nodes(db: Db) {
+    two_nodes_agree(db.fresh_url().await).await;
 }

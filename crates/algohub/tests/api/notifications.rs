@@ -1,7 +1,7 @@
 //! Notifications: admin messages (validated, all or nothing), system
 //! notifications from the outbox, the v1 list shape, unread counts, marking read.
 
-use crate::support::{TestApp, error_reason};
+use crate::support::{Db, TestApp, error_reason};
 use serde_json::json;
 
 async fn notifications_case(app: TestApp) {
@@ -145,20 +145,6 @@ async fn notifications_case(app: TestApp) {
     assert!(list[0]["read_at"].is_string(), "{list}");
 }
 
-#[tokio::test]
-async fn notifications_sqlite() {
-    notifications_case(TestApp::new().await).await;
-}
-
-#[tokio::test]
-async fn notifications_postgres() {
-    let Some(admin) = std::env::var("ALGOHUB_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("ALGOHUB_TEST_DATABASE_URL not set: PostgreSQL notification test not run");
-        return;
-    };
-    let url = crate::multinode::fresh_pg_database(&admin).await;
-    notifications_case(TestApp::with(|c| c.database_url = url).await).await;
+pub(crate) async fn notifications(db: Db) {
+    notifications_case(TestApp::new(&db).await).await;
 }

@@ -99,7 +99,7 @@ pub(super) fn rows() -> Vec<Row> {
         row(
             "PUT",
             "/v1/organizations/{org}/members/{username}",
-            "/v1/organizations/acme/members/erin",
+            "/v1/organizations/acme/members/frank",
             None,
             "AR",
         ),
@@ -207,7 +207,9 @@ pub(super) fn rows() -> Vec<Row> {
             "/v1/invitation-tokens/accept",
             Some(json!({"token": "{token}"})),
             AUTHENTICATED,
-        ),
+        )
+        // Anyone holding the token may use it, but not to join twice.
+        .expect("DTBA", 409, "already_member"),
         row(
             "PUT",
             "/v1/organizations/{org}/members/{username}/role",

@@ -229,7 +229,7 @@ pub(super) fn rows() -> Vec<Row> {
             "POST",
             "/v1/algorithms/{owner}/compile",
             "/v1/algorithms/{algoid}/compile",
-            Some(json!("{}")),
+            Some(json!({})),
             "TBA",
         ),
         row(
