@@ -4,6 +4,14 @@
 //! Design choice: SQLite settings (WAL, foreign keys, busy timeout, synchronous)
 //! are applied per connection in `after_connect`, because the `Any` driver builds
 //! SQLite options from the URL alone and the URL cannot carry pragmas.
+//!
+//! Design choice: a PostgreSQL store opens one connection of its own before the
+//! pool, and fails with that connection's error. The pool retries a refused
+//! connection until its acquire timeout and then reports only "pool timed out",
+//! which is right for a running server whose database restarts but hides the
+//! cause at start-up ("connection refused", a TLS or pg_hba.conf refusal).
+//! TLS is rustls with ring (`sslmode=require`, `verify-ca`, `verify-full` with
+//! `sslrootcert=`), as sqlx's `tls-rustls-ring-webpki` feature builds it.
 
 use crate::SqlStore;
 use crate::db::db_err;
@@ -12,6 +20,13 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a pooled query waits for a connection (the pool retries a refused
+/// connection meanwhile, so a running server rides out a database restart).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the first PostgreSQL connection may take (a host that drops packets
+/// instead of refusing them); a refused connection fails at once.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -73,12 +88,15 @@ pub async fn connect(url: &str) -> Result<Arc<SqlStore>, StoreError> {
             }
             connect_sqlite(url).await?
         }
-        Dialect::Postgres => AnyPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
-            .await
-            .map_err(db_err)?,
+        Dialect::Postgres => {
+            first_postgres_connection(url).await?;
+            AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await
+                .map_err(connect_err)?
+        }
     };
     Ok(Arc::new(SqlStore {
         pool,
@@ -120,10 +138,75 @@ async fn connect_sqlite(url: &str) -> StoreResult<sqlx::AnyPool> {
         options.max_connections(8)
     };
     options
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(&url)
         .await
         .map_err(db_err)
+}
+
+/// Opens (and closes) one PostgreSQL connection, so that start-up fails at once
+/// with the cause. Retries only while the server says it is starting up.
+async fn first_postgres_connection(url: &str) -> StoreResult<()> {
+    use sqlx::Connection;
+    const STARTING_UP_RETRY: Duration = Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + FIRST_CONNECT_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, sqlx::AnyConnection::connect(url)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                return Ok(());
+            }
+            // cannot_connect_now: the database system is starting up (reported
+            // as such when it still is at the deadline).
+            Ok(Err(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some("57P03")
+                    && tokio::time::Instant::now() + STARTING_UP_RETRY < deadline =>
+            {
+                tokio::time::sleep(STARTING_UP_RETRY).await;
+            }
+            Ok(Err(e)) => return Err(connect_err(e)),
+            Err(_) => {
+                return Err(StoreError::Other(format!(
+                    "no connection to the database within {} s (is the host reachable?)",
+                    FIRST_CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+/// A connection error with its cause: an I/O error reads as the operating
+/// system's ("connection refused (os error 111)").
+fn connect_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Io(io) => {
+            let hint = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    "; is PostgreSQL running and listening on that host and port?"
+                }
+                _ => "",
+            };
+            StoreError::Other(format!(
+                "cannot connect to the database: {}{hint}",
+                io_error_text(io)
+            ))
+        }
+        _ => db_err(e),
+    }
+}
+
+/// An I/O error as one lower-case phrase, e.g. "permission denied (os error 13)".
+pub fn io_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if e.raw_os_error().is_none() {
+        return text;
+    }
+    // The operating system's message, capitalized as a sentence: "Permission denied".
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 /// Normalizes a SQLite URL to `sqlite:PATH?mode=rwc...`, creating the parent
@@ -146,12 +229,37 @@ fn sqlite_url(url: &str) -> StoreResult<(String, bool)> {
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::Other(format!("cannot create directory {}: {e}", parent.display()))
+            StoreError::Other(format!(
+                "cannot create the directory {}: {}",
+                parent.display(),
+                io_error_text(&e)
+            ))
         })?;
     }
     let mut params: Vec<&str> = params.split('&').filter(|p| !p.is_empty()).collect();
     if !params.iter().any(|p| p.starts_with("mode=")) {
         params.push("mode=rwc");
+    }
+    // SQLite says only "unable to open database file": open it here first, so
+    // that an unwritable file or directory is reported with its path and cause.
+    let writable = match params.iter().find_map(|p| p.strip_prefix("mode=")) {
+        Some("rwc") => Some(true),
+        Some("rw") => Some(false),
+        _ => None,
+    };
+    if let Some(create) = writable {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                StoreError::Other(format!(
+                    "cannot open the SQLite database {path} for writing: {}",
+                    io_error_text(&e)
+                ))
+            })?;
     }
     Ok((format!("sqlite:{path}?{}", params.join("&")), false))
 }
@@ -208,5 +316,39 @@ mod tests {
         assert_eq!(Dialect::from_url("sqlite:x.db").ok(), Some(Dialect::Sqlite));
         assert!(Dialect::from_url("mysql://h/db").is_err());
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn io_errors_read_as_one_phrase() {
+        use std::io::Error;
+        // EACCES and ECONNREFUSED on Linux.
+        assert_eq!(
+            io_error_text(&Error::from_raw_os_error(13)),
+            "permission denied (os error 13)"
+        );
+        assert_eq!(
+            io_error_text(&Error::from_raw_os_error(111)),
+            "connection refused (os error 111)"
+        );
+        assert_eq!(io_error_text(&Error::other("Custom text")), "Custom text");
+    }
+
+    #[test]
+    fn an_unwritable_sqlite_file_is_named() {
+        let dir = std::env::temp_dir().join(format!("algohub-url-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        // A directory where the database file should be: cannot be opened for
+        // writing, whoever runs the test (root included).
+        let file = dir.join("db.sqlite");
+        std::fs::create_dir(&file).unwrap_or_else(|e| panic!("{e}"));
+        let err = sqlite_url(&format!("sqlite:{}", file.display()))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains("is a directory"),
+            "{err}"
+        );
     }
 }

@@ -34,7 +34,7 @@ mod usage;
 mod usage_sqlite;
 mod usage_write;
 
-pub use connect::{Dialect, connect};
+pub use connect::{Dialect, connect, io_error_text};
 
 use algohub_core::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;

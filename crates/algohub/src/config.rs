@@ -19,7 +19,8 @@ listen = "127.0.0.1:8080"
 data_dir = "./algohub-data"
 
 # Database URL: sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB.
-# Default: a SQLite file algohub.db under data_dir.
+# Default: a SQLite file algohub.db under data_dir. PostgreSQL over TLS:
+# ?sslmode=require, or ?sslmode=verify-full&sslrootcert=/path/to/ca.pem.
 # database_url = "postgres://algohub@127.0.0.1:5432/algohub"
 
 # Public base URL used in self links (default: http://<listen>).

@@ -71,6 +71,34 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, BoxError> {
     Ok(store)
 }
 
+/// Creates the data directory if it is missing and checks that files can be
+/// written in it, so that a server that could not keep its files, journal or
+/// SQLite database fails at start with the path and the cause.
+pub fn prepare_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| data_dir_error(dir, &e))?;
+    // A name of its own: nodes sharing the directory may start at once.
+    let probe = dir.join(format!(
+        ".algohub-write-check-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| data_dir_error(dir, &e))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// "cannot use the data directory /srv/algohub: permission denied (os error 13)".
+fn data_dir_error(dir: &std::path::Path, e: &std::io::Error) -> String {
+    format!(
+        "cannot use the data directory {}: {}",
+        dir.display(),
+        algohub_store::io_error_text(e)
+    )
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -85,6 +113,7 @@ impl Server {
         config: &Config,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Result<Self, BoxError> {
+        prepare_data_dir(&config.data_dir)?;
         let store = open_store(&config.database_url).await?;
         let executor = executor::HubExecutor::new(config.http_upstream_allow_private)?;
         let files = files::FsStorage::new(config.data_dir.join("files"))?;
@@ -234,6 +263,32 @@ mod tests {
             (false, Level::INFO) => tracing::enabled!(target: "algohub_core::x", Level::INFO),
             (false, _) => tracing::enabled!(target: "algohub_core::x", Level::DEBUG),
         })
+    }
+
+    /// Tests run as root, which may write anywhere: the permission case is
+    /// checked here on the error as the system reports it (and end to end as
+    /// another user in tests/api/startup.rs).
+    #[test]
+    fn data_dir_errors_name_the_path_and_the_cause() {
+        let dir = std::path::Path::new("/srv/algohub-data");
+        let denied = std::io::Error::from_raw_os_error(13);
+        assert_eq!(denied.kind(), std::io::ErrorKind::PermissionDenied);
+        assert_eq!(
+            super::data_dir_error(dir, &denied),
+            "cannot use the data directory /srv/algohub-data: permission denied (os error 13)"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("file");
+        std::fs::write(&file, b"").unwrap();
+        let err = super::prepare_data_dir(&file.join("sub")).unwrap_err();
+        assert!(
+            err.contains(&file.join("sub").display().to_string())
+                && err.contains("not a directory"),
+            "{err}"
+        );
+        super::prepare_data_dir(&tmp.path().join("new")).unwrap();
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("new")).unwrap().collect();
+        assert!(left.is_empty(), "the write check leaves nothing behind");
     }
 
     #[test]
