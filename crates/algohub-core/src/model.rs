@@ -332,6 +332,19 @@ pub struct App {
     pub updated_at: Millis,
 }
 
+/// What moving an app to another owner did (`AppStore::transfer_app`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppTransfer {
+    /// The app under its new owner.
+    pub app: App,
+    /// The app's live algorithms, now the new owner's (same ids, so their
+    /// builds, versions, usage records and errors stay with them).
+    pub algorithms: Vec<Algorithm>,
+    /// Versions that were published and now wait for approval again, because
+    /// the new owner is an organization that requires it.
+    pub resubmitted: Vec<Version>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppSort {
     UpdatedDesc,

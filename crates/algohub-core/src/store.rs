@@ -239,14 +239,22 @@ pub trait AppStore: Send + Sync {
         new_name: &str,
         created_by: AccountId,
     ) -> StoreResult<App>;
-    /// Moves the app (and its resources) to another owner, optionally renamed.
-    /// Team grants are dropped (teams belong to the old owner).
+    /// Moves the app and its live algorithms to another owner, optionally
+    /// renamed, in one transaction. Team grants are dropped (teams belong to
+    /// the old owner). Refused with `Conflict { constraint:
+    /// "algorithm_name:<names>" }` (nothing changed) when the new owner already
+    /// has algorithms of those names (deleted ones' names stay taken). When the
+    /// new owner is an org that requires approval, the moved algorithms'
+    /// published versions become pending again.
+    /// The audit records (`app.transferred`, one `algorithm.transferred` per
+    /// algorithm, `version.submitted` per resubmitted version) name `actor`.
     async fn transfer_app(
         &self,
         id: AppId,
         new_owner: AccountId,
         new_name: &str,
-    ) -> StoreResult<App>;
+        actor: AccountId,
+    ) -> StoreResult<AppTransfer>;
     async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
     async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
     async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>>;

@@ -18,7 +18,7 @@ use algohub_core::model::*;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 
-async fn algorithm_in(tx: &mut WriteTx<'_>, id: AlgoId) -> StoreResult<Algorithm> {
+pub(crate) async fn algorithm_in(tx: &mut WriteTx<'_>, id: AlgoId) -> StoreResult<Algorithm> {
     let row = sqlx::query(concat!(algo_select!(), " WHERE g.id = $1"))
         .bind(id)
         .fetch_optional(tx.conn())
@@ -27,7 +27,7 @@ async fn algorithm_in(tx: &mut WriteTx<'_>, id: AlgoId) -> StoreResult<Algorithm
     algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
 }
 
-async fn version_in(tx: &mut WriteTx<'_>, id: i64) -> StoreResult<Version> {
+pub(crate) async fn version_in(tx: &mut WriteTx<'_>, id: i64) -> StoreResult<Version> {
     let row = sqlx::query(concat!(version_select!(), " WHERE v.id = $1"))
         .bind(id)
         .fetch_optional(tx.conn())

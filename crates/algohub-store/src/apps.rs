@@ -4,11 +4,13 @@
 //! stored `name_lower` column; searching is a substring match on it (`LIKE` with
 //! the pattern lowercased and its wildcards escaped), which behaves the same on
 //! both dialects. Apps are deleted for real (they are not part of the account
-//! namespace); their grants and pins go with them.
+//! namespace); their grants and pins go with them. A transferred app takes its
+//! live algorithms along (same rows, new owner), in the same transaction.
 
 use crate::SqlStore;
 use crate::accounts::{require_live, require_live_account};
-use crate::db::{AnyQuery, WriteTx, col, db_err, new_uuid};
+use crate::algorithms::{algorithm_in, version_in};
+use crate::db::{AnyQuery, WriteTx, col, conflict, db_err, flag, new_uuid};
 use algohub_core::model::*;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -235,27 +237,138 @@ impl AppStore for SqlStore {
         id: AppId,
         new_owner: AccountId,
         new_name: &str,
-    ) -> StoreResult<App> {
+        actor: AccountId,
+    ) -> StoreResult<AppTransfer> {
         let mut tx = self.write().await?;
         let app = app_in(&mut tx, id).await?;
         require_live_account(&mut tx, new_owner).await?;
+        // The app's live algorithms move with it, under their names: refused
+        // before anything changes when one of those names is taken there
+        // (a deleted algorithm's name stays taken in its owner's namespace).
+        let taken = sqlx::query(
+            "SELECT g.name FROM algorithms g JOIN algorithms d \
+             ON d.owner_id = $1 AND d.name_lower = g.name_lower AND d.id <> g.id \
+             WHERE g.app_id = $2 AND g.owner_id = $3 AND g.deleted_at IS NULL ORDER BY g.name_lower",
+        )
+        .bind(new_owner)
+        .bind(id)
+        .bind(app.owner_id)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_err)?;
+        if !taken.is_empty() {
+            let names = taken
+                .iter()
+                .map(|r| col::<String>(r, "name"))
+                .collect::<StoreResult<Vec<_>>>()?;
+            return Err(conflict(&format!("algorithm_name:{}", names.join(","))));
+        }
         drop_grants(&mut tx, id).await?;
+        let now = now_millis();
         sqlx::query("UPDATE apps SET owner_id = $1, name = $2, name_lower = $3, updated_at = $4 WHERE id = $5")
             .bind(new_owner)
             .bind(new_name)
             .bind(new_name.to_lowercase())
-            .bind(now_millis())
+            .bind(now)
             .bind(id)
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        let detail = serde_json::json!({ "from_owner": app.owner_id, "to_owner": new_owner, "name": new_name });
-        tx.event("app.transferred", None, &format!("app:{id}"), detail)
+        let moved = sqlx::query(
+            "UPDATE algorithms SET owner_id = $1, updated_at = $2 \
+             WHERE app_id = $3 AND owner_id = $4 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(new_owner)
+        .bind(now)
+        .bind(id)
+        .bind(app.owner_id)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db_err)?;
+        let mut moved = moved
+            .iter()
+            .map(|r| col::<AlgoId>(r, "id"))
+            .collect::<StoreResult<Vec<_>>>()?;
+        moved.sort_unstable();
+        let detail = serde_json::json!({
+            "from_owner": app.owner_id,
+            "to_owner": new_owner,
+            "name": new_name,
+            "algorithms": moved,
+        });
+        tx.event("app.transferred", Some(actor), &format!("app:{id}"), detail)
             .await?;
         tx.change(ChangeKind::App, id);
-        let moved = app_in(&mut tx, id).await?;
+        // In an org that requires approval, no version is live that its
+        // admins did not approve: published versions wait for them again.
+        let approval = sqlx::query("SELECT require_approval FROM orgs WHERE account_id = $1")
+            .bind(new_owner)
+            .fetch_optional(tx.conn())
+            .await
+            .map_err(db_err)?;
+        let requires_approval = match &approval {
+            Some(r) => flag(r, "require_approval")?,
+            None => false,
+        };
+        let mut algorithms = Vec::with_capacity(moved.len());
+        let mut resubmitted = Vec::new();
+        for &algo in &moved {
+            let moved_algo = algorithm_in(&mut tx, algo).await?;
+            tx.event(
+                "algorithm.transferred",
+                Some(actor),
+                &format!("algorithm:{algo}"),
+                serde_json::json!({
+                    "app_id": id,
+                    "from_owner": app.owner_id,
+                    "to_owner": new_owner,
+                    "name": moved_algo.name,
+                }),
+            )
+            .await?;
+            tx.change(ChangeKind::Algorithm, algo);
+            algorithms.push(moved_algo);
+            if !requires_approval {
+                continue;
+            }
+            let again = sqlx::query(
+                "UPDATE versions SET status = 'pending', decided_by = NULL, decided_at = NULL, \
+                 decision_reason = NULL, approved_digest = NULL \
+                 WHERE algorithm_id = $1 AND status = 'published' RETURNING id",
+            )
+            .bind(algo)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(db_err)?;
+            let mut ids = again
+                .iter()
+                .map(|r| col::<i64>(r, "id"))
+                .collect::<StoreResult<Vec<_>>>()?;
+            ids.sort_unstable();
+            for v in ids {
+                let version = version_in(&mut tx, v).await?;
+                tx.event(
+                    "version.submitted",
+                    Some(actor),
+                    &format!("version:{v}"),
+                    serde_json::json!({
+                        "algorithm_id": algo,
+                        "version": version.semver.to_string(),
+                        "digest": version.artifact_digest,
+                        "app_transfer": id,
+                    }),
+                )
+                .await?;
+                resubmitted.push(version);
+            }
+        }
+        let moved_app = app_in(&mut tx, id).await?;
         tx.commit().await?;
-        Ok(moved)
+        Ok(AppTransfer {
+            app: moved_app,
+            algorithms,
+            resubmitted,
+        })
     }
 
     async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()> {

@@ -511,6 +511,20 @@ impl PolicyEngine {
         orgs
     }
 
+    /// The owner of an algorithm as the index knows it (`None`: unknown to it).
+    pub fn algorithm_owner(&self, id: AlgoId) -> Option<AccountId> {
+        self.index
+            .read()
+            .algorithms
+            .get(&id)
+            .map(|(owner, _)| *owner)
+    }
+
+    /// The owner of an app as the index knows it (`None`: unknown to it).
+    pub fn app_owner(&self, id: AppId) -> Option<AccountId> {
+        self.index.read().apps.get(&id).map(|a| a.owner)
+    }
+
     /// The org a team belongs to.
     pub fn team_org(&self, team: TeamId) -> Option<AccountId> {
         self.index.read().teams.get(&team).copied()

@@ -188,10 +188,22 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         match self.store.get_algorithm(acc.id, name).await {
-            Ok(a) => Ok(a),
+            Ok(a) => {
+                self.index_algorithm(&a).await;
+                Ok(a)
+            }
             Err(StoreError::NotFound) => Err(no_such_algorithm(owner, name)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// An algorithm read from the store that the index does not know where the
+    /// store has it (published or moved a moment ago through another node):
+    /// the index catches up first, so the decisions about it go by the store.
+    /// Costs nothing when the index knows it (an in-memory look).
+    pub(crate) async fn index_algorithm(&self, algo: &Algorithm) {
+        self.catch_up_with(self.policy.algorithm_owner(algo.id), algo.owner_id)
+            .await;
     }
 
     pub async fn create_algorithm(
@@ -279,6 +291,7 @@ impl Hub {
             }
             Err(e) => return Err(e.into()),
         };
+        self.index_algorithm(&algo).await;
         if !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
             return Err(Error::new(
                 Code::AlgorithmNotFound,
@@ -310,10 +323,14 @@ impl Hub {
         caller: &Principal,
         owner: AccountId,
     ) -> Result<Vec<Algorithm>> {
-        Ok(self
-            .store
-            .list_algorithms(owner)
-            .await?
+        let all = self.store.list_algorithms(owner).await?;
+        if let Some(unknown) = all
+            .iter()
+            .find(|a| self.policy.algorithm_owner(a.id) != Some(a.owner_id))
+        {
+            self.index_algorithm(unknown).await;
+        }
+        Ok(all
             .into_iter()
             .filter(|a| self.can(caller, Action::AlgoRead, Resource::Algorithm(a.id)))
             .collect())

@@ -24,6 +24,9 @@ impl Hub {
             Err(StoreError::NotFound) => return Err(app_not_found(owner, name)),
             Err(e) => return Err(e.into()),
         };
+        // Made or moved a moment ago through another node? The index catches up first.
+        self.catch_up_with(self.policy.app_owner(app.id), app.owner_id)
+            .await;
         if !self.can(caller, Action::AppRead, Resource::App(app.id)) {
             return Err(app_not_found(owner, name));
         }
@@ -79,6 +82,13 @@ impl Hub {
                 .list_apps(acc.id, search, sort, 500, cursor)
                 .await?;
             let n = batch.len() as i64;
+            if let Some(unknown) = batch
+                .iter()
+                .find(|a| self.policy.app_owner(a.id) != Some(a.owner_id))
+            {
+                self.catch_up_with(self.policy.app_owner(unknown.id), unknown.owner_id)
+                    .await;
+            }
             for app in batch {
                 if self.can(caller, Action::AppRead, Resource::App(app.id)) {
                     if skipped < offset {
@@ -122,7 +132,12 @@ impl Hub {
         Ok(copy)
     }
 
-    /// Moves a personal app into an org the caller may create apps in.
+    /// Moves a personal app into an org the caller may create apps in, with
+    /// its algorithms (PRODUCT §4: the resources move with it). They keep
+    /// their ids, so builds, versions, usage records and errors stay theirs;
+    /// the old `owner/name` paths stop resolving. In an org that requires
+    /// approval their published versions wait for an admin's approval again
+    /// (the admins are notified as for a publish).
     pub async fn transfer_app(
         &self,
         caller: &Principal,
@@ -153,11 +168,42 @@ impl Hub {
         }
         let moved = self
             .store
-            .transfer_app(app.id, dest.id, target_name.as_str())
+            .transfer_app(app.id, dest.id, target_name.as_str(), caller.account_id())
             .await
-            .map_err(|e| conflict(e, "that app name"))?;
+            .map_err(|e| match e {
+                StoreError::Conflict { constraint } if constraint.starts_with("algorithm_name") => {
+                    // With the names when the store's check found them; the
+                    // unique index (a name taken meanwhile) names none.
+                    let taken = match constraint.strip_prefix("algorithm_name:") {
+                        Some(names) => format!("algorithms named {}", names.replace(',', ", ")),
+                        None => "an algorithm named like one in this app".to_string(),
+                    };
+                    Error::new(
+                        Code::NameTaken,
+                        format!(
+                            "{to_org} already has {taken} (a deleted algorithm keeps its name); \
+                             the app's algorithms move with it, so nothing was transferred"
+                        ),
+                    )
+                }
+                other => conflict(other, "that app name"),
+            })?;
         self.after_write().await;
-        Ok(moved)
+        for version in &moved.resubmitted {
+            let Some(algo) = moved
+                .algorithms
+                .iter()
+                .find(|a| a.id == version.algorithm_id)
+            else {
+                continue;
+            };
+            // The transfer is committed: a notification that cannot be
+            // queued is logged, not turned into an error.
+            if let Err(e) = self.notify_org_admins(algo, version).await {
+                tracing::warn!(error = %e, algorithm = algo.id, "could not notify the org's admins of a resubmitted version");
+            }
+        }
+        Ok(moved.app)
     }
 
     pub async fn pin_app(

@@ -94,6 +94,7 @@ impl Hub {
             return None;
         }
         let algo = self.store.get_algorithm_by_uuid(uuid).await.ok()?;
+        self.index_algorithm(&algo).await;
         let visible = self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id))
             || self
                 .store

@@ -304,17 +304,23 @@ impl Hub {
             return self.authenticate_call_token(raw).await;
         }
         if !SessionSecret::looks_valid(raw) {
-            return self.authenticate_key(raw);
+            return self.authenticate_key_or_catch_up(raw).await;
         }
-        let p = self
-            .policy
-            .authenticate_session(&crate::secrets::digest_hex(raw))
-            .ok_or_else(|| {
-                Error::new(
-                    Code::InvalidKey,
-                    "invalid, expired or ended session; use your own credentials",
-                )
-            })?;
+        let digest = crate::secrets::digest_hex(raw);
+        let known = match self.policy.authenticate_session(&digest) {
+            Some(p) => Some(p),
+            // Started a moment ago through another node?
+            None => {
+                self.look_up_unknown_credential(&digest, |d| self.policy.authenticate_session(d))
+                    .await
+            }
+        };
+        let p = known.ok_or_else(|| {
+            Error::new(
+                Code::InvalidKey,
+                "invalid, expired or ended session; use your own credentials",
+            )
+        })?;
         if !self.policy.principal_active(&p) {
             return Err(Error::new(
                 Code::AccountSuspended,

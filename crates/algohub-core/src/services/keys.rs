@@ -208,6 +208,26 @@ impl Hub {
         Ok(key)
     }
 
+    /// Authenticates a presented API key from the index; a well-formed key it
+    /// does not know is looked up again after the index caught up with the
+    /// store (a key made a moment ago by the command line or another node),
+    /// see `look_up_unknown_credential`. A key the index knows costs no I/O.
+    pub(crate) async fn authenticate_key_or_catch_up(&self, raw: &str) -> Result<Principal> {
+        match self.authenticate_key(raw) {
+            Err(e) if e.code == Code::InvalidKey && ApiKeySecret::looks_valid(raw) => {
+                let digest = crate::secrets::digest_hex(raw);
+                match self
+                    .look_up_unknown_credential(&digest, |d| self.policy.authenticate_key(d))
+                    .await
+                {
+                    Some(_) => self.authenticate_key(raw),
+                    None => Err(e),
+                }
+            }
+            answer => answer,
+        }
+    }
+
     /// Authenticates a presented API key (no I/O: answered from the index).
     pub fn authenticate_key(&self, raw: &str) -> Result<Principal> {
         if !ApiKeySecret::looks_valid(raw) {

@@ -134,6 +134,8 @@ pub struct Hub {
     /// `algohub_policy_decisions_total` by outcome: [deny, allow].
     decision_counters: [metrics::Counter; 2],
     sync_lock: tokio::sync::Mutex<()>,
+    /// Bounds the store reads that credentials the index does not know cause.
+    unknown_credentials: sync::UnknownCredentials,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
     admission: Arc<admission::Admission>,
@@ -196,6 +198,7 @@ impl Hub {
                 metrics::counter!("algohub_policy_decisions_total", "outcome" => "allow"),
             ],
             sync_lock: tokio::sync::Mutex::new(()),
+            unknown_credentials: Default::default(),
             key_uses: Default::default(),
             admission,
             meter,

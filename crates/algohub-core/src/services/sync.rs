@@ -3,7 +3,49 @@
 
 use super::Hub;
 use crate::error::Result;
+use crate::model::AccountId;
 use crate::store::ChangeKind;
+
+/// Store reads for unknown credentials that may run at once.
+const UNKNOWN_LOOKUPS: usize = 4;
+/// Credentials remembered as unknown at most (the set is emptied when full).
+const UNKNOWN_REMEMBERED: usize = 4096;
+
+/// What bounds the store reads that unknown credentials cause
+/// (`Hub::look_up_unknown_credential`).
+pub(crate) struct UnknownCredentials {
+    lookups: tokio::sync::Semaphore,
+    /// The first 128 bits of the digests of credentials found unknown.
+    unknown: parking_lot::Mutex<rustc_hash::FxHashSet<u128>>,
+}
+
+impl Default for UnknownCredentials {
+    fn default() -> Self {
+        Self {
+            lookups: tokio::sync::Semaphore::new(UNKNOWN_LOOKUPS),
+            unknown: Default::default(),
+        }
+    }
+}
+
+impl UnknownCredentials {
+    fn known_unknown(&self, tag: u128) -> bool {
+        self.unknown.lock().contains(&tag)
+    }
+
+    fn remember(&self, tag: u128) {
+        let mut unknown = self.unknown.lock();
+        if unknown.len() >= UNKNOWN_REMEMBERED {
+            unknown.clear();
+        }
+        unknown.insert(tag);
+    }
+}
+
+/// The first 128 bits of a hex SHA-256 digest.
+fn credential_tag(digest: &str) -> Option<u128> {
+    u128::from_str_radix(digest.get(..32)?, 16).ok()
+}
 
 impl Hub {
     /// Applies every store change after the index's sequence number. Serialized,
@@ -34,6 +76,73 @@ impl Hub {
                 applied += 1;
             }
         }
+    }
+
+    /// Brings the index up to date if the store holds changes it has not
+    /// applied yet: one indexed read of the change feed when there are none
+    /// (the usual case), without waiting for the sync lock. For what a
+    /// request names that the index does not know (yet): a credential or an
+    /// algorithm made or moved a moment ago through another node or the
+    /// command line, which the poller would apply only at its next round.
+    /// `Ok(true)` when changes were applied.
+    pub(crate) async fn catch_up(&self) -> Result<bool> {
+        let pending = self
+            .store
+            .policy_changes_since(self.policy.seq(), 1)
+            .await?;
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        self.sync().await?;
+        Ok(true)
+    }
+
+    /// A resource read from the store whose owner the index does not know as
+    /// the store does (`known` is what the index says): the index catches up
+    /// before the decisions about it. A failure is logged; the decisions then
+    /// go by the index as it is.
+    pub(crate) async fn catch_up_with(&self, known: Option<AccountId>, owner: AccountId) {
+        if known == Some(owner) {
+            return;
+        }
+        if let Err(e) = self.catch_up().await {
+            metrics::counter!("algohub_store_errors_total").increment(1);
+            tracing::warn!(error = %e, "could not catch up with the store for an unknown resource");
+        }
+    }
+
+    /// Looks a credential the index does not know up again after catching up
+    /// with the store (`look` asks the index by digest). What a flood of
+    /// made-up credentials can cost is bounded: at most `UNKNOWN_LOOKUPS`
+    /// such store reads run at once (beyond that the credential is refused
+    /// as unknown without one, and the poller will bring a real one soon),
+    /// and one found unknown is remembered (credentials are random secrets
+    /// the hub generates, so one that no live key or session had cannot
+    /// become valid later), so presenting it again reads nothing.
+    pub(crate) async fn look_up_unknown_credential<T>(
+        &self,
+        digest: &str,
+        look: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let tag = credential_tag(digest)?;
+        if self.unknown_credentials.known_unknown(tag) {
+            return None;
+        }
+        let permit = self.unknown_credentials.lookups.try_acquire().ok()?;
+        match self.catch_up().await {
+            Ok(_) => {}
+            Err(e) => {
+                metrics::counter!("algohub_store_errors_total").increment(1);
+                tracing::warn!(error = %e, "could not look up an unknown credential in the store");
+                return None;
+            }
+        }
+        drop(permit);
+        let found = look(digest);
+        if found.is_none() {
+            self.unknown_credentials.remember(tag);
+        }
+        found
     }
 
     /// Brings this node's index up to date after a committed write. A failure
@@ -80,5 +189,31 @@ impl Hub {
                 Ok(())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_credentials_are_remembered_within_a_bound() {
+        let digest = crate::secrets::digest_hex("sim0123456789abcdefghijklmno");
+        let tag = credential_tag(&digest).unwrap();
+        assert_eq!(
+            credential_tag("not hex at all, and long enough for 32"),
+            None
+        );
+        assert_eq!(credential_tag("abc"), None);
+        let u = UnknownCredentials::default();
+        assert!(!u.known_unknown(tag));
+        u.remember(tag);
+        assert!(u.known_unknown(tag));
+        for i in 0..UNKNOWN_REMEMBERED as u128 {
+            u.remember(i);
+        }
+        assert!(u.unknown.lock().len() <= UNKNOWN_REMEMBERED, "bounded");
+        assert!(!u.known_unknown(tag), "emptied when full");
+        assert_eq!(u.lookups.available_permits(), UNKNOWN_LOOKUPS);
     }
 }

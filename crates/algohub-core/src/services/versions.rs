@@ -154,7 +154,11 @@ impl Hub {
     }
 
     /// Tells the org's admins that a version waits for approval (through the outbox).
-    async fn notify_org_admins(&self, algo: &Algorithm, version: &Version) -> Result<()> {
+    pub(crate) async fn notify_org_admins(
+        &self,
+        algo: &Algorithm,
+        version: &Version,
+    ) -> Result<()> {
         let page = crate::model::Page {
             limit: 1000,
             marker: None,

@@ -1,5 +1,5 @@
 //! Conformance cases: apps (create, list with search and sort, duplicate,
-//! transfer, pin, delete).
+//! transfer with the app's algorithms, pin, delete).
 
 use crate::support::*;
 use algohub_core::model::*;
@@ -115,7 +115,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     // Transfer into the org; a clash on the target name is a conflict.
     s.create_app(acme.id, "taken", "", ann.id).await.unwrap();
     assert_eq!(
-        conflict(s.transfer_app(app.id, acme.id, "Taken").await),
+        conflict(s.transfer_app(app.id, acme.id, "Taken", ann.id).await),
         "app_name"
     );
     let team = s.create_team(acme.id, "core").await.unwrap();
@@ -124,7 +124,11 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
         .await
         .unwrap();
     let seq = last_seq(&s).await;
-    let moved = s.transfer_app(app.id, acme.id, "Greeter").await.unwrap();
+    let moved = s
+        .transfer_app(app.id, acme.id, "Greeter", ann.id)
+        .await
+        .unwrap()
+        .app;
     assert_eq!(
         (
             moved.id,
@@ -144,7 +148,9 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     // Moving an app away drops its team grants (teams belong to the old owner).
     let seq = last_seq(&s).await;
-    s.transfer_app(org_app.id, ann.id, "shared").await.unwrap();
+    s.transfer_app(org_app.id, ann.id, "shared", ann.id)
+        .await
+        .unwrap();
     let after = changes_after(&s, seq).await;
     assert!(
         after.contains(&(ChangeKind::Team, team.id))
@@ -177,5 +183,143 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
             .unwrap()
             .app_owner,
         Some(ann.id)
+    );
+}
+
+/// A transfer takes the app's live algorithms along (same ids), leaves the
+/// owner's others and its deleted ones, is refused whole when one of their
+/// names is taken in the new owner, and puts published versions back to
+/// pending in an org that requires approval.
+pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
+    use crate::algorithms::{artifact, new_algo};
+    let ann = user(&s, "ann").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let beta = org(&s, "beta", ann.id).await;
+    s.update_org(
+        beta.id,
+        &OrgUpdate {
+            require_approval: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = artifact(b"transfer");
+    s.put_artifact(&a).await.unwrap();
+    let app = s.create_app(ann.id, "lab", "", ann.id).await.unwrap();
+    let in_app = |name: &str| NewAlgorithm {
+        app_id: Some(app.id),
+        ..new_algo(ann.id, name, &a.digest)
+    };
+    let model = s.create_algorithm(&in_app("Model")).await.unwrap();
+    let gone = s.create_algorithm(&in_app("gone")).await.unwrap();
+    s.delete_algorithm(gone.id).await.unwrap();
+    let loose = s
+        .create_algorithm(&new_algo(ann.id, "loose", &a.digest))
+        .await
+        .unwrap();
+    let build = s
+        .create_build(
+            model.id,
+            &uuid::Uuid::new_v4().to_string(),
+            "abc",
+            &a.digest,
+            "",
+            ann.id,
+        )
+        .await
+        .unwrap();
+    let published = s
+        .create_version(&NewVersion {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            algorithm_id: model.id,
+            build_id: build.id,
+            semver: SemVer {
+                major: 0,
+                minor: 1,
+                patch: 0,
+            },
+            callability: "public".into(),
+            status: VersionStatus::Published,
+            release_notes: String::new(),
+            sample_input: None,
+            sample_output: None,
+            settings: model.settings.clone(),
+            published_by: ann.id,
+        })
+        .await
+        .unwrap();
+
+    // A name taken in the new owner (by a deleted algorithm too) refuses the
+    // whole transfer: nothing moved.
+    let clash = s
+        .create_algorithm(&new_algo(beta.id, "model", &a.digest))
+        .await
+        .unwrap();
+    s.delete_algorithm(clash.id).await.unwrap();
+    let seq = last_seq(&s).await;
+    assert_eq!(
+        conflict(s.transfer_app(app.id, beta.id, "lab", ann.id).await),
+        "algorithm_name:Model"
+    );
+    assert!(changes_after(&s, seq).await.is_empty());
+    assert_eq!(s.get_app_by_id(app.id).await.unwrap().owner_id, ann.id);
+    assert_eq!(s.get_algorithm(ann.id, "model").await.unwrap().id, model.id);
+
+    // Into an org that requires approval (the default).
+    let moved = s
+        .transfer_app(app.id, acme.id, "lab", ann.id)
+        .await
+        .unwrap();
+    assert_eq!(moved.app.owner_id, acme.id);
+    assert_eq!(
+        moved
+            .algorithms
+            .iter()
+            .map(|g| (g.id, g.owner_id, g.owner_name.as_str(), g.app_id))
+            .collect::<Vec<_>>(),
+        [(model.id, acme.id, "acme", Some(app.id))]
+    );
+    let after = changes_after(&s, seq).await;
+    assert!(
+        after.contains(&(ChangeKind::App, app.id))
+            && after.contains(&(ChangeKind::Algorithm, model.id))
+            && !after.contains(&(ChangeKind::Algorithm, loose.id)),
+        "{after:?}"
+    );
+    assert_eq!(
+        s.get_algorithm(acme.id, "MODEL").await.unwrap().id,
+        model.id
+    );
+    not_found(s.get_algorithm(ann.id, "model").await);
+    assert_eq!(s.get_algorithm(ann.id, "loose").await.unwrap().id, loose.id);
+    assert_eq!(
+        s.get_algorithm_by_id(gone.id).await.unwrap().owner_id,
+        ann.id,
+        "a deleted algorithm stays where it was"
+    );
+    assert_eq!(
+        moved
+            .resubmitted
+            .iter()
+            .map(|v| (v.id, v.status, v.approved_digest.clone()))
+            .collect::<Vec<_>>(),
+        [(published.id, VersionStatus::Pending, None)]
+    );
+    let pending = s.list_pending_versions(acme.id).await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|(g, v)| (g.id, v.id))
+            .collect::<Vec<_>>(),
+        [(model.id, published.id)]
+    );
+    let events = s
+        .list_events(Some("algorithm.transferred"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (events.len(), events[0].subject.as_str()),
+        (1, format!("algorithm:{}", model.id).as_str())
     );
 }

@@ -61,11 +61,16 @@ fn parse_spec(raw: Option<&str>) -> Result<Spec> {
 
 impl Hub {
     /// The algorithm, versions and build hashes a call resolves against, from
-    /// the call cache (filled from the store on a miss).
-    pub(super) async fn call_target(&self, owner: &str, name: &str) -> Result<Arc<CallTarget>> {
+    /// the call cache (filled from the store on a miss), and whether it came
+    /// from the cache.
+    pub(super) async fn call_target(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<(Arc<CallTarget>, bool)> {
         let owner_key = owner.to_ascii_lowercase();
         if let Some(t) = self.call_cache.target(&owner_key, name) {
-            return Ok(t);
+            return Ok((t, true));
         }
         let generation = self.call_cache.generation();
         let algorithm = self.find_algorithm(owner, name).await?;
@@ -83,7 +88,7 @@ impl Hub {
         });
         self.call_cache
             .insert_target(generation, &owner_key, name, target.clone());
-        Ok(target)
+        Ok((target, false))
     }
 
     pub(super) async fn call_artifact(&self, digest: &str) -> Result<Arc<crate::model::Artifact>> {
@@ -108,7 +113,34 @@ impl Hub {
                 "sudo calls are disabled on this cluster",
             ));
         }
-        let target = self.call_target(&req.owner, &req.name).await?;
+        let (target, cached) = self.call_target(&req.owner, &req.name).await?;
+        match self.resolve_against(caller, req, &target) {
+            // A cached target may predate a version published (or a build
+            // made) a moment ago through another node, whose change this
+            // node's poller has not applied yet: catch up (one read of the
+            // change feed when nothing is new) and, if anything changed,
+            // resolve again. Calls that resolve are not delayed by this.
+            Err(e)
+                if cached && matches!(e.code, Code::VersionNotFound | Code::AlgorithmNotFound) =>
+            {
+                if !self.catch_up().await.unwrap_or(false) {
+                    return Err(e);
+                }
+                let (fresh, _) = self.call_target(&req.owner, &req.name).await?;
+                self.resolve_against(caller, req, &fresh)
+            }
+            resolved => resolved,
+        }
+    }
+
+    /// Resolves the version the caller asked for in `target` and authorizes
+    /// the caller (no I/O).
+    fn resolve_against(
+        &self,
+        caller: &Principal,
+        req: &CallRequest,
+        target: &CallTarget,
+    ) -> Result<Resolved> {
         let algo = &target.algorithm;
         if !self.policy.account_exists(algo.owner_id) {
             // Said only of what the caller could see: a public version, or
