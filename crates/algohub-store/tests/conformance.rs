@@ -17,6 +17,8 @@ mod accounts;
 mod algorithms;
 #[path = "conformance/apps.rs"]
 mod apps;
+#[path = "conformance/connect.rs"]
+mod connect;
 #[path = "conformance/invitations.rs"]
 mod invitations;
 #[path = "conformance/keys.rs"]
@@ -159,6 +161,7 @@ conformance! {
     teams::expire_grants_writes_events,
     apps::create_list_search_sort,
     apps::duplicate_transfer_pin_delete,
+    apps::transfer_moves_algorithms,
     keys::create_list_revoke_touch,
     keys::cluster_secrets_are_created_once,
     policy::snapshot_contents,

@@ -299,6 +299,42 @@ impl Hub {
             )),
         }
     }
+
+    /// A live user named by the user's UUID or by username, for the v1
+    /// `/v1/users/{userId}/...` routes (the Algorithmia clients pass the UUID,
+    /// people and older callers the name). A UUID-shaped segment that is some
+    /// user's UUID names that user, even when an account's name is spelled like
+    /// it (names may be, UUIDs are never reused); a deleted user's UUID names
+    /// nobody, as their name does.
+    pub(crate) async fn user_account_by_uuid_or_name(&self, segment: &str) -> Result<AccountRef> {
+        let not_found = || Error::new(Code::UserNotFound, format!("user {segment:?} not found"));
+        let uuid = uuid::Uuid::try_parse(segment)
+            .ok()
+            .filter(|_| segment.len() == 36);
+        if let Some(uuid) = uuid {
+            match self
+                .store
+                .get_user_by_uuid(&uuid.hyphenated().to_string())
+                .await
+            {
+                Ok(u) if u.status == crate::model::AccountStatus::Deleted => {
+                    return Err(not_found());
+                }
+                Ok(u) => {
+                    return Ok(AccountRef {
+                        id: u.id,
+                        uuid: u.uuid,
+                        name: u.username,
+                        kind: AccountKind::User,
+                        status: u.status,
+                    });
+                }
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.user_account(segment).await
+    }
 }
 
 /// Maps a store conflict to a domain error, naming what clashed.

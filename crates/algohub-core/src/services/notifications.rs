@@ -84,19 +84,7 @@ impl Hub {
     /// The user whose notifications `caller` may read and mark (themself, or
     /// a cluster admin); `name` may be the username or the user's UUID.
     async fn notification_owner(&self, caller: &Principal, name: &str) -> Result<AccountId> {
-        let id = match self.user_account(name).await {
-            Ok(a) => a.id,
-            Err(e) if e.code == Code::UserNotFound && uuid::Uuid::parse_str(name).is_ok() => {
-                self.store
-                    .get_user_by_uuid(&name.to_ascii_lowercase())
-                    .await
-                    .map_err(|_| {
-                        Error::new(Code::UserNotFound, format!("user {name:?} not found"))
-                    })?
-                    .id
-            }
-            Err(e) => return Err(e),
-        };
+        let id = self.user_account_by_uuid_or_name(name).await?.id;
         self.authorize(caller, Action::UserRead, Resource::User(id))?;
         Ok(id)
     }

@@ -201,7 +201,8 @@ impl Hub {
     }
 
     /// Failed calls of the last 7 days to every algorithm an account owns
-    /// (those who may read the account's billing: the user, org admins).
+    /// (those who may read the account's billing: the user, org admins); a
+    /// user is named by UUID (as the v1 clients do) or by username.
     pub async fn account_errors(
         &self,
         caller: &Principal,
@@ -209,7 +210,7 @@ impl Hub {
         kind: AccountKind,
     ) -> Result<Vec<AlgorithmError>> {
         let account = match kind {
-            AccountKind::User => self.user_account(name).await?,
+            AccountKind::User => self.user_account_by_uuid_or_name(name).await?,
             AccountKind::Org => self.org_account(name).await?,
         };
         self.authorize(

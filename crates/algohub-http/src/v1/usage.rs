@@ -4,7 +4,8 @@
 //!
 //! Native: `/v1/admin/accounts/{account}/work-limit`, `/v1/{users|organizations}/
 //! {name}/usage`, `.../balance`, `/v1/admin/usage/calls/{request_id}`.
-//! Algorithmia v1: `/v1/admin/usage[/users|/algorithms]`, `/v1/users/{u}/errors`,
+//! Algorithmia v1: `/v1/admin/usage[/users|/algorithms]`, `/v1/users/{u}/errors` (`{u}`
+//! a username or the user's UUID),
 //! `/v1/organizations/{org}/errors`. Every report reads the daily rollups.
 
 use crate::error::{ApiError, ApiResult};
@@ -478,7 +479,7 @@ pub fn routes(r: Routes) -> Routes {
         .add(op!(GET "/v1/organizations/{org_name}/usage", "usage", "An org's usage (org admins), per member by default: ?start_date&end_date&group_by=member|algorithm|version|day&side=payer|owner&format=json|csv", response = "UsageReport"), get(org_report))
         .add(op!(GET "/v1/users/{username}/balance", "usage", "Royalties a user earned and spent", response = "Balance"), get(balance))
         .add(op!(GET "/v1/organizations/{org_name}/balance", "usage", "Royalties an org earned (its algorithms) and spent (org keys, consolidated billing)", response = "Balance"), get(balance))
-        .add(op!(GET "/v1/users/{username}/errors", "usage", "Failed calls of the last 7 days to a user's algorithms", response = "AlgorithmErrors"), get(user_errors))
+        .add(op!(GET "/v1/users/{username}/errors", "usage", "Failed calls of the last 7 days to a user's algorithms (the user or a cluster admin; a username or the user's UUID)", response = "AlgorithmErrors"), get(user_errors))
         .add(op!(GET "/v1/organizations/{org_name}/errors", "usage", "Failed calls of the last 7 days to an org's algorithms (org admins)", response = "AlgorithmErrors"), get(org_errors))
         .add(op!(GET "/v1/admin/usage", "usage", "Cluster usage per caller, algorithm and version: ?start_date&end_date&page_size&user&marker (cluster admins)", response = "FullUsageResult"), get(admin_usage))
         .add(op!(GET "/v1/admin/usage/algorithms", "usage", "Cluster usage per algorithm version (cluster admins)", response = "AlgorithmUsageResult"), get(admin_usage_algorithms))

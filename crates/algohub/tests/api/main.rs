@@ -15,10 +15,12 @@ mod call_tokens;
 mod calls;
 mod cli;
 mod data;
+mod defects;
 mod durability;
 mod elevated;
 mod governance;
 mod guarantees;
+mod index_and_transfer;
 mod invitations;
 mod journal;
 mod keys;
@@ -26,6 +28,7 @@ mod matrix;
 mod multinode;
 mod notifications;
 mod promises;
+mod startup;
 mod support;
 
 support::api_tests! {
@@ -75,6 +78,8 @@ support::api_tests! {
         data:
             files_directories_and_acls,
             org_collections_follow_roles_and_key_scopes;
+        defects:
+            user_routes_take_the_users_uuid;
         durability:
             usage_records_survive_kill_9;
         elevated:
@@ -84,6 +89,10 @@ support::api_tests! {
         governance:
             work_limits_and_metering,
             metering_with_fsync;
+        index_and_transfer:
+            a_key_made_by_the_command_line_works_at_once,
+            algorithms_and_sessions_of_one_node_work_at_once_on_another,
+            a_transferred_app_takes_its_algorithms_along;
         invitations:
             invite_by_name_accept_records_terms,
             invite_by_email_uses_a_single_use_token_and_reveals_nothing,
