@@ -254,18 +254,25 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
         "every finished call freed its slot"
     );
 
-    // A client that goes away frees its slot, and the call is still metered.
-    let short = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let gone = short
-        .post(format!("{}/v1/algo/alice/hang", app.base))
-        .header("Authorization", &bob)
-        .body("x")
-        .send()
-        .await;
-    assert!(gone.is_err(), "the client gave up");
+    // A client that goes away frees its slot, and the call is still metered:
+    // the call reaches the upstream (it holds 20 s), then its client gives up.
+    let running_before = gauge.now();
+    let gone = {
+        let client = app.client.clone();
+        let url = format!("{}/v1/algo/alice/hang", app.base);
+        let key = bob.clone();
+        tokio::spawn(async move {
+            let _ = client
+                .post(url)
+                .header("Authorization", key)
+                .body("x")
+                .send()
+                .await;
+        })
+    };
+    gauge.until_running(running_before + 1).await;
+    gone.abort();
+    let _ = gone.await;
     let start = Instant::now();
     while app.hub().running_calls(bob_id) != 0 {
         assert!(
