@@ -248,9 +248,13 @@ pub trait AppStore: Send + Sync {
     /// published versions become pending again.
     /// The audit records (`app.transferred`, one `algorithm.transferred` per
     /// algorithm, `version.submitted` per resubmitted version) name `actor`.
+    /// `from` is the owner the caller's rights were checked against: refused
+    /// with `Conflict{"app_moved"}` (nothing changed) when the app has
+    /// another owner by the time the transfer holds it (moved meanwhile).
     async fn transfer_app(
         &self,
         id: AppId,
+        from: AccountId,
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
@@ -278,13 +282,18 @@ pub trait AlgorithmStore: Send + Sync {
     /// Stores an artifact under its digest (a no-op if it is already there).
     async fn put_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
     async fn get_artifact(&self, digest: &str) -> StoreResult<Artifact>;
-    /// `Conflict{"algorithm_name"}` on a name clash in the owner's namespace.
+    /// `Conflict{"algorithm_name"}` on a name clash in the owner's namespace;
+    /// `Conflict{"app_owner"}` when `app_id` names an app that is not (or no
+    /// longer, after a transfer) the owner's.
     async fn create_algorithm(&self, algo: &NewAlgorithm) -> StoreResult<Algorithm>;
     async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_uuid(&self, uuid: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_id(&self, id: AlgoId) -> StoreResult<Algorithm>;
     /// Live algorithms of an owner, by name.
     async fn list_algorithms(&self, owner: AccountId) -> StoreResult<Vec<Algorithm>>;
+    /// `app_id`: `None` keeps the app, `Some(None)` takes the algorithm out
+    /// of it, `Some(Some(app))` moves it into an app, refused with
+    /// `Conflict{"app_owner"}` unless the app belongs to the algorithm's owner.
     async fn update_algorithm(
         &self,
         id: AlgoId,
@@ -321,7 +330,11 @@ pub trait AlgorithmStore: Send + Sync {
     async fn get_build(&self, algo: AlgoId, uuid: &str) -> StoreResult<Build>;
     /// Atomically: refuses with `Conflict{"no_new_build"}` unless `build_id` is the
     /// algorithm's newest build and has no version yet, and with
-    /// `Conflict{"version_exists"}` if the semantic version is taken.
+    /// `Conflict{"version_exists"}` if the semantic version is taken. The
+    /// version is pending when the algorithm's owner, as this transaction
+    /// sees it, is an org that requires approval, and published otherwise: an
+    /// app transfer moving the algorithm meanwhile is ordered before it (the
+    /// new owner decides) or after it (the transfer submits it again).
     async fn create_version(&self, v: &NewVersion) -> StoreResult<Version>;
     /// All versions, newest semantic version first.
     async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>>;

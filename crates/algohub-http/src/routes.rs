@@ -116,7 +116,7 @@ pub fn openapi(ops: &[Operation]) -> Value {
             "parameters": path_params(op.path),
             "responses": {
                 op.success.to_string(): match op.response {
-                    Some(r) => json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}}}}),
+                    Some(r) => json!({"description": "success", "content": crate::schemas::response_content(r)}),
                     None => json!({"description": "success"}),
                 },
                 "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

@@ -86,6 +86,8 @@ pub fn all() -> Value {
         "Build": obj(&["build_id", "commit_sha", "started_at", "status"], json!({"build_id": s(), "commit_sha": s(), "started_at": s(), "finished_at": s(),
             "status": {"type": S, "enum": ["in-progress", "succeeded", "failed"]}, "resource_type": s(), "version_info": obj(&["semantic_version"], json!({"semantic_version": s()}))})),
         "BuildLogs": obj(&["logs"], json!({"logs": s()})),
+        "AlgorithmSource": {"description": "an http algorithm's definition; every header value, the url's query values, user info and fragment, and any unknown field read \"[redacted]\" (the X-Algohub-Redacted: true header says something was)",
+            "type": "object", "properties": {"runtime": s(), "url": s(), "timeout": num(), "headers": {"type": "object", "additionalProperties": s()}}},
         "AlgorithmErrors": {"type": "array", "items": obj(&["created_at", "request_id", "error"], json!({"created_at": {"type": "integer"}, "request_id": s(),
             "username": s(), "algoname": s(), "algoversion": s(), "input": s(), "error": s(), "error_type": s(), "billable_to": s(), "worker": s()}))},
         "PagedList": obj(&["results"], json!({"results": {"type": "array", "items": {"type": "object"}}, "marker": s(), "next_link": s()})),
@@ -140,6 +142,19 @@ pub fn all() -> Value {
         all.extend(more);
     }
     schemas
+}
+
+/// The `content` of a success response whose schema is `name`: JSON, or for
+/// an answer that is not always JSON, each media type it comes in.
+pub fn response_content(name: &str) -> Value {
+    match name {
+        "AlgorithmSource" => json!({
+            "application/wasm": {"schema": {"type": S, "format": "binary", "description": "the wasm module as stored (a WAT upload is kept compiled)"}},
+            "text/plain": {"schema": {"type": S, "description": "with ?format=wat: the wasm module printed as WAT"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/AlgorithmSource"}},
+        }),
+        r => json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}}}),
+    }
 }
 
 /// Elevated access: impersonation sessions, super powers, `/v1/session`.

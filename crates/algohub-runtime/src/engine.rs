@@ -36,6 +36,13 @@ const MAX_CACHED_MODULES: usize = 1024;
 /// Bytes of each pooled memory and table slot reset by memset and kept mapped
 /// (two wasm pages: what small modules use; the rest is decommitted).
 const KEEP_RESIDENT_BYTES: usize = 128 << 10;
+/// Fuel handed to a running guest at a time (the store keeps the rest): when
+/// a slice is used up, the guest stores its fuel count and yields to the
+/// executor (a tenth of a second of a busy loop, milliseconds of denser code;
+/// a few microseconds per slice). The
+/// fuel reported for a call stopped by its deadline or a trap is at most this
+/// much short of what it burned.
+const FUEL_SLICE: u64 = 100_000_000;
 /// `argv[0]` of every guest.
 const PROGRAM_NAME: &str = "algorithm";
 
@@ -192,6 +199,13 @@ impl WasmRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Compiled code keeps its fuel count in a register and stores it only
+        // when it calls out (or runs out of its slice), so a guest stopped by
+        // the deadline or a trap inside a loop would seem to have used none:
+        // handing fuel out in slices makes the count at most a slice short.
+        store
+            .fuel_async_yield_interval(Some(FUEL_SLICE))
+            .map_err(internal)?;
         store.set_fuel(limits.fuel).map_err(internal)?;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx| {
@@ -529,6 +543,104 @@ mod tests {
             .unwrap();
         assert_eq!(out.data[..4], 1i32.to_le_bytes());
         assert_eq!(&out.data[28..], b"this call has no dat");
+    }
+
+    /// A loop that never ends (as `examples/slow.wat`): one `br`, one fuel
+    /// unit, a turn.
+    const BUSY_WAT: &str =
+        "(module (memory (export \"memory\") 1) (func (export \"_start\") (loop $l (br $l))))";
+
+    async fn run_busy_loop(limits: &Limits) -> CallError {
+        let rt = WasmRuntime::new(RuntimeConfig {
+            max_instances: 1,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        let wasm = rt.prepare(BUSY_WAT.as_bytes()).unwrap();
+        let input = CallInput::new(crate::ContentType::Void, Vec::new());
+        rt.call("busy", &wasm, input, limits).await.unwrap_err()
+    }
+
+    /// Fuel out of reach: the deadline ends the loop, and the fuel it burned
+    /// until then is reported (it was 0: compiled code keeps its count in a
+    /// register, and nothing stored it before the deadline's trap). How much
+    /// a loop burns per second: `examples/fuel_rate.rs`.
+    #[tokio::test]
+    async fn an_endless_loop_with_ample_fuel_is_stopped_by_its_deadline() {
+        let limits = Limits {
+            fuel: u64::MAX,
+            timeout: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        match run_busy_loop(&limits).await {
+            CallError::Timeout { after, fuel_used } => {
+                assert_eq!(after, limits.timeout);
+                assert!(fuel_used > 0 && fuel_used < limits.fuel, "{fuel_used}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    /// A deadline out of reach: the fuel ends the loop, and all of it is
+    /// reported as used.
+    #[tokio::test]
+    async fn an_endless_loop_with_little_fuel_is_stopped_by_its_fuel() {
+        let limits = Limits {
+            fuel: 1_000_000,
+            timeout: Duration::from_secs(3000),
+            ..Limits::default()
+        };
+        let err = run_busy_loop(&limits).await;
+        assert_eq!(
+            err,
+            CallError::OutOfFuel {
+                fuel_used: 1_000_000
+            }
+        );
+        assert_eq!(err.fuel_used(), 1_000_000);
+    }
+
+    /// Issue 21: the default budget ran out after 5 to 10 s of a busy loop
+    /// although the default deadline is 300 s. A call's default fuel now
+    /// grows with its timeout, at a rate a busy loop cannot reach (one turn
+    /// per fuel unit would take 100 billion turns a second), so the deadline
+    /// stops it, here after 300 ms as it would after 300 s.
+    #[tokio::test]
+    async fn by_default_a_busy_loop_meets_its_deadline_before_its_fuel_ends() {
+        let limits = Limits::with_timeout(Duration::from_millis(300));
+        assert_eq!(limits.fuel, crate::DEFAULT_FUEL_PER_SEC / 10 * 3);
+        match run_busy_loop(&limits).await {
+            CallError::Timeout { fuel_used, .. } => {
+                assert!(fuel_used > 0 && fuel_used < limits.fuel, "{fuel_used}");
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fuel_budget_is_the_rate_times_the_timeout() {
+        let per_sec = crate::DEFAULT_FUEL_PER_SEC;
+        assert_eq!(
+            Limits::default().fuel,
+            per_sec * crate::DEFAULT_TIMEOUT.as_secs()
+        );
+        assert_eq!(Limits::default().timeout, crate::DEFAULT_TIMEOUT);
+        assert_eq!(Limits::fuel_for(Duration::from_secs(2), 1000), 2000);
+        assert_eq!(Limits::fuel_for(Duration::from_millis(1500), 1000), 1500);
+        assert_eq!(Limits::fuel_for(Duration::from_micros(1), 1000), 0);
+        assert_eq!(
+            Limits::fuel_for(Duration::from_secs(3000), u64::MAX),
+            u64::MAX
+        );
+        let limits = Limits::with_timeout(Duration::from_secs(7));
+        assert_eq!(
+            (limits.fuel, limits.timeout, limits.memory_bytes),
+            (
+                per_sec * 7,
+                Duration::from_secs(7),
+                Limits::default().memory_bytes
+            )
+        );
     }
 
     #[test]

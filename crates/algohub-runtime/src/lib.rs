@@ -105,10 +105,33 @@ impl CallInput {
     }
 }
 
+/// The wall-clock limit of a call that names none (the Algorithmia default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Fuel a call gets per second of its wall-clock limit unless the host says
+/// otherwise: its budget is this rate times its timeout ([`Limits::fuel_for`]),
+/// 30 trillion units for the default 300 s.
+///
+/// Measured with `examples/fuel_rate.rs` on a 2-core 2.6 GHz AMD EPYC server
+/// (release and debug builds of the host alike: Cranelift compiles the guest
+/// the same way), a busy loop (`loop br`, one unit a turn) burns about 1.1
+/// billion units a second, a counting loop about 8 billion and a loop of
+/// loads, adds and stores about 15 billion (several one-unit instructions
+/// retire per cycle). The old fixed budget of 10 billion units therefore
+/// ended a busy loop after 5 to 10 s, long before its 300 s deadline. At 100
+/// billion a second (90 times the busy loop, 7 times the densest loop) the
+/// deadline is what stops a runaway call, and fuel stays a deterministic
+/// count of the work done (`metadata.compute_units`). Code of many cheap
+/// instructions the compiler folds away (thousands of `i32.const; drop` in a
+/// loop) can still burn fuel faster than that and run out first.
+pub const DEFAULT_FUEL_PER_SEC: u64 = 100_000_000_000;
+
 /// Per-call limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Fuel units (roughly one per wasm instruction).
+    /// Fuel units (roughly one per wasm instruction; `nop`, `drop`, `block`,
+    /// `loop`, `end`, `else`, `return` and `unreachable` cost none). A call
+    /// that uses them all fails with [`CallError::OutOfFuel`].
     pub fuel: u64,
     /// Linear memory cap; clamped to [`RuntimeConfig::max_memory_bytes`].
     pub memory_bytes: usize,
@@ -118,12 +141,33 @@ pub struct Limits {
     pub max_output_bytes: usize,
 }
 
+impl Limits {
+    /// The fuel budget of a call with `timeout` at `fuel_per_sec`: the rate
+    /// times the timeout (fractions of a second count; saturates at `u64::MAX`).
+    pub fn fuel_for(timeout: Duration, fuel_per_sec: u64) -> u64 {
+        let fuel = u128::from(fuel_per_sec) * timeout.as_nanos() / 1_000_000_000;
+        u64::try_from(fuel).unwrap_or(u64::MAX)
+    }
+
+    /// The default limits for a call with `timeout`, and the fuel for it at
+    /// [`DEFAULT_FUEL_PER_SEC`].
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            fuel: Self::fuel_for(timeout, DEFAULT_FUEL_PER_SEC),
+            timeout,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Limits {
+    /// [`DEFAULT_TIMEOUT`] and the fuel for it at [`DEFAULT_FUEL_PER_SEC`]
+    /// (30 trillion units), 256 MiB of memory, 16 MiB of output.
     fn default() -> Self {
         Self {
-            fuel: 10_000_000_000,
+            fuel: Self::fuel_for(DEFAULT_TIMEOUT, DEFAULT_FUEL_PER_SEC),
             memory_bytes: 256 << 20,
-            timeout: Duration::from_secs(300),
+            timeout: DEFAULT_TIMEOUT,
             max_output_bytes: 16 << 20,
         }
     }
@@ -163,7 +207,7 @@ pub enum CallError {
     OutOfFuel { fuel_used: u64 },
     /// The guest needed more memory than its cap.
     #[error("algorithm exceeded its memory limit")]
-    OutOfMemory,
+    OutOfMemory { fuel_used: u64 },
     /// The guest crashed (unreachable, out-of-bounds access, stack overflow, ...).
     #[error("algorithm crashed: {message}")]
     Trap { message: String, fuel_used: u64 },
@@ -182,8 +226,9 @@ impl CallError {
             CallError::Algorithm { fuel_used, .. }
             | CallError::Timeout { fuel_used, .. }
             | CallError::OutOfFuel { fuel_used }
+            | CallError::OutOfMemory { fuel_used }
             | CallError::Trap { fuel_used, .. } => *fuel_used,
-            CallError::OutOfMemory | CallError::InvalidModule(_) | CallError::Internal(_) => 0,
+            CallError::InvalidModule(_) | CallError::Internal(_) => 0,
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn conclude(run: Run) -> Result<CallOutput, CallError> {
         }
         Ended::NotInstantiated(err) => {
             if run.memory_cap_hit {
-                return Err(CallError::OutOfMemory);
+                return Err(CallError::OutOfMemory { fuel_used });
             }
             return Err(match err.downcast_ref::<Trap>() {
                 Some(_) => classify(err, &facts, printed),
@@ -164,7 +164,7 @@ fn classify(err: wasmtime::Error, run: &Facts, printed: String) -> CallError {
     }
     if run.memory_cap_hit {
         // The guest asked for more memory than allowed and then failed: report the cause.
-        return CallError::OutOfMemory;
+        return CallError::OutOfMemory { fuel_used };
     }
     let message = match err.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),

@@ -7,13 +7,19 @@
 //! the row stays so history resolves, and its name stays taken in the owner's
 //! namespace. `create_version` checks "newest build, not yet published" inside
 //! the transaction, so a retried publish cannot make two versions.
+//!
+//! An app transfer moves the app's algorithms with it (`apps.rs`), so writes
+//! that depend on an algorithm's owner decide inside their transaction, with
+//! the rows locked on PostgreSQL (READ COMMITTED): a version's status comes
+//! from the owner the algorithm has then, and an algorithm is put into an app
+//! only while the app belongs to the algorithm's owner.
 
 use crate::SqlStore;
 use crate::accounts::require_live_account;
 use crate::algorithm_rows::{
     algo_select, algorithm_from_row, build_from_row, build_select, version_from_row, version_select,
 };
-use crate::db::{WriteTx, col, conflict, db_err};
+use crate::db::{RowLock, WriteTx, col, conflict, db_err};
 use algohub_core::model::*;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -25,6 +31,24 @@ pub(crate) async fn algorithm_in(tx: &mut WriteTx<'_>, id: AlgoId) -> StoreResul
         .await
         .map_err(db_err)?;
     algorithm_from_row(&row.ok_or(StoreError::NotFound)?)
+}
+
+/// Refuses with `Conflict{"app_owner"}` unless `app` belongs to `owner`
+/// (`NotFound` when it is gone). The app row is share-locked first, so a
+/// transfer of it either committed before (and its new owner is read here) or
+/// waits for this transaction, and then moves what it put into the app.
+async fn require_app_of(tx: &mut WriteTx<'_>, app: AppId, owner: AccountId) -> StoreResult<()> {
+    tx.lock_app(app, RowLock::Share).await?;
+    let row = sqlx::query("SELECT owner_id FROM apps WHERE id = $1")
+        .bind(app)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    if col::<AccountId>(&row, "owner_id")? != owner {
+        return Err(conflict("app_owner"));
+    }
+    Ok(())
 }
 
 pub(crate) async fn version_in(tx: &mut WriteTx<'_>, id: i64) -> StoreResult<Version> {
@@ -89,6 +113,9 @@ impl AlgorithmStore for SqlStore {
         let now = now_millis();
         let mut tx = self.write().await?;
         require_live_account(&mut tx, a.owner_id).await?;
+        if let Some(app) = a.app_id {
+            require_app_of(&mut tx, app, a.owner_id).await?;
+        }
         let row = sqlx::query(
             "INSERT INTO algorithms (uuid, owner_id, name, name_lower, app_id, details, settings, runtime, \
              artifact_digest, created_by, created_at, updated_at) \
@@ -175,7 +202,15 @@ impl AlgorithmStore for SqlStore {
         app_id: Option<Option<AppId>>,
     ) -> StoreResult<Algorithm> {
         let mut tx = self.write().await?;
+        // The app before the algorithm, in the order a transfer locks them.
+        if let Some(Some(app)) = app_id {
+            tx.lock_app(app, RowLock::Share).await?;
+        }
+        tx.lock_algorithm(id, RowLock::Update).await?;
         let current = algorithm_in(&mut tx, id).await?;
+        if let Some(Some(app)) = app_id {
+            require_app_of(&mut tx, app, current.owner_id).await?;
+        }
         let app = app_id.unwrap_or(current.app_id);
         sqlx::query("UPDATE algorithms SET details = $1, settings = $2, app_id = $3, updated_at = $4 WHERE id = $5 AND deleted_at IS NULL")
             .bind(details.to_string())
@@ -319,6 +354,23 @@ impl AlgorithmStore for SqlStore {
 
     async fn create_version(&self, v: &NewVersion) -> StoreResult<Version> {
         let mut tx = self.write().await?;
+        // The status goes by the owner the algorithm has now: share-locked, so
+        // a transfer moving it either committed first (its new owner is read
+        // below) or waits, and then finds this version to submit again.
+        tx.lock_algorithm(v.algorithm_id, RowLock::Share).await?;
+        let owner = sqlx::query(
+            "SELECT o.require_approval FROM algorithms g \
+             LEFT JOIN orgs o ON o.account_id = g.owner_id WHERE g.id = $1",
+        )
+        .bind(v.algorithm_id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+        let status = match col::<Option<i64>>(&owner, "require_approval")? {
+            Some(required) if required != 0 => VersionStatus::Pending,
+            _ => VersionStatus::Published,
+        };
         let newest = sqlx::query(
             "SELECT b.id, b.commit_sha, b.artifact_digest, v.id AS version_id FROM builds b \
              LEFT JOIN versions v ON v.build_id = b.id WHERE b.algorithm_id = $1 ORDER BY b.id DESC LIMIT 1",
@@ -349,7 +401,7 @@ impl AlgorithmStore for SqlStore {
         .bind(&git_hash)
         .bind(&digest)
         .bind(&v.callability)
-        .bind(v.status.as_str())
+        .bind(status.as_str())
         .bind(&v.release_notes)
         .bind(v.sample_input.clone())
         .bind(v.sample_output.clone())
@@ -361,7 +413,7 @@ impl AlgorithmStore for SqlStore {
         .map_err(db_err)?;
         let id: i64 = col(&row, "id")?;
         tx.event(
-            if v.status == VersionStatus::Pending { "version.submitted" } else { "version.published" },
+            if status == VersionStatus::Pending { "version.submitted" } else { "version.published" },
             Some(v.published_by),
             &format!("version:{id}"),
             serde_json::json!({"algorithm_id": v.algorithm_id, "version": v.semver.to_string(), "digest": digest}),

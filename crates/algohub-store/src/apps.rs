@@ -5,12 +5,15 @@
 //! the pattern lowercased and its wildcards escaped), which behaves the same on
 //! both dialects. Apps are deleted for real (they are not part of the account
 //! namespace); their grants and pins go with them. A transferred app takes its
-//! live algorithms along (same rows, new owner), in the same transaction.
+//! live algorithms along (same rows, new owner), in the same transaction,
+//! holding the app row (PostgreSQL, READ COMMITTED) so that concurrent
+//! transfers of one app run one after the other, and a write putting an
+//! algorithm into the app (which share-locks it) is ordered before or after.
 
 use crate::SqlStore;
 use crate::accounts::{require_live, require_live_account};
 use crate::algorithms::{algorithm_in, version_in};
-use crate::db::{AnyQuery, WriteTx, col, conflict, db_err, flag, new_uuid};
+use crate::db::{AnyQuery, RowLock, WriteTx, col, conflict, db_err, flag, new_uuid};
 use algohub_core::model::*;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -235,12 +238,17 @@ impl AppStore for SqlStore {
     async fn transfer_app(
         &self,
         id: AppId,
+        from: AccountId,
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
     ) -> StoreResult<AppTransfer> {
         let mut tx = self.write().await?;
+        tx.lock_app(id, RowLock::Update).await?;
         let app = app_in(&mut tx, id).await?;
+        if app.owner_id != from {
+            return Err(conflict("app_moved"));
+        }
         require_live_account(&mut tx, new_owner).await?;
         // The app's live algorithms move with it, under their names: refused
         // before anything changes when one of those names is taken there

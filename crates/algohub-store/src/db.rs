@@ -172,6 +172,15 @@ pub(crate) fn new_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// How `WriteTx::lock_app` and `lock_algorithm` lock a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// Others may read and share-lock it; nobody may change it.
+    Share,
+    /// Nobody else may lock or change it.
+    Update,
+}
+
 /// A write transaction; dropping it without `commit` rolls it back.
 pub(crate) struct WriteTx<'a> {
     // Field order matters: the transaction is dropped (rolled back) before the
@@ -284,6 +293,50 @@ impl WriteTx<'_> {
     pub(crate) async fn lock_account(&mut self, id: i64) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT id FROM accounts WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(id)
+                .fetch_optional(self.conn())
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// Locks an app row until commit (PostgreSQL; on SQLite the write
+    /// transaction already excludes every other writer). `Update` for a
+    /// transfer, which changes the app's owner; `Share` for a write that puts
+    /// an algorithm into the app and must see the owner it will keep until
+    /// commit. An app is locked before the algorithms in it (as a transfer
+    /// does), so these locks cannot deadlock.
+    pub(crate) async fn lock_app(&mut self, id: i64, lock: RowLock) -> StoreResult<()> {
+        self.lock_row(
+            match lock {
+                RowLock::Share => "SELECT id FROM apps WHERE id = $1 FOR SHARE",
+                RowLock::Update => "SELECT id FROM apps WHERE id = $1 FOR UPDATE",
+            },
+            id,
+        )
+        .await
+    }
+
+    /// Locks an algorithm row until commit (PostgreSQL; see `lock_app`):
+    /// `Share` while its owner decides what is written (a version's status),
+    /// `Update` before changing the row. Either orders the write against an
+    /// app transfer's `UPDATE algorithms`: the transfer waits for it, or it
+    /// waits for the transfer and then reads the new owner.
+    pub(crate) async fn lock_algorithm(&mut self, id: i64, lock: RowLock) -> StoreResult<()> {
+        self.lock_row(
+            match lock {
+                RowLock::Share => "SELECT id FROM algorithms WHERE id = $1 FOR SHARE",
+                RowLock::Update => "SELECT id FROM algorithms WHERE id = $1 FOR NO KEY UPDATE",
+            },
+            id,
+        )
+        .await
+    }
+
+    async fn lock_row(&mut self, sql: &'static str, id: i64) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query(sql)
                 .bind(id)
                 .fetch_optional(self.conn())
                 .await

@@ -162,6 +162,7 @@ conformance! {
     apps::create_list_search_sort,
     apps::duplicate_transfer_pin_delete,
     apps::transfer_moves_algorithms,
+    apps::writes_go_by_the_current_owner,
     keys::create_list_revoke_touch,
     keys::cluster_secrets_are_created_once,
     policy::snapshot_contents,

@@ -65,6 +65,19 @@ metering_fsync = false
 # database directly, so calls are refused (metering_failed) until it is back.
 metering_max_backlog = 1000000
 
+# Calls: the wall-clock limit (seconds) of a call that sets no ?timeout=, and the
+# longest any call may run (a longer ?timeout= is cut to it; at most 3000). An
+# algorithm's settings may lower both for its calls (max_timeout_secs).
+call_timeout_secs = 300
+max_call_timeout_secs = 3000
+
+# Wasm fuel (about one unit per wasm instruction) a call gets per second of its
+# timeout: 300 s give 30 trillion units. A busy loop burns about 1 billion units
+# a second, loops of loads and stores about 15 billion (docs/guest-abi.md), so a
+# runaway call is stopped by its deadline, not its fuel; the fuel a call used is
+# its compute_units. An algorithm's settings may lower it (max_fuel_per_call).
+wasm_fuel_per_sec = 100000000000
+
 # Elevated access for cluster admins: the longest an impersonation session and
 # super powers may last (minutes), and whether admins may impersonate other admins.
 max_impersonation_minutes = 60
@@ -105,6 +118,9 @@ pub struct FileConfig {
     pub max_impersonation_minutes: Option<u32>,
     pub max_super_powers_minutes: Option<u32>,
     pub allow_impersonating_admins: Option<bool>,
+    pub call_timeout_secs: Option<u32>,
+    pub max_call_timeout_secs: Option<u32>,
+    pub wasm_fuel_per_sec: Option<u64>,
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
 }
@@ -154,6 +170,12 @@ pub struct Config {
     pub max_impersonation_minutes: u32,
     pub max_super_powers_minutes: u32,
     pub allow_impersonating_admins: bool,
+    /// The timeout of a call that sets no `?timeout=`, in seconds.
+    pub call_timeout_secs: u32,
+    /// The longest any call may run, in seconds (at most 3000).
+    pub max_call_timeout_secs: u32,
+    /// Wasm fuel a call gets per second of its timeout.
+    pub wasm_fuel_per_sec: u64,
     /// SMTP server for invitation emails (`None`: emails stay in the outbox).
     pub smtp_url: Option<String>,
     pub smtp_from: String,
@@ -187,6 +209,9 @@ impl std::fmt::Debug for Config {
                 "allow_impersonating_admins",
                 &self.allow_impersonating_admins,
             )
+            .field("call_timeout_secs", &self.call_timeout_secs)
+            .field("max_call_timeout_secs", &self.max_call_timeout_secs)
+            .field("wasm_fuel_per_sec", &self.wasm_fuel_per_sec)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
             .finish()
@@ -304,6 +329,16 @@ pub struct ServeOverrides {
     /// Let cluster admins impersonate other cluster admins (default false).
     #[arg(long, env = "ALGOHUB_ALLOW_IMPERSONATING_ADMINS")]
     pub allow_impersonating_admins: Option<bool>,
+    /// Seconds a call may run when it sets no ?timeout= (default 300).
+    #[arg(long, env = "ALGOHUB_CALL_TIMEOUT_SECS")]
+    pub call_timeout_secs: Option<u32>,
+    /// The longest a call may run, in seconds: a longer ?timeout= is cut to
+    /// this (default 3000, the most allowed).
+    #[arg(long, env = "ALGOHUB_MAX_CALL_TIMEOUT_SECS")]
+    pub max_call_timeout_secs: Option<u32>,
+    /// Wasm fuel a call gets per second of its timeout (default 100000000000).
+    #[arg(long, env = "ALGOHUB_WASM_FUEL_PER_SEC")]
+    pub wasm_fuel_per_sec: Option<u64>,
     /// SMTP server for invitation emails: smtp://host:25 (add ?tls=required for
     /// STARTTLS) or smtps://user:password@host:465. Unset: emails wait in the outbox.
     #[arg(long, env = "ALGOHUB_SMTP_URL", hide_env_values = true)]
@@ -371,6 +406,11 @@ impl Config {
         if max_backlog == 0 {
             return Err("metering_max_backlog must be at least 1".into());
         }
+        let (call_timeout, max_call_timeout, fuel_per_sec) = call_limits(
+            s.call_timeout_secs.or(f.call_timeout_secs),
+            s.max_call_timeout_secs.or(f.max_call_timeout_secs),
+            s.wasm_fuel_per_sec.or(f.wasm_fuel_per_sec),
+        )?;
         let max_minutes = |name: &str, v: Option<u32>| -> anyhow_like::Result<u32> {
             match v.unwrap_or(60) {
                 0 => Err(format!("{name} must be at least 1").into()),
@@ -419,6 +459,9 @@ impl Config {
                 .allow_impersonating_admins
                 .or(f.allow_impersonating_admins)
                 .unwrap_or(false),
+            call_timeout_secs: call_timeout,
+            max_call_timeout_secs: max_call_timeout,
+            wasm_fuel_per_sec: fuel_per_sec,
             smtp_url: s
                 .smtp_url
                 .clone()
@@ -456,9 +499,45 @@ impl Config {
             max_impersonation_minutes: self.max_impersonation_minutes,
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,
+            call_timeout: std::time::Duration::from_secs(u64::from(self.call_timeout_secs)),
+            max_call_timeout: std::time::Duration::from_secs(u64::from(self.max_call_timeout_secs)),
+            wasm_fuel_per_sec: self.wasm_fuel_per_sec,
             ..Default::default()
         }
     }
+}
+
+/// The largest `wasm_fuel_per_sec` (a million times what ordinary code
+/// burns; 3000 s of it still fit in 64 bits).
+pub const MAX_WASM_FUEL_PER_SEC: u64 = 1_000_000_000_000_000;
+
+/// Checks the call limits (`call_timeout_secs`, `max_call_timeout_secs`,
+/// `wasm_fuel_per_sec`) and fills in their defaults.
+fn call_limits(
+    timeout: Option<u32>,
+    max_timeout: Option<u32>,
+    fuel_per_sec: Option<u64>,
+) -> anyhow_like::Result<(u32, u32, u64)> {
+    use algohub_core::services::{
+        DEFAULT_CALL_TIMEOUT_SECS, DEFAULT_WASM_FUEL_PER_SEC, MAX_TIMEOUT_SECS,
+    };
+    let most = MAX_TIMEOUT_SECS as u32;
+    let max_timeout = max_timeout.unwrap_or(most);
+    if !(1..=most).contains(&max_timeout) {
+        return Err(format!("max_call_timeout_secs must be from 1 to {most} (seconds)").into());
+    }
+    let timeout = timeout.unwrap_or(DEFAULT_CALL_TIMEOUT_SECS as u32);
+    if !(1..=max_timeout).contains(&timeout) {
+        return Err(format!(
+            "call_timeout_secs must be from 1 to max_call_timeout_secs ({max_timeout})"
+        )
+        .into());
+    }
+    let fuel_per_sec = fuel_per_sec.unwrap_or(DEFAULT_WASM_FUEL_PER_SEC);
+    if !(1..=MAX_WASM_FUEL_PER_SEC).contains(&fuel_per_sec) {
+        return Err(format!("wasm_fuel_per_sec must be from 1 to {MAX_WASM_FUEL_PER_SEC}").into());
+    }
+    Ok((timeout, max_timeout, fuel_per_sec))
 }
 
 #[cfg(test)]
@@ -515,5 +594,111 @@ mod tests {
             },
         );
         assert!(no_backlog.is_err(), "a backlog of 0 is refused");
+    }
+
+    /// The call limits' documented defaults are the built-in ones, the
+    /// runtime's default rate is the hub's, and invalid values are refused
+    /// with the setting's name.
+    #[test]
+    fn call_limits_are_documented_and_checked() {
+        let f: FileConfig = toml::from_str(DEFAULT_TOML).expect("default config parses");
+        let c = Config::resolve(&Overrides::default(), &ServeOverrides::default()).expect("ok");
+        assert_eq!(
+            (
+                f.call_timeout_secs,
+                f.max_call_timeout_secs,
+                f.wasm_fuel_per_sec
+            ),
+            (Some(300), Some(3000), Some(c.wasm_fuel_per_sec))
+        );
+        assert_eq!((c.call_timeout_secs, c.max_call_timeout_secs), (300, 3000));
+        assert_eq!(
+            c.wasm_fuel_per_sec,
+            algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC
+        );
+        assert_eq!(c.wasm_fuel_per_sec, algohub_runtime::DEFAULT_FUEL_PER_SEC);
+        let settings = c.settings();
+        assert_eq!(
+            (
+                settings.call_timeout,
+                settings.max_call_timeout,
+                settings.wasm_fuel_per_sec
+            ),
+            (
+                std::time::Duration::from_secs(300),
+                std::time::Duration::from_secs(3000),
+                c.wasm_fuel_per_sec
+            )
+        );
+        // A call with the default timeout gets the fuel of the runtime's
+        // default limits (what the benchmarks' floor runs with).
+        assert_eq!(
+            algohub_core::services::fuel_budget(settings.call_timeout, settings.wasm_fuel_per_sec),
+            algohub_runtime::Limits::default().fuel
+        );
+        let with = |o: ServeOverrides| Config::resolve(&Overrides::default(), &o);
+        let lowered = with(ServeOverrides {
+            call_timeout_secs: Some(10),
+            max_call_timeout_secs: Some(60),
+            wasm_fuel_per_sec: Some(1000),
+            ..Default::default()
+        })
+        .expect("lower limits are fine");
+        assert_eq!(
+            (
+                lowered.call_timeout_secs,
+                lowered.max_call_timeout_secs,
+                lowered.wasm_fuel_per_sec
+            ),
+            (10, 60, 1000)
+        );
+        for (bad, named) in [
+            (
+                ServeOverrides {
+                    call_timeout_secs: Some(0),
+                    ..Default::default()
+                },
+                "call_timeout_secs",
+            ),
+            (
+                ServeOverrides {
+                    call_timeout_secs: Some(61),
+                    max_call_timeout_secs: Some(60),
+                    ..Default::default()
+                },
+                "call_timeout_secs",
+            ),
+            (
+                ServeOverrides {
+                    max_call_timeout_secs: Some(3001),
+                    ..Default::default()
+                },
+                "max_call_timeout_secs",
+            ),
+            (
+                ServeOverrides {
+                    max_call_timeout_secs: Some(0),
+                    ..Default::default()
+                },
+                "max_call_timeout_secs",
+            ),
+            (
+                ServeOverrides {
+                    wasm_fuel_per_sec: Some(0),
+                    ..Default::default()
+                },
+                "wasm_fuel_per_sec",
+            ),
+            (
+                ServeOverrides {
+                    wasm_fuel_per_sec: Some(MAX_WASM_FUEL_PER_SEC + 1),
+                    ..Default::default()
+                },
+                "wasm_fuel_per_sec",
+            ),
+        ] {
+            let err = with(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.starts_with(named), "{named}: {err:?}");
+        }
     }
 }

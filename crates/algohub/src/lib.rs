@@ -6,6 +6,7 @@ pub mod config;
 pub mod executor;
 pub mod files;
 pub mod mail;
+pub mod telemetry;
 
 use algohub_core::services::Hub;
 use algohub_core::store::Store;
@@ -22,13 +23,15 @@ use tokio::sync::watch;
 /// allocator; the tests that start the binary (compat, kill -9) run on this one.
 pub use mimalloc::MiMalloc as ServerAllocator;
 
-/// Installs the process-wide Prometheus recorder that `/metrics` serves, with a
+/// Installs the process-wide Prometheus recorder that `/metrics` serves
+/// (latencies as histograms, every metric described: `telemetry`), with a
 /// task (on the current tokio runtime) that drains histogram samples every 5 s
 /// even when nobody scrapes.
 pub fn install_metrics() -> Result<metrics_exporter_prometheus::PrometheusHandle, String> {
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+    let metrics = telemetry::builder()?
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    telemetry::describe();
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));

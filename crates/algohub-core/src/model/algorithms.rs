@@ -148,6 +148,8 @@ pub struct Version {
     pub approved_digest: Option<String>,
 }
 
+/// A version to publish. Its status is not chosen here: the store decides it
+/// from the algorithm's owner as its transaction sees it (`create_version`).
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     pub uuid: String,
@@ -155,7 +157,6 @@ pub struct NewVersion {
     pub build_id: i64,
     pub semver: SemVer,
     pub callability: String,
-    pub status: VersionStatus,
     pub release_notes: String,
     pub sample_input: Option<String>,
     pub sample_output: Option<String>,

@@ -144,6 +144,9 @@ pub enum Action {
     OrgDelete,
     OrgMembersRead,
     OrgMembersManage,
+    /// Leave an org (end one's own membership): any member, with their own
+    /// credentials; not an impersonation session (a membership outlives it).
+    OrgLeave,
     OrgKeysManage,
     OrgTeamsRead,
     OrgTeamsManage,
@@ -158,6 +161,11 @@ pub enum Action {
     AlgoUpdate,
     AlgoDelete,
     AlgoPublish,
+    /// Read an algorithm's uploaded source (its wasm module or http
+    /// definition) whatever its `source_visibility`: those with rights on it
+    /// (app role write), or a cluster admin with super powers. Where the
+    /// source is `open`, `AlgoRead` is enough (see `services::source`).
+    AlgoSourceRead,
     /// Call any version the principal may see (private ones included).
     AlgoCall,
     /// Call a published public version.
@@ -176,7 +184,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 37] = [
         Action::AdminUsersManage,
         Action::AdminUsersRead,
         Action::AdminOrgTypesManage,
@@ -190,6 +198,7 @@ impl Action {
         Action::OrgDelete,
         Action::OrgMembersRead,
         Action::OrgMembersManage,
+        Action::OrgLeave,
         Action::OrgKeysManage,
         Action::OrgTeamsRead,
         Action::OrgTeamsManage,
@@ -204,6 +213,7 @@ impl Action {
         Action::AlgoUpdate,
         Action::AlgoDelete,
         Action::AlgoPublish,
+        Action::AlgoSourceRead,
         Action::AlgoCall,
         Action::AlgoCallPublic,
         Action::AlgoCallSudo,
@@ -229,6 +239,7 @@ impl Action {
             Action::OrgDelete => "org.delete",
             Action::OrgMembersRead => "org.members.read",
             Action::OrgMembersManage => "org.members.manage",
+            Action::OrgLeave => "org.leave",
             Action::OrgKeysManage => "org.keys.manage",
             Action::OrgTeamsRead => "org.teams.read",
             Action::OrgTeamsManage => "org.teams.manage",
@@ -243,6 +254,7 @@ impl Action {
             Action::AlgoUpdate => "algo.update",
             Action::AlgoDelete => "algo.delete",
             Action::AlgoPublish => "algo.publish",
+            Action::AlgoSourceRead => "algo.source.read",
             Action::AlgoCall => "algo.call",
             Action::AlgoCallPublic => "algo.call_public",
             Action::AlgoCallSudo => "algo.call_sudo",

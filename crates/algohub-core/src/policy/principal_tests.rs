@@ -33,6 +33,8 @@ fn super_powers_open_reads_only_while_on() {
     let reads = [
         (AppRead, R::App(202)),
         (AlgoRead, R::Algorithm(302)),
+        (AlgoSourceRead, R::Algorithm(302)),
+        (AlgoSourceRead, R::Algorithm(301)),
         (OrgTeamsRead, R::Team(30)),
         (OrgReadPrivate, R::Org(100)),
     ];
@@ -69,6 +71,11 @@ fn impersonation_acts_as_the_user_within_limits() {
     };
     let d = e.decide_at(&erin_by_admin, AppManage, R::App(202), NOW);
     assert_eq!((d.allow, d.rule), (true, Rule::AppOwner));
+    // Source reads go as the user's: erin's own, not acme's.
+    let d = e.decide_at(&erin_by_admin, AlgoSourceRead, R::Algorithm(302), NOW);
+    assert_eq!((d.allow, d.rule), (true, Rule::AppOwner));
+    let d = e.decide_at(&erin_by_admin, AlgoSourceRead, R::Algorithm(301), NOW);
+    assert_eq!((d.allow, d.rule), (false, Rule::DefaultDeny));
     for (action, r) in [
         (UserKeysManage, R::User(6)),
         (AdminUsersRead, R::Cluster),

@@ -136,6 +136,7 @@ pub(super) const fn cluster_admin_may(a: Action) -> bool {
             | Action::AlgoUpdate
             | Action::AlgoDelete
             | Action::AlgoPublish
+            | Action::AlgoSourceRead
             | Action::AlgoCall
             | Action::AlgoCallPublic
             | Action::AlgoCallSudo
@@ -164,6 +165,8 @@ pub(super) const fn own_account_action(a: Action) -> bool {
 pub(super) const fn required_org_role(a: Action) -> Option<OrgRole> {
     Some(match a {
         Action::OrgReadPrivate | Action::OrgMembersRead | Action::OrgTeamsRead => OrgRole::Viewer,
+        // Any member may leave (the lowest role is enough).
+        Action::OrgLeave => OrgRole::Viewer,
         Action::AppCreate | Action::AlgoCreate | Action::DataWrite => OrgRole::Contributor,
         Action::DataRead => OrgRole::Viewer,
         Action::VersionApprove | Action::AccountBillingRead => OrgRole::Admin,
@@ -183,7 +186,9 @@ pub(super) const fn required_app_role(a: Action) -> Option<AppRole> {
         Action::AppWrite => AppRole::Write,
         Action::AppDelete | Action::AppManage => AppRole::Admin,
         Action::AlgoRead | Action::AlgoCall => AppRole::Read,
-        Action::AlgoUpdate | Action::AlgoPublish => AppRole::Write,
+        // Source: only those with rights on the algorithm (whatever its
+        // source_visibility; open source is read with `AlgoRead`).
+        Action::AlgoUpdate | Action::AlgoPublish | Action::AlgoSourceRead => AppRole::Write,
         Action::AlgoDelete => AppRole::Admin,
         _ => return None,
     })
@@ -199,12 +204,14 @@ pub(super) const fn app_role_from_org_role(r: OrgRole) -> Option<AppRole> {
     }
 }
 
-/// Reads that super powers open: private algorithms and apps, and the
-/// private side of orgs the admin is not in. Nothing that writes.
+/// Reads that super powers open: private algorithms and apps (settings and
+/// source, closed source included), and the private side of orgs the admin is
+/// not in. Nothing that writes.
 pub(super) const fn elevated_read(a: Action) -> bool {
     matches!(
         a,
         Action::AlgoRead
+            | Action::AlgoSourceRead
             | Action::AppRead
             | Action::OrgReadPrivate
             | Action::OrgMembersRead
@@ -241,13 +248,15 @@ fn super_powers<T: Trace>(
 
 /// What an impersonation session may not do: anything whose effect would
 /// outlive it or reach the admin's own account (keys, the user's profile and
-/// email, org memberships), administer the cluster, or make sudo calls.
+/// email, org memberships, the user's own included), administer the cluster,
+/// or make sudo calls.
 fn impersonation_forbids(a: Action) -> bool {
     matches!(
         a,
         Action::UserKeysManage
             | Action::UserUpdate
             | Action::OrgMembersManage
+            | Action::OrgLeave
             | Action::OrgKeysManage
             | Action::AdminUsersManage
             | Action::AdminUsersRead

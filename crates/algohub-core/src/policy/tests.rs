@@ -262,6 +262,70 @@ fn decision_table() {
     }
 }
 
+/// Decides `rows` and checks that explain agrees and ends at the deciding rule.
+fn check_table(e: &PolicyEngine, rows: Vec<(&str, Principal, Action, Resource, bool, Rule)>) {
+    for (name, p, a, r, allow, rule) in rows {
+        let d = e.decide_at(&p, a, r, NOW);
+        assert_eq!((d.allow, d.rule), (allow, rule), "{name}");
+        let ix = e.index.read();
+        let mut t = rules::VecTrace::default();
+        let d2 = rules::evaluate(&ix, &p, a, r, NOW, &mut t);
+        assert_eq!(d2, d, "{name}: explain and decide agree");
+        assert_eq!(
+            t.steps.last().map(|s| s.rule),
+            Some(rule),
+            "{name}: chain ends at the deciding rule"
+        );
+    }
+}
+
+/// `algo.source.read`: an algorithm's source, whatever its source_visibility,
+/// for those with rights on it (app role write); where the source is open,
+/// `algo.read` is enough (the viewer's `AlgoRead` row). Cluster admins need super powers
+/// (`principal_tests`).
+#[test]
+fn source_read_table() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    let u = Principal::user;
+    let org_key = key(&e, "d-org");
+    let member_key = key(&e, "d-member");
+    let calls_key = key(&e, "d-calls");
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Principal, Action, Resource, bool, Rule)> = vec![
+        ("owner reads own source", u(6), AlgoSourceRead, R::Algorithm(302), true, Rule::AppOwner),
+        ("stranger cannot read source", u(2), AlgoSourceRead, R::Algorithm(302), false, Rule::DefaultDeny),
+        ("org admin reads org source", u(2), AlgoSourceRead, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("contributor reads org source", u(3), AlgoSourceRead, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("viewer cannot read source by rights", u(5), AlgoSourceRead, R::Algorithm(301), false, Rule::DefaultDeny),
+        ("viewer reads the algorithm (open source)", u(5), AlgoRead, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("team write grant reads source in the app", u(4), AlgoSourceRead, R::Algorithm(300), true, Rule::TeamAppGrant),
+        ("team contributor without a grant", u(4), AlgoSourceRead, R::Algorithm(301), false, Rule::DefaultDeny),
+        ("expired membership reads nothing", u(8), AlgoSourceRead, R::Algorithm(301), false, Rule::DefaultDeny),
+        ("cluster admin without super powers", u(1), AlgoSourceRead, R::Algorithm(302), false, Rule::DefaultDeny),
+        ("cluster admin cannot read the algorithm either", u(1), AlgoRead, R::Algorithm(302), false, Rule::DefaultDeny),
+        ("sudo user is no reader of source", u(9), AlgoSourceRead, R::Algorithm(302), false, Rule::DefaultDeny),
+        ("suspended user refused", u(7), AlgoSourceRead, R::Algorithm(301), false, Rule::PrincipalActive),
+        ("org key reads org source", org_key, AlgoSourceRead, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("member key reads source inside its org", member_key, AlgoSourceRead, R::Algorithm(301), true, Rule::AppOrgRole),
+        ("member key outside its org", member_key, AlgoSourceRead, R::Algorithm(302), false, Rule::KeyOrgLimit),
+        ("calls-only key cannot read source", calls_key, AlgoSourceRead, R::Algorithm(301), false, Rule::KeyScope),
+        ("missing algorithm", u(2), AlgoSourceRead, R::Algorithm(999), false, Rule::ResourceExists),
+    ];
+    check_table(&e, rows);
+    assert_eq!(Action::parse("algo.source.read"), Some(AlgoSourceRead));
+    assert_eq!(AlgoSourceRead.required_scope(), Scopes::MANAGEMENT);
+    // Who may read acme/detector's source by rights: admin, contributor, and
+    // the team seat holding app 200 with write (not the viewer, not root).
+    let who: Vec<_> = e
+        .who_can(AlgoSourceRead, R::Algorithm(300))
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(who, vec![2, 3, 4]);
+}
+
 #[test]
 fn keys_authenticate_only_when_live() {
     let e = engine();
@@ -474,4 +538,53 @@ fn actions_round_trip_by_name() {
         assert_eq!(Action::parse(a.as_str()), Some(a));
     }
     assert_eq!(Action::parse("nope"), None);
+}
+
+/// `org.leave`: every member of the org may leave it, whatever their role,
+/// with their own credentials or a member key inside the org; not through an
+/// impersonation session (a membership outlives it), and not those who are no
+/// (longer) members.
+#[test]
+fn leaving_an_org_table() {
+    use Action::*;
+    use Resource as R;
+    let e = engine();
+    let u = Principal::user;
+    let member_key = key(&e, "d-member");
+    let calls_key = key(&e, "d-calls");
+    let impersonated = |user| Principal {
+        session: Some(1),
+        impersonator: Some(1),
+        ..Principal::user(user)
+    };
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Principal, Resource, bool, Rule)> = vec![
+        ("admin leaves", u(2), R::Org(100), true, Rule::OrgRole),
+        ("contributor leaves", u(3), R::Org(100), true, Rule::OrgRole),
+        ("team contributor leaves", u(4), R::Org(100), true, Rule::OrgRole),
+        ("viewer leaves", u(5), R::Org(100), true, Rule::OrgRole),
+        ("member key leaves its org", member_key, R::Org(100), true, Rule::OrgRole),
+        ("not a member", u(6), R::Org(100), false, Rule::DefaultDeny),
+        ("expired membership", u(8), R::Org(100), false, Rule::DefaultDeny),
+        ("suspended member", u(7), R::Org(100), false, Rule::PrincipalActive),
+        ("calls-only key", calls_key, R::Org(100), false, Rule::KeyScope),
+        ("impersonated admin", impersonated(2), R::Org(100), false, Rule::ImpersonationLimit),
+        ("impersonated viewer", impersonated(5), R::Org(100), false, Rule::ImpersonationLimit),
+        ("missing org", u(2), R::Org(999), false, Rule::ResourceExists),
+    ];
+    for (name, p, r, allow, rule) in rows {
+        let d = e.decide_at(&p, OrgLeave, r, NOW);
+        assert_eq!((d.allow, d.rule), (allow, rule), "{name}");
+        let mut t = rules::VecTrace::default();
+        let d2 = rules::evaluate(&e.index.read(), &p, OrgLeave, r, NOW, &mut t);
+        assert_eq!(d2, d, "{name}: explain and decide agree");
+    }
+    // Reading the member list is no longer what lets a member leave: an
+    // impersonation session may still read it.
+    assert!(
+        e.decide_at(&impersonated(5), OrgMembersRead, R::Org(100), NOW)
+            .allow
+    );
+    assert_eq!(Action::parse("org.leave"), Some(OrgLeave));
+    assert_eq!(OrgLeave.required_scope(), Scopes::MANAGEMENT);
 }

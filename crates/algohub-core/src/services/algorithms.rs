@@ -20,6 +20,16 @@ pub(crate) fn no_such_algorithm(owner: &str, name: &str) -> Error {
     )
 }
 
+/// The store's refusal to create an algorithm in an app that is no longer
+/// its owner's (transferred after the request found it there): what the
+/// request would have met a moment later, the app missing from the account.
+fn app_moved(owner: &str, app: &str) -> Error {
+    Error::new(
+        Code::AppNotFound,
+        format!("app {owner}/{app} not found (it was moved to another owner meanwhile)"),
+    )
+}
+
 /// Names that would collide with the by-id routes (`/v1/algorithms/{id}/compile`, ...).
 const RESERVED_ALGORITHM_NAMES: [&str; 7] = [
     "compile", "versions", "builds", "errors", "secrets", "scm", "artifact",
@@ -45,9 +55,28 @@ fn one_of(key: &str, v: &Value, allowed: &[&str]) -> Result<()> {
     }
 }
 
-/// Merges `patch` into `base`, validating every key. On create, the keys the v1
-/// `SettingsMandatory` model requires must be present.
-pub(crate) fn check_settings(base: &Value, patch: &Value, creating: bool) -> Result<Value> {
+/// A cap on an algorithm's calls (`max_timeout_secs`, `max_fuel_per_call`): a
+/// whole number from 1 to the cluster's own limit, or `null` to remove it.
+fn check_cap(key: &str, v: &Value, cluster_max: u64, cluster_setting: &str) -> Result<()> {
+    match v.as_u64() {
+        _ if v.is_null() => Ok(()),
+        Some(n) if (1..=cluster_max).contains(&n) => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "settings.{key} must be a whole number from 1 to {cluster_max} ({cluster_setting} \
+             of this cluster), or null for the cluster's limit"
+        ))),
+    }
+}
+
+/// Merges `patch` into `base`, validating every key (against the cluster's
+/// limits for the call caps). On create, the keys the v1 `SettingsMandatory`
+/// model requires must be present.
+pub(crate) fn check_settings(
+    base: &Value,
+    patch: &Value,
+    creating: bool,
+    cluster: &super::Settings,
+) -> Result<Value> {
     let patch = match patch {
         Value::Null => Map::new(),
         Value::Object(m) => m.clone(),
@@ -75,6 +104,18 @@ pub(crate) fn check_settings(base: &Value, patch: &Value, creating: bool) -> Res
                     ));
                 }
             }
+            super::calls::MAX_TIMEOUT_SETTING => check_cap(
+                &k,
+                &v,
+                cluster.max_call_timeout.as_secs(),
+                "max_call_timeout_secs",
+            )?,
+            super::calls::MAX_FUEL_SETTING => check_cap(
+                &k,
+                &v,
+                super::fuel_budget(cluster.max_call_timeout, cluster.wasm_fuel_per_sec),
+                "wasm_fuel_per_sec × max_call_timeout_secs",
+            )?,
             "language" | "package_set" | "algorithm_environment" => {
                 if v.as_str().is_none_or(|s| s.chars().count() > 100) {
                     return Err(Error::invalid(format!(
@@ -85,9 +126,15 @@ pub(crate) fn check_settings(base: &Value, patch: &Value, creating: bool) -> Res
             other => {
                 return Err(Error::invalid(format!(
                     "unknown setting {other:?}; known: algorithm_callability, source_visibility, license, network_access, \
-                     pipeline_enabled, royalty_microcredits, language, environment, package_set, algorithm_environment"
+                     pipeline_enabled, royalty_microcredits, language, environment, package_set, algorithm_environment, \
+                     max_timeout_secs, max_fuel_per_call"
                 )));
             }
+        }
+        if v.is_null() {
+            // Only the caps may be null (checked above): back to the cluster's limit.
+            out.remove(&k);
+            continue;
         }
         out.insert(k, v);
     }
@@ -219,7 +266,7 @@ impl Hub {
         self.authorize(caller, Action::AlgoCreate, Resource::Account(acc.id))?;
         check_algorithm_name(name)?;
         let details = check_details(&Value::Null, details, true)?;
-        let settings = check_settings(&Value::Null, settings, true)?;
+        let settings = check_settings(&Value::Null, settings, true, &self.settings)?;
         let app_id = match app {
             Some(a) => Some(self.app_in_account(caller, acc.id, owner, a).await?),
             None => None,
@@ -248,6 +295,9 @@ impl Hub {
                         format!("{owner} already has an algorithm named {name}"),
                     )
                 }
+                StoreError::Conflict { constraint } if constraint == "app_owner" => {
+                    app_moved(owner, app.unwrap_or_default())
+                }
                 other => conflict(other, "algorithm"),
             })?;
         self.after_write().await;
@@ -255,6 +305,8 @@ impl Hub {
     }
 
     /// The app `name` in account `owner`, which the caller may write to.
+    /// (The store checks again, in its transaction, that the app is still the
+    /// algorithm owner's: an app transfer may come in between.)
     async fn app_in_account(
         &self,
         caller: &Principal,
@@ -346,7 +398,7 @@ impl Hub {
     ) -> Result<Algorithm> {
         self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let details = check_details(&algo.details, details, false)?;
-        let settings = check_settings(&algo.settings, settings, false)?;
+        let settings = check_settings(&algo.settings, settings, false, &self.settings)?;
         let app_id = match app {
             None => None,
             Some(None) => Some(None),
@@ -358,7 +410,21 @@ impl Hub {
         let updated = self
             .store
             .update_algorithm(algo.id, &details, &settings, app_id)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // The app or the algorithm was transferred after the check.
+                StoreError::Conflict { constraint } if constraint == "app_owner" => Error::new(
+                    Code::Conflict,
+                    format!(
+                        "{}/{} and app {} no longer have the same owner (one of them was \
+                         transferred meanwhile); nothing was changed",
+                        algo.owner_name,
+                        algo.name,
+                        app.flatten().unwrap_or_default()
+                    ),
+                ),
+                other => other.into(),
+            })?;
         self.after_write().await;
         Ok(updated)
     }
@@ -487,19 +553,23 @@ mod tests {
 
     #[test]
     fn settings_are_validated_and_merged() {
+        let cluster = crate::services::Settings::default();
         let mandatory = json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false});
-        let s = check_settings(&Value::Null, &mandatory, true).unwrap();
+        let s = check_settings(&Value::Null, &mandatory, true, &cluster).unwrap();
         assert_eq!(s["algorithm_callability"], "private");
         assert_eq!(s["royalty_microcredits"], 0);
-        assert!(check_settings(&Value::Null, &json!({"license": "mit"}), true).is_err());
-        assert!(check_settings(&s, &json!({"license": "wtfpl"}), false).is_err());
-        assert!(check_settings(&s, &json!({"royalty_microcredits": -1}), false).is_err());
-        assert!(check_settings(&s, &json!({"colour": "red"}), false).is_err());
-        assert!(check_settings(&s, &json!({"source_visibility": "closed"}), false).is_err());
+        assert!(check_settings(&Value::Null, &json!({"license": "mit"}), true, &cluster).is_err());
+        assert!(check_settings(&s, &json!({"license": "wtfpl"}), false, &cluster).is_err());
+        assert!(check_settings(&s, &json!({"royalty_microcredits": -1}), false, &cluster).is_err());
+        assert!(check_settings(&s, &json!({"colour": "red"}), false, &cluster).is_err());
+        assert!(
+            check_settings(&s, &json!({"source_visibility": "closed"}), false, &cluster).is_err()
+        );
         let s2 = check_settings(
             &s,
             &json!({"source_visibility": "closed", "license": "apl", "royalty_microcredits": 5}),
             false,
+            &cluster,
         )
         .unwrap();
         assert_eq!(
@@ -508,6 +578,49 @@ mod tests {
         );
         assert!(check_details(&Value::Null, &json!({"summary": "x"}), true).is_err());
         assert!(check_details(&Value::Null, &json!({"label": "X", "bogus": 1}), true).is_err());
+    }
+
+    #[test]
+    fn call_caps_stay_within_the_clusters_limits() {
+        let cluster = crate::services::Settings {
+            max_call_timeout: std::time::Duration::from_secs(600),
+            wasm_fuel_per_sec: 1000,
+            ..Default::default()
+        };
+        let base = json!({"license": "mit"});
+        let s = check_settings(
+            &base,
+            &json!({"max_timeout_secs": 600, "max_fuel_per_call": 600_000}),
+            false,
+            &cluster,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s["max_timeout_secs"].as_u64(),
+                s["max_fuel_per_call"].as_u64()
+            ),
+            (Some(600), Some(600_000))
+        );
+        for bad in [
+            json!({"max_timeout_secs": 601}),
+            json!({"max_timeout_secs": 0}),
+            json!({"max_timeout_secs": 1.5}),
+            json!({"max_timeout_secs": "10"}),
+            json!({"max_fuel_per_call": 600_001}),
+            json!({"max_fuel_per_call": -1}),
+            json!({"license": null}),
+        ] {
+            let err = check_settings(&s, &bad, false, &cluster).unwrap_err();
+            assert_eq!(err.code, Code::InvalidInput, "{bad}");
+        }
+        let err =
+            check_settings(&s, &json!({"max_timeout_secs": 601}), false, &cluster).unwrap_err();
+        assert!(err.message.contains("from 1 to 600"), "{}", err.message);
+        // null removes a cap.
+        let s = check_settings(&s, &json!({"max_timeout_secs": null}), false, &cluster).unwrap();
+        assert!(s.get("max_timeout_secs").is_none(), "{s}");
+        assert_eq!(s["max_fuel_per_call"], 600_000);
     }
 
     #[test]

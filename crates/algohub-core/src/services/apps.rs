@@ -168,9 +168,23 @@ impl Hub {
         }
         let moved = self
             .store
-            .transfer_app(app.id, dest.id, target_name.as_str(), caller.account_id())
+            .transfer_app(
+                app.id,
+                app.owner_id,
+                dest.id,
+                target_name.as_str(),
+                caller.account_id(),
+            )
             .await
             .map_err(|e| match e {
+                // Another transfer of it committed after this one's checks.
+                StoreError::Conflict { constraint } if constraint == "app_moved" => Error::new(
+                    Code::Conflict,
+                    format!(
+                        "app {owner}/{name} was moved by another request meanwhile; \
+                         nothing was transferred"
+                    ),
+                ),
                 StoreError::Conflict { constraint } if constraint.starts_with("algorithm_name") => {
                     // With the names when the store's check found them; the
                     // unique index (a name taken meanwhile) names none.

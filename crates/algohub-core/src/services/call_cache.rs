@@ -29,6 +29,9 @@ pub(crate) struct CallTarget {
     pub versions: Vec<Version>,
     /// (version hash, artifact digest) of every build, newest first.
     pub builds: Vec<(String, String)>,
+    /// Its calls' metrics (`algorithm="owner/name"`, as the algorithm is
+    /// named now: a change to it drops the entry).
+    pub metrics: Arc<super::calls::CallMetrics>,
 }
 
 #[derive(Default)]
@@ -111,6 +114,7 @@ mod tests {
             }),
             versions: vec![],
             builds: vec![],
+            metrics: Arc::new(super::super::calls::CallMetrics::algorithm("a", "x")),
         })
     }
 

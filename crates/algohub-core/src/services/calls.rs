@@ -18,14 +18,19 @@ use crate::policy::{Action, Principal, PrincipalKind, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod metrics;
 mod resolve;
+
+pub(crate) use metrics::CallMetrics;
 
 pub struct CallRequest {
     pub owner: String,
     pub name: String,
     pub version: Option<String>,
     pub input: ExecInput,
-    pub timeout: Duration,
+    /// `?timeout=`; `None`: the cluster's `call_timeout`. Cut to the
+    /// algorithm's and the cluster's caps (`Hub::call_limits`).
+    pub timeout: Option<Duration>,
     /// `?sudo=true`: run as the algorithm's owner (sudo users only).
     pub sudo: bool,
 }
@@ -47,6 +52,8 @@ pub struct CallOutcome {
 pub struct PreparedCall {
     artifact: Arc<crate::model::Artifact>,
     timeout: Duration,
+    /// The wasm fuel budget (`Hub::call_limits`).
+    fuel: u64,
     caller: crate::model::AccountId,
     /// `req-<uuid>`, reported in the response and in the error listing.
     pub request_id: String,
@@ -58,6 +65,8 @@ pub struct PreparedCall {
     slot: SlotGuard,
     /// Whom the algorithm acts as toward the data API during the call.
     acting: Principal,
+    /// The algorithm's call metrics (`calls/metrics.rs`).
+    metrics: Arc<CallMetrics>,
 }
 
 /// How long failed calls stay in the error listing (7 days), and how many it shows.
@@ -66,8 +75,28 @@ pub const ERROR_LIST_LIMIT: i64 = 200;
 /// Characters of a failed call's input kept with its error.
 const ERROR_INPUT_CHARS: usize = 1000;
 
-/// The largest timeout a caller may ask for, in seconds.
+/// The largest timeout any call may have, in seconds (the Algorithmia API's
+/// maximum); a cluster's `max_call_timeout` may be lower.
 pub const MAX_TIMEOUT_SECS: f64 = 3000.0;
+/// The timeout of a call that names none, unless the cluster sets another.
+pub const DEFAULT_CALL_TIMEOUT_SECS: u64 = 300;
+/// Wasm fuel a call gets per second of its timeout unless the cluster sets
+/// another rate: about 90 times what a busy loop burns and 7 times the
+/// densest ordinary loop measured (docs/guest-abi.md, Limits), so that a
+/// runaway call is stopped by its deadline, not by its fuel. The same as
+/// `algohub_runtime::DEFAULT_FUEL_PER_SEC`.
+pub const DEFAULT_WASM_FUEL_PER_SEC: u64 = 100_000_000_000;
+/// The algorithm setting that caps its calls' timeout (whole seconds).
+pub(crate) const MAX_TIMEOUT_SETTING: &str = "max_timeout_secs";
+/// The algorithm setting that caps its calls' wasm fuel.
+pub(crate) const MAX_FUEL_SETTING: &str = "max_fuel_per_call";
+
+/// The fuel budget of a call with `timeout` at `fuel_per_sec`: the rate times
+/// the timeout (fractions of a second count; saturates at `u64::MAX`).
+pub fn fuel_budget(timeout: Duration, fuel_per_sec: u64) -> u64 {
+    let fuel = u128::from(fuel_per_sec) * timeout.as_nanos() / 1_000_000_000;
+    u64::try_from(fuel).unwrap_or(u64::MAX)
+}
 
 impl Hub {
     /// Resolves, authorizes and runs a call. `Err` means the request was refused
@@ -142,7 +171,10 @@ impl Hub {
             .await?;
         let resolved = match self.resolve_call(caller, &req).await {
             Ok(r) => r,
-            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+            Err(e) => {
+                let unresolved = &self.unresolved_calls;
+                return Err(self.meter_refusal(usage, started, e, unresolved).await);
+            }
         };
         let algo = &resolved.algorithm;
         usage.algorithm_id = Some(algo.id);
@@ -160,7 +192,11 @@ impl Hub {
         }
         let slot = match self.admit(caller.account_id(), &usage.request_id).await {
             Ok(slot) => slot,
-            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+            Err(e) => {
+                return Err(self
+                    .meter_refusal(usage, started, e, &resolved.metrics)
+                    .await);
+            }
         };
         if req.sudo {
             // A privileged act: on the audit trail once admitted, before it runs.
@@ -178,30 +214,44 @@ impl Hub {
                 )
                 .await
             {
-                return Err(self.meter_refusal(usage, started, e.into()).await);
+                return Err(self
+                    .meter_refusal(usage, started, e.into(), &resolved.metrics)
+                    .await);
             }
         }
         let artifact = match self.call_artifact(&resolved.digest).await {
             Ok(a) => a,
-            Err(e) => return Err(self.meter_refusal(usage, started, e).await),
+            Err(e) => {
+                return Err(self
+                    .meter_refusal(usage, started, e, &resolved.metrics)
+                    .await);
+            }
         };
         let acting = self.call_principal(caller, &resolved.algorithm, req.sudo);
+        let (timeout, fuel) = self.call_limits(&resolved.algorithm, req.timeout);
         Ok((
             PreparedCall {
                 artifact,
-                timeout: req.timeout,
+                timeout,
+                fuel,
                 caller: caller.account_id(),
                 request_id: usage.request_id.clone(),
                 algorithm: resolved.algorithm,
                 version: resolved.label,
                 stdout_allowed: resolved.private_ok,
                 acting,
+                metrics: resolved.metrics,
                 usage,
                 started,
                 slot,
             },
             req.input,
         ))
+    }
+
+    /// A call's timeout and wasm fuel budget (see the function `call_limits`).
+    pub(crate) fn call_limits(&self, algo: &Algorithm, asked: Option<Duration>) -> (Duration, u64) {
+        call_limits(&self.settings, &algo.settings, asked)
     }
 
     /// The usage record of a call before it resolves: who calls, how, who pays.
@@ -276,14 +326,25 @@ impl Hub {
             .usage_template(caller, owner, name, version, sudo)
             .await
         {
-            Ok(usage) => self.meter_refusal(usage, started, e).await,
+            Ok(usage) => {
+                self.meter_refusal(usage, started, e, &self.unresolved_calls)
+                    .await
+            }
             Err(_) => e,
         }
     }
 
-    /// Meters a refused call and returns the refusal (or, if the record could
-    /// not be stored, the metering error: no answer goes out unrecorded).
-    async fn meter_refusal(&self, mut usage: UsageRecord, started: Instant, e: Error) -> Error {
+    /// Meters (and counts in `metrics`) a refused call and returns the
+    /// refusal (or, if the record could not be stored, the metering error: no
+    /// answer goes out unrecorded).
+    async fn meter_refusal(
+        &self,
+        mut usage: UsageRecord,
+        started: Instant,
+        e: Error,
+        metrics: &CallMetrics,
+    ) -> Error {
+        metrics.refused(e.code);
         usage.status = if e.code == Code::LimitExceeded {
             UsageStatus::Limited
         } else {
@@ -315,6 +376,7 @@ impl Hub {
             record: Some(call.usage),
             started: call.started,
             ran: false,
+            metrics: call.metrics,
         };
         // The algorithm's data API access: a call token for an upstream (http),
         // good while the call runs; direct access for an in-process guest (wasm).
@@ -331,6 +393,7 @@ impl Hub {
         };
         let run = RunContext {
             timeout: call.timeout,
+            fuel: call.fuel,
             request_id: &call.request_id,
             api_key: api_key.as_deref(),
             data,
@@ -344,7 +407,9 @@ impl Hub {
         let Some(usage) = unmetered.record.as_mut() else {
             return Err(Error::internal("usage record taken twice"));
         };
-        usage.duration_us = i64::try_from(call.started.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let took = call.started.elapsed();
+        usage.duration_us = i64::try_from(took.as_micros()).unwrap_or(i64::MAX);
+        unmetered.metrics.ran(&result, took);
         match &result {
             Ok(out) => {
                 usage.status = UsageStatus::Ok;
@@ -354,9 +419,9 @@ impl Hub {
                 usage.status = UsageStatus::Error;
                 usage.royalty_microcredits = 0;
                 usage.error_code = Some(record_text(&e.describe().1));
-                if let ExecError::Algorithm { compute_units, .. } = e {
-                    usage.compute_units = i64::try_from(*compute_units).unwrap_or(i64::MAX);
-                }
+                // What the run used before it failed (timed out, out of
+                // fuel, crashed) is on record as for a run that succeeded.
+                usage.compute_units = i64::try_from(e.compute_units()).unwrap_or(i64::MAX);
             }
         }
         unmetered.ran = true;
@@ -411,16 +476,44 @@ fn record_text(raw: &str) -> String {
         .collect()
 }
 
-/// Parses the `timeout` option (seconds, a float; default 300, at most 3000).
-pub fn parse_timeout(raw: Option<&str>) -> Result<Duration> {
+/// A call's timeout and wasm fuel budget. The timeout is what the caller
+/// asked for (the cluster's `call_timeout` if nothing), cut to the
+/// algorithm's `max_timeout_secs` and the cluster's `max_call_timeout`; the
+/// fuel is the cluster's `wasm_fuel_per_sec` times that timeout, cut to the
+/// algorithm's `max_fuel_per_call`. Caps an algorithm kept from before the
+/// cluster lowered its own still never take a call past the cluster's.
+fn call_limits(
+    cluster: &super::Settings,
+    algo_settings: &serde_json::Value,
+    asked: Option<Duration>,
+) -> (Duration, u64) {
+    let cap = |key: &str| algo_settings.get(key).and_then(serde_json::Value::as_u64);
+    let mut longest = cluster.max_call_timeout;
+    if let Some(secs) = cap(MAX_TIMEOUT_SETTING) {
+        longest = longest.min(Duration::from_secs(secs));
+    }
+    let timeout = asked.unwrap_or(cluster.call_timeout).min(longest);
+    let mut fuel = fuel_budget(timeout, cluster.wasm_fuel_per_sec);
+    if let Some(most) = cap(MAX_FUEL_SETTING) {
+        fuel = fuel.min(most);
+    }
+    (timeout, fuel)
+}
+
+/// Parses the `timeout` option (seconds, a float above 0); `None` when it is
+/// not given. A longer timeout than the call may have is not an error: it is
+/// cut to the algorithm's and the cluster's caps (`Hub::call_limits`), as
+/// Algorithmia cut it to 3000 s.
+pub fn parse_timeout(raw: Option<&str>) -> Result<Option<Duration>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(Duration::from_secs(300)),
+        None => Ok(None),
         Some(s) => match s.parse::<f64>() {
             Ok(t) if t > 0.0 && t.is_finite() => {
-                Ok(Duration::from_secs_f64(t.min(MAX_TIMEOUT_SECS)))
+                Ok(Some(Duration::from_secs_f64(t.min(MAX_TIMEOUT_SECS))))
             }
             _ => Err(Error::invalid(format!(
-                "invalid timeout {s:?}: use a number of seconds above 0 (at most 3000)"
+                "invalid timeout {s:?}: use a number of seconds above 0 (longer ones are \
+                 cut to the algorithm's and the cluster's limit)"
             ))),
         },
     }
@@ -432,17 +525,60 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_timeout(None).unwrap(), None);
+        assert_eq!(parse_timeout(Some(" ")).unwrap(), None);
         assert_eq!(
             parse_timeout(Some("1.5")).unwrap(),
-            Duration::from_millis(1500)
+            Some(Duration::from_millis(1500))
         );
         assert_eq!(
             parse_timeout(Some("99999")).unwrap(),
-            Duration::from_secs(3000)
+            Some(Duration::from_secs(3000))
         );
         for bad in ["0", "-1", "abc", "NaN", "inf"] {
             assert!(parse_timeout(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn fuel_grows_with_the_timeout_and_caps_only_lower_limits() {
+        let secs = Duration::from_secs;
+        let cluster = crate::services::Settings {
+            call_timeout: secs(300),
+            max_call_timeout: secs(600),
+            wasm_fuel_per_sec: 1000,
+            ..Default::default()
+        };
+        let none = serde_json::json!({"license": "mit"});
+        // No timeout asked: the cluster's default, and fuel for all of it.
+        assert_eq!(call_limits(&cluster, &none, None), (secs(300), 300_000));
+        // The caller lowers it (and the fuel with it) or raises it up to
+        // the cluster's cap, and no further.
+        let half = Duration::from_millis(500);
+        assert_eq!(call_limits(&cluster, &none, Some(half)), (half, 500));
+        assert_eq!(
+            call_limits(&cluster, &none, Some(secs(3000))),
+            (secs(600), 600_000)
+        );
+        // The algorithm's caps bind the default and the caller alike.
+        let capped = serde_json::json!({"max_timeout_secs": 10, "max_fuel_per_call": 4000});
+        assert_eq!(call_limits(&cluster, &capped, None), (secs(10), 4000));
+        assert_eq!(
+            call_limits(&cluster, &capped, Some(secs(60))),
+            (secs(10), 4000)
+        );
+        assert_eq!(
+            call_limits(&cluster, &capped, Some(secs(2))),
+            (secs(2), 2000)
+        );
+        // A cap above the cluster's (kept from before the cluster lowered
+        // its own) does not raise anything.
+        let above = serde_json::json!({"max_timeout_secs": 3000, "max_fuel_per_call": 1u64 << 60});
+        assert_eq!(
+            call_limits(&cluster, &above, Some(secs(3000))),
+            (secs(600), 600_000)
+        );
+        assert_eq!(fuel_budget(secs(3000), u64::MAX), u64::MAX);
+        assert_eq!(fuel_budget(Duration::from_nanos(1), 1000), 0);
     }
 }

@@ -59,6 +59,10 @@ pub trait CallData: Send + Sync {
 pub struct RunContext<'a> {
     /// The call's wall-clock limit.
     pub timeout: Duration,
+    /// The call's fuel budget (`wasm` only): the cluster's
+    /// `wasm_fuel_per_sec` times `timeout`, at most the algorithm's
+    /// `max_fuel_per_call`.
+    pub fuel: u64,
     /// The call's `req-...` id.
     pub request_id: &'a str,
     /// A call token the algorithm may use as its API key for the data API
@@ -73,6 +77,7 @@ pub struct RunContext<'a> {
 /// Why a run did not produce a result. `Algorithm` errors are the algorithm's own
 /// (HTTP 200 with an `error` object); the others are the platform's verdict on
 /// the run (also reported as algorithm errors, with their own `error_type`).
+/// A run that got as far as running carries the compute units it used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
     #[error("{message}")]
@@ -83,12 +88,13 @@ pub enum ExecError {
         stdout: String,
         compute_units: u64,
     },
-    #[error("the call exceeded its time limit of {0:?}")]
-    Timeout(Duration),
-    #[error("{0}")]
-    ResourceLimit(String),
-    #[error("the algorithm crashed: {0}")]
-    Crash(String),
+    #[error("the call exceeded its time limit of {after:?}")]
+    Timeout { after: Duration, compute_units: u64 },
+    /// Out of fuel or memory.
+    #[error("{message}")]
+    ResourceLimit { message: String, compute_units: u64 },
+    #[error("the algorithm crashed: {message}")]
+    Crash { message: String, compute_units: u64 },
     #[error("upstream failure: {0}")]
     Upstream(String),
     #[error("internal runtime error: {0}")]
@@ -96,6 +102,18 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// The compute units the run used before it failed (wasm fuel, or
+    /// upstream milliseconds); 0 where nothing ran.
+    pub fn compute_units(&self) -> u64 {
+        match self {
+            ExecError::Algorithm { compute_units, .. }
+            | ExecError::Timeout { compute_units, .. }
+            | ExecError::ResourceLimit { compute_units, .. }
+            | ExecError::Crash { compute_units, .. } => *compute_units,
+            ExecError::Upstream(_) | ExecError::Internal(_) => 0,
+        }
+    }
+
     /// (message, error_type, stacktrace) as callers see them. Internal faults
     /// get a fixed message (the cause is for the logs).
     pub fn describe(&self) -> (String, String, String) {
@@ -106,15 +124,15 @@ impl ExecError {
                 stacktrace,
                 ..
             } => (message.clone(), error_type.clone(), stacktrace.clone()),
-            ExecError::Timeout(_) => (
+            ExecError::Timeout { .. } => (
                 self.to_string(),
                 "AlgorithmTimeoutError".into(),
                 String::new(),
             ),
-            ExecError::ResourceLimit(_) => {
+            ExecError::ResourceLimit { .. } => {
                 (self.to_string(), "ResourceLimitError".into(), String::new())
             }
-            ExecError::Crash(_) => (
+            ExecError::Crash { .. } => (
                 self.to_string(),
                 "AlgorithmCrashError".into(),
                 String::new(),
@@ -137,6 +155,13 @@ pub trait Executor: Send + Sync {
     fn prepare(&self, kind: RuntimeKind, bytes: &[u8]) -> Result<Vec<u8>, String>;
     /// The built-in template every new algorithm starts from (an echo module).
     fn template(&self) -> Artifact;
+    /// A stored wasm module printed as WAT text, for reading its source (a
+    /// WAT upload is kept compiled, so this is its text again, without the
+    /// comments). A runtime that cannot print modules says so.
+    fn wasm_text(&self, module: &[u8]) -> Result<String, String> {
+        let _ = module;
+        Err("this node cannot print wasm modules as text".into())
+    }
     async fn execute(
         &self,
         artifact: &Artifact,

@@ -395,11 +395,20 @@ pub(crate) struct Unmetered<'a> {
     /// Set once the run ended and the record holds its outcome: a drop after
     /// that queues the record as it is, not as cancelled.
     pub(crate) ran: bool,
+    /// The algorithm's call metrics, where the run's outcome is counted (a
+    /// cancelled run's here).
+    pub(crate) metrics: std::sync::Arc<super::calls::CallMetrics>,
 }
 
 impl Drop for Unmetered<'_> {
     fn drop(&mut self) {
-        let (Some(mut record), Some(meter)) = (self.record.take(), &self.hub.meter) else {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        if !self.ran {
+            self.metrics.cancelled();
+        }
+        let Some(meter) = &self.hub.meter else {
             return;
         };
         if !self.ran {

@@ -25,6 +25,7 @@ mod mail;
 mod metering;
 mod notifications;
 mod orgs;
+mod source;
 mod sync;
 mod teams;
 mod usage;
@@ -36,7 +37,10 @@ pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
 pub use algorithms::artifact_digest;
 pub use audit::AuditVerdict;
 pub use authz::{ExplainAnswer, WhoCanRow};
-pub use calls::{CallOutcome, CallRequest, MAX_TIMEOUT_SECS, PreparedCall, parse_timeout};
+pub use calls::{
+    CallOutcome, CallRequest, DEFAULT_CALL_TIMEOUT_SECS, DEFAULT_WASM_FUEL_PER_SEC,
+    MAX_TIMEOUT_SECS, PreparedCall, fuel_budget, parse_timeout,
+};
 pub use data::{
     DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataStorage, RESERVED_PREFIX,
     StorageError, split_path,
@@ -49,6 +53,7 @@ pub use mail::{Email, MailError, Mailer, render_email};
 pub use metering::DEFAULT_MAX_BACKLOG;
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS};
 pub use orgs::{CreateOrg, OrgView};
+pub use source::{AlgorithmSource, REDACTED, SourceForm, source_is_open};
 pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
 pub use versions::{PublishRequest, VersionEntry};
 
@@ -98,6 +103,13 @@ pub struct Settings {
     pub max_super_powers_minutes: u32,
     /// Whether a cluster admin may impersonate another cluster admin.
     pub allow_impersonating_admins: bool,
+    /// The wall-clock limit of a call that sets no `?timeout=`.
+    pub call_timeout: std::time::Duration,
+    /// The longest any call may run: a longer `?timeout=` is cut to it, and
+    /// an algorithm's `max_timeout_secs` may not exceed it.
+    pub max_call_timeout: std::time::Duration,
+    /// Wasm fuel a call gets per second of its timeout (see `fuel_budget`).
+    pub wasm_fuel_per_sec: u64,
 }
 
 impl Default for Settings {
@@ -117,6 +129,9 @@ impl Default for Settings {
             max_impersonation_minutes: 60,
             max_super_powers_minutes: 60,
             allow_impersonating_admins: false,
+            call_timeout: std::time::Duration::from_secs(calls::DEFAULT_CALL_TIMEOUT_SECS),
+            max_call_timeout: std::time::Duration::from_secs(calls::MAX_TIMEOUT_SECS as u64),
+            wasm_fuel_per_sec: calls::DEFAULT_WASM_FUEL_PER_SEC,
         }
     }
 }
@@ -133,9 +148,14 @@ pub struct Hub {
     call_cache: call_cache::CallCache,
     /// `algohub_policy_decisions_total` by outcome: [deny, allow].
     decision_counters: [metrics::Counter; 2],
+    /// Call metrics of refusals before a call named an algorithm
+    /// (`algorithm=""`); each algorithm's are in its call-cache entry.
+    unresolved_calls: calls::CallMetrics,
     sync_lock: tokio::sync::Mutex<()>,
     /// Bounds the store reads that credentials the index does not know cause.
     unknown_credentials: sync::UnknownCredentials,
+    /// Bounds the store reads that refused calls cause.
+    catch_ups: sync::CatchUps,
     /// Key id → last use, flushed to the store by maintenance (no write per call).
     key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
     admission: Arc<admission::Admission>,
@@ -197,8 +217,10 @@ impl Hub {
                 metrics::counter!("algohub_policy_decisions_total", "outcome" => "deny"),
                 metrics::counter!("algohub_policy_decisions_total", "outcome" => "allow"),
             ],
+            unresolved_calls: calls::CallMetrics::unresolved(),
             sync_lock: tokio::sync::Mutex::new(()),
             unknown_credentials: Default::default(),
+            catch_ups: Default::default(),
             key_uses: Default::default(),
             admission,
             meter,

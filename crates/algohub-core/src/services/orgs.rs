@@ -329,13 +329,9 @@ impl Hub {
         if caller.user_id() != Some(user.id) {
             self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         } else {
-            self.authorize(caller, Action::OrgMembersRead, Resource::Org(org_acc.id))?;
-            // Leaving changes a membership, which an impersonation session may
-            // not (nor may it accept or decline an invitation): the policy
-            // refuses it org member management.
-            if caller.impersonator.is_some() {
-                self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
-            }
+            // Any member may leave, but not through an impersonation session
+            // (a membership outlives it): the policy's `org.leave`.
+            self.authorize(caller, Action::OrgLeave, Resource::Org(org_acc.id))?;
         }
         if self
             .store

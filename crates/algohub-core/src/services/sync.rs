@@ -5,6 +5,7 @@ use super::Hub;
 use crate::error::Result;
 use crate::model::AccountId;
 use crate::store::ChangeKind;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Store reads for unknown credentials that may run at once.
 const UNKNOWN_LOOKUPS: usize = 4;
@@ -39,6 +40,49 @@ impl UnknownCredentials {
             unknown.clear();
         }
         unknown.insert(tag);
+    }
+}
+
+/// The least time between the starts of two catch-ups for refused calls: a
+/// small fraction of the poll (250 ms by default), so a flood of refusals
+/// costs at most 20 reads of the change feed a second.
+const CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What bounds the store reads that refused calls cause
+/// (`Hub::catch_up_before_refusing`): one catch-up at a time, starting no
+/// sooner than `CATCH_UP_INTERVAL` after the one before, and a refusal that
+/// waited while one began takes that one's answer instead of reading again.
+#[derive(Default)]
+pub(crate) struct CatchUps {
+    /// When the last catch-up began; held while one runs, and by the next
+    /// while it waits for its turn.
+    last: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Refusals that asked for a catch-up.
+    asked: AtomicU64,
+    /// Catch-ups that read the store for them.
+    reads: AtomicU64,
+}
+
+impl CatchUps {
+    /// Runs `read` for a refusal seen at `seen`, unless a catch-up that began
+    /// after that (so it saw every change committed before the refusal) has
+    /// finished meanwhile.
+    async fn run<F: std::future::Future<Output = ()>>(
+        &self,
+        seen: tokio::time::Instant,
+        read: impl FnOnce() -> F,
+    ) {
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last.lock().await;
+        if last.is_some_and(|began| began >= seen) {
+            return;
+        }
+        if let Some(began) = *last {
+            tokio::time::sleep_until(began + CATCH_UP_INTERVAL).await;
+        }
+        *last = Some(tokio::time::Instant::now());
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        read().await;
     }
 }
 
@@ -95,6 +139,34 @@ impl Hub {
         }
         self.sync().await?;
         Ok(true)
+    }
+
+    /// Before a call is refused because its cached target lacks the
+    /// algorithm or version it names (published a moment ago through another
+    /// node?): catches up, within the bounds of `CatchUps`, so that refusals
+    /// cannot make the store reads unbounded, whoever sends them. `true` when
+    /// the index changed since, and the call should be resolved again.
+    pub(crate) async fn catch_up_before_refusing(&self) -> bool {
+        let seen = tokio::time::Instant::now();
+        let seq = self.policy.seq();
+        self.catch_ups
+            .run(seen, || async {
+                if let Err(e) = self.catch_up().await {
+                    metrics::counter!("algohub_store_errors_total").increment(1);
+                    tracing::warn!(error = %e, "could not catch up with the store before refusing a call");
+                }
+            })
+            .await;
+        self.policy.seq() != seq
+    }
+
+    /// Refusals that asked to catch up with the store before being given
+    /// (`catch_up_before_refusing`), and the reads of the store made for them.
+    pub fn refusal_catch_ups(&self) -> (u64, u64) {
+        (
+            self.catch_ups.asked.load(Ordering::Relaxed),
+            self.catch_ups.reads.load(Ordering::Relaxed),
+        )
     }
 
     /// A resource read from the store whose owner the index does not know as
@@ -215,5 +287,60 @@ mod tests {
         assert!(u.unknown.lock().len() <= UNKNOWN_REMEMBERED, "bounded");
         assert!(!u.known_unknown(tag), "emptied when full");
         assert_eq!(u.lookups.available_permits(), UNKNOWN_LOOKUPS);
+    }
+
+    /// Many refusals at once while a catch-up is in flight cost two reads:
+    /// the one in flight, and one after it for those seen after it began. A
+    /// later refusal reads again, but not sooner than the interval after the
+    /// read before.
+    #[test]
+    fn refusals_share_catch_ups() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let gate = std::sync::Arc::new(CatchUps::default());
+            let release = std::sync::Arc::new(tokio::sync::Notify::new());
+            let reads = |gate: &CatchUps| gate.reads.load(Ordering::Relaxed);
+            let refuse = |gate: &std::sync::Arc<CatchUps>| {
+                let (gate, release) = (gate.clone(), release.clone());
+                tokio::spawn(async move {
+                    gate.run(tokio::time::Instant::now(), || release.notified())
+                        .await;
+                })
+            };
+            let mut tasks = vec![refuse(&gate)];
+            while reads(&gate) < 1 {
+                tokio::task::yield_now().await;
+            }
+            // The others are seen after the first read began.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            for _ in 1..20 {
+                tasks.push(refuse(&gate));
+            }
+            while gate.asked.load(Ordering::Relaxed) < 20 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(reads(&gate), 1, "one in flight");
+            release.notify_one();
+            while reads(&gate) < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            release.notify_one();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let second = gate.last.lock().await.unwrap();
+            assert_eq!(reads(&gate), 2, "the others took the second read's answer");
+
+            gate.run(tokio::time::Instant::now(), || async {}).await;
+            assert_eq!(reads(&gate), 3, "a later refusal reads");
+            let third = gate.last.lock().await.unwrap();
+            assert!(
+                third >= second + CATCH_UP_INTERVAL,
+                "not sooner than the interval"
+            );
+        });
     }
 }

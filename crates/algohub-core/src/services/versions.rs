@@ -10,7 +10,7 @@
 use super::{Hub, conflict};
 use crate::error::{Code, Error, Result};
 use crate::model::{
-    AccountKind, Algorithm, Build, NewOutboxMessage, NewVersion, SemVer, Version, VersionStatus,
+    Algorithm, Build, NewOutboxMessage, NewVersion, SemVer, Version, VersionStatus,
 };
 use crate::policy::{Action, Principal, Resource};
 use crate::roles::OrgRole;
@@ -80,7 +80,12 @@ impl Hub {
             .unwrap_or("minor")
             .to_ascii_lowercase();
         let details = super::algorithms::check_details(&algo.details, &req.details, false)?;
-        let settings = super::algorithms::check_settings(&algo.settings, &req.settings, false)?;
+        let settings = super::algorithms::check_settings(
+            &algo.settings,
+            &req.settings,
+            false,
+            &self.settings,
+        )?;
         let newest = self.store.list_builds(algo.id, 1, None).await?;
         let build = match newest.into_iter().next() {
             Some(b) if b.semantic_version.is_none() => b,
@@ -98,9 +103,6 @@ impl Hub {
             .first()
             .map(|v| v.semver);
         let semver = bump(previous, &version_type)?;
-        let owner = self.store.get_account(algo.owner_id).await?;
-        let needs_approval = owner.kind == AccountKind::Org
-            && self.store.get_org(algo.owner_id).await?.require_approval;
         let callability = settings
             .get("algorithm_callability")
             .and_then(Value::as_str)
@@ -112,11 +114,6 @@ impl Hub {
             build_id: build.id,
             semver,
             callability,
-            status: if needs_approval {
-                VersionStatus::Pending
-            } else {
-                VersionStatus::Published
-            },
             release_notes: req.release_notes.unwrap_or_default(),
             sample_input: req.sample_input,
             sample_output: req.sample_output,
@@ -135,8 +132,12 @@ impl Hub {
             .update_algorithm(algo.id, &details, &settings, None)
             .await?;
         self.after_write().await;
-        if needs_approval {
-            self.notify_org_admins(algo, &version).await?;
+        // Pending or published was decided in the store, by the owner the
+        // algorithm had then: an app transfer may have moved it into an org
+        // since `algo` was read, and that org's admins are the ones to ask.
+        if version.status == VersionStatus::Pending {
+            let current = self.store.get_algorithm_by_id(algo.id).await?;
+            self.notify_org_admins(&current, &version).await?;
         }
         Ok(version)
     }

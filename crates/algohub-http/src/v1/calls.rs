@@ -181,17 +181,17 @@ fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> R
         .into_response(),
         (Err(e), _) => {
             let (message, error_type, stacktrace) = e.describe();
-            let mut metadata = json!({"duration": duration, "version": out.version});
-            if let ExecError::Algorithm {
-                stdout,
-                compute_units,
-                ..
-            } = &e
+            // What the run used before it failed (fuel, upstream time) is
+            // reported as for a result: 0 where nothing ran.
+            let mut metadata = json!({
+                "duration": duration,
+                "compute_units": e.compute_units(),
+                "version": out.version,
+            });
+            if let ExecError::Algorithm { stdout, .. } = &e
+                && show_stdout
             {
-                metadata["compute_units"] = json!(compute_units);
-                if show_stdout {
-                    metadata["stdout"] = json!(stdout);
-                }
+                metadata["stdout"] = json!(stdout);
             }
             Json(json!({
                 "error": {
@@ -284,7 +284,7 @@ fn parse_call(
     q: &CallArgs,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<(std::time::Duration, bool, Output, bool, ExecInput)> {
+) -> ApiResult<(Option<std::time::Duration>, bool, Output, bool, ExecInput)> {
     let timeout = parse_timeout(q.timeout.as_deref())?;
     let want_stdout = parse_bool(q.stdout.as_deref())?.unwrap_or(false);
     let output = match q.output.as_deref() {

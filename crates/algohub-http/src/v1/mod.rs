@@ -8,6 +8,7 @@ pub mod keys;
 pub mod notifications;
 pub mod orgs;
 pub mod shapes;
+pub mod source;
 pub mod usage;
 pub mod users;
 pub mod versions;
@@ -20,6 +21,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = keys::routes(r);
     let r = algorithms::routes(r);
     let r = versions::routes(r);
+    let r = source::routes(r);
     let r = calls::routes(r);
     let r = usage::routes(r);
     let r = notifications::routes(r);

@@ -124,7 +124,9 @@ async fn publish(
         settings: b.settings,
     };
     let v = s.hub.publish(&c, &a, req).await?;
-    let a = target.load(&s, &c).await?;
+    // Read again by id: an app transfer may have moved it meanwhile, and the
+    // committed publish is still answered (from where it is now).
+    let a = s.hub.get_algorithm_by_uuid(&c, &a.uuid).await?;
     let entry = s.hub.get_version_by_hash(&c, &a, &v.git_hash).await?;
     let entry = if entry.version.as_ref().map(|x| x.id) == Some(v.id) {
         entry

@@ -29,7 +29,7 @@ pub fn new_algo(owner: AccountId, name: &str, digest: &str) -> NewAlgorithm {
     }
 }
 
-fn new_version(algo: &Algorithm, build: &Build, minor: i64, status: VersionStatus) -> NewVersion {
+pub fn new_version(algo: &Algorithm, build: &Build, minor: i64) -> NewVersion {
     NewVersion {
         uuid: uuid::Uuid::new_v4().to_string(),
         algorithm_id: algo.id,
@@ -40,7 +40,6 @@ fn new_version(algo: &Algorithm, build: &Build, minor: i64, status: VersionStatu
             patch: 0,
         },
         callability: "public".into(),
-        status,
         release_notes: "n".into(),
         sample_input: None,
         sample_output: None,
@@ -114,24 +113,13 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert_eq!(s.get_build(algo.id, "b1").await.unwrap().commit_sha, sha);
 
     // Only the newest build can be published, once.
-    assert!(
-        s.create_version(&new_version(&algo, &b1, 1, VersionStatus::Published))
-            .await
-            .is_err()
-    );
-    let v1 = s
-        .create_version(&new_version(&algo, &b2, 1, VersionStatus::Pending))
-        .await
-        .unwrap();
+    assert!(s.create_version(&new_version(&algo, &b1, 1)).await.is_err());
+    let v1 = s.create_version(&new_version(&algo, &b2, 1)).await.unwrap();
     assert_eq!(
         (v1.status, v1.git_hash.as_str()),
         (VersionStatus::Pending, sha)
     );
-    assert!(
-        s.create_version(&new_version(&algo, &b2, 2, VersionStatus::Published))
-            .await
-            .is_err()
-    );
+    assert!(s.create_version(&new_version(&algo, &b2, 2)).await.is_err());
     assert_eq!(
         s.list_builds(algo.id, 1, None).await.unwrap()[0]
             .semantic_version
@@ -170,10 +158,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
         .create_build(algo.id, "b3", &a2.digest[..40], &a2.digest, "", ann.id)
         .await
         .unwrap();
-    let v2 = s
-        .create_version(&new_version(&algo, &b3, 2, VersionStatus::Published))
-        .await
-        .unwrap();
+    let v2 = s.create_version(&new_version(&algo, &b3, 2)).await.unwrap();
     let versions = s.list_versions(algo.id).await.unwrap();
     assert_eq!(
         versions.iter().map(|v| v.id).collect::<Vec<_>>(),

@@ -115,7 +115,10 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     // Transfer into the org; a clash on the target name is a conflict.
     s.create_app(acme.id, "taken", "", ann.id).await.unwrap();
     assert_eq!(
-        conflict(s.transfer_app(app.id, acme.id, "Taken", ann.id).await),
+        conflict(
+            s.transfer_app(app.id, ann.id, acme.id, "Taken", ann.id)
+                .await
+        ),
         "app_name"
     );
     let team = s.create_team(acme.id, "core").await.unwrap();
@@ -125,7 +128,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
         .unwrap();
     let seq = last_seq(&s).await;
     let moved = s
-        .transfer_app(app.id, acme.id, "Greeter", ann.id)
+        .transfer_app(app.id, ann.id, acme.id, "Greeter", ann.id)
         .await
         .unwrap()
         .app;
@@ -148,7 +151,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     // Moving an app away drops its team grants (teams belong to the old owner).
     let seq = last_seq(&s).await;
-    s.transfer_app(org_app.id, ann.id, "shared", ann.id)
+    s.transfer_app(org_app.id, acme.id, ann.id, "shared", ann.id)
         .await
         .unwrap();
     let after = changes_after(&s, seq).await;
@@ -240,7 +243,6 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
                 patch: 0,
             },
             callability: "public".into(),
-            status: VersionStatus::Published,
             release_notes: String::new(),
             sample_input: None,
             sample_output: None,
@@ -259,7 +261,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     s.delete_algorithm(clash.id).await.unwrap();
     let seq = last_seq(&s).await;
     assert_eq!(
-        conflict(s.transfer_app(app.id, beta.id, "lab", ann.id).await),
+        conflict(s.transfer_app(app.id, ann.id, beta.id, "lab", ann.id).await),
         "algorithm_name:Model"
     );
     assert!(changes_after(&s, seq).await.is_empty());
@@ -268,7 +270,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
 
     // Into an org that requires approval (the default).
     let moved = s
-        .transfer_app(app.id, acme.id, "lab", ann.id)
+        .transfer_app(app.id, ann.id, acme.id, "lab", ann.id)
         .await
         .unwrap();
     assert_eq!(moved.app.owner_id, acme.id);
@@ -321,5 +323,162 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     assert_eq!(
         (events.len(), events[0].subject.as_str()),
         (1, format!("algorithm:{}", model.id).as_str())
+    );
+}
+
+/// What an app transfer changes is read again by the writes that depend on
+/// it, inside their transactions: a version's status goes by the owner the
+/// algorithm has when it is written (not when the publish began), an
+/// algorithm goes into an app only while the app is its owner's, and a
+/// transfer moves the app only from the owner it was checked against.
+pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
+    use crate::algorithms::{artifact, new_algo, new_version};
+    let ann = user(&s, "ann").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let beta = org(&s, "beta", ann.id).await;
+    s.update_org(
+        beta.id,
+        &OrgUpdate {
+            require_approval: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = artifact(b"owners");
+    s.put_artifact(&a).await.unwrap();
+    let build = |algo: AlgoId| {
+        let (s, digest) = (s.clone(), a.digest.clone());
+        async move {
+            s.create_build(
+                algo,
+                &uuid::Uuid::new_v4().to_string(),
+                "abc",
+                &digest,
+                "",
+                ann.id,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let lab = s.create_app(ann.id, "lab", "", ann.id).await.unwrap();
+    let tools = s.create_app(ann.id, "tools", "", ann.id).await.unwrap();
+    let model = s
+        .create_algorithm(&NewAlgorithm {
+            app_id: Some(lab.id),
+            ..new_algo(ann.id, "model", &a.digest)
+        })
+        .await
+        .unwrap();
+    let solo = s
+        .create_algorithm(&new_algo(ann.id, "solo", &a.digest))
+        .await
+        .unwrap();
+
+    // A person's algorithm: published at once.
+    let b1 = build(model.id).await;
+    let v1 = s
+        .create_version(&new_version(&model, &b1, 1))
+        .await
+        .unwrap();
+    assert_eq!(v1.status, VersionStatus::Published);
+
+    // A transfer checked against another owner than the app's moves nothing.
+    let seq = last_seq(&s).await;
+    assert_eq!(
+        conflict(
+            s.transfer_app(lab.id, beta.id, acme.id, "lab", ann.id)
+                .await
+        ),
+        "app_moved"
+    );
+    assert!(changes_after(&s, seq).await.is_empty());
+    assert_eq!(s.get_app_by_id(lab.id).await.unwrap().owner_id, ann.id);
+
+    // Moved into acme, which requires approval: a version written after the
+    // move waits for it, whatever the publish saw before.
+    s.transfer_app(lab.id, ann.id, acme.id, "lab", ann.id)
+        .await
+        .unwrap();
+    let b2 = build(model.id).await;
+    let v2 = s
+        .create_version(&new_version(&model, &b2, 2))
+        .await
+        .unwrap();
+    assert_eq!(v2.status, VersionStatus::Pending);
+    assert_eq!(
+        s.list_pending_versions(acme.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.id)
+            .collect::<Vec<_>>(),
+        [v1.id, v2.id]
+    );
+    // Into an org that does not: published.
+    s.transfer_app(lab.id, acme.id, beta.id, "lab", ann.id)
+        .await
+        .unwrap();
+    let b3 = build(model.id).await;
+    let v3 = s
+        .create_version(&new_version(&model, &b3, 3))
+        .await
+        .unwrap();
+    assert_eq!(v3.status, VersionStatus::Published);
+
+    // ann's algorithms go into ann's apps only: lab is beta's now.
+    let seq = last_seq(&s).await;
+    assert_eq!(
+        conflict(
+            s.create_algorithm(&NewAlgorithm {
+                app_id: Some(lab.id),
+                ..new_algo(ann.id, "late", &a.digest)
+            })
+            .await
+        ),
+        "app_owner"
+    );
+    not_found(s.get_algorithm(ann.id, "late").await);
+    let settings = solo.settings.clone();
+    assert_eq!(
+        conflict(
+            s.update_algorithm(solo.id, &solo.details, &settings, Some(Some(lab.id)))
+                .await
+        ),
+        "app_owner"
+    );
+    assert!(changes_after(&s, seq).await.is_empty());
+    assert_eq!(s.get_algorithm_by_id(solo.id).await.unwrap().app_id, None);
+    // Into an app of its own owner, and out again; beta's own goes into lab.
+    let moved = s
+        .update_algorithm(solo.id, &solo.details, &settings, Some(Some(tools.id)))
+        .await
+        .unwrap();
+    assert_eq!(moved.app_id, Some(tools.id));
+    let kept = s
+        .update_algorithm(solo.id, &solo.details, &settings, None)
+        .await
+        .unwrap();
+    assert_eq!(kept.app_id, Some(tools.id));
+    let out = s
+        .update_algorithm(solo.id, &solo.details, &settings, Some(None))
+        .await
+        .unwrap();
+    assert_eq!(out.app_id, None);
+    let theirs = s
+        .create_algorithm(&NewAlgorithm {
+            app_id: Some(lab.id),
+            ..new_algo(beta.id, "late", &a.digest)
+        })
+        .await
+        .unwrap();
+    assert_eq!((theirs.owner_id, theirs.app_id), (beta.id, Some(lab.id)));
+    not_found(
+        s.create_algorithm(&NewAlgorithm {
+            app_id: Some(9999),
+            ..new_algo(ann.id, "nowhere", &a.digest)
+        })
+        .await,
     );
 }

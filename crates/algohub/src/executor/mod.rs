@@ -21,8 +21,12 @@ use algohub_runtime::{
 };
 use std::sync::{Arc, OnceLock};
 
-/// Fuel a single call may burn (about ten billion wasm instructions).
-pub const CALL_FUEL: u64 = 10_000_000_000;
+/// The fuel of a call with the default timeout (300 s) at the default rate
+/// (`algohub_runtime::DEFAULT_FUEL_PER_SEC`): 30 trillion units. A call's
+/// own budget comes from the hub (`RunContext::fuel`: the cluster's
+/// `wasm_fuel_per_sec` times the call's timeout, within the algorithm's cap).
+pub const CALL_FUEL: u64 =
+    algohub_runtime::DEFAULT_FUEL_PER_SEC * algohub_runtime::DEFAULT_TIMEOUT.as_secs();
 
 /// The process-wide wasm runtime, created on first use.
 pub fn shared_wasm_runtime() -> Result<Arc<WasmRuntime>, String> {
@@ -106,15 +110,26 @@ fn exec_error(e: CallError) -> ExecError {
             stdout,
             compute_units: fuel_used,
         },
-        CallError::Timeout { after, .. } => ExecError::Timeout(after),
-        CallError::OutOfFuel { fuel_used } => ExecError::ResourceLimit(format!(
-            "the algorithm used up its fuel ({fuel_used} units)"
-        )),
-        CallError::OutOfMemory => {
-            ExecError::ResourceLimit("the algorithm exceeded its memory limit".into())
-        }
-        CallError::Trap { message, .. } => ExecError::Crash(message),
-        CallError::InvalidModule(m) => ExecError::Crash(format!("invalid module: {m}")),
+        CallError::Timeout { after, fuel_used } => ExecError::Timeout {
+            after,
+            compute_units: fuel_used,
+        },
+        CallError::OutOfFuel { fuel_used } => ExecError::ResourceLimit {
+            message: format!("the algorithm used up its fuel ({fuel_used} units)"),
+            compute_units: fuel_used,
+        },
+        CallError::OutOfMemory { fuel_used } => ExecError::ResourceLimit {
+            message: "the algorithm exceeded its memory limit".into(),
+            compute_units: fuel_used,
+        },
+        CallError::Trap { message, fuel_used } => ExecError::Crash {
+            message,
+            compute_units: fuel_used,
+        },
+        CallError::InvalidModule(m) => ExecError::Crash {
+            message: format!("invalid module: {m}"),
+            compute_units: 0,
+        },
         CallError::Internal(m) => ExecError::Internal(m),
     }
 }
@@ -132,6 +147,10 @@ impl Executor for HubExecutor {
         self.template.clone()
     }
 
+    fn wasm_text(&self, module: &[u8]) -> Result<String, String> {
+        wasmprinter::print_bytes(module).map_err(|e| e.to_string())
+    }
+
     async fn execute(
         &self,
         artifact: &Artifact,
@@ -141,7 +160,7 @@ impl Executor for HubExecutor {
         match artifact.kind {
             RuntimeKind::Wasm => {
                 let limits = Limits {
-                    fuel: CALL_FUEL,
+                    fuel: run.fuel,
                     timeout: run.timeout,
                     ..Limits::default()
                 };

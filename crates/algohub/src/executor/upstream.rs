@@ -289,7 +289,10 @@ impl Upstream {
         };
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
-                ExecError::Timeout(timeout)
+                ExecError::Timeout {
+                    after: timeout,
+                    compute_units: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                }
             } else {
                 // The resolver's refusal (SSRF guard) is in the source chain.
                 let mut msg = e.to_string();

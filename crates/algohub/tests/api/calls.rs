@@ -303,7 +303,7 @@ pub(crate) async fn calls_through_the_wasm_runtime(db: Db) {
     let c = compile(&app, &alice, "alice/echo").await;
     let slow = c["version_info"]["git_hash"].as_str().unwrap().to_string();
     // The loop never ends: only the deadline (not its fuel, which lasts
-    // seconds) can stop it this way.
+    // far longer than the call may run) can stop it this way.
     let (s, r) = call(
         &app,
         &alice,

@@ -24,10 +24,14 @@ mod index_and_transfer;
 mod invitations;
 mod journal;
 mod keys;
+mod limits;
 mod matrix;
+mod metrics;
 mod multinode;
 mod notifications;
 mod promises;
+mod races;
+mod source;
 mod startup;
 mod support;
 
@@ -110,6 +114,12 @@ support::api_tests! {
             org_keys_and_member_keys,
             explain_and_who_can,
             cluster_admin_issues_keys_for_users;
+        limits:
+            failed_wasm_calls_report_the_fuel_they_used,
+            timeout_and_fuel_are_cluster_settings_an_algorithm_may_lower,
+            an_algorithms_timeout_cap_is_its_calls_deadline;
+        metrics:
+            calls_and_errors_are_counted_per_algorithm_with_histograms;
         matrix:
             route_role_matrix;
         multinode:
@@ -124,10 +134,15 @@ support::api_tests! {
             authors_approve_their_own_versions_where_the_org_allows_it,
             a_declined_invitation_sends_no_email,
             http_upstreams_may_not_reach_internal_addresses_by_default;
+        source:
+            source_follows_visibility_rights_and_super_powers,
+            http_definitions_show_no_secrets;
         guarantees:
             the_last_cluster_admin_stays,
             calls_are_refused_once_the_usage_backlog_is_full,
             an_admins_suspension_ends_their_impersonation_sessions;
+        races:
+            leaving_an_org_is_its_own_decision;
     }
     postgres_only {
         durability:
@@ -135,5 +150,10 @@ support::api_tests! {
         guarantees:
             admins_acting_on_each_other_at_once_leave_one,
             call_tokens_are_checked_on_another_node;
+        races:
+            a_publish_racing_a_transfer_waits_for_approval,
+            transfers_of_one_app_at_once_move_it_whole,
+            an_algorithm_put_into_an_app_during_its_transfer_goes_with_it,
+            refused_calls_share_their_store_reads;
     }
 }

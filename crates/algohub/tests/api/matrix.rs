@@ -374,10 +374,33 @@ async fn fixture(db: &Db) -> (TestApp, Fixture) {
         200,
     )
     .await;
+    // acme/sealed in app vision: closed source (its source is for those with
+    // rights on it), built once.
+    setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme",
+        &bob,
+        json!({"name": "sealed", "app": "vision", "details": {"label": "S"},
+               "settings": {"source_visibility": "closed", "license": "apl", "network_access": "isolated", "pipeline_enabled": false}}),
+        200,
+    )
+    .await;
+    let sealed = setup(
+        &app,
+        Method::POST,
+        "/v1/algorithms/acme/sealed/compile",
+        &bob,
+        json!({}),
+        200,
+    )
+    .await;
     let subs = vec![
         ("{algoid}", field(&model, "/id")),
         ("{hash}", field(&built, "/version_info/git_hash")),
         ("{build}", field(&built, "/build/build_id")),
+        ("{sealedbuild}", field(&sealed, "/build/build_id")),
+        ("{sealedhash}", field(&sealed, "/version_info/git_hash")),
         ("{inv}", field(&inv, "/id")),
         ("{orgkey}", field(&orgkey, "/id")),
         ("{token}", token),

@@ -489,8 +489,9 @@ pub(crate) async fn sudo_calls_are_on_the_audit_trail(db: Db) {
 }
 
 /// A guest that loops for ever, burning `per_turn` fuel units a turn (each
-/// `i32.const` costs one; `drop` and the loop itself cost none), so that it
-/// reaches the 10 000 000 000 units a call may burn within moments.
+/// `i32.const` costs one; `drop` and the loop itself cost none, and the
+/// compiler folds the pairs away), so that it reaches the fuel of a call with
+/// the default timeout (30 000 000 000 000 units) within moments.
 fn fuel_burner(per_turn: usize) -> String {
     format!(
         "(module (memory (export \"memory\") 1)\n  (func (export \"_start\")\n    (loop $forever\n{}      (br $forever))))\n",
@@ -518,9 +519,10 @@ async fn build_wat(app: &TestApp, key: &str, wat: &str) -> String {
 }
 
 /// README line 5 and docs/guest-abi.md, Limits: wasm runs "with fuel,
-/// memory and time limits"; a guest over its fuel (10 000 000 000 units per
-/// call, the same for every algorithm) or its linear memory (256 MiB) fails
-/// with a `ResourceLimitError`, and neither affects the server or other calls.
+/// memory and time limits"; a guest over its fuel (`wasm_fuel_per_sec` times
+/// its timeout: 30 000 000 000 000 units for the default 300 s) or its linear
+/// memory (256 MiB) fails with a `ResourceLimitError`, and neither affects
+/// the server or other calls.
 pub(crate) async fn wasm_fuel_and_memory_limits(db: Db) {
     let app = TestApp::new(&db).await;
     let alice = app.make_user("alice", false).await;
@@ -546,14 +548,22 @@ pub(crate) async fn wasm_fuel_and_memory_limits(db: Db) {
     let message = r["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("used up its fuel"), "{r}");
     assert!(r.get("result").is_none(), "{r}");
-    // On record as a failed call.
+    // All of the budget of a call with the default timeout was used.
+    let budget = algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC * 300;
+    assert_eq!(r["metadata"]["compute_units"].as_u64(), Some(budget), "{r}");
+    // On record as a failed call, with that fuel.
     let rid = r["request_id"].as_str().unwrap();
     let (s, rec) = app
         .get(&format!("/v1/admin/usage/calls/{rid}"), &app.root)
         .await;
     assert_eq!(
-        (s, rec["status"].as_str(), rec["error_code"].as_str()),
-        (200, Some("error"), Some("ResourceLimitError")),
+        (
+            s,
+            rec["status"].as_str(),
+            rec["error_code"].as_str(),
+            rec["compute_units"].as_u64()
+        ),
+        (200, Some("error"), Some("ResourceLimitError"), Some(budget)),
         "{rec}"
     );
 

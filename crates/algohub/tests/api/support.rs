@@ -46,6 +46,9 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
+        call_timeout_secs: 300,
+        max_call_timeout_secs: 3000,
+        wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,
         smtp_url: None,
         smtp_from: "algohub <algohub@localhost>".into(),
     }

@@ -187,7 +187,7 @@ async fn call_rate(
                         content_type: ContentKind::Text,
                         data: b"hello".to_vec(),
                     },
-                    timeout: Duration::from_secs(10),
+                    timeout: Some(Duration::from_secs(10)),
                     sudo: false,
                 };
                 let out = hub.call_algorithm(&p, req).await.map_err(e2s)?;

@@ -4,7 +4,7 @@
 use super::super::Hub;
 use super::super::algorithms::no_such_algorithm;
 use super::super::call_cache::CallTarget;
-use super::CallRequest;
+use super::{CallMetrics, CallRequest};
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, SemVer, Version, VersionStatus};
 use crate::policy::{Action, Principal, Resource};
@@ -16,6 +16,7 @@ pub(super) struct Resolved {
     pub(super) label: String,
     pub(super) algorithm: Arc<Algorithm>,
     pub(super) private_ok: bool,
+    pub(super) metrics: Arc<CallMetrics>,
 }
 
 enum Spec {
@@ -82,6 +83,10 @@ impl Hub {
             .map(|b| (b.commit_sha, b.artifact_digest))
             .collect();
         let target = Arc::new(CallTarget {
+            metrics: Arc::new(CallMetrics::algorithm(
+                &algorithm.owner_name,
+                &algorithm.name,
+            )),
             algorithm: Arc::new(algorithm),
             versions,
             builds,
@@ -118,12 +123,13 @@ impl Hub {
             // A cached target may predate a version published (or a build
             // made) a moment ago through another node, whose change this
             // node's poller has not applied yet: catch up (one read of the
-            // change feed when nothing is new) and, if anything changed,
+            // change feed when nothing is new, shared by the refusals that
+            // wait for it, at most one every 50 ms) and, if anything changed,
             // resolve again. Calls that resolve are not delayed by this.
             Err(e)
                 if cached && matches!(e.code, Code::VersionNotFound | Code::AlgorithmNotFound) =>
             {
-                if !self.catch_up().await.unwrap_or(false) {
+                if !self.catch_up_before_refusing().await {
                     return Err(e);
                 }
                 let (fresh, _) = self.call_target(&req.owner, &req.name).await?;
@@ -252,6 +258,7 @@ impl Hub {
             label,
             algorithm: algo.clone(),
             private_ok,
+            metrics: target.metrics.clone(),
         })
     }
 }

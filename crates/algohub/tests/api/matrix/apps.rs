@@ -162,6 +162,37 @@ pub(super) fn rows() -> Vec<Row> {
             None,
             "DTBA",
         ),
+        // Source: acme/model's is open (every reader of the algorithm),
+        // acme/sealed's closed (rights on it: carol's team grant of write on
+        // vision, bob, alice; not dave, a viewer, who gets 403).
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/versions/{version}/source",
+            "/v1/algorithms/acme/model/versions/0.1.0/source",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/builds/{build_id}/source",
+            "/v1/algorithms/acme/model/builds/{build}/source",
+            None,
+            "DTBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/versions/{version}/source",
+            "/v1/algorithms/acme/sealed/versions/{sealedhash}/source",
+            None,
+            "TBA",
+        ),
+        row(
+            "GET",
+            "/v1/algorithms/{owner}/{algo}/builds/{build_id}/source",
+            "/v1/algorithms/acme/sealed/builds/{sealedbuild}/source",
+            None,
+            "TBA",
+        ),
         row(
             "PUT",
             "/v1/algorithms/{owner}/{algo}/artifact",
