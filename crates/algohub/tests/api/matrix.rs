@@ -151,60 +151,54 @@ async fn fixture(db: &Db) -> (TestApp, Fixture) {
     app.add_member("acme", "dave", "viewer").await;
     app.add_member("acme", "carol", "team_contributor").await;
     app.add_member("acme", "bob", "contributor").await;
-    setup(
-        &app,
-        Method::POST,
-        "/v1/apps/acme",
-        &alice,
-        json!({"name": "vision"}),
-        201,
-    )
-    .await;
-    setup(
-        &app,
-        Method::POST,
-        "/v1/apps/bob",
-        &bob,
-        json!({"name": "sketch"}),
-        201,
-    )
-    .await;
-    setup(
-        &app,
-        Method::POST,
-        "/v1/organizations/acme/teams",
-        &alice,
-        json!({"name": "ml"}),
-        201,
-    )
-    .await;
-    setup(
-        &app,
-        Method::PUT,
-        "/v1/organizations/acme/teams/ml/members/carol",
-        &alice,
-        json!({}),
-        204,
-    )
-    .await;
-    setup(
-        &app,
-        Method::PUT,
-        "/v1/organizations/acme/teams/ml/apps/vision",
-        &alice,
-        json!({"role": "write"}),
-        204,
-    )
-    .await;
-    setup(
-        &app,
-        Method::POST,
-        "/v1/organization/types",
-        &root,
-        json!({"name": "spare"}),
-        200,
-    )
-    .await;
+    // Apps vision (acme) and sketch (bob), team ml holding vision with carol
+    // in it, and a spare org type.
+    for (method, path, key, body, want) in [
+        (
+            Method::POST,
+            "/v1/apps/acme",
+            &alice,
+            json!({"name": "vision"}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/v1/apps/bob",
+            &bob,
+            json!({"name": "sketch"}),
+            201,
+        ),
+        (
+            Method::POST,
+            "/v1/organizations/acme/teams",
+            &alice,
+            json!({"name": "ml"}),
+            201,
+        ),
+        (
+            Method::PUT,
+            "/v1/organizations/acme/teams/ml/members/carol",
+            &alice,
+            json!({}),
+            204,
+        ),
+        (
+            Method::PUT,
+            "/v1/organizations/acme/teams/ml/apps/vision",
+            &alice,
+            json!({"role": "write"}),
+            204,
+        ),
+        (
+            Method::POST,
+            "/v1/organization/types",
+            &root,
+            json!({"name": "spare"}),
+            200,
+        ),
+    ] {
+        setup(&app, method, path, key, body, want).await;
+    }
     let inv = setup(
         &app,
         Method::POST,
