@@ -10,67 +10,15 @@
 //! by the benchmarks (algohub-bench), not here.
 
 use crate::governance::gauged_upstream;
+use crate::nodes::{DEADLINE, cli_user, start_node};
 use crate::support::Db;
 use algohub_core::store::UsageStore;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// One `algohub serve` process; killed (SIGKILL) when dropped.
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// How long an awaited event may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn algohub(dir: &std::path::Path, url: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_algohub"));
-    c.env("ALGOHUB_DATA_DIR", dir)
-        .env("ALGOHUB_DATABASE_URL", url)
-        .env("ALGOHUB_LOG_LEVEL", "error")
-        .env("ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE", "true")
-        .env("ALGOHUB_CALL_SLOT_LEASE_SECS", "3")
-        .current_dir(dir);
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_node(dir: &std::path::Path, url: &str) -> Node {
-    let port = free_port();
-    let child = algohub(dir, url)
-        .arg("serve")
-        .env("ALGOHUB_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("algohub serve starts");
-    let node = Node {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while reqwest::get(format!("{}/readyz", node.base)).await.is_err() {
-        assert!(start.elapsed() < DEADLINE, "node never came up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    node
-}
+/// Slots of a killed node come back after this lease.
+const LEASE: &[(&str, &str)] = &[("ALGOHUB_CALL_SLOT_LEASE_SECS", "3")];
 
 /// The sequence number of the newest policy change in the database.
 async fn newest_change(url: &str) -> i64 {
@@ -108,33 +56,6 @@ async fn until_applied(base: &str, seq: i64) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Creates a user with the CLI and returns a new key of theirs.
-fn cli_user(dir: &std::path::Path, url: &str, name: &str, admin: bool) -> String {
-    let mut args = vec![
-        "admin".to_string(),
-        "create-user".into(),
-        "--username".into(),
-        name.into(),
-        "--email".into(),
-        format!("{name}@example.com"),
-    ];
-    if admin {
-        args.push("--admin".into());
-    }
-    let st = algohub(dir, url)
-        .args(&args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "create-user {name}");
-    let out = algohub(dir, url)
-        .args(["admin", "create-key", "--username", name])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "create-key {name}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 async fn send(
@@ -219,7 +140,7 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
     let root = cli_user(dir, &url, "root", true);
     let alice = cli_user(dir, &url, "alice", false);
     let bob = cli_user(dir, &url, "bob", false);
-    let node = start_node(dir, &url).await;
+    let node = start_node(dir, &url, LEASE).await;
     publish_algorithm(&node.base, &alice, "alice", "echo", None).await;
     drop(node);
 
@@ -228,7 +149,7 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
     let per_round = 10;
     for round in 0..3 {
         let before = answered.lock().unwrap().len();
-        let node = start_node(dir, &url).await;
+        let node = start_node(dir, &url, LEASE).await;
         let mut clients = Vec::new();
         for _ in 0..8 {
             let base = node.base.clone();
@@ -275,7 +196,7 @@ async fn records_survive_kill_9(url: String, dir: &std::path::Path) {
         );
     }
 
-    let _node = start_node(dir, &url).await;
+    let _node = start_node(dir, &url, LEASE).await;
     let store = algohub_store::connect(&url).await.expect("store");
     let answered = answered.lock().unwrap().clone();
     for rid in &answered {
@@ -355,7 +276,7 @@ pub(crate) async fn work_limit_holds_across_three_nodes(db: Db) {
     let bob = cli_user(dir.path(), &url, "bob", false);
     let mut nodes = Vec::new();
     for _ in 0..3 {
-        nodes.push(start_node(dir.path(), &url).await);
+        nodes.push(start_node(dir.path(), &url, LEASE).await);
     }
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     let hold_ms = 100;

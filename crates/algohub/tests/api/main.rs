@@ -28,6 +28,7 @@ mod limits;
 mod matrix;
 mod metrics;
 mod multinode;
+mod nodes;
 mod notifications;
 mod promises;
 mod races;

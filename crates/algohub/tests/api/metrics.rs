@@ -6,85 +6,13 @@
 //! in-process test servers have none), so the node is a real `algohub serve`
 //! process.
 
+use crate::nodes::{DEADLINE, Node, cli_user, start_node};
 use crate::support::Db;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const FAIL_WAT: &str = include_str!("../../../../examples/fail.wat");
 const SLOW_WAT: &str = include_str!("../../../../examples/slow.wat");
-
-/// How long an awaited event may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// An `algohub serve` process, killed when dropped.
-struct Node {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn algohub(dir: &std::path::Path, url: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_algohub"));
-    c.env("ALGOHUB_DATA_DIR", dir)
-        .env("ALGOHUB_DATABASE_URL", url)
-        .env("ALGOHUB_LOG_LEVEL", "error")
-        .env("ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE", "true")
-        // One call at a time per account: a second one is refused.
-        .env("ALGOHUB_DEFAULT_WORK_LIMIT", "1")
-        .current_dir(dir);
-    c
-}
-
-/// Creates a user with the CLI and returns a new key of theirs.
-fn cli_user(dir: &std::path::Path, url: &str, name: &str) -> String {
-    let st = algohub(dir, url)
-        .args(["admin", "create-user", "--username", name, "--email"])
-        .arg(format!("{name}@example.com"))
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "create-user {name}");
-    let out = algohub(dir, url)
-        .args(["admin", "create-key", "--username", name])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "create-key {name}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-async fn start_node(dir: &std::path::Path, url: &str) -> Node {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = algohub(dir, url)
-        .arg("serve")
-        .env("ALGOHUB_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("algohub serve starts");
-    let node = Node {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
-    };
-    let start = Instant::now();
-    while reqwest::get(format!("{}/readyz", node.base)).await.is_err() {
-        assert!(start.elapsed() < DEADLINE, "the node never came up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    node
-}
 
 impl Node {
     /// Sends `body` with its Content-Type; returns the status and JSON answer.
@@ -248,8 +176,9 @@ fn expect(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
 pub(crate) async fn calls_and_errors_are_counted_per_algorithm_with_histograms(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let url = db.fresh_url().await;
-    let key = cli_user(dir.path(), &url, "ops");
-    let node = start_node(dir.path(), &url).await;
+    let key = cli_user(dir.path(), &url, "ops", false);
+    // One call at a time per account: a second one is refused.
+    let node = start_node(dir.path(), &url, &[("ALGOHUB_DEFAULT_WORK_LIMIT", "1")]).await;
     let (upstream, gauge) = crate::governance::gauged_upstream().await;
     node.publish(&key, "ops", "echo", None).await;
     node.publish(&key, "ops", "fail", Some(("text/plain", FAIL_WAT.into())))
