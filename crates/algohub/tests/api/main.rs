@@ -1,7 +1,7 @@
 //! API tests: one integration binary (see ARCHITECTURE.md, Tests).
 //!
 //! Every case runs on SQLite and on PostgreSQL (`sqlite::…` and `postgres::…`),
-//! each run on fresh databases dropped when it ends; see `support::api_tests!`.
+//! each run on fresh databases dropped when it ends; see `harness::api_tests!`.
 //! `.ci/run` fails when the PostgreSQL run executed fewer tests than the SQLite one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +20,7 @@ mod durability;
 mod elevated;
 mod governance;
 mod guarantees;
+mod harness;
 mod index_and_transfer;
 mod invitations;
 mod journal;
@@ -36,7 +37,7 @@ mod source;
 mod startup;
 mod support;
 
-support::api_tests! {
+harness::api_tests! {
     both {
         accounts:
             users_lifecycle_and_tombstones,
