@@ -4,8 +4,9 @@
 //! Design: every domain event the store writes inside a business transaction
 //! is an audit record (so the record commits exactly when the change does).
 //! The request's facts (request id, authentication method, a SHA-256 of the
-//! token, source address) reach the store through a task-local set by the HTTP
-//! layer, so no store signature has to carry them. Each record stores the hash
+//! token, source address, who acts as whom) are an `AuditContext` that every
+//! audited store write takes as its first argument: nothing carries identity
+//! implicitly, so a task spawned for a request audits as that request. Each record stores the hash
 //! of the record before it and its own hash over its fields and that link:
 //! editing a record breaks its hash, deleting or reordering records breaks the
 //! links. (Truncating the newest records is not visible in the chain alone;
@@ -15,46 +16,102 @@ use crate::model::{AccountId, Millis};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// Facts about the request an audit record is written for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditContext {
-    pub request_id: String,
-    /// `key` (bare), `simple`, `bearer`, `none`, or `cli`.
-    pub auth_method: String,
-    /// Hex SHA-256 of the presented token (never the token itself).
-    pub token_sha256: Option<String>,
-    /// The client's address.
-    pub source: Option<String>,
-    /// Under impersonation: (the admin really acting, the account acted as),
-    /// set once the caller is known.
-    pub impersonation: std::sync::Arc<std::sync::OnceLock<(AccountId, AccountId)>>,
+/// How a request authenticated, as audit records name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// No credential (a refused request, or a route open to anyone).
+    #[default]
+    None,
+    /// An API key sent bare (`Authorization: <key>`).
+    Key,
+    /// `Authorization: Simple <key>`.
+    Simple,
+    /// `Authorization: Bearer <key>` (a personal access token is a key).
+    Bearer,
+    /// An impersonation session (`ahs_...`).
+    Session,
+    /// An algorithm's call token (`ahc1....`) during a call.
+    CallToken,
+    /// An `algohub admin ...` command on the server's machine.
+    Cli,
+    /// The node itself (maintenance: expiries), no person.
+    System,
 }
 
-impl AuditContext {
-    /// Who really acted and which account the act was done as, given the
-    /// account the service named.
-    pub fn actors(&self, named: Option<AccountId>) -> (Option<AccountId>, Option<AccountId>) {
-        match self.impersonation.get() {
-            Some((real, acting)) => (Some(*real), Some(*acting)),
-            None => (named, named),
+impl CredentialKind {
+    /// The name stored in audit records (`auth_method`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Key => "key",
+            Self::Simple => "simple",
+            Self::Bearer => "bearer",
+            Self::Session => "session",
+            Self::CallToken => "call_token",
+            Self::Cli => "cli",
+            Self::System => "system",
         }
     }
 }
 
-tokio::task_local! {
-    /// The audit context of the request this task serves.
-    pub static AUDIT_CONTEXT: AuditContext;
+/// Facts about the request an audit record is written for. Built once per
+/// request (see `RequestCtx`) and handed to every store write of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditContext {
+    pub request_id: String,
+    pub credential: CredentialKind,
+    /// Hex SHA-256 of the presented token (never the token itself).
+    pub token_sha256: Option<String>,
+    /// The client's address.
+    pub source: Option<String>,
+    /// Under impersonation: (the admin really acting, the account acted as).
+    pub acting_as: Option<(AccountId, AccountId)>,
 }
 
-/// The current request's audit context (`cli` when there is no request).
-pub fn current_context() -> AuditContext {
-    AUDIT_CONTEXT
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| AuditContext {
-            request_id: String::new(),
-            auth_method: "cli".into(),
+impl AuditContext {
+    /// An `algohub admin ...` command (no request id, no token).
+    pub fn cli() -> Self {
+        Self {
+            credential: CredentialKind::Cli,
             ..Default::default()
-        })
+        }
+    }
+
+    /// The node's own housekeeping (no person, no request).
+    pub fn system() -> Self {
+        Self {
+            credential: CredentialKind::System,
+            ..Default::default()
+        }
+    }
+
+    /// Who really acted and which account the act was done as, given the
+    /// account the service named.
+    pub fn actors(&self, named: Option<AccountId>) -> (Option<AccountId>, Option<AccountId>) {
+        match self.acting_as {
+            Some((real, acting)) => (Some(real), Some(acting)),
+            None => (named, named),
+        }
+    }
+
+    /// The request facts as an audit record stores them.
+    pub fn facts(&self) -> RecordFacts<'_> {
+        RecordFacts {
+            request_id: &self.request_id,
+            auth_method: self.credential.as_str(),
+            token_sha256: self.token_sha256.as_deref(),
+            source: self.source.as_deref(),
+        }
+    }
+}
+
+/// The request facts of one audit record, as stored (and hashed).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFacts<'a> {
+    pub request_id: &'a str,
+    pub auth_method: &'a str,
+    pub token_sha256: Option<&'a str>,
+    pub source: Option<&'a str>,
 }
 
 /// An audit record as stored (an event with its request facts and links).
@@ -105,7 +162,7 @@ pub fn chain_hash(
     target: &str,
     detail: &str,
     outcome: &str,
-    ctx: &AuditContext,
+    facts: RecordFacts<'_>,
 ) -> String {
     let mut h = Sha256::new();
     let mut field = |b: &[u8]| {
@@ -121,21 +178,20 @@ pub fn chain_hash(
     field(target.as_bytes());
     field(detail.as_bytes());
     field(outcome.as_bytes());
-    field(ctx.request_id.as_bytes());
-    field(ctx.auth_method.as_bytes());
-    field(ctx.token_sha256.as_deref().unwrap_or("").as_bytes());
-    field(ctx.source.as_deref().unwrap_or("").as_bytes());
+    field(facts.request_id.as_bytes());
+    field(facts.auth_method.as_bytes());
+    field(facts.token_sha256.unwrap_or("").as_bytes());
+    field(facts.source.unwrap_or("").as_bytes());
     hex::encode(h.finalize())
 }
 
 /// The hash a stored record should have, recomputed from its fields.
 pub fn record_hash(r: &AuditRecord, prev: &str) -> String {
-    let ctx = AuditContext {
-        request_id: r.request_id.clone(),
-        auth_method: r.auth_method.clone(),
-        token_sha256: r.token_sha256.clone(),
-        source: r.source.clone(),
-        ..Default::default()
+    let facts = RecordFacts {
+        request_id: &r.request_id,
+        auth_method: &r.auth_method,
+        token_sha256: r.token_sha256.as_deref(),
+        source: r.source.as_deref(),
     };
     chain_hash(
         prev,
@@ -146,7 +202,7 @@ pub fn record_hash(r: &AuditRecord, prev: &str) -> String {
         &r.target,
         &r.detail.to_string(),
         &r.outcome,
-        &ctx,
+        facts,
     )
 }
 

@@ -7,6 +7,7 @@
 //! - `services`: the use cases (caller first, then load, authorize, change, record).
 
 pub mod audit;
+pub mod context;
 pub mod error;
 pub mod model;
 pub mod names;
@@ -16,4 +17,5 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 
+pub use context::RequestCtx;
 pub use error::{Code, Error, ErrorKind, LimitInfo, Result};

@@ -6,6 +6,7 @@
 //! (`PolicyChange`) in the same transaction, which is how other nodes learn of it;
 //! what the policy engine reads back (`PolicyFeed` and its rows) is in `store/feed.rs`.
 
+use crate::audit::AuditContext;
 use crate::model::*;
 use crate::roles::{AppRole, OrgRole};
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User>;
     async fn get_user(&self, id: AccountId) -> StoreResult<User>;
     async fn get_user_by_name(&self, name: &str) -> StoreResult<User>;
     async fn get_user_by_uuid(&self, uuid: &str) -> StoreResult<User>;
@@ -63,7 +64,12 @@ pub trait AccountStore: Send + Sync {
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// Users ordered by name, after `marker` (exclusive), deleted ones excluded.
     async fn list_users(&self, page: &Page) -> StoreResult<Vec<User>>;
-    async fn update_user(&self, id: AccountId, update: &UserUpdate) -> StoreResult<User>;
+    async fn update_user(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        update: &UserUpdate,
+    ) -> StoreResult<User>;
     /// Users whose name or email starts with `prefix` (lowercase), ordered by
     /// name after `marker`, deleted ones excluded.
     async fn search_users(&self, prefix: &str, page: &Page) -> StoreResult<Vec<User>>;
@@ -71,6 +77,7 @@ pub trait AccountStore: Send + Sync {
     /// naming `actor` (`None` for the command line).
     async fn set_user_flags(
         &self,
+        ctx: &AuditContext,
         actor: Option<AccountId>,
         id: AccountId,
         cluster_admin: Option<bool>,
@@ -80,6 +87,7 @@ pub trait AccountStore: Send + Sync {
     /// an event. A suspended account's credentials stop working at once.
     async fn set_account_status(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         id: AccountId,
         status: AccountStatus,
@@ -88,7 +96,12 @@ pub trait AccountStore: Send + Sync {
     /// memberships, team seats, keys and pending invitations, in one transaction.
     /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is
     /// the only admin of an org.
-    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<DeletionReceipt>;
+    async fn delete_user(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        actor: AccountId,
+    ) -> StoreResult<DeletionReceipt>;
     /// Resolves a name in the shared namespace (live or tombstoned).
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
     async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;
@@ -103,16 +116,31 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait OrgStore: Send + Sync {
     async fn list_org_types(&self) -> StoreResult<Vec<OrgType>>;
-    async fn create_org_type(&self, name: &str) -> StoreResult<OrgType>;
-    async fn delete_org_type(&self, name: &str) -> StoreResult<()>;
+    async fn create_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<OrgType>;
+    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<()>;
     /// Creates the org with `creator` as its first admin, in one transaction.
-    async fn create_org(&self, org: &NewOrg, creator: AccountId) -> StoreResult<Org>;
+    async fn create_org(
+        &self,
+        ctx: &AuditContext,
+        org: &NewOrg,
+        creator: AccountId,
+    ) -> StoreResult<Org>;
     async fn get_org(&self, id: AccountId) -> StoreResult<Org>;
     async fn get_org_by_name(&self, name: &str) -> StoreResult<Org>;
     async fn list_orgs(&self, page: &Page) -> StoreResult<Vec<Org>>;
-    async fn update_org(&self, id: AccountId, update: &OrgUpdate) -> StoreResult<Org>;
+    async fn update_org(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        update: &OrgUpdate,
+    ) -> StoreResult<Org>;
     /// Tombstones the org and removes its memberships, teams, keys and invitations.
-    async fn delete_org(&self, id: AccountId, actor: AccountId) -> StoreResult<()>;
+    async fn delete_org(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        actor: AccountId,
+    ) -> StoreResult<()>;
 
     async fn list_members(&self, org: AccountId, page: &Page) -> StoreResult<Vec<Membership>>;
     async fn get_membership(
@@ -124,6 +152,7 @@ pub trait OrgStore: Send + Sync {
     /// Adds a member; `Conflict{"membership"}` if already one.
     async fn add_member(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
@@ -132,6 +161,7 @@ pub trait OrgStore: Send + Sync {
     /// Changes a role; refused with `Conflict{"last_admin"}` if it would leave no admin.
     async fn set_member_role(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
@@ -139,13 +169,19 @@ pub trait OrgStore: Send + Sync {
     ) -> StoreResult<Membership>;
     /// Removes a member with their team seats and member keys; refused with
     /// `Conflict{"last_admin"}` for the last admin.
-    async fn remove_member(&self, org: AccountId, user: AccountId) -> StoreResult<()>;
+    async fn remove_member(
+        &self,
+        ctx: &AuditContext,
+        org: AccountId,
+        user: AccountId,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
     async fn create_invitation(
         &self,
+        ctx: &AuditContext,
         inv: &NewInvitation,
         outbox: &[NewOutboxMessage],
     ) -> StoreResult<Invitation>;
@@ -168,6 +204,7 @@ pub trait InvitationStore: Send + Sync {
     /// records the Terms of Use version, and adds the membership.
     async fn accept_invitation(
         &self,
+        ctx: &AuditContext,
         id: &str,
         user: AccountId,
         tos_version: i64,
@@ -176,47 +213,66 @@ pub trait InvitationStore: Send + Sync {
     /// Moves a pending invitation to `declined`, `rescinded` or `expired`.
     async fn close_invitation(
         &self,
+        ctx: &AuditContext,
         id: &str,
         status: InvitationStatus,
         now: Millis,
     ) -> StoreResult<Invitation>;
     /// Marks every pending invitation past its expiry as expired; returns how many.
-    async fn expire_invitations(&self, now: Millis) -> StoreResult<u64>;
+    async fn expire_invitations(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
 }
 
 #[async_trait]
 pub trait TeamStore: Send + Sync {
-    async fn create_team(&self, org: AccountId, name: &str) -> StoreResult<Team>;
+    async fn create_team(
+        &self,
+        ctx: &AuditContext,
+        org: AccountId,
+        name: &str,
+    ) -> StoreResult<Team>;
     async fn get_team(&self, org: AccountId, name: &str) -> StoreResult<Team>;
     async fn list_teams(&self, org: AccountId) -> StoreResult<Vec<Team>>;
-    async fn delete_team(&self, id: TeamId) -> StoreResult<()>;
+    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<()>;
     async fn list_team_members(&self, team: TeamId) -> StoreResult<Vec<TeamMember>>;
     /// Adds a seat; `NotFound` unless the user is a member of the team's org.
     async fn add_team_member(
         &self,
+        ctx: &AuditContext,
         team: TeamId,
         user: AccountId,
         expires_at: Option<Millis>,
     ) -> StoreResult<()>;
-    async fn remove_team_member(&self, team: TeamId, user: AccountId) -> StoreResult<()>;
+    async fn remove_team_member(
+        &self,
+        ctx: &AuditContext,
+        team: TeamId,
+        user: AccountId,
+    ) -> StoreResult<()>;
     async fn list_team_apps(&self, team: TeamId) -> StoreResult<Vec<TeamAppGrant>>;
     async fn grant_team_app(
         &self,
+        ctx: &AuditContext,
         team: TeamId,
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<()>;
-    async fn revoke_team_app(&self, team: TeamId, app: AppId) -> StoreResult<()>;
+    async fn revoke_team_app(
+        &self,
+        ctx: &AuditContext,
+        team: TeamId,
+        app: AppId,
+    ) -> StoreResult<()>;
     /// Removes memberships and grants whose `expires_at` has passed; each removal
     /// writes a `grant.expired` event. Returns how many were removed.
-    async fn expire_grants(&self, now: Millis) -> StoreResult<u64>;
+    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
 }
 
 #[async_trait]
 pub trait AppStore: Send + Sync {
     async fn create_app(
         &self,
+        ctx: &AuditContext,
         owner: AccountId,
         name: &str,
         description: &str,
@@ -232,9 +288,10 @@ pub trait AppStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<App>>;
-    async fn delete_app(&self, id: AppId) -> StoreResult<()>;
+    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<()>;
     async fn duplicate_app(
         &self,
+        ctx: &AuditContext,
         id: AppId,
         new_name: &str,
         created_by: AccountId,
@@ -253,27 +310,28 @@ pub trait AppStore: Send + Sync {
     /// another owner by the time the transfer holds it (moved meanwhile).
     async fn transfer_app(
         &self,
+        ctx: &AuditContext,
         id: AppId,
         from: AccountId,
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
     ) -> StoreResult<AppTransfer>;
-    async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
-    async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()>;
+    async fn pin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()>;
+    async fn unpin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()>;
     async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>>;
 }
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn create_key(&self, key: &NewKey) -> StoreResult<ApiKey>;
+    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<ApiKey>;
     async fn get_key(&self, id: KeyId) -> StoreResult<ApiKey>;
     async fn get_key_by_uuid(&self, uuid: &str) -> StoreResult<ApiKey>;
     /// Live (unrevoked) keys owned by an account (user keys or org keys).
     async fn list_keys(&self, owner: AccountId, kind: KeyKind) -> StoreResult<Vec<ApiKey>>;
     /// Live member keys issued for this org.
     async fn list_member_keys(&self, org: AccountId) -> StoreResult<Vec<ApiKey>>;
-    async fn revoke_key(&self, id: KeyId, now: Millis) -> StoreResult<()>;
+    async fn revoke_key(&self, ctx: &AuditContext, id: KeyId, now: Millis) -> StoreResult<()>;
     async fn touch_keys(&self, used: &[(KeyId, Millis)]) -> StoreResult<()>;
 }
 
@@ -285,7 +343,11 @@ pub trait AlgorithmStore: Send + Sync {
     /// `Conflict{"algorithm_name"}` on a name clash in the owner's namespace;
     /// `Conflict{"app_owner"}` when `app_id` names an app that is not (or no
     /// longer, after a transfer) the owner's.
-    async fn create_algorithm(&self, algo: &NewAlgorithm) -> StoreResult<Algorithm>;
+    async fn create_algorithm(
+        &self,
+        ctx: &AuditContext,
+        algo: &NewAlgorithm,
+    ) -> StoreResult<Algorithm>;
     async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_uuid(&self, uuid: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_id(&self, id: AlgoId) -> StoreResult<Algorithm>;
@@ -296,6 +358,7 @@ pub trait AlgorithmStore: Send + Sync {
     /// `Conflict{"app_owner"}` unless the app belongs to the algorithm's owner.
     async fn update_algorithm(
         &self,
+        ctx: &AuditContext,
         id: AlgoId,
         details: &serde_json::Value,
         settings: &serde_json::Value,
@@ -304,12 +367,13 @@ pub trait AlgorithmStore: Send + Sync {
     /// Points the algorithm at a new artifact (the next compile builds it).
     async fn set_algorithm_artifact(
         &self,
+        ctx: &AuditContext,
         id: AlgoId,
         digest: &str,
         runtime: RuntimeKind,
     ) -> StoreResult<Algorithm>;
     /// Soft-deletes: the algorithm stays resolvable for history, its name stays taken.
-    async fn delete_algorithm(&self, id: AlgoId) -> StoreResult<()>;
+    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<()>;
     /// Records a finished build of the algorithm's current artifact.
     async fn create_build(
         &self,
@@ -335,7 +399,7 @@ pub trait AlgorithmStore: Send + Sync {
     /// sees it, is an org that requires approval, and published otherwise: an
     /// app transfer moving the algorithm meanwhile is ordered before it (the
     /// new owner decides) or after it (the transfer submits it again).
-    async fn create_version(&self, v: &NewVersion) -> StoreResult<Version>;
+    async fn create_version(&self, ctx: &AuditContext, v: &NewVersion) -> StoreResult<Version>;
     /// All versions, newest semantic version first.
     async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>>;
     async fn get_version_by_uuid(&self, uuid: &str) -> StoreResult<Version>;
@@ -343,6 +407,7 @@ pub trait AlgorithmStore: Send + Sync {
     /// `Conflict{"not_pending"}` unless it is pending.
     async fn decide_version(
         &self,
+        ctx: &AuditContext,
         version: i64,
         approve: bool,
         by: AccountId,
@@ -394,6 +459,7 @@ pub trait OutboxStore: Send + Sync {
     /// as a refused request or a sudo call).
     async fn record_audit(
         &self,
+        ctx: &AuditContext,
         action: &str,
         actor: Option<AccountId>,
         target: &str,
@@ -416,6 +482,7 @@ pub trait NotificationStore: Send + Sync {
     /// audit event naming the sender.
     async fn send_notifications(
         &self,
+        ctx: &AuditContext,
         sender: AccountId,
         users: &[AccountId],
         text: &str,
@@ -435,6 +502,7 @@ pub trait NotificationStore: Send + Sync {
     /// when it exists); records an audit event.
     async fn create_invite_code(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         code: &str,
         signup_credits: i64,
@@ -444,7 +512,12 @@ pub trait NotificationStore: Send + Sync {
     /// Every invite code, newest first.
     async fn list_invite_codes(&self) -> StoreResult<Vec<InviteCode>>;
     /// Deletes an invite code (`NotFound` when there is none); records an event.
-    async fn delete_invite_code(&self, actor: AccountId, code: &str) -> StoreResult<()>;
+    async fn delete_invite_code(
+        &self,
+        ctx: &AuditContext,
+        actor: AccountId,
+        code: &str,
+    ) -> StoreResult<()>;
     /// Marks one notification (or all, with `None`) read; returns how many
     /// changed. `NotFound` when `id` is not the user's.
     async fn mark_notifications_read(
@@ -464,6 +537,7 @@ pub trait UsageStore: Send + Sync {
     /// change (so every node drops its cached limit).
     async fn set_work_limit(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         account: AccountId,
         limit: Option<i64>,
@@ -526,24 +600,30 @@ pub trait UsageStore: Send + Sync {
 #[async_trait]
 pub trait ElevatedStore: Send + Sync {
     /// Starts an impersonation session; the user is notified.
-    async fn create_session(&self, new: &NewSession) -> StoreResult<Session>;
+    async fn create_session(&self, ctx: &AuditContext, new: &NewSession) -> StoreResult<Session>;
     async fn get_session(&self, id: SessionId) -> StoreResult<Session>;
     /// Ends a live session (`by`: who ended it, `why`: `stopped`, `nested`);
     /// `NotFound` when it has already ended.
     async fn end_session(
         &self,
+        ctx: &AuditContext,
         id: SessionId,
         by: Option<AccountId>,
         why: &str,
     ) -> StoreResult<Session>;
     /// Ends the sessions whose time is up; returns how many.
-    async fn expire_sessions(&self, now: Millis) -> StoreResult<u64>;
+    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
     /// Turns a user's super powers on (`Some`) or off (`None`); off when they
     /// are already off is `NotFound`.
-    async fn set_super_powers(&self, user: AccountId, on: Option<&SuperPowers>) -> StoreResult<()>;
+    async fn set_super_powers(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        on: Option<&SuperPowers>,
+    ) -> StoreResult<()>;
     async fn get_super_powers(&self, user: AccountId) -> StoreResult<Option<SuperPowers>>;
     /// Turns off the super powers whose time is up; returns how many.
-    async fn expire_super_powers(&self, now: Millis) -> StoreResult<u64>;
+    async fn expire_super_powers(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
 }
 
 /// The whole store, as held by the services (`Arc<dyn Store>`).

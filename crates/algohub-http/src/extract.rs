@@ -3,18 +3,27 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use algohub_core::Code;
-use algohub_core::policy::Principal;
+use algohub_core::audit::{AuditContext, CredentialKind};
+use algohub_core::secrets::{CallTokenKey, SessionSecret, digest_hex};
+use algohub_core::{Code, RequestCtx};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// An authenticated caller. Accepts `Authorization: <key>`, `Simple <key>` and
-/// `Bearer <token>` (a personal access token is an API key; an `ahs_` token is
-/// an impersonation session; an `ahc1.` token is an algorithm's call token).
-#[derive(Debug, Clone, Copy)]
-pub struct Caller(pub Principal);
+/// The request's id, set by the `observe` middleware before any extractor
+/// runs (`x-request-id`, the log line, audit and usage records).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// An authenticated caller: the request context (`RequestCtx`) built once per
+/// request. Accepts `Authorization: <key>`, `Simple <key>` and
+/// `Bearer <token>` (a personal access token is an API key; an `ahs_` token
+/// is an impersonation session; an `ahc1.` token is an algorithm's call
+/// token). The header is parsed once and the token hashed once; the digest
+/// serves both the lookup and the audit records.
+#[derive(Debug, Clone)]
+pub struct Caller(pub RequestCtx);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -25,7 +34,7 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         // Already authenticated by a middleware (the admin gate).
         if let Some(done) = parts.extensions.get::<Caller>() {
-            return Ok(*done);
+            return Ok(done.clone());
         }
         let raw = parts
             .headers
@@ -44,12 +53,12 @@ impl FromRequestParts<AppState> for Caller {
                 )
             })?
             .trim();
-        let key = match raw.split_once(' ') {
-            Some((scheme, rest))
-                if scheme.eq_ignore_ascii_case("simple")
-                    || scheme.eq_ignore_ascii_case("bearer") =>
-            {
-                rest.trim()
+        let (scheme, token) = match raw.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("simple") => {
+                (CredentialKind::Simple, rest.trim())
+            }
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
+                (CredentialKind::Bearer, rest.trim())
             }
             Some(_) => {
                 return Err(ApiError::new(
@@ -57,25 +66,54 @@ impl FromRequestParts<AppState> for Caller {
                     "unsupported Authorization scheme: use Simple or Bearer",
                 ));
             }
-            None => raw,
+            None => (CredentialKind::Key, raw),
         };
-        let principal = state.hub.authenticate(key).await?;
+        let credential = if SessionSecret::looks_valid(token) {
+            CredentialKind::Session
+        } else if CallTokenKey::looks_like(token) {
+            CredentialKind::CallToken
+        } else {
+            scheme
+        };
+        let digest = digest_hex(token);
+        let principal = state.hub.authenticate(token, &digest).await?;
         if let Some(k) = principal.key {
             state.hub.record_key_use(k);
         }
-        if let Some(admin) = principal.impersonator {
-            // Audit records of this request name the admin as the real actor.
-            let acting = principal.account_id();
-            let _ = algohub_core::audit::AUDIT_CONTEXT
-                .try_with(|ctx| ctx.impersonation.set((admin, acting)));
-            state.hub.audit_impersonated_request(
-                &principal,
-                parts.method.as_str(),
-                parts.uri.path(),
-            );
+        let audit = AuditContext {
+            request_id: request_id(parts),
+            credential,
+            token_sha256: Some(digest),
+            source: source_address(parts),
+            acting_as: None,
+        };
+        let ctx = RequestCtx::new(principal, audit);
+        if ctx.principal.impersonator.is_some() {
+            // Every request of an impersonation session is on record.
+            state
+                .hub
+                .audit_impersonated_request(&ctx, parts.method.as_str(), parts.uri.path());
         }
-        Ok(Caller(principal))
+        Ok(Caller(ctx))
     }
+}
+
+/// The request id `observe` set (a fresh one if the router runs without it,
+/// as some tests do).
+pub fn request_id(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(algohub_core::context::new_request_id)
+}
+
+/// The client's address, when the server was started with connect info.
+pub fn source_address(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 /// A JSON body, parsed whatever the Content-Type: `curl -d` labels JSON as form

@@ -114,10 +114,12 @@ pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next)
         Err(e) => return e.into_response(),
     };
     // The route's own `Caller` reuses this authentication.
-    parts.extensions.insert(crate::extract::Caller(caller));
+    parts
+        .extensions
+        .insert(crate::extract::Caller(caller.clone()));
     // Impersonating from inside an impersonation is for the route to handle:
     // it ends the session.
-    if caller.impersonator.is_some() && parts.uri.path().ends_with("/impersonate") {
+    if caller.principal.impersonator.is_some() && parts.uri.path().ends_with("/impersonate") {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let admin = state.hub.authorize(
@@ -185,50 +187,8 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// The request's facts for audit records: how the caller authenticated (the
-/// Authorization header's form), a SHA-256 of the token (never the token) and
-/// the client address.
-fn audit_context(req: &Request, request_id: &str) -> algohub_core::audit::AuditContext {
-    let auth = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    let (method, token) = match auth {
-        None | Some("") => ("none", None),
-        Some(a) => {
-            let (scheme, token) = match a.split_once(' ') {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("simple") => {
-                    ("simple", rest.trim())
-                }
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    ("bearer", rest.trim())
-                }
-                _ => ("key", a),
-            };
-            if algohub_core::secrets::SessionSecret::looks_valid(token) {
-                ("session", Some(token))
-            } else if algohub_core::secrets::CallTokenKey::looks_like(token) {
-                ("call_token", Some(token))
-            } else {
-                (scheme, Some(token))
-            }
-        }
-    };
-    algohub_core::audit::AuditContext {
-        request_id: request_id.to_string(),
-        auth_method: method.to_string(),
-        token_sha256: token.map(algohub_core::secrets::digest_hex),
-        source: req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
-        ..Default::default()
-    }
-}
-
 /// Request id, metrics and (with `access_log`) one log line per request.
-pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -236,23 +196,25 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let request_id = req
+    // One id per request, always made here: it keys the call's usage record,
+    // so a client cannot choose it (a repeated id would collide with a
+    // record already kept). A client's own `x-request-id` is logged beside it.
+    let request_id = algohub_core::context::new_request_id();
+    let client_request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::new_v4()));
-    let ctx = audit_context(&req, &request_id);
-    let mut resp = algohub_core::audit::AUDIT_CONTEXT
-        .scope(ctx, next.run(req))
-        .await;
+        .map(str::to_string);
+    req.extensions_mut()
+        .insert(crate::extract::RequestId(request_id.clone()));
+    let mut resp = next.run(req).await;
     let status = resp.status().as_u16();
     let elapsed = start.elapsed().as_secs_f64();
     metrics::counter!("algohub_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("algohub_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed);
     if state.access_log {
-        tracing::info!(request_id = %request_id, method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
+        tracing::info!(request_id = %request_id, client_request_id = client_request_id.as_deref(), method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);

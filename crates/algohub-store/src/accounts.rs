@@ -7,6 +7,7 @@
 
 use crate::SqlStore;
 use crate::db::{AnyQuery, WriteTx, col, db_err, flag, page_limit};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::{AccountStore, ChangeKind, StoreError, StoreResult};
@@ -151,9 +152,9 @@ impl SqlStore {
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let id = insert_account(&mut tx, AccountKind::User, &user.username, now).await?;
         sqlx::query(
             "INSERT INTO users (account_id, email, full_name, company_name, company_role, password_hash, \
@@ -225,8 +226,13 @@ impl AccountStore for SqlStore {
         rows.iter().map(user_from_row).collect()
     }
 
-    async fn update_user(&self, id: AccountId, update: &UserUpdate) -> StoreResult<User> {
-        let mut tx = self.write().await?;
+    async fn update_user(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        update: &UserUpdate,
+    ) -> StoreResult<User> {
+        let mut tx = self.write(ctx).await?;
         let touched = sqlx::query(
             "UPDATE accounts SET updated_at = $1 WHERE id = $2 AND kind = 'user' AND status <> 'deleted'",
         )
@@ -274,6 +280,7 @@ impl AccountStore for SqlStore {
 
     async fn set_account_status(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         id: AccountId,
         status: AccountStatus,
@@ -281,7 +288,7 @@ impl AccountStore for SqlStore {
         if status == AccountStatus::Deleted {
             return Err(StoreError::Other("use delete_user or delete_org".into()));
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let row =
             sqlx::query("SELECT kind, status FROM accounts WHERE id = $1 AND status <> 'deleted'")
                 .bind(id)
@@ -332,12 +339,13 @@ impl AccountStore for SqlStore {
 
     async fn set_user_flags(
         &self,
+        ctx: &AuditContext,
         actor: Option<AccountId>,
         id: AccountId,
         cluster_admin: Option<bool>,
         sudo_user: Option<bool>,
     ) -> StoreResult<User> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::User).await?;
         if cluster_admin == Some(false) {
             tx.lock_cluster_admins().await?;
@@ -381,9 +389,14 @@ impl AccountStore for SqlStore {
         self.get_user(id).await
     }
 
-    async fn delete_user(&self, id: AccountId, actor: AccountId) -> StoreResult<DeletionReceipt> {
+    async fn delete_user(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        actor: AccountId,
+    ) -> StoreResult<DeletionReceipt> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::User).await?;
         let admin = OrgRole::Admin as i64;
         // Lock the orgs this user administers, then look for one they are the only admin of.

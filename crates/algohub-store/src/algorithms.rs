@@ -20,6 +20,7 @@ use crate::algorithm_rows::{
     algo_select, algorithm_from_row, build_from_row, build_select, version_from_row, version_select,
 };
 use crate::db::{RowLock, WriteTx, col, conflict, db_err};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -74,7 +75,7 @@ impl SqlStore {
 #[async_trait]
 impl AlgorithmStore for SqlStore {
     async fn put_artifact(&self, a: &Artifact) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         let exists = sqlx::query("SELECT digest FROM artifacts WHERE digest = $1")
             .bind(&a.digest)
             .fetch_optional(tx.conn())
@@ -109,9 +110,13 @@ impl AlgorithmStore for SqlStore {
         })
     }
 
-    async fn create_algorithm(&self, a: &NewAlgorithm) -> StoreResult<Algorithm> {
+    async fn create_algorithm(
+        &self,
+        ctx: &AuditContext,
+        a: &NewAlgorithm,
+    ) -> StoreResult<Algorithm> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, a.owner_id).await?;
         if let Some(app) = a.app_id {
             require_app_of(&mut tx, app, a.owner_id).await?;
@@ -196,12 +201,13 @@ impl AlgorithmStore for SqlStore {
 
     async fn update_algorithm(
         &self,
+        ctx: &AuditContext,
         id: AlgoId,
         details: &serde_json::Value,
         settings: &serde_json::Value,
         app_id: Option<Option<AppId>>,
     ) -> StoreResult<Algorithm> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         // The app before the algorithm, in the order a transfer locks them.
         if let Some(Some(app)) = app_id {
             tx.lock_app(app, RowLock::Share).await?;
@@ -230,11 +236,12 @@ impl AlgorithmStore for SqlStore {
 
     async fn set_algorithm_artifact(
         &self,
+        ctx: &AuditContext,
         id: AlgoId,
         digest: &str,
         runtime: RuntimeKind,
     ) -> StoreResult<Algorithm> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query("UPDATE algorithms SET artifact_digest = $1, runtime = $2, updated_at = $3 WHERE id = $4 AND deleted_at IS NULL")
             .bind(digest)
             .bind(runtime.as_str())
@@ -259,8 +266,8 @@ impl AlgorithmStore for SqlStore {
         Ok(algo)
     }
 
-    async fn delete_algorithm(&self, id: AlgoId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE algorithms SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
         )
@@ -293,7 +300,7 @@ impl AlgorithmStore for SqlStore {
         by: AccountId,
     ) -> StoreResult<Build> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         sqlx::query(
             "INSERT INTO builds (uuid, algorithm_id, commit_sha, artifact_digest, status, logs, created_by, started_at, finished_at) \
              VALUES ($1, $2, $3, $4, 'succeeded', $5, $6, $7, $7)",
@@ -352,8 +359,8 @@ impl AlgorithmStore for SqlStore {
         build_from_row(&row.ok_or(StoreError::NotFound)?)
     }
 
-    async fn create_version(&self, v: &NewVersion) -> StoreResult<Version> {
-        let mut tx = self.write().await?;
+    async fn create_version(&self, ctx: &AuditContext, v: &NewVersion) -> StoreResult<Version> {
+        let mut tx = self.write(ctx).await?;
         // The status goes by the owner the algorithm has now: share-locked, so
         // a transfer moving it either committed first (its new owner is read
         // below) or waits, and then finds this version to submit again.
@@ -448,6 +455,7 @@ impl AlgorithmStore for SqlStore {
 
     async fn decide_version(
         &self,
+        ctx: &AuditContext,
         version: i64,
         approve: bool,
         by: AccountId,
@@ -455,7 +463,7 @@ impl AlgorithmStore for SqlStore {
         digest: &str,
     ) -> StoreResult<Version> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE versions SET status = $1, decided_by = $2, decided_at = $3, decision_reason = $4, approved_digest = $5 \
              WHERE id = $6 AND status = 'pending' AND artifact_digest = $7",
@@ -517,7 +525,7 @@ impl AlgorithmStore for SqlStore {
         e: &AlgorithmError,
         keep_after: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         sqlx::query(
             "INSERT INTO algorithm_errors (algorithm_id, created_at, request_id, caller_id, version, input, error, error_type) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

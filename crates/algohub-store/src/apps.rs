@@ -14,6 +14,7 @@ use crate::SqlStore;
 use crate::accounts::{require_live, require_live_account};
 use crate::algorithms::{algorithm_in, version_in};
 use crate::db::{AnyQuery, RowLock, WriteTx, col, conflict, db_err, flag, new_uuid};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -125,12 +126,13 @@ impl SqlStore {
 impl AppStore for SqlStore {
     async fn create_app(
         &self,
+        ctx: &AuditContext,
         owner: AccountId,
         name: &str,
         description: &str,
         created_by: AccountId,
     ) -> StoreResult<App> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, owner).await?;
         let id = insert_app(&mut tx, owner, name, description, created_by).await?;
         tx.event(
@@ -185,8 +187,8 @@ impl AppStore for SqlStore {
         self.apps(q).await
     }
 
-    async fn delete_app(&self, id: AppId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let app = app_in(&mut tx, id).await?;
         drop_grants(&mut tx, id).await?;
         sqlx::query("DELETE FROM app_pins WHERE app_id = $1")
@@ -208,11 +210,12 @@ impl AppStore for SqlStore {
 
     async fn duplicate_app(
         &self,
+        ctx: &AuditContext,
         id: AppId,
         new_name: &str,
         created_by: AccountId,
     ) -> StoreResult<App> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let source = app_in(&mut tx, id).await?;
         let copy = insert_app(
             &mut tx,
@@ -237,13 +240,14 @@ impl AppStore for SqlStore {
 
     async fn transfer_app(
         &self,
+        ctx: &AuditContext,
         id: AppId,
         from: AccountId,
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
     ) -> StoreResult<AppTransfer> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         tx.lock_app(id, RowLock::Update).await?;
         let app = app_in(&mut tx, id).await?;
         if app.owner_id != from {
@@ -379,8 +383,8 @@ impl AppStore for SqlStore {
         })
     }
 
-    async fn pin_app(&self, user: AccountId, app: AppId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn pin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, user, AccountKind::User).await?;
         app_in(&mut tx, app).await?;
         sqlx::query("INSERT INTO app_pins (user_id, app_id, pinned_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, app_id) DO NOTHING")
@@ -393,8 +397,8 @@ impl AppStore for SqlStore {
         tx.commit().await
     }
 
-    async fn unpin_app(&self, user: AccountId, app: AppId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn unpin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         sqlx::query("DELETE FROM app_pins WHERE user_id = $1 AND app_id = $2")
             .bind(user)
             .bind(app)

@@ -9,6 +9,7 @@
 //! commit order and a poller reading `seq > last` never skips a late commit.
 
 use crate::{Dialect, SqlStore};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::{Millis, now_millis};
 use algohub_core::roles::{AppRole, OrgRole};
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
@@ -190,14 +191,26 @@ pub(crate) struct WriteTx<'a> {
     changes: Vec<(ChangeKind, i64)>,
     /// Audit records to append at commit: (action, actor, target, detail, outcome).
     events: Vec<(String, Option<i64>, String, serde_json::Value, &'static str)>,
+    /// The facts of the request the records are written for (`None` for the
+    /// node's own bookkeeping, which writes no audit records).
+    audit: Option<AuditContext>,
     /// Organizations one user may belong to; 0 = unlimited.
     pub(crate) max_orgs_per_user: u32,
     _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 impl SqlStore {
-    /// Starts a write transaction (see the module docs for the SQLite lock).
-    pub(crate) async fn write(&self) -> StoreResult<WriteTx<'_>> {
+    /// Starts a write transaction on behalf of a request (see the module docs
+    /// for the SQLite lock); its audit records carry the request's facts.
+    pub(crate) async fn write(&self, ctx: &AuditContext) -> StoreResult<WriteTx<'_>> {
+        let mut tx = self.write_unaudited().await?;
+        tx.audit = Some(ctx.clone());
+        Ok(tx)
+    }
+
+    /// Starts a write transaction of the node's own bookkeeping (call slots,
+    /// usage, the outbox, key use times): it records no audit records.
+    pub(crate) async fn write_unaudited(&self) -> StoreResult<WriteTx<'_>> {
         let (guard, tx) = match self.dialect {
             Dialect::Sqlite => {
                 let guard = self.write_lock.lock().await;
@@ -210,6 +223,7 @@ impl SqlStore {
             dialect: self.dialect,
             changes: Vec::new(),
             events: Vec::new(),
+            audit: None,
             max_orgs_per_user: self
                 .max_orgs_per_user
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -400,13 +414,22 @@ impl WriteTx<'_> {
             Some(r) => col(&r, "hash")?,
             None => String::new(),
         };
-        let ctx = algohub_core::audit::current_context();
+        // Bookkeeping writes record nothing; should one, it is the node's act.
+        let ctx = self.audit.take().unwrap_or_else(AuditContext::system);
         let at = now_millis();
         for (kind, actor, subject, detail, outcome) in std::mem::take(&mut self.events) {
             let detail = detail.to_string();
             let (actor, effective) = ctx.actors(actor);
             let hash = algohub_core::audit::chain_hash(
-                &prev, at, &kind, actor, effective, &subject, &detail, outcome, &ctx,
+                &prev,
+                at,
+                &kind,
+                actor,
+                effective,
+                &subject,
+                &detail,
+                outcome,
+                ctx.facts(),
             );
             sqlx::query(
                 "INSERT INTO events (kind, actor_id, subject, detail, at, effective_id, outcome, request_id, \
@@ -421,7 +444,7 @@ impl WriteTx<'_> {
             .bind(effective)
             .bind(outcome)
             .bind(&ctx.request_id)
-            .bind(&ctx.auth_method)
+            .bind(ctx.credential.as_str())
             .bind(ctx.token_sha256.as_deref())
             .bind(ctx.source.as_deref())
             .bind(&prev)

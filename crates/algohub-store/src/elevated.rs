@@ -3,6 +3,7 @@
 
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::*;
 use async_trait::async_trait;
@@ -71,9 +72,9 @@ pub(crate) async fn end_sessions_where(
 
 #[async_trait]
 impl ElevatedStore for SqlStore {
-    async fn create_session(&self, new: &NewSession) -> StoreResult<Session> {
+    async fn create_session(&self, ctx: &AuditContext, new: &NewSession) -> StoreResult<Session> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         crate::accounts::require_live(&mut tx, new.user_id, AccountKind::User).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sessions (digest, kind, user_id, actor_id, reason, created_at, expires_at) \
@@ -134,27 +135,33 @@ impl ElevatedStore for SqlStore {
 
     async fn end_session(
         &self,
+        ctx: &AuditContext,
         id: SessionId,
         by: Option<AccountId>,
         why: &str,
     ) -> StoreResult<Session> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let mut ended = end_sessions_where(&mut tx, "id = $3", id, now_millis(), by, why).await?;
         let s = ended.pop().ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(s)
     }
 
-    async fn expire_sessions(&self, now: Millis) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.write(ctx).await?;
         let ended =
             end_sessions_where(&mut tx, "expires_at <= $3", now, now, None, "expired").await?;
         tx.commit().await?;
         Ok(ended.len() as u64)
     }
 
-    async fn set_super_powers(&self, user: AccountId, on: Option<&SuperPowers>) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn set_super_powers(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        on: Option<&SuperPowers>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         crate::accounts::require_live(&mut tx, user, AccountKind::User).await?;
         match on {
             Some(p) => {
@@ -224,8 +231,8 @@ impl ElevatedStore for SqlStore {
         })
     }
 
-    async fn expire_super_powers(&self, now: Millis) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+    async fn expire_super_powers(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.write(ctx).await?;
         let rows = sqlx::query(
             "UPDATE users SET super_powers_until = NULL, super_powers_started_at = NULL, \
              super_powers_reason = NULL WHERE super_powers_until <= $1 RETURNING account_id",

@@ -13,6 +13,7 @@ use crate::SqlStore;
 use crate::db::{app_role, col, db_err, org_role};
 use crate::members::{other_admins, remove_membership};
 use crate::teams::team_org;
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::{AppRole, OrgRole};
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
@@ -46,12 +47,13 @@ impl SqlStore {
     /// `NotFound` unless both exist and the app belongs to the team's org.
     pub(crate) async fn upsert_team_app(
         &self,
+        ctx: &AuditContext,
         team: TeamId,
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, team).await?;
         sqlx::query("SELECT id FROM apps WHERE id = $1 AND owner_id = $2")
             .bind(app)
@@ -82,8 +84,13 @@ impl SqlStore {
         tx.commit().await
     }
 
-    pub(crate) async fn delete_team_app(&self, team: TeamId, app: AppId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    pub(crate) async fn delete_team_app(
+        &self,
+        ctx: &AuditContext,
+        team: TeamId,
+        app: AppId,
+    ) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM team_apps WHERE team_id = $1 AND app_id = $2")
             .bind(team)
             .bind(app)
@@ -104,8 +111,12 @@ impl SqlStore {
         tx.commit().await
     }
 
-    pub(crate) async fn expire_grants_at(&self, now: Millis) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+    pub(crate) async fn expire_grants_at(
+        &self,
+        ctx: &AuditContext,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        let mut tx = self.write(ctx).await?;
         let mut removed = 0u64;
 
         let expired = sqlx::query(

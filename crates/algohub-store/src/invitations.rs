@@ -11,6 +11,7 @@ use crate::accounts::require_live;
 use crate::db::{WriteTx, col, conflict, db_err, org_role};
 use crate::members::{insert_membership, membership_in};
 use crate::outbox::withdraw_closed_invitation_emails;
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{InvitationStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -100,10 +101,11 @@ impl SqlStore {
 impl InvitationStore for SqlStore {
     async fn create_invitation(
         &self,
+        ctx: &AuditContext,
         inv: &NewInvitation,
         outbox: &[NewOutboxMessage],
     ) -> StoreResult<Invitation> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, inv.org_id, AccountKind::Org).await?;
         if let Some(user) = inv.invitee_user_id {
             require_live(&mut tx, user, AccountKind::User).await?;
@@ -201,12 +203,13 @@ impl InvitationStore for SqlStore {
 
     async fn accept_invitation(
         &self,
+        ctx: &AuditContext,
         id: &str,
         user: AccountId,
         tos_version: i64,
         now: Millis,
     ) -> StoreResult<Membership> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let inv = invitation_in(&mut tx, id).await?;
         if inv.status != InvitationStatus::Pending {
             return Err(conflict("invitation_closed"));
@@ -248,6 +251,7 @@ impl InvitationStore for SqlStore {
 
     async fn close_invitation(
         &self,
+        ctx: &AuditContext,
         id: &str,
         status: InvitationStatus,
         now: Millis,
@@ -261,7 +265,7 @@ impl InvitationStore for SqlStore {
                 status.as_str()
             )));
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let inv = invitation_in(&mut tx, id).await?;
         let updated = sqlx::query("UPDATE invitations SET status = $1, decided_at = $2 WHERE id = $3 AND status = 'pending'")
             .bind(status.as_str())
@@ -286,8 +290,8 @@ impl InvitationStore for SqlStore {
         Ok(closed)
     }
 
-    async fn expire_invitations(&self, now: Millis) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+    async fn expire_invitations(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query("UPDATE invitations SET status = 'expired', decided_at = $1 WHERE status = 'pending' AND expires_at <= $1")
             .bind(now)
             .execute(tx.conn())

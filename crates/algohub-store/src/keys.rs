@@ -8,6 +8,7 @@
 use crate::SqlStore;
 use crate::accounts::require_live_account;
 use crate::db::{AnyQuery, col, db_err, flag};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{ChangeKind, KeyStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -59,7 +60,7 @@ impl SqlStore {
 #[async_trait]
 impl KeyStore for SqlStore {
     /// `NotFound` if the owner (or, for member keys, the org) is not a live account.
-    async fn create_key(&self, key: &NewKey) -> StoreResult<ApiKey> {
+    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<ApiKey> {
         if key.kind == KeyKind::Member && key.org_id.is_none() {
             return Err(StoreError::Other(
                 "a member key needs an org_id".to_string(),
@@ -67,7 +68,7 @@ impl KeyStore for SqlStore {
         }
         let acl =
             serde_json::to_string(&key.algo_acl).map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, key.owner_id).await?;
         if let Some(org) = key.org_id {
             require_live_account(&mut tx, org).await?;
@@ -162,8 +163,8 @@ impl KeyStore for SqlStore {
     }
 
     /// Idempotent: revoking a revoked key changes nothing; `NotFound` if no such key.
-    async fn revoke_key(&self, id: KeyId, now: Millis) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn revoke_key(&self, ctx: &AuditContext, id: KeyId, now: Millis) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let row = sqlx::query("SELECT uuid, revoked_at FROM api_keys WHERE id = $1")
             .bind(id)
             .fetch_optional(tx.conn())
@@ -196,7 +197,7 @@ impl KeyStore for SqlStore {
         if used.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         for (id, at) in used {
             sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
                 .bind(*at)

@@ -109,7 +109,7 @@ impl Store for SqlStore {
         if let Some(secret) = read().await? {
             return Ok(secret);
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         let created = sqlx::query(
             "INSERT INTO cluster_secrets (name, secret, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING",

@@ -9,6 +9,7 @@
 use crate::SqlStore;
 use crate::accounts::require_live;
 use crate::db::{WriteTx, col, conflict, db_err, org_role, page_limit};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
@@ -201,12 +202,13 @@ impl SqlStore {
 
     pub(crate) async fn insert_member(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<Membership> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, org, AccountKind::Org).await?;
         require_live(&mut tx, user, AccountKind::User).await?;
         insert_membership(&mut tx, org, user, role, expires_at).await?;
@@ -226,12 +228,13 @@ impl SqlStore {
 
     pub(crate) async fn update_member_role(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<Membership> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         tx.lock_account(org).await?;
         let current = membership_in(&mut tx, org, user)
             .await?
@@ -268,9 +271,14 @@ impl SqlStore {
         Ok(m)
     }
 
-    pub(crate) async fn delete_member(&self, org: AccountId, user: AccountId) -> StoreResult<()> {
+    pub(crate) async fn delete_member(
+        &self,
+        ctx: &AuditContext,
+        org: AccountId,
+        user: AccountId,
+    ) -> StoreResult<()> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         tx.lock_account(org).await?;
         let current = membership_in(&mut tx, org, user)
             .await?

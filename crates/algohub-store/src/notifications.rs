@@ -3,6 +3,7 @@
 
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, json, new_uuid, page_limit};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{NotificationStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -58,13 +59,14 @@ pub(crate) async fn insert_notification(
 impl NotificationStore for SqlStore {
     async fn send_notifications(
         &self,
+        ctx: &AuditContext,
         sender: AccountId,
         users: &[AccountId],
         text: &str,
         url: Option<&str>,
     ) -> StoreResult<Vec<Notification>> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let mut sent = Vec::with_capacity(users.len());
         for u in users {
             crate::accounts::require_live(&mut tx, *u, AccountKind::User).await?;
@@ -117,13 +119,14 @@ impl NotificationStore for SqlStore {
 
     async fn create_invite_code(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         code: &str,
         signup_credits: i64,
         comments: &str,
         expires_at: Option<Millis>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let exists = sqlx::query("SELECT code FROM invite_codes WHERE code = $1")
             .bind(code)
             .fetch_optional(tx.conn())
@@ -177,8 +180,13 @@ impl NotificationStore for SqlStore {
             .collect()
     }
 
-    async fn delete_invite_code(&self, actor: AccountId, code: &str) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn delete_invite_code(
+        &self,
+        ctx: &AuditContext,
+        actor: AccountId,
+        code: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM invite_codes WHERE code = $1")
             .bind(code)
             .execute(tx.conn())
@@ -214,7 +222,7 @@ impl NotificationStore for SqlStore {
         id: Option<i64>,
         now: Millis,
     ) -> StoreResult<u64> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         if let Some(id) = id {
             sqlx::query("SELECT id FROM notifications WHERE id = $1 AND user_id = $2")
                 .bind(id)

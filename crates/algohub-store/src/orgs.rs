@@ -9,6 +9,7 @@
 use crate::SqlStore;
 use crate::accounts::{insert_account, require_live, revoke_keys_where};
 use crate::db::{AnyQuery, col, conflict, db_err, flag, new_uuid, page_limit};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::{ChangeKind, OrgStore, StoreError, StoreResult};
@@ -77,12 +78,12 @@ impl OrgStore for SqlStore {
             .collect()
     }
 
-    async fn create_org_type(&self, name: &str) -> StoreResult<OrgType> {
+    async fn create_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<OrgType> {
         let ty = OrgType {
             id: new_uuid(),
             name: name.to_lowercase(),
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         sqlx::query("INSERT INTO org_types (id, name) VALUES ($1, $2)")
             .bind(&ty.id)
             .bind(&ty.name)
@@ -95,8 +96,8 @@ impl OrgStore for SqlStore {
 
     /// Refused with `Conflict{"org_type_in_use"}` while any org row (tombstones
     /// included, they keep their type) refers to it.
-    async fn delete_org_type(&self, name: &str) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let row = sqlx::query("SELECT id FROM org_types WHERE name = $1")
             .bind(name.to_lowercase())
             .fetch_optional(tx.conn())
@@ -120,9 +121,14 @@ impl OrgStore for SqlStore {
         tx.commit().await
     }
 
-    async fn create_org(&self, org: &NewOrg, creator: AccountId) -> StoreResult<Org> {
+    async fn create_org(
+        &self,
+        ctx: &AuditContext,
+        org: &NewOrg,
+        creator: AccountId,
+    ) -> StoreResult<Org> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, creator, AccountKind::User).await?;
         require_org_type(&mut tx, &org.type_id).await?;
         let id = insert_account(&mut tx, AccountKind::Org, &org.name, now).await?;
@@ -177,8 +183,13 @@ impl OrgStore for SqlStore {
         rows.iter().map(org_from_row).collect()
     }
 
-    async fn update_org(&self, id: AccountId, update: &OrgUpdate) -> StoreResult<Org> {
-        let mut tx = self.write().await?;
+    async fn update_org(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        update: &OrgUpdate,
+    ) -> StoreResult<Org> {
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::Org).await?;
         if let Some(type_id) = &update.type_id {
             require_org_type(&mut tx, type_id).await?;
@@ -217,9 +228,14 @@ impl OrgStore for SqlStore {
         self.get_org(id).await
     }
 
-    async fn delete_org(&self, id: AccountId, actor: AccountId) -> StoreResult<()> {
+    async fn delete_org(
+        &self,
+        ctx: &AuditContext,
+        id: AccountId,
+        actor: AccountId,
+    ) -> StoreResult<()> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         tx.lock_account(id).await?;
         require_live(&mut tx, id, AccountKind::Org).await?;
         // Everyone whose view changes: members, and seat holders of the org's teams.
@@ -303,25 +319,33 @@ impl OrgStore for SqlStore {
 
     async fn add_member(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<Membership> {
-        self.insert_member(org, user, role, expires_at).await
+        self.insert_member(ctx, org, user, role, expires_at).await
     }
 
     async fn set_member_role(
         &self,
+        ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<Membership> {
-        self.update_member_role(org, user, role, expires_at).await
+        self.update_member_role(ctx, org, user, role, expires_at)
+            .await
     }
 
-    async fn remove_member(&self, org: AccountId, user: AccountId) -> StoreResult<()> {
-        self.delete_member(org, user).await
+    async fn remove_member(
+        &self,
+        ctx: &AuditContext,
+        org: AccountId,
+        user: AccountId,
+    ) -> StoreResult<()> {
+        self.delete_member(ctx, org, user).await
     }
 }

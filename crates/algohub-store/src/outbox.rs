@@ -7,6 +7,7 @@
 
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, json, page_limit};
+use algohub_core::audit::AuditContext;
 use algohub_core::audit::{AuditQuery, AuditRecord};
 use algohub_core::model::*;
 use algohub_core::store::{OutboxStore, StoreError, StoreResult};
@@ -88,7 +89,7 @@ fn outbox_row(r: &sqlx::any::AnyRow) -> StoreResult<OutboxMessage> {
 #[async_trait]
 impl OutboxStore for SqlStore {
     async fn enqueue(&self, messages: &[NewOutboxMessage]) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         crate::invitations::insert_outbox(&mut tx, messages, now_millis()).await?;
         tx.commit().await
     }
@@ -121,7 +122,7 @@ impl OutboxStore for SqlStore {
         // Placeholders first appear in order ($1, $2, ...), as SQLite numbers them.
         let free = "delivered_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) \
                     AND substr(kind, 1, CAST($3 AS INTEGER)) = $4";
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         // The condition is repeated outside the subquery: on PostgreSQL a
         // row another node claimed meanwhile is re-checked and skipped.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -147,7 +148,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn mark_delivered(&self, id: i64, now: Millis) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         let row = sqlx::query("SELECT payload FROM outbox WHERE id = $1")
             .bind(id)
             .fetch_optional(tx.conn())
@@ -167,13 +168,14 @@ impl OutboxStore for SqlStore {
     /// Newest first.
     async fn record_audit(
         &self,
+        ctx: &AuditContext,
         action: &str,
         actor: Option<AccountId>,
         target: &str,
         detail: serde_json::Value,
         outcome: &'static str,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         tx.audit(action, actor, target, detail, outcome);
         tx.commit().await
     }

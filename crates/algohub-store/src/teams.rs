@@ -8,6 +8,7 @@
 use crate::SqlStore;
 use crate::accounts::require_live;
 use crate::db::{AnyQuery, WriteTx, col, db_err, new_uuid};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::AppRole;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, TeamStore};
@@ -50,9 +51,14 @@ impl SqlStore {
 
 #[async_trait]
 impl TeamStore for SqlStore {
-    async fn create_team(&self, org: AccountId, name: &str) -> StoreResult<Team> {
+    async fn create_team(
+        &self,
+        ctx: &AuditContext,
+        org: AccountId,
+        name: &str,
+    ) -> StoreResult<Team> {
         let now = now_millis();
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live(&mut tx, org, AccountKind::Org).await?;
         let row = sqlx::query(
             "INSERT INTO teams (uuid, org_id, name, name_lower, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -105,8 +111,8 @@ impl TeamStore for SqlStore {
         .await
     }
 
-    async fn delete_team(&self, id: TeamId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, id).await?;
         let seats = sqlx::query("SELECT user_id FROM team_members WHERE team_id = $1")
             .bind(id)
@@ -161,11 +167,12 @@ impl TeamStore for SqlStore {
 
     async fn add_team_member(
         &self,
+        ctx: &AuditContext,
         team: TeamId,
         user: AccountId,
         expires_at: Option<Millis>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, team).await?;
         // Lock the org so a concurrent `remove_member` cannot slip between the
         // membership check and the insert (it takes the same lock).
@@ -195,8 +202,13 @@ impl TeamStore for SqlStore {
         tx.commit().await
     }
 
-    async fn remove_team_member(&self, team: TeamId, user: AccountId) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+    async fn remove_team_member(
+        &self,
+        ctx: &AuditContext,
+        team: TeamId,
+        user: AccountId,
+    ) -> StoreResult<()> {
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team)
             .bind(user)
@@ -223,19 +235,25 @@ impl TeamStore for SqlStore {
 
     async fn grant_team_app(
         &self,
+        ctx: &AuditContext,
         team: TeamId,
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
     ) -> StoreResult<()> {
-        self.upsert_team_app(team, app, role, expires_at).await
+        self.upsert_team_app(ctx, team, app, role, expires_at).await
     }
 
-    async fn revoke_team_app(&self, team: TeamId, app: AppId) -> StoreResult<()> {
-        self.delete_team_app(team, app).await
+    async fn revoke_team_app(
+        &self,
+        ctx: &AuditContext,
+        team: TeamId,
+        app: AppId,
+    ) -> StoreResult<()> {
+        self.delete_team_app(ctx, team, app).await
     }
 
-    async fn expire_grants(&self, now: Millis) -> StoreResult<u64> {
-        self.expire_grants_at(now).await
+    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+        self.expire_grants_at(ctx, now).await
     }
 }

@@ -16,6 +16,7 @@ use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, page_limit};
 use crate::usage_write::USAGE_COLUMNS;
 use crate::{Dialect, accounts::require_live_account};
+use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, UsageStore};
 use async_trait::async_trait;
@@ -104,11 +105,12 @@ impl UsageStore for SqlStore {
 
     async fn set_work_limit(
         &self,
+        ctx: &AuditContext,
         actor: AccountId,
         account: AccountId,
         limit: Option<i64>,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, account).await?;
         let kind: String = col(
             &sqlx::query("SELECT kind FROM accounts WHERE id = $1")
@@ -169,7 +171,7 @@ impl UsageStore for SqlStore {
         let mut accounts: Vec<i64> = requests.iter().map(|r| r.account_id).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         // Freed first, so the requests of this batch can take those slots.
         delete_slots(&mut tx, release).await?;
         if requests.is_empty() {
@@ -248,7 +250,7 @@ impl UsageStore for SqlStore {
         now: Millis,
         lease_until: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         sqlx::query("UPDATE call_slots SET expires_at = $1 WHERE node = $2")
             .bind(lease_until)
             .bind(node)

@@ -200,7 +200,7 @@ impl SqlStore {
     /// `record_usage` through the pool (PostgreSQL, in-memory SQLite).
     pub(crate) async fn record_usage_pool(&self, records: &[UsageRecord]) -> StoreResult<()> {
         let all: Vec<&UsageRecord> = records.iter().collect();
-        let mut tx = self.write().await?;
+        let mut tx = self.write_unaudited().await?;
         let added = insert_records(&mut tx, self.dialect(), &all).await?;
         let inserted = if added == all.len() as u64 {
             all
@@ -208,7 +208,7 @@ impl SqlStore {
             // Some were stored before (a retried batch): start over, inserting
             // only the ones not stored yet, so nothing counts twice.
             drop(tx);
-            tx = self.write().await?;
+            tx = self.write_unaudited().await?;
             let stored = stored_request_ids(&mut tx, self.dialect(), &all).await?;
             let fresh: Vec<&UsageRecord> = all
                 .into_iter()

@@ -256,7 +256,10 @@ async fn sqlite_in_memory() {
     use algohub_core::store::{AccountStore, PolicyFeed};
     let store = algohub_store::connect("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();
-    let u = store.create_user(&support::new_user("mem")).await.unwrap();
+    let u = store
+        .create_user(&support::cli(), &support::new_user("mem"))
+        .await
+        .unwrap();
     assert_eq!(store.get_user_by_name("mem").await.unwrap().id, u.id);
     assert_eq!(store.load_policy_snapshot().await.unwrap().users.len(), 1);
     // Usage records go through the pool here (a file has its own writer).

@@ -254,14 +254,17 @@ async fn admin_command(hub: &Hub, admin: Admin) -> Result<(), BoxError> {
                 None
             };
             let user = hub
-                .create_user_unchecked(CreateUser {
-                    username,
-                    email,
-                    full_name,
-                    password,
-                    cluster_admin: admin,
-                    ..Default::default()
-                })
+                .create_user_unchecked(
+                    &algohub_core::audit::AuditContext::cli(),
+                    CreateUser {
+                        username,
+                        email,
+                        full_name,
+                        password,
+                        cluster_admin: admin,
+                        ..Default::default()
+                    },
+                )
                 .await?;
             eprintln!(
                 "created user {} ({}){}",

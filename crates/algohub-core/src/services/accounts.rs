@@ -1,10 +1,11 @@
 //! Users: create, read, update, list, delete (tombstone).
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Page, User, UserUpdate};
 use crate::names::{AccountName, Email};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::secrets::hash_password;
 use crate::store::StoreError;
 
@@ -30,14 +31,18 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
 
 impl Hub {
     /// Creates a user (cluster admins only).
-    pub async fn create_user(&self, caller: &Principal, req: CreateUser) -> Result<User> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        self.create_user_unchecked(req).await
+    pub async fn create_user(&self, ctx: &RequestCtx, req: CreateUser) -> Result<User> {
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        self.create_user_unchecked(&ctx.audit, req).await
     }
 
     /// Creates a user without asking the policy: for the CLI bootstrap, which runs
     /// with direct access to the database.
-    pub async fn create_user_unchecked(&self, req: CreateUser) -> Result<User> {
+    pub async fn create_user_unchecked(
+        &self,
+        audit: &crate::audit::AuditContext,
+        req: CreateUser,
+    ) -> Result<User> {
         let username = AccountName::parse(&req.username)?;
         let email = Email::parse(&req.email)?;
         check_len("fullname", &Some(req.full_name.clone()), 100)?;
@@ -63,21 +68,21 @@ impl Hub {
         };
         let user = self
             .store
-            .create_user(&new)
+            .create_user(audit, &new)
             .await
             .map_err(|e| conflict(e, "that name"))?;
         self.after_write().await;
         Ok(user)
     }
 
-    pub async fn get_user(&self, caller: &Principal, username: &str) -> Result<User> {
+    pub async fn get_user(&self, ctx: &RequestCtx, username: &str) -> Result<User> {
         let account = self.user_account(username).await?;
-        self.authorize(caller, Action::UserRead, Resource::User(account.id))?;
+        self.authorize(ctx, Action::UserRead, Resource::User(account.id))?;
         Ok(self.store.get_user(account.id).await?)
     }
 
     /// Looks a user up by UUID (v1 routes that take `userId`).
-    pub async fn get_user_by_uuid(&self, caller: &Principal, uuid: &str) -> Result<User> {
+    pub async fn get_user_by_uuid(&self, ctx: &RequestCtx, uuid: &str) -> Result<User> {
         let user = match self.store.get_user_by_uuid(uuid).await {
             Ok(u) if u.status != crate::model::AccountStatus::Deleted => u,
             Ok(_) | Err(StoreError::NotFound) => {
@@ -88,30 +93,30 @@ impl Hub {
             }
             Err(e) => return Err(e.into()),
         };
-        self.authorize(caller, Action::UserRead, Resource::User(user.id))?;
+        self.authorize(ctx, Action::UserRead, Resource::User(user.id))?;
         Ok(user)
     }
 
-    pub async fn list_users(&self, caller: &Principal, page: &Page) -> Result<Vec<User>> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+    pub async fn list_users(&self, ctx: &RequestCtx, page: &Page) -> Result<Vec<User>> {
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_users(page).await?)
     }
 
     pub async fn update_user(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
         mut update: UserUpdate,
     ) -> Result<User> {
         let account = self.user_account(username).await?;
-        self.authorize(caller, Action::UserUpdate, Resource::User(account.id))?;
+        self.authorize(ctx, Action::UserUpdate, Resource::User(account.id))?;
         if let Some(e) = &update.email {
             let email = Email::parse(e)?.as_str().to_string();
             let current = self.store.get_user(account.id).await?.email;
             // Changing an email address is a cluster admin's act: letting users
             // set any address would let them claim invitations sent to it and
             // probe which addresses have accounts.
-            if email != current && !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
+            if email != current && !self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
                 return Err(Error::forbidden(
                     "email addresses are changed by a cluster admin (the address must be verified first)",
                 ));
@@ -122,7 +127,7 @@ impl Hub {
         check_len("company_name", &update.company_name, 100)?;
         check_len("company_role", &update.company_role, 200)?;
         self.store
-            .update_user(account.id, &update)
+            .update_user(&ctx.audit, account.id, &update)
             .await
             .map_err(|e| conflict(e, "that email"))
     }
@@ -132,19 +137,19 @@ impl Hub {
     /// active cluster admin.
     pub async fn delete_user(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
     ) -> Result<crate::model::DeletionReceipt> {
         let account = self.user_account(username).await?;
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        if caller.user_id() == Some(account.id) {
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        if ctx.user_id() == Some(account.id) {
             return Err(Error::forbidden(
                 "you cannot delete your own account while signed in as it",
             ));
         }
         let receipt = self
             .store
-            .delete_user(account.id, caller.account_id())
+            .delete_user(&ctx.audit, account.id, ctx.account_id())
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict { ref constraint }
@@ -159,7 +164,7 @@ impl Hub {
     }
 
     /// The user record of the caller (for `.my`, `GET /v1/data/`, ...).
-    pub async fn me(&self, caller: &Principal) -> Result<crate::model::AccountRef> {
-        Ok(self.store.get_account(caller.account_id()).await?)
+    pub async fn me(&self, ctx: &RequestCtx) -> Result<crate::model::AccountRef> {
+        Ok(self.store.get_account(ctx.account_id()).await?)
     }
 }

@@ -3,9 +3,10 @@
 //! change records an event naming the admin.
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountStatus, MillisWriter, Page, User};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::store::{ExportRender, ExportUser, MakeExportRender};
 
 /// The refusal when a change would leave no active cluster admin.
@@ -104,11 +105,11 @@ impl Hub {
     /// ordered by username, paged with `marker` (the last username seen).
     pub async fn search_users(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         query: &str,
         page: &Page,
     ) -> Result<Vec<User>> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         let prefix = query.trim().to_ascii_lowercase();
         if prefix.chars().count() > 254 {
             return Err(Error::invalid("search is at most 254 characters"));
@@ -123,11 +124,12 @@ impl Hub {
     /// store reads them (constant memory). A failure midway arrives as an
     /// `Err` item, and the stream ends. `rows` tells how many accounts went out.
     /// The export is on record (`users.export`) before it starts.
-    pub async fn export_users_csv(&self, caller: &Principal) -> Result<UserExport> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
-        let actor = caller.user_id().unwrap_or_else(|| caller.account_id());
+    pub async fn export_users_csv(&self, ctx: &RequestCtx) -> Result<UserExport> {
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        let actor = ctx.user_id().unwrap_or_else(|| ctx.account_id());
         self.store
             .record_audit(
+                &ctx.audit,
                 "users.export",
                 Some(actor),
                 "cluster",
@@ -138,11 +140,12 @@ impl Hub {
         Ok(self.export_users_csv_unchecked())
     }
 
-    /// For the CLI export (direct database access, no caller): on record as
+    /// For the CLI export (direct database access, no ctx): on record as
     /// `users.export` with no actor, `via: cli`.
     pub async fn export_users_csv_cli(&self) -> Result<UserExport> {
         self.store
             .record_audit(
+                &crate::audit::AuditContext::cli(),
                 "users.export",
                 None,
                 "cluster",
@@ -176,11 +179,11 @@ impl Hub {
 
     async fn admin_target(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
     ) -> Result<(crate::model::AccountId, crate::model::AccountId)> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(caller)?;
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(ctx)?;
         let target = self.user_account(username).await?;
         Ok((actor, target.id))
     }
@@ -190,11 +193,11 @@ impl Hub {
     /// the last active one, so a cluster keeps one.
     pub async fn set_cluster_admin(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
         admin: bool,
     ) -> Result<User> {
-        let (actor, target) = self.admin_target(caller, username).await?;
+        let (actor, target) = self.admin_target(ctx, username).await?;
         if !admin && actor == target {
             return Err(Error::new(
                 Code::Conflict,
@@ -203,7 +206,7 @@ impl Hub {
         }
         let user = self
             .store
-            .set_user_flags(Some(actor), target, Some(admin), None)
+            .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None)
             .await
             .map_err(last_admin)?;
         self.after_write().await;
@@ -214,7 +217,7 @@ impl Hub {
     /// role is disabled on this cluster.
     pub async fn set_sudo_user(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
         sudo: bool,
     ) -> Result<User> {
@@ -224,10 +227,10 @@ impl Hub {
                 "the sudo user role is disabled on this cluster",
             ));
         }
-        let (actor, target) = self.admin_target(caller, username).await?;
+        let (actor, target) = self.admin_target(ctx, username).await?;
         let user = self
             .store
-            .set_user_flags(Some(actor), target, None, Some(sudo))
+            .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo))
             .await?;
         self.after_write().await;
         Ok(user)
@@ -237,11 +240,11 @@ impl Hub {
     /// every node within the policy poll interval (at once on this one).
     pub async fn set_suspended(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
         suspended: bool,
     ) -> Result<User> {
-        let (actor, target) = self.admin_target(caller, username).await?;
+        let (actor, target) = self.admin_target(ctx, username).await?;
         if suspended && actor == target {
             return Err(Error::new(Code::Conflict, "you cannot suspend yourself"));
         }
@@ -251,7 +254,7 @@ impl Hub {
             AccountStatus::Active
         };
         self.store
-            .set_account_status(actor, target, status)
+            .set_account_status(&ctx.audit, actor, target, status)
             .await
             .map_err(last_admin)?;
         self.after_write().await;
@@ -265,14 +268,14 @@ impl Hub {
     /// in the future.
     pub async fn create_invite_code(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         code: &str,
         signup_credits: i64,
         comments: &str,
         expires_at: Option<&str>,
     ) -> Result<()> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(caller)?;
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(ctx)?;
         let code = code.trim();
         if !(4..=64).contains(&code.len())
             || !code
@@ -291,7 +294,14 @@ impl Hub {
         }
         let expires_at = super::parse_expiry(expires_at)?;
         self.store
-            .create_invite_code(actor, code, signup_credits, comments, expires_at)
+            .create_invite_code(
+                &ctx.audit,
+                actor,
+                code,
+                signup_credits,
+                comments,
+                expires_at,
+            )
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict { .. } => Error::new(
@@ -304,17 +314,17 @@ impl Hub {
 
     pub async fn list_invite_codes(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
     ) -> Result<Vec<crate::model::InviteCode>> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_invite_codes().await?)
     }
 
-    pub async fn delete_invite_code(&self, caller: &Principal, code: &str) -> Result<()> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(caller)?;
+    pub async fn delete_invite_code(&self, ctx: &RequestCtx, code: &str) -> Result<()> {
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = self.require_user(ctx)?;
         self.store
-            .delete_invite_code(actor, code)
+            .delete_invite_code(&ctx.audit, actor, code)
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound => {

@@ -6,9 +6,10 @@
 //! look for, so private algorithms do not leak their existence.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Algorithm, Artifact, Build, NewAlgorithm, RuntimeKind};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -211,12 +212,12 @@ impl Hub {
     /// Loads an algorithm the caller may read, or "No such algorithm".
     pub(crate) async fn readable_algorithm(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
     ) -> Result<Algorithm> {
         let algo = self.find_algorithm(owner, name).await?;
-        if !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+        if !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
             return Err(no_such_algorithm(owner, name));
         }
         Ok(algo)
@@ -255,7 +256,7 @@ impl Hub {
 
     pub async fn create_algorithm(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         details: &Value,
@@ -263,12 +264,12 @@ impl Hub {
         app: Option<&str>,
     ) -> Result<Algorithm> {
         let acc = self.account(owner).await?;
-        self.authorize(caller, Action::AlgoCreate, Resource::Account(acc.id))?;
+        self.authorize(ctx, Action::AlgoCreate, Resource::Account(acc.id))?;
         check_algorithm_name(name)?;
         let details = check_details(&Value::Null, details, true)?;
         let settings = check_settings(&Value::Null, settings, true, &self.settings)?;
         let app_id = match app {
-            Some(a) => Some(self.app_in_account(caller, acc.id, owner, a).await?),
+            Some(a) => Some(self.app_in_account(ctx, acc.id, owner, a).await?),
             None => None,
         };
         let template = self.executor()?.template();
@@ -282,11 +283,11 @@ impl Hub {
             settings,
             runtime: template.kind,
             artifact_digest: template.digest,
-            created_by: caller.account_id(),
+            created_by: ctx.account_id(),
         };
         let algo = self
             .store
-            .create_algorithm(&new)
+            .create_algorithm(&ctx.audit, &new)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { constraint } if constraint == "algorithm_name" => {
@@ -309,7 +310,7 @@ impl Hub {
     /// algorithm owner's: an app transfer may come in between.)
     async fn app_in_account(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner_id: i64,
         owner: &str,
         name: &str,
@@ -319,20 +320,20 @@ impl Hub {
             .get_app(owner_id, &name.to_ascii_lowercase())
             .await
             .map_err(|_| Error::new(Code::AppNotFound, format!("app {owner}/{name} not found")))?;
-        self.authorize(caller, Action::AppContribute, Resource::App(app.id))?;
+        self.authorize(ctx, Action::AppContribute, Resource::App(app.id))?;
         Ok(app.id)
     }
 
     pub async fn get_algorithm(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
     ) -> Result<Algorithm> {
-        self.readable_algorithm(caller, owner, name).await
+        self.readable_algorithm(ctx, owner, name).await
     }
 
-    pub async fn get_algorithm_by_uuid(&self, caller: &Principal, uuid: &str) -> Result<Algorithm> {
+    pub async fn get_algorithm_by_uuid(&self, ctx: &RequestCtx, uuid: &str) -> Result<Algorithm> {
         let algo = match self.store.get_algorithm_by_uuid(uuid).await {
             Ok(a) => a,
             Err(StoreError::NotFound) => {
@@ -344,7 +345,7 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         self.index_algorithm(&algo).await;
-        if !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+        if !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
             return Err(Error::new(
                 Code::AlgorithmNotFound,
                 format!("No such algorithm: {uuid}"),
@@ -354,25 +355,21 @@ impl Hub {
     }
 
     /// The algorithms of an account (user or org) that the caller may read.
-    pub async fn list_algorithms(&self, caller: &Principal, owner: &str) -> Result<Vec<Algorithm>> {
+    pub async fn list_algorithms(&self, ctx: &RequestCtx, owner: &str) -> Result<Vec<Algorithm>> {
         let acc = self.account(owner).await?;
-        self.readable_algorithms(caller, acc.id).await
+        self.readable_algorithms(ctx, acc.id).await
     }
 
     /// The algorithms of an organization that the caller may read; a name
     /// that is not an organization's is `org_not_found`.
-    pub async fn list_org_algorithms(
-        &self,
-        caller: &Principal,
-        org: &str,
-    ) -> Result<Vec<Algorithm>> {
+    pub async fn list_org_algorithms(&self, ctx: &RequestCtx, org: &str) -> Result<Vec<Algorithm>> {
         let acc = self.org_account(org).await?;
-        self.readable_algorithms(caller, acc.id).await
+        self.readable_algorithms(ctx, acc.id).await
     }
 
     async fn readable_algorithms(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: AccountId,
     ) -> Result<Vec<Algorithm>> {
         let all = self.store.list_algorithms(owner).await?;
@@ -384,32 +381,32 @@ impl Hub {
         }
         Ok(all
             .into_iter()
-            .filter(|a| self.can(caller, Action::AlgoRead, Resource::Algorithm(a.id)))
+            .filter(|a| self.can(ctx, Action::AlgoRead, Resource::Algorithm(a.id)))
             .collect())
     }
 
     pub async fn update_algorithm(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         details: &Value,
         settings: &Value,
         app: Option<Option<&str>>,
     ) -> Result<Algorithm> {
-        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let details = check_details(&algo.details, details, false)?;
         let settings = check_settings(&algo.settings, settings, false, &self.settings)?;
         let app_id = match app {
             None => None,
             Some(None) => Some(None),
             Some(Some(a)) => Some(Some(
-                self.app_in_account(caller, algo.owner_id, &algo.owner_name, a)
+                self.app_in_account(ctx, algo.owner_id, &algo.owner_name, a)
                     .await?,
             )),
         };
         let updated = self
             .store
-            .update_algorithm(algo.id, &details, &settings, app_id)
+            .update_algorithm(&ctx.audit, algo.id, &details, &settings, app_id)
             .await
             .map_err(|e| match e {
                 // The app or the algorithm was transferred after the check.
@@ -429,15 +426,10 @@ impl Hub {
         Ok(updated)
     }
 
-    pub async fn delete_algorithm(
-        &self,
-        caller: &Principal,
-        owner: &str,
-        name: &str,
-    ) -> Result<()> {
-        let algo = self.readable_algorithm(caller, owner, name).await?;
-        self.authorize(caller, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
-        self.store.delete_algorithm(algo.id).await?;
+    pub async fn delete_algorithm(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<()> {
+        let algo = self.readable_algorithm(ctx, owner, name).await?;
+        self.authorize(ctx, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
+        self.store.delete_algorithm(&ctx.audit, algo.id).await?;
         self.after_write().await;
         Ok(())
     }
@@ -446,14 +438,14 @@ impl Hub {
     /// definition (`http`). The next compile builds it.
     pub async fn upload_artifact(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         kind: RuntimeKind,
         bytes: &[u8],
     ) -> Result<Algorithm> {
-        let algo = self.readable_algorithm(caller, owner, name).await?;
-        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        let algo = self.readable_algorithm(ctx, owner, name).await?;
+        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let prepared = self.executor()?.prepare(kind, bytes).map_err(|e| {
             Error::new(
                 Code::InvalidArtifact,
@@ -468,7 +460,7 @@ impl Hub {
         self.store.put_artifact(&artifact).await?;
         let algo = self
             .store
-            .set_algorithm_artifact(algo.id, &artifact.digest, kind)
+            .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind)
             .await?;
         self.after_write().await;
         Ok(algo)
@@ -477,8 +469,8 @@ impl Hub {
     /// Makes a new immutable build of the current artifact. Its version hash
     /// (`commit_sha`) is the first 40 hex digits of the artifact's SHA-256, so two
     /// builds of the same artifact share a hash.
-    pub async fn compile(&self, caller: &Principal, algo: &Algorithm) -> Result<Build> {
-        self.authorize(caller, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
+    pub async fn compile(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<Build> {
+        self.authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
         let artifact = self.store.get_artifact(&algo.artifact_digest).await?;
         let commit_sha: String = artifact.digest.chars().take(40).collect();
         let logs = format!(
@@ -498,7 +490,7 @@ impl Hub {
                 &commit_sha,
                 &artifact.digest,
                 &logs,
-                caller.account_id(),
+                ctx.account_id(),
             )
             .await?;
         // Calls by hash see the new build on this node at once.
@@ -507,8 +499,8 @@ impl Hub {
     }
 
     /// Every build of an algorithm, newest first.
-    pub async fn list_builds(&self, caller: &Principal, algo: &Algorithm) -> Result<Vec<Build>> {
-        self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+    pub async fn list_builds(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<Vec<Build>> {
+        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         self.all_builds(algo.id).await
     }
 
@@ -530,11 +522,11 @@ impl Hub {
 
     pub async fn get_build(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         build_id: &str,
     ) -> Result<Build> {
-        self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         match self.store.get_build(algo.id, build_id).await {
             Ok(b) => Ok(b),
             Err(StoreError::NotFound) => Err(Error::new(

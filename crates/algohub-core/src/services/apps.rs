@@ -2,10 +2,11 @@
 //! their existence does not leak.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, App, AppSort};
 use crate::names::ResourceName;
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 
 fn app_not_found(owner: &str, name: &str) -> Error {
@@ -14,7 +15,7 @@ fn app_not_found(owner: &str, name: &str) -> Error {
 
 impl Hub {
     /// Loads an app the caller may at least read.
-    async fn readable_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<App> {
+    async fn readable_app(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<App> {
         let acc = self
             .account(owner)
             .await
@@ -27,7 +28,7 @@ impl Hub {
         // Made or moved a moment ago through another node? The index catches up first.
         self.catch_up_with(self.policy.app_owner(app.id), app.owner_id)
             .await;
-        if !self.can(caller, Action::AppRead, Resource::App(app.id)) {
+        if !self.can(ctx, Action::AppRead, Resource::App(app.id)) {
             return Err(app_not_found(owner, name));
         }
         Ok(app)
@@ -35,35 +36,35 @@ impl Hub {
 
     pub async fn create_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         description: &str,
     ) -> Result<App> {
         let acc = self.account(owner).await?;
-        self.authorize(caller, Action::AppCreate, Resource::Account(acc.id))?;
+        self.authorize(ctx, Action::AppCreate, Resource::Account(acc.id))?;
         let name = ResourceName::parse(name)?;
         if description.chars().count() > 1000 {
             return Err(Error::invalid("description is longer than 1000 characters"));
         }
-        let creator = caller.account_id();
+        let creator = ctx.account_id();
         let app = self
             .store
-            .create_app(acc.id, name.as_str(), description, creator)
+            .create_app(&ctx.audit, acc.id, name.as_str(), description, creator)
             .await
             .map_err(|e| conflict(e, "that app name"))?;
         self.after_write().await;
         Ok(app)
     }
 
-    pub async fn get_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<App> {
-        self.readable_app(caller, owner, name).await
+    pub async fn get_app(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<App> {
+        self.readable_app(ctx, owner, name).await
     }
 
     /// Apps of an account the caller may read, filtered by name and sorted.
     pub async fn list_apps(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         search: Option<&str>,
         sort: AppSort,
@@ -90,7 +91,7 @@ impl Hub {
                     .await;
             }
             for app in batch {
-                if self.can(caller, Action::AppRead, Resource::App(app.id)) {
+                if self.can(ctx, Action::AppRead, Resource::App(app.id)) {
                     if skipped < offset {
                         skipped += 1;
                     } else if (out.len() as i64) < limit {
@@ -105,27 +106,27 @@ impl Hub {
         }
     }
 
-    pub async fn delete_app(&self, caller: &Principal, owner: &str, name: &str) -> Result<()> {
-        let app = self.readable_app(caller, owner, name).await?;
-        self.authorize(caller, Action::AppDelete, Resource::App(app.id))?;
-        self.store.delete_app(app.id).await?;
+    pub async fn delete_app(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<()> {
+        let app = self.readable_app(ctx, owner, name).await?;
+        self.authorize(ctx, Action::AppDelete, Resource::App(app.id))?;
+        self.store.delete_app(&ctx.audit, app.id).await?;
         self.after_write().await;
         Ok(())
     }
 
     pub async fn duplicate_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         new_name: &str,
     ) -> Result<App> {
-        let app = self.readable_app(caller, owner, name).await?;
-        self.authorize(caller, Action::AppCreate, Resource::Account(app.owner_id))?;
+        let app = self.readable_app(ctx, owner, name).await?;
+        self.authorize(ctx, Action::AppCreate, Resource::Account(app.owner_id))?;
         let new_name = ResourceName::parse(new_name)?;
         let copy = self
             .store
-            .duplicate_app(app.id, new_name.as_str(), caller.account_id())
+            .duplicate_app(&ctx.audit, app.id, new_name.as_str(), ctx.account_id())
             .await
             .map_err(|e| conflict(e, "that app name"))?;
         self.after_write().await;
@@ -140,14 +141,14 @@ impl Hub {
     /// (the admins are notified as for a publish).
     pub async fn transfer_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         to_org: &str,
         new_name: Option<&str>,
     ) -> Result<App> {
-        let app = self.readable_app(caller, owner, name).await?;
-        self.authorize(caller, Action::AppManage, Resource::App(app.id))?;
+        let app = self.readable_app(ctx, owner, name).await?;
+        self.authorize(ctx, Action::AppManage, Resource::App(app.id))?;
         let from = self.store.get_account(app.owner_id).await?;
         if from.kind != AccountKind::User {
             return Err(Error::invalid(
@@ -155,7 +156,7 @@ impl Hub {
             ));
         }
         let dest = self.org_account(to_org).await?;
-        self.authorize(caller, Action::AppCreate, Resource::Account(dest.id))?;
+        self.authorize(ctx, Action::AppCreate, Resource::Account(dest.id))?;
         let target_name = ResourceName::parse(new_name.unwrap_or(&app.name))?;
         if let Ok(existing) = self.store.get_app(dest.id, &target_name.lower()).await {
             return Err(Error::new(
@@ -169,11 +170,12 @@ impl Hub {
         let moved = self
             .store
             .transfer_app(
+                &ctx.audit,
                 app.id,
                 app.owner_id,
                 dest.id,
                 target_name.as_str(),
-                caller.account_id(),
+                ctx.account_id(),
             )
             .await
             .map_err(|e| match e {
@@ -222,30 +224,30 @@ impl Hub {
 
     pub async fn pin_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         pinned: bool,
     ) -> Result<()> {
-        let me = self.require_user(caller)?;
-        let app = self.readable_app(caller, owner, name).await?;
+        let me = self.require_user(ctx)?;
+        let app = self.readable_app(ctx, owner, name).await?;
         if pinned {
-            self.store.pin_app(me, app.id).await?
+            self.store.pin_app(&ctx.audit, me, app.id).await?
         } else {
-            self.store.unpin_app(me, app.id).await?
+            self.store.unpin_app(&ctx.audit, me, app.id).await?
         }
         Ok(())
     }
 
     /// The caller's pinned apps that they can still read.
-    pub async fn pinned_apps(&self, caller: &Principal) -> Result<Vec<App>> {
-        let me = self.require_user(caller)?;
+    pub async fn pinned_apps(&self, ctx: &RequestCtx) -> Result<Vec<App>> {
+        let me = self.require_user(ctx)?;
         Ok(self
             .store
             .list_pinned_apps(me)
             .await?
             .into_iter()
-            .filter(|a| self.can(caller, Action::AppRead, Resource::App(a.id)))
+            .filter(|a| self.can(ctx, Action::AppRead, Resource::App(a.id)))
             .collect())
     }
 }

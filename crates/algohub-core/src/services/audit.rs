@@ -2,9 +2,10 @@
 //! privileged acts that change nothing: refused admin requests.
 
 use super::Hub;
-use crate::audit::{AUDIT_CONTEXT, AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
+use crate::RequestCtx;
+use crate::audit::{AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
 use crate::error::Result;
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use serde::Serialize;
 
 /// Records verified per store read.
@@ -44,18 +45,18 @@ pub struct AuditVerdict {
 
 impl Hub {
     /// Audit records matching the query (cluster admins).
-    pub async fn audit_log(&self, caller: &Principal, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+    pub async fn audit_log(&self, ctx: &RequestCtx, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_audit(q).await?)
     }
 
     /// The id of an account named in an audit query (cluster admins).
     pub async fn account_id_for_admin(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         name: &str,
     ) -> Result<crate::model::AccountId> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.account(name).await?.id)
     }
 
@@ -74,8 +75,8 @@ impl Hub {
     }
 
     /// Verifies the hash chain (cluster admins).
-    pub async fn verify_audit(&self, caller: &Principal) -> Result<AuditVerdict> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+    pub async fn verify_audit(&self, ctx: &RequestCtx) -> Result<AuditVerdict> {
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         self.verify_audit_unchecked().await
     }
 
@@ -116,7 +117,7 @@ impl Hub {
 
     /// Records a refused request on an admin route (in the background, with
     /// the request's audit context; a failure to record is logged).
-    pub(crate) fn audit_denied(&self, p: &Principal, action: Action) {
+    pub(crate) fn audit_denied(&self, ctx: &RequestCtx, action: Action) {
         if !self.denied_budget.take() {
             metrics::counter!("algohub_audit_denied_dropped_total").increment(1);
             tracing::warn!(
@@ -126,11 +127,11 @@ impl Hub {
             return;
         }
         let detail = serde_json::json!({"action": action.as_str()});
-        self.audit_in_background(p, "authz.denied", "cluster".into(), detail, "denied");
+        self.audit_in_background(ctx, "authz.denied", "cluster".into(), detail, "denied");
     }
 
     /// Records a read that only the caller's super powers allowed.
-    pub(crate) fn audit_elevated_read(&self, p: &Principal, action: Action, resource: Resource) {
+    pub(crate) fn audit_elevated_read(&self, ctx: &RequestCtx, action: Action, resource: Resource) {
         let target = match resource {
             Resource::Cluster => "cluster".to_string(),
             Resource::User(id) => format!("user:{id}"),
@@ -140,45 +141,46 @@ impl Hub {
             Resource::Algorithm(id) => format!("algorithm:{id}"),
         };
         let detail = serde_json::json!({"action": action.as_str()});
-        self.audit_in_background(p, "super_powers.read", target, detail, "ok");
+        self.audit_in_background(ctx, "super_powers.read", target, detail, "ok");
     }
 
     /// Records a request made with an impersonation session (reads included:
     /// every action in the session is on record, as the user, naming the
     /// admin through the request's audit context).
-    pub fn audit_impersonated_request(&self, p: &Principal, method: &str, path: &str) {
-        if p.impersonator.is_none() {
+    pub fn audit_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
+        if ctx.principal.impersonator.is_none() {
             return;
         }
-        let detail = serde_json::json!({"method": method, "path": path, "session": p.session});
-        let target = format!("user:{}", p.account_id());
-        self.audit_in_background(p, "impersonation.request", target, detail, "ok");
+        let detail =
+            serde_json::json!({"method": method, "path": path, "session": ctx.principal.session});
+        let target = format!("user:{}", ctx.account_id());
+        self.audit_in_background(ctx, "impersonation.request", target, detail, "ok");
     }
 
     /// Appends an audit record for an act that changes nothing, in the
     /// background with the request's audit context (a failure is logged).
     fn audit_in_background(
         &self,
-        p: &Principal,
+        ctx: &RequestCtx,
         kind: &'static str,
         target: String,
         detail: serde_json::Value,
         outcome: &'static str,
     ) {
-        let ctx = crate::audit::current_context();
+        let audit = ctx.audit.clone();
         let store = self.store.clone();
-        let actor = p.user_id().unwrap_or_else(|| p.account_id());
+        let actor = ctx.user_id().unwrap_or_else(|| ctx.account_id());
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        handle.spawn(AUDIT_CONTEXT.scope(ctx, async move {
+        handle.spawn(async move {
             if let Err(e) = store
-                .record_audit(kind, Some(actor), &target, detail, outcome)
+                .record_audit(&audit, kind, Some(actor), &target, detail, outcome)
                 .await
             {
                 tracing::warn!(error = %e, kind, "could not record an audit record");
             }
-        }));
+        });
     }
 }
 

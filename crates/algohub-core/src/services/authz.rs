@@ -4,6 +4,7 @@
 //! `app:acme/vision`, `team:acme/ml`.
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, KeyKind};
 use crate::policy::{Action, Explanation, Principal, PrincipalKind, Resource, Rule};
@@ -131,16 +132,16 @@ impl Hub {
     /// resources of their org.
     async fn may_explain(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         subject: Option<&Principal>,
         resource: Resource,
     ) -> Result<()> {
-        if self.can(caller, Action::AdminUsersRead, Resource::Cluster) {
+        if self.can(ctx, Action::AdminUsersRead, Resource::Cluster) {
             return Ok(());
         }
         if let Some(s) = subject
             && s.user_id().is_some()
-            && s.user_id() == caller.user_id()
+            && s.user_id() == ctx.user_id()
         {
             return Ok(());
         }
@@ -158,7 +159,7 @@ impl Hub {
         };
         if let Some(h) = home
             && self.policy.is_org(h)
-            && self.can(caller, Action::OrgMembersManage, Resource::Org(h))
+            && self.can(ctx, Action::OrgMembersManage, Resource::Org(h))
         {
             return Ok(());
         }
@@ -172,13 +173,13 @@ impl Hub {
     /// to learn what exists.
     async fn hidden_unless_admin<T: ResourceOf>(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         resolve: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let admin = self.can(caller, Action::AdminUsersRead, Resource::Cluster);
+        let admin = self.can(ctx, Action::AdminUsersRead, Resource::Cluster);
         let hidden = || Error::new(Code::NotFound, "not found, or not visible to you");
         match resolve.await {
-            Ok(v) if admin || self.visible(caller, v.resource()) => Ok(v),
+            Ok(v) if admin || self.visible(ctx, v.resource()) => Ok(v),
             Ok(_) => Err(hidden()),
             Err(e) if admin || e.kind() != crate::error::ErrorKind::NotFound => Err(e),
             Err(_) => Err(hidden()),
@@ -186,13 +187,13 @@ impl Hub {
     }
 
     /// Whether the caller may know this resource exists.
-    fn visible(&self, caller: &Principal, r: Resource) -> bool {
+    fn visible(&self, ctx: &RequestCtx, r: Resource) -> bool {
         match r {
             Resource::Cluster | Resource::Org(_) | Resource::Account(_) => true,
-            Resource::User(u) => caller.user_id() == Some(u),
-            Resource::App(_) => self.can(caller, Action::AppRead, r),
-            Resource::Algorithm(_) => self.can(caller, Action::AlgoRead, r),
-            Resource::Team(_) => self.can(caller, Action::OrgTeamsRead, r),
+            Resource::User(u) => ctx.user_id() == Some(u),
+            Resource::App(_) => self.can(ctx, Action::AppRead, r),
+            Resource::Algorithm(_) => self.can(ctx, Action::AlgoRead, r),
+            Resource::Team(_) => self.can(ctx, Action::OrgTeamsRead, r),
         }
     }
 
@@ -212,20 +213,20 @@ impl Hub {
 
     pub async fn explain(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         principal: &str,
         action: &str,
         resource: &str,
     ) -> Result<ExplainAnswer> {
         let action_v = self.explained_action(action)?;
         let (subject, res) = self
-            .hidden_unless_admin(caller, async {
+            .hidden_unless_admin(ctx, async {
                 let subject = self.parse_principal(principal).await?;
                 let res = self.parse_resource(resource).await?;
                 Ok((subject, res))
             })
             .await?;
-        self.may_explain(caller, Some(&subject), res).await?;
+        self.may_explain(ctx, Some(&subject), res).await?;
         Ok(ExplainAnswer {
             principal: principal.to_string(),
             action: action.to_string(),
@@ -236,15 +237,15 @@ impl Hub {
 
     pub async fn who_can(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         action: &str,
         resource: &str,
     ) -> Result<Vec<WhoCanRow>> {
         let action_v = self.explained_action(action)?;
         let res = self
-            .hidden_unless_admin(caller, async { self.parse_resource(resource).await })
+            .hidden_unless_admin(ctx, async { self.parse_resource(resource).await })
             .await?;
-        self.may_explain(caller, None, res).await?;
+        self.may_explain(ctx, None, res).await?;
         let mut rows = Vec::new();
         for (user, rule) in self.policy.who_can(action_v, res) {
             let acc = self.store.get_account(user).await?;

@@ -19,7 +19,7 @@
 
 use super::Hub;
 use super::executor::CallData;
-use crate::audit::{AUDIT_CONTEXT, AuditContext};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, Millis, Scopes};
 use crate::policy::{CallGrant, Principal, PrincipalKind};
@@ -46,7 +46,7 @@ impl Hub {
     /// owner (a user, or an organization as its own key would).
     pub(crate) fn call_principal(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algorithm: &Algorithm,
         sudo: bool,
     ) -> Principal {
@@ -55,19 +55,19 @@ impl Hub {
         // routes that act on them (e.g. end an impersonation session).
         let call = Some(CallGrant {
             algorithm_owner: algorithm.owner_id,
-            caller: caller.account_id(),
-            caller_key: caller.key,
-            caller_session: caller.session,
+            caller: ctx.account_id(),
+            caller_key: ctx.principal.key,
+            caller_session: ctx.principal.session,
             sudo,
         });
-        let scopes = Scopes(caller.scopes.0 & CALL_TOKEN_SCOPES);
+        let scopes = Scopes(ctx.principal.scopes.0 & CALL_TOKEN_SCOPES);
         if !sudo {
             return Principal {
                 scopes,
                 key: None,
                 session: None,
                 call,
-                ..*caller
+                ..ctx.principal
             };
         }
         let owner = algorithm.owner_id;
@@ -178,11 +178,11 @@ impl Drop for TokenCallRunning<'_> {
 /// The data API for an in-process algorithm during one call.
 struct CallDataAccess {
     hub: Arc<Hub>,
-    principal: Principal,
-    /// Under impersonation, the audit context of the request that made the
-    /// call: each data act is on record like a request of the session (an
-    /// `http` algorithm's acts are, as requests made with its call token).
-    impersonated: Option<AuditContext>,
+    /// The algorithm's principal with the facts of the request that made the
+    /// call: each data act is on record with that request's id (and, under
+    /// impersonation, the admin really acting), as an `http` algorithm's acts
+    /// are as requests made with its call token.
+    ctx: RequestCtx,
 }
 
 fn for_guest(e: Error) -> String {
@@ -193,14 +193,9 @@ impl CallDataAccess {
     /// Resolves a path for one use, once the call's credential is known to
     /// be live, and puts the use on record under impersonation.
     async fn path(&self, method: &str, raw: &str) -> Result<super::DataPath> {
-        self.hub.require_call_grant_live(&self.principal)?;
-        if let Some(ctx) = &self.impersonated {
-            AUDIT_CONTEXT.sync_scope(ctx.clone(), || {
-                self.hub
-                    .audit_impersonated_request(&self.principal, method, raw)
-            });
-        }
-        self.hub.data_path(&self.principal, raw).await
+        self.hub.require_call_grant_live(&self.ctx.principal)?;
+        self.hub.audit_impersonated_request(&self.ctx, method, raw);
+        self.hub.data_path(&self.ctx, raw).await
     }
 }
 
@@ -209,7 +204,7 @@ impl CallData for CallDataAccess {
     async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
         let path = self.path("GET", path).await.map_err(for_guest)?;
         self.hub
-            .data_read_file(&self.principal, &path)
+            .data_read_file(&self.ctx, &path)
             .await
             .map_err(for_guest)
     }
@@ -217,26 +212,18 @@ impl CallData for CallDataAccess {
     async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
         let path = self.path("PUT", path).await.map_err(for_guest)?;
         self.hub
-            .data_write_file(&self.principal, &path, bytes)
+            .data_write_file(&self.ctx, &path, bytes)
             .await
             .map_err(for_guest)
     }
 }
 
 impl Hub {
-    /// Data API access acting as `principal` (from `call_principal`), for an
-    /// in-process runtime; `None` on nodes that do not serve the data API.
-    pub(crate) fn call_data(&self, principal: Principal) -> Option<Arc<dyn CallData>> {
+    /// Data API access acting as `ctx.principal` (from `call_principal`), for
+    /// an in-process runtime; `None` on nodes that do not serve the data API.
+    pub(crate) fn call_data(&self, ctx: RequestCtx) -> Option<Arc<dyn CallData>> {
         self.files.as_ref()?;
         let hub = self.me.upgrade()?;
-        let impersonated = principal
-            .impersonator
-            .is_some()
-            .then(crate::audit::current_context);
-        Some(Arc::new(CallDataAccess {
-            hub,
-            principal,
-            impersonated,
-        }))
+        Some(Arc::new(CallDataAccess { hub, ctx }))
     }
 }

@@ -10,11 +10,12 @@
 use super::Hub;
 use super::admission::SlotGuard;
 use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput, RunContext};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     Algorithm, AlgorithmError, ErrorScope, UsageRecord, UsageStatus, VersionStatus, Via,
 };
-use crate::policy::{Action, Principal, PrincipalKind, Resource};
+use crate::policy::{Action, PrincipalKind, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,9 @@ pub struct PreparedCall {
     usage: UsageRecord,
     started: Instant,
     slot: SlotGuard,
-    /// Whom the algorithm acts as toward the data API during the call.
-    acting: Principal,
+    /// Whom the algorithm acts as toward the data API during the call, with
+    /// the facts of the request that made the call (its audit records).
+    acting: RequestCtx,
     /// The algorithm's call metrics (`calls/metrics.rs`).
     metrics: Arc<CallMetrics>,
 }
@@ -102,12 +104,8 @@ impl Hub {
     /// Resolves, authorizes and runs a call. `Err` means the request was refused
     /// (no such algorithm or version, not allowed); an algorithm failure is `Ok`
     /// with `result: Err`.
-    pub async fn call_algorithm(
-        &self,
-        caller: &Principal,
-        req: CallRequest,
-    ) -> Result<CallOutcome> {
-        let (call, input) = self.prepare_call(caller, req).await?;
+    pub async fn call_algorithm(&self, ctx: &RequestCtx, req: CallRequest) -> Result<CallOutcome> {
+        let (call, input) = self.prepare_call(ctx, req).await?;
         self.run_call(call, input).await
     }
 
@@ -116,7 +114,7 @@ impl Hub {
     /// (otherwise the segment is taken as an owner name, which fails as usual).
     pub async fn algorithm_name_by_uuid(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         uuid: &str,
     ) -> Option<(String, String)> {
         if uuid.len() != 36 || uuid::Uuid::parse_str(uuid).is_err() {
@@ -124,7 +122,7 @@ impl Hub {
         }
         let algo = self.store.get_algorithm_by_uuid(uuid).await.ok()?;
         self.index_algorithm(&algo).await;
-        let visible = self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id))
+        let visible = self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
             || self
                 .store
                 .list_versions(algo.id)
@@ -139,10 +137,10 @@ impl Hub {
     /// who may update the algorithm, since the entries carry callers' inputs).
     pub async fn list_algorithm_errors(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
     ) -> Result<Vec<AlgorithmError>> {
-        self.authorize(caller, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let since = crate::model::now_millis() - ERROR_RETENTION_MILLIS;
         Ok(self
             .store
@@ -156,20 +154,14 @@ impl Hub {
     /// and run the call afterwards). A refusal is metered before it returns.
     pub async fn prepare_call(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         req: CallRequest,
     ) -> Result<(PreparedCall, ExecInput)> {
         let started = Instant::now();
         let mut usage = self
-            .usage_template(
-                caller,
-                &req.owner,
-                &req.name,
-                req.version.as_deref(),
-                req.sudo,
-            )
+            .usage_template(ctx, &req.owner, &req.name, req.version.as_deref(), req.sudo)
             .await?;
-        let resolved = match self.resolve_call(caller, &req).await {
+        let resolved = match self.resolve_call(ctx, &req).await {
             Ok(r) => r,
             Err(e) => {
                 let unresolved = &self.unresolved_calls;
@@ -190,7 +182,7 @@ impl Hub {
                 .unwrap_or(0)
                 .max(0);
         }
-        let slot = match self.admit(caller.account_id(), &usage.request_id).await {
+        let slot = match self.admit(ctx.account_id(), &usage.request_id).await {
             Ok(slot) => slot,
             Err(e) => {
                 return Err(self
@@ -206,8 +198,9 @@ impl Hub {
             if let Err(e) = self
                 .store
                 .record_audit(
+                    &ctx.audit,
                     "call.sudo",
-                    Some(caller.account_id()),
+                    Some(ctx.account_id()),
                     &target,
                     detail,
                     "ok",
@@ -227,14 +220,14 @@ impl Hub {
                     .await);
             }
         };
-        let acting = self.call_principal(caller, &resolved.algorithm, req.sudo);
+        let acting = ctx.acting_as(self.call_principal(ctx, &resolved.algorithm, req.sudo));
         let (timeout, fuel) = self.call_limits(&resolved.algorithm, req.timeout);
         Ok((
             PreparedCall {
                 artifact,
                 timeout,
                 fuel,
-                caller: caller.account_id(),
+                caller: ctx.account_id(),
                 request_id: usage.request_id.clone(),
                 algorithm: resolved.algorithm,
                 version: resolved.label,
@@ -257,17 +250,17 @@ impl Hub {
     /// The usage record of a call before it resolves: who calls, how, who pays.
     async fn usage_template(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         version: Option<&str>,
         sudo: bool,
     ) -> Result<UsageRecord> {
-        let account = caller.account_id();
+        let account = ctx.account_id();
         // Consolidated billing: an org that pays for its members pays for
         // their direct calls (the oldest such org if there are several) and
         // for calls made with its member keys.
-        let (via, payer) = match caller.kind {
+        let (via, payer) = match ctx.principal.kind {
             _ if sudo => (Via::Sudo, account),
             PrincipalKind::User { user } => {
                 let mut payer = user;
@@ -277,7 +270,7 @@ impl Hub {
                         break;
                     }
                 }
-                let via = if caller.impersonator.is_some() {
+                let via = if ctx.principal.impersonator.is_some() {
                     Via::Impersonation
                 } else {
                     Via::Direct
@@ -291,7 +284,13 @@ impl Hub {
             }
         };
         Ok(UsageRecord {
-            request_id: format!("req-{}", uuid::Uuid::now_v7()),
+            // One id per request: the call's usage record, its response's
+            // `request_id` and `x-request-id`, and its audit records.
+            request_id: if ctx.request_id().is_empty() {
+                crate::context::new_request_id()
+            } else {
+                ctx.request_id().to_string()
+            },
             started_at: crate::model::now_millis(),
             duration_us: 0,
             caller_id: account,
@@ -314,7 +313,7 @@ impl Hub {
     /// input, found by the HTTP layer) and returns the refusal.
     pub async fn refuse_call(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         owner: &str,
         name: &str,
         version: Option<&str>,
@@ -322,10 +321,7 @@ impl Hub {
         e: Error,
     ) -> Error {
         let started = Instant::now();
-        match self
-            .usage_template(caller, owner, name, version, sudo)
-            .await
-        {
+        match self.usage_template(ctx, owner, name, version, sudo).await {
             Ok(usage) => {
                 self.meter_refusal(usage, started, e, &self.unresolved_calls)
                     .await
@@ -385,7 +381,11 @@ impl Hub {
             crate::model::RuntimeKind::Http => {
                 token_call = Some(self.token_call_running(&call.request_id));
                 (
-                    Some(self.issue_call_token(call.acting, &call.request_id, call.timeout)),
+                    Some(self.issue_call_token(
+                        call.acting.principal,
+                        &call.request_id,
+                        call.timeout,
+                    )),
                     None,
                 )
             }

@@ -12,9 +12,10 @@
 //! read a collection is told it does not exist.
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use async_trait::async_trait;
 
 /// Prefix of names the storage keeps for itself (temporary files, ACLs).
@@ -232,8 +233,8 @@ pub struct DataListing {
 
 impl Hub {
     /// The root folders a caller sees (`GET /v1/data/`): their own account first.
-    pub async fn data_root(&self, caller: &Principal) -> Result<Vec<String>> {
-        let me = self.store.get_account(caller.account_id()).await?;
+    pub async fn data_root(&self, ctx: &RequestCtx) -> Result<Vec<String>> {
+        let me = self.store.get_account(ctx.account_id()).await?;
         Ok(vec![me.name])
     }
 
@@ -244,14 +245,14 @@ impl Hub {
     }
 
     /// Resolves `owner/collection/...` (owner may be `.my`).
-    pub async fn data_path(&self, caller: &Principal, raw: &str) -> Result<DataPath> {
+    pub async fn data_path(&self, ctx: &RequestCtx, raw: &str) -> Result<DataPath> {
         let mut segments = split_path(raw)?;
         if segments.is_empty() {
             return Err(bad_path(raw, "name an owner: .my/collection/..."));
         }
         let owner_as_given = segments.remove(0);
         let owner = if owner_as_given == ".my" {
-            caller.account_id()
+            ctx.account_id()
         } else {
             self.account(&owner_as_given)
                 .await
@@ -273,20 +274,20 @@ impl Hub {
     /// Read access: the owner's side; anyone for a public collection; the
     /// owner's algorithms, during a call (call token), for a `my_algos` one.
     /// Someone who may not read gets "does not exist".
-    async fn authorize_data_read(&self, caller: &Principal, path: &DataPath) -> Result<()> {
+    async fn authorize_data_read(&self, ctx: &RequestCtx, path: &DataPath) -> Result<()> {
         let owner = Resource::Account(path.owner);
-        if self.can(caller, Action::DataRead, owner) {
+        if self.can(ctx, Action::DataRead, owner) {
             return Ok(());
         }
         match path.segments.first() {
             // An account's root: anyone lists it, seeing only public collections.
-            None => return self.authorize(caller, Action::DataReadPublic, owner),
+            None => return self.authorize(ctx, Action::DataReadPublic, owner),
             Some(collection) => match self.storage()?.read_acl(path.owner, collection).await {
                 Ok(DataAcl::Public) => {
-                    return self.authorize(caller, Action::DataReadPublic, owner);
+                    return self.authorize(ctx, Action::DataReadPublic, owner);
                 }
-                Ok(DataAcl::MyAlgos) if caller.is_algorithm_of(path.owner) => {
-                    return self.authorize(caller, Action::DataReadPublic, owner);
+                Ok(DataAcl::MyAlgos) if ctx.principal.is_algorithm_of(path.owner) => {
+                    return self.authorize(ctx, Action::DataReadPublic, owner);
                 }
                 _ => {}
             },
@@ -297,18 +298,18 @@ impl Hub {
         ))
     }
 
-    async fn authorize_data_write(&self, caller: &Principal, path: &DataPath) -> Result<()> {
-        if self.can(caller, Action::DataWrite, Resource::Account(path.owner)) {
+    async fn authorize_data_write(&self, ctx: &RequestCtx, path: &DataPath) -> Result<()> {
+        if self.can(ctx, Action::DataWrite, Resource::Account(path.owner)) {
             return Ok(());
         }
         // Refuse plainly only where the caller may see the data at all.
-        self.authorize_data_read(caller, path).await?;
-        self.authorize(caller, Action::DataWrite, Resource::Account(path.owner))
+        self.authorize_data_read(ctx, path).await?;
+        self.authorize(ctx, Action::DataWrite, Resource::Account(path.owner))
     }
 
     /// What the path names (after read authorization).
-    pub async fn data_stat(&self, caller: &Principal, path: &DataPath) -> Result<DataEntry> {
-        self.authorize_data_read(caller, path).await?;
+    pub async fn data_stat(&self, ctx: &RequestCtx, path: &DataPath) -> Result<DataEntry> {
+        self.authorize_data_read(ctx, path).await?;
         if path.segments.is_empty() {
             return Ok(DataEntry::Dir);
         }
@@ -318,8 +319,8 @@ impl Hub {
             .map_err(|e| storage_error(e, path))
     }
 
-    pub async fn data_read_file(&self, caller: &Principal, path: &DataPath) -> Result<Vec<u8>> {
-        self.authorize_data_read(caller, path).await?;
+    pub async fn data_read_file(&self, ctx: &RequestCtx, path: &DataPath) -> Result<Vec<u8>> {
+        self.authorize_data_read(ctx, path).await?;
         self.storage()?
             .read(path.owner, &path.segments)
             .await
@@ -329,19 +330,19 @@ impl Hub {
     /// One page of a directory, continuing after `marker`.
     pub async fn data_list(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         path: &DataPath,
         marker: Option<&str>,
         with_acl: bool,
     ) -> Result<DataListing> {
-        self.authorize_data_read(caller, path).await?;
+        self.authorize_data_read(ctx, path).await?;
         let storage = self.storage()?;
         let all = storage
             .list(path.owner, &path.segments)
             .await
             .map_err(|e| storage_error(e, path))?;
         // Someone else sees only the collections they may read.
-        let owner_side = self.can(caller, Action::DataRead, Resource::Account(path.owner));
+        let owner_side = self.can(ctx, Action::DataRead, Resource::Account(path.owner));
         let mut items = Vec::new();
         for item in all {
             if marker.is_some_and(|m| item.name.as_str() <= m) {
@@ -389,7 +390,7 @@ impl Hub {
 
     pub async fn data_write_file(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         path: &DataPath,
         bytes: Vec<u8>,
     ) -> Result<()> {
@@ -402,7 +403,7 @@ impl Hub {
                 ),
             ));
         }
-        self.authorize_data_write(caller, path).await?;
+        self.authorize_data_write(ctx, path).await?;
         self.storage()?
             .write(path.owner, &path.segments, bytes)
             .await
@@ -413,7 +414,7 @@ impl Hub {
     /// account) gets an ACL, `my_algos` by default.
     pub async fn data_create_dir(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         parent: &DataPath,
         name: &str,
         acl: Option<DataAcl>,
@@ -427,7 +428,7 @@ impl Hub {
         }
         let mut path = parent.clone();
         path.segments.push(name.to_string());
-        self.authorize_data_write(caller, &path).await?;
+        self.authorize_data_write(ctx, &path).await?;
         let storage = self.storage()?;
         if parent.segments.is_empty() {
             check_collection_name(name)?;
@@ -454,7 +455,7 @@ impl Hub {
 
     pub async fn data_set_acl(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         path: &DataPath,
         acl: DataAcl,
     ) -> Result<()> {
@@ -463,7 +464,7 @@ impl Hub {
                 "only collections (top-level directories) carry an ACL",
             ));
         }
-        self.authorize_data_write(caller, path).await?;
+        self.authorize_data_write(ctx, path).await?;
         let storage = self.storage()?;
         match storage.stat(path.owner, &path.segments).await {
             Ok(DataEntry::Dir) => {}
@@ -479,16 +480,11 @@ impl Hub {
     }
 
     /// Deletes a file or directory; returns how many files were deleted.
-    pub async fn data_delete(
-        &self,
-        caller: &Principal,
-        path: &DataPath,
-        force: bool,
-    ) -> Result<u64> {
+    pub async fn data_delete(&self, ctx: &RequestCtx, path: &DataPath, force: bool) -> Result<u64> {
         if path.segments.is_empty() {
             return Err(Error::invalid("an account's data root cannot be deleted"));
         }
-        self.authorize_data_write(caller, path).await?;
+        self.authorize_data_write(ctx, path).await?;
         let storage = self.storage()?;
         match storage
             .stat(path.owner, &path.segments)

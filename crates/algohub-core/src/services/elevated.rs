@@ -13,6 +13,7 @@
 //! rights) and each read they open is audited (`super_powers.read`).
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     AccountStatus, Millis, NewSession, Session, SuperPowers, format_millis, now_millis,
@@ -98,9 +99,9 @@ fn check_minutes(minutes: Option<i64>, max: u32) -> Result<Millis> {
 impl Hub {
     /// The admin's own user id: elevated access needs a cluster admin's own
     /// credentials (not an org key, member key or impersonation session).
-    fn elevated_admin(&self, caller: &Principal) -> Result<crate::model::AccountId> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        match caller.kind {
+    fn elevated_admin(&self, ctx: &RequestCtx) -> Result<crate::model::AccountId> {
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        match ctx.principal.kind {
             PrincipalKind::User { user } => Ok(user),
             _ => Err(Error::forbidden(
                 "this needs a cluster admin's own credentials, not an org or member key",
@@ -112,14 +113,18 @@ impl Hub {
     /// once) and the session.
     pub async fn start_impersonation(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         username: &str,
         reason: &str,
         minutes: Option<i64>,
     ) -> Result<(SessionSecret, Session)> {
-        if let (Some(session), Some(admin)) = (caller.session, caller.impersonator) {
+        if let (Some(session), Some(admin)) = (ctx.principal.session, ctx.principal.impersonator) {
             // Impersonating from inside an impersonation ends the session.
-            match self.store.end_session(session, Some(admin), "nested").await {
+            match self
+                .store
+                .end_session(&ctx.audit, session, Some(admin), "nested")
+                .await
+            {
                 Ok(_) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -130,7 +135,7 @@ impl Hub {
                  session has ended and its token no longer works; use your own credentials",
             ));
         }
-        let admin = self.elevated_admin(caller)?;
+        let admin = self.elevated_admin(ctx)?;
         let reason = check_reason(reason)?;
         let span = check_minutes(minutes, self.settings.max_impersonation_minutes)?;
         let target = self
@@ -165,21 +170,24 @@ impl Hub {
         let secret = SessionSecret::generate();
         let session = self
             .store
-            .create_session(&NewSession {
-                digest: secret.digest(),
-                user_id: target.id,
-                actor_id: admin,
-                reason,
-                expires_at: now_millis() + span,
-            })
+            .create_session(
+                &ctx.audit,
+                &NewSession {
+                    digest: secret.digest(),
+                    user_id: target.id,
+                    actor_id: admin,
+                    reason,
+                    expires_at: now_millis() + span,
+                },
+            )
             .await?;
         self.after_write().await;
         Ok((secret, session))
     }
 
     /// Ends the session the caller used (Stop).
-    pub async fn stop_session(&self, caller: &Principal) -> Result<Session> {
-        let Some(id) = caller.session else {
+    pub async fn stop_session(&self, ctx: &RequestCtx) -> Result<Session> {
+        let Some(id) = ctx.principal.session else {
             return Err(Error::new(
                 Code::NotASession,
                 "this request did not use a session token; an API key is revoked instead \
@@ -188,7 +196,7 @@ impl Hub {
         };
         let s = match self
             .store
-            .end_session(id, caller.impersonator, "stopped")
+            .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped")
             .await
         {
             Err(StoreError::NotFound) => {
@@ -201,16 +209,16 @@ impl Hub {
     }
 
     /// Who the caller's credential acts as, and its elevated state.
-    pub async fn session_view(&self, caller: &Principal) -> Result<SessionView> {
-        let account = self.store.get_account(caller.account_id()).await?;
-        let impersonation = match caller.session {
+    pub async fn session_view(&self, ctx: &RequestCtx) -> Result<SessionView> {
+        let account = self.store.get_account(ctx.account_id()).await?;
+        let impersonation = match ctx.principal.session {
             Some(id) => Some(
                 self.impersonation_view(&self.store.get_session(id).await?)
                     .await?,
             ),
             None => None,
         };
-        let (cluster_admin, super_powers) = match (caller.kind, caller.impersonator) {
+        let (cluster_admin, super_powers) = match (ctx.principal.kind, ctx.principal.impersonator) {
             (PrincipalKind::User { user }, None) => {
                 let u = self.store.get_user(user).await?;
                 let p = if u.cluster_admin {
@@ -228,14 +236,14 @@ impl Hub {
                 crate::model::AccountKind::User => "user",
                 crate::model::AccountKind::Org => "organization",
             },
-            credential: if caller.call.is_some() {
+            credential: if ctx.principal.call.is_some() {
                 "call_token"
-            } else if caller.session.is_some() {
+            } else if ctx.principal.session.is_some() {
                 "session"
             } else {
                 "api_key"
             },
-            scopes: caller.scopes.names(),
+            scopes: ctx.principal.scopes.names(),
             cluster_admin,
             impersonation,
             super_powers,
@@ -260,11 +268,11 @@ impl Hub {
     /// Turns the caller's super powers on.
     pub async fn start_super_powers(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         reason: &str,
         minutes: Option<i64>,
     ) -> Result<SuperPowers> {
-        let admin = self.elevated_admin(caller)?;
+        let admin = self.elevated_admin(ctx)?;
         let reason = check_reason(reason)?;
         let span = check_minutes(minutes, self.settings.max_super_powers_minutes)?;
         let now = now_millis();
@@ -273,15 +281,17 @@ impl Hub {
             started_at: now,
             until: now + span,
         };
-        self.store.set_super_powers(admin, Some(&on)).await?;
+        self.store
+            .set_super_powers(&ctx.audit, admin, Some(&on))
+            .await?;
         self.after_write().await;
         Ok(on)
     }
 
     /// Turns the caller's super powers off (nothing to do when they are off).
-    pub async fn stop_super_powers(&self, caller: &Principal) -> Result<()> {
-        let admin = self.elevated_admin(caller)?;
-        match self.store.set_super_powers(admin, None).await {
+    pub async fn stop_super_powers(&self, ctx: &RequestCtx) -> Result<()> {
+        let admin = self.elevated_admin(ctx)?;
+        match self.store.set_super_powers(&ctx.audit, admin, None).await {
             Err(StoreError::NotFound) => Ok(()),
             other => {
                 other?;
@@ -292,26 +302,25 @@ impl Hub {
     }
 
     /// The caller's super powers, if on.
-    pub async fn super_powers(&self, caller: &Principal) -> Result<Option<SuperPowers>> {
-        let admin = self.elevated_admin(caller)?;
+    pub async fn super_powers(&self, ctx: &RequestCtx) -> Result<Option<SuperPowers>> {
+        let admin = self.elevated_admin(ctx)?;
         Ok(self.store.get_super_powers(admin).await?)
     }
 
     /// Authenticates a presented credential: an impersonation session token
     /// (`ahs_...`), a call token (`ahc1.`...) or an API key.
-    pub async fn authenticate(&self, raw: &str) -> Result<Principal> {
+    pub async fn authenticate(&self, raw: &str, digest: &str) -> Result<Principal> {
         if crate::secrets::CallTokenKey::looks_like(raw) {
             return self.authenticate_call_token(raw).await;
         }
         if !SessionSecret::looks_valid(raw) {
-            return self.authenticate_key_or_catch_up(raw).await;
+            return self.authenticate_key_or_catch_up(raw, digest).await;
         }
-        let digest = crate::secrets::digest_hex(raw);
-        let known = match self.policy.authenticate_session(&digest) {
+        let known = match self.policy.authenticate_session(digest) {
             Some(p) => Some(p),
             // Started a moment ago through another node?
             None => {
-                self.look_up_unknown_credential(&digest, |d| self.policy.authenticate_session(d))
+                self.look_up_unknown_credential(digest, |d| self.policy.authenticate_session(d))
                     .await
             }
         };

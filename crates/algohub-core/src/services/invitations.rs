@@ -5,12 +5,13 @@
 //! the outbox, and nothing in the response or the pending list names an account.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis,
 };
 use crate::names::Email;
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
 use crate::secrets::{InviteToken, digest_hex};
 use crate::store::StoreError;
@@ -25,15 +26,15 @@ pub enum InviteTarget {
 impl Hub {
     pub async fn invite(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         target: InviteTarget,
         role: OrgRole,
     ) -> Result<Invitation> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
-        let inviter = self.require_user(caller)?;
-        if !self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
+        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let inviter = self.require_user(ctx)?;
+        if !self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
             let own = self.policy.org_role(inviter, org_acc.id);
             if own.is_none_or(|r| r < role) {
                 return Err(Error::new(
@@ -64,7 +65,7 @@ impl Hub {
                     ));
                 }
                 if self
-                    .live_pending(org_acc.id, Some(user.id), None, now)
+                    .live_pending(&ctx.audit, org_acc.id, Some(user.id), None, now)
                     .await?
                 {
                     return Err(Error::new(
@@ -107,7 +108,7 @@ impl Hub {
             InviteTarget::Email(raw) => {
                 let email = Email::parse(&raw)?;
                 if self
-                    .live_pending(org_acc.id, None, Some(email.as_str()), now)
+                    .live_pending(&ctx.audit, org_acc.id, None, Some(email.as_str()), now)
                     .await?
                 {
                     return Err(Error::new(
@@ -144,7 +145,7 @@ impl Hub {
             }
         };
         self.store
-            .create_invitation(&new, &outbox)
+            .create_invitation(&ctx.audit, &new, &outbox)
             .await
             .map_err(|e| conflict(e, "invitation"))
     }
@@ -153,6 +154,7 @@ impl Hub {
     /// sweeper has not reached yet is closed as expired here, so it blocks nothing.
     async fn live_pending(
         &self,
+        audit: &crate::audit::AuditContext,
         org: crate::model::AccountId,
         user: Option<crate::model::AccountId>,
         email: Option<&str>,
@@ -161,7 +163,7 @@ impl Hub {
         match self.store.find_pending_invitation(org, user, email).await? {
             Some(inv) if inv.expires_at <= now => {
                 self.store
-                    .close_invitation(&inv.id, InvitationStatus::Expired, now)
+                    .close_invitation(audit, &inv.id, InvitationStatus::Expired, now)
                     .await
                     .map_err(|e| conflict(e, "invitation"))?;
                 Ok(false)
@@ -173,11 +175,11 @@ impl Hub {
 
     pub async fn list_pending_invitations(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
     ) -> Result<Vec<Invitation>> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let now = now_millis();
         Ok(self
             .store
@@ -192,9 +194,9 @@ impl Hub {
     /// Pending invitations addressed to the caller's account. Invitations sent to
     /// an email address are accepted only with the token from that email: an
     /// account's email is not proof of owning the address.
-    pub async fn my_invitations(&self, caller: &Principal) -> Result<Vec<Invitation>> {
-        let me = self.require_user(caller)?;
-        self.authorize(caller, Action::UserRead, Resource::User(me))?;
+    pub async fn my_invitations(&self, ctx: &RequestCtx) -> Result<Vec<Invitation>> {
+        let me = self.require_user(ctx)?;
+        self.authorize(ctx, Action::UserRead, Resource::User(me))?;
         let user = self.store.get_user(me).await?;
         let now = now_millis();
         Ok(self
@@ -209,11 +211,11 @@ impl Hub {
 
     async fn invitation_for_invitee(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         id: &str,
     ) -> Result<(Invitation, crate::model::AccountId)> {
-        let me = self.require_user(caller)?;
-        self.authorize(caller, Action::UserUpdate, Resource::User(me))?;
+        let me = self.require_user(ctx)?;
+        self.authorize(ctx, Action::UserUpdate, Resource::User(me))?;
         let inv = self.load_invitation(id).await?;
         // By-name invitations only: email invitations need their token.
         let addressed = inv.invitee_user_id == Some(me) && inv.invitee_email.is_none();
@@ -234,7 +236,12 @@ impl Hub {
         }
     }
 
-    async fn accept(&self, inv: Invitation, me: crate::model::AccountId) -> Result<Membership> {
+    async fn accept(
+        &self,
+        ctx: &RequestCtx,
+        inv: Invitation,
+        me: crate::model::AccountId,
+    ) -> Result<Membership> {
         if self.store.get_membership(inv.org_id, me).await?.is_none()
             && let Some(max) = self.settings.max_orgs_per_user
             && self.store.list_user_memberships(me).await?.len() >= max as usize
@@ -249,7 +256,7 @@ impl Hub {
         let org = self.store.get_org(inv.org_id).await?;
         let m = self
             .store
-            .accept_invitation(&inv.id, me, org.tos_version, now_millis())
+            .accept_invitation(&ctx.audit, &inv.id, me, org.tos_version, now_millis())
             .await
             .map_err(|e| conflict(e, "invitation"))?;
         self.after_write().await;
@@ -257,19 +264,19 @@ impl Hub {
     }
 
     /// Accepts an invitation addressed to the caller; records the org's Terms of Use version.
-    pub async fn accept_invitation(&self, caller: &Principal, id: &str) -> Result<Membership> {
-        let (inv, me) = self.invitation_for_invitee(caller, id).await?;
-        self.accept(inv, me).await
+    pub async fn accept_invitation(&self, ctx: &RequestCtx, id: &str) -> Result<Membership> {
+        let (inv, me) = self.invitation_for_invitee(ctx, id).await?;
+        self.accept(ctx, inv, me).await
     }
 
     /// Accepts with the single-use token from an invitation email.
     pub async fn accept_invitation_token(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         token: &str,
     ) -> Result<Membership> {
-        let me = self.require_user(caller)?;
-        self.authorize(caller, Action::UserUpdate, Resource::User(me))?;
+        let me = self.require_user(ctx)?;
+        self.authorize(ctx, Action::UserUpdate, Resource::User(me))?;
         let inv = match self
             .store
             .find_invitation_by_token(&digest_hex(token.trim()))
@@ -284,31 +291,41 @@ impl Hub {
             }
             Err(e) => return Err(e.into()),
         };
-        self.accept(inv, me).await
+        self.accept(ctx, inv, me).await
     }
 
-    pub async fn decline_invitation(&self, caller: &Principal, id: &str) -> Result<Invitation> {
-        let (inv, _) = self.invitation_for_invitee(caller, id).await?;
+    pub async fn decline_invitation(&self, ctx: &RequestCtx, id: &str) -> Result<Invitation> {
+        let (inv, _) = self.invitation_for_invitee(ctx, id).await?;
         self.store
-            .close_invitation(&inv.id, InvitationStatus::Declined, now_millis())
+            .close_invitation(
+                &ctx.audit,
+                &inv.id,
+                InvitationStatus::Declined,
+                now_millis(),
+            )
             .await
             .map_err(|e| conflict(e, "invitation"))
     }
 
     pub async fn rescind_invitation(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         id: &str,
     ) -> Result<Invitation> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let inv = self.load_invitation(id).await?;
         if inv.org_id != org_acc.id {
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
         }
         self.store
-            .close_invitation(&inv.id, InvitationStatus::Rescinded, now_millis())
+            .close_invitation(
+                &ctx.audit,
+                &inv.id,
+                InvitationStatus::Rescinded,
+                now_millis(),
+            )
             .await
             .map_err(|e| conflict(e, "invitation"))
     }

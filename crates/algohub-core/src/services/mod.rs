@@ -57,9 +57,10 @@ pub use source::{AlgorithmSource, REDACTED, SourceForm, source_is_open};
 pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
 pub use versions::{PublishRequest, VersionEntry};
 
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, AccountKind, AccountRef, Millis};
-use crate::policy::{Action, PolicyEngine, Principal, Resource};
+use crate::policy::{Action, PolicyEngine, Resource};
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
 
@@ -237,8 +238,8 @@ impl Hub {
     }
 
     /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
-    pub fn authorize(&self, p: &Principal, action: Action, resource: Resource) -> Result<()> {
-        let d = self.decide(p, action, resource);
+    pub fn authorize(&self, ctx: &RequestCtx, action: Action, resource: Resource) -> Result<()> {
+        let d = self.decide(ctx, action, resource);
         if d.allow {
             Ok(())
         } else {
@@ -246,7 +247,7 @@ impl Hub {
                 action,
                 Action::AdminUsersManage | Action::AdminUsersRead | Action::AdminOrgTypesManage
             ) {
-                self.audit_denied(p, action);
+                self.audit_denied(ctx, action);
             }
             let code = if d.rule == crate::policy::Rule::KeyScope {
                 Code::KeyScope
@@ -264,23 +265,28 @@ impl Hub {
         }
     }
 
-    pub fn can(&self, p: &Principal, action: Action, resource: Resource) -> bool {
-        self.decide(p, action, resource).allow
+    pub fn can(&self, ctx: &RequestCtx, action: Action, resource: Resource) -> bool {
+        self.decide(ctx, action, resource).allow
     }
 
     /// One decision, counted; a read that only super powers allowed is audited.
-    fn decide(&self, p: &Principal, action: Action, resource: Resource) -> crate::policy::Decision {
-        let d = self.policy.decide(p, action, resource);
+    fn decide(
+        &self,
+        ctx: &RequestCtx,
+        action: Action,
+        resource: Resource,
+    ) -> crate::policy::Decision {
+        let d = self.policy.decide(&ctx.principal, action, resource);
         self.count_decision(d.allow);
         if d.rule == crate::policy::Rule::SuperPowers {
-            self.audit_elevated_read(p, action, resource);
+            self.audit_elevated_read(ctx, action, resource);
         }
         d
     }
 
     /// The human user behind the caller, or a refusal for org keys.
-    pub(crate) fn require_user(&self, p: &Principal) -> Result<AccountId> {
-        p.user_id().ok_or_else(|| {
+    pub(crate) fn require_user(&self, ctx: &RequestCtx) -> Result<AccountId> {
+        ctx.user_id().ok_or_else(|| {
             Error::forbidden("this needs a user's credentials, not an organization key")
         })
     }

@@ -2,9 +2,10 @@
 //! reads their own (newest first), counts the unread and marks them read.
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis, Notification};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 
 /// The longest message text, in characters.
 pub const MAX_NOTIFICATION_CHARS: usize = 2000;
@@ -17,13 +18,13 @@ impl Hub {
     /// are all reported and nothing is sent.
     pub async fn send_notification(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         usernames: &str,
         text: &str,
         url: Option<&str>,
     ) -> Result<Vec<(String, Notification)>> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
-        let sender = self.require_user(caller)?;
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let sender = self.require_user(ctx)?;
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_NOTIFICATION_CHARS {
             return Err(Error::invalid(format!(
@@ -76,52 +77,52 @@ impl Hub {
         }
         let sent = self
             .store
-            .send_notifications(sender, &ids, text, url)
+            .send_notifications(&ctx.audit, sender, &ids, text, url)
             .await?;
         Ok(names.into_iter().zip(sent).collect())
     }
 
     /// The user whose notifications `caller` may read and mark (themself, or
     /// a cluster admin); `name` may be the username or the user's UUID.
-    async fn notification_owner(&self, caller: &Principal, name: &str) -> Result<AccountId> {
+    async fn notification_owner(&self, ctx: &RequestCtx, name: &str) -> Result<AccountId> {
         let id = self.user_account_by_uuid_or_name(name).await?.id;
-        self.authorize(caller, Action::UserRead, Resource::User(id))?;
+        self.authorize(ctx, Action::UserRead, Resource::User(id))?;
         Ok(id)
     }
 
     pub async fn list_notifications(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         user: &str,
         before_id: Option<i64>,
         since: Option<Millis>,
         limit: i64,
     ) -> Result<Vec<Notification>> {
-        let id = self.notification_owner(caller, user).await?;
+        let id = self.notification_owner(ctx, user).await?;
         Ok(self
             .store
             .list_notifications(id, before_id, since, limit)
             .await?)
     }
 
-    pub async fn unread_notifications(&self, caller: &Principal, user: &str) -> Result<i64> {
-        let id = self.notification_owner(caller, user).await?;
+    pub async fn unread_notifications(&self, ctx: &RequestCtx, user: &str) -> Result<i64> {
+        let id = self.notification_owner(ctx, user).await?;
         Ok(self.store.count_unread_notifications(id).await?)
     }
 
     /// Marks one notification (by id) or all of them read; returns how many changed.
     pub async fn mark_notifications_read(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         user: &str,
         id: Option<i64>,
     ) -> Result<u64> {
-        if caller.impersonator.is_some() {
+        if ctx.principal.impersonator.is_some() {
             return Err(Error::forbidden(
                 "notifications are left for the user to read while you impersonate them",
             ));
         }
-        let owner = self.notification_owner(caller, user).await?;
+        let owner = self.notification_owner(ctx, user).await?;
         self.store
             .mark_notifications_read(owner, id, crate::model::now_millis())
             .await

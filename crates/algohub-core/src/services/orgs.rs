@@ -1,10 +1,11 @@
 //! Organizations, org types and memberships.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Membership, Org, OrgType, OrgUpdate, Page};
 use crate::names::{AccountName, Email};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
 use serde::Serialize;
 
@@ -41,19 +42,19 @@ impl Hub {
         Ok(self.store.list_org_types().await?)
     }
 
-    pub async fn create_org_type(&self, caller: &Principal, name: &str) -> Result<OrgType> {
-        self.authorize(caller, Action::AdminOrgTypesManage, Resource::Cluster)?;
+    pub async fn create_org_type(&self, ctx: &RequestCtx, name: &str) -> Result<OrgType> {
+        self.authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         let name = AccountName::parse(name)?;
         self.store
-            .create_org_type(name.as_str())
+            .create_org_type(&ctx.audit, name.as_str())
             .await
             .map_err(|e| conflict(e, "that org type name"))
     }
 
-    pub async fn delete_org_type(&self, caller: &Principal, name: &str) -> Result<()> {
-        self.authorize(caller, Action::AdminOrgTypesManage, Resource::Cluster)?;
+    pub async fn delete_org_type(&self, ctx: &RequestCtx, name: &str) -> Result<()> {
+        self.authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         self.store
-            .delete_org_type(&name.to_ascii_lowercase())
+            .delete_org_type(&ctx.audit, &name.to_ascii_lowercase())
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound => Error::new(
@@ -104,9 +105,9 @@ impl Hub {
         Ok(())
     }
 
-    pub async fn create_org(&self, caller: &Principal, req: CreateOrg) -> Result<Org> {
-        self.authorize(caller, Action::OrgCreate, Resource::Cluster)?;
-        let creator = self.require_user(caller)?;
+    pub async fn create_org(&self, ctx: &RequestCtx, req: CreateOrg) -> Result<Org> {
+        self.authorize(ctx, Action::OrgCreate, Resource::Cluster)?;
+        let creator = self.require_user(ctx)?;
         let name = AccountName::parse(&req.name)?;
         let email = Email::parse(&req.email)?;
         limit("org_label", &req.label, 100)?;
@@ -130,19 +131,19 @@ impl Hub {
         };
         let org = self
             .store
-            .create_org(&new, creator)
+            .create_org(&ctx.audit, &new, creator)
             .await
             .map_err(|e| conflict(e, "that name"))?;
         self.after_write().await;
         Ok(org)
     }
 
-    pub async fn get_org(&self, caller: &Principal, name: &str) -> Result<OrgView> {
+    pub async fn get_org(&self, ctx: &RequestCtx, name: &str) -> Result<OrgView> {
         let account = self.org_account(name).await?;
-        self.authorize(caller, Action::OrgRead, Resource::Org(account.id))?;
+        self.authorize(ctx, Action::OrgRead, Resource::Org(account.id))?;
         let org = self.store.get_org(account.id).await?;
-        let private_visible = self.can(caller, Action::OrgReadPrivate, Resource::Org(account.id));
-        let my_role = match caller.user_id() {
+        let private_visible = self.can(ctx, Action::OrgReadPrivate, Resource::Org(account.id));
+        let my_role = match ctx.user_id() {
             Some(u) => self
                 .store
                 .get_membership(account.id, u)
@@ -158,11 +159,11 @@ impl Hub {
     }
 
     /// All orgs for cluster admins; the caller's own orgs for everyone else.
-    pub async fn list_orgs(&self, caller: &Principal, page: &Page) -> Result<Vec<Org>> {
-        if self.can(caller, Action::AdminUsersRead, Resource::Cluster) {
+    pub async fn list_orgs(&self, ctx: &RequestCtx, page: &Page) -> Result<Vec<Org>> {
+        if self.can(ctx, Action::AdminUsersRead, Resource::Cluster) {
             return Ok(self.store.list_orgs(page).await?);
         }
-        let user = self.require_user(caller)?;
+        let user = self.require_user(ctx)?;
         let mut out = Vec::new();
         for m in self.store.list_user_memberships(user).await? {
             if page
@@ -172,7 +173,7 @@ impl Hub {
             {
                 continue;
             }
-            if self.can(caller, Action::OrgReadPrivate, Resource::Org(m.org_id)) {
+            if self.can(ctx, Action::OrgReadPrivate, Resource::Org(m.org_id)) {
                 out.push(self.store.get_org(m.org_id).await?);
             }
         }
@@ -183,12 +184,12 @@ impl Hub {
 
     pub async fn update_org(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         name: &str,
         mut update: OrgUpdate,
     ) -> Result<Org> {
         let account = self.org_account(name).await?;
-        self.authorize(caller, Action::OrgUpdate, Resource::Org(account.id))?;
+        self.authorize(ctx, Action::OrgUpdate, Resource::Org(account.id))?;
         if let Some(e) = &update.email {
             update.email = Some(Email::parse(e)?.as_str().to_string());
         }
@@ -204,16 +205,19 @@ impl Hub {
         if let Some(t) = &update.type_id {
             update.type_id = Some(self.resolve_org_type(t).await?);
         }
-        let org = self.store.update_org(account.id, &update).await?;
+        let org = self
+            .store
+            .update_org(&ctx.audit, account.id, &update)
+            .await?;
         self.after_write().await;
         Ok(org)
     }
 
-    pub async fn delete_org(&self, caller: &Principal, name: &str) -> Result<()> {
+    pub async fn delete_org(&self, ctx: &RequestCtx, name: &str) -> Result<()> {
         let account = self.org_account(name).await?;
-        self.authorize(caller, Action::OrgDelete, Resource::Org(account.id))?;
+        self.authorize(ctx, Action::OrgDelete, Resource::Org(account.id))?;
         self.store
-            .delete_org(account.id, caller.account_id())
+            .delete_org(&ctx.audit, account.id, ctx.account_id())
             .await?;
         self.after_write().await;
         Ok(())
@@ -221,12 +225,12 @@ impl Hub {
 
     pub async fn list_members(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         page: &Page,
     ) -> Result<Vec<Membership>> {
         let account = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgMembersRead, Resource::Org(account.id))?;
+        self.authorize(ctx, Action::OrgMembersRead, Resource::Org(account.id))?;
         Ok(self.store.list_members(account.id, page).await?)
     }
 
@@ -234,14 +238,14 @@ impl Hub {
     /// org admins. An admin can never grant a role above their own.
     async fn check_grantable(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: crate::model::AccountId,
         role: OrgRole,
     ) -> Result<()> {
-        if self.can(caller, Action::AdminUsersManage, Resource::Cluster) {
+        if self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
             return Ok(());
         }
-        let own = caller.user_id().and_then(|u| self.policy.org_role(u, org));
+        let own = ctx.user_id().and_then(|u| self.policy.org_role(u, org));
         match own {
             Some(have) if have >= role => Ok(()),
             _ => Err(Error::new(
@@ -257,18 +261,18 @@ impl Hub {
     /// Adds a member directly (cluster admins; used by the v1 member PUT).
     pub async fn add_member_direct(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         username: &str,
         role: OrgRole,
     ) -> Result<Membership> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         let user = self.user_account(username).await?;
         self.check_org_limit(user.id).await?;
         let m = self
             .store
-            .add_member(org_acc.id, user.id, role, None)
+            .add_member(&ctx.audit, org_acc.id, user.id, role, None)
             .await
             .map_err(|e| conflict(e, "membership"))?;
         // A pending invitation is moot once the user is a member.
@@ -279,6 +283,7 @@ impl Hub {
         {
             self.store
                 .close_invitation(
+                    &ctx.audit,
                     &inv.id,
                     crate::model::InvitationStatus::Rescinded,
                     crate::model::now_millis(),
@@ -292,15 +297,15 @@ impl Hub {
 
     pub async fn set_member_role(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         username: &str,
         role: OrgRole,
         expires_at: Option<crate::model::Millis>,
     ) -> Result<Membership> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
-        self.check_grantable(caller, org_acc.id, role).await?;
+        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        self.check_grantable(ctx, org_acc.id, role).await?;
         let user = self.user_account(username).await?;
         if self
             .store
@@ -315,7 +320,7 @@ impl Hub {
         }
         let m = self
             .store
-            .set_member_role(org_acc.id, user.id, role, expires_at)
+            .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at)
             .await
             .map_err(|e| conflict(e, "membership"))?;
         self.after_write().await;
@@ -323,15 +328,15 @@ impl Hub {
     }
 
     /// Removes a member (org admins), or leaves the org (the member themself).
-    pub async fn remove_member(&self, caller: &Principal, org: &str, username: &str) -> Result<()> {
+    pub async fn remove_member(&self, ctx: &RequestCtx, org: &str, username: &str) -> Result<()> {
         let org_acc = self.org_account(org).await?;
         let user = self.user_account(username).await?;
-        if caller.user_id() != Some(user.id) {
-            self.authorize(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        if ctx.user_id() != Some(user.id) {
+            self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         } else {
             // Any member may leave, but not through an impersonation session
             // (a membership outlives it): the policy's `org.leave`.
-            self.authorize(caller, Action::OrgLeave, Resource::Org(org_acc.id))?;
+            self.authorize(ctx, Action::OrgLeave, Resource::Org(org_acc.id))?;
         }
         if self
             .store
@@ -345,10 +350,11 @@ impl Hub {
                 .store
                 .find_pending_invitation(org_acc.id, Some(user.id), None)
                 .await?
-                && self.can(caller, Action::OrgMembersManage, Resource::Org(org_acc.id))
+                && self.can(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))
             {
                 self.store
                     .close_invitation(
+                        &ctx.audit,
                         &inv.id,
                         crate::model::InvitationStatus::Rescinded,
                         crate::model::now_millis(),
@@ -363,7 +369,7 @@ impl Hub {
             ));
         }
         self.store
-            .remove_member(org_acc.id, user.id)
+            .remove_member(&ctx.audit, org_acc.id, user.id)
             .await
             .map_err(|e| conflict(e, "membership"))?;
         self.after_write().await;

@@ -18,9 +18,10 @@
 //! this code does not know.
 
 use super::Hub;
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, RuntimeKind, SemVer};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::store::StoreError;
 use serde_json::{Map, Value};
 
@@ -184,15 +185,15 @@ impl Hub {
     /// May the caller read this algorithm's source? `algo.source.read` first
     /// (so that a super-powers read is audited as a source read), then, for
     /// open source only, `algo.read`.
-    fn authorize_source_read(&self, caller: &Principal, algo: &Algorithm) -> Result<()> {
+    fn authorize_source_read(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<()> {
         let r = Resource::Algorithm(algo.id);
-        if self.can(caller, Action::AlgoSourceRead, r) {
+        if self.can(ctx, Action::AlgoSourceRead, r) {
             return Ok(());
         }
         if source_is_open(&algo.settings) {
-            return self.authorize(caller, Action::AlgoRead, r);
+            return self.authorize(ctx, Action::AlgoRead, r);
         }
-        self.authorize(caller, Action::AlgoSourceRead, r)
+        self.authorize(ctx, Action::AlgoSourceRead, r)
             .map_err(|e| match e.code {
                 Code::Forbidden => Error::forbidden(format!(
                     "the source of {}/{} is closed: only its owner, members with rights on it \
@@ -208,12 +209,12 @@ impl Hub {
     /// build with it).
     pub async fn version_source(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         version: &str,
         form: SourceForm,
     ) -> Result<AlgorithmSource> {
-        self.authorize_source_read(caller, algo)?;
+        self.authorize_source_read(ctx, algo)?;
         let not_found = || {
             Error::new(
                 Code::VersionNotFound,
@@ -248,12 +249,12 @@ impl Hub {
     /// The source of one build, by its id.
     pub async fn build_source(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         build_id: &str,
         form: SourceForm,
     ) -> Result<AlgorithmSource> {
-        self.authorize_source_read(caller, algo)?;
+        self.authorize_source_read(ctx, algo)?;
         let build = match self.store.get_build(algo.id, build_id).await {
             Ok(b) => b,
             Err(StoreError::NotFound) => {

@@ -245,22 +245,15 @@ impl Hub {
     /// Housekeeping: expires invitations and grants, then syncs.
     /// Its audit records say `auth_method: system` (no request, no person).
     pub async fn run_maintenance(&self) -> Result<()> {
-        let ctx = crate::audit::AuditContext {
-            auth_method: "system".into(),
-            ..Default::default()
-        };
-        crate::audit::AUDIT_CONTEXT
-            .scope(ctx, async {
-                let now = crate::model::now_millis();
-                self.store.expire_invitations(now).await?;
-                self.store.expire_grants(now).await?;
-                self.store.expire_sessions(now).await?;
-                self.store.expire_super_powers(now).await?;
-                self.flush_key_uses().await?;
-                self.after_write().await;
-                Ok(())
-            })
-            .await
+        let ctx = crate::audit::AuditContext::system();
+        let now = crate::model::now_millis();
+        self.store.expire_invitations(&ctx, now).await?;
+        self.store.expire_grants(&ctx, now).await?;
+        self.store.expire_sessions(&ctx, now).await?;
+        self.store.expire_super_powers(&ctx, now).await?;
+        self.flush_key_uses().await?;
+        self.after_write().await;
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 //! Teams inside an organization: seats for members, app grants with app roles.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Millis, Team, TeamAppGrant, TeamMember};
 use crate::names::ResourceName;
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::roles::AppRole;
 use crate::store::StoreError;
 
@@ -25,56 +26,56 @@ impl Hub {
         }
     }
 
-    pub async fn create_team(&self, caller: &Principal, org: &str, name: &str) -> Result<Team> {
+    pub async fn create_team(&self, ctx: &RequestCtx, org: &str, name: &str) -> Result<Team> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
         let name = ResourceName::parse(name)?;
         let team = self
             .store
-            .create_team(org_acc.id, name.as_str())
+            .create_team(&ctx.audit, org_acc.id, name.as_str())
             .await
             .map_err(|e| conflict(e, "that team name"))?;
         self.after_write().await;
         Ok(team)
     }
 
-    pub async fn list_teams(&self, caller: &Principal, org: &str) -> Result<Vec<Team>> {
+    pub async fn list_teams(&self, ctx: &RequestCtx, org: &str) -> Result<Vec<Team>> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::OrgTeamsRead, Resource::Org(org_acc.id))?;
+        self.authorize(ctx, Action::OrgTeamsRead, Resource::Org(org_acc.id))?;
         Ok(self.store.list_teams(org_acc.id).await?)
     }
 
     pub async fn get_team(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         team: &str,
     ) -> Result<(Team, Vec<TeamMember>, Vec<TeamAppGrant>)> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsRead, Resource::Team(t.id))?;
+        self.authorize(ctx, Action::OrgTeamsRead, Resource::Team(t.id))?;
         let members = self.store.list_team_members(t.id).await?;
         let apps = self.store.list_team_apps(t.id).await?;
         Ok((t, members, apps))
     }
 
-    pub async fn delete_team(&self, caller: &Principal, org: &str, team: &str) -> Result<()> {
+    pub async fn delete_team(&self, ctx: &RequestCtx, org: &str, team: &str) -> Result<()> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
-        self.store.delete_team(t.id).await?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.store.delete_team(&ctx.audit, t.id).await?;
         self.after_write().await;
         Ok(())
     }
 
     pub async fn add_team_member(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         team: &str,
         username: &str,
         expires_at: Option<Millis>,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let user = self.user_account(username).await?;
         if self
             .store
@@ -88,7 +89,7 @@ impl Hub {
             ));
         }
         self.store
-            .add_team_member(t.id, user.id, expires_at)
+            .add_team_member(&ctx.audit, t.id, user.id, expires_at)
             .await
             .map_err(|e| conflict(e, "team seat"))?;
         self.after_write().await;
@@ -97,15 +98,19 @@ impl Hub {
 
     pub async fn remove_team_member(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         team: &str,
         username: &str,
     ) -> Result<()> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let user = self.user_account(username).await?;
-        match self.store.remove_team_member(t.id, user.id).await {
+        match self
+            .store
+            .remove_team_member(&ctx.audit, t.id, user.id)
+            .await
+        {
             Err(StoreError::NotFound) => {
                 return Err(Error::new(
                     Code::NotMember,
@@ -121,7 +126,7 @@ impl Hub {
     /// Grants an app owned by the org to a team with an app role.
     pub async fn grant_team_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         team: &str,
         app: &str,
@@ -129,7 +134,7 @@ impl Hub {
         expires_at: Option<Millis>,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let app = match self
             .store
             .get_app(org_acc.id, &app.to_ascii_lowercase())
@@ -145,7 +150,7 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         self.store
-            .grant_team_app(t.id, app.id, role, expires_at)
+            .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at)
             .await
             .map_err(|e| conflict(e, "grant"))?;
         self.after_write().await;
@@ -154,13 +159,13 @@ impl Hub {
 
     pub async fn revoke_team_app(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
         team: &str,
         app: &str,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(caller, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let app_rec = self
             .store
             .get_app(org_acc.id, &app.to_ascii_lowercase())
@@ -168,7 +173,11 @@ impl Hub {
             .map_err(|_| {
                 Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}"))
             })?;
-        match self.store.revoke_team_app(t.id, app_rec.id).await {
+        match self
+            .store
+            .revoke_team_app(&ctx.audit, t.id, app_rec.id)
+            .await
+        {
             Err(StoreError::NotFound) => {
                 return Err(Error::new(
                     Code::NotFound,

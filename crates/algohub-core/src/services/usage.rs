@@ -4,12 +4,13 @@
 
 use super::Hub;
 use super::calls::{ERROR_LIST_LIMIT, ERROR_RETENTION_MILLIS};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     AccountKind, AccountRef, AlgorithmError, Balance, ErrorScope, ReportGroup, ReportQuery,
     ReportRow, ReportSide, UsageRecord, day_of,
 };
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 
 /// An account's work limit as the admin routes show it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,8 +70,8 @@ impl Hub {
     }
 
     /// An account's work limit (cluster admins).
-    pub async fn get_work_limit(&self, caller: &Principal, name: &str) -> Result<WorkLimitView> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+    pub async fn get_work_limit(&self, ctx: &RequestCtx, name: &str) -> Result<WorkLimitView> {
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         let account = self.account(name).await?;
         self.work_limit_view(&account).await
     }
@@ -80,11 +81,11 @@ impl Hub {
     /// node at its next policy poll; running calls are not interrupted.
     pub async fn set_work_limit(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         name: &str,
         limit: Option<i64>,
     ) -> Result<WorkLimitView> {
-        self.authorize(caller, Action::AdminUsersManage, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         if let Some(l) = limit
             && !(1..=1_000_000).contains(&l)
         {
@@ -93,17 +94,19 @@ impl Hub {
             )));
         }
         let account = self.account(name).await?;
-        let actor = self.require_user(caller)?;
-        self.store.set_work_limit(actor, account.id, limit).await?;
+        let actor = self.require_user(ctx)?;
+        self.store
+            .set_work_limit(&ctx.audit, actor, account.id, limit)
+            .await?;
         self.after_write().await;
         self.work_limit_view(&account).await
     }
 
     /// The account, if the caller may read its usage and balance.
-    async fn billing_account(&self, caller: &Principal, name: &str) -> Result<AccountRef> {
+    async fn billing_account(&self, ctx: &RequestCtx, name: &str) -> Result<AccountRef> {
         let account = self.account(name).await?;
         self.authorize(
-            caller,
+            ctx,
             Action::AccountBillingRead,
             Resource::Account(account.id),
         )?;
@@ -115,7 +118,7 @@ impl Hub {
     /// algorithms (`Owner`). Users see their own; org admins their org's.
     pub async fn usage_report(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         name: &str,
         side: ReportSide,
         from_day: i64,
@@ -123,7 +126,7 @@ impl Hub {
         group: ReportGroup,
     ) -> Result<Vec<ReportRow>> {
         check_range(from_day, to_day)?;
-        let account = self.billing_account(caller, name).await?;
+        let account = self.billing_account(ctx, name).await?;
         self.settle_usage().await?;
         Ok(self
             .store
@@ -139,8 +142,8 @@ impl Hub {
     }
 
     /// Royalties earned and spent by an account.
-    pub async fn balance(&self, caller: &Principal, name: &str) -> Result<(AccountRef, Balance)> {
-        let account = self.billing_account(caller, name).await?;
+    pub async fn balance(&self, ctx: &RequestCtx, name: &str) -> Result<(AccountRef, Balance)> {
+        let account = self.billing_account(ctx, name).await?;
         self.settle_usage().await?;
         let balance = self.store.balance(account.id).await?;
         Ok((account, balance))
@@ -150,13 +153,13 @@ impl Hub {
     /// for some callers (user or org names).
     pub async fn cluster_usage(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         from_day: i64,
         to_day: i64,
         group: ReportGroup,
         callers: &[String],
     ) -> Result<Vec<ReportRow>> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         check_range(from_day, to_day)?;
         let mut ids = Vec::with_capacity(callers.len());
         for name in callers {
@@ -180,10 +183,10 @@ impl Hub {
     /// id, with the names of its caller, acting-as account and payer.
     pub async fn usage_record(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         request_id: &str,
     ) -> Result<(UsageRecord, [String; 3])> {
-        self.authorize(caller, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         self.settle_usage().await?;
         let r = self
             .store
@@ -205,7 +208,7 @@ impl Hub {
     /// user is named by UUID (as the v1 clients do) or by username.
     pub async fn account_errors(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         name: &str,
         kind: AccountKind,
     ) -> Result<Vec<AlgorithmError>> {
@@ -214,7 +217,7 @@ impl Hub {
             AccountKind::Org => self.org_account(name).await?,
         };
         self.authorize(
-            caller,
+            ctx,
             Action::AccountBillingRead,
             Resource::Account(account.id),
         )?;

@@ -8,11 +8,12 @@
 //! their own version unless the org allows it.
 
 use super::{Hub, conflict};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     Algorithm, Build, NewOutboxMessage, NewVersion, SemVer, Version, VersionStatus,
 };
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
 use crate::store::StoreError;
 use serde_json::{Value, json};
@@ -69,11 +70,11 @@ impl Hub {
     /// (publish again after a new compile).
     pub async fn publish(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         req: PublishRequest,
     ) -> Result<Version> {
-        self.authorize(caller, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
         let version_type = req
             .version_type
             .as_deref()
@@ -118,18 +119,22 @@ impl Hub {
             sample_input: req.sample_input,
             sample_output: req.sample_output,
             settings: settings.clone(),
-            published_by: self.responsible_person(caller).await?,
+            published_by: self.responsible_person(ctx).await?,
         };
-        let version = self.store.create_version(&new).await.map_err(|e| match e {
-            StoreError::Conflict { .. } => Error::new(
-                Code::NothingToPublish,
-                "nothing to publish: the newest build is already published; compile first",
-            ),
-            other => other.into(),
-        })?;
+        let version = self
+            .store
+            .create_version(&ctx.audit, &new)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => Error::new(
+                    Code::NothingToPublish,
+                    "nothing to publish: the newest build is already published; compile first",
+                ),
+                other => other.into(),
+            })?;
         self.after_write().await;
         self.store
-            .update_algorithm(algo.id, &details, &settings, None)
+            .update_algorithm(&ctx.audit, algo.id, &details, &settings, None)
             .await?;
         self.after_write().await;
         // Pending or published was decided in the store, by the owner the
@@ -144,13 +149,13 @@ impl Hub {
 
     /// The person accountable for an act: the user, or for an org key the user
     /// who created the key (so an org key cannot launder self-approval).
-    async fn responsible_person(&self, caller: &Principal) -> Result<crate::model::AccountId> {
-        if let Some(user) = caller.user_id() {
+    async fn responsible_person(&self, ctx: &RequestCtx) -> Result<crate::model::AccountId> {
+        if let Some(user) = ctx.user_id() {
             return Ok(user);
         }
-        match caller.key {
+        match ctx.principal.key {
             Some(key) => Ok(self.store.get_key(key).await?.created_by),
-            None => Ok(caller.account_id()),
+            None => Ok(ctx.account_id()),
         }
     }
 
@@ -188,10 +193,10 @@ impl Hub {
     /// Every build, newest first, with its version if published.
     pub async fn list_versions(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
     ) -> Result<Vec<VersionEntry>> {
-        self.authorize(caller, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         let versions = self.store.list_versions(algo.id).await?;
         let builds = self.all_builds(algo.id).await?;
         Ok(builds
@@ -206,11 +211,11 @@ impl Hub {
     /// The newest build with this version hash, with its version if any.
     pub async fn get_version_by_hash(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         hash: &str,
     ) -> Result<VersionEntry> {
-        let entries = self.list_versions(caller, algo).await?;
+        let entries = self.list_versions(ctx, algo).await?;
         entries
             .into_iter()
             .find(|e| e.build.commit_sha == hash)
@@ -225,13 +230,13 @@ impl Hub {
     /// Approves or rejects a pending version (org admins; not one's own unless allowed).
     pub async fn decide_version(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         algo: &Algorithm,
         semver: &str,
         approve: bool,
         reason: &str,
     ) -> Result<Version> {
-        self.authorize(caller, Action::VersionApprove, Resource::Algorithm(algo.id))?;
+        self.authorize(ctx, Action::VersionApprove, Resource::Algorithm(algo.id))?;
         if reason.trim().is_empty() && !approve {
             return Err(Error::new(
                 Code::MissingField,
@@ -260,7 +265,7 @@ impl Hub {
             ));
         }
         let org = self.store.get_org(algo.owner_id).await?;
-        let me = self.responsible_person(caller).await?;
+        let me = self.responsible_person(ctx).await?;
         let build_author = self
             .all_builds(algo.id)
             .await?
@@ -277,9 +282,10 @@ impl Hub {
         let decided = self
             .store
             .decide_version(
+                &ctx.audit,
                 version.id,
                 approve,
-                caller.account_id(),
+                ctx.account_id(),
                 reason,
                 &version.artifact_digest,
             )
@@ -300,11 +306,11 @@ impl Hub {
     /// Pending versions of an org's algorithms (org admins).
     pub async fn list_pending_versions(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         org: &str,
     ) -> Result<Vec<(Algorithm, Version)>> {
         let org_acc = self.org_account(org).await?;
-        self.authorize(caller, Action::VersionApprove, Resource::Org(org_acc.id))?;
+        self.authorize(ctx, Action::VersionApprove, Resource::Org(org_acc.id))?;
         Ok(self.store.list_pending_versions(org_acc.id).await?)
     }
 }

@@ -104,7 +104,7 @@ async fn export(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Respo
 
 async fn role_change(
     s: &AppState,
-    c: &algohub_core::policy::Principal,
+    c: &algohub_core::RequestCtx,
     username: &str,
     role: &str,
     on: bool,

@@ -38,7 +38,7 @@ async fn impersonate(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     // From inside an impersonation the attempt ends the session whatever the
     // body says, so it is not parsed first.
-    let req = if c.impersonator.is_some() {
+    let req = if c.principal.impersonator.is_some() {
         ElevateRequest {
             reason: String::new(),
             duration_minutes: None,

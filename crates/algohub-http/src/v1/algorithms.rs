@@ -158,7 +158,7 @@ impl AlgoPath {
     pub(super) async fn load(
         &self,
         s: &AppState,
-        c: &algohub_core::policy::Principal,
+        c: &algohub_core::RequestCtx,
     ) -> ApiResult<Algorithm> {
         match self.params.get("algo") {
             Some(name) => load(s, c, self.param("owner"), name).await,
@@ -169,7 +169,7 @@ impl AlgoPath {
 
 pub(super) async fn load(
     s: &AppState,
-    c: &algohub_core::policy::Principal,
+    c: &algohub_core::RequestCtx,
     owner: &str,
     name: &str,
 ) -> ApiResult<Algorithm> {
@@ -178,7 +178,7 @@ pub(super) async fn load(
 
 pub(super) async fn latest(
     s: &AppState,
-    c: &algohub_core::policy::Principal,
+    c: &algohub_core::RequestCtx,
     a: &Algorithm,
 ) -> ApiResult<Option<VersionEntry>> {
     let entries = s.hub.list_versions(c, a).await?;

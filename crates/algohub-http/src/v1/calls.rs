@@ -218,7 +218,7 @@ struct Target {
 
 async fn call(
     s: AppState,
-    caller: algohub_core::policy::Principal,
+    caller: algohub_core::RequestCtx,
     target: Target,
     q: CallArgs,
     headers: HeaderMap,

@@ -180,7 +180,7 @@ fn csv_report(group: ReportGroup, rows: &[ReportRow]) -> ApiResult<Response> {
 
 async fn report(
     s: AppState,
-    c: algohub_core::policy::Principal,
+    c: algohub_core::RequestCtx,
     name: String,
     q: ReportArgs,
 ) -> ApiResult<Response> {
@@ -366,7 +366,7 @@ fn admin_usage_args(pairs: Vec<(String, String)>) -> ApiResult<AdminUsageArgs> {
 
 async fn admin_usage_page(
     s: &AppState,
-    c: &algohub_core::policy::Principal,
+    c: &algohub_core::RequestCtx,
     pairs: Vec<(String, String)>,
     group: ReportGroup,
     row: fn(&ReportRow) -> Value,

@@ -253,7 +253,7 @@ async fn errors(
 
 async fn decide(
     s: AppState,
-    c: algohub_core::policy::Principal,
+    c: algohub_core::RequestCtx,
     owner: String,
     name: String,
     version: String,

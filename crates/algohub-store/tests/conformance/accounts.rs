@@ -31,11 +31,17 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
 
     let mut same_name = new_user("ALICE");
     same_name.email = "other@example.com".to_string();
-    assert_eq!(conflict(s.create_user(&same_name).await), "account_name");
+    assert_eq!(
+        conflict(s.create_user(&cli(), &same_name).await),
+        "account_name"
+    );
 
     let mut same_email = new_user("bob");
     same_email.email = "Alice@Example.COM".to_string();
-    assert_eq!(conflict(s.create_user(&same_email).await), "user_email");
+    assert_eq!(
+        conflict(s.create_user(&cli(), &same_email).await),
+        "user_email"
+    );
 
     // Orgs share the namespace with users.
     let new_org = NewOrg {
@@ -47,7 +53,7 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
         type_id: basic_type(&s).await,
     };
     assert_eq!(
-        conflict(s.create_org(&new_org, alice.id).await),
+        conflict(s.create_org(&cli(), &new_org, alice.id).await),
         "account_name"
     );
 
@@ -79,7 +85,7 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
     let admin = user(&s, "root").await;
     let carol = user(&s, "carol").await;
     user(&s, "dave").await;
-    s.delete_user(carol.id, admin.id).await.unwrap();
+    s.delete_user(&cli(), carol.id, admin.id).await.unwrap();
 
     let gone = s.get_user(carol.id).await.unwrap();
     assert_eq!(gone.status, AccountStatus::Deleted);
@@ -94,10 +100,16 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
     // Name and email stay taken forever.
     let mut again = new_user("CAROL");
     again.email = "new@example.com".to_string();
-    assert_eq!(conflict(s.create_user(&again).await), "account_name");
+    assert_eq!(
+        conflict(s.create_user(&cli(), &again).await),
+        "account_name"
+    );
     let mut email_again = new_user("carol2");
     email_again.email = "carol@example.com".to_string();
-    assert_eq!(conflict(s.create_user(&email_again).await), "user_email");
+    assert_eq!(
+        conflict(s.create_user(&cli(), &email_again).await),
+        "user_email"
+    );
 
     let names: Vec<String> = s
         .list_users(&Page::default())
@@ -108,8 +120,11 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
         .collect();
     assert_eq!(names, ["dave", "root"]);
     assert_eq!(s.count_users().await.unwrap(), 2);
-    not_found(s.delete_user(carol.id, admin.id).await);
-    not_found(s.update_user(carol.id, &UserUpdate::default()).await);
+    not_found(s.delete_user(&cli(), carol.id, admin.id).await);
+    not_found(
+        s.update_user(&cli(), carol.id, &UserUpdate::default())
+            .await,
+    );
 
     // Paging by marker.
     let page = Page {
@@ -138,7 +153,7 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
         company_name: Some("ACME".to_string()),
         company_role: None,
     };
-    let erin2 = s.update_user(erin.id, &update).await.unwrap();
+    let erin2 = s.update_user(&cli(), erin.id, &update).await.unwrap();
     assert_eq!(erin2.email, "erin@new.example");
     assert_eq!(erin2.full_name, "Erin New");
     assert_eq!(erin2.company_name.as_deref(), Some("ACME"));
@@ -149,16 +164,19 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
         email: Some("frank@example.com".to_string()),
         ..Default::default()
     };
-    assert_eq!(conflict(s.update_user(erin.id, &clash).await), "user_email");
+    assert_eq!(
+        conflict(s.update_user(&cli(), erin.id, &clash).await),
+        "user_email"
+    );
 
     let seq = last_seq(&s).await;
     let flagged = s
-        .set_user_flags(None, frank.id, Some(true), None)
+        .set_user_flags(&cli(), None, frank.id, Some(true), None)
         .await
         .unwrap();
     assert!(flagged.cluster_admin && !flagged.sudo_user);
     let flagged = s
-        .set_user_flags(None, frank.id, None, Some(true))
+        .set_user_flags(&cli(), None, frank.id, None, Some(true))
         .await
         .unwrap();
     assert!(flagged.cluster_admin && flagged.sudo_user);
@@ -166,7 +184,7 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
         changes_after(&s, seq).await,
         [(ChangeKind::User, frank.id), (ChangeKind::User, frank.id)]
     );
-    not_found(s.set_user_flags(None, 4242, Some(true), None).await);
+    not_found(s.set_user_flags(&cli(), None, 4242, Some(true), None).await);
 }
 
 /// Twenty writers at once all succeed (SQLite queues them behind one lock).
@@ -177,9 +195,17 @@ pub async fn concurrent_writers(s: Arc<SqlStore>) {
     for i in 0..20 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            let u = s.create_user(&new_user(&format!("user{i:02}"))).await?;
-            s.add_member(acme.id, u.id, algohub_core::roles::OrgRole::Viewer, None)
+            let u = s
+                .create_user(&cli(), &new_user(&format!("user{i:02}")))
                 .await?;
+            s.add_member(
+                &cli(),
+                acme.id,
+                u.id,
+                algohub_core::roles::OrgRole::Viewer,
+                None,
+            )
+            .await?;
             s.get_user(u.id).await
         }));
     }
@@ -229,7 +255,7 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
 
     let bob = s.get_account_by_name("bob").await.unwrap();
     let seq = last_seq(&s).await;
-    s.set_account_status(bob.id, bob.id, AccountStatus::Suspended)
+    s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Suspended)
         .await
         .unwrap();
     assert_eq!(
@@ -239,7 +265,7 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::User, bob.id)]);
     let snap = s.load_policy_snapshot().await.unwrap();
     assert!(!snap.users.iter().find(|u| u.id == bob.id).unwrap().active);
-    s.set_account_status(bob.id, bob.id, AccountStatus::Active)
+    s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Active)
         .await
         .unwrap();
     assert_eq!(
@@ -249,11 +275,11 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
     let events = s.list_events(Some("account.status_set"), 10).await.unwrap();
     assert_eq!(events.len(), 2);
     not_found(
-        s.set_account_status(bob.id, 4242, AccountStatus::Suspended)
+        s.set_account_status(&cli(), bob.id, 4242, AccountStatus::Suspended)
             .await,
     );
     assert!(
-        s.set_account_status(bob.id, bob.id, AccountStatus::Deleted)
+        s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Deleted)
             .await
             .is_err()
     );
@@ -267,7 +293,7 @@ pub async fn export_users_in_chunks(s: Arc<SqlStore>) {
         user(&s, &format!("user{i:05}")).await;
     }
     let gone = user(&s, "gone").await;
-    s.delete_user(gone.id, gone.id).await.unwrap();
+    s.delete_user(&cli(), gone.id, gone.id).await.unwrap();
     let render: algohub_core::store::MakeExportRender = Arc::new(|| {
         Box::new(|u, out: &mut Vec<u8>| {
             let line = format!("{},{},{},{}\n", u.username, u.email, u.status, u.uuid);

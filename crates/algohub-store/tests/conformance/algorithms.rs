@@ -58,7 +58,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     not_found(s.get_artifact("0000").await);
 
     let algo = s
-        .create_algorithm(&new_algo(acme.id, "model", &a1.digest))
+        .create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
         .await
         .unwrap();
     assert_eq!(
@@ -68,7 +68,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert_eq!(algo.settings["royalty_microcredits"], 3);
     assert_eq!(
         conflict(
-            s.create_algorithm(&new_algo(acme.id, "model", &a1.digest))
+            s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
                 .await
         ),
         "algorithm_name"
@@ -80,6 +80,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert_eq!(s.list_algorithms(acme.id).await.unwrap().len(), 1);
     let updated = s
         .update_algorithm(
+            &cli(),
             algo.id,
             &json!({"label": "M"}),
             &json!({"license": "apl"}),
@@ -113,13 +114,24 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert_eq!(s.get_build(algo.id, "b1").await.unwrap().commit_sha, sha);
 
     // Only the newest build can be published, once.
-    assert!(s.create_version(&new_version(&algo, &b1, 1)).await.is_err());
-    let v1 = s.create_version(&new_version(&algo, &b2, 1)).await.unwrap();
+    assert!(
+        s.create_version(&cli(), &new_version(&algo, &b1, 1))
+            .await
+            .is_err()
+    );
+    let v1 = s
+        .create_version(&cli(), &new_version(&algo, &b2, 1))
+        .await
+        .unwrap();
     assert_eq!(
         (v1.status, v1.git_hash.as_str()),
         (VersionStatus::Pending, sha)
     );
-    assert!(s.create_version(&new_version(&algo, &b2, 2)).await.is_err());
+    assert!(
+        s.create_version(&cli(), &new_version(&algo, &b2, 2))
+            .await
+            .is_err()
+    );
     assert_eq!(
         s.list_builds(algo.id, 1, None).await.unwrap()[0]
             .semantic_version
@@ -132,7 +144,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
 
     // Approval binds the digest; a decided version is not decided again.
     let d = s
-        .decide_version(v1.id, true, ann.id, "fine", &a1.digest)
+        .decide_version(&cli(), v1.id, true, ann.id, "fine", &a1.digest)
         .await
         .unwrap();
     assert_eq!(
@@ -140,7 +152,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
         (VersionStatus::Published, Some(a1.digest.as_str()))
     );
     assert!(
-        s.decide_version(v1.id, false, ann.id, "late", &a1.digest)
+        s.decide_version(&cli(), v1.id, false, ann.id, "late", &a1.digest)
             .await
             .is_err()
     );
@@ -150,7 +162,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     let a2 = artifact(b"two");
     s.put_artifact(&a2).await.unwrap();
     let moved = s
-        .set_algorithm_artifact(algo.id, &a2.digest, RuntimeKind::Wasm)
+        .set_algorithm_artifact(&cli(), algo.id, &a2.digest, RuntimeKind::Wasm)
         .await
         .unwrap();
     assert_eq!(moved.artifact_digest, a2.digest);
@@ -158,7 +170,10 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
         .create_build(algo.id, "b3", &a2.digest[..40], &a2.digest, "", ann.id)
         .await
         .unwrap();
-    let v2 = s.create_version(&new_version(&algo, &b3, 2)).await.unwrap();
+    let v2 = s
+        .create_version(&cli(), &new_version(&algo, &b3, 2))
+        .await
+        .unwrap();
     let versions = s.list_versions(algo.id).await.unwrap();
     assert_eq!(
         versions.iter().map(|v| v.id).collect::<Vec<_>>(),
@@ -173,11 +188,11 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     );
 
     // Delete: gone from lists and lookups, the name stays taken.
-    s.delete_algorithm(algo.id).await.unwrap();
+    s.delete_algorithm(&cli(), algo.id).await.unwrap();
     assert!(s.list_algorithms(acme.id).await.unwrap().is_empty());
     assert!(s.get_algorithm(acme.id, "model").await.is_err());
     assert!(
-        s.create_algorithm(&new_algo(acme.id, "model", &a1.digest))
+        s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
             .await
             .is_err()
     );

@@ -18,7 +18,7 @@ pub async fn create_list_search_sort(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let seq = last_seq(&s).await;
     let first = s
-        .create_app(ann.id, "Zeta", "last letter", ann.id)
+        .create_app(&cli(), ann.id, "Zeta", "last letter", ann.id)
         .await
         .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::App, first.id)]);
@@ -28,14 +28,18 @@ pub async fn create_list_search_sort(s: Arc<SqlStore>) {
     );
     for name in ["alpha", "Beta_1", "beta2"] {
         tokio::time::sleep(Duration::from_millis(3)).await;
-        s.create_app(ann.id, name, "", ann.id).await.unwrap();
+        s.create_app(&cli(), ann.id, name, "", ann.id)
+            .await
+            .unwrap();
     }
-    s.create_app(ben.id, "alpha", "", ben.id).await.unwrap();
+    s.create_app(&cli(), ben.id, "alpha", "", ben.id)
+        .await
+        .unwrap();
     assert_eq!(
-        conflict(s.create_app(ann.id, "ALPHA", "", ann.id).await),
+        conflict(s.create_app(&cli(), ann.id, "ALPHA", "", ann.id).await),
         "app_name"
     );
-    not_found(s.create_app(9999, "x", "", ann.id).await);
+    not_found(s.create_app(&cli(), 9999, "x", "", ann.id).await);
     assert_eq!(s.get_app(ann.id, "ZETA").await.unwrap().id, first.id);
     assert_eq!(s.get_app_by_id(first.id).await.unwrap().name, "Zeta");
     not_found(s.get_app(ben.id, "zeta").await);
@@ -87,48 +91,56 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let acme = org(&s, "acme", ann.id).await;
     let app = s
-        .create_app(ann.id, "hello", "says hello", ann.id)
+        .create_app(&cli(), ann.id, "hello", "says hello", ann.id)
         .await
         .unwrap();
 
-    let copy = s.duplicate_app(app.id, "hello2", ben.id).await.unwrap();
+    let copy = s
+        .duplicate_app(&cli(), app.id, "hello2", ben.id)
+        .await
+        .unwrap();
     assert_eq!(
         (copy.owner_id, copy.description.as_str(), copy.created_by),
         (ann.id, "says hello", ben.id)
     );
     assert_ne!(copy.uuid, app.uuid);
     assert_eq!(
-        conflict(s.duplicate_app(app.id, "HELLO", ann.id).await),
+        conflict(s.duplicate_app(&cli(), app.id, "HELLO", ann.id).await),
         "app_name"
     );
-    not_found(s.duplicate_app(9999, "x", ann.id).await);
+    not_found(s.duplicate_app(&cli(), 9999, "x", ann.id).await);
 
-    s.pin_app(ben.id, app.id).await.unwrap();
-    s.pin_app(ben.id, app.id).await.unwrap();
-    s.pin_app(ben.id, copy.id).await.unwrap();
+    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
+    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
+    s.pin_app(&cli(), ben.id, copy.id).await.unwrap();
     assert_eq!(
         names(&s.list_pinned_apps(ben.id).await.unwrap()),
         ["hello", "hello2"]
     );
-    not_found(s.pin_app(ben.id, 9999).await);
+    not_found(s.pin_app(&cli(), ben.id, 9999).await);
 
     // Transfer into the org; a clash on the target name is a conflict.
-    s.create_app(acme.id, "taken", "", ann.id).await.unwrap();
+    s.create_app(&cli(), acme.id, "taken", "", ann.id)
+        .await
+        .unwrap();
     assert_eq!(
         conflict(
-            s.transfer_app(app.id, ann.id, acme.id, "Taken", ann.id)
+            s.transfer_app(&cli(), app.id, ann.id, acme.id, "Taken", ann.id)
                 .await
         ),
         "app_name"
     );
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    let org_app = s.create_app(acme.id, "shared", "", ann.id).await.unwrap();
-    s.grant_team_app(team.id, org_app.id, AppRole::Read, None)
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let org_app = s
+        .create_app(&cli(), acme.id, "shared", "", ann.id)
+        .await
+        .unwrap();
+    s.grant_team_app(&cli(), team.id, org_app.id, AppRole::Read, None)
         .await
         .unwrap();
     let seq = last_seq(&s).await;
     let moved = s
-        .transfer_app(app.id, ann.id, acme.id, "Greeter", ann.id)
+        .transfer_app(&cli(), app.id, ann.id, acme.id, "Greeter", ann.id)
         .await
         .unwrap()
         .app;
@@ -151,7 +163,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     // Moving an app away drops its team grants (teams belong to the old owner).
     let seq = last_seq(&s).await;
-    s.transfer_app(org_app.id, acme.id, ann.id, "shared", ann.id)
+    s.transfer_app(&cli(), org_app.id, acme.id, ann.id, "shared", ann.id)
         .await
         .unwrap();
     let after = changes_after(&s, seq).await;
@@ -161,17 +173,17 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
 
-    s.unpin_app(ben.id, copy.id).await.unwrap();
-    s.unpin_app(ben.id, copy.id).await.unwrap();
+    s.unpin_app(&cli(), ben.id, copy.id).await.unwrap();
+    s.unpin_app(&cli(), ben.id, copy.id).await.unwrap();
     assert_eq!(
         names(&s.list_pinned_apps(ben.id).await.unwrap()),
         ["Greeter"]
     );
     let seq = last_seq(&s).await;
-    s.delete_app(app.id).await.unwrap();
+    s.delete_app(&cli(), app.id).await.unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::App, app.id)]);
     not_found(s.get_app_by_id(app.id).await);
-    not_found(s.delete_app(app.id).await);
+    not_found(s.delete_app(&cli(), app.id).await);
     assert!(s.list_pinned_apps(ben.id).await.unwrap().is_empty());
     assert_eq!(
         s.load_policy_subject(ChangeKind::App, app.id)
@@ -199,6 +211,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     let acme = org(&s, "acme", ann.id).await;
     let beta = org(&s, "beta", ann.id).await;
     s.update_org(
+        &cli(),
         beta.id,
         &OrgUpdate {
             require_approval: Some(false),
@@ -209,16 +222,19 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     .unwrap();
     let a = artifact(b"transfer");
     s.put_artifact(&a).await.unwrap();
-    let app = s.create_app(ann.id, "lab", "", ann.id).await.unwrap();
+    let app = s
+        .create_app(&cli(), ann.id, "lab", "", ann.id)
+        .await
+        .unwrap();
     let in_app = |name: &str| NewAlgorithm {
         app_id: Some(app.id),
         ..new_algo(ann.id, name, &a.digest)
     };
-    let model = s.create_algorithm(&in_app("Model")).await.unwrap();
-    let gone = s.create_algorithm(&in_app("gone")).await.unwrap();
-    s.delete_algorithm(gone.id).await.unwrap();
+    let model = s.create_algorithm(&cli(), &in_app("Model")).await.unwrap();
+    let gone = s.create_algorithm(&cli(), &in_app("gone")).await.unwrap();
+    s.delete_algorithm(&cli(), gone.id).await.unwrap();
     let loose = s
-        .create_algorithm(&new_algo(ann.id, "loose", &a.digest))
+        .create_algorithm(&cli(), &new_algo(ann.id, "loose", &a.digest))
         .await
         .unwrap();
     let build = s
@@ -233,35 +249,41 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
         .await
         .unwrap();
     let published = s
-        .create_version(&NewVersion {
-            uuid: uuid::Uuid::new_v4().to_string(),
-            algorithm_id: model.id,
-            build_id: build.id,
-            semver: SemVer {
-                major: 0,
-                minor: 1,
-                patch: 0,
+        .create_version(
+            &cli(),
+            &NewVersion {
+                uuid: uuid::Uuid::new_v4().to_string(),
+                algorithm_id: model.id,
+                build_id: build.id,
+                semver: SemVer {
+                    major: 0,
+                    minor: 1,
+                    patch: 0,
+                },
+                callability: "public".into(),
+                release_notes: String::new(),
+                sample_input: None,
+                sample_output: None,
+                settings: model.settings.clone(),
+                published_by: ann.id,
             },
-            callability: "public".into(),
-            release_notes: String::new(),
-            sample_input: None,
-            sample_output: None,
-            settings: model.settings.clone(),
-            published_by: ann.id,
-        })
+        )
         .await
         .unwrap();
 
     // A name taken in the new owner (by a deleted algorithm too) refuses the
     // whole transfer: nothing moved.
     let clash = s
-        .create_algorithm(&new_algo(beta.id, "model", &a.digest))
+        .create_algorithm(&cli(), &new_algo(beta.id, "model", &a.digest))
         .await
         .unwrap();
-    s.delete_algorithm(clash.id).await.unwrap();
+    s.delete_algorithm(&cli(), clash.id).await.unwrap();
     let seq = last_seq(&s).await;
     assert_eq!(
-        conflict(s.transfer_app(app.id, ann.id, beta.id, "lab", ann.id).await),
+        conflict(
+            s.transfer_app(&cli(), app.id, ann.id, beta.id, "lab", ann.id)
+                .await
+        ),
         "algorithm_name:Model"
     );
     assert!(changes_after(&s, seq).await.is_empty());
@@ -270,7 +292,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
 
     // Into an org that requires approval (the default).
     let moved = s
-        .transfer_app(app.id, ann.id, acme.id, "lab", ann.id)
+        .transfer_app(&cli(), app.id, ann.id, acme.id, "lab", ann.id)
         .await
         .unwrap();
     assert_eq!(moved.app.owner_id, acme.id);
@@ -337,6 +359,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let acme = org(&s, "acme", ann.id).await;
     let beta = org(&s, "beta", ann.id).await;
     s.update_org(
+        &cli(),
         beta.id,
         &OrgUpdate {
             require_approval: Some(false),
@@ -362,24 +385,33 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             .unwrap()
         }
     };
-    let lab = s.create_app(ann.id, "lab", "", ann.id).await.unwrap();
-    let tools = s.create_app(ann.id, "tools", "", ann.id).await.unwrap();
+    let lab = s
+        .create_app(&cli(), ann.id, "lab", "", ann.id)
+        .await
+        .unwrap();
+    let tools = s
+        .create_app(&cli(), ann.id, "tools", "", ann.id)
+        .await
+        .unwrap();
     let model = s
-        .create_algorithm(&NewAlgorithm {
-            app_id: Some(lab.id),
-            ..new_algo(ann.id, "model", &a.digest)
-        })
+        .create_algorithm(
+            &cli(),
+            &NewAlgorithm {
+                app_id: Some(lab.id),
+                ..new_algo(ann.id, "model", &a.digest)
+            },
+        )
         .await
         .unwrap();
     let solo = s
-        .create_algorithm(&new_algo(ann.id, "solo", &a.digest))
+        .create_algorithm(&cli(), &new_algo(ann.id, "solo", &a.digest))
         .await
         .unwrap();
 
     // A person's algorithm: published at once.
     let b1 = build(model.id).await;
     let v1 = s
-        .create_version(&new_version(&model, &b1, 1))
+        .create_version(&cli(), &new_version(&model, &b1, 1))
         .await
         .unwrap();
     assert_eq!(v1.status, VersionStatus::Published);
@@ -388,7 +420,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let seq = last_seq(&s).await;
     assert_eq!(
         conflict(
-            s.transfer_app(lab.id, beta.id, acme.id, "lab", ann.id)
+            s.transfer_app(&cli(), lab.id, beta.id, acme.id, "lab", ann.id)
                 .await
         ),
         "app_moved"
@@ -398,12 +430,12 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
 
     // Moved into acme, which requires approval: a version written after the
     // move waits for it, whatever the publish saw before.
-    s.transfer_app(lab.id, ann.id, acme.id, "lab", ann.id)
+    s.transfer_app(&cli(), lab.id, ann.id, acme.id, "lab", ann.id)
         .await
         .unwrap();
     let b2 = build(model.id).await;
     let v2 = s
-        .create_version(&new_version(&model, &b2, 2))
+        .create_version(&cli(), &new_version(&model, &b2, 2))
         .await
         .unwrap();
     assert_eq!(v2.status, VersionStatus::Pending);
@@ -417,12 +449,12 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
         [v1.id, v2.id]
     );
     // Into an org that does not: published.
-    s.transfer_app(lab.id, acme.id, beta.id, "lab", ann.id)
+    s.transfer_app(&cli(), lab.id, acme.id, beta.id, "lab", ann.id)
         .await
         .unwrap();
     let b3 = build(model.id).await;
     let v3 = s
-        .create_version(&new_version(&model, &b3, 3))
+        .create_version(&cli(), &new_version(&model, &b3, 3))
         .await
         .unwrap();
     assert_eq!(v3.status, VersionStatus::Published);
@@ -431,10 +463,13 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let seq = last_seq(&s).await;
     assert_eq!(
         conflict(
-            s.create_algorithm(&NewAlgorithm {
-                app_id: Some(lab.id),
-                ..new_algo(ann.id, "late", &a.digest)
-            })
+            s.create_algorithm(
+                &cli(),
+                &NewAlgorithm {
+                    app_id: Some(lab.id),
+                    ..new_algo(ann.id, "late", &a.digest)
+                }
+            )
             .await
         ),
         "app_owner"
@@ -443,8 +478,14 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let settings = solo.settings.clone();
     assert_eq!(
         conflict(
-            s.update_algorithm(solo.id, &solo.details, &settings, Some(Some(lab.id)))
-                .await
+            s.update_algorithm(
+                &cli(),
+                solo.id,
+                &solo.details,
+                &settings,
+                Some(Some(lab.id))
+            )
+            .await
         ),
         "app_owner"
     );
@@ -452,33 +493,45 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     assert_eq!(s.get_algorithm_by_id(solo.id).await.unwrap().app_id, None);
     // Into an app of its own owner, and out again; beta's own goes into lab.
     let moved = s
-        .update_algorithm(solo.id, &solo.details, &settings, Some(Some(tools.id)))
+        .update_algorithm(
+            &cli(),
+            solo.id,
+            &solo.details,
+            &settings,
+            Some(Some(tools.id)),
+        )
         .await
         .unwrap();
     assert_eq!(moved.app_id, Some(tools.id));
     let kept = s
-        .update_algorithm(solo.id, &solo.details, &settings, None)
+        .update_algorithm(&cli(), solo.id, &solo.details, &settings, None)
         .await
         .unwrap();
     assert_eq!(kept.app_id, Some(tools.id));
     let out = s
-        .update_algorithm(solo.id, &solo.details, &settings, Some(None))
+        .update_algorithm(&cli(), solo.id, &solo.details, &settings, Some(None))
         .await
         .unwrap();
     assert_eq!(out.app_id, None);
     let theirs = s
-        .create_algorithm(&NewAlgorithm {
-            app_id: Some(lab.id),
-            ..new_algo(beta.id, "late", &a.digest)
-        })
+        .create_algorithm(
+            &cli(),
+            &NewAlgorithm {
+                app_id: Some(lab.id),
+                ..new_algo(beta.id, "late", &a.digest)
+            },
+        )
         .await
         .unwrap();
     assert_eq!((theirs.owner_id, theirs.app_id), (beta.id, Some(lab.id)));
     not_found(
-        s.create_algorithm(&NewAlgorithm {
-            app_id: Some(9999),
-            ..new_algo(ann.id, "nowhere", &a.digest)
-        })
+        s.create_algorithm(
+            &cli(),
+            &NewAlgorithm {
+                app_id: Some(9999),
+                ..new_algo(ann.id, "nowhere", &a.digest)
+            },
+        )
         .await,
     );
 }

@@ -17,7 +17,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
 
     let mut new = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
     new.role = OrgRole::TeamContributor;
-    let inv = s.create_invitation(&new, &[]).await.unwrap();
+    let inv = s.create_invitation(&cli(), &new, &[]).await.unwrap();
     assert_eq!(inv.status, InvitationStatus::Pending);
     assert_eq!(
         (inv.org_name.as_str(), inv.invitee_username.as_deref()),
@@ -29,7 +29,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ..new.clone()
     };
     assert_eq!(
-        conflict(s.create_invitation(&same_id, &[]).await),
+        conflict(s.create_invitation(&cli(), &same_id, &[]).await),
         "invitation_id"
     );
     let same_token = NewInvitation {
@@ -37,7 +37,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ..new.clone()
     };
     assert_eq!(
-        conflict(s.create_invitation(&same_token, &[]).await),
+        conflict(s.create_invitation(&cli(), &same_token, &[]).await),
         "invitation_token"
     );
 
@@ -70,7 +70,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
 
     let seq = last_seq(&s).await;
     let m = s
-        .accept_invitation(&inv.id, ben.id, 3, now + 1)
+        .accept_invitation(&cli(), &inv.id, ben.id, 3, now + 1)
         .await
         .unwrap();
     assert_eq!(
@@ -86,11 +86,17 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     );
     // Single use.
     assert_eq!(
-        conflict(s.accept_invitation(&inv.id, ben.id, 3, now + 2).await),
+        conflict(
+            s.accept_invitation(&cli(), &inv.id, ben.id, 3, now + 2)
+                .await
+        ),
         "invitation_closed"
     );
     assert_eq!(
-        conflict(s.accept_invitation(&inv.id, cat.id, 3, now + 2).await),
+        conflict(
+            s.accept_invitation(&cli(), &inv.id, cat.id, 3, now + 2)
+                .await
+        ),
         "invitation_closed"
     );
     assert!(
@@ -103,6 +109,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     // By email: accepting fills in who accepted.
     let by_mail = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, None, Some("Cat@Example.com"), ann.id, now),
             &[],
         )
@@ -119,7 +126,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
-    s.accept_invitation(&by_mail.id, cat.id, 1, now + 1)
+    s.accept_invitation(&cli(), &by_mail.id, cat.id, 1, now + 1)
         .await
         .unwrap();
     let accepted = s.get_invitation(&by_mail.id).await.unwrap();
@@ -134,20 +141,27 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     // Already a member: the acceptance is refused and the invitation stays pending.
     let again = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
             &[],
         )
         .await
         .unwrap();
     assert_eq!(
-        conflict(s.accept_invitation(&again.id, ben.id, 1, now + 1).await),
+        conflict(
+            s.accept_invitation(&cli(), &again.id, ben.id, 1, now + 1)
+                .await
+        ),
         "membership"
     );
     assert_eq!(
         s.get_invitation(&again.id).await.unwrap().status,
         InvitationStatus::Pending
     );
-    not_found(s.accept_invitation("no-such-id", ben.id, 1, now).await);
+    not_found(
+        s.accept_invitation(&cli(), "no-such-id", ben.id, 1, now)
+            .await,
+    );
 }
 
 pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
@@ -158,13 +172,14 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
 
     let a = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
             &[],
         )
         .await
         .unwrap();
     let declined = s
-        .close_invitation(&a.id, InvitationStatus::Declined, now + 5)
+        .close_invitation(&cli(), &a.id, InvitationStatus::Declined, now + 5)
         .await
         .unwrap();
     assert_eq!(
@@ -173,34 +188,35 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
     );
     assert_eq!(
         conflict(
-            s.close_invitation(&a.id, InvitationStatus::Rescinded, now)
+            s.close_invitation(&cli(), &a.id, InvitationStatus::Rescinded, now)
                 .await
         ),
         "invitation_closed"
     );
     assert_eq!(
-        conflict(s.accept_invitation(&a.id, ben.id, 1, now).await),
+        conflict(s.accept_invitation(&cli(), &a.id, ben.id, 1, now).await),
         "invitation_closed"
     );
 
     let b = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, Some(ben.id), None, ann.id, now),
             &[],
         )
         .await
         .unwrap();
     let rescinded = s
-        .close_invitation(&b.id, InvitationStatus::Rescinded, now)
+        .close_invitation(&cli(), &b.id, InvitationStatus::Rescinded, now)
         .await
         .unwrap();
     assert_eq!(rescinded.status, InvitationStatus::Rescinded);
     not_found(
-        s.close_invitation("missing", InvitationStatus::Declined, now)
+        s.close_invitation(&cli(), "missing", InvitationStatus::Declined, now)
             .await,
     );
     assert!(matches!(
-        s.close_invitation(&b.id, InvitationStatus::Accepted, now)
+        s.close_invitation(&cli(), &b.id, InvitationStatus::Accepted, now)
             .await,
         Err(StoreError::Other(_))
     ));
@@ -208,19 +224,23 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
     // Expiry: an unexpired acceptance window is checked against `now`.
     let mut short = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
     short.expires_at = now + 10;
-    let c = s.create_invitation(&short, &[]).await.unwrap();
+    let c = s.create_invitation(&cli(), &short, &[]).await.unwrap();
     assert_eq!(
-        conflict(s.accept_invitation(&c.id, ben.id, 1, now + 10).await),
+        conflict(
+            s.accept_invitation(&cli(), &c.id, ben.id, 1, now + 10)
+                .await
+        ),
         "invitation_expired"
     );
     let d = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, None, Some("z@example.com"), ann.id, now),
             &[],
         )
         .await
         .unwrap();
-    assert_eq!(s.expire_invitations(now + 10).await.unwrap(), 1);
+    assert_eq!(s.expire_invitations(&cli(), now + 10).await.unwrap(), 1);
     assert_eq!(
         s.get_invitation(&c.id).await.unwrap().status,
         InvitationStatus::Expired
@@ -229,9 +249,9 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
         s.get_invitation(&d.id).await.unwrap().status,
         InvitationStatus::Pending
     );
-    assert_eq!(s.expire_invitations(now + 10).await.unwrap(), 0);
+    assert_eq!(s.expire_invitations(&cli(), now + 10).await.unwrap(), 0);
     assert_eq!(
-        conflict(s.accept_invitation(&c.id, ben.id, 1, now).await),
+        conflict(s.accept_invitation(&cli(), &c.id, ben.id, 1, now).await),
         "invitation_closed"
     );
     let history = s
@@ -253,6 +273,7 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
     };
     let inv = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, None, Some("new@example.com"), ann.id, now),
             &[msg],
         )
@@ -310,7 +331,7 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
         payload: serde_json::json!({}),
     };
     assert_eq!(
-        conflict(s.create_invitation(&dup, &[msg2]).await),
+        conflict(s.create_invitation(&cli(), &dup, &[msg2]).await),
         "invitation_id"
     );
     assert_eq!(s.list_outbox(false, 10).await.unwrap().len(), 1);

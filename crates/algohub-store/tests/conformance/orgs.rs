@@ -32,16 +32,28 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
     assert_eq!(s.get_account(acme.id).await.unwrap().kind, AccountKind::Org);
 
     let m = s
-        .add_member(acme.id, ben.id, OrgRole::Viewer, Some(now_millis() + HOUR))
+        .add_member(
+            &cli(),
+            acme.id,
+            ben.id,
+            OrgRole::Viewer,
+            Some(now_millis() + HOUR),
+        )
         .await
         .unwrap();
     assert_eq!(m.role, OrgRole::Viewer);
     assert!(m.expires_at.is_some());
     assert_eq!(
-        conflict(s.add_member(acme.id, ben.id, OrgRole::Admin, None).await),
+        conflict(
+            s.add_member(&cli(), acme.id, ben.id, OrgRole::Admin, None)
+                .await
+        ),
         "membership"
     );
-    not_found(s.add_member(acme.id, 9999, OrgRole::Viewer, None).await);
+    not_found(
+        s.add_member(&cli(), acme.id, 9999, OrgRole::Viewer, None)
+            .await,
+    );
     let members: Vec<String> = s
         .list_members(acme.id, &Page::default())
         .await
@@ -81,13 +93,14 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
         consolidated_billing: Some(true),
         ..Default::default()
     };
-    let acme2 = s.update_org(acme.id, &update).await.unwrap();
+    let acme2 = s.update_org(&cli(), acme.id, &update).await.unwrap();
     assert_eq!(acme2.label, "ACME Corp");
     assert_eq!(acme2.url.as_deref(), Some("https://acme.example"));
     assert!(!acme2.require_approval && acme2.consolidated_billing);
     assert_eq!(acme2.contact_name, acme.contact_name);
     let cleared = s
         .update_org(
+            &cli(),
             acme.id,
             &OrgUpdate {
                 url: Some(None),
@@ -102,13 +115,16 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
         type_id: Some("nope".to_string()),
         ..Default::default()
     };
-    not_found(s.update_org(acme.id, &unknown_type).await);
+    not_found(s.update_org(&cli(), acme.id, &unknown_type).await);
 }
 
 pub async fn org_types(s: Arc<SqlStore>) {
-    let gold = s.create_org_type("Gold").await.unwrap();
+    let gold = s.create_org_type(&cli(), "Gold").await.unwrap();
     assert_eq!(gold.name, "gold");
-    assert_eq!(conflict(s.create_org_type("gold").await), "org_type_name");
+    assert_eq!(
+        conflict(s.create_org_type(&cli(), "gold").await),
+        "org_type_name"
+    );
     let names: Vec<String> = s
         .list_org_types()
         .await
@@ -117,13 +133,13 @@ pub async fn org_types(s: Arc<SqlStore>) {
         .map(|t| t.name)
         .collect();
     assert_eq!(names, ["basic", "gold"]);
-    s.delete_org_type("gold").await.unwrap();
-    not_found(s.delete_org_type("gold").await);
+    s.delete_org_type(&cli(), "gold").await.unwrap();
+    not_found(s.delete_org_type(&cli(), "gold").await);
 
     let ann = user(&s, "ann").await;
     org(&s, "acme", ann.id).await;
     assert_eq!(
-        conflict(s.delete_org_type("basic").await),
+        conflict(s.delete_org_type(&cli(), "basic").await),
         "org_type_in_use"
     );
     let bad = NewOrg {
@@ -134,7 +150,7 @@ pub async fn org_types(s: Arc<SqlStore>) {
         url: None,
         type_id: "no-such-type".to_string(),
     };
-    not_found(s.create_org(&bad, ann.id).await);
+    not_found(s.create_org(&cli(), &bad, ann.id).await);
     not_found(s.get_account_by_name("badtype").await);
 }
 
@@ -145,17 +161,17 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
 
     assert_eq!(
         conflict(
-            s.set_member_role(acme.id, ann.id, OrgRole::Contributor, None)
+            s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Contributor, None)
                 .await
         ),
         "last_admin"
     );
     assert_eq!(
-        conflict(s.remove_member(acme.id, ann.id).await),
+        conflict(s.remove_member(&cli(), acme.id, ann.id).await),
         "last_admin"
     );
     assert_eq!(
-        conflict(s.delete_user(ann.id, ann.id).await),
+        conflict(s.delete_user(&cli(), ann.id, ann.id).await),
         "last_admin:acme"
     );
     assert_eq!(
@@ -174,32 +190,32 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
 
     // With a second admin, each of them is allowed.
     let m = s
-        .set_member_role(acme.id, ben.id, OrgRole::Admin, None)
+        .set_member_role(&cli(), acme.id, ben.id, OrgRole::Admin, None)
         .await
         .unwrap();
     assert_eq!(m.role, OrgRole::Admin);
-    s.set_member_role(acme.id, ann.id, OrgRole::Viewer, None)
+    s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Viewer, None)
         .await
         .unwrap();
     assert_eq!(
-        conflict(s.remove_member(acme.id, ben.id).await),
+        conflict(s.remove_member(&cli(), acme.id, ben.id).await),
         "last_admin"
     );
-    s.set_member_role(acme.id, ann.id, OrgRole::Admin, None)
+    s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Admin, None)
         .await
         .unwrap();
-    s.remove_member(acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
     assert_eq!(s.get_membership(acme.id, ben.id).await.unwrap(), None);
-    not_found(s.remove_member(acme.id, ben.id).await);
+    not_found(s.remove_member(&cli(), acme.id, ben.id).await);
     not_found(
-        s.set_member_role(acme.id, ben.id, OrgRole::Viewer, None)
+        s.set_member_role(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
             .await,
     );
     // Non-admins can always leave.
-    s.add_member(acme.id, ben.id, OrgRole::Viewer, None)
+    s.add_member(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
         .await
         .unwrap();
-    s.delete_user(ben.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ben.id, ann.id).await.unwrap();
 }
 
 pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
@@ -207,31 +223,34 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
     let other = org(&s, "other", ann.id).await;
-    let team = s.create_team(acme.id, "Core").await.unwrap();
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
-    let app = s.create_app(ann.id, "hello", "", ann.id).await.unwrap();
-    s.pin_app(ben.id, app.id).await.unwrap();
+    let team = s.create_team(&cli(), acme.id, "Core").await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, None)
+        .await
+        .unwrap();
+    let app = s
+        .create_app(&cli(), ann.id, "hello", "", ann.id)
+        .await
+        .unwrap();
+    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
     let user_key = s
-        .create_key(&new_key("u", KeyKind::User, ben.id, None, ben.id))
+        .create_key(&cli(), &new_key("u", KeyKind::User, ben.id, None, ben.id))
         .await
         .unwrap();
     let member_key = s
-        .create_key(&new_key(
-            "m",
-            KeyKind::Member,
-            ben.id,
-            Some(acme.id),
-            ben.id,
-        ))
+        .create_key(
+            &cli(),
+            &new_key("m", KeyKind::Member, ben.id, Some(acme.id), ben.id),
+        )
         .await
         .unwrap();
     let keep_key = s
-        .create_key(&new_key("a", KeyKind::User, ann.id, None, ann.id))
+        .create_key(&cli(), &new_key("a", KeyKind::User, ann.id, None, ann.id))
         .await
         .unwrap();
     let now = now_millis();
     let by_id = s
         .create_invitation(
+            &cli(),
             &new_invitation(other.id, Some(ben.id), None, ann.id, now),
             &[],
         )
@@ -239,6 +258,7 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
         .unwrap();
     let by_mail = s
         .create_invitation(
+            &cli(),
             &new_invitation(other.id, None, Some("BEN@example.com"), ann.id, now),
             &[],
         )
@@ -246,7 +266,7 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
         .unwrap();
 
     let seq = last_seq(&s).await;
-    s.delete_user(ben.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ben.id, ann.id).await.unwrap();
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::User, ben.id),
@@ -290,32 +310,35 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
-    let app = s.create_app(acme.id, "hello", "", ann.id).await.unwrap();
-    s.grant_team_app(team.id, app.id, AppRole::Write, None)
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, None)
+        .await
+        .unwrap();
+    let app = s
+        .create_app(&cli(), acme.id, "hello", "", ann.id)
+        .await
+        .unwrap();
+    s.grant_team_app(&cli(), team.id, app.id, AppRole::Write, None)
         .await
         .unwrap();
     let org_key = s
-        .create_key(&new_key("o", KeyKind::Org, acme.id, None, ann.id))
+        .create_key(&cli(), &new_key("o", KeyKind::Org, acme.id, None, ann.id))
         .await
         .unwrap();
     let member_key = s
-        .create_key(&new_key(
-            "m",
-            KeyKind::Member,
-            ben.id,
-            Some(acme.id),
-            ben.id,
-        ))
+        .create_key(
+            &cli(),
+            &new_key("m", KeyKind::Member, ben.id, Some(acme.id), ben.id),
+        )
         .await
         .unwrap();
     let ben_key = s
-        .create_key(&new_key("b", KeyKind::User, ben.id, None, ben.id))
+        .create_key(&cli(), &new_key("b", KeyKind::User, ben.id, None, ben.id))
         .await
         .unwrap();
     let inv = s
         .create_invitation(
+            &cli(),
             &new_invitation(acme.id, None, Some("x@example.com"), ann.id, now_millis()),
             &[],
         )
@@ -323,7 +346,7 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
         .unwrap();
 
     let seq = last_seq(&s).await;
-    s.delete_org(acme.id, ann.id).await.unwrap();
+    s.delete_org(&cli(), acme.id, ann.id).await.unwrap();
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::Org, acme.id),
@@ -350,12 +373,12 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
     assert!(s.get_key(member_key.id).await.unwrap().revoked_at.is_some());
     assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_none());
     assert_eq!(
-        conflict(s.create_user(&new_user("acme")).await),
+        conflict(s.create_user(&cli(), &new_user("acme")).await),
         "account_name"
     );
-    not_found(s.delete_org(acme.id, ann.id).await);
+    not_found(s.delete_org(&cli(), acme.id, ann.id).await);
     // The last-admin rule no longer binds ann to a deleted org.
-    s.delete_user(ann.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ann.id, ann.id).await.unwrap();
     let subject = s
         .load_policy_subject(ChangeKind::Org, acme.id)
         .await
@@ -376,7 +399,10 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
     let mut tasks = tokio::task::JoinSet::new();
     for o in &orgs {
         let (s, org_id, user_id) = (s.clone(), o.id, joiner.id);
-        tasks.spawn(async move { s.add_member(org_id, user_id, OrgRole::Viewer, None).await });
+        tasks.spawn(async move {
+            s.add_member(&cli(), org_id, user_id, OrgRole::Viewer, None)
+                .await
+        });
     }
     let (mut ok, mut refused) = (0, 0);
     while let Some(r) = tasks.join_next().await {
@@ -391,6 +417,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
     // Creating an org counts too; the owner is already in 12 orgs.
     let refused = s
         .create_org(
+            &cli(),
             &NewOrg {
                 name: "onemore".into(),
                 label: "x".into(),
@@ -418,7 +445,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
         .find(|o| !joined.contains(&o.id))
         .expect("an org that refused the joiner");
     let m = s
-        .add_member(refused_before.id, joiner.id, OrgRole::Viewer, None)
+        .add_member(&cli(), refused_before.id, joiner.id, OrgRole::Viewer, None)
         .await
         .expect("no limit: the add succeeds");
     assert_eq!(
@@ -439,6 +466,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
     assert_eq!(now_in, want, "the three orgs of before, and the new one");
     let onemore = s
         .create_org(
+            &cli(),
             &NewOrg {
                 name: "onemore".into(),
                 label: "x".into(),

@@ -12,34 +12,38 @@ pub async fn snapshot_contents(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let gone = user(&s, "gone").await;
     let sus = user(&s, "sus").await;
-    s.set_user_flags(None, ann.id, Some(true), Some(true))
+    s.set_user_flags(&cli(), None, ann.id, Some(true), Some(true))
         .await
         .unwrap();
     let acme = org_with(&s, "acme", ann.id, &[ben.id, sus.id]).await;
     let dead = org(&s, "dead", ann.id).await;
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    s.add_team_member(team.id, ben.id, Some(123)).await.unwrap();
-    let app = s.create_app(acme.id, "hello", "", ann.id).await.unwrap();
-    s.grant_team_app(team.id, app.id, AppRole::Contributor, None)
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, Some(123))
+        .await
+        .unwrap();
+    let app = s
+        .create_app(&cli(), acme.id, "hello", "", ann.id)
+        .await
+        .unwrap();
+    s.grant_team_app(&cli(), team.id, app.id, AppRole::Contributor, None)
         .await
         .unwrap();
     let live_key = s
-        .create_key(&new_key(
-            "l",
-            KeyKind::Member,
-            ben.id,
-            Some(acme.id),
-            ben.id,
-        ))
+        .create_key(
+            &cli(),
+            &new_key("l", KeyKind::Member, ben.id, Some(acme.id), ben.id),
+        )
         .await
         .unwrap();
     let dead_key = s
-        .create_key(&new_key("d", KeyKind::User, ben.id, None, ben.id))
+        .create_key(&cli(), &new_key("d", KeyKind::User, ben.id, None, ben.id))
         .await
         .unwrap();
-    s.revoke_key(dead_key.id, now_millis()).await.unwrap();
-    s.delete_user(gone.id, ann.id).await.unwrap();
-    s.delete_org(dead.id, ann.id).await.unwrap();
+    s.revoke_key(&cli(), dead_key.id, now_millis())
+        .await
+        .unwrap();
+    s.delete_user(&cli(), gone.id, ann.id).await.unwrap();
+    s.delete_org(&cli(), dead.id, ann.id).await.unwrap();
     // No store method suspends an account yet; set it directly.
     sqlx::query("UPDATE accounts SET status = 'suspended' WHERE id = $1")
         .bind(sus.id)
@@ -126,7 +130,7 @@ pub async fn changes_are_ordered(s: Arc<SqlStore>) {
     assert!(changes(&s).await.is_empty());
     let ann = user(&s, "ann").await;
     let acme = org(&s, "acme", ann.id).await;
-    let team = s.create_team(acme.id, "core").await.unwrap();
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
     let all = changes(&s).await;
     let kinds: Vec<(ChangeKind, i64)> = all.iter().map(|c| (c.kind, c.id)).collect();
     assert_eq!(kinds[0], (ChangeKind::User, ann.id));
@@ -145,7 +149,7 @@ pub async fn changes_are_ordered(s: Arc<SqlStore>) {
     for i in 0..10 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.create_user(&new_user(&format!("w{i}")))
+            s.create_user(&cli(), &new_user(&format!("w{i}")))
                 .await
                 .map(|u| u.id)
         }));
@@ -166,8 +170,10 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, None)
+        .await
+        .unwrap();
 
     let subject = s
         .load_policy_subject(ChangeKind::User, ben.id)
@@ -185,7 +191,7 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
     );
     assert_eq!(subject.team_seats.len(), 1);
 
-    s.set_member_role(acme.id, ben.id, OrgRole::Admin, Some(99))
+    s.set_member_role(&cli(), acme.id, ben.id, OrgRole::Admin, Some(99))
         .await
         .unwrap();
     let subject = s
@@ -221,7 +227,7 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .team_org,
         Some(acme.id)
     );
-    s.delete_team(team.id).await.unwrap();
+    s.delete_team(&cli(), team.id).await.unwrap();
     let gone = s
         .load_policy_subject(ChangeKind::Team, team.id)
         .await
@@ -242,7 +248,7 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .is_none()
     );
 
-    s.remove_member(acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
     assert!(
         s.load_policy_subject(ChangeKind::User, ben.id)
             .await
@@ -250,7 +256,7 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .memberships
             .is_empty()
     );
-    s.delete_org(acme.id, ann.id).await.unwrap();
+    s.delete_org(&cli(), acme.id, ann.id).await.unwrap();
     assert_eq!(
         s.load_policy_subject(ChangeKind::Org, acme.id)
             .await

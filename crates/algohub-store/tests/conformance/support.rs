@@ -20,7 +20,7 @@ pub fn new_user(name: &str) -> NewUser {
 }
 
 pub async fn user(s: &SqlStore, name: &str) -> User {
-    s.create_user(&new_user(name)).await.unwrap()
+    s.create_user(&cli(), &new_user(name)).await.unwrap()
 }
 
 pub async fn basic_type(s: &SqlStore) -> String {
@@ -42,14 +42,14 @@ pub async fn org(s: &SqlStore, name: &str, creator: AccountId) -> Org {
         url: None,
         type_id: basic_type(s).await,
     };
-    s.create_org(&new, creator).await.unwrap()
+    s.create_org(&cli(), &new, creator).await.unwrap()
 }
 
 /// An org with `admin` as creator and `members` added as contributors.
 pub async fn org_with(s: &SqlStore, name: &str, admin: AccountId, members: &[AccountId]) -> Org {
     let o = org(s, name, admin).await;
     for m in members {
-        s.add_member(o.id, *m, OrgRole::Contributor, None)
+        s.add_member(&cli(), o.id, *m, OrgRole::Contributor, None)
             .await
             .unwrap();
     }
@@ -180,4 +180,10 @@ pub fn tables(sql: &str) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// The audit facts of the store writes a case makes (as an `algohub admin`
+/// command's: no request, `auth_method: cli`).
+pub fn cli() -> algohub_core::audit::AuditContext {
+    algohub_core::audit::AuditContext::cli()
 }

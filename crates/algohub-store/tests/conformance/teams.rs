@@ -14,15 +14,18 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
 
     let seq = last_seq(&s).await;
-    let team = s.create_team(acme.id, "Core").await.unwrap();
+    let team = s.create_team(&cli(), acme.id, "Core").await.unwrap();
     assert_eq!((team.name.as_str(), team.org_id), ("Core", acme.id));
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
-    assert_eq!(conflict(s.create_team(acme.id, "CORE").await), "team_name");
+    assert_eq!(
+        conflict(s.create_team(&cli(), acme.id, "CORE").await),
+        "team_name"
+    );
     let other = org(&s, "other", ann.id).await;
-    s.create_team(other.id, "core").await.unwrap();
+    s.create_team(&cli(), other.id, "core").await.unwrap();
     assert_eq!(s.get_team(acme.id, "cOrE").await.unwrap().id, team.id);
     not_found(s.get_team(acme.id, "nope").await);
-    s.create_team(acme.id, "alpha").await.unwrap();
+    s.create_team(&cli(), acme.id, "alpha").await.unwrap();
     let names: Vec<String> = s
         .list_teams(acme.id)
         .await
@@ -32,11 +35,13 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
         .collect();
     assert_eq!(names, ["alpha", "Core"]);
 
-    not_found(s.add_team_member(team.id, out.id, None).await);
-    not_found(s.add_team_member(9999, ben.id, None).await);
+    not_found(s.add_team_member(&cli(), team.id, out.id, None).await);
+    not_found(s.add_team_member(&cli(), 9999, ben.id, None).await);
     let seq = last_seq(&s).await;
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
-    s.add_team_member(team.id, ann.id, Some(now_millis() + HOUR))
+    s.add_team_member(&cli(), team.id, ben.id, None)
+        .await
+        .unwrap();
+    s.add_team_member(&cli(), team.id, ann.id, Some(now_millis() + HOUR))
         .await
         .unwrap();
     assert_eq!(
@@ -44,7 +49,7 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
         [(ChangeKind::User, ben.id), (ChangeKind::User, ann.id)]
     );
     assert_eq!(
-        conflict(s.add_team_member(team.id, ben.id, None).await),
+        conflict(s.add_team_member(&cli(), team.id, ben.id, None).await),
         "team_member"
     );
     let members = s.list_team_members(team.id).await.unwrap();
@@ -57,23 +62,25 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     );
     assert!(members[0].expires_at.is_some() && members[1].expires_at.is_none());
 
-    s.remove_team_member(team.id, ann.id).await.unwrap();
-    not_found(s.remove_team_member(team.id, ann.id).await);
+    s.remove_team_member(&cli(), team.id, ann.id).await.unwrap();
+    not_found(s.remove_team_member(&cli(), team.id, ann.id).await);
     // Leaving the org takes the seat along.
-    s.remove_member(acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
     assert!(s.list_team_members(team.id).await.unwrap().is_empty());
 
-    s.add_member(acme.id, ben.id, OrgRole::Viewer, None)
+    s.add_member(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
         .await
         .unwrap();
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, None)
+        .await
+        .unwrap();
     let seq = last_seq(&s).await;
-    s.delete_team(team.id).await.unwrap();
+    s.delete_team(&cli(), team.id).await.unwrap();
     let after = changes_after(&s, seq).await;
     assert!(
         after.contains(&(ChangeKind::Team, team.id)) && after.contains(&(ChangeKind::User, ben.id))
     );
-    not_found(s.delete_team(team.id).await);
+    not_found(s.delete_team(&cli(), team.id).await);
     assert!(
         s.load_policy_subject(ChangeKind::User, ben.id)
             .await
@@ -86,23 +93,32 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
 pub async fn app_grants(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let acme = org(&s, "acme", ann.id).await;
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    let app = s.create_app(acme.id, "Hello", "", ann.id).await.unwrap();
-    let foreign = s.create_app(ann.id, "mine", "", ann.id).await.unwrap();
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let app = s
+        .create_app(&cli(), acme.id, "Hello", "", ann.id)
+        .await
+        .unwrap();
+    let foreign = s
+        .create_app(&cli(), ann.id, "mine", "", ann.id)
+        .await
+        .unwrap();
 
     let seq = last_seq(&s).await;
-    s.grant_team_app(team.id, app.id, AppRole::Read, None)
+    s.grant_team_app(&cli(), team.id, app.id, AppRole::Read, None)
         .await
         .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
     not_found(
-        s.grant_team_app(team.id, foreign.id, AppRole::Read, None)
+        s.grant_team_app(&cli(), team.id, foreign.id, AppRole::Read, None)
             .await,
     );
-    not_found(s.grant_team_app(9999, app.id, AppRole::Read, None).await);
+    not_found(
+        s.grant_team_app(&cli(), 9999, app.id, AppRole::Read, None)
+            .await,
+    );
     // Granting again replaces role and expiry.
     let until = now_millis() + HOUR;
-    s.grant_team_app(team.id, app.id, AppRole::Write, Some(until))
+    s.grant_team_app(&cli(), team.id, app.id, AppRole::Write, Some(until))
         .await
         .unwrap();
     let grants = s.list_team_apps(team.id).await.unwrap();
@@ -124,8 +140,8 @@ pub async fn app_grants(s: Arc<SqlStore>) {
     assert_eq!(subject.team_org, Some(acme.id));
     assert_eq!(subject.team_apps.len(), 1);
 
-    s.revoke_team_app(team.id, app.id).await.unwrap();
-    not_found(s.revoke_team_app(team.id, app.id).await);
+    s.revoke_team_app(&cli(), team.id, app.id).await.unwrap();
+    not_found(s.revoke_team_app(&cli(), team.id, app.id).await);
     assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
 }
 
@@ -136,41 +152,51 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     let solo = user(&s, "solo").await;
     let now = now_millis();
     let acme = org(&s, "acme", ann.id).await;
-    s.add_member(acme.id, ben.id, OrgRole::Contributor, Some(now - 1))
+    s.add_member(&cli(), acme.id, ben.id, OrgRole::Contributor, Some(now - 1))
         .await
         .unwrap();
-    s.add_member(acme.id, cat.id, OrgRole::Contributor, Some(now + HOUR))
+    s.add_member(
+        &cli(),
+        acme.id,
+        cat.id,
+        OrgRole::Contributor,
+        Some(now + HOUR),
+    )
+    .await
+    .unwrap();
+    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    s.add_team_member(&cli(), team.id, ben.id, None)
         .await
         .unwrap();
-    let team = s.create_team(acme.id, "core").await.unwrap();
-    s.add_team_member(team.id, ben.id, None).await.unwrap();
-    s.add_team_member(team.id, cat.id, Some(now)).await.unwrap();
-    let app = s.create_app(acme.id, "hello", "", ann.id).await.unwrap();
-    s.grant_team_app(team.id, app.id, AppRole::Read, Some(now - 5))
+    s.add_team_member(&cli(), team.id, cat.id, Some(now))
+        .await
+        .unwrap();
+    let app = s
+        .create_app(&cli(), acme.id, "hello", "", ann.id)
+        .await
+        .unwrap();
+    s.grant_team_app(&cli(), team.id, app.id, AppRole::Read, Some(now - 5))
         .await
         .unwrap();
     let ben_key = s
-        .create_key(&new_key(
-            "b",
-            KeyKind::Member,
-            ben.id,
-            Some(acme.id),
-            ben.id,
-        ))
+        .create_key(
+            &cli(),
+            &new_key("b", KeyKind::Member, ben.id, Some(acme.id), ben.id),
+        )
         .await
         .unwrap();
     // The only admin of an org cannot be put on a timer: expiry alone must
     // never leave an org without an admin.
     let lonely = org(&s, "lonely", solo.id).await;
     assert!(matches!(
-        s.set_member_role(lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
+        s.set_member_role(&cli(), lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
             .await,
         Err(StoreError::Conflict { constraint }) if constraint == "last_admin"
     ));
 
     let seq = last_seq(&s).await;
     // ben's membership (with his seat and member key), cat's seat, the team grant.
-    assert_eq!(s.expire_grants(now).await.unwrap(), 3);
+    assert_eq!(s.expire_grants(&cli(), now).await.unwrap(), 3);
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::User, ben.id),
@@ -205,5 +231,5 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     ];
     expected.sort();
     assert_eq!(subjects, expected);
-    assert_eq!(s.expire_grants(now).await.unwrap(), 0);
+    assert_eq!(s.expire_grants(&cli(), now).await.unwrap(), 0);
 }

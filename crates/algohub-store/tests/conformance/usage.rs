@@ -42,8 +42,12 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
         s.get_call_settings(ann.id).await.unwrap(),
         CallSettings::default()
     );
-    s.set_work_limit(ann.id, ann.id, Some(4)).await.unwrap();
-    s.set_work_limit(ann.id, acme.id, Some(9)).await.unwrap();
+    s.set_work_limit(&cli(), ann.id, ann.id, Some(4))
+        .await
+        .unwrap();
+    s.set_work_limit(&cli(), ann.id, acme.id, Some(9))
+        .await
+        .unwrap();
     assert_eq!(
         s.get_call_settings(ann.id).await.unwrap().work_limit,
         Some(4)
@@ -52,10 +56,12 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
         s.get_call_settings(acme.id).await.unwrap().work_limit,
         Some(9)
     );
-    s.set_work_limit(ann.id, ann.id, None).await.unwrap();
+    s.set_work_limit(&cli(), ann.id, ann.id, None)
+        .await
+        .unwrap();
     assert_eq!(s.get_call_settings(ann.id).await.unwrap().work_limit, None);
     assert!(matches!(
-        s.set_work_limit(ann.id, 9999, Some(1)).await,
+        s.set_work_limit(&cli(), ann.id, 9999, Some(1)).await,
         Err(StoreError::NotFound)
     ));
 
@@ -186,7 +192,7 @@ pub async fn usage_rollups_and_ledger(s: Arc<SqlStore>) {
     let a = artifact(b"x");
     s.put_artifact(&a).await.unwrap();
     let model = s
-        .create_algorithm(&new_algo(acme.id, "model", &a.digest))
+        .create_algorithm(&cli(), &new_algo(acme.id, "model", &a.digest))
         .await
         .unwrap();
     let mut batch = vec![
@@ -309,7 +315,7 @@ pub async fn ledger_balances_after_random_workloads(s: Arc<SqlStore>) {
     for i in 0..5 {
         let u = user(&s, &format!("u{i}")).await;
         algos.push(
-            s.create_algorithm(&new_algo(u.id, &format!("a{i}"), &a.digest))
+            s.create_algorithm(&cli(), &new_algo(u.id, &format!("a{i}"), &a.digest))
                 .await
                 .unwrap(),
         );

@@ -93,15 +93,18 @@ pub(crate) async fn export_streams_every_account_as_csv(db: Db) {
     let store = &app.hub().store;
     for i in 0..n {
         store
-            .create_user(&algohub_core::model::NewUser {
-                username: format!("user{i:05}"),
-                email: format!("user{i:05}@example.com"),
-                full_name: "A, \"quoted\" name".into(),
-                company_name: None,
-                company_role: None,
-                password_hash: None,
-                cluster_admin: false,
-            })
+            .create_user(
+                &algohub_core::audit::AuditContext::cli(),
+                &algohub_core::model::NewUser {
+                    username: format!("user{i:05}"),
+                    email: format!("user{i:05}@example.com"),
+                    full_name: "A, \"quoted\" name".into(),
+                    company_name: None,
+                    company_role: None,
+                    password_hash: None,
+                    cluster_admin: false,
+                },
+            )
             .await
             .unwrap();
     }

@@ -539,7 +539,7 @@ pub(crate) async fn more_than_a_thousand_builds(db: Db) {
     let alice = app.make_user("alice", false).await;
     create(&app, &alice, "alice", "busy").await;
     let hub = app.hub().clone();
-    let me = hub.authenticate_key(&alice).unwrap();
+    let me = algohub_core::RequestCtx::cli(hub.authenticate_key(&alice).unwrap());
     let (s, b) = upload(
         &app,
         &alice,

@@ -129,7 +129,13 @@ pub(crate) async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(db:
     let sue_id = account_id(&app, "sue").await;
     app.hub()
         .store
-        .set_user_flags(None, sue_id, None, Some(true))
+        .set_user_flags(
+            &algohub_core::audit::AuditContext::cli(),
+            None,
+            sue_id,
+            None,
+            Some(true),
+        )
         .await
         .unwrap();
     app.hub().sync().await.unwrap();

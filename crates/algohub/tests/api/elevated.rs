@@ -174,7 +174,14 @@ async fn super_powers_open_reads_only(app: &TestApp) {
             until,
         };
         let store = &app.hub().store;
-        store.set_super_powers(root_id, Some(&on)).await.unwrap();
+        store
+            .set_super_powers(
+                &algohub_core::audit::AuditContext::cli(),
+                root_id,
+                Some(&on),
+            )
+            .await
+            .unwrap();
         app.hub().sync().await.unwrap();
     };
     let on = || async move {
@@ -376,7 +383,11 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
             reason: "brief".into(),
             expires_at: until,
         };
-        app.hub().store.create_session(&new).await.unwrap();
+        app.hub()
+            .store
+            .create_session(&algohub_core::audit::AuditContext::cli(), &new)
+            .await
+            .unwrap();
         app.hub().sync().await.unwrap();
         *short.lock().unwrap() = format!("Bearer {}", secret.expose());
     };

@@ -211,12 +211,23 @@ pub(crate) async fn decline_rescind_and_expire(db: Db) {
         .await;
     let id = inv["id"].as_str().unwrap().to_string();
     let later = algohub_core::model::now_millis() + 8 * 24 * 3600 * 1000;
-    let r = app.hub().store.accept_invitation(&id, 0, 1, later).await;
+    let r = app
+        .hub()
+        .store
+        .accept_invitation(&algohub_core::audit::AuditContext::cli(), &id, 0, 1, later)
+        .await;
     assert!(
         matches!(r, Err(algohub_core::store::StoreError::Conflict { .. })),
         "{r:?}"
     );
-    assert_eq!(app.hub().store.expire_invitations(later).await.unwrap(), 1);
+    assert_eq!(
+        app.hub()
+            .store
+            .expire_invitations(&algohub_core::audit::AuditContext::cli(), later)
+            .await
+            .unwrap(),
+        1
+    );
     // Once expired, a new invitation may be sent.
     let (s, _) = app
         .post(
@@ -250,7 +261,7 @@ pub(crate) async fn decline_rescind_and_expire(db: Db) {
     };
     app.hub()
         .store
-        .create_invitation(&stale, &[])
+        .create_invitation(&algohub_core::audit::AuditContext::cli(), &stale, &[])
         .await
         .unwrap();
     let (s, b) = app
@@ -349,7 +360,14 @@ pub(crate) async fn membership_expiry_removes_the_grant_with_its_event(db: Db) {
     let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
     assert_eq!(s, 200);
     let later = algohub_core::model::now_millis() + 2 * 3600 * 1000;
-    assert!(app.hub().store.expire_grants(later).await.unwrap() >= 1);
+    assert!(
+        app.hub()
+            .store
+            .expire_grants(&algohub_core::audit::AuditContext::cli(), later)
+            .await
+            .unwrap()
+            >= 1
+    );
     app.hub().sync().await.unwrap();
     let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
     assert_eq!(s, 403);
@@ -382,6 +400,7 @@ pub(crate) async fn membership_expiry_removes_the_grant_with_its_event(db: Db) {
     let ended = algohub_core::model::now_millis() - 1000;
     store
         .set_member_role(
+            &algohub_core::audit::AuditContext::cli(),
             acme_id,
             carol_id,
             algohub_core::roles::OrgRole::Viewer,
@@ -531,7 +550,14 @@ pub(crate) async fn unsent_invitation_emails_lose_their_token_when_the_invitatio
     // The third one still waits, token and all, until it expires.
     assert!(email_of(&ids[2]).await.payload["token"].is_string());
     let later = algohub_core::model::now_millis() + 8 * 24 * 3_600_000;
-    assert_eq!(app.hub().store.expire_invitations(later).await.unwrap(), 1);
+    assert_eq!(
+        app.hub()
+            .store
+            .expire_invitations(&algohub_core::audit::AuditContext::cli(), later)
+            .await
+            .unwrap(),
+        1
+    );
     let m = email_of(&ids[2]).await;
     assert!(m.payload.get("token").is_none(), "{m:?}");
     assert_eq!(m.payload["withdrawn"], true);

@@ -105,9 +105,9 @@ pub(crate) async fn key_last_use_is_recorded(db: Db) {
     let keys = app
         .hub()
         .list_user_keys(
-            &algohub_core::policy::Principal::user(
+            &algohub_core::RequestCtx::cli(algohub_core::policy::Principal::user(
                 app.hub().store.get_user_by_name("bob").await.unwrap().id,
-            ),
+            )),
             "bob",
         )
         .await

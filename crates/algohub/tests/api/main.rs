@@ -73,7 +73,8 @@ harness::api_tests! {
         call_tokens:
             algorithms_use_the_data_api_with_their_call_token,
             wasm_algorithms_read_data_as_the_call_acts,
-            wasm_data_acts_under_impersonation_are_audited;
+            wasm_data_acts_under_impersonation_are_audited,
+            void_call_data_acts_keep_the_request_and_the_admin;
         calls:
             calls_through_the_wasm_runtime,
             calls_through_the_http_runtime,

@@ -333,7 +333,7 @@ async fn fixture(db: &Db) -> (TestApp, Fixture) {
     let sent = app
         .hub()
         .send_notification(
-            &algohub_core::policy::Principal::user(root_id),
+            &algohub_core::RequestCtx::cli(algohub_core::policy::Principal::user(root_id)),
             "dave",
             "hello",
             None,

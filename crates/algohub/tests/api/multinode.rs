@@ -64,8 +64,14 @@ async fn two_nodes_agree(database_url: String) {
         email: format!("{name}@example.com"),
         ..Default::default()
     };
-    a.hub.create_user_unchecked(mk("alice")).await.unwrap();
-    a.hub.create_user_unchecked(mk("bob")).await.unwrap();
+    a.hub
+        .create_user_unchecked(&algohub_core::audit::AuditContext::cli(), mk("alice"))
+        .await
+        .unwrap();
+    a.hub
+        .create_user_unchecked(&algohub_core::audit::AuditContext::cli(), mk("bob"))
+        .await
+        .unwrap();
     let alice = a
         .hub
         .create_user_key_unchecked("alice", "t")
@@ -160,7 +166,7 @@ async fn two_nodes_agree(database_url: String) {
         .await
         .unwrap();
     until(&client, &base_b, "/v1/users/alice", secret.expose(), 200).await;
-    let alice_p = a.hub.authenticate_key(&alice).unwrap();
+    let alice_p = algohub_core::RequestCtx::cli(a.hub.authenticate_key(&alice).unwrap());
     a.hub.revoke_key(&alice_p, &k.uuid).await.unwrap();
     let took = until(&client, &base_b, "/v1/users/alice", secret.expose(), 401).await;
     eprintln!("key revocation reached node B after {took:?}");

@@ -89,13 +89,16 @@ impl TestApp {
     /// Creates a user directly (as the CLI does) and returns a fresh full key.
     pub async fn make_user(&self, name: &str, admin: bool) -> String {
         self.hub()
-            .create_user_unchecked(CreateUser {
-                username: name.into(),
-                email: format!("{name}@example.com"),
-                full_name: name.into(),
-                cluster_admin: admin,
-                ..Default::default()
-            })
+            .create_user_unchecked(
+                &algohub_core::audit::AuditContext::cli(),
+                CreateUser {
+                    username: name.into(),
+                    email: format!("{name}@example.com"),
+                    full_name: name.into(),
+                    cluster_admin: admin,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("user created");
         let (_, secret) = self

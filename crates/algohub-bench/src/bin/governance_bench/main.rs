@@ -30,8 +30,8 @@ static ALLOCATOR: algohub::ServerAllocator = algohub::ServerAllocator;
 
 #[path = "../../async_main.rs"]
 mod async_main;
+use algohub_core::RequestCtx;
 use algohub_core::model::{ReportGroup, ReportQuery, ReportSide, UsageRecord, UsageStatus, Via};
-use algohub_core::policy::Principal;
 use algohub_core::services::{
     CallRequest, ContentKind, CreateUser, ExecInput, Hub, PublishRequest, Settings,
 };
@@ -117,20 +117,23 @@ async fn hub_on(url: &str, metering: bool, journal: Option<&Path>) -> BoxResult<
 }
 
 /// Creates user `name` with an echo algorithm published publicly; returns the principal.
-async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<Principal> {
-    hub.create_user_unchecked(CreateUser {
-        username: name.into(),
-        email: format!("{name}@example.com"),
-        full_name: name.into(),
-        ..Default::default()
-    })
+async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<RequestCtx> {
+    hub.create_user_unchecked(
+        &algohub_core::audit::AuditContext::cli(),
+        CreateUser {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            full_name: name.into(),
+            ..Default::default()
+        },
+    )
     .await
     .map_err(e2s)?;
     let (_, secret) = hub
         .create_user_key_unchecked(name, "bench")
         .await
         .map_err(e2s)?;
-    let p = hub.authenticate_key(secret.expose()).map_err(e2s)?;
+    let p = RequestCtx::cli(hub.authenticate_key(secret.expose()).map_err(e2s)?);
     let settings = serde_json::json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false, "royalty_microcredits": 1});
     let algo = hub
         .create_algorithm(
@@ -166,7 +169,7 @@ async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<Principal> {
 /// loader that falls behind is charged to metering).
 async fn call_rate(
     hub: Arc<Hub>,
-    p: Principal,
+    p: RequestCtx,
     owner: &str,
     concurrency: usize,
     seconds: u64,
@@ -175,6 +178,7 @@ async fn call_rate(
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let hub = hub.clone();
+        let p = p.clone();
         let owner = owner.to_string();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -353,7 +357,7 @@ async fn run(o: Options) -> BoxResult<bool> {
     for hub in &hubs {
         let p = setup_caller(hub, "alice").await?;
         // Warm up.
-        call_rate(hub.clone(), p, "alice", o.concurrency, 1).await?;
+        call_rate(hub.clone(), p.clone(), "alice", o.concurrency, 1).await?;
         callers.push(p);
     }
     // Alternate short runs so noise hits all alike.
@@ -362,7 +366,14 @@ async fn run(o: Options) -> BoxResult<bool> {
     let each = o.seconds.div_ceil(rounds).max(1);
     for _ in 0..rounds {
         for (i, hub) in hubs.iter().enumerate() {
-            rates[i] += call_rate(hub.clone(), callers[i], "alice", o.concurrency, each).await?
+            rates[i] += call_rate(
+                hub.clone(),
+                callers[i].clone(),
+                "alice",
+                o.concurrency,
+                each,
+            )
+            .await?
                 / f64::from(rounds as u32);
         }
     }

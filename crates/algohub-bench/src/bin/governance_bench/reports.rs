@@ -3,6 +3,7 @@
 //! latency over them.
 
 use super::{BoxResult, e2s};
+use algohub_core::RequestCtx;
 use algohub_core::model::{ReportQuery, UsageRecord, UsageStatus, Via};
 use algohub_core::policy::Principal;
 use algohub_core::services::{CreateUser, Hub};
@@ -18,17 +19,20 @@ pub async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
     let mut users = Vec::with_capacity(2000);
     for i in 0..2000 {
         let u = hub
-            .create_user_unchecked(CreateUser {
-                username: format!("u{i}"),
-                email: format!("u{i}@example.com"),
-                full_name: format!("User {i}"),
-                ..Default::default()
-            })
+            .create_user_unchecked(
+                &algohub_core::audit::AuditContext::cli(),
+                CreateUser {
+                    username: format!("u{i}"),
+                    email: format!("u{i}@example.com"),
+                    full_name: format!("User {i}"),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(e2s)?;
         users.push(u.id);
     }
-    let owner = Principal::user(users[0]);
+    let owner = RequestCtx::cli(Principal::user(users[0]));
     let org = hub
         .create_org(
             &owner,
@@ -49,7 +53,7 @@ pub async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
         let owner_id = users[i % 100];
         let a = hub
             .create_algorithm(
-                &Principal::user(owner_id),
+                &RequestCtx::cli(Principal::user(owner_id)),
                 &format!("u{}", i % 100),
                 &format!("model{i}"),
                 &serde_json::json!({"label": "M"}),

@@ -5,9 +5,10 @@ use super::super::Hub;
 use super::super::algorithms::no_such_algorithm;
 use super::super::call_cache::CallTarget;
 use super::{CallMetrics, CallRequest};
+use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, SemVer, Version, VersionStatus};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Resource};
 use std::sync::Arc;
 
 /// What a call resolved to, before admission.
@@ -108,7 +109,7 @@ impl Hub {
     /// Resolves the algorithm and version and authorizes the caller.
     pub(super) async fn resolve_call(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         req: &CallRequest,
     ) -> Result<Resolved> {
         self.executor()?;
@@ -119,7 +120,7 @@ impl Hub {
             ));
         }
         let (target, cached) = self.call_target(&req.owner, &req.name).await?;
-        match self.resolve_against(caller, req, &target) {
+        match self.resolve_against(ctx, req, &target) {
             // A cached target may predate a version published (or a build
             // made) a moment ago through another node, whose change this
             // node's poller has not applied yet: catch up (one read of the
@@ -133,7 +134,7 @@ impl Hub {
                     return Err(e);
                 }
                 let (fresh, _) = self.call_target(&req.owner, &req.name).await?;
-                self.resolve_against(caller, req, &fresh)
+                self.resolve_against(ctx, req, &fresh)
             }
             resolved => resolved,
         }
@@ -143,7 +144,7 @@ impl Hub {
     /// the caller (no I/O).
     fn resolve_against(
         &self,
-        caller: &Principal,
+        ctx: &RequestCtx,
         req: &CallRequest,
         target: &CallTarget,
     ) -> Result<Resolved> {
@@ -155,7 +156,7 @@ impl Hub {
                 .versions
                 .iter()
                 .any(|v| v.status == VersionStatus::Published && v.callability == "public");
-            if !public && !self.can(caller, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+            if !public && !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
                 return Err(no_such_algorithm(&req.owner, &req.name));
             }
             return Err(Error::new(
@@ -166,14 +167,13 @@ impl Hub {
                 ),
             ));
         }
-        if req.sudo && !self.can(caller, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
+        if req.sudo && !self.can(ctx, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
             return Err(Error::new(
                 Code::NotSudoUser,
                 "sudo=true needs a sudo user's own credentials",
             ));
         }
-        let private_ok =
-            req.sudo || self.can(caller, Action::AlgoCall, Resource::Algorithm(algo.id));
+        let private_ok = req.sudo || self.can(ctx, Action::AlgoCall, Resource::Algorithm(algo.id));
         let spec = parse_spec(req.version.as_deref())?;
         let versions = &target.versions;
         let published_public =
@@ -242,7 +242,7 @@ impl Hub {
         if req.sudo {
             // Authorized above: a sudo call runs with the owner's rights.
         } else if public {
-            self.authorize(caller, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
+            self.authorize(ctx, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
         } else if !private_ok {
             // Not the owner's side: a private or pending version answers as
             // a missing one, so its existence is not revealed.
@@ -251,7 +251,7 @@ impl Hub {
                 req.owner, req.name
             )));
         } else {
-            self.authorize(caller, Action::AlgoCall, Resource::Algorithm(algo.id))?;
+            self.authorize(ctx, Action::AlgoCall, Resource::Algorithm(algo.id))?;
         }
         Ok(Resolved {
             digest,
