@@ -32,7 +32,9 @@ pub struct Shared {
     /// Base URL used in `self_link`s (`http://127.0.0.1:8080`).
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
-    pub openapi: serde_json::Value,
+    /// The document `/openapi.json` serves (without the sudo role when the
+    /// cluster has none).
+    pub openapi: utoipa::openapi::OpenApi,
     /// Whether `observe` logs every request (at info).
     pub access_log: bool,
 }
@@ -66,11 +68,10 @@ pub fn app(
     metrics: Option<PrometheusHandle>,
     access_log: bool,
 ) -> Router {
-    let (router, mut doc) = route_table().into_parts();
+    let (router, mut openapi) = route_table().into_parts();
     if !hub.settings.sudo_users_enabled {
-        without_sudo_role(&mut doc);
+        without_sudo_role(&mut openapi);
     }
-    let openapi = serde_json::to_value(&doc).unwrap_or_default();
     let state = AppState(Arc::new(Shared {
         hub,
         base_url,

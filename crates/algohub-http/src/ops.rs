@@ -10,7 +10,6 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::Value;
 use std::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -67,7 +66,7 @@ async fn prometheus(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", summary = "This OpenAPI document", security(()), responses((status = 200, body = Object)))]
-async fn openapi(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+async fn openapi(State(s): State<AppState>) -> ApiResult<Json<utoipa::openapi::OpenApi>> {
     Ok(Json(s.openapi.clone()))
 }
 

@@ -139,7 +139,7 @@ async fn root(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Respons
     Ok(([data_type("directory")], Json(DataRoot { folders })).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/data/{path}", tag = "data", summary = "A file's bytes, or a directory listing (?marker, ?acl=true)", params(ListArgs), responses((status = 200, description = "a file's bytes (X-Data-Type: file), or a directory listing (X-Data-Type: directory)", content((String = "application/octet-stream"), (DataListing = "application/json")))))]
+#[utoipa::path(get, path = "/v1/data/{path}", tag = "data", summary = "A file's bytes, or a directory listing (?marker, ?acl=true)", params(ListArgs), responses((status = 200, description = "a file's bytes (X-Data-Type: file), or a directory listing (X-Data-Type: directory)", headers(("x-data-type" = String, description = "file or directory")), content((String = "application/octet-stream"), (DataListing = "application/json")))))]
 async fn get_path(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -196,7 +196,7 @@ async fn get_path(
     }
 }
 
-#[utoipa::path(head, path = "/v1/data/{path}", tag = "data", summary = "Whether a file or directory exists (X-Error-Message on failure)", responses((status = 200)))]
+#[utoipa::path(head, path = "/v1/data/{path}", tag = "data", summary = "Whether a file or directory exists (X-Error-Message on failure)", responses((status = 200, description = "it exists", headers(("x-data-type" = String, description = "file or directory"), ("x-data-size" = u64, description = "a file's size in bytes"), ("x-last-modified" = String, description = "a file's last change")))))]
 async fn head_path(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -317,7 +317,7 @@ async fn connector_root(s: State<AppState>, c: Caller) -> ApiResult<Response> {
     root(s, c).await
 }
 
-#[utoipa::path(get, path = "/v1/connector/data/{path}", tag = "data", summary = "Same as GET /v1/data/{path}", params(ListArgs), responses((status = 200, description = "a file's bytes (X-Data-Type: file), or a directory listing (X-Data-Type: directory)", content((String = "application/octet-stream"), (DataListing = "application/json")))))]
+#[utoipa::path(get, path = "/v1/connector/data/{path}", tag = "data", summary = "Same as GET /v1/data/{path}", params(ListArgs), responses((status = 200, description = "a file's bytes (X-Data-Type: file), or a directory listing (X-Data-Type: directory)", headers(("x-data-type" = String, description = "file or directory")), content((String = "application/octet-stream"), (DataListing = "application/json")))))]
 async fn connector_get_path(
     s: State<AppState>,
     c: Caller,
@@ -327,7 +327,7 @@ async fn connector_get_path(
     get_path(s, c, target, q).await
 }
 
-#[utoipa::path(head, path = "/v1/connector/data/{path}", tag = "data", summary = "Same as HEAD /v1/data/{path}", responses((status = 200)))]
+#[utoipa::path(head, path = "/v1/connector/data/{path}", tag = "data", summary = "Same as HEAD /v1/data/{path}", responses((status = 200, description = "it exists", headers(("x-data-type" = String, description = "file or directory"), ("x-data-size" = u64, description = "a file's size in bytes"), ("x-last-modified" = String, description = "a file's last change")))))]
 async fn connector_head_path(s: State<AppState>, c: Caller, target: Path<String>) -> Response {
     head_path(s, c, target).await
 }
