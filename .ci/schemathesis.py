@@ -206,7 +206,8 @@ def main():
             shown = [c if not c.startswith("Authorization:") else "Authorization: Simple <%s key>" % name for c in cmd]
             print("schemathesis.py: " + " ".join(shown), flush=True)
             started = time.monotonic()
-            p = subprocess.run(cmd, capture_output=True, text=True)
+            # (From the report directory: schemathesis keeps a cache in .schemathesis/.)
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=report_root)
             with open(os.path.join(report_root, name + ".log"), "w") as f:
                 f.write(p.stdout + p.stderr)
             if p.returncode != 0:
