@@ -4,7 +4,8 @@
 use algohub_core::{Code, Error, ErrorKind};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error as the HTTP layer returns it.
 #[derive(Debug)]
@@ -19,6 +20,48 @@ impl From<Error> for ApiError {
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self(Error::new(code, message))
+    }
+}
+
+/// The body of every error answer (`Error` in the document).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub message: String,
+    pub code: u32,
+    pub reason: &'static str,
+    /// With `Retry-After`, on a refusal by a limit: `concurrency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_kind: Option<&'static str>,
+    /// What the limit applies to, e.g. `account:alice`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Seconds after which a retry may succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// On a refused data delete: how many entries were deleted (0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(code: Code, message: String) -> Self {
+        Self {
+            error: ErrorDetail {
+                message,
+                code: code.number(),
+                reason: code.slug(),
+                limit_kind: None,
+                scope: None,
+                retry_after: None,
+                deleted: None,
+            },
+        }
     }
 }
 
@@ -50,13 +93,13 @@ impl IntoResponse for ApiError {
         } else {
             self.0.message
         };
-        let mut body = json!({"error": {"message": message, "code": self.0.code.number(), "reason": self.0.code.slug()}});
+        let mut body = ErrorBody::new(self.0.code, message);
         let Some(limit) = self.0.limit else {
             return (status, axum::Json(body)).into_response();
         };
-        body["error"]["limit_kind"] = json!(limit.limit_kind);
-        body["error"]["scope"] = json!(limit.scope);
-        body["error"]["retry_after"] = json!(limit.retry_after);
+        body.error.limit_kind = Some(limit.limit_kind);
+        body.error.scope = Some(limit.scope);
+        body.error.retry_after = Some(limit.retry_after);
         (
             status,
             [(header::RETRY_AFTER, limit.retry_after.to_string())],

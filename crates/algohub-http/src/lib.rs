@@ -32,7 +32,9 @@ pub struct Shared {
     /// Base URL used in `self_link`s (`http://127.0.0.1:8080`).
     pub base_url: String,
     pub metrics: Option<PrometheusHandle>,
-    pub openapi: serde_json::Value,
+    /// The document `/openapi.json` serves (without the sudo role when the
+    /// cluster has none).
+    pub openapi: utoipa::openapi::OpenApi,
     /// Whether `observe` logs every request (at info).
     pub access_log: bool,
 }
@@ -52,10 +54,10 @@ pub fn route_table() -> routes::Routes {
     ops::routes(native::routes(v1::routes(routes::Routes::new())))
 }
 
-/// The OpenAPI document of all routes.
+/// The OpenAPI document of all routes, derived from the handlers and types.
 pub fn openapi_document() -> serde_json::Value {
-    let (_, ops) = route_table().into_parts();
-    routes::openapi(&ops)
+    let (_, doc) = route_table().into_parts();
+    serde_json::to_value(&doc).unwrap_or_default()
 }
 
 /// Builds the application: routes, fallbacks, middleware; with `access_log`,
@@ -66,8 +68,7 @@ pub fn app(
     metrics: Option<PrometheusHandle>,
     access_log: bool,
 ) -> Router {
-    let (router, ops) = route_table().into_parts();
-    let mut openapi = routes::openapi(&ops);
+    let (router, mut openapi) = route_table().into_parts();
     if !hub.settings.sudo_users_enabled {
         without_sudo_role(&mut openapi);
     }
@@ -96,26 +97,30 @@ pub fn app(
 }
 
 /// With the sudo-user role disabled, the document does not describe it: no
-/// `sudo_user` field on admin users, no routes that grant or remove it.
-fn without_sudo_role(doc: &mut serde_json::Value) {
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        paths.retain(|path, _| !path.ends_with("/sudo"));
-        // The call option, from the call route's summary.
-        for op in paths.values_mut().filter_map(|p| p.as_object_mut()) {
-            for summary in op.values_mut().map(|o| &mut o["summary"]) {
-                if let Some(text) = summary
-                    .as_str()
-                    .filter(|t| t.contains(v1::calls::SUDO_OPTION))
-                {
-                    *summary = text.replace(v1::calls::SUDO_OPTION, "").into();
-                }
+/// `sudo_user` field on admin users, no routes that grant or remove it, no
+/// `sudo` call option. The derived document, filtered.
+fn without_sudo_role(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    doc.paths.paths.retain(|path, _| !path.ends_with("/sudo"));
+    for item in doc.paths.paths.values_mut() {
+        for (_, op) in schemas::operations_mut(item) {
+            if let Some(summary) = op
+                .summary
+                .as_mut()
+                .filter(|t| t.contains(v1::calls::SUDO_OPTION))
+            {
+                *summary = summary.replace(v1::calls::SUDO_OPTION, "");
+            }
+            if let Some(params) = op.parameters.as_mut() {
+                params.retain(|p| !matches!(p, RefOr::T(p) if p.name == "sudo"));
             }
         }
     }
-    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
-        for schema in schemas.values_mut() {
-            if let Some(props) = schema["properties"].as_object_mut() {
-                props.remove("sudo_user");
+    if let Some(components) = doc.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            if let RefOr::T(Schema::Object(o)) = schema {
+                o.properties.remove("sudo_user");
+                o.required.retain(|r| r != "sudo_user");
             }
         }
     }

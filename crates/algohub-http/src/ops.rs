@@ -3,35 +3,59 @@
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::{op, routes::Routes};
+use crate::routes::Routes;
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
 use std::time::Instant;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// Liveness or readiness.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// ok (liveness), ready or unavailable (readiness).
+    status: &'static str,
+    /// The store's backend (readiness).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<&'static str>,
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Liveness: the process answers", security(()), responses((status = 200, body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        store: None,
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Readiness: the store answers", security(()), responses((status = 200, body = Health)))]
 async fn readyz(State(s): State<AppState>) -> Response {
     match s.hub.store.ping().await {
-        Ok(()) => Json(json!({"status": "ready", "store": s.hub.store.backend()})).into_response(),
+        Ok(()) => Json(Health {
+            status: "ready",
+            store: Some(s.hub.store.backend()),
+        })
+        .into_response(),
         Err(e) => {
             metrics::counter!("algohub_store_errors_total").increment(1);
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "store": s.hub.store.backend()})),
+                Json(Health {
+                    status: "unavailable",
+                    store: Some(s.hub.store.backend()),
+                }),
             )
                 .into_response()
         }
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics", security(()), responses((status = 200, content((String = "text/plain")))))]
 async fn prometheus(State(s): State<AppState>) -> Response {
     let stats = s.hub.policy.stats();
     metrics::gauge!("algohub_policy_index_users").set(stats.users as f64);
@@ -41,15 +65,16 @@ async fn prometheus(State(s): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn openapi(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", summary = "This OpenAPI document", security(()), responses((status = 200, body = Object)))]
+async fn openapi(State(s): State<AppState>) -> ApiResult<Json<utoipa::openapi::OpenApi>> {
     Ok(Json(s.openapi.clone()))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/healthz", "operations", "Liveness: the process answers", response = "Health", public = true), get(healthz))
-        .add(op!(GET "/readyz", "operations", "Readiness: the store answers", response = "Health", public = true), get(readyz))
-        .add(op!(GET "/metrics", "operations", "Prometheus metrics", public = true), get(prometheus))
-        .add(op!(GET "/openapi.json", "operations", "This OpenAPI document", public = true), get(openapi))
+    r.typed(routes!(healthz))
+        .typed(routes!(readyz))
+        .typed(routes!(prometheus))
+        .typed(routes!(openapi))
 }
 
 /// Collapses repeated slashes and drops a trailing slash, before routing
@@ -177,7 +202,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
             },
         ),
     };
-    let body = serde_json::json!({"error": {"message": message, "code": code.number(), "reason": code.slug()}});
+    let body = crate::error::ErrorBody::new(code, message);
     let mut out = (parts.status, Json(body)).into_response();
     for (k, v) in parts.headers.iter() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {

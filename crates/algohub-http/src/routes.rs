@@ -1,32 +1,16 @@
-//! The route table. Every route is registered through `Routes::add`, which puts
-//! it in the axum router *and* in the OpenAPI document, so the two cannot drift.
+//! The route table. Handlers are annotated with `#[utoipa::path]` and
+//! registered through `Routes::typed` (utoipa-axum's `OpenApiRouter`), which
+//! puts each in the axum router *and* derives its operation, with the schemas
+//! of its body types, into the OpenAPI document, so the two cannot drift.
 //! (The route × role matrix test checks the document against its own list.)
 
 use crate::AppState;
 use axum::Router;
-use axum::http::Method;
-use axum::routing::MethodRouter;
-use serde_json::{Map, Value, json};
-
-/// One operation as documented.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    pub method: Method,
-    pub path: &'static str,
-    pub tag: &'static str,
-    pub summary: &'static str,
-    /// Whether the route needs an API key.
-    pub auth: bool,
-    /// Name of the request body schema in `components.schemas`, if any.
-    pub body: Option<&'static str>,
-    /// Name of the success response schema, if any.
-    pub response: Option<&'static str>,
-    pub success: u16,
-}
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 pub struct Routes {
-    router: Router<AppState>,
-    ops: Vec<Operation>,
+    router: OpenApiRouter<AppState>,
 }
 
 impl Default for Routes {
@@ -38,110 +22,53 @@ impl Default for Routes {
 impl Routes {
     pub fn new() -> Self {
         Self {
-            router: Router::new(),
-            ops: Vec::new(),
+            router: OpenApiRouter::default(),
         }
     }
 
-    pub fn add(mut self, op: Operation, handler: MethodRouter<AppState>) -> Self {
-        self.router = self.router.route(op.path, handler);
-        self.ops.push(op);
+    /// Registers handlers annotated with `#[utoipa::path]` (`routes!(a, b)`,
+    /// all on one path): the route and its operation come from the handler.
+    pub fn typed(mut self, r: UtoipaMethodRouter<AppState>) -> Self {
+        self.router = self.router.routes(r);
         self
     }
 
-    /// Registers one handler for several documented operations on one path
-    /// (one method router per path, as axum requires).
-    pub fn add_many(mut self, ops: &[Operation], handler: MethodRouter<AppState>) -> Self {
-        if let Some(first) = ops.first() {
-            self.router = self.router.route(first.path, handler);
-        }
-        self.ops.extend_from_slice(ops);
+    /// As `typed`, with a larger request body limit than the default.
+    pub fn typed_with_limit(
+        self,
+        (schemas, paths, handler): UtoipaMethodRouter<AppState>,
+        max: usize,
+    ) -> Self {
+        self.typed((
+            schemas,
+            paths,
+            handler.layer(axum::extract::DefaultBodyLimit::max(max)),
+        ))
+    }
+
+    /// As `typed`, for a route whose axum template differs from the
+    /// documented one (a wildcard: `/v1/data/{*path}` is documented as
+    /// `/v1/data/{path}`).
+    pub fn typed_at(
+        mut self,
+        axum_path: &str,
+        (schemas, paths, handler): UtoipaMethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(axum_path, handler);
+        let api = self.router.get_openapi_mut();
+        api.paths.merge(paths);
+        api.components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .extend(schemas);
         self
     }
 
-    /// Documents an operation whose handler was registered with another one on
-    /// the same path (one method router per path).
-    pub fn add_documented(mut self, op: Operation) -> Self {
-        self.ops.push(op);
-        self
+    /// The router, and the document derived from its handlers, completed
+    /// by `crate::schemas::complete`.
+    pub fn into_parts(self) -> (Router<AppState>, OpenApi) {
+        let (router, mut api) = self.router.split_for_parts();
+        crate::schemas::complete(&mut api);
+        (router, api)
     }
-
-    pub fn into_parts(self) -> (Router<AppState>, Vec<Operation>) {
-        (self.router, self.ops)
-    }
-}
-
-/// Shorthand for building an `Operation`.
-#[macro_export]
-macro_rules! op {
-    ($method:ident $path:literal, $tag:literal, $summary:literal $(, body = $body:literal)? $(, response = $resp:literal)? $(, status = $status:literal)? $(, public = $public:literal)?) => {{
-        #[allow(unused_mut, unused_assignments)]
-        let mut op = $crate::routes::Operation {
-            method: axum::http::Method::$method,
-            path: $path,
-            tag: $tag,
-            summary: $summary,
-            auth: true,
-            body: None,
-            response: None,
-            success: 200,
-        };
-        $( op.body = Some($body); )?
-        $( op.response = Some($resp); )?
-        $( op.success = $status; )?
-        $( op.auth = !$public; )?
-        op
-    }};
-}
-
-fn path_params(path: &str) -> Vec<Value> {
-    path.split('/')
-        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| name.trim_start_matches('*'))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-        .collect()
-}
-
-/// Builds the OpenAPI 3 document for the given operations.
-pub fn openapi(ops: &[Operation]) -> Value {
-    let mut paths = Map::new();
-    for op in ops {
-        let entry = paths
-            .entry(op.path.replace("{*", "{"))
-            .or_insert_with(|| json!({}));
-        let mut o = json!({
-            "tags": [op.tag],
-            "summary": op.summary,
-            "operationId": format!("{}_{}", op.method.as_str().to_ascii_lowercase(), op.path.trim_start_matches('/').replace(['/', '{', '}', '-', '*'], "_")),
-            "parameters": path_params(op.path),
-            "responses": {
-                op.success.to_string(): match op.response {
-                    Some(r) => json!({"description": "success", "content": crate::schemas::response_content(r)}),
-                    None => json!({"description": "success"}),
-                },
-                "default": {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            }
-        });
-        if let Some(b) = op.body {
-            o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
-        }
-        if !op.auth {
-            o["security"] = json!([]);
-        }
-        entry[op.method.as_str().to_ascii_lowercase()] = o;
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "algohub API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Algorithmia v1 compatible routes plus algohub's native routes. Authenticate with `Authorization: <key>`, `Simple <key>` or `Bearer <key>`; an http algorithm uses the call token it gets in `X-Algohub-Api-Key` the same way, for the data API during its call."
-        },
-        "components": {
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization"}},
-            "schemas": crate::schemas::all(),
-        },
-        "security": [{"ApiKey": []}],
-        "paths": paths,
-    })
 }

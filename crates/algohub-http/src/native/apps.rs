@@ -3,35 +3,50 @@
 
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, QueryArgs};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::model::{App, AppSort, format_millis};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-pub fn app(a: &App) -> Value {
-    json!({
-        "id": a.uuid,
-        "owner": a.owner_name,
-        "name": a.name,
-        "description": a.description,
-        "created_at": format_millis(a.created_at),
-        "updated_at": format_millis(a.updated_at),
-    })
+/// An app.
+#[derive(Serialize, ToSchema)]
+#[schema(as = App)]
+pub struct AppShape {
+    id: String,
+    owner: String,
+    name: String,
+    description: String,
+    created_at: String,
+    updated_at: String,
 }
 
-#[derive(Deserialize)]
+pub fn app(a: &App) -> AppShape {
+    AppShape {
+        id: a.uuid.clone(),
+        owner: a.owner_name.clone(),
+        name: a.name.clone(),
+        description: a.description.clone(),
+        created_at: format_millis(a.created_at),
+        updated_at: format_millis(a.updated_at),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AppCreate)]
 struct CreateBody {
     name: String,
     #[serde(default)]
     description: String,
 }
 
-#[derive(Deserialize)]
+/// `search`, `sort=updated|name`, `order=asc|desc`, `limit`, `offset`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListArgs {
     search: Option<String>,
     sort: Option<String>,
@@ -40,12 +55,14 @@ struct ListArgs {
     offset: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AppDuplicate)]
 struct DuplicateBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AppTransfer)]
 struct TransferBody {
     to: String,
     name: Option<String>,
@@ -63,12 +80,13 @@ fn number(raw: Option<&str>, default: i64, field: &str) -> algohub_core::Result<
     }
 }
 
+#[utoipa::path(post, path = "/v1/apps/{owner}", tag = "apps", summary = "Create an app in a user or org account", request_body = CreateBody, responses((status = 201, body = AppShape)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(owner): Path<String>,
     JsonBody(b): JsonBody<CreateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AppShape>)> {
     let a = s
         .hub
         .create_app(&c, &owner, &b.name, &b.description)
@@ -76,12 +94,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(app(&a))))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{owner}", tag = "apps", summary = "List readable apps: ?search=&sort=updated|name&order=asc|desc&limit=&offset=", params(ListArgs), responses((status = 200, body = Vec<AppShape>)))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(owner): Path<String>,
     QueryArgs(q): QueryArgs<ListArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<AppShape>>> {
     let sort = AppSort::parse(q.sort.as_deref(), q.order.as_deref())?;
     let limit = number(q.limit.as_deref(), 50, "limit")?;
     let offset = number(q.offset.as_deref(), 0, "offset")?;
@@ -96,17 +115,19 @@ async fn list(
             offset,
         )
         .await?;
-    Ok(Json(json!(apps.iter().map(app).collect::<Vec<_>>())))
+    Ok(Json(apps.iter().map(app).collect()))
 }
 
+#[utoipa::path(get, path = "/v1/apps/{owner}/{app}", tag = "apps", summary = "Get an app", responses((status = 200, body = AppShape)))]
 async fn get_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppShape>> {
     Ok(Json(app(&s.hub.get_app(&c, &owner, &name).await?)))
 }
 
+#[utoipa::path(delete, path = "/v1/apps/{owner}/{app}", tag = "apps", summary = "Delete an app (app admins)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -116,22 +137,24 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/apps/{owner}/{app}/duplicate", tag = "apps", summary = "Duplicate an app under a new name", request_body = DuplicateBody, responses((status = 201, body = AppShape)))]
 async fn duplicate(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
     JsonBody(b): JsonBody<DuplicateBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AppShape>)> {
     let a = s.hub.duplicate_app(&c, &owner, &name, &b.name).await?;
     Ok((StatusCode::CREATED, Json(app(&a))))
 }
 
+#[utoipa::path(post, path = "/v1/apps/{owner}/{app}/transfer", tag = "apps", summary = "Transfer a personal app to an org, optionally renamed", request_body = TransferBody, responses((status = 200, body = AppShape)))]
 async fn transfer(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
     JsonBody(b): JsonBody<TransferBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AppShape>> {
     let a = s
         .hub
         .transfer_app(&c, &owner, &name, &b.to, b.name.as_deref())
@@ -139,6 +162,7 @@ async fn transfer(
     Ok(Json(app(&a)))
 }
 
+#[utoipa::path(put, path = "/v1/apps/{owner}/{app}/pin", tag = "apps", summary = "Pin an app for the caller", responses((status = 204)))]
 async fn pin(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -148,6 +172,7 @@ async fn pin(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/v1/apps/{owner}/{app}/pin", tag = "apps", summary = "Unpin an app", responses((status = 204)))]
 async fn unpin(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -157,19 +182,17 @@ async fn unpin(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn pins(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/pins", tag = "apps", summary = "The caller's pinned apps", responses((status = 200, body = Vec<AppShape>)))]
+async fn pins(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<AppShape>>> {
     let apps = s.hub.pinned_apps(&c).await?;
-    Ok(Json(json!(apps.iter().map(app).collect::<Vec<_>>())))
+    Ok(Json(apps.iter().map(app).collect()))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(POST "/v1/apps/{owner}", "apps", "Create an app in a user or org account", body = "AppCreate", response = "App", status = 201), post(create))
-        .add(op!(GET "/v1/apps/{owner}", "apps", "List readable apps: ?search=&sort=updated|name&order=asc|desc&limit=&offset=", response = "AppList"), get(list))
-        .add(op!(GET "/v1/apps/{owner}/{app}", "apps", "Get an app", response = "App"), get(get_one))
-        .add(op!(DELETE "/v1/apps/{owner}/{app}", "apps", "Delete an app (app admins)", status = 204), delete(remove))
-        .add(op!(POST "/v1/apps/{owner}/{app}/duplicate", "apps", "Duplicate an app under a new name", body = "AppDuplicate", response = "App", status = 201), post(duplicate))
-        .add(op!(POST "/v1/apps/{owner}/{app}/transfer", "apps", "Transfer a personal app to an org, optionally renamed", body = "AppTransfer", response = "App"), post(transfer))
-        .add(op!(PUT "/v1/apps/{owner}/{app}/pin", "apps", "Pin an app for the caller", status = 204), put(pin))
-        .add(op!(DELETE "/v1/apps/{owner}/{app}/pin", "apps", "Unpin an app", status = 204), delete(unpin))
-        .add(op!(GET "/v1/pins", "apps", "The caller's pinned apps", response = "AppList"), get(pins))
+    r.typed(routes!(create, list))
+        .typed(routes!(get_one, remove))
+        .typed(routes!(duplicate))
+        .typed(routes!(transfer))
+        .typed(routes!(pin, unpin))
+        .typed(routes!(pins))
 }

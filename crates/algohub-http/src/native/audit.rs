@@ -3,19 +3,85 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, QueryArgs};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::audit::{AuditQuery, AuditRecord};
 use algohub_core::model::{format_millis, parse_time};
+use algohub_core::services::AuditVerdict;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+/// An audit record, with account names for ids.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditRecord)]
+struct AuditRecordShape {
+    id: i64,
+    at: String,
+    /// What happened, e.g. `user.roles_set`, `authz.denied`.
+    action: String,
+    /// Who acted (the real actor), if known.
+    actor: Option<String>,
+    /// The account the act was done as (differs under impersonation).
+    effective_account: Option<String>,
+    target: String,
+    detail: Value,
+    outcome: String,
+    request_id: String,
+    auth_method: String,
+    token_sha256: Option<String>,
+    source: Option<String>,
+    hash: Option<String>,
+}
+
+/// A page of audit records; `next` (pass it as `after`) while more may follow.
+#[derive(Serialize, ToSchema)]
+struct AuditList {
+    results: Vec<AuditRecordShape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// Where verification stopped.
+#[derive(Serialize, ToSchema)]
+struct AuditBreak {
+    /// The first record that does not match.
+    id: i64,
+    reason: String,
+}
+
+/// The outcome of walking the whole chain.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditVerdict)]
+struct AuditVerdictShape {
+    ok: bool,
+    /// Hashed records that matched before the first break (or all of them).
+    checked: u64,
+    first_bad: Option<AuditBreak>,
+}
+
+impl From<AuditVerdict> for AuditVerdictShape {
+    fn from(v: AuditVerdict) -> Self {
+        Self {
+            ok: v.ok,
+            checked: v.checked,
+            first_bad: v.first_bad.map(|b| AuditBreak {
+                id: b.id,
+                reason: b.reason,
+            }),
+        }
+    }
+}
+
+/// Filters (`actor`, `target`, `action`, `from`/`to` in RFC 3339), paging
+/// (`after` an id, `limit` 0 to 10000) and `format=json|jsonl`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditArgs {
     actor: Option<String>,
@@ -28,25 +94,29 @@ struct AuditArgs {
     format: Option<String>,
 }
 
-fn record_json(r: &AuditRecord, names: &std::collections::HashMap<i64, String>) -> Value {
+fn record_json(
+    r: &AuditRecord,
+    names: &std::collections::HashMap<i64, String>,
+) -> AuditRecordShape {
     let name = |id: Option<i64>| id.and_then(|i| names.get(&i).cloned());
-    json!({
-        "id": r.id,
-        "at": format_millis(r.at),
-        "action": r.action,
-        "actor": name(r.actor_id),
-        "effective_account": name(r.effective_id),
-        "target": r.target,
-        "detail": r.detail,
-        "outcome": r.outcome,
-        "request_id": r.request_id,
-        "auth_method": r.auth_method,
-        "token_sha256": r.token_sha256,
-        "source": r.source,
-        "hash": r.hash,
-    })
+    AuditRecordShape {
+        id: r.id,
+        at: format_millis(r.at),
+        action: r.action.clone(),
+        actor: name(r.actor_id),
+        effective_account: name(r.effective_id),
+        target: r.target.clone(),
+        detail: r.detail.clone(),
+        outcome: r.outcome.clone(),
+        request_id: r.request_id.clone(),
+        auth_method: r.auth_method.clone(),
+        token_sha256: r.token_sha256.clone(),
+        source: r.source.clone(),
+        hash: r.hash.clone(),
+    }
 }
 
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", summary = "Audit records, oldest first: ?actor&target&action&from&to&after&limit&format=json|jsonl (cluster admins)", params(AuditArgs), responses((status = 200, content((AuditList = "application/json"), (String = "application/x-ndjson")))))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -102,18 +172,22 @@ async fn list(
     let names = s.hub.account_names(ids).await?;
     match q.format.as_deref() {
         None | Some("json") => {
-            let mut body = json!({"results": records.iter().map(|r| record_json(r, &names)).collect::<Vec<_>>()});
-            if records.len() as i64 == query.limit
-                && let Some(last) = records.last()
-            {
-                body["next"] = json!(last.id.to_string());
-            }
-            Ok(Json(body).into_response())
+            let next = records
+                .last()
+                .filter(|_| records.len() as i64 == query.limit)
+                .map(|last| last.id.to_string());
+            Ok(Json(AuditList {
+                results: records.iter().map(|r| record_json(r, &names)).collect(),
+                next,
+            })
+            .into_response())
         }
         Some("jsonl") => {
             let mut out = String::new();
             for r in &records {
-                out.push_str(&record_json(r, &names).to_string());
+                let line = serde_json::to_string(&record_json(r, &names))
+                    .map_err(|e| ApiError::new(Code::Internal, format!("jsonl: {e}")))?;
+                out.push_str(&line);
                 out.push('\n');
             }
             Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
@@ -125,11 +199,14 @@ async fn list(
     }
 }
 
-async fn verify(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.hub.verify_audit(&c).await?)))
+#[utoipa::path(get, path = "/v1/admin/audit/verify", tag = "admin", summary = "Verify the audit hash chain; names the first record that does not match (cluster admins)", responses((status = 200, body = AuditVerdictShape)))]
+async fn verify(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<AuditVerdictShape>> {
+    Ok(Json(s.hub.verify_audit(&c).await?.into()))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/v1/admin/audit", "admin", "Audit records, oldest first: ?actor&target&action&from&to&after&limit&format=json|jsonl (cluster admins)", response = "AuditList"), get(list))
-        .add(op!(GET "/v1/admin/audit/verify", "admin", "Verify the audit hash chain; names the first record that does not match (cluster admins)", response = "AuditVerdict"), get(verify))
+    r.typed(routes!(list)).typed(routes!(verify))
 }

@@ -3,15 +3,114 @@
 
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, RawBody, parse_json};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
+use algohub_core::services::{ImpersonationView, SessionView, SuperPowersView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+/// An impersonation session.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Impersonation)]
+struct ImpersonationShape {
+    session_id: i64,
+    /// The admin really acting.
+    real_user: String,
+    user: String,
+    reason: String,
+    started_at: String,
+    expires_at: String,
+    ended_at: Option<String>,
+    end_reason: Option<String>,
+}
+
+impl From<ImpersonationView> for ImpersonationShape {
+    fn from(v: ImpersonationView) -> Self {
+        Self {
+            session_id: v.session_id,
+            real_user: v.real_user,
+            user: v.user,
+            reason: v.reason,
+            started_at: v.started_at,
+            expires_at: v.expires_at,
+            ended_at: v.ended_at,
+            end_reason: v.end_reason,
+        }
+    }
+}
+
+/// Super powers that are on.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SuperPowers)]
+struct SuperPowersShape {
+    reason: String,
+    started_at: String,
+    until: String,
+}
+
+impl From<SuperPowersView> for SuperPowersShape {
+    fn from(v: SuperPowersView) -> Self {
+        Self {
+            reason: v.reason,
+            started_at: v.started_at,
+            until: v.until,
+        }
+    }
+}
+
+/// The caller's super powers: null when off.
+#[derive(Serialize, ToSchema)]
+struct SuperPowersState {
+    super_powers: Option<SuperPowersShape>,
+}
+
+/// What the credential acts as.
+#[derive(Serialize, ToSchema)]
+struct SessionInfo {
+    /// The account requests act as.
+    account: String,
+    account_type: &'static str,
+    /// api_key, session or call_token.
+    credential: &'static str,
+    scopes: Vec<&'static str>,
+    cluster_admin: bool,
+    impersonation: Option<ImpersonationShape>,
+    super_powers: Option<SuperPowersShape>,
+}
+
+impl From<SessionView> for SessionInfo {
+    fn from(v: SessionView) -> Self {
+        Self {
+            account: v.account,
+            account_type: v.account_type,
+            credential: v.credential,
+            scopes: v.scopes,
+            cluster_admin: v.cluster_admin,
+            impersonation: v.impersonation.map(Into::into),
+            super_powers: v.super_powers.map(Into::into),
+        }
+    }
+}
+
+/// The session that ended.
+#[derive(Serialize, ToSchema)]
+struct SessionEnded {
+    ended: bool,
+    impersonation: ImpersonationShape,
+}
+
+/// A new impersonation session; the token is shown only once.
+#[derive(Serialize, ToSchema)]
+struct ImpersonationStarted {
+    token: String,
+    impersonation: ImpersonationShape,
+    usage: &'static str,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ElevateRequest {
     reason: String,
@@ -19,23 +118,30 @@ struct ElevateRequest {
     duration_minutes: Option<i64>,
 }
 
-async fn session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.hub.session_view(&c).await?)))
+#[utoipa::path(get, path = "/v1/session", tag = "session", summary = "What the credential acts as: account, credential kind, scopes, and any impersonation or super powers (for the UI's banner)", responses((status = 200, body = SessionInfo)))]
+async fn session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<SessionInfo>> {
+    Ok(Json(s.hub.session_view(&c).await?.into()))
 }
 
-async fn stop_session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(delete, path = "/v1/session", tag = "session", summary = "Stop: end the impersonation session this request is made with", responses((status = 200, body = SessionEnded)))]
+async fn stop_session(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<SessionEnded>> {
     let ended = s.hub.stop_session(&c).await?;
-    Ok(Json(
-        json!({"ended": true, "impersonation": s.hub.impersonation_view(&ended).await?}),
-    ))
+    Ok(Json(SessionEnded {
+        ended: true,
+        impersonation: s.hub.impersonation_view(&ended).await?.into(),
+    }))
 }
 
+#[utoipa::path(post, path = "/v1/admin/users/{username}/impersonate", tag = "admin", summary = "Start impersonating a user, with a reason and duration_minutes (cluster admins; the user is notified; the session token is shown once)", request_body = ElevateRequest, responses((status = 201, body = ImpersonationStarted)))]
 async fn impersonate(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(username): Path<String>,
     RawBody(body): RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ImpersonationStarted>)> {
     // From inside an impersonation the attempt ends the session whatever the
     // body says, so it is not parsed first.
     let req = if c.principal.impersonator.is_some() {
@@ -52,56 +158,54 @@ async fn impersonate(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "token": secret.expose(),
-            "impersonation": s.hub.impersonation_view(&session).await?,
-            "usage": "send Authorization: Bearer <token> to act as the user; DELETE /v1/session stops it; the token is shown only once",
-        })),
+        Json(ImpersonationStarted {
+            token: secret.expose().to_string(),
+            impersonation: s.hub.impersonation_view(&session).await?.into(),
+            usage: "send Authorization: Bearer <token> to act as the user; DELETE /v1/session stops it; the token is shown only once",
+        }),
     ))
 }
 
-async fn super_powers(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/v1/admin/super-powers", tag = "admin", summary = "The caller's super powers, if on (cluster admins)", responses((status = 200, body = SuperPowersState)))]
+async fn super_powers(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<SuperPowersState>> {
     let on = s.hub.super_powers(&c).await?;
-    Ok(Json(json!({
-        "super_powers": on.as_ref().map(algohub_core::services::SuperPowersView::from)
-    })))
+    Ok(Json(SuperPowersState {
+        super_powers: on.as_ref().map(|p| SuperPowersView::from(p).into()),
+    }))
 }
 
+#[utoipa::path(post, path = "/v1/admin/super-powers", tag = "admin", summary = "Turn on super powers (elevated reads of private algorithms, apps and orgs; every read audited) with a reason and duration_minutes", request_body = ElevateRequest, responses((status = 201, body = SuperPowersState)))]
 async fn start_super_powers(
     State(s): State<AppState>,
     Caller(c): Caller,
     JsonBody(req): JsonBody<ElevateRequest>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<SuperPowersState>)> {
     let on = s
         .hub
         .start_super_powers(&c, &req.reason, req.duration_minutes)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"super_powers": algohub_core::services::SuperPowersView::from(&on)})),
+        Json(SuperPowersState {
+            super_powers: Some(SuperPowersView::from(&on).into()),
+        }),
     ))
 }
 
-async fn stop_super_powers(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
+#[utoipa::path(delete, path = "/v1/admin/super-powers", tag = "admin", summary = "Turn super powers off", responses((status = 200, body = SuperPowersState)))]
+async fn stop_super_powers(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+) -> ApiResult<Json<SuperPowersState>> {
     s.hub.stop_super_powers(&c).await?;
-    Ok(Json(json!({"super_powers": null})))
+    Ok(Json(SuperPowersState { super_powers: None }))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add_many(
-        &[
-            op!(GET "/v1/session", "session", "What the credential acts as: account, credential kind, scopes, and any impersonation or super powers (for the UI's banner)", response = "SessionInfo"),
-            op!(DELETE "/v1/session", "session", "Stop: end the impersonation session this request is made with", response = "SessionEnded"),
-        ],
-        get(session).delete(stop_session),
-    )
-    .add(op!(POST "/v1/admin/users/{username}/impersonate", "admin", "Start impersonating a user, with a reason and duration_minutes (cluster admins; the user is notified; the session token is shown once)", body = "ElevateRequest", response = "ImpersonationStarted", status = 201), post(impersonate))
-    .add_many(
-        &[
-            op!(GET "/v1/admin/super-powers", "admin", "The caller's super powers, if on (cluster admins)", response = "SuperPowersState"),
-            op!(POST "/v1/admin/super-powers", "admin", "Turn on super powers (elevated reads of private algorithms, apps and orgs; every read audited) with a reason and duration_minutes", body = "ElevateRequest", response = "SuperPowersState", status = 201),
-            op!(DELETE "/v1/admin/super-powers", "admin", "Turn super powers off", response = "SuperPowersState"),
-        ],
-        get(super_powers).post(start_super_powers).delete(stop_super_powers),
-    )
+    r.typed(routes!(session, stop_session))
+        .typed(routes!(impersonate))
+        .typed(routes!(super_powers, start_super_powers, stop_super_powers))
 }

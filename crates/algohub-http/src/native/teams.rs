@@ -2,78 +2,130 @@
 
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, RawBody, parse_json};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::model::{Team, format_millis};
 use algohub_core::roles::AppRole;
 use algohub_core::services::parse_expiry;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-fn team(t: &Team, org: &str) -> Value {
-    json!({"id": t.uuid, "org": org, "name": t.name, "created_at": format_millis(t.created_at)})
+/// A team; one team's answer also lists its seats and app grants.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Team)]
+struct TeamShape {
+    id: String,
+    org: String,
+    name: String,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<Vec<TeamSeat>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apps: Option<Vec<TeamAppGrant>>,
 }
 
-#[derive(Deserialize)]
+/// A seat on a team.
+#[derive(Serialize, ToSchema)]
+struct TeamSeat {
+    username: String,
+    expires_at: Option<String>,
+}
+
+/// An app granted to a team.
+#[derive(Serialize, ToSchema)]
+struct TeamAppGrant {
+    /// owner/app.
+    app: String,
+    /// read, contributor, write or admin.
+    role: &'static str,
+    expires_at: Option<String>,
+}
+
+fn team(t: &Team, org: &str) -> TeamShape {
+    TeamShape {
+        id: t.uuid.clone(),
+        org: org.to_string(),
+        name: t.name.clone(),
+        created_at: format_millis(t.created_at),
+        members: None,
+        apps: None,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TeamCreate)]
 struct TeamBody {
     name: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = TeamSeatRequest)]
 struct SeatBody {
     expires_at: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TeamAppGrantRequest)]
 struct GrantBody {
+    /// read, contributor, write or admin.
     role: String,
     expires_at: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/organizations/{org}/teams", tag = "teams", summary = "Create a team (org admins)", request_body = TeamBody, responses((status = 201, body = TeamShape)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
     JsonBody(b): JsonBody<TeamBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TeamShape>)> {
     let t = s.hub.create_team(&c, &org, &b.name).await?;
     Ok((StatusCode::CREATED, Json(team(&t, &org))))
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}/teams", tag = "teams", summary = "List teams (members)", responses((status = 200, body = Vec<TeamShape>)))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<TeamShape>>> {
     let teams = s.hub.list_teams(&c, &org).await?;
-    Ok(Json(json!(
-        teams.iter().map(|t| team(t, &org)).collect::<Vec<_>>()
-    )))
+    Ok(Json(teams.iter().map(|t| team(t, &org)).collect()))
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}/teams/{team}", tag = "teams", summary = "A team with its members and app grants (members)", responses((status = 200, body = TeamShape)))]
 async fn get_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((org, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TeamShape>> {
     let (t, members, apps) = s.hub.get_team(&c, &org, &name).await?;
     let mut v = team(&t, &org);
-    v["members"] = json!(
+    v.members = Some(
         members
             .iter()
-            .map(|m| json!({"username": m.username, "expires_at": m.expires_at.map(format_millis)}))
-            .collect::<Vec<_>>()
+            .map(|m| TeamSeat {
+                username: m.username.clone(),
+                expires_at: m.expires_at.map(format_millis),
+            })
+            .collect(),
     );
-    v["apps"] = json!(apps
-        .iter()
-        .map(|g| json!({"app": format!("{}/{}", g.owner_name, g.app_name), "role": g.role.as_str(), "expires_at": g.expires_at.map(format_millis)}))
-        .collect::<Vec<_>>());
+    v.apps = Some(
+        apps.iter()
+            .map(|g| TeamAppGrant {
+                app: format!("{}/{}", g.owner_name, g.app_name),
+                role: g.role.as_str(),
+                expires_at: g.expires_at.map(format_millis),
+            })
+            .collect(),
+    );
     Ok(Json(v))
 }
 
+#[utoipa::path(delete, path = "/v1/organizations/{org}/teams/{team}", tag = "teams", summary = "Delete a team (org admins)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -83,6 +135,7 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(put, path = "/v1/organizations/{org}/teams/{team}/members/{username}", tag = "teams", summary = "Give an org member a seat, with optional expiry (org admins)", request_body(content = Option<SeatBody>, description = "optional"), responses((status = 204)))]
 async fn add_seat(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -101,6 +154,7 @@ async fn add_seat(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/v1/organizations/{org}/teams/{team}/members/{username}", tag = "teams", summary = "Remove a seat (org admins)", responses((status = 204)))]
 async fn remove_seat(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -110,6 +164,7 @@ async fn remove_seat(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(put, path = "/v1/organizations/{org}/teams/{team}/apps/{app}", tag = "teams", summary = "Grant one of the org's apps to the team with an app role (org admins)", request_body = GrantBody, responses((status = 204)))]
 async fn grant(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -124,6 +179,7 @@ async fn grant(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/v1/organizations/{org}/teams/{team}/apps/{app}", tag = "teams", summary = "Revoke a team's app grant (org admins)", responses((status = 204)))]
 async fn revoke(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -134,12 +190,8 @@ async fn revoke(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(POST "/v1/organizations/{org}/teams", "teams", "Create a team (org admins)", body = "TeamCreate", response = "Team", status = 201), post(create))
-        .add(op!(GET "/v1/organizations/{org}/teams", "teams", "List teams (members)", response = "TeamList"), get(list))
-        .add(op!(GET "/v1/organizations/{org}/teams/{team}", "teams", "A team with its members and app grants (members)", response = "Team"), get(get_one))
-        .add(op!(DELETE "/v1/organizations/{org}/teams/{team}", "teams", "Delete a team (org admins)", status = 204), delete(remove))
-        .add(op!(PUT "/v1/organizations/{org}/teams/{team}/members/{username}", "teams", "Give an org member a seat, with optional expiry (org admins)", body = "TeamSeat", status = 204), put(add_seat))
-        .add(op!(DELETE "/v1/organizations/{org}/teams/{team}/members/{username}", "teams", "Remove a seat (org admins)", status = 204), delete(remove_seat))
-        .add(op!(PUT "/v1/organizations/{org}/teams/{team}/apps/{app}", "teams", "Grant one of the org's apps to the team with an app role (org admins)", body = "TeamAppGrant", status = 204), put(grant))
-        .add(op!(DELETE "/v1/organizations/{org}/teams/{team}/apps/{app}", "teams", "Revoke a team's app grant (org admins)", status = 204), delete(revoke))
+    r.typed(routes!(create, list))
+        .typed(routes!(get_one, remove))
+        .typed(routes!(add_seat, remove_seat))
+        .typed(routes!(grant, revoke))
 }

@@ -6,16 +6,17 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, RawBody};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::model::{Algorithm, Build, RuntimeKind, Version, format_millis};
 use algohub_core::services::VersionEntry;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post, put};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 /// Largest artifact upload (a wasm module).
 pub const MAX_ARTIFACT_BYTES: usize = 32 << 20;
@@ -24,79 +25,192 @@ pub(super) fn self_link(s: &AppState, a: &Algorithm) -> String {
     format!("{}/v1/algorithms/{}/{}", s.base_url, a.owner_name, a.name)
 }
 
-pub(super) fn version_info(entry: Option<&VersionEntry>) -> Value {
-    match entry {
-        None => json!({"insights_enabled": false}),
-        Some(e) => {
-            let mut vi = json!({"git_hash": e.build.commit_sha, "insights_enabled": false});
-            if let Some(v) = &e.version {
-                vi["semantic_version"] = json!(v.semver.to_string());
-                vi["version_uuid"] = json!(v.uuid);
-                vi["release_notes"] = json!(v.release_notes);
-                vi["status"] = json!(v.status.as_str());
-                vi["callability"] = json!(v.callability);
-                if let Some(si) = &v.sample_input {
-                    vi["sample_input"] = json!(si);
-                }
-                if let Some(so) = &v.sample_output {
-                    vi["sample_output"] = json!(so);
-                }
-            }
-            vi
-        }
-    }
+/// A version's facts (`version_info`); only `insights_enabled` when the
+/// algorithm has no build yet, only the build's hash while unpublished.
+#[derive(Serialize, ToSchema)]
+pub(super) struct VersionInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    git_hash: Option<String>,
+    insights_enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semantic_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release_notes: Option<String>,
+    /// published, pending or rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    /// public or private.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callability: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_input: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_output: Option<String>,
 }
 
-pub(super) fn build_json(b: &Build) -> Value {
-    let mut v = json!({
-        "build_id": b.uuid,
-        "commit_sha": b.commit_sha,
-        "started_at": format_millis(b.started_at),
-        "finished_at": b.finished_at.map(format_millis),
-        "status": b.status,
-        "resource_type": "algorithm_build",
-    });
-    if let Some(sv) = &b.semantic_version {
-        v["version_info"] = json!({"semantic_version": sv});
+pub(super) fn version_info(entry: Option<&VersionEntry>) -> VersionInfo {
+    let mut vi = VersionInfo {
+        git_hash: entry.map(|e| e.build.commit_sha.clone()),
+        insights_enabled: false,
+        semantic_version: None,
+        version_uuid: None,
+        release_notes: None,
+        status: None,
+        callability: None,
+        sample_input: None,
+        sample_output: None,
+    };
+    if let Some(v) = entry.and_then(|e| e.version.as_ref()) {
+        vi.semantic_version = Some(v.semver.to_string());
+        vi.version_uuid = Some(v.uuid.clone());
+        vi.release_notes = Some(v.release_notes.clone());
+        vi.status = Some(v.status.as_str());
+        vi.callability = Some(v.callability.clone());
+        vi.sample_input = v.sample_input.clone();
+        vi.sample_output = v.sample_output.clone();
     }
-    v
+    vi
+}
+
+/// The semantic version published from a build.
+#[derive(Serialize, ToSchema)]
+pub(super) struct BuildVersion {
+    semantic_version: String,
+}
+
+/// A build (`Build`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Build)]
+pub(super) struct BuildShape {
+    build_id: String,
+    commit_sha: String,
+    started_at: String,
+    finished_at: Option<String>,
+    /// in-progress, succeeded or failed.
+    status: String,
+    /// Always `algorithm_build`.
+    resource_type: &'static str,
+    /// Only for a build a version was published from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_info: Option<BuildVersion>,
+}
+
+pub(super) fn build_json(b: &Build) -> BuildShape {
+    BuildShape {
+        build_id: b.uuid.clone(),
+        commit_sha: b.commit_sha.clone(),
+        started_at: format_millis(b.started_at),
+        finished_at: b.finished_at.map(format_millis),
+        status: b.status.clone(),
+        resource_type: "algorithm_build",
+        version_info: b.semantic_version.clone().map(|sv| BuildVersion {
+            semantic_version: sv,
+        }),
+    }
 }
 
 /// The algorithm object (`HashResponse` + `version_info` of the latest version).
-pub(super) fn algorithm_json(s: &AppState, a: &Algorithm, latest: Option<&VersionEntry>) -> Value {
-    json!({
-        "id": a.uuid,
-        "name": a.name,
-        "owner": a.owner_name,
-        "details": a.details,
-        "settings": a.settings,
-        "runtime": a.runtime.as_str(),
-        "version_info": version_info(latest),
-        "self_link": self_link(s, a),
-        "resource_type": "algorithm",
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = Algorithm)]
+pub(super) struct AlgorithmShape {
+    id: String,
+    name: String,
+    owner: String,
+    /// The v1 details object, as stored.
+    details: Value,
+    /// The v1 settings object, as stored.
+    settings: Value,
+    /// wasm or http.
+    runtime: &'static str,
+    version_info: VersionInfo,
+    self_link: String,
+    /// Always `algorithm`.
+    resource_type: &'static str,
+}
+
+pub(super) fn algorithm_json(
+    s: &AppState,
+    a: &Algorithm,
+    latest: Option<&VersionEntry>,
+) -> AlgorithmShape {
+    AlgorithmShape {
+        id: a.uuid.clone(),
+        name: a.name.clone(),
+        owner: a.owner_name.clone(),
+        details: a.details.clone(),
+        settings: a.settings.clone(),
+        runtime: a.runtime.as_str(),
+        version_info: version_info(latest),
+        self_link: self_link(s, a),
+        resource_type: "algorithm",
+    }
+}
+
+/// Whether a build compiled, and its output.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Compilation {
+    successful: bool,
+    output: String,
 }
 
 /// A `VersionResponse` for one build (published or not).
-pub(super) fn version_json(s: &AppState, a: &Algorithm, e: &VersionEntry) -> Value {
+#[derive(Serialize, ToSchema)]
+#[schema(as = VersionResponse)]
+pub(super) struct VersionShape {
+    id: String,
+    name: String,
+    details: Value,
+    settings: Value,
+    version_info: VersionInfo,
+    build: BuildShape,
+    compilation: Compilation,
+    self_link: String,
+    /// Always `algorithm`.
+    resource_type: &'static str,
+}
+
+pub(super) fn version_json(s: &AppState, a: &Algorithm, e: &VersionEntry) -> VersionShape {
     let settings = e
         .version
         .as_ref()
         .map_or(&a.settings, |v: &Version| &v.settings);
-    json!({
-        "id": a.uuid,
-        "name": a.name,
-        "details": a.details,
-        "settings": settings,
-        "version_info": version_info(Some(e)),
-        "build": build_json(&e.build),
-        "compilation": {"successful": e.build.status == "succeeded", "output": e.build.logs},
-        "self_link": format!("{}/versions/{}", self_link(s, a), e.build.commit_sha),
-        "resource_type": "algorithm",
-    })
+    VersionShape {
+        id: a.uuid.clone(),
+        name: a.name.clone(),
+        details: a.details.clone(),
+        settings: settings.clone(),
+        version_info: version_info(Some(e)),
+        build: build_json(&e.build),
+        compilation: Compilation {
+            successful: e.build.status == "succeeded",
+            output: e.build.logs.clone(),
+        },
+        self_link: format!("{}/versions/{}", self_link(s, a), e.build.commit_sha),
+        resource_type: "algorithm",
+    }
 }
 
-#[derive(Deserialize)]
+/// An algorithm in a list (`UtilityAlgorithm`).
+#[derive(Serialize, ToSchema)]
+struct UtilityAlgorithm {
+    id: String,
+    algoname: String,
+    username: String,
+}
+
+/// The answer to an artifact upload.
+#[derive(Serialize, ToSchema)]
+struct ArtifactUploaded {
+    /// owner/name.
+    algorithm: String,
+    runtime: &'static str,
+    artifact_digest: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AlgorithmCreate)]
 struct CreateBody {
     name: String,
     #[serde(default)]
@@ -108,7 +222,8 @@ struct CreateBody {
     app: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AlgorithmUpdate)]
 struct UpdateBody {
     #[serde(default)]
     details: Value,
@@ -116,6 +231,7 @@ struct UpdateBody {
     settings: Value,
     /// Native: move into an app (a name) or out of any (null).
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     app: Option<Option<String>>,
 }
 
@@ -185,12 +301,13 @@ pub(super) async fn latest(
     Ok(entries.into_iter().find(|e| e.version.is_some()))
 }
 
+#[utoipa::path(post, path = "/v1/algorithms/{owner}", tag = "algorithms", summary = "Create an algorithm (starts from the echo template)", request_body = CreateBody, responses((status = 200, body = AlgorithmShape)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(owner): Path<String>,
     JsonBody(b): JsonBody<CreateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlgorithmShape>> {
     let a = s
         .hub
         .create_algorithm(
@@ -205,32 +322,35 @@ async fn create(
     Ok(Json(algorithm_json(&s, &a, None)))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}", tag = "algorithms", summary = "Get an algorithm", responses((status = 200, body = AlgorithmShape)))]
 async fn get_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlgorithmShape>> {
     let a = load(&s, &c, &owner, &name).await?;
     let l = latest(&s, &c, &a).await?;
     Ok(Json(algorithm_json(&s, &a, l.as_ref())))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}", tag = "algorithms", summary = "Get an algorithm by its id (the segment is the algorithm's UUID)", responses((status = 200, body = AlgorithmShape)))]
 async fn get_by_id(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlgorithmShape>> {
     let a = s.hub.get_algorithm_by_uuid(&c, &id).await?;
     let l = latest(&s, &c, &a).await?;
     Ok(Json(algorithm_json(&s, &a, l.as_ref())))
 }
 
+#[utoipa::path(put, path = "/v1/algorithms/{owner}/{algo}", tag = "algorithms", summary = "Update details and settings", request_body = UpdateBody, responses((status = 200, body = AlgorithmShape)))]
 async fn update(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
     JsonBody(b): JsonBody<UpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlgorithmShape>> {
     let a = target.load(&s, &c).await?;
     let app = b.app.as_ref().map(|o| o.as_deref());
     let a = s
@@ -240,6 +360,7 @@ async fn update(
     Ok(Json(algorithm_json(&s, &a, None)))
 }
 
+#[utoipa::path(delete, path = "/v1/algorithms/{owner}/{algo}", tag = "algorithms", summary = "Delete an algorithm (its name stays taken)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -249,52 +370,60 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}/algorithms", tag = "algorithms", summary = "Algorithms of an account that the caller may read", responses((status = 200, body = Vec<UtilityAlgorithm>)))]
 async fn list_for_account(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(owner): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<UtilityAlgorithm>>> {
     let algos = s.hub.list_algorithms(&c, &owner).await?;
     Ok(utility_algorithms(&algos))
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}/utility-algorithms", tag = "algorithms", summary = "Algorithms of an organization that the caller may read", responses((status = 200, body = Vec<UtilityAlgorithm>)))]
 async fn list_for_org(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<UtilityAlgorithm>>> {
     let algos = s.hub.list_org_algorithms(&c, &org).await?;
     Ok(utility_algorithms(&algos))
 }
 
 /// The v1 `[UtilityAlgorithm]` list shape.
-fn utility_algorithms(algos: &[Algorithm]) -> Json<Value> {
-    Json(json!(
+fn utility_algorithms(algos: &[Algorithm]) -> Json<Vec<UtilityAlgorithm>> {
+    Json(
         algos
             .iter()
-            .map(|a| json!({"id": a.uuid, "algoname": a.name, "username": a.owner_name}))
-            .collect::<Vec<_>>()
-    ))
+            .map(|a| UtilityAlgorithm {
+                id: a.uuid.clone(),
+                algoname: a.name.clone(),
+                username: a.owner_name.clone(),
+            })
+            .collect(),
+    )
 }
 
+#[utoipa::path(put, path = "/v1/algorithms/{owner}", tag = "algorithms", summary = "Update an algorithm by its id ({owner} is the algorithm's UUID)", request_body = UpdateBody, responses((status = 200, body = AlgorithmShape)))]
 async fn update_by_id(
     s: State<AppState>,
     c: Caller,
     target: AlgoPath,
     b: JsonBody<UpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlgorithmShape>> {
     update(s, c, target, b).await
 }
 
 /// Native: upload an artifact. `application/json` with `{"runtime": "http", ...}`
 /// is an upstream definition; anything else is a wasm binary or WAT text.
+#[utoipa::path(put, path = "/v1/algorithms/{owner}/{algo}/artifact", tag = "algorithms", summary = "Upload an artifact: wasm binary or WAT text; or JSON {runtime: http, url, timeout, headers}", request_body(content((Vec<u8> = "application/wasm"), (String = "text/plain"), (Object = "application/json"))), responses((status = 200, body = ArtifactUploaded)))]
 async fn upload(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ArtifactUploaded>> {
     if body.is_empty() {
         return Err(ApiError::new(
             Code::MissingField,
@@ -314,19 +443,17 @@ async fn upload(
         .hub
         .upload_artifact(&c, &owner, &name, kind, &body)
         .await?;
-    Ok(Json(
-        json!({"algorithm": format!("{}/{}", a.owner_name, a.name), "runtime": a.runtime.as_str(), "artifact_digest": a.artifact_digest}),
-    ))
+    Ok(Json(ArtifactUploaded {
+        algorithm: format!("{}/{}", a.owner_name, a.name),
+        runtime: a.runtime.as_str(),
+        artifact_digest: a.artifact_digest,
+    }))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(POST "/v1/algorithms/{owner}", "algorithms", "Create an algorithm (starts from the echo template)", body = "AlgorithmCreate", response = "Algorithm"), post(create))
-        .add(op!(GET "/v1/algorithms/{owner}", "algorithms", "Get an algorithm by its id (the segment is the algorithm's UUID)", response = "Algorithm"), get(get_by_id))
-        .add(op!(PUT "/v1/algorithms/{owner}", "algorithms", "Update an algorithm by its id ({owner} is the algorithm's UUID)", body = "AlgorithmUpdate", response = "Algorithm"), put(update_by_id))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}", "algorithms", "Get an algorithm", response = "Algorithm"), get(get_one))
-        .add(op!(PUT "/v1/algorithms/{owner}/{algo}", "algorithms", "Update details and settings", body = "AlgorithmUpdate", response = "Algorithm"), put(update))
-        .add(op!(DELETE "/v1/algorithms/{owner}/{algo}", "algorithms", "Delete an algorithm (its name stays taken)", status = 204), axum::routing::delete(remove))
-        .add(op!(PUT "/v1/algorithms/{owner}/{algo}/artifact", "algorithms", "Upload an artifact: wasm binary or WAT text; or JSON {runtime: http, url, timeout, headers}"), put(upload).layer(axum::extract::DefaultBodyLimit::max(MAX_ARTIFACT_BYTES)))
-        .add(op!(GET "/v1/users/{username}/algorithms", "algorithms", "Algorithms of an account that the caller may read"), get(list_for_account))
-        .add(op!(GET "/v1/organizations/{org}/utility-algorithms", "algorithms", "Algorithms of an organization that the caller may read"), get(list_for_org))
+    r.typed(routes!(create, get_by_id, update_by_id))
+        .typed(routes!(get_one, update, remove))
+        .typed_with_limit(routes!(upload), MAX_ARTIFACT_BYTES)
+        .typed(routes!(list_for_account))
+        .typed(routes!(list_for_org))
 }

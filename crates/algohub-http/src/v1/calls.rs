@@ -13,19 +13,20 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, QueryArgs, RawBody, parse_bool};
 use crate::ops::RawErrorBody;
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::services::{
     CallOutcome, CallRequest, ContentKind, ExecError, ExecInput, parse_timeout,
 };
 use axum::Json;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 /// Largest call input.
 pub const MAX_INPUT_BYTES: usize = 16 << 20;
@@ -121,8 +122,12 @@ impl serde::Serialize for ResultValue<'_> {
 }
 
 /// The envelope of a call that returned a result.
-#[derive(serde::Serialize)]
+/// A call's result (`async: false`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = CallSuccess)]
 struct Success<'a> {
+    /// JSON as returned; text as a string; binary as base64; null for void.
+    #[schema(value_type = Value)]
     result: ResultValue<'a>,
     metadata: SuccessMetadata<'a>,
     #[serde(rename = "async")]
@@ -130,8 +135,10 @@ struct Success<'a> {
     request_id: &'a str,
 }
 
-#[derive(serde::Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CallMetadata)]
 struct SuccessMetadata<'a> {
+    /// text, json, binary or void.
     content_type: &'static str,
     duration: f64,
     compute_units: u64,
@@ -139,6 +146,61 @@ struct SuccessMetadata<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stdout: Option<&'a str>,
 }
+
+/// A call's failure (`async: false`), with HTTP status 200 as in v1.
+#[derive(Serialize, ToSchema)]
+struct CallFailure {
+    error: CallError,
+    metadata: FailureMetadata,
+    #[serde(rename = "async")]
+    is_async: bool,
+    request_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct CallError {
+    message: String,
+    error_type: String,
+    stacktrace: String,
+    /// The same as `stacktrace` (both spellings are in use).
+    stack_trace: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct FailureMetadata {
+    duration: f64,
+    compute_units: u64,
+    version: String,
+    /// With `stdout=true`, for those allowed to see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout: Option<String>,
+}
+
+/// `output=void`: the call was accepted and runs on.
+#[derive(Serialize, ToSchema)]
+struct CallAccepted {
+    /// Always `void`.
+    #[serde(rename = "async")]
+    is_async: &'static str,
+    request_id: String,
+}
+
+/// What a call answers in JSON: a result, an algorithm's failure, or (with
+/// `output=void`) the acceptance.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum CallResult<'a> {
+    Success(Success<'a>),
+    Failure(CallFailure),
+    Accepted(CallAccepted),
+}
+
+/// The input: any JSON (application/json), text (text/plain) or bytes
+/// (application/octet-stream).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CallInput(Value);
 
 fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> Response {
     let duration = out.duration.as_secs_f64();
@@ -183,27 +245,26 @@ fn render(out: CallOutcome, output: Output, want_stdout: bool, rid: String) -> R
             let (message, error_type, stacktrace) = e.describe();
             // What the run used before it failed (fuel, upstream time) is
             // reported as for a result: 0 where nothing ran.
-            let mut metadata = json!({
-                "duration": duration,
-                "compute_units": e.compute_units(),
-                "version": out.version,
-            });
-            if let ExecError::Algorithm { stdout, .. } = &e
-                && show_stdout
-            {
-                metadata["stdout"] = json!(stdout);
-            }
-            Json(json!({
-                "error": {
-                    "message": message,
-                    "error_type": error_type,
-                    "stacktrace": stacktrace,
-                    "stack_trace": stacktrace,
+            let stdout = match &e {
+                ExecError::Algorithm { stdout, .. } if show_stdout => Some(stdout.clone()),
+                _ => None,
+            };
+            Json(CallFailure {
+                error: CallError {
+                    message,
+                    error_type,
+                    stack_trace: stacktrace.clone(),
+                    stacktrace,
                 },
-                "metadata": metadata,
-                "async": false,
-                "request_id": rid,
-            }))
+                metadata: FailureMetadata {
+                    duration,
+                    compute_units: e.compute_units(),
+                    version: out.version,
+                    stdout,
+                },
+                is_async: false,
+                request_id: rid,
+            })
             .into_response()
         }
     }
@@ -273,7 +334,11 @@ async fn call(
                 Err(e) => tracing::warn!(request_id = %id, error = %e, "void call failed"),
             }
         });
-        return Ok(Json(json!({"async": "void", "request_id": rid})).into_response());
+        return Ok(Json(CallAccepted {
+            is_async: "void",
+            request_id: rid,
+        })
+        .into_response());
     }
     let out = s.hub.run_call(prepared, input).await?;
     Ok(render(out, output, want_stdout, rid))
@@ -303,6 +368,7 @@ fn parse_call(
     Ok((timeout, want_stdout, output, sudo, input))
 }
 
+#[utoipa::path(post, path = "/v1/algo/{owner}/{algo}", tag = "calls", summary = "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&sudo=true (sudo users: run as the owner)", request_body(content((CallInput = "application/json"), (String = "text/plain"), (String = "application/octet-stream"))), responses((status = 200, description = "the result, or the algorithm's failure; with output=raw the result itself (its media type) or the failure's message as text with status 400", content((CallResult = "application/json"), (String = "text/plain"), (String = "application/octet-stream")))))]
 async fn call_latest(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -326,6 +392,7 @@ async fn call_latest(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/algo/{owner}/{algo}/{version}", tag = "calls", summary = "Call a version: 1.2.3, 1.2.*, 1.*, a build hash or latestPrivate", request_body(content((CallInput = "application/json"), (String = "text/plain"), (String = "application/octet-stream"))), responses((status = 200, description = "the result, or the algorithm's failure; with output=raw the result itself (its media type) or the failure's message as text with status 400", content((CallResult = "application/json"), (String = "text/plain"), (String = "application/octet-stream")))))]
 async fn call_version(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -354,12 +421,6 @@ async fn call_version(
 pub(crate) const SUDO_OPTION: &str = "&sudo=true (sudo users: run as the owner)";
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(
-        op!(POST "/v1/algo/{owner}/{algo}", "calls", "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&sudo=true (sudo users: run as the owner)", body = "CallInput", response = "CallResult"),
-        post(call_latest).layer(DefaultBodyLimit::max(MAX_INPUT_BYTES)),
-    )
-    .add(
-        op!(POST "/v1/algo/{owner}/{algo}/{version}", "calls", "Call a version: 1.2.3, 1.2.*, 1.*, a build hash or latestPrivate", body = "CallInput", response = "CallResult"),
-        post(call_version).layer(DefaultBodyLimit::max(MAX_INPUT_BYTES)),
-    )
+    r.typed_with_limit(routes!(call_latest), MAX_INPUT_BYTES)
+        .typed_with_limit(routes!(call_version), MAX_INPUT_BYTES)
 }

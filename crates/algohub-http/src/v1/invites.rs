@@ -4,33 +4,46 @@
 
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::model::format_millis;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-async fn list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Value>> {
-    let codes = s.hub.list_invite_codes(&c).await?;
-    Ok(Json(json!(
-        codes
-            .iter()
-            .map(|i| json!({
-                "inviteCode": i.code,
-                "signupCredits": i.signup_credits,
-                "comments": i.comments,
-                "expiresAt": i.expires_at.map(format_millis),
-                "createdAt": format_millis(i.created_at),
-                "createdBy": i.created_by,
-            }))
-            .collect::<Vec<_>>()
-    )))
+/// A sign-up invite code, with the v1 camelCase fields.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct InviteCode {
+    invite_code: String,
+    signup_credits: i64,
+    comments: String,
+    expires_at: Option<String>,
+    created_at: String,
+    created_by: String,
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(get, path = "/v1/admin/invites", tag = "admin", summary = "Sign-up invite codes, newest first (cluster admins)", responses((status = 200, body = Vec<InviteCode>)))]
+async fn list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<InviteCode>>> {
+    let codes = s.hub.list_invite_codes(&c).await?;
+    Ok(Json(
+        codes
+            .into_iter()
+            .map(|i| InviteCode {
+                invite_code: i.code,
+                signup_credits: i.signup_credits,
+                comments: i.comments,
+                expires_at: i.expires_at.map(format_millis),
+                created_at: format_millis(i.created_at),
+                created_by: i.created_by,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewInviteCode {
     #[serde(rename = "inviteCode")]
@@ -43,6 +56,7 @@ struct NewInviteCode {
     expires_at: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/admin/invites", tag = "admin", summary = "Create a sign-up invite code (cluster admins)", request_body = NewInviteCode, responses((status = 201)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -60,6 +74,7 @@ async fn create(
     Ok(StatusCode::CREATED)
 }
 
+#[utoipa::path(delete, path = "/v1/admin/invites/{invite_code}", tag = "admin", summary = "Delete a sign-up invite code (cluster admins)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -70,12 +85,5 @@ async fn remove(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add_many(
-        &[
-            op!(GET "/v1/admin/invites", "admin", "Sign-up invite codes, newest first (cluster admins)", response = "InviteCodeList"),
-            op!(POST "/v1/admin/invites", "admin", "Create a sign-up invite code (cluster admins)", body = "NewInviteCode", status = 201),
-        ],
-        get(list).post(create),
-    )
-    .add(op!(DELETE "/v1/admin/invites/{invite_code}", "admin", "Delete a sign-up invite code (cluster admins)", status = 204), delete(remove))
+    r.typed(routes!(list, create)).typed(routes!(remove))
 }

@@ -3,17 +3,26 @@
 use super::shapes;
 use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, RawBody, parse_json};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::model::Scopes;
 use algohub_core::services::{CreateKey, parse_expiry};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize, Default)]
+/// The answer to a revocation.
+#[derive(Serialize, ToSchema)]
+struct Revoked {
+    /// The revoked key's id.
+    revoked: String,
+}
+
+/// v1 permissions of a new key.
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = AuthPermissionsRequest)]
 struct Permissions {
     allow_algo: Option<bool>,
     allow_data: Option<bool>,
@@ -27,7 +36,8 @@ struct Permissions {
     referer_host: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = ApiKeyCreation)]
 pub(crate) struct KeyBody {
     #[serde(default)]
     key_label: Option<String>,
@@ -91,91 +101,88 @@ fn optional_body(bytes: &Bytes) -> ApiResult<KeyBody> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}/keys", tag = "keys", summary = "List a user's keys (masked)", responses((status = 200, body = Vec<shapes::ApiKeyShape>)))]
 async fn list_user_keys(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<shapes::ApiKeyShape>>> {
     let keys = s.hub.list_user_keys(&c, &user).await?;
-    Ok(Json(json!(
-        keys.iter()
-            .map(|k| shapes::key(k, None))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(keys.iter().map(|k| shapes::key(k, None)).collect()))
 }
 
+#[utoipa::path(post, path = "/v1/users/{username}/keys", tag = "keys", summary = "Create a user key; the secret is shown once", request_body(content = Option<KeyBody>, description = "optional"), responses((status = 200, body = shapes::ApiKeyShape)))]
 async fn create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
+#[utoipa::path(post, path = "/v1/admin/users/{username}/keys", tag = "keys", summary = "A cluster admin creates a key for a user (no body needed)", request_body(content = Option<KeyBody>, description = "optional"), responses((status = 200, body = shapes::ApiKeyShape)))]
 async fn admin_create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.admin_create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}/keys", tag = "keys", summary = "List org keys and member keys (org admins)", responses((status = 200, body = Vec<shapes::ApiKeyShape>)))]
 async fn list_org_keys(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<shapes::ApiKeyShape>>> {
     let keys = s.hub.list_org_keys(&c, &org).await?;
-    Ok(Json(json!(
-        keys.iter()
-            .map(|k| shapes::key(k, None))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(keys.iter().map(|k| shapes::key(k, None)).collect()))
 }
 
+#[utoipa::path(post, path = "/v1/organizations/{org}/keys", tag = "keys", summary = "Create an org-owned key (org admins)", request_body = KeyBody, responses((status = 200, body = shapes::ApiKeyShape)))]
 async fn create_org_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
     JsonBody(b): JsonBody<KeyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = b.into_request("AlgorithmKey")?;
     let (k, secret) = s.hub.create_org_key(&c, &org, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
+#[utoipa::path(post, path = "/v1/organizations/{org}/members/{username}/keys", tag = "keys", summary = "Create a member key limited to the org (org admins)", request_body(content = Option<KeyBody>, description = "optional"), responses((status = 200, body = shapes::ApiKeyShape)))]
 async fn create_member_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((org, user)): Path<(String, String)>,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
     let (k, secret) = s.hub.create_member_key(&c, &org, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys", summary = "Revoke a key (its owner or an org admin)", responses((status = 200, body = Revoked)))]
 async fn revoke(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Revoked>> {
     let k = s.hub.revoke_key(&c, &id).await?;
-    Ok(Json(json!({"revoked": k.uuid})))
+    Ok(Json(Revoked { revoked: k.uuid }))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/v1/users/{username}/keys", "keys", "List a user's keys (masked)", response = "ApiKeyList"), get(list_user_keys))
-        .add(op!(POST "/v1/users/{username}/keys", "keys", "Create a user key; the secret is shown once", body = "ApiKeyCreation", response = "ApiKey"), post(create_user_key))
-        .add(op!(POST "/v1/admin/users/{username}/keys", "keys", "A cluster admin creates a key for a user (no body needed)", response = "ApiKey"), post(admin_create_user_key))
-        .add(op!(GET "/v1/organizations/{org}/keys", "keys", "List org keys and member keys (org admins)", response = "ApiKeyList"), get(list_org_keys))
-        .add(op!(POST "/v1/organizations/{org}/keys", "keys", "Create an org-owned key (org admins)", body = "ApiKeyCreation", response = "ApiKey"), post(create_org_key))
-        .add(op!(POST "/v1/organizations/{org}/members/{username}/keys", "keys", "Create a member key limited to the org (org admins)", body = "ApiKeyCreation", response = "ApiKey"), post(create_member_key))
-        .add(op!(DELETE "/v1/keys/{key_id}", "keys", "Revoke a key (its owner or an org admin)"), delete(revoke))
+    r.typed(routes!(list_user_keys, create_user_key))
+        .typed(routes!(admin_create_user_key))
+        .typed(routes!(list_org_keys, create_org_key))
+        .typed(routes!(create_member_key))
+        .typed(routes!(revoke))
 }

@@ -4,34 +4,80 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryArgs};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::model::{Notification, format_millis, parse_time};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-fn notification_json(n: &Notification, recipient: &str) -> Value {
-    let algorithm = n.context["algorithm"].as_str().unwrap_or("");
-    let (owner, algoname) = algorithm.split_once('/').unwrap_or((recipient, ""));
-    json!({
-        "notification_id": n.uuid,
-        "id": n.id,
-        "notification_type": n.kind,
-        "created_at": format_millis(n.created_at),
-        "read_at": n.read_at.map(format_millis),
-        "text": n.text,
-        "url": n.url,
-        "notification_context": n.context,
-        "algorithm_id": n.context["algorithm_id"].as_str().unwrap_or(""),
-        "username": owner,
-        "algoname": algoname,
-    })
+/// A notification, with the `NotificationContext` fields the generated
+/// client requires.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Notification)]
+struct NotificationShape {
+    notification_id: String,
+    id: i64,
+    notification_type: String,
+    created_at: String,
+    read_at: Option<String>,
+    text: String,
+    url: Option<String>,
+    notification_context: Value,
+    algorithm_id: String,
+    username: String,
+    algoname: String,
 }
 
-#[derive(Deserialize)]
+fn notification_json(n: &Notification, recipient: &str) -> NotificationShape {
+    let algorithm = n.context["algorithm"].as_str().unwrap_or("");
+    let (owner, algoname) = algorithm.split_once('/').unwrap_or((recipient, ""));
+    NotificationShape {
+        notification_id: n.uuid.clone(),
+        id: n.id,
+        notification_type: n.kind.clone(),
+        created_at: format_millis(n.created_at),
+        read_at: n.read_at.map(format_millis),
+        text: n.text.clone(),
+        url: n.url.clone(),
+        notification_context: n.context.clone(),
+        algorithm_id: n.context["algorithm_id"].as_str().unwrap_or("").to_string(),
+        username: owner.to_string(),
+        algoname: algoname.to_string(),
+    }
+}
+
+/// How many notifications are unread.
+#[derive(Serialize, ToSchema)]
+struct UnreadCount {
+    unread: i64,
+}
+
+/// How many notifications were marked read.
+#[derive(Serialize, ToSchema)]
+struct Marked {
+    marked: u64,
+}
+
+/// One recipient of a message.
+#[derive(Serialize, ToSchema)]
+struct SentTo {
+    username: String,
+    notification_id: String,
+}
+
+/// The recipients of a message.
+#[derive(Serialize, ToSchema)]
+struct NotificationSent {
+    sent: usize,
+    results: Vec<SentTo>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListArgs {
     limit: Option<String>,
@@ -39,12 +85,13 @@ struct ListArgs {
     before: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}/notifications", tag = "notifications", summary = "A user's notifications, newest first: ?limit=1-100&since=RFC3339&before=id (the user or a cluster admin; a username or the user's UUID)", params(ListArgs), responses((status = 200, body = Vec<NotificationShape>)))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
     QueryArgs(q): QueryArgs<ListArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<NotificationShape>>> {
     let limit = match q.limit.as_deref() {
         None | Some("") => 50,
         Some(raw) => raw
@@ -80,47 +127,46 @@ async fn list(
         .hub
         .list_notifications(&c, &user, before, since, limit)
         .await?;
-    Ok(Json(json!(
-        list.iter()
-            .map(|n| notification_json(n, &user))
-            .collect::<Vec<_>>()
-    )))
+    Ok(Json(
+        list.iter().map(|n| notification_json(n, &user)).collect(),
+    ))
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}/notifications/unread", tag = "notifications", summary = "How many notifications are unread", responses((status = 200, body = UnreadCount)))]
 async fn unread(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({"unread": s.hub.unread_notifications(&c, &user).await?}),
-    ))
+) -> ApiResult<Json<UnreadCount>> {
+    let unread = s.hub.unread_notifications(&c, &user).await?;
+    Ok(Json(UnreadCount { unread }))
 }
 
+#[utoipa::path(post, path = "/v1/users/{username}/notifications/read", tag = "notifications", summary = "Mark every notification read", responses((status = 200, body = Marked)))]
 async fn read_all(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({"marked": s.hub.mark_notifications_read(&c, &user, None).await?}),
-    ))
+) -> ApiResult<Json<Marked>> {
+    let marked = s.hub.mark_notifications_read(&c, &user, None).await?;
+    Ok(Json(Marked { marked }))
 }
 
+#[utoipa::path(post, path = "/v1/users/{username}/notifications/{id}/read", tag = "notifications", summary = "Mark one notification read (by its id)", responses((status = 200, body = Marked)))]
 async fn read_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((user, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Marked>> {
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::new(Code::NotFound, "no such notification"))?;
-    Ok(Json(
-        json!({"marked": s.hub.mark_notifications_read(&c, &user, Some(id)).await?}),
-    ))
+    let marked = s.hub.mark_notifications_read(&c, &user, Some(id)).await?;
+    Ok(Json(Marked { marked }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NotificationSend)]
 #[serde(deny_unknown_fields)]
 struct SendBody {
     /// Comma-separated usernames.
@@ -129,25 +175,32 @@ struct SendBody {
     url: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/admin/notifications", tag = "notifications", summary = "Send a message (text, optional url) to comma-separated usernames; unknown names are reported and nothing is sent (cluster admins)", request_body = SendBody, responses((status = 200, body = NotificationSent)))]
 async fn send(
     State(s): State<AppState>,
     Caller(c): Caller,
     JsonBody(b): JsonBody<SendBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<NotificationSent>> {
     let sent = s
         .hub
         .send_notification(&c, &b.usernames, &b.text, b.url.as_deref())
         .await?;
-    Ok(Json(json!({
-        "sent": sent.len(),
-        "results": sent.iter().map(|(name, n)| json!({"username": name, "notification_id": n.uuid})).collect::<Vec<_>>(),
-    })))
+    Ok(Json(NotificationSent {
+        sent: sent.len(),
+        results: sent
+            .iter()
+            .map(|(name, n)| SentTo {
+                username: name.clone(),
+                notification_id: n.uuid.clone(),
+            })
+            .collect(),
+    }))
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/v1/users/{username}/notifications", "notifications", "A user's notifications, newest first: ?limit=1-100&since=RFC3339&before=id (the user or a cluster admin; a username or the user's UUID)", response = "NotificationList"), get(list))
-        .add(op!(GET "/v1/users/{username}/notifications/unread", "notifications", "How many notifications are unread", response = "UnreadCount"), get(unread))
-        .add(op!(POST "/v1/users/{username}/notifications/read", "notifications", "Mark every notification read", response = "Marked"), post(read_all))
-        .add(op!(POST "/v1/users/{username}/notifications/{id}/read", "notifications", "Mark one notification read (by its id)", response = "Marked"), post(read_one))
-        .add(op!(POST "/v1/admin/notifications", "notifications", "Send a message (text, optional url) to comma-separated usernames; unknown names are reported and nothing is sent (cluster admins)", body = "NotificationSend", response = "NotificationSent"), post(send))
+    r.typed(routes!(list))
+        .typed(routes!(unread))
+        .typed(routes!(read_all))
+        .typed(routes!(read_one))
+        .typed(routes!(send))
 }

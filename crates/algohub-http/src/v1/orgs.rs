@@ -7,8 +7,9 @@ use super::shapes;
 use super::users::PageArgs;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryArgs, page};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
+use algohub_core::model::OrgType;
 use algohub_core::model::OrgUpdate;
 use algohub_core::policy::{Action, Resource};
 use algohub_core::roles::OrgRole;
@@ -16,16 +17,35 @@ use algohub_core::services::{CreateOrg, InviteTarget};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+/// An organization type.
+#[derive(Serialize, ToSchema)]
+#[schema(as = OrganizationType)]
+struct OrgTypeShape {
+    id: String,
+    name: String,
+}
+
+impl From<OrgType> for OrgTypeShape {
+    fn from(t: OrgType) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrganizationTypeCreate)]
 struct OrgTypeBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrganizationCreate)]
 struct OrgBody {
     org_name: String,
     #[serde(default)]
@@ -38,7 +58,8 @@ struct OrgBody {
     type_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = OrganizationUpdate)]
 struct OrgUpdateBody {
     #[serde(default)]
     org_name: Option<String>,
@@ -60,18 +81,25 @@ struct OrgUpdateBody {
     consolidated_billing: Option<bool>,
 }
 
-async fn list_types(State(s): State<AppState>, Caller(_): Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.hub.list_org_types().await?)))
+#[utoipa::path(get, path = "/v1/organization/types", tag = "organizations", summary = "List organization types", responses((status = 200, body = Vec<OrgTypeShape>)))]
+async fn list_types(
+    State(s): State<AppState>,
+    Caller(_): Caller,
+) -> ApiResult<Json<Vec<OrgTypeShape>>> {
+    let types = s.hub.list_org_types().await?;
+    Ok(Json(types.into_iter().map(OrgTypeShape::from).collect()))
 }
 
+#[utoipa::path(post, path = "/v1/organization/types", tag = "organizations", summary = "Create an organization type (cluster admins)", request_body = OrgTypeBody, responses((status = 200, body = OrgTypeShape)))]
 async fn create_type(
     State(s): State<AppState>,
     Caller(c): Caller,
     JsonBody(b): JsonBody<OrgTypeBody>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(s.hub.create_org_type(&c, &b.name).await?)))
+) -> ApiResult<Json<OrgTypeShape>> {
+    Ok(Json(s.hub.create_org_type(&c, &b.name).await?.into()))
 }
 
+#[utoipa::path(delete, path = "/v1/organization/types/{name}", tag = "organizations", summary = "Delete an unused organization type (cluster admins)", responses((status = 204)))]
 async fn delete_type(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -81,11 +109,12 @@ async fn delete_type(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", summary = "Create an organization; the caller becomes its admin", request_body = OrgBody, responses((status = 200, body = shapes::OrganizationShape)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
     JsonBody(b): JsonBody<OrgBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::OrganizationShape>> {
     let req = CreateOrg {
         name: b.org_name,
         label: b.org_label.unwrap_or_default(),
@@ -98,11 +127,12 @@ async fn create(
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
+#[utoipa::path(get, path = "/v1/organizations", tag = "organizations", summary = "List organizations (all for cluster admins, else the caller's)", params(PageArgs), responses((status = 200, body = shapes::Paged<shapes::OrganizationShape>)))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
     QueryArgs(q): QueryArgs<PageArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::Paged<shapes::OrganizationShape>>> {
     let p = page(q.limit.as_deref(), q.marker, 10)?;
     let orgs = s.hub.list_orgs(&c, &p).await?;
     let last = orgs.last().map(|o| o.name.clone());
@@ -118,25 +148,25 @@ async fn list(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}", tag = "organizations", summary = "Get an organization (contact details for members)", responses((status = 200, body = shapes::OrganizationShape)))]
 async fn get_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::OrganizationShape>> {
     let v = s.hub.get_org(&c, &name).await?;
     let mut body = shapes::org(&v.org, v.private_visible, &s.base_url);
-    if let Some(role) = v.my_role {
-        body["my_role"] = json!(role.as_str());
-    }
+    body.my_role = v.my_role.map(|role| role.as_str());
     Ok(Json(body))
 }
 
+#[utoipa::path(put, path = "/v1/organizations/{org}", tag = "organizations", summary = "Update an organization (org admins)", request_body = OrgUpdateBody, responses((status = 200, body = shapes::OrganizationShape)))]
 async fn update(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(name): Path<String>,
     JsonBody(b): JsonBody<OrgUpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::OrganizationShape>> {
     if let Some(n) = &b.org_name
         && !n.eq_ignore_ascii_case(&name)
     {
@@ -159,6 +189,7 @@ async fn update(
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
+#[utoipa::path(delete, path = "/v1/organizations/{org}", tag = "organizations", summary = "Delete an organization (org admins)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -169,17 +200,18 @@ async fn remove(
 }
 
 /// Members, then (for admins) pending invitations shown as `invited`.
+#[utoipa::path(get, path = "/v1/organizations/{org}/members", tag = "organizations", summary = "List members (and pending invitations as invited)", params(PageArgs), responses((status = 200, body = shapes::Paged<shapes::OrganizationMember>)))]
 async fn members(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
     QueryArgs(q): QueryArgs<PageArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::Paged<shapes::OrganizationMember>>> {
     let p = page(q.limit.as_deref(), q.marker, 100)?;
     let list = s.hub.list_members(&c, &org, &p).await?;
     let last = list.last().map(|m| m.username.clone());
     let full_page = list.len() as i64 >= p.limit;
-    let mut results: Vec<Value> = list
+    let mut results: Vec<shapes::OrganizationMember> = list
         .iter()
         .map(|m| shapes::member(m, &s.base_url))
         .collect();
@@ -202,6 +234,7 @@ async fn members(
     )))
 }
 
+#[utoipa::path(put, path = "/v1/organizations/{org}/members/{username}", tag = "organizations", summary = "Add a member (cluster admins) or invite one (org admins)", responses((status = 204)))]
 async fn add_member(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -219,6 +252,7 @@ async fn add_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(delete, path = "/v1/organizations/{org}/members/{username}", tag = "organizations", summary = "Remove a member, or leave the organization", responses((status = 204)))]
 async fn remove_member(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -229,15 +263,10 @@ async fn remove_member(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/v1/organization/types", "organizations", "List organization types", response = "OrganizationTypeList"), get(list_types))
-        .add(op!(POST "/v1/organization/types", "organizations", "Create an organization type (cluster admins)", body = "OrganizationType", response = "OrganizationType"), post(create_type))
-        .add(op!(DELETE "/v1/organization/types/{name}", "organizations", "Delete an unused organization type (cluster admins)", status = 204), delete(delete_type))
-        .add(op!(POST "/v1/organizations", "organizations", "Create an organization; the caller becomes its admin", body = "Organization", response = "Organization"), post(create))
-        .add(op!(GET "/v1/organizations", "organizations", "List organizations (all for cluster admins, else the caller's)", response = "PagedResultList"), get(list))
-        .add(op!(GET "/v1/organizations/{org}", "organizations", "Get an organization (contact details for members)", response = "Organization"), get(get_one))
-        .add(op!(PUT "/v1/organizations/{org}", "organizations", "Update an organization (org admins)", body = "Organization", response = "Organization"), put(update))
-        .add(op!(DELETE "/v1/organizations/{org}", "organizations", "Delete an organization (org admins)", status = 204), delete(remove))
-        .add(op!(GET "/v1/organizations/{org}/members", "organizations", "List members (and pending invitations as invited)", response = "PagedResultList"), get(members))
-        .add(op!(PUT "/v1/organizations/{org}/members/{username}", "organizations", "Add a member (cluster admins) or invite one (org admins)", status = 204), put(add_member))
-        .add(op!(DELETE "/v1/organizations/{org}/members/{username}", "organizations", "Remove a member, or leave the organization", status = 204), delete(remove_member))
+    r.typed(routes!(list_types, create_type))
+        .typed(routes!(delete_type))
+        .typed(routes!(create, list))
+        .typed(routes!(get_one, update, remove))
+        .typed(routes!(members))
+        .typed(routes!(add_member, remove_member))
 }

@@ -8,15 +8,32 @@
 use super::algorithms::AlgoPath;
 use crate::error::ApiResult;
 use crate::extract::{Caller, QueryArgs};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::services::{AlgorithmSource, SourceForm};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+/// An http algorithm's definition; every header value, the url's query
+/// values, user info and fragment, and any unknown field read "[redacted]"
+/// (the X-Algohub-Redacted: true header says something was).
+#[derive(ToSchema)]
+#[schema(as = AlgorithmSource)]
+#[allow(dead_code)]
+struct HttpDefinition {
+    runtime: Option<String>,
+    url: Option<String>,
+    /// Seconds.
+    timeout: Option<f64>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// `format=wat`: the wasm module printed as WAT text.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SourceArgs {
     format: Option<String>,
 }
@@ -45,6 +62,7 @@ fn answer(src: AlgorithmSource) -> Response {
     resp
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/versions/{version}/source", tag = "algorithms", summary = "A version's source ({version}: 1.2.3 or a version hash): the wasm module (application/wasm; ?format=wat for text) or the http definition (JSON, secrets redacted). For the owner and members with rights on it; for anyone who may read the algorithm when its source_visibility is open; for cluster admins with super powers (audited)", params(SourceArgs), responses((status = 200, description = "the wasm module as stored (a WAT upload is kept compiled), or with ?format=wat printed as WAT text; or an http definition", content((String = "application/wasm"), (String = "text/plain"), (HttpDefinition = "application/json")))))]
 async fn version_source(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -60,6 +78,7 @@ async fn version_source(
     Ok(answer(src))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/builds/{build_id}/source", tag = "algorithms", summary = "A build's source, as for a version's", params(SourceArgs), responses((status = 200, description = "the wasm module as stored (a WAT upload is kept compiled), or with ?format=wat printed as WAT text; or an http definition", content((String = "application/wasm"), (String = "text/plain"), (HttpDefinition = "application/json")))))]
 async fn build_source(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -76,6 +95,6 @@ async fn build_source(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(GET "/v1/algorithms/{owner}/{algo}/versions/{version}/source", "algorithms", "A version's source ({version}: 1.2.3 or a version hash): the wasm module (application/wasm; ?format=wat for text) or the http definition (JSON, secrets redacted). For the owner and members with rights on it; for anyone who may read the algorithm when its source_visibility is open; for cluster admins with super powers (audited)", response = "AlgorithmSource"), get(version_source))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds/{build_id}/source", "algorithms", "A build's source, as for a version's", response = "AlgorithmSource"), get(build_source))
+    r.typed(routes!(version_source))
+        .typed(routes!(build_source))
 }

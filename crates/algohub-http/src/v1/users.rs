@@ -3,18 +3,19 @@
 use super::shapes;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryArgs, page};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::model::UserUpdate;
 use algohub_core::services::CreateUser;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UserCreate)]
 struct UserBody {
     username: String,
     email: String,
@@ -30,7 +31,8 @@ struct UserBody {
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = UserUpdate)]
 struct UserUpdateBody {
     #[serde(default)]
     username: Option<String>,
@@ -44,17 +46,20 @@ struct UserUpdateBody {
     company_role: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Marker paging: `limit`, and the `marker` of the previous page.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageArgs {
     pub limit: Option<String>,
     pub marker: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/users", tag = "users", summary = "Create a user (cluster admins)", request_body = UserBody, responses((status = 200, body = shapes::UserShape)))]
 async fn create(
     State(s): State<AppState>,
     Caller(c): Caller,
     JsonBody(b): JsonBody<UserBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::UserShape>> {
     let req = CreateUser {
         username: b.username,
         email: b.email,
@@ -68,11 +73,12 @@ async fn create(
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
+#[utoipa::path(get, path = "/v1/users", tag = "users", summary = "List users with marker paging (cluster admins)", params(PageArgs), responses((status = 200, body = shapes::Paged<shapes::UserShape>)))]
 async fn list(
     State(s): State<AppState>,
     Caller(c): Caller,
     QueryArgs(q): QueryArgs<PageArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::Paged<shapes::UserShape>>> {
     let p = page(q.limit.as_deref(), q.marker, 50)?;
     let users = s.hub.list_users(&c, &p).await?;
     let last = users.last().map(|u| u.username.clone());
@@ -85,21 +91,23 @@ async fn list(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/users/{username}", tag = "users", summary = "Get a user (the user or a cluster admin)", responses((status = 200, body = shapes::UserShape)))]
 async fn get_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::UserShape>> {
     let u = s.hub.get_user(&c, &name).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
+#[utoipa::path(put, path = "/v1/users/{username}", tag = "users", summary = "Update a user (the username cannot change)", request_body = UserUpdateBody, responses((status = 200, body = shapes::UserShape)))]
 async fn update(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(name): Path<String>,
     JsonBody(b): JsonBody<UserUpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<shapes::UserShape>> {
     if let Some(u) = &b.username
         && !u.eq_ignore_ascii_case(&name)
     {
@@ -118,6 +126,7 @@ async fn update(
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
+#[utoipa::path(delete, path = "/v1/users/{username}", tag = "users", summary = "Delete a user (tombstones the name and email)", responses((status = 204)))]
 async fn remove(
     State(s): State<AppState>,
     Caller(c): Caller,
@@ -128,9 +137,6 @@ async fn remove(
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(POST "/v1/users", "users", "Create a user (cluster admins)", body = "User", response = "User"), post(create))
-        .add(op!(GET "/v1/users", "users", "List users with marker paging (cluster admins)", response = "PagedResultList"), get(list))
-        .add(op!(GET "/v1/users/{username}", "users", "Get a user (the user or a cluster admin)", response = "User"), get(get_one))
-        .add(op!(PUT "/v1/users/{username}", "users", "Update a user (the username cannot change)", body = "User", response = "User"), put(update))
-        .add(op!(DELETE "/v1/users/{username}", "users", "Delete a user (tombstones the name and email)", status = 204), delete(remove))
+    r.typed(routes!(create, list))
+        .typed(routes!(get_one, update, remove))
 }

@@ -2,20 +2,58 @@
 //! compile, publish, version and build listings (by name and by algorithm id),
 //! approve / reject and the org's pending list, failed calls of the last 7 days.
 
-use super::algorithms::{AlgoPath, build_json, load, self_link, version_json};
+use super::algorithms::{
+    AlgoPath, BuildShape, VersionShape, build_json, load, self_link, version_json,
+};
+use super::shapes::Paged;
+use super::usage::AlgorithmErrorShape;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, QueryArgs, RawBody, parse_bool, parse_json};
-use crate::{AppState, op, routes::Routes};
+use crate::{AppState, routes::Routes};
 use algohub_core::Code;
 use algohub_core::model::format_millis;
 use algohub_core::services::{PublishRequest, VersionEntry};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-#[derive(Deserialize, Default)]
+/// A decision on a pending version.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Decision)]
+struct DecisionShape {
+    /// owner/name.
+    algorithm: String,
+    version: String,
+    /// published, pending or rejected.
+    status: &'static str,
+    reason: Option<String>,
+    approved_digest: Option<String>,
+}
+
+/// A version waiting for approval.
+#[derive(Serialize, ToSchema)]
+struct PendingVersion {
+    /// owner/name.
+    algorithm: String,
+    version: String,
+    git_hash: String,
+    artifact_digest: String,
+    /// The publisher's account id.
+    published_by: i64,
+    created_at: String,
+}
+
+/// A build's logs.
+#[derive(Serialize, ToSchema)]
+struct BuildLogs {
+    logs: String,
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = VersionRequest)]
 struct PublishBody {
     #[serde(default)]
     details: Value,
@@ -25,8 +63,10 @@ struct PublishBody {
     version_info: Option<PublishInfo>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
+#[schema(as = VersionRequestInfo)]
 struct PublishInfo {
+    /// major, minor, revision or patch.
     version_type: Option<String>,
     release_notes: Option<String>,
     sample_input: Option<Value>,
@@ -40,7 +80,9 @@ fn sample(v: Option<Value>) -> Option<String> {
     })
 }
 
-#[derive(Deserialize)]
+/// Offset paging (`marker` is the offset the previous page gave) and filters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListArgs {
     limit: Option<String>,
     marker: Option<String>,
@@ -48,7 +90,8 @@ struct ListArgs {
     callable: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DecisionRequest)]
 struct DecisionBody {
     #[serde(default)]
     reason: String,
@@ -76,20 +119,31 @@ fn offset_page(
     Ok((limit.min(1000), offset))
 }
 
-fn paged(results: Vec<Value>, total: usize, offset: usize, limit: usize, next_base: &str) -> Value {
+fn paged<T: ToSchema>(
+    results: Vec<T>,
+    total: usize,
+    offset: usize,
+    limit: usize,
+    next_base: &str,
+) -> Paged<T> {
     let next = offset + results.len();
     let marker = (next < total).then(|| next.to_string());
     let next_link = marker
         .as_ref()
         .map(|m| format!("{next_base}?limit={limit}&marker={m}"));
-    json!({"results": results, "marker": marker, "next_link": next_link})
+    Paged {
+        results,
+        marker,
+        next_link,
+    }
 }
 
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/{algo}/compile", tag = "algorithms", summary = "Build the current artifact: a new immutable build", responses((status = 200, body = VersionShape)))]
 async fn compile(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VersionShape>> {
     let a = target.load(&s, &c).await?;
     let build = s.hub.compile(&c, &a).await?;
     Ok(Json(version_json(
@@ -102,12 +156,13 @@ async fn compile(
     )))
 }
 
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/{algo}/versions", tag = "algorithms", summary = "Publish the newest build with the next semantic version", request_body(content = Option<PublishBody>, description = "optional"), responses((status = 200, body = VersionShape)))]
 async fn publish(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VersionShape>> {
     let b: PublishBody = if body.iter().all(|x| x.is_ascii_whitespace()) {
         PublishBody::default()
     } else {
@@ -139,12 +194,13 @@ async fn publish(
     Ok(Json(version_json(&s, &a, &entry)))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/versions", tag = "algorithms", summary = "Builds and versions: ?limit&marker&published&callable", params(ListArgs), responses((status = 200, body = Paged<VersionShape>)))]
 async fn versions(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
     QueryArgs(q): QueryArgs<ListArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<VersionShape>>> {
     let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 10)?;
     let published = parse_bool(q.published.as_deref())?;
@@ -180,11 +236,12 @@ async fn versions(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/versions/{hash}", tag = "algorithms", summary = "A build or version by its version hash", responses((status = 200, body = VersionShape)))]
 async fn version_by_hash(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VersionShape>> {
     let a = target.load(&s, &c).await?;
     let e = s
         .hub
@@ -193,12 +250,13 @@ async fn version_by_hash(
     Ok(Json(version_json(&s, &a, &e)))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/builds", tag = "algorithms", summary = "Builds, newest first: ?limit&marker", params(ListArgs), responses((status = 200, body = Paged<BuildShape>)))]
 async fn builds(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
     QueryArgs(q): QueryArgs<ListArgs>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Paged<BuildShape>>> {
     let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 56)?;
     let all = s.hub.list_builds(&c, &a).await?;
@@ -218,34 +276,40 @@ async fn builds(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/builds/{build_id}", tag = "algorithms", summary = "One build", responses((status = 200, body = BuildShape)))]
 async fn build_one(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BuildShape>> {
     let a = target.load(&s, &c).await?;
     Ok(Json(build_json(
         &s.hub.get_build(&c, &a, target.param("build_id")).await?,
     )))
 }
 
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/builds/{build_id}/logs", tag = "algorithms", summary = "A build's logs", responses((status = 200, body = BuildLogs)))]
 async fn build_logs(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<BuildLogs>> {
     let a = target.load(&s, &c).await?;
-    Ok(Json(
-        json!({"logs": s.hub.get_build(&c, &a, target.param("build_id")).await?.logs}),
-    ))
+    let logs = s
+        .hub
+        .get_build(&c, &a, target.param("build_id"))
+        .await?
+        .logs;
+    Ok(Json(BuildLogs { logs }))
 }
 
 /// Failed calls of the last 7 days (at most 200), newest first.
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/{algo}/errors", tag = "algorithms", summary = "Failed calls of the last 7 days (at most 200), newest first", responses((status = 200, body = Vec<AlgorithmErrorShape>)))]
 async fn errors(
     State(s): State<AppState>,
     Caller(c): Caller,
     target: AlgoPath,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<AlgorithmErrorShape>>> {
     let a = target.load(&s, &c).await?;
     let list = s.hub.list_algorithm_errors(&c, &a).await?;
     Ok(Json(super::usage::error_entries(&list)))
@@ -259,23 +323,28 @@ async fn decide(
     version: String,
     approve: bool,
     reason: String,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DecisionShape>> {
     let a = load(&s, &c, &owner, &name).await?;
     let v = s
         .hub
         .decide_version(&c, &a, &version, approve, &reason)
         .await?;
-    Ok(Json(
-        json!({"algorithm": format!("{}/{}", a.owner_name, a.name), "version": v.semver.to_string(), "status": v.status.as_str(), "reason": v.decision_reason, "approved_digest": v.approved_digest}),
-    ))
+    Ok(Json(DecisionShape {
+        algorithm: format!("{}/{}", a.owner_name, a.name),
+        version: v.semver.to_string(),
+        status: v.status.as_str(),
+        reason: v.decision_reason,
+        approved_digest: v.approved_digest,
+    }))
 }
 
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/{algo}/versions/{version}/approve", tag = "approvals", summary = "Approve a pending version (org admins)", request_body(content = Option<DecisionBody>, description = "optional"), responses((status = 200, body = DecisionShape)))]
 async fn approve(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name, v)): Path<(String, String, String)>,
     RawBody(body): RawBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DecisionShape>> {
     let b: DecisionBody = if body.iter().all(|x| x.is_ascii_whitespace()) {
         DecisionBody {
             reason: String::new(),
@@ -286,44 +355,120 @@ async fn approve(
     decide(s, c, owner, name, v, true, b.reason).await
 }
 
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/{algo}/versions/{version}/reject", tag = "approvals", summary = "Reject a pending version with a reason (org admins)", request_body = DecisionBody, responses((status = 200, body = DecisionShape)))]
 async fn reject(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((owner, name, v)): Path<(String, String, String)>,
     JsonBody(b): JsonBody<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DecisionShape>> {
     decide(s, c, owner, name, v, false, b.reason).await
 }
 
+#[utoipa::path(get, path = "/v1/organizations/{org}/pending-versions", tag = "approvals", summary = "Versions waiting for approval (org admins)", responses((status = 200, body = Vec<PendingVersion>)))]
 async fn pending(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Vec<PendingVersion>>> {
     let list = s.hub.list_pending_versions(&c, &org).await?;
-    Ok(Json(json!(list
-        .iter()
-        .map(|(a, v)| json!({"algorithm": format!("{}/{}", a.owner_name, a.name), "version": v.semver.to_string(), "git_hash": v.git_hash, "artifact_digest": v.artifact_digest, "published_by": v.published_by, "created_at": format_millis(v.created_at)}))
-        .collect::<Vec<_>>())))
+    Ok(Json(
+        list.iter()
+            .map(|(a, v)| PendingVersion {
+                algorithm: format!("{}/{}", a.owner_name, a.name),
+                version: v.semver.to_string(),
+                git_hash: v.git_hash.clone(),
+                artifact_digest: v.artifact_digest.clone(),
+                published_by: v.published_by,
+                created_at: format_millis(v.created_at),
+            })
+            .collect(),
+    ))
+}
+
+// The same routes by algorithm id (`{owner}` is the UUID: reference §1.5).
+
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/compile", tag = "algorithms", summary = "Compile by algorithm id ({owner} is the UUID)", responses((status = 200, body = VersionShape)))]
+async fn compile_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+) -> ApiResult<Json<VersionShape>> {
+    compile(s, c, target).await
+}
+
+#[utoipa::path(post, path = "/v1/algorithms/{owner}/versions", tag = "algorithms", summary = "Publish by algorithm id ({owner} is the UUID)", request_body(content = Option<PublishBody>, description = "optional"), responses((status = 200, body = VersionShape)))]
+async fn publish_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+    body: RawBody,
+) -> ApiResult<Json<VersionShape>> {
+    publish(s, c, target, body).await
+}
+
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/versions", tag = "algorithms", summary = "Versions by algorithm id ({owner} is the UUID)", params(ListArgs), responses((status = 200, body = Paged<VersionShape>)))]
+async fn versions_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+    q: QueryArgs<ListArgs>,
+) -> ApiResult<Json<Paged<VersionShape>>> {
+    versions(s, c, target, q).await
+}
+
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/builds", tag = "algorithms", summary = "Builds by algorithm id ({owner} is the UUID)", params(ListArgs), responses((status = 200, body = Paged<BuildShape>)))]
+async fn builds_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+    q: QueryArgs<ListArgs>,
+) -> ApiResult<Json<Paged<BuildShape>>> {
+    builds(s, c, target, q).await
+}
+
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/builds/{build_id}", tag = "algorithms", summary = "One build by algorithm id", responses((status = 200, body = BuildShape)))]
+async fn build_one_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+) -> ApiResult<Json<BuildShape>> {
+    build_one(s, c, target).await
+}
+
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/builds/{build_id}/logs", tag = "algorithms", summary = "A build's logs by algorithm id", responses((status = 200, body = BuildLogs)))]
+async fn build_logs_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+) -> ApiResult<Json<BuildLogs>> {
+    build_logs(s, c, target).await
+}
+
+#[utoipa::path(get, path = "/v1/algorithms/{owner}/errors", tag = "algorithms", summary = "Failed calls of the last 7 days by algorithm id", responses((status = 200, body = Vec<AlgorithmErrorShape>)))]
+async fn errors_by_id(
+    s: State<AppState>,
+    c: Caller,
+    target: AlgoPath,
+) -> ApiResult<Json<Vec<AlgorithmErrorShape>>> {
+    errors(s, c, target).await
 }
 
 pub fn routes(r: Routes) -> Routes {
-    r.add(op!(POST "/v1/algorithms/{owner}/compile", "algorithms", "Compile by algorithm id ({owner} is the UUID)", response = "VersionResponse"), post(compile))
-        .add(op!(POST "/v1/algorithms/{owner}/versions", "algorithms", "Publish by algorithm id ({owner} is the UUID)", body = "VersionRequest", response = "VersionResponse"), post(publish).get(versions))
-        .add_documented(op!(GET "/v1/algorithms/{owner}/versions", "algorithms", "Versions by algorithm id ({owner} is the UUID)", response = "PagedList"))
-        .add(op!(GET "/v1/algorithms/{owner}/builds", "algorithms", "Builds by algorithm id ({owner} is the UUID)", response = "PagedList"), get(builds))
-        .add(op!(GET "/v1/algorithms/{owner}/builds/{build_id}", "algorithms", "One build by algorithm id", response = "Build"), get(build_one))
-        .add(op!(GET "/v1/algorithms/{owner}/builds/{build_id}/logs", "algorithms", "A build's logs by algorithm id", response = "BuildLogs"), get(build_logs))
-        .add(op!(GET "/v1/algorithms/{owner}/errors", "algorithms", "Failed calls of the last 7 days by algorithm id", response = "AlgorithmErrors"), get(errors))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/errors", "algorithms", "Failed calls of the last 7 days (at most 200), newest first", response = "AlgorithmErrors"), get(errors))
-        .add(op!(POST "/v1/algorithms/{owner}/{algo}/compile", "algorithms", "Build the current artifact: a new immutable build", response = "VersionResponse"), post(compile))
-        .add(op!(POST "/v1/algorithms/{owner}/{algo}/versions", "algorithms", "Publish the newest build with the next semantic version", body = "VersionRequest", response = "VersionResponse"), post(publish))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/versions", "algorithms", "Builds and versions: ?limit&marker&published&callable", response = "PagedList"), get(versions))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/versions/{hash}", "algorithms", "A build or version by its version hash", response = "VersionResponse"), get(version_by_hash))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds", "algorithms", "Builds, newest first: ?limit&marker", response = "PagedList"), get(builds))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds/{build_id}", "algorithms", "One build", response = "Build"), get(build_one))
-        .add(op!(GET "/v1/algorithms/{owner}/{algo}/builds/{build_id}/logs", "algorithms", "A build's logs", response = "BuildLogs"), get(build_logs))
-        .add(op!(POST "/v1/algorithms/{owner}/{algo}/versions/{version}/approve", "approvals", "Approve a pending version (org admins)", body = "Decision"), post(approve))
-        .add(op!(POST "/v1/algorithms/{owner}/{algo}/versions/{version}/reject", "approvals", "Reject a pending version with a reason (org admins)", body = "Decision"), post(reject))
-        .add(op!(GET "/v1/organizations/{org}/pending-versions", "approvals", "Versions waiting for approval (org admins)"), get(pending))
+    r.typed(routes!(compile_by_id))
+        .typed(routes!(publish_by_id, versions_by_id))
+        .typed(routes!(builds_by_id))
+        .typed(routes!(build_one_by_id))
+        .typed(routes!(build_logs_by_id))
+        .typed(routes!(errors_by_id))
+        .typed(routes!(errors))
+        .typed(routes!(compile))
+        .typed(routes!(publish, versions))
+        .typed(routes!(version_by_hash))
+        .typed(routes!(builds))
+        .typed(routes!(build_one))
+        .typed(routes!(build_logs))
+        .typed(routes!(approve))
+        .typed(routes!(reject))
+        .typed(routes!(pending))
 }
