@@ -37,7 +37,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
     match s.hub.store.ping().await {
         Ok(()) => Json(Health {
             status: "ready",
-            store: Some(s.hub.store.backend()),
+            store: Some(s.hub.store.backend().as_str()),
         })
         .into_response(),
         Err(e) => {
@@ -47,7 +47,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {
                     status: "unavailable",
-                    store: Some(s.hub.store.backend()),
+                    store: Some(s.hub.store.backend().as_str()),
                 }),
             )
                 .into_response()

@@ -610,8 +610,10 @@ mod tests {
         let limits = Limits::with_timeout(Duration::from_millis(300));
         assert_eq!(limits.fuel, crate::DEFAULT_FUEL_PER_SEC / 10 * 3);
         match run_busy_loop(&limits).await {
+            // (On a loaded machine the deadline may pass before the guest
+            // has run much, or at all: only "before its fuel ends" is asked.)
             CallError::Timeout { fuel_used, .. } => {
-                assert!(fuel_used > 0 && fuel_used < limits.fuel, "{fuel_used}");
+                assert!(fuel_used < limits.fuel, "{fuel_used}");
             }
             other => panic!("expected a timeout, got {other:?}"),
         }

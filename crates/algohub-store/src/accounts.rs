@@ -10,6 +10,7 @@ use crate::db::{AnyQuery, WriteTx, col, db_err, flag, page_limit};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
+use algohub_core::store::Constraint;
 use algohub_core::store::{AccountStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -424,9 +425,7 @@ impl AccountStore for SqlStore {
         .map_err(db_err)?;
         if let Some(r) = sole {
             let org: String = col(&r, "name")?;
-            return Err(StoreError::Conflict {
-                constraint: format!("last_admin:{org}"),
-            });
+            return Err(StoreError::conflict(Constraint::LastAdminOf { org }));
         }
         tx.lock_cluster_admins().await?;
         tx.require_other_cluster_admin(id).await?;

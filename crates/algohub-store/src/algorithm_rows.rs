@@ -4,7 +4,7 @@
 
 use crate::db::{col, json};
 use algohub_core::model::*;
-use algohub_core::store::StoreResult;
+use algohub_core::store::{StoreError, StoreResult};
 use sqlx::any::AnyRow;
 
 macro_rules! algo_select {
@@ -94,7 +94,11 @@ pub(crate) fn version_from_row(r: &AnyRow) -> StoreResult<Version> {
         },
         git_hash: col(r, "git_hash")?,
         artifact_digest: col(r, "artifact_digest")?,
-        callability: col(r, "callability")?,
+        callability: {
+            let raw: String = col(r, "callability")?;
+            Callability::parse(&raw)
+                .ok_or_else(|| StoreError::Other(format!("bad callability {raw:?}")))?
+        },
         status: VersionStatus::parse(&status),
         release_notes: col(r, "release_notes")?,
         sample_input: col(r, "sample_input")?,

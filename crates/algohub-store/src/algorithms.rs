@@ -22,6 +22,7 @@ use crate::algorithm_rows::{
 use crate::db::{RowLock, WriteTx, col, conflict, db_err};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
+use algohub_core::store::Constraint;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -47,7 +48,7 @@ async fn require_app_of(tx: &mut WriteTx<'_>, app: AppId, owner: AccountId) -> S
         .map_err(db_err)?
         .ok_or(StoreError::NotFound)?;
     if col::<AccountId>(&row, "owner_id")? != owner {
-        return Err(conflict("app_owner"));
+        return Err(conflict(Constraint::AppOwner));
     }
     Ok(())
 }
@@ -386,11 +387,11 @@ impl AlgorithmStore for SqlStore {
         .fetch_optional(tx.conn())
         .await
         .map_err(db_err)?
-        .ok_or_else(|| conflict("no_new_build"))?;
+        .ok_or_else(|| conflict(Constraint::NoNewBuild))?;
         let newest_id: i64 = col(&newest, "id")?;
         let published: Option<i64> = col(&newest, "version_id")?;
         if newest_id != v.build_id || published.is_some() {
-            return Err(conflict("no_new_build"));
+            return Err(conflict(Constraint::NoNewBuild));
         }
         let git_hash: String = col(&newest, "commit_sha")?;
         let digest: String = col(&newest, "artifact_digest")?;
@@ -407,7 +408,7 @@ impl AlgorithmStore for SqlStore {
         .bind(v.semver.patch)
         .bind(&git_hash)
         .bind(&digest)
-        .bind(&v.callability)
+        .bind(v.callability.as_str())
         .bind(status.as_str())
         .bind(&v.release_notes)
         .bind(v.sample_input.clone())
@@ -480,7 +481,7 @@ impl AlgorithmStore for SqlStore {
         .map_err(db_err)?;
         if done.rows_affected() == 0 {
             version_in(&mut tx, version).await?;
-            return Err(conflict("not_pending"));
+            return Err(conflict(Constraint::NotPending));
         }
         tx.event(
             if approve {

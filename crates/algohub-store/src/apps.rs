@@ -16,6 +16,7 @@ use crate::algorithms::{algorithm_in, version_in};
 use crate::db::{AnyQuery, RowLock, WriteTx, col, conflict, db_err, flag, new_uuid};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
+use algohub_core::store::Constraint;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -251,7 +252,7 @@ impl AppStore for SqlStore {
         tx.lock_app(id, RowLock::Update).await?;
         let app = app_in(&mut tx, id).await?;
         if app.owner_id != from {
-            return Err(conflict("app_moved"));
+            return Err(conflict(Constraint::AppMoved));
         }
         require_live_account(&mut tx, new_owner).await?;
         // The app's live algorithms move with it, under their names: refused
@@ -273,7 +274,7 @@ impl AppStore for SqlStore {
                 .iter()
                 .map(|r| col::<String>(r, "name"))
                 .collect::<StoreResult<Vec<_>>>()?;
-            return Err(conflict(&format!("algorithm_name:{}", names.join(","))));
+            return Err(conflict(Constraint::AlgorithmNamesTaken { names }));
         }
         drop_grants(&mut tx, id).await?;
         let now = now_millis();

@@ -12,7 +12,7 @@ use crate::{Dialect, SqlStore};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::{Millis, now_millis};
 use algohub_core::roles::{AppRole, OrgRole};
-use algohub_core::store::{ChangeKind, StoreError, StoreResult};
+use algohub_core::store::{ChangeKind, Constraint, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 use sqlx::error::ErrorKind;
@@ -30,63 +30,87 @@ const CLUSTER_ADMINS_LOCK: i64 = 727_274;
 
 /// Known unique constraints: (PostgreSQL constraint name, SQLite "table.columns",
 /// the name reported in `StoreError::Conflict`).
-const UNIQUE_CONSTRAINTS: &[(&str, &str, &str)] = &[
-    ("accounts_name_key", "accounts.name", "account_name"),
-    ("accounts_uuid_key", "accounts.uuid", "account_uuid"),
-    ("users_email_key", "users.email", "user_email"),
-    ("org_types_name_key", "org_types.name", "org_type_name"),
-    ("org_types_pkey", "org_types.id", "org_type_id"),
+const UNIQUE_CONSTRAINTS: &[(&str, &str, Constraint)] = &[
+    (
+        "accounts_name_key",
+        "accounts.name",
+        Constraint::AccountName,
+    ),
+    (
+        "accounts_uuid_key",
+        "accounts.uuid",
+        Constraint::AccountUuid,
+    ),
+    ("users_email_key", "users.email", Constraint::UserEmail),
+    (
+        "org_types_name_key",
+        "org_types.name",
+        Constraint::OrgTypeName,
+    ),
+    ("org_types_pkey", "org_types.id", Constraint::OrgTypeId),
     (
         "memberships_pkey",
         "memberships.org_id, memberships.user_id",
-        "membership",
+        Constraint::Membership,
     ),
-    ("invitations_pkey", "invitations.id", "invitation_id"),
+    (
+        "invitations_pkey",
+        "invitations.id",
+        Constraint::InvitationId,
+    ),
     (
         "invitations_token_digest_key",
         "invitations.token_digest",
-        "invitation_token",
+        Constraint::InvitationToken,
     ),
-    ("apps_uuid_key", "apps.uuid", "app_uuid"),
+    ("apps_uuid_key", "apps.uuid", Constraint::AppUuid),
     (
         "algorithms_owner_name_key",
         "algorithms.owner_id, algorithms.name_lower",
-        "algorithm_name",
+        Constraint::AlgorithmName,
     ),
     (
         "versions_semver_key",
         "versions.algorithm_id, versions.major, versions.minor, versions.patch",
-        "version_exists",
+        Constraint::VersionExists,
     ),
-    ("versions_build_key", "versions.build_id", "no_new_build"),
+    (
+        "versions_build_key",
+        "versions.build_id",
+        Constraint::NoNewBuild,
+    ),
     (
         "apps_owner_name_key",
         "apps.owner_id, apps.name_lower",
-        "app_name",
+        Constraint::AppName,
     ),
     (
         "app_pins_pkey",
         "app_pins.user_id, app_pins.app_id",
-        "app_pin",
+        Constraint::AppPin,
     ),
-    ("teams_uuid_key", "teams.uuid", "team_uuid"),
+    ("teams_uuid_key", "teams.uuid", Constraint::TeamUuid),
     (
         "teams_org_name_key",
         "teams.org_id, teams.name_lower",
-        "team_name",
+        Constraint::TeamName,
     ),
     (
         "team_members_pkey",
         "team_members.team_id, team_members.user_id",
-        "team_member",
+        Constraint::TeamMember,
     ),
     (
         "team_apps_pkey",
         "team_apps.team_id, team_apps.app_id",
-        "team_app",
+        Constraint::TeamApp,
     ),
-    ("api_keys_uuid_key", "api_keys.uuid", "key_uuid"),
-    ("api_keys_digest_key", "api_keys.digest", "key_digest"),
+    ("api_keys_uuid_key", "api_keys.uuid", Constraint::KeyUuid),
+    (
+        "api_keys_digest_key",
+        "api_keys.digest",
+        Constraint::KeyDigest,
+    ),
 ];
 
 /// Maps a sqlx error: unique violations become `Conflict` with a readable
@@ -109,12 +133,15 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Other(e.to_string())
 }
 
-fn constraint_name(pg_constraint: Option<&str>, message: &str) -> String {
+fn constraint_name(pg_constraint: Option<&str>, message: &str) -> Constraint {
     if let Some(c) = pg_constraint {
         return UNIQUE_CONSTRAINTS
             .iter()
             .find(|(pg, _, _)| *pg == c)
-            .map_or_else(|| c.to_string(), |(_, _, name)| (*name).to_string());
+            .map_or_else(
+                || Constraint::Other(c.to_string()),
+                |(_, _, name)| name.clone(),
+            );
     }
     // SQLite: "UNIQUE constraint failed: table.col[, table.col]"
     let columns = message
@@ -124,13 +151,14 @@ fn constraint_name(pg_constraint: Option<&str>, message: &str) -> String {
     UNIQUE_CONSTRAINTS
         .iter()
         .find(|(_, sqlite, _)| *sqlite == columns)
-        .map_or_else(|| columns.to_string(), |(_, _, name)| (*name).to_string())
+        .map_or_else(
+            || Constraint::Other(columns.to_string()),
+            |(_, _, name)| name.clone(),
+        )
 }
 
-pub(crate) fn conflict(constraint: &str) -> StoreError {
-    StoreError::Conflict {
-        constraint: constraint.to_string(),
-    }
+pub(crate) fn conflict(constraint: Constraint) -> StoreError {
+    StoreError::Conflict { constraint }
 }
 
 /// Reads one column.
@@ -296,7 +324,7 @@ impl WriteTx<'_> {
         .await
         .map_err(db_err)?;
         if col::<i64>(&row, "n")? == 0 {
-            return Err(conflict("last_cluster_admin"));
+            return Err(conflict(Constraint::LastClusterAdmin));
         }
         Ok(())
     }
@@ -490,19 +518,22 @@ mod tests {
     fn constraint_names_are_readable() {
         assert_eq!(
             constraint_name(Some("accounts_name_key"), ""),
-            "account_name"
+            Constraint::AccountName
         );
         assert_eq!(
             constraint_name(None, "UNIQUE constraint failed: users.email"),
-            "user_email"
+            Constraint::UserEmail
         );
         assert_eq!(
             constraint_name(
                 None,
                 "(code: 2067) UNIQUE constraint failed: memberships.org_id, memberships.user_id"
             ),
-            "membership"
+            Constraint::Membership
         );
-        assert_eq!(constraint_name(Some("other_key"), ""), "other_key");
+        assert_eq!(
+            constraint_name(Some("other_key"), ""),
+            Constraint::Other("other_key".into())
+        );
     }
 }

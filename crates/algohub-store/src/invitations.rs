@@ -13,6 +13,7 @@ use crate::members::{insert_membership, membership_in};
 use crate::outbox::withdraw_closed_invitation_emails;
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
+use algohub_core::store::Constraint;
 use algohub_core::store::{InvitationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -212,10 +213,10 @@ impl InvitationStore for SqlStore {
         let mut tx = self.write(ctx).await?;
         let inv = invitation_in(&mut tx, id).await?;
         if inv.status != InvitationStatus::Pending {
-            return Err(conflict("invitation_closed"));
+            return Err(conflict(Constraint::InvitationClosed));
         }
         if inv.expires_at <= now {
-            return Err(conflict("invitation_expired"));
+            return Err(conflict(Constraint::InvitationExpired));
         }
         require_live(&mut tx, inv.org_id, AccountKind::Org).await?;
         require_live(&mut tx, user, AccountKind::User).await?;
@@ -231,7 +232,7 @@ impl InvitationStore for SqlStore {
         .await
         .map_err(db_err)?;
         if updated.rows_affected() == 0 {
-            return Err(conflict("invitation_closed"));
+            return Err(conflict(Constraint::InvitationClosed));
         }
         insert_membership(&mut tx, inv.org_id, user, inv.role, None).await?;
         withdraw_closed_invitation_emails(&mut tx, now).await?;
@@ -275,7 +276,7 @@ impl InvitationStore for SqlStore {
             .await
             .map_err(db_err)?;
         if updated.rows_affected() == 0 {
-            return Err(conflict("invitation_closed"));
+            return Err(conflict(Constraint::InvitationClosed));
         }
         withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.event(

@@ -92,8 +92,11 @@ impl Store for SqlStore {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn backend(&self) -> &'static str {
-        self.dialect.as_str()
+    fn backend(&self) -> algohub_core::store::Backend {
+        match self.dialect {
+            Dialect::Sqlite => algohub_core::store::Backend::Sqlite,
+            Dialect::Postgres => algohub_core::store::Backend::Postgres,
+        }
     }
 
     async fn cluster_secret(&self, name: &str, candidate: &str) -> StoreResult<String> {

@@ -12,6 +12,7 @@ use crate::db::{WriteTx, col, conflict, db_err, org_role, page_limit};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
+use algohub_core::store::Constraint;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
 use sqlx::any::AnyRow;
 
@@ -94,9 +95,7 @@ pub(crate) async fn insert_membership(
         .map_err(db_err)?;
         let n: i64 = col(&row, "n")?;
         if n >= i64::from(tx.max_orgs_per_user) {
-            return Err(StoreError::Conflict {
-                constraint: "org_limit".into(),
-            });
+            return Err(StoreError::conflict(Constraint::OrgLimit));
         }
     }
     sqlx::query("INSERT INTO memberships (org_id, user_id, role, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
@@ -244,7 +243,7 @@ impl SqlStore {
             && !stays_permanent_admin
             && other_admins(&mut tx, org, user).await? == 0
         {
-            return Err(conflict("last_admin"));
+            return Err(conflict(Constraint::LastAdmin));
         }
         sqlx::query(
             "UPDATE memberships SET role = $1, expires_at = $2 WHERE org_id = $3 AND user_id = $4",
@@ -284,7 +283,7 @@ impl SqlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         if current.role == OrgRole::Admin && other_admins(&mut tx, org, user).await? == 0 {
-            return Err(conflict("last_admin"));
+            return Err(conflict(Constraint::LastAdmin));
         }
         remove_membership(&mut tx, org, user, now).await?;
         tx.event(

@@ -5,6 +5,7 @@ use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, json, new_uuid, page_limit};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
+use algohub_core::store::Constraint;
 use algohub_core::store::{NotificationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -133,7 +134,7 @@ impl NotificationStore for SqlStore {
             .await
             .map_err(db_err)?;
         if exists.is_some() {
-            return Err(crate::db::conflict("invite_code"));
+            return Err(crate::db::conflict(Constraint::InviteCode));
         }
         sqlx::query(
             "INSERT INTO invite_codes (code, signup_credits, comments, expires_at, created_at, created_by) \

@@ -12,6 +12,7 @@ use crate::db::{AnyQuery, col, conflict, db_err, flag, new_uuid, page_limit};
 use algohub_core::audit::AuditContext;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
+use algohub_core::store::Constraint;
 use algohub_core::store::{ChangeKind, OrgStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -111,7 +112,7 @@ impl OrgStore for SqlStore {
             .await
             .map_err(db_err)?;
         if used.is_some() {
-            return Err(conflict("org_type_in_use"));
+            return Err(conflict(Constraint::OrgTypeInUse));
         }
         sqlx::query("DELETE FROM org_types WHERE id = $1")
             .bind(&id)

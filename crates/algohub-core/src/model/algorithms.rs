@@ -6,6 +6,34 @@ use serde::Serialize;
 
 pub type AlgoId = i64;
 
+/// Who may call a published version (`algorithm_callability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Callability {
+    /// Anyone with an API key.
+    Public,
+    /// The owner, and the owning organization's members.
+    Private,
+}
+
+impl Callability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Callability::Public => "public",
+            Callability::Private => "private",
+        }
+    }
+
+    /// `public` or `private`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "public" => Some(Callability::Public),
+            "private" => Some(Callability::Private),
+            _ => None,
+        }
+    }
+}
+
 /// Where an algorithm runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,8 +160,7 @@ pub struct Version {
     pub semver: SemVer,
     pub git_hash: String,
     pub artifact_digest: String,
-    /// `public` or `private`.
-    pub callability: String,
+    pub callability: Callability,
     pub status: VersionStatus,
     pub release_notes: String,
     pub sample_input: Option<String>,
@@ -156,7 +183,7 @@ pub struct NewVersion {
     pub algorithm_id: AlgoId,
     pub build_id: i64,
     pub semver: SemVer,
-    pub callability: String,
+    pub callability: Callability,
     pub release_notes: String,
     pub sample_input: Option<String>,
     pub sample_output: Option<String>,

@@ -152,11 +152,9 @@ impl Hub {
             .delete_user(&ctx.audit, account.id, ctx.account_id())
             .await
             .map_err(|e| match e {
-                crate::store::StoreError::Conflict { ref constraint }
-                    if constraint == "last_cluster_admin" =>
-                {
-                    super::admin::last_admin(e)
-                }
+                crate::store::StoreError::Conflict {
+                    constraint: crate::store::Constraint::LastClusterAdmin,
+                } => super::admin::last_admin(e),
                 e => conflict(e, "user"),
             })?;
         self.after_write().await;

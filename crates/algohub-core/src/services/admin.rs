@@ -12,12 +12,12 @@ use crate::store::{ExportRender, ExportUser, MakeExportRender};
 /// The refusal when a change would leave no active cluster admin.
 pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
     match e {
-        crate::store::StoreError::Conflict { constraint } if constraint == "last_cluster_admin" => {
-            Error::new(
-                Code::Conflict,
-                "this is the only active cluster admin; add another admin first",
-            )
-        }
+        crate::store::StoreError::Conflict {
+            constraint: crate::store::Constraint::LastClusterAdmin,
+        } => Error::new(
+            Code::Conflict,
+            "this is the only active cluster admin; add another admin first",
+        ),
         other => other.into(),
     }
 }

@@ -10,7 +10,7 @@ use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Algorithm, Artifact, Build, NewAlgorithm, RuntimeKind};
 use crate::policy::{Action, Resource};
-use crate::store::StoreError;
+use crate::store::{Constraint, StoreError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -290,15 +290,15 @@ impl Hub {
             .create_algorithm(&ctx.audit, &new)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { constraint } if constraint == "algorithm_name" => {
-                    Error::new(
-                        Code::NameTaken,
-                        format!("{owner} already has an algorithm named {name}"),
-                    )
-                }
-                StoreError::Conflict { constraint } if constraint == "app_owner" => {
-                    app_moved(owner, app.unwrap_or_default())
-                }
+                StoreError::Conflict {
+                    constraint: Constraint::AlgorithmName,
+                } => Error::new(
+                    Code::NameTaken,
+                    format!("{owner} already has an algorithm named {name}"),
+                ),
+                StoreError::Conflict {
+                    constraint: Constraint::AppOwner,
+                } => app_moved(owner, app.unwrap_or_default()),
                 other => conflict(other, "algorithm"),
             })?;
         self.after_write().await;
@@ -410,7 +410,9 @@ impl Hub {
             .await
             .map_err(|e| match e {
                 // The app or the algorithm was transferred after the check.
-                StoreError::Conflict { constraint } if constraint == "app_owner" => Error::new(
+                StoreError::Conflict {
+                    constraint: Constraint::AppOwner,
+                } => Error::new(
                     Code::Conflict,
                     format!(
                         "{}/{} and app {} no longer have the same owner (one of them was \

@@ -7,7 +7,7 @@ use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, App, AppSort};
 use crate::names::ResourceName;
 use crate::policy::{Action, Resource};
-use crate::store::StoreError;
+use crate::store::{Constraint, StoreError};
 
 fn app_not_found(owner: &str, name: &str) -> Error {
     Error::new(Code::AppNotFound, format!("app {owner}/{name} not found"))
@@ -180,19 +180,27 @@ impl Hub {
             .await
             .map_err(|e| match e {
                 // Another transfer of it committed after this one's checks.
-                StoreError::Conflict { constraint } if constraint == "app_moved" => Error::new(
+                StoreError::Conflict {
+                    constraint: Constraint::AppMoved,
+                } => Error::new(
                     Code::Conflict,
                     format!(
                         "app {owner}/{name} was moved by another request meanwhile; \
                          nothing was transferred"
                     ),
                 ),
-                StoreError::Conflict { constraint } if constraint.starts_with("algorithm_name") => {
+                StoreError::Conflict {
+                    constraint:
+                        constraint
+                        @ (Constraint::AlgorithmName | Constraint::AlgorithmNamesTaken { .. }),
+                } => {
                     // With the names when the store's check found them; the
                     // unique index (a name taken meanwhile) names none.
-                    let taken = match constraint.strip_prefix("algorithm_name:") {
-                        Some(names) => format!("algorithms named {}", names.replace(',', ", ")),
-                        None => "an algorithm named like one in this app".to_string(),
+                    let taken = match constraint {
+                        Constraint::AlgorithmNamesTaken { names } => {
+                            format!("algorithms named {}", names.join(", "))
+                        }
+                        _ => "an algorithm named like one in this app".to_string(),
                     };
                     Error::new(
                         Code::NameTaken,

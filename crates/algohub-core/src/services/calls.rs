@@ -129,7 +129,10 @@ impl Hub {
                 .await
                 .ok()?
                 .iter()
-                .any(|v| v.status == VersionStatus::Published && v.callability == "public");
+                .any(|v| {
+                    v.status == VersionStatus::Published
+                        && v.callability == crate::model::Callability::Public
+                });
         visible.then_some((algo.owner_name, algo.name))
     }
 

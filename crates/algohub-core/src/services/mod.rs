@@ -61,7 +61,7 @@ use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, AccountKind, AccountRef, Millis};
 use crate::policy::{Action, PolicyEngine, Resource};
-use crate::store::{Store, StoreError};
+use crate::store::{Constraint, Store, StoreError};
 use std::sync::Arc;
 
 /// Cluster settings the services need.
@@ -190,7 +190,8 @@ impl Hub {
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
         // Slots live in the database only when several nodes may share it.
-        let shared = (store.backend() == "postgres").then_some(settings.call_slot_lease);
+        let shared = (store.backend() == crate::store::Backend::Postgres)
+            .then_some(settings.call_slot_lease);
         let admission =
             admission::Admission::new(store.clone(), settings.default_work_limit, shared);
         let meter = if settings.metering {
@@ -367,49 +368,48 @@ impl Hub {
 
 /// Maps a store conflict to a domain error, naming what clashed.
 pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
-    match e {
-        StoreError::Conflict { constraint } => {
-            if let Some(org) = constraint.strip_prefix("last_admin:") {
-                Error::new(
-                    Code::LastAdmin,
-                    format!(
-                        "this is the only admin of organization {org:?}; name another admin first"
-                    ),
-                )
-            } else if constraint == "org_limit" {
-                Error::new(
-                    Code::OrgLimit,
-                    "this user already belongs to the most organizations this cluster allows; leave one first",
-                )
-            } else if constraint == "last_admin" {
-                Error::new(
-                    Code::LastAdmin,
-                    "an organization must keep at least one admin; name another admin first",
-                )
-            } else if constraint.contains("email") {
-                Error::new(
-                    Code::EmailTaken,
-                    "that email address is already used by an account",
-                )
-            } else if constraint.contains("name") {
-                Error::new(Code::NameTaken, format!("{what} is already taken"))
-            } else if constraint.contains("membership") {
-                Error::new(Code::AlreadyMember, "already a member of this organization")
-            } else if constraint.contains("invitation_expired") {
-                Error::new(Code::InvitationExpired, "this invitation has expired")
-            } else if constraint.contains("invitation") {
-                Error::new(
-                    Code::InvitationClosed,
-                    "this invitation is no longer pending",
-                )
-            } else {
-                Error::new(
-                    Code::Conflict,
-                    format!("{what} conflicts with existing data ({constraint})"),
-                )
-            }
+    let StoreError::Conflict { constraint } = e else {
+        return e.into();
+    };
+    match constraint {
+        Constraint::LastAdminOf { org } => Error::new(
+            Code::LastAdmin,
+            format!("this is the only admin of organization {org:?}; name another admin first"),
+        ),
+        Constraint::OrgLimit => Error::new(
+            Code::OrgLimit,
+            "this user already belongs to the most organizations this cluster allows; leave one first",
+        ),
+        Constraint::LastAdmin => Error::new(
+            Code::LastAdmin,
+            "an organization must keep at least one admin; name another admin first",
+        ),
+        Constraint::UserEmail => Error::new(
+            Code::EmailTaken,
+            "that email address is already used by an account",
+        ),
+        Constraint::AccountName
+        | Constraint::OrgTypeName
+        | Constraint::AppName
+        | Constraint::AlgorithmName
+        | Constraint::AlgorithmNamesTaken { .. }
+        | Constraint::TeamName => Error::new(Code::NameTaken, format!("{what} is already taken")),
+        Constraint::Membership => {
+            Error::new(Code::AlreadyMember, "already a member of this organization")
         }
-        other => other.into(),
+        Constraint::InvitationExpired => {
+            Error::new(Code::InvitationExpired, "this invitation has expired")
+        }
+        Constraint::InvitationId | Constraint::InvitationToken | Constraint::InvitationClosed => {
+            Error::new(
+                Code::InvitationClosed,
+                "this invitation is no longer pending",
+            )
+        }
+        other => Error::new(
+            Code::Conflict,
+            format!("{what} conflicts with existing data ({other})"),
+        ),
     }
 }
 

@@ -104,11 +104,12 @@ impl Hub {
             .first()
             .map(|v| v.semver);
         let semver = bump(previous, &version_type)?;
+        // The settings were checked (`algorithm_callability` is one of these).
         let callability = settings
             .get("algorithm_callability")
             .and_then(Value::as_str)
-            .unwrap_or("private")
-            .to_string();
+            .and_then(crate::model::Callability::parse)
+            .unwrap_or(crate::model::Callability::Private);
         let new = NewVersion {
             uuid: uuid::Uuid::new_v4().to_string(),
             algorithm_id: algo.id,

@@ -67,7 +67,7 @@ pub(super) fn version_info(entry: Option<&VersionEntry>) -> VersionInfo {
         vi.version_uuid = Some(v.uuid.clone());
         vi.release_notes = Some(v.release_notes.clone());
         vi.status = Some(v.status.as_str());
-        vi.callability = Some(v.callability.clone());
+        vi.callability = Some(v.callability.as_str().to_string());
         vi.sample_input = v.sample_input.clone();
         vi.sample_output = v.sample_output.clone();
     }

@@ -215,7 +215,7 @@ async fn versions(
             callable.is_none_or(|want| {
                 e.version
                     .as_ref()
-                    .is_some_and(|v| v.callability == "public")
+                    .is_some_and(|v| v.callability == algohub_core::model::Callability::Public)
                     == want
             })
         })

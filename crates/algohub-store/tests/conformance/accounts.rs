@@ -14,9 +14,9 @@ pub async fn migrations_are_idempotent(s: Arc<SqlStore>) {
     assert_eq!(s.count_users().await.unwrap(), 0);
     s.ping().await.unwrap();
     let expected = if s.dialect() == Dialect::Sqlite {
-        "sqlite"
+        Backend::Sqlite
     } else {
-        "postgres"
+        Backend::Postgres
     };
     assert_eq!(s.backend(), expected);
     assert_eq!(s.load_policy_snapshot().await.unwrap().seq, 0);
@@ -33,14 +33,14 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
     same_name.email = "other@example.com".to_string();
     assert_eq!(
         conflict(s.create_user(&cli(), &same_name).await),
-        "account_name"
+        Constraint::AccountName
     );
 
     let mut same_email = new_user("bob");
     same_email.email = "Alice@Example.COM".to_string();
     assert_eq!(
         conflict(s.create_user(&cli(), &same_email).await),
-        "user_email"
+        Constraint::UserEmail
     );
 
     // Orgs share the namespace with users.
@@ -54,7 +54,7 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
     };
     assert_eq!(
         conflict(s.create_org(&cli(), &new_org, alice.id).await),
-        "account_name"
+        Constraint::AccountName
     );
 
     assert_eq!(s.get_user_by_name("ALICE").await.unwrap().id, alice.id);
@@ -102,13 +102,13 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
     again.email = "new@example.com".to_string();
     assert_eq!(
         conflict(s.create_user(&cli(), &again).await),
-        "account_name"
+        Constraint::AccountName
     );
     let mut email_again = new_user("carol2");
     email_again.email = "carol@example.com".to_string();
     assert_eq!(
         conflict(s.create_user(&cli(), &email_again).await),
-        "user_email"
+        Constraint::UserEmail
     );
 
     let names: Vec<String> = s
@@ -166,7 +166,7 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
     };
     assert_eq!(
         conflict(s.update_user(&cli(), erin.id, &clash).await),
-        "user_email"
+        Constraint::UserEmail
     );
 
     let seq = last_seq(&s).await;

@@ -39,7 +39,7 @@ pub fn new_version(algo: &Algorithm, build: &Build, minor: i64) -> NewVersion {
             minor,
             patch: 0,
         },
-        callability: "public".into(),
+        callability: Callability::Public,
         release_notes: "n".into(),
         sample_input: None,
         sample_output: None,
@@ -71,7 +71,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
             s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
                 .await
         ),
-        "algorithm_name"
+        Constraint::AlgorithmName
     );
     assert_eq!(
         s.get_algorithm_by_uuid(&algo.uuid).await.unwrap().id,

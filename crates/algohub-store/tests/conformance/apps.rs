@@ -37,7 +37,7 @@ pub async fn create_list_search_sort(s: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(
         conflict(s.create_app(&cli(), ann.id, "ALPHA", "", ann.id).await),
-        "app_name"
+        Constraint::AppName
     );
     not_found(s.create_app(&cli(), 9999, "x", "", ann.id).await);
     assert_eq!(s.get_app(ann.id, "ZETA").await.unwrap().id, first.id);
@@ -106,7 +106,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     assert_ne!(copy.uuid, app.uuid);
     assert_eq!(
         conflict(s.duplicate_app(&cli(), app.id, "HELLO", ann.id).await),
-        "app_name"
+        Constraint::AppName
     );
     not_found(s.duplicate_app(&cli(), 9999, "x", ann.id).await);
 
@@ -128,7 +128,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
             s.transfer_app(&cli(), app.id, ann.id, acme.id, "Taken", ann.id)
                 .await
         ),
-        "app_name"
+        Constraint::AppName
     );
     let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
     let org_app = s
@@ -260,7 +260,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
                     minor: 1,
                     patch: 0,
                 },
-                callability: "public".into(),
+                callability: Callability::Public,
                 release_notes: String::new(),
                 sample_input: None,
                 sample_output: None,
@@ -284,7 +284,9 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
             s.transfer_app(&cli(), app.id, ann.id, beta.id, "lab", ann.id)
                 .await
         ),
-        "algorithm_name:Model"
+        Constraint::AlgorithmNamesTaken {
+            names: vec!["Model".into()]
+        }
     );
     assert!(changes_after(&s, seq).await.is_empty());
     assert_eq!(s.get_app_by_id(app.id).await.unwrap().owner_id, ann.id);
@@ -423,7 +425,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             s.transfer_app(&cli(), lab.id, beta.id, acme.id, "lab", ann.id)
                 .await
         ),
-        "app_moved"
+        Constraint::AppMoved
     );
     assert!(changes_after(&s, seq).await.is_empty());
     assert_eq!(s.get_app_by_id(lab.id).await.unwrap().owner_id, ann.id);
@@ -472,7 +474,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             )
             .await
         ),
-        "app_owner"
+        Constraint::AppOwner
     );
     not_found(s.get_algorithm(ann.id, "late").await);
     let settings = solo.settings.clone();
@@ -487,7 +489,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             )
             .await
         ),
-        "app_owner"
+        Constraint::AppOwner
     );
     assert!(changes_after(&s, seq).await.is_empty());
     assert_eq!(s.get_algorithm_by_id(solo.id).await.unwrap().app_id, None);

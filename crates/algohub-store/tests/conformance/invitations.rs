@@ -30,7 +30,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     };
     assert_eq!(
         conflict(s.create_invitation(&cli(), &same_id, &[]).await),
-        "invitation_id"
+        Constraint::InvitationId
     );
     let same_token = NewInvitation {
         id: "another".to_string(),
@@ -38,7 +38,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     };
     assert_eq!(
         conflict(s.create_invitation(&cli(), &same_token, &[]).await),
-        "invitation_token"
+        Constraint::InvitationToken
     );
 
     let found = s
@@ -90,14 +90,14 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
             s.accept_invitation(&cli(), &inv.id, ben.id, 3, now + 2)
                 .await
         ),
-        "invitation_closed"
+        Constraint::InvitationClosed
     );
     assert_eq!(
         conflict(
             s.accept_invitation(&cli(), &inv.id, cat.id, 3, now + 2)
                 .await
         ),
-        "invitation_closed"
+        Constraint::InvitationClosed
     );
     assert!(
         s.list_pending_invitations(acme.id)
@@ -152,7 +152,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
             s.accept_invitation(&cli(), &again.id, ben.id, 1, now + 1)
                 .await
         ),
-        "membership"
+        Constraint::Membership
     );
     assert_eq!(
         s.get_invitation(&again.id).await.unwrap().status,
@@ -191,11 +191,11 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
             s.close_invitation(&cli(), &a.id, InvitationStatus::Rescinded, now)
                 .await
         ),
-        "invitation_closed"
+        Constraint::InvitationClosed
     );
     assert_eq!(
         conflict(s.accept_invitation(&cli(), &a.id, ben.id, 1, now).await),
-        "invitation_closed"
+        Constraint::InvitationClosed
     );
 
     let b = s
@@ -230,7 +230,7 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
             s.accept_invitation(&cli(), &c.id, ben.id, 1, now + 10)
                 .await
         ),
-        "invitation_expired"
+        Constraint::InvitationExpired
     );
     let d = s
         .create_invitation(
@@ -252,7 +252,7 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
     assert_eq!(s.expire_invitations(&cli(), now + 10).await.unwrap(), 0);
     assert_eq!(
         conflict(s.accept_invitation(&cli(), &c.id, ben.id, 1, now).await),
-        "invitation_closed"
+        Constraint::InvitationClosed
     );
     let history = s
         .list_invitations_for_user(ben.id, "ben@example.com")
@@ -332,7 +332,7 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
     };
     assert_eq!(
         conflict(s.create_invitation(&cli(), &dup, &[msg2]).await),
-        "invitation_id"
+        Constraint::InvitationId
     );
     assert_eq!(s.list_outbox(false, 10).await.unwrap().len(), 1);
 

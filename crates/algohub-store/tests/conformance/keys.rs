@@ -37,7 +37,7 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
             s.create_key(&cli(), &new_key("u1", KeyKind::User, ann.id, None, ann.id))
                 .await
         ),
-        "key_digest"
+        Constraint::KeyDigest
     );
     not_found(
         s.create_key(&cli(), &new_key("x", KeyKind::User, 9999, None, ann.id))

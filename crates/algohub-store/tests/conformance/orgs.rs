@@ -48,7 +48,7 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
             s.add_member(&cli(), acme.id, ben.id, OrgRole::Admin, None)
                 .await
         ),
-        "membership"
+        Constraint::Membership
     );
     not_found(
         s.add_member(&cli(), acme.id, 9999, OrgRole::Viewer, None)
@@ -123,7 +123,7 @@ pub async fn org_types(s: Arc<SqlStore>) {
     assert_eq!(gold.name, "gold");
     assert_eq!(
         conflict(s.create_org_type(&cli(), "gold").await),
-        "org_type_name"
+        Constraint::OrgTypeName
     );
     let names: Vec<String> = s
         .list_org_types()
@@ -140,7 +140,7 @@ pub async fn org_types(s: Arc<SqlStore>) {
     org(&s, "acme", ann.id).await;
     assert_eq!(
         conflict(s.delete_org_type(&cli(), "basic").await),
-        "org_type_in_use"
+        Constraint::OrgTypeInUse
     );
     let bad = NewOrg {
         name: "badtype".to_string(),
@@ -164,15 +164,15 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
             s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Contributor, None)
                 .await
         ),
-        "last_admin"
+        Constraint::LastAdmin
     );
     assert_eq!(
         conflict(s.remove_member(&cli(), acme.id, ann.id).await),
-        "last_admin"
+        Constraint::LastAdmin
     );
     assert_eq!(
         conflict(s.delete_user(&cli(), ann.id, ann.id).await),
-        "last_admin:acme"
+        Constraint::LastAdminOf { org: "acme".into() }
     );
     assert_eq!(
         s.get_user(ann.id).await.unwrap().status,
@@ -199,7 +199,7 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(
         conflict(s.remove_member(&cli(), acme.id, ben.id).await),
-        "last_admin"
+        Constraint::LastAdmin
     );
     s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Admin, None)
         .await
@@ -374,7 +374,7 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
     assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_none());
     assert_eq!(
         conflict(s.create_user(&cli(), &new_user("acme")).await),
-        "account_name"
+        Constraint::AccountName
     );
     not_found(s.delete_org(&cli(), acme.id, ann.id).await);
     // The last-admin rule no longer binds ann to a deleted org.
@@ -408,7 +408,9 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
     while let Some(r) = tasks.join_next().await {
         match r.unwrap() {
             Ok(_) => ok += 1,
-            Err(StoreError::Conflict { constraint }) if constraint == "org_limit" => refused += 1,
+            Err(StoreError::Conflict {
+                constraint: Constraint::OrgLimit,
+            }) => refused += 1,
             Err(e) => panic!("unexpected error: {e:?}"),
         }
     }
@@ -429,7 +431,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
             owner.id,
         )
         .await;
-    assert_eq!(conflict(refused), "org_limit");
+    assert_eq!(conflict(refused), Constraint::OrgLimit);
     // Lifting the limit lets the user join an org that refused them, and the
     // owner create one more.
     s.set_max_orgs_per_user(None);

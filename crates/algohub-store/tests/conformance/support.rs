@@ -103,7 +103,7 @@ pub fn new_invitation(
 
 /// The constraint of a `Conflict`, or a panic naming what came instead.
 #[track_caller]
-pub fn conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> String {
+pub fn conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> Constraint {
     match r {
         Err(StoreError::Conflict { constraint }) => constraint,
         other => panic!("expected a conflict, got {other:?}"),

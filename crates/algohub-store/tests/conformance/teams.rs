@@ -19,7 +19,7 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
     assert_eq!(
         conflict(s.create_team(&cli(), acme.id, "CORE").await),
-        "team_name"
+        Constraint::TeamName
     );
     let other = org(&s, "other", ann.id).await;
     s.create_team(&cli(), other.id, "core").await.unwrap();
@@ -50,7 +50,7 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     );
     assert_eq!(
         conflict(s.add_team_member(&cli(), team.id, ben.id, None).await),
-        "team_member"
+        Constraint::TeamMember
     );
     let members = s.list_team_members(team.id).await.unwrap();
     assert_eq!(
@@ -191,7 +191,9 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     assert!(matches!(
         s.set_member_role(&cli(), lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
             .await,
-        Err(StoreError::Conflict { constraint }) if constraint == "last_admin"
+        Err(StoreError::Conflict {
+            constraint: Constraint::LastAdmin
+        })
     ));
 
     let seq = last_seq(&s).await;

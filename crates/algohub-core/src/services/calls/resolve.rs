@@ -152,10 +152,10 @@ impl Hub {
         if !self.policy.account_exists(algo.owner_id) {
             // Said only of what the caller could see: a public version, or
             // (super powers) the algorithm itself.
-            let public = target
-                .versions
-                .iter()
-                .any(|v| v.status == VersionStatus::Published && v.callability == "public");
+            let public = target.versions.iter().any(|v| {
+                v.status == VersionStatus::Published
+                    && v.callability == crate::model::Callability::Public
+            });
             if !public && !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
                 return Err(no_such_algorithm(&req.owner, &req.name));
             }
@@ -176,8 +176,10 @@ impl Hub {
         let private_ok = req.sudo || self.can(ctx, Action::AlgoCall, Resource::Algorithm(algo.id));
         let spec = parse_spec(req.version.as_deref())?;
         let versions = &target.versions;
-        let published_public =
-            |v: &&Version| v.status == VersionStatus::Published && v.callability == "public";
+        let published_public = |v: &&Version| {
+            v.status == VersionStatus::Published
+                && v.callability == crate::model::Callability::Public
+        };
         let not_found = |what: String| {
             if private_ok || versions.iter().any(|v| published_public(&v)) {
                 Error::new(Code::VersionNotFound, what)
