@@ -16,6 +16,99 @@ use crate::model::{AccountId, Millis};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+macro_rules! event_kinds {
+    ($( $(#[$doc:meta])* $name:ident = $text:literal ),* $(,)?) => {
+        /// What an audit record says happened (its `action`). The names are
+        /// stable: records keep them, and queries filter by them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventKind { $( $(#[$doc])* $name ),* }
+
+        impl EventKind {
+            /// Every kind, in table order.
+            pub const ALL: &'static [EventKind] = &[ $( EventKind::$name ),* ];
+
+            /// The stored name, e.g. `org.created`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventKind::$name => $text ),* }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    UserCreated = "user.created",
+    UserDeleted = "user.deleted",
+    UserRolesSet = "user.roles_set",
+    UsersExport = "users.export",
+    AccountStatusSet = "account.status_set",
+    AccountWorkLimitSet = "account.work_limit_set",
+    OrgCreated = "org.created",
+    OrgDeleted = "org.deleted",
+    MemberAdded = "member.added",
+    MemberRemoved = "member.removed",
+    MemberRoleChanged = "member.role_changed",
+    InvitationCreated = "invitation.created",
+    InvitationAccepted = "invitation.accepted",
+    InvitationDeclined = "invitation.declined",
+    InvitationRescinded = "invitation.rescinded",
+    InvitationExpired = "invitation.expired",
+    InviteCodeCreated = "invite_code.created",
+    InviteCodeDeleted = "invite_code.deleted",
+    NotificationSent = "notification.sent",
+    TeamCreated = "team.created",
+    TeamDeleted = "team.deleted",
+    TeamMemberAdded = "team.member_added",
+    TeamMemberRemoved = "team.member_removed",
+    TeamAppGranted = "team.app_granted",
+    TeamAppRevoked = "team.app_revoked",
+    GrantExpired = "grant.expired",
+    GrantExpiryCleared = "grant.expiry_cleared",
+    AppCreated = "app.created",
+    AppDeleted = "app.deleted",
+    AppDuplicated = "app.duplicated",
+    AppTransferred = "app.transferred",
+    KeyCreated = "key.created",
+    KeyRevoked = "key.revoked",
+    AlgorithmCreated = "algorithm.created",
+    AlgorithmDeleted = "algorithm.deleted",
+    AlgorithmTransferred = "algorithm.transferred",
+    AlgorithmArtifactUploaded = "algorithm.artifact_uploaded",
+    VersionSubmitted = "version.submitted",
+    VersionPublished = "version.published",
+    VersionApproved = "version.approved",
+    VersionRejected = "version.rejected",
+    CallSudo = "call.sudo",
+    ImpersonationStarted = "impersonation.started",
+    ImpersonationEnded = "impersonation.ended",
+    ImpersonationRequest = "impersonation.request",
+    SuperPowersStarted = "super_powers.started",
+    SuperPowersEnded = "super_powers.ended",
+    SuperPowersRead = "super_powers.read",
+    AuthzDenied = "authz.denied",
+    ClusterSecretCreated = "cluster_secret.created",
+}
+
+impl EventKind {
+    /// The record of an invitation closing with `status` (`None` for
+    /// `pending`, which closes nothing).
+    pub fn invitation_closed(status: crate::model::InvitationStatus) -> Option<Self> {
+        use crate::model::InvitationStatus as S;
+        match status {
+            S::Accepted => Some(EventKind::InvitationAccepted),
+            S::Declined => Some(EventKind::InvitationDeclined),
+            S::Rescinded => Some(EventKind::InvitationRescinded),
+            S::Expired => Some(EventKind::InvitationExpired),
+            S::Pending => None,
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a request authenticated, as audit records name it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum CredentialKind {
@@ -295,6 +388,18 @@ mod tests {
             v.check(r)?;
         }
         Ok(v.checked)
+    }
+
+    #[test]
+    fn event_kinds_have_unique_dotted_names() {
+        let mut names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        for n in &names {
+            let (area, act) = n.split_once('.').unwrap_or_default();
+            assert!(!area.is_empty() && !act.is_empty(), "{n}");
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EventKind::ALL.len());
     }
 
     #[test]

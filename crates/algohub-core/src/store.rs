@@ -579,7 +579,7 @@ pub trait OutboxStore: Send + Sync {
     async fn record_audit(
         &self,
         ctx: &AuditContext,
-        action: &str,
+        action: crate::audit::EventKind,
         actor: Option<AccountId>,
         target: &str,
         detail: serde_json::Value,

@@ -8,6 +8,7 @@
 use crate::SqlStore;
 use crate::db::{AnyQuery, WriteTx, col, db_err, flag, page_limit};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
@@ -172,7 +173,7 @@ impl AccountStore for SqlStore {
         .await
         .map_err(db_err)?;
         tx.event(
-            "user.created",
+            EventKind::UserCreated,
             None,
             &format!("user:{id}"),
             serde_json::json!({ "name": user.username.to_lowercase() }),
@@ -311,7 +312,7 @@ impl AccountStore for SqlStore {
             .await
             .map_err(db_err)?;
         tx.event(
-            "account.status_set",
+            EventKind::AccountStatusSet,
             Some(actor),
             &id.to_string(),
             serde_json::json!({"from": before, "to": status.as_str()}),
@@ -363,7 +364,7 @@ impl AccountStore for SqlStore {
             .await?;
         }
         tx.event(
-            "user.roles_set",
+            EventKind::UserRolesSet,
             actor,
             &id.to_string(),
             serde_json::json!({"cluster_admin": cluster_admin, "sudo_user": sudo_user}),
@@ -533,7 +534,7 @@ impl AccountStore for SqlStore {
         .await
         .map_err(db_err)?;
         tx.event(
-            "user.deleted",
+            EventKind::UserDeleted,
             Some(actor),
             &format!("user:{id}"),
             serde_json::json!(receipt),

@@ -21,6 +21,7 @@ use crate::algorithm_rows::{
 };
 use crate::db::{RowLock, WriteTx, col, conflict, db_err};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
@@ -143,7 +144,7 @@ impl AlgorithmStore for SqlStore {
         .map_err(db_err)?;
         let id: AlgoId = col(&row, "id")?;
         tx.event(
-            "algorithm.created",
+            EventKind::AlgorithmCreated,
             Some(a.created_by),
             &format!("algorithm:{id}"),
             serde_json::json!({"name": a.name}),
@@ -255,7 +256,7 @@ impl AlgorithmStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         tx.event(
-            "algorithm.artifact_uploaded",
+            EventKind::AlgorithmArtifactUploaded,
             None,
             &format!("algorithm:{id}"),
             serde_json::json!({"digest": digest}),
@@ -281,7 +282,7 @@ impl AlgorithmStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         tx.event(
-            "algorithm.deleted",
+            EventKind::AlgorithmDeleted,
             None,
             &format!("algorithm:{id}"),
             serde_json::json!({}),
@@ -421,7 +422,7 @@ impl AlgorithmStore for SqlStore {
         .map_err(db_err)?;
         let id: i64 = col(&row, "id")?;
         tx.event(
-            if status == VersionStatus::Pending { "version.submitted" } else { "version.published" },
+            if status == VersionStatus::Pending { EventKind::VersionSubmitted } else { EventKind::VersionPublished },
             Some(v.published_by),
             &format!("version:{id}"),
             serde_json::json!({"algorithm_id": v.algorithm_id, "version": v.semver.to_string(), "digest": digest}),
@@ -485,9 +486,9 @@ impl AlgorithmStore for SqlStore {
         }
         tx.event(
             if approve {
-                "version.approved"
+                EventKind::VersionApproved
             } else {
-                "version.rejected"
+                EventKind::VersionRejected
             },
             Some(by),
             &format!("version:{version}"),

@@ -15,6 +15,7 @@ use crate::accounts::{require_live, require_live_account};
 use crate::algorithms::{algorithm_in, version_in};
 use crate::db::{AnyQuery, RowLock, WriteTx, col, conflict, db_err, flag, new_uuid};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
@@ -137,7 +138,7 @@ impl AppStore for SqlStore {
         require_live_account(&mut tx, owner).await?;
         let id = insert_app(&mut tx, owner, name, description, created_by).await?;
         tx.event(
-            "app.created",
+            EventKind::AppCreated,
             Some(created_by),
             &format!("app:{id}"),
             serde_json::json!({ "owner_id": owner, "name": name }),
@@ -203,7 +204,7 @@ impl AppStore for SqlStore {
             .await
             .map_err(db_err)?;
         let detail = serde_json::json!({ "owner_id": app.owner_id, "name": app.name });
-        tx.event("app.deleted", None, &format!("app:{id}"), detail)
+        tx.event(EventKind::AppDeleted, None, &format!("app:{id}"), detail)
             .await?;
         tx.change(ChangeKind::App, id);
         tx.commit().await
@@ -228,7 +229,7 @@ impl AppStore for SqlStore {
         .await?;
         let detail = serde_json::json!({ "from": id, "name": new_name });
         tx.event(
-            "app.duplicated",
+            EventKind::AppDuplicated,
             Some(created_by),
             &format!("app:{copy}"),
             detail,
@@ -309,8 +310,13 @@ impl AppStore for SqlStore {
             "name": new_name,
             "algorithms": moved,
         });
-        tx.event("app.transferred", Some(actor), &format!("app:{id}"), detail)
-            .await?;
+        tx.event(
+            EventKind::AppTransferred,
+            Some(actor),
+            &format!("app:{id}"),
+            detail,
+        )
+        .await?;
         tx.change(ChangeKind::App, id);
         // In an org that requires approval, no version is live that its
         // admins did not approve: published versions wait for them again.
@@ -328,7 +334,7 @@ impl AppStore for SqlStore {
         for &algo in &moved {
             let moved_algo = algorithm_in(&mut tx, algo).await?;
             tx.event(
-                "algorithm.transferred",
+                EventKind::AlgorithmTransferred,
                 Some(actor),
                 &format!("algorithm:{algo}"),
                 serde_json::json!({
@@ -361,7 +367,7 @@ impl AppStore for SqlStore {
             for v in ids {
                 let version = version_in(&mut tx, v).await?;
                 tx.event(
-                    "version.submitted",
+                    EventKind::VersionSubmitted,
                     Some(actor),
                     &format!("version:{v}"),
                     serde_json::json!({

@@ -9,7 +9,7 @@
 //! commit order and a poller reading `seq > last` never skips a late commit.
 
 use crate::{Dialect, SqlStore};
-use algohub_core::audit::AuditContext;
+use algohub_core::audit::{AuditContext, EventKind};
 use algohub_core::model::{Millis, now_millis};
 use algohub_core::roles::{AppRole, OrgRole};
 use algohub_core::store::{ChangeKind, Constraint, StoreError, StoreResult};
@@ -218,7 +218,13 @@ pub(crate) struct WriteTx<'a> {
     dialect: Dialect,
     changes: Vec<(ChangeKind, i64)>,
     /// Audit records to append at commit: (action, actor, target, detail, outcome).
-    events: Vec<(String, Option<i64>, String, serde_json::Value, &'static str)>,
+    events: Vec<(
+        EventKind,
+        Option<i64>,
+        String,
+        serde_json::Value,
+        &'static str,
+    )>,
     /// The facts of the request the records are written for (`None` for the
     /// node's own bookkeeping, which writes no audit records).
     audit: Option<AuditContext>,
@@ -391,32 +397,27 @@ impl WriteTx<'_> {
     /// appended to the audit chain at commit.
     pub(crate) async fn event(
         &mut self,
-        kind: &str,
+        kind: EventKind,
         actor: Option<i64>,
         subject: &str,
         detail: serde_json::Value,
     ) -> StoreResult<()> {
         self.events
-            .push((kind.to_string(), actor, subject.to_string(), detail, "ok"));
+            .push((kind, actor, subject.to_string(), detail, "ok"));
         Ok(())
     }
 
     /// Records an audit record with an outcome other than `ok` (e.g. `denied`).
     pub(crate) fn audit(
         &mut self,
-        kind: &str,
+        kind: EventKind,
         actor: Option<i64>,
         subject: &str,
         detail: serde_json::Value,
         outcome: &'static str,
     ) {
-        self.events.push((
-            kind.to_string(),
-            actor,
-            subject.to_string(),
-            detail,
-            outcome,
-        ));
+        self.events
+            .push((kind, actor, subject.to_string(), detail, outcome));
     }
 
     /// Appends the buffered audit records to the chain. The chain lock (on
@@ -451,7 +452,7 @@ impl WriteTx<'_> {
             let hash = algohub_core::audit::chain_hash(
                 &prev,
                 at,
-                &kind,
+                kind.as_str(),
                 actor,
                 effective,
                 &subject,
@@ -464,7 +465,7 @@ impl WriteTx<'_> {
                  auth_method, token_sha256, source, prev_hash, hash) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
-            .bind(&kind)
+            .bind(kind.as_str())
             .bind(actor)
             .bind(&subject)
             .bind(&detail)

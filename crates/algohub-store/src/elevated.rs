@@ -4,6 +4,7 @@
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::*;
 use async_trait::async_trait;
@@ -59,7 +60,7 @@ pub(crate) async fn end_sessions_where(
     ended.sort_by_key(|s| s.id);
     for s in &ended {
         tx.event(
-            "impersonation.ended",
+            EventKind::ImpersonationEnded,
             by.or(Some(s.actor_id)),
             &format!("user:{}", s.user_id),
             serde_json::json!({"session": s.id, "reason": why, "real_actor": s.actor_id}),
@@ -109,7 +110,7 @@ impl ElevatedStore for SqlStore {
         )
         .await?;
         tx.event(
-            "impersonation.started",
+            EventKind::ImpersonationStarted,
             Some(new.actor_id),
             &format!("user:{}", new.user_id),
             serde_json::json!({"session": s.id, "reason": new.reason,
@@ -177,7 +178,7 @@ impl ElevatedStore for SqlStore {
                 .await
                 .map_err(db_err)?;
                 tx.event(
-                    "super_powers.started",
+                    EventKind::SuperPowersStarted,
                     Some(user),
                     &format!("user:{user}"),
                     serde_json::json!({"reason": p.reason, "until": format_millis(p.until)}),
@@ -198,7 +199,7 @@ impl ElevatedStore for SqlStore {
                     return Err(StoreError::NotFound);
                 }
                 tx.event(
-                    "super_powers.ended",
+                    EventKind::SuperPowersEnded,
                     Some(user),
                     &format!("user:{user}"),
                     serde_json::json!({"reason": "stopped"}),
@@ -248,7 +249,7 @@ impl ElevatedStore for SqlStore {
         users.sort_unstable();
         for &u in &users {
             tx.event(
-                "super_powers.ended",
+                EventKind::SuperPowersEnded,
                 Some(u),
                 &format!("user:{u}"),
                 serde_json::json!({"reason": "expired"}),

@@ -14,6 +14,7 @@ use crate::db::{app_role, col, db_err, org_role};
 use crate::members::{other_admins, remove_membership};
 use crate::teams::team_org;
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::{AppRole, OrgRole};
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
@@ -74,7 +75,7 @@ impl SqlStore {
         .await
         .map_err(db_err)?;
         tx.event(
-            "team.app_granted",
+            EventKind::TeamAppGranted,
             None,
             &format!("team_app:{team}:{app}"),
             serde_json::json!({ "role": role.as_str() }),
@@ -101,7 +102,7 @@ impl SqlStore {
             return Err(StoreError::NotFound);
         }
         tx.event(
-            "team.app_revoked",
+            EventKind::TeamAppRevoked,
             None,
             &format!("team_app:{team}:{app}"),
             serde_json::json!({}),
@@ -166,13 +167,13 @@ impl SqlStore {
                 tx.change(ChangeKind::User, user);
                 let detail =
                     serde_json::json!({ "reason": "last_admin", "expires_at": expires_at });
-                tx.event("grant.expiry_cleared", None, &subject, detail)
+                tx.event(EventKind::GrantExpiryCleared, None, &subject, detail)
                     .await?;
                 continue;
             }
             remove_membership(&mut tx, org, user, now).await?;
             tx.event(
-                "grant.expired",
+                EventKind::GrantExpired,
                 None,
                 &subject,
                 serde_json::json!({ "expires_at": expires_at }),
@@ -193,7 +194,7 @@ impl SqlStore {
             let detail =
                 serde_json::json!({ "expires_at": col::<Option<Millis>>(r, "expires_at")? });
             tx.event(
-                "grant.expired",
+                EventKind::GrantExpired,
                 None,
                 &format!("team_member:{team}:{user}"),
                 detail,
@@ -215,7 +216,7 @@ impl SqlStore {
             let detail =
                 serde_json::json!({ "expires_at": col::<Option<Millis>>(r, "expires_at")? });
             tx.event(
-                "grant.expired",
+                EventKind::GrantExpired,
                 None,
                 &format!("team_app:{team}:{app}"),
                 detail,

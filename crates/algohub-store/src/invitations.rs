@@ -12,6 +12,7 @@ use crate::db::{WriteTx, col, conflict, db_err, org_role};
 use crate::members::{insert_membership, membership_in};
 use crate::outbox::withdraw_closed_invitation_emails;
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
 use algohub_core::store::{InvitationStore, StoreError, StoreResult};
@@ -129,7 +130,7 @@ impl InvitationStore for SqlStore {
         .map_err(db_err)?;
         insert_outbox(&mut tx, outbox, inv.created_at).await?;
         tx.event(
-            "invitation.created",
+            EventKind::InvitationCreated,
             Some(inv.invited_by),
             &format!("invitation:{}", inv.id),
             serde_json::json!({ "org_id": inv.org_id, "role": inv.role.as_str() }),
@@ -237,7 +238,7 @@ impl InvitationStore for SqlStore {
         insert_membership(&mut tx, inv.org_id, user, inv.role, None).await?;
         withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.event(
-            "invitation.accepted",
+            EventKind::InvitationAccepted,
             Some(user),
             &format!("invitation:{id}"),
             serde_json::json!({ "org_id": inv.org_id, "tos_version": tos_version }),
@@ -266,6 +267,8 @@ impl InvitationStore for SqlStore {
                 status.as_str()
             )));
         }
+        let kind = EventKind::invitation_closed(status)
+            .ok_or_else(|| StoreError::Other("an invitation cannot be closed as pending".into()))?;
         let mut tx = self.write(ctx).await?;
         let inv = invitation_in(&mut tx, id).await?;
         let updated = sqlx::query("UPDATE invitations SET status = $1, decided_at = $2 WHERE id = $3 AND status = 'pending'")
@@ -280,7 +283,7 @@ impl InvitationStore for SqlStore {
         }
         withdraw_closed_invitation_emails(&mut tx, now).await?;
         tx.event(
-            &format!("invitation.{}", status.as_str()),
+            kind,
             None,
             &format!("invitation:{id}"),
             serde_json::json!({ "org_id": inv.org_id }),

@@ -9,6 +9,7 @@ use crate::SqlStore;
 use crate::accounts::require_live_account;
 use crate::db::{AnyQuery, col, db_err, flag};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::{ChangeKind, KeyStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -111,7 +112,7 @@ impl KeyStore for SqlStore {
         let id: KeyId = col(&row, "id")?;
         let detail = serde_json::json!({ "kind": key.kind.as_str(), "owner_id": key.owner_id, "org_id": key.org_id });
         tx.event(
-            "key.created",
+            EventKind::KeyCreated,
             Some(key.created_by),
             &format!("key:{}", key.uuid),
             detail,
@@ -182,7 +183,7 @@ impl KeyStore for SqlStore {
             .map_err(db_err)?;
         let uuid: String = col(&row, "uuid")?;
         tx.event(
-            "key.revoked",
+            EventKind::KeyRevoked,
             None,
             &format!("key:{uuid}"),
             serde_json::json!({}),

@@ -36,6 +36,7 @@ mod usage_write;
 
 pub use connect::{Dialect, connect, io_error_text};
 
+use algohub_core::audit::EventKind;
 use algohub_core::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::AnyPool;
@@ -126,7 +127,7 @@ impl Store for SqlStore {
         .rows_affected();
         if created == 1 {
             tx.event(
-                "cluster_secret.created",
+                EventKind::ClusterSecretCreated,
                 None,
                 &format!("cluster_secret:{name}"),
                 serde_json::json!({}),

@@ -10,6 +10,7 @@ use crate::SqlStore;
 use crate::accounts::require_live;
 use crate::db::{WriteTx, col, conflict, db_err, org_role, page_limit};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
@@ -212,7 +213,7 @@ impl SqlStore {
         require_live(&mut tx, user, AccountKind::User).await?;
         insert_membership(&mut tx, org, user, role, expires_at).await?;
         tx.event(
-            "member.added",
+            EventKind::MemberAdded,
             None,
             &format!("membership:{org}:{user}"),
             serde_json::json!({ "role": role.as_str() }),
@@ -256,7 +257,7 @@ impl SqlStore {
         .await
         .map_err(db_err)?;
         tx.event(
-            "member.role_changed",
+            EventKind::MemberRoleChanged,
             None,
             &format!("membership:{org}:{user}"),
             serde_json::json!({ "from": current.role.as_str(), "to": role.as_str() }),
@@ -287,7 +288,7 @@ impl SqlStore {
         }
         remove_membership(&mut tx, org, user, now).await?;
         tx.event(
-            "member.removed",
+            EventKind::MemberRemoved,
             None,
             &format!("membership:{org}:{user}"),
             serde_json::json!({}),

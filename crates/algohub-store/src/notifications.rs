@@ -4,6 +4,7 @@
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, json, new_uuid, page_limit};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
 use algohub_core::store::{NotificationStore, StoreError, StoreResult};
@@ -87,7 +88,7 @@ impl NotificationStore for SqlStore {
             );
         }
         tx.event(
-            "notification.sent",
+            EventKind::NotificationSent,
             Some(sender),
             "users",
             serde_json::json!({"recipients": users, "url": url, "chars": text.chars().count()}),
@@ -150,7 +151,7 @@ impl NotificationStore for SqlStore {
         .await
         .map_err(db_err)?;
         tx.event(
-            "invite_code.created",
+            EventKind::InviteCodeCreated,
             Some(actor),
             "invite_codes",
             serde_json::json!({"signup_credits": signup_credits, "expires_at": expires_at}),
@@ -197,7 +198,7 @@ impl NotificationStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         tx.event(
-            "invite_code.deleted",
+            EventKind::InviteCodeDeleted,
             Some(actor),
             "invite_codes",
             serde_json::json!({}),

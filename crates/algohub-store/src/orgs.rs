@@ -10,6 +10,7 @@ use crate::SqlStore;
 use crate::accounts::{insert_account, require_live, revoke_keys_where};
 use crate::db::{AnyQuery, col, conflict, db_err, flag, new_uuid, page_limit};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
@@ -147,7 +148,7 @@ impl OrgStore for SqlStore {
         .map_err(db_err)?;
         crate::members::insert_membership(&mut tx, id, creator, OrgRole::Admin, None).await?;
         tx.event(
-            "org.created",
+            EventKind::OrgCreated,
             Some(creator),
             &format!("org:{id}"),
             serde_json::json!({ "name": org.name.to_lowercase() }),
@@ -292,7 +293,7 @@ impl OrgStore for SqlStore {
             .await
             .map_err(db_err)?;
         tx.event(
-            "org.deleted",
+            EventKind::OrgDeleted,
             Some(actor),
             &format!("org:{id}"),
             serde_json::json!({}),

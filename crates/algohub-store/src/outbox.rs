@@ -7,7 +7,7 @@
 
 use crate::SqlStore;
 use crate::db::{WriteTx, col, db_err, json, page_limit};
-use algohub_core::audit::AuditContext;
+use algohub_core::audit::{AuditContext, EventKind};
 use algohub_core::audit::{AuditQuery, AuditRecord};
 use algohub_core::model::*;
 use algohub_core::store::{OutboxStore, StoreError, StoreResult};
@@ -169,7 +169,7 @@ impl OutboxStore for SqlStore {
     async fn record_audit(
         &self,
         ctx: &AuditContext,
-        action: &str,
+        action: EventKind,
         actor: Option<AccountId>,
         target: &str,
         detail: serde_json::Value,

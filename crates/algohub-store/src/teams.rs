@@ -9,6 +9,7 @@ use crate::SqlStore;
 use crate::accounts::require_live;
 use crate::db::{AnyQuery, WriteTx, col, db_err, new_uuid};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::AppRole;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, TeamStore};
@@ -73,7 +74,7 @@ impl TeamStore for SqlStore {
         .map_err(db_err)?;
         let id: TeamId = col(&row, "id")?;
         tx.event(
-            "team.created",
+            EventKind::TeamCreated,
             None,
             &format!("team:{id}"),
             serde_json::json!({ "org_id": org, "name": name }),
@@ -134,7 +135,7 @@ impl TeamStore for SqlStore {
                 .map_err(db_err)?;
         }
         tx.event(
-            "team.deleted",
+            EventKind::TeamDeleted,
             None,
             &format!("team:{id}"),
             serde_json::json!({ "org_id": org }),
@@ -192,7 +193,7 @@ impl TeamStore for SqlStore {
             .await
             .map_err(db_err)?;
         tx.event(
-            "team.member_added",
+            EventKind::TeamMemberAdded,
             None,
             &format!("team_member:{team}:{user}"),
             serde_json::json!({}),
@@ -219,7 +220,7 @@ impl TeamStore for SqlStore {
             return Err(StoreError::NotFound);
         }
         tx.event(
-            "team.member_removed",
+            EventKind::TeamMemberRemoved,
             None,
             &format!("team_member:{team}:{user}"),
             serde_json::json!({}),

@@ -17,6 +17,7 @@ use crate::db::{WriteTx, col, db_err, page_limit};
 use crate::usage_write::USAGE_COLUMNS;
 use crate::{Dialect, accounts::require_live_account};
 use algohub_core::audit::AuditContext;
+use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, UsageStore};
 use async_trait::async_trait;
@@ -147,7 +148,7 @@ impl UsageStore for SqlStore {
             crate::invitations::insert_outbox(&mut tx, &[note], now_millis()).await?;
         }
         tx.event(
-            "account.work_limit_set",
+            EventKind::AccountWorkLimitSet,
             Some(actor),
             &account.to_string(),
             serde_json::json!({ "work_limit": limit }),

@@ -130,7 +130,7 @@ impl Hub {
         self.store
             .record_audit(
                 &ctx.audit,
-                "users.export",
+                crate::audit::EventKind::UsersExport,
                 Some(actor),
                 "cluster",
                 serde_json::json!({"format": "csv"}),
@@ -146,7 +146,7 @@ impl Hub {
         self.store
             .record_audit(
                 &crate::audit::AuditContext::cli(),
-                "users.export",
+                crate::audit::EventKind::UsersExport,
                 None,
                 "cluster",
                 serde_json::json!({"format": "csv", "via": "cli"}),

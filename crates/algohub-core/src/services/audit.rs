@@ -127,7 +127,13 @@ impl Hub {
             return;
         }
         let detail = serde_json::json!({"action": action.as_str()});
-        self.audit_in_background(ctx, "authz.denied", "cluster".into(), detail, "denied");
+        self.audit_in_background(
+            ctx,
+            crate::audit::EventKind::AuthzDenied,
+            "cluster".into(),
+            detail,
+            "denied",
+        );
     }
 
     /// Records a read that only the caller's super powers allowed.
@@ -141,7 +147,13 @@ impl Hub {
             Resource::Algorithm(id) => format!("algorithm:{id}"),
         };
         let detail = serde_json::json!({"action": action.as_str()});
-        self.audit_in_background(ctx, "super_powers.read", target, detail, "ok");
+        self.audit_in_background(
+            ctx,
+            crate::audit::EventKind::SuperPowersRead,
+            target,
+            detail,
+            "ok",
+        );
     }
 
     /// Records a request made with an impersonation session (reads included:
@@ -154,7 +166,13 @@ impl Hub {
         let detail =
             serde_json::json!({"method": method, "path": path, "session": ctx.principal.session});
         let target = format!("user:{}", ctx.account_id());
-        self.audit_in_background(ctx, "impersonation.request", target, detail, "ok");
+        self.audit_in_background(
+            ctx,
+            crate::audit::EventKind::ImpersonationRequest,
+            target,
+            detail,
+            "ok",
+        );
     }
 
     /// Appends an audit record for an act that changes nothing, in the
@@ -162,7 +180,7 @@ impl Hub {
     fn audit_in_background(
         &self,
         ctx: &RequestCtx,
-        kind: &'static str,
+        kind: crate::audit::EventKind,
         target: String,
         detail: serde_json::Value,
         outcome: &'static str,
@@ -178,7 +196,7 @@ impl Hub {
                 .record_audit(&audit, kind, Some(actor), &target, detail, outcome)
                 .await
             {
-                tracing::warn!(error = %e, kind, "could not record an audit record");
+                tracing::warn!(error = %e, kind = kind.as_str(), "could not record an audit record");
             }
         });
     }

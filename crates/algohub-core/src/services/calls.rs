@@ -202,7 +202,7 @@ impl Hub {
                 .store
                 .record_audit(
                     &ctx.audit,
-                    "call.sudo",
+                    crate::audit::EventKind::CallSudo,
                     Some(ctx.account_id()),
                     &target,
                     detail,
