@@ -28,6 +28,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server (SQLite under the data directory unless a database URL is given).
+    #[command(
+        after_help = "Each flag sets the setting of its name, which is also an \
+        ALGOHUB_<SETTING> environment variable (--default-work-limit: \
+        ALGOHUB_DEFAULT_WORK_LIMIT) and a key of algohub.toml; `algohub config \
+        print-default` shows every setting with its default."
+    )]
     Serve(ServeOverrides),
     /// Apply database migrations and exit.
     Migrate,
