@@ -31,23 +31,26 @@
 //! Writes cost a system call and a scan of the slots (microseconds); the
 //! policy index is written once per store change.
 //!
+//! The handshake is checked by loom (`loom_tests.rs`, run by `.ci/run` as
+//! `RUSTFLAGS="--cfg loom" cargo test -p algohub-sync --release loom`): every
+//! interleaving of readers (on slots and through the gate, nested or not)
+//! and writers, with each access to the value checked against the memory
+//! model; `sync.rs` says how the barriers are modelled.
+//!
 //! The crate's other primitive, [`MappedFile`], maps a file for appending
 //! without a system call per append (the usage journal; `mapped.rs`).
 
 mod mapped;
+mod sync;
 pub use mapped::MappedFile;
+pub use sync::SLOTS;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
-
-/// Threads that can read through the fast path at once (more are correct,
-/// through `gate`). Each lock spends one 128-byte line per slot (16 KiB).
-pub const SLOTS: usize = 128;
+use sync::{
+    AtomicBool, AtomicUsize, ConstPtr, Gate, GateRead, GateWrite, MutPtr, Ordering, UnsafeCell,
+    back_off, heavy_barrier, light_barrier, read_gate, this_thread_slot, write_gate,
+};
 
 /// A reader count on a line of its own (128 bytes: x86 prefetches lines in
 /// pairs), written only by the thread that owns the slot.
@@ -62,7 +65,7 @@ pub struct ReadMostly<T> {
     readers: Box<[Slot]>,
     /// Held exclusively by the writer; shared by readers that found a writer
     /// (or have no slot).
-    gate: RwLock<()>,
+    gate: Gate,
 }
 
 // SAFETY: `value` is only read through `ReadGuard`s, which exist only while no
@@ -84,7 +87,7 @@ impl<T> ReadMostly<T> {
             value: UnsafeCell::new(value),
             writing: AtomicBool::new(false),
             readers: (0..SLOTS).map(|_| Slot(AtomicUsize::new(0))).collect(),
-            gate: RwLock::new(()),
+            gate: Gate::new(()),
         }
     }
 
@@ -96,19 +99,20 @@ impl<T> ReadMostly<T> {
             // Only this thread writes its slot: a plain load and store.
             let held = count.load(Ordering::Relaxed);
             count.store(held + 1, Ordering::Relaxed);
-            membarrier2::light();
+            light_barrier();
             if held > 0 || !self.writing.load(Ordering::Acquire) {
                 return ReadGuard {
-                    lock: self,
-                    how: How::Slot(count),
+                    value: self.value.get(),
+                    _hold: ReadHold::Slot(SlotHold(count)),
                     _not_send: PhantomData,
                 };
             }
             count.store(held, Ordering::Release);
         }
+        let gate = read_gate(&self.gate);
         ReadGuard {
-            lock: self,
-            how: How::Gate(self.gate.read_recursive()),
+            value: self.value.get(),
+            _hold: ReadHold::Gate(gate),
             _not_send: PhantomData,
         }
     }
@@ -125,9 +129,9 @@ impl<T> ReadMostly<T> {
                 "ReadMostly::write on a thread that holds a read guard of the same lock"
             );
         }
-        let gate = self.gate.write();
+        let gate = write_gate(&self.gate);
         self.writing.store(true, Ordering::Relaxed);
-        membarrier2::heavy();
+        heavy_barrier();
         for Slot(count) in self.readers.iter() {
             let mut waited = 0u32;
             while count.load(Ordering::Acquire) != 0 {
@@ -135,14 +139,15 @@ impl<T> ReadMostly<T> {
             }
         }
         WriteGuard {
-            lock: self,
+            value: self.value.get_mut(),
+            _writing: WritingHold(&self.writing),
             _gate: gate,
         }
     }
 
     /// The value, for the lock's owner (no other reference can exist).
     pub fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
+        self.value.exclusive()
     }
 
     pub fn into_inner(self) -> T {
@@ -150,33 +155,41 @@ impl<T> ReadMostly<T> {
     }
 }
 
-/// Spins briefly, then yields, then sleeps: a reader that holds its guard is
-/// usually gone within nanoseconds, but it may have been preempted.
-fn back_off(waited: &mut u32) {
-    if *waited < 64 {
-        std::hint::spin_loop();
-    } else if *waited < 1_000 {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(Duration::from_micros(50));
-    }
-    *waited = waited.saturating_add(1);
+/// What a read guard holds. (Fields drop in order, so a guard's pointer to
+/// the value is gone before its hold is released.)
+/// (Held for their `Drop`, never read.)
+#[allow(dead_code)]
+enum ReadHold<'a> {
+    /// Counted in this thread's slot.
+    Slot(SlotHold<'a>),
+    /// Shared hold of the gate.
+    Gate(GateRead<'a>),
 }
 
-enum How<'a> {
-    /// Counted in this thread's slot.
-    Slot(&'a AtomicUsize),
-    /// Shared hold of the gate.
-    Gate(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
+/// One count in this thread's slot, taken back on drop.
+struct SlotHold<'a>(&'a AtomicUsize);
+
+impl Drop for SlotHold<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Release: this read's loads happen before a writer that sees the
+        // count drop starts writing.
+        self.0
+            .store(self.0.load(Ordering::Relaxed) - 1, Ordering::Release);
+    }
 }
 
 /// Shared access to a `ReadMostly`. Not `Send`: a slot guard must be
 /// released by the thread that owns the slot.
 pub struct ReadGuard<'a, T> {
-    lock: &'a ReadMostly<T>,
-    how: How<'a>,
+    value: ConstPtr<T>,
+    _hold: ReadHold<'a>,
     _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: a shared `&ReadGuard` only hands out `&T` (as a `&T` would, which is
+// `Send` when `T: Sync`); the pointer field is what keeps this from being automatic.
+unsafe impl<T: Sync> Sync for ReadGuard<'_, T> {}
 
 impl<T> Deref for ReadGuard<'_, T> {
     type Target = T;
@@ -185,32 +198,36 @@ impl<T> Deref for ReadGuard<'_, T> {
         // SAFETY: while this guard lives, no `WriteGuard` exists: a slot
         // guard's count keeps writers waiting in `write`, a gate guard keeps
         // them out of `gate`.
-        unsafe { &*self.lock.value.get() }
+        unsafe { self.value.deref() }
     }
 }
 
-impl<T> Drop for ReadGuard<'_, T> {
-    #[inline]
+/// The `writing` flag, cleared on drop.
+struct WritingHold<'a>(&'a AtomicBool);
+
+impl Drop for WritingHold<'_> {
     fn drop(&mut self) {
-        if let How::Slot(count) = self.how {
-            // Release: this read's loads happen before a writer that sees the
-            // count drop starts writing.
-            count.store(count.load(Ordering::Relaxed) - 1, Ordering::Release);
-        }
+        // Release: a reader that sees the flag clear sees the writes. The gate
+        // is released after this (the guard's next field).
+        self.0.store(false, Ordering::Release);
     }
 }
 
 /// Exclusive access to a `ReadMostly`.
 pub struct WriteGuard<'a, T> {
-    lock: &'a ReadMostly<T>,
-    _gate: RwLockWriteGuard<'a, ()>,
+    value: MutPtr<T>,
+    _writing: WritingHold<'a>,
+    _gate: GateWrite<'a>,
 }
+
+// SAFETY: as for `ReadGuard`: a shared `&WriteGuard` only hands out `&T`.
+unsafe impl<T: Sync> Sync for WriteGuard<'_, T> {}
 
 impl<T> Deref for WriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: this guard is the only access to the value (see `write`).
-        unsafe { &*self.lock.value.get() }
+        unsafe { self.value.deref() }
     }
 }
 
@@ -220,81 +237,12 @@ impl<T> DerefMut for WriteGuard<'_, T> {
         // exclusively (no gate readers, no other writer) and `write` waited
         // for every slot to drain after setting `writing`, which turns new
         // slot readers to the gate.
-        unsafe { &mut *self.lock.value.get() }
+        unsafe { self.value.deref() }
     }
 }
 
-impl<T> Drop for WriteGuard<'_, T> {
-    fn drop(&mut self) {
-        // Release: a reader that sees the flag clear sees the writes. The gate
-        // is released after this (fields drop after `drop`).
-        self.lock.writing.store(false, Ordering::Release);
-    }
-}
-
-/// The slot of a thread that has none yet.
-const UNASSIGNED: usize = usize::MAX;
-/// The slot of a thread that gets none (all taken, or exiting).
-const NO_SLOT: usize = usize::MAX - 1;
-
-thread_local! {
-    static SLOT: Cell<usize> = const { Cell::new(UNASSIGNED) };
-    static RELEASE: SlotRelease = const { SlotRelease };
-}
-
-/// Slots given back by threads that ended.
-static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-/// The next slot never given out.
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// Gives the thread's slot back when the thread ends.
-struct SlotRelease;
-
-impl Drop for SlotRelease {
-    fn drop(&mut self) {
-        // Later reads on this thread (from other thread-locals' destructors)
-        // go through the gate.
-        let slot = SLOT.with(|s| s.replace(NO_SLOT));
-        if slot < SLOTS {
-            FREE.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(slot);
-        }
-    }
-}
-
-/// This thread's slot: an index below `SLOTS`, or `NO_SLOT`.
-#[inline]
-fn this_thread_slot() -> usize {
-    let slot = SLOT.with(Cell::get);
-    if slot != UNASSIGNED {
-        slot
-    } else {
-        assign_slot()
-    }
-}
-
-#[cold]
-fn assign_slot() -> usize {
-    // A thread whose locals are already being destroyed could not give a
-    // slot back: it gets none.
-    let slot = if RELEASE.try_with(|_| ()).is_ok() {
-        let reused = FREE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        reused
-            .or_else(|| {
-                let next = NEXT.fetch_add(1, Ordering::Relaxed);
-                (next < SLOTS).then_some(next)
-            })
-            .unwrap_or(NO_SLOT)
-    } else {
-        NO_SLOT
-    };
-    SLOT.with(|s| s.set(slot));
-    slot
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -8,11 +8,12 @@
 //! the process being killed exactly as written bytes do; `sync_range`
 //! (`msync`) makes them durable on disk where a `fdatasync` would.
 //!
-//! The file must keep its length while it is mapped: touching a page beyond
-//! the end of a shrunk file raises `SIGBUS`. That is the whole of the safety
-//! contract, and the one user keeps it: the journal holds an exclusive lock
-//! (`flock`) on its file for as long as it is mapped, allocates every byte
-//! (writes zeros) before mapping it, and only ever grows it.
+//! The file must keep its length while it is mapped (touching a page beyond
+//! the end of a shrunk file raises `SIGBUS`), and no other process may write
+//! it: that is the contract of the `unsafe fn` [`MappedFile::map`], which its
+//! caller states where it maps. The journal keeps it by holding an exclusive
+//! lock (`flock`) on its file for as long as it is mapped, allocating every
+//! byte (writing zeros) before mapping it, and only ever growing it.
 
 use std::fs::File;
 use std::io;
@@ -25,14 +26,20 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps all of `file` (open for reading and writing).
     ///
-    /// The caller keeps the file from shrinking while the map lives (see the
-    /// module comment): it owns the file and holds an exclusive lock on it.
-    pub fn map(file: &File) -> io::Result<Self> {
-        // SAFETY: the mapping is of a file the caller owns and holds locked
-        // for the mapping's life, and never shrinks (the documented contract
-        // above), so no page of the map loses its backing. Other processes
-        // writing the same bytes is ruled out the same way: the journal's
-        // files are this process's alone (locked, in its data directory).
+    /// # Safety
+    /// For as long as the returned map lives:
+    /// - the file keeps at least its current length: nothing (this process
+    ///   or another) truncates or shrinks it, since touching a mapped page
+    ///   past the end of the file raises `SIGBUS`;
+    /// - no other process maps, writes or truncates those bytes, since
+    ///   bytes changed under the map would be changed under Rust references
+    ///   to them (`write_at` copies through a `&mut [u8]`).
+    ///
+    /// Growing the file, reading it, renaming or removing it are fine.
+    pub unsafe fn map(file: &File) -> io::Result<Self> {
+        // SAFETY: the caller keeps the file's length and keeps other
+        // writers away for the map's life (this function's contract), which
+        // is what `memmap2` asks of a mutable shared mapping.
         let map = unsafe { memmap2::MmapOptions::new().map_mut(file)? };
         Ok(Self { map })
     }
@@ -100,7 +107,9 @@ mod tests {
     fn bytes_written_through_the_map_are_in_the_file_at_once() {
         let mut file = tempfile_in_target();
         file.write_all(&[0u8; 8192]).unwrap();
-        let mut map = MappedFile::map(&file).unwrap();
+        // SAFETY: the file is this test's alone (already unlinked, so no
+        // other process can open it) and nothing shrinks it.
+        let mut map = unsafe { MappedFile::map(&file) }.unwrap();
         assert_eq!(map.len(), 8192);
         map.write_at(4090, b"across a page").unwrap();
         map.sync_range(4090, 13).unwrap();

@@ -1,6 +1,6 @@
 //! `algohub`: the command line. One clap enum; each admin subcommand is small.
 
-use algohub::config::{Config, DEFAULT_TOML, Overrides, ServeOverrides};
+use algohub::config::{Config, DEFAULT_TOML, LogFormat, Overrides, ServeOverrides};
 use algohub::{BoxError, Server, open_store};
 use algohub_core::services::{CreateUser, Hub};
 use clap::{Parser, Subcommand};
@@ -13,8 +13,9 @@ static ALLOCATOR: algohub::ServerAllocator = algohub::ServerAllocator;
 /// algohub: a self-hosted hub for publishing, calling and governing algorithms.
 ///
 /// Configuration comes from defaults, then algohub.toml, then ALGOHUB_*
-/// environment variables, then flags. `algohub config print-default` shows every
-/// setting with its documentation.
+/// environment variables (ALGOHUB_<SETTING>, e.g. ALGOHUB_LISTEN), then flags
+/// (--<setting>, e.g. --listen). `algohub config print-default` shows every
+/// setting with its default and documentation.
 #[derive(Parser)]
 #[command(name = "algohub", version, about, long_about)]
 struct Cli {
@@ -27,6 +28,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server (SQLite under the data directory unless a database URL is given).
+    #[command(
+        after_help = "Each flag sets the setting of its name, which is also an \
+        ALGOHUB_<SETTING> environment variable (--default-work-limit: \
+        ALGOHUB_DEFAULT_WORK_LIMIT) and a key of algohub.toml; `algohub config \
+        print-default` shows every setting with its default."
+    )]
     Serve(ServeOverrides),
     /// Apply database migrations and exit.
     Migrate,
@@ -98,14 +105,21 @@ enum ConfigCmd {
     PrintDefault,
 }
 
-fn init_logs(format: &str, level: &str) {
+/// Logs to standard error; the human format is coloured only when standard
+/// error is a terminal (and `NO_COLOR` is not set), so files and pipes get
+/// plain text.
+fn init_logs(format: LogFormat, level: &str) {
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(algohub::log_filter(level))
         .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+        }
     }
 }
 
@@ -137,12 +151,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Serve(serve) => {
             let config = Config::resolve(&cli.overrides, &serve)?;
-            init_logs(&config.log_format, &config.log_level);
+            init_logs(config.log_format, &config.log_level);
             tracing::info!(config = ?config, "starting algohub");
             let metrics = algohub::install_metrics()?;
             let server = Server::start(&config, Some(metrics)).await?;
             tracing::info!(addr = %server.addr, "listening");
-            if config.log_format != "json" {
+            if config.log_format == LogFormat::Human {
                 // For people at a terminal, whatever the log level; JSON
                 // logs stay one JSON object a line (the event above says it).
                 eprintln!("algohub listening on http://{}", server.addr);
@@ -159,7 +173,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Migrate => {
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
-            init_logs(&config.log_format, &config.log_level);
+            init_logs(config.log_format, &config.log_level);
             let store = open_store(&config.database_url).await?;
             store.close().await;
             eprintln!("migrations applied ({})", store.backend());
@@ -167,7 +181,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Audit(AuditCmd::Verify) => {
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
-            init_logs(&config.log_format, "warn");
+            init_logs(config.log_format, "warn");
             let store = open_store(&config.database_url).await?;
             let hub = Hub::start(store.clone(), config.command_settings()).await?;
             let verdict = hub.verify_audit_unchecked().await;
@@ -190,7 +204,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 return Err("say which format: algohub export users --csv".into());
             }
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
-            init_logs(&config.log_format, "warn");
+            init_logs(config.log_format, "warn");
             let store = open_store(&config.database_url).await?;
             let hub = Hub::start(store.clone(), config.command_settings()).await?;
             let result = export_users(&hub, output.as_deref()).await;
@@ -200,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Admin(admin) => {
             let config = Config::resolve(&cli.overrides, &ServeOverrides::default())?;
             init_logs(
-                &config.log_format,
+                config.log_format,
                 if config.log_level == "info" {
                     "warn"
                 } else {

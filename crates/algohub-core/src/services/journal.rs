@@ -140,6 +140,7 @@ impl Journal {
 /// Grows `file` from `from` to `to` bytes with zeros (allocated on disk, so
 /// that a full disk fails here rather than at a copy into the map), makes
 /// its new length durable when `fsync` is set, and maps all of it.
+#[allow(unsafe_code)]
 fn allocate(file: &File, from: usize, to: usize, fsync: bool) -> io::Result<MappedFile> {
     let zeros = vec![0u8; (to - from).min(GROW_BYTES)];
     let mut at = from;
@@ -151,7 +152,13 @@ fn allocate(file: &File, from: usize, to: usize, fsync: bool) -> io::Result<Mapp
     if fsync {
         file.sync_data()?;
     }
-    MappedFile::map(file)
+    // SAFETY: `file` is a journal file of this process, under an exclusive
+    // `flock` from `Journal::create` for as long as the `Journal` (and so
+    // the map) lives; other processes only open journals they can lock, and
+    // then only read and remove them, so none writes or shrinks this one.
+    // This process never shrinks it: it only grows it (above, before
+    // mapping) and replaces the map.
+    unsafe { MappedFile::map(file) }
 }
 
 /// The journal lines of `records` (done before taking the journal's lock,

@@ -419,3 +419,55 @@ fn configuration_comes_from_defaults_then_file_then_env_then_flags() {
     assert!(db("flag").exists());
     assert!(!db("unused").exists(), "the flag won over the environment");
 }
+
+/// Human-readable logs written to a file or a pipe carry no colour codes
+/// (tracing's default would colour them wherever they go).
+#[test]
+fn human_logs_to_a_pipe_have_no_colour_codes() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server(
+        algohub(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "human"])
+            .env("ALGOHUB_LOG_LEVEL", "info")
+            .env_remove("NO_COLOR")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = server.0.stderr.take().unwrap();
+    // Read on a thread, so that a server that never says it listens fails
+    // the test at the deadline instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let start = Instant::now();
+    while !lines
+        .iter()
+        .any(|l: &String| l.starts_with("algohub listening on"))
+    {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("the server did not say it listens: {lines:?}"),
+        }
+    }
+    drop(server);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("starting algohub")),
+        "info lines were logged: {lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "no escape codes: {lines:?}"
+    );
+}

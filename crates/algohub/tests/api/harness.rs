@@ -178,6 +178,8 @@ macro_rules! api_tests {
             mod $module {$(
                 #[tokio::test]
                 #[cfg_attr(not(algohub_pg_tests), ignore = "ALGOHUB_TEST_DATABASE_URL was not set when the tests were built")]
+                // (A case's own `ignore` may repeat this one when neither was set.)
+                #[allow(unused_attributes)]
                 $(#[$attr])*
                 async fn $case() {
                     $crate::harness::run($crate::harness::Backend::Postgres, $crate::$module::$case).await;

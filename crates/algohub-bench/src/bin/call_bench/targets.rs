@@ -33,7 +33,7 @@ fn bench_config(dir: &Path) -> Config {
         data_dir: dir.to_path_buf(),
         database_url: format!("sqlite:{}", dir.join("algohub.db").display()),
         base_url: "http://127.0.0.1:0".into(),
-        log_format: "human".into(),
+        log_format: algohub::config::LogFormat::Human,
         log_level: "info".into(),
         // As the nginx beside it runs with `access_log off`.
         access_log: false,
