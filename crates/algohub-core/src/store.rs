@@ -480,7 +480,7 @@ pub trait AlgorithmStore: Send + Sync {
         ctx: &AuditContext,
         id: AlgoId,
         details: &serde_json::Value,
-        settings: &serde_json::Value,
+        settings: &AlgorithmSettings,
         app_id: Option<Option<AppId>>,
     ) -> StoreResult<Algorithm>;
     /// Points the algorithm at a new artifact (the next compile builds it).

@@ -19,7 +19,7 @@ use crate::accounts::require_live_account;
 use crate::algorithm_rows::{
     algo_select, algorithm_from_row, build_from_row, build_select, version_from_row, version_select,
 };
-use crate::db::{RowLock, WriteTx, col, conflict, db_err};
+use crate::db::{RowLock, WriteTx, col, conflict, db_err, json_text};
 use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
@@ -134,7 +134,7 @@ impl AlgorithmStore for SqlStore {
         .bind(a.name.to_lowercase())
         .bind(a.app_id)
         .bind(a.details.to_string())
-        .bind(a.settings.to_string())
+        .bind(json_text(&a.settings)?)
         .bind(a.runtime.as_str())
         .bind(&a.artifact_digest)
         .bind(a.created_by)
@@ -206,7 +206,7 @@ impl AlgorithmStore for SqlStore {
         ctx: &AuditContext,
         id: AlgoId,
         details: &serde_json::Value,
-        settings: &serde_json::Value,
+        settings: &AlgorithmSettings,
         app_id: Option<Option<AppId>>,
     ) -> StoreResult<Algorithm> {
         let mut tx = self.write(ctx).await?;
@@ -222,7 +222,7 @@ impl AlgorithmStore for SqlStore {
         let app = app_id.unwrap_or(current.app_id);
         sqlx::query("UPDATE algorithms SET details = $1, settings = $2, app_id = $3, updated_at = $4 WHERE id = $5 AND deleted_at IS NULL")
             .bind(details.to_string())
-            .bind(settings.to_string())
+            .bind(json_text(settings)?)
             .bind(app)
             .bind(now_millis())
             .bind(id)
@@ -414,7 +414,7 @@ impl AlgorithmStore for SqlStore {
         .bind(&v.release_notes)
         .bind(v.sample_input.clone())
         .bind(v.sample_output.clone())
-        .bind(v.settings.to_string())
+        .bind(json_text(&v.settings)?)
         .bind(v.published_by)
         .bind(now_millis())
         .fetch_one(tx.conn())

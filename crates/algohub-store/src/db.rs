@@ -186,10 +186,15 @@ pub(crate) fn app_role(row: &AnyRow, name: &str) -> StoreResult<AppRole> {
         .ok_or_else(|| StoreError::Other(format!("bad app role {v} in column {name}")))
 }
 
-pub(crate) fn json(row: &AnyRow, name: &str) -> StoreResult<serde_json::Value> {
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, name: &str) -> StoreResult<T> {
     let raw: String = col(row, name)?;
     serde_json::from_str(&raw)
         .map_err(|e| StoreError::Other(format!("bad JSON in column {name}: {e}")))
+}
+
+/// A value as the JSON text a column keeps.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(format!("unstorable JSON: {e}")))
 }
 
 /// `Page.limit` of 0 or less means "no limit".

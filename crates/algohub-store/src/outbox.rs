@@ -48,7 +48,7 @@ pub(crate) async fn withdraw_closed_invitation_emails(
     .map_err(db_err)?;
     for row in rows {
         let id: i64 = col(&row, "id")?;
-        let mut payload = json(&row, "payload")?;
+        let mut payload: serde_json::Value = json(&row, "payload")?;
         let invitation = payload
             .get("invitation_id")
             .and_then(|v| v.as_str())
@@ -157,7 +157,7 @@ impl OutboxStore for SqlStore {
             .ok_or(StoreError::NotFound)?;
         // A delivered message keeps no secret: an invitation token lives in the
         // outbox only until its email has gone out.
-        let mut payload = json(&row, "payload")?;
+        let mut payload: serde_json::Value = json(&row, "payload")?;
         if let Some(obj) = payload.as_object_mut() {
             obj.remove("token");
         }

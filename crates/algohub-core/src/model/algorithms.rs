@@ -2,12 +2,12 @@
 //! the record of failed calls.
 
 use super::{AccountId, AppId, Millis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub type AlgoId = i64;
 
 /// Who may call a published version (`algorithm_callability`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Callability {
     /// Anyone with an API key.
@@ -54,8 +54,85 @@ impl RuntimeKind {
     }
 }
 
-/// An algorithm: details and settings are kept as the v1 JSON objects (validated
-/// by the service), so they round-trip exactly.
+/// Who may read a version's source (`source_visibility`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceVisibility {
+    Open,
+    Closed,
+}
+
+/// An algorithm's license (`license`; closed source needs `apl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum License {
+    Apl,
+    Apache2,
+    Gpl3,
+    Mit,
+}
+
+/// Whether an algorithm may reach the network (`network_access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkAccess {
+    Isolated,
+    Full,
+}
+
+/// What an algorithm runs on (`environment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Cpu,
+    Gpu,
+}
+
+/// An algorithm's settings: the v1 `settings` object, typed. Every key is
+/// optional (absent keys are not sent); the service checks a change key by
+/// key (`check_settings`) before it becomes one of these.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlgorithmSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm_callability: Option<Callability>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_visibility: Option<SourceVisibility>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<License>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_access: Option<NetworkAccess>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insights_enabled: Option<bool>,
+    /// What each call pays the owner (not in sudo calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub royalty_microcredits: Option<i64>,
+    /// Caps the timeout of this algorithm's calls (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_secs: Option<u64>,
+    /// Caps the wasm fuel of this algorithm's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fuel_per_call: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_set: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm_environment: Option<String>,
+}
+
+impl AlgorithmSettings {
+    /// Whether the settings open the source to the algorithm's readers.
+    pub fn source_is_open(&self) -> bool {
+        self.source_visibility == Some(SourceVisibility::Open)
+    }
+}
+
+/// An algorithm: details are kept as the v1 JSON object (validated by the
+/// service), so they round-trip exactly; settings are typed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Algorithm {
     pub id: AlgoId,
@@ -65,7 +142,7 @@ pub struct Algorithm {
     pub name: String,
     pub app_id: Option<AppId>,
     pub details: serde_json::Value,
-    pub settings: serde_json::Value,
+    pub settings: AlgorithmSettings,
     pub runtime: RuntimeKind,
     /// The artifact the next compile builds from.
     pub artifact_digest: String,
@@ -81,7 +158,7 @@ pub struct NewAlgorithm {
     pub name: String,
     pub app_id: Option<AppId>,
     pub details: serde_json::Value,
-    pub settings: serde_json::Value,
+    pub settings: AlgorithmSettings,
     pub runtime: RuntimeKind,
     pub artifact_digest: String,
     pub created_by: AccountId,
@@ -165,7 +242,7 @@ pub struct Version {
     pub release_notes: String,
     pub sample_input: Option<String>,
     pub sample_output: Option<String>,
-    pub settings: serde_json::Value,
+    pub settings: AlgorithmSettings,
     pub published_by: AccountId,
     pub created_at: Millis,
     pub decided_by: Option<AccountId>,
@@ -187,7 +264,7 @@ pub struct NewVersion {
     pub release_notes: String,
     pub sample_input: Option<String>,
     pub sample_output: Option<String>,
-    pub settings: serde_json::Value,
+    pub settings: AlgorithmSettings,
     pub published_by: AccountId,
 }
 

@@ -105,7 +105,7 @@ mod tests {
                 name: "x".into(),
                 app_id: None,
                 details: serde_json::Value::Null,
-                settings: serde_json::Value::Null,
+                settings: Default::default(),
                 runtime: RuntimeKind::Wasm,
                 artifact_digest: String::new(),
                 created_by: 1,

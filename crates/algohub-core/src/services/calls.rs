@@ -180,10 +180,7 @@ impl Hub {
         if req.sudo {
             usage.acting_as_id = algo.owner_id;
         } else {
-            usage.royalty_microcredits = algo.settings["royalty_microcredits"]
-                .as_i64()
-                .unwrap_or(0)
-                .max(0);
+            usage.royalty_microcredits = algo.settings.royalty_microcredits.unwrap_or(0).max(0);
         }
         let slot = match self.admit(ctx.account_id(), &usage.request_id).await {
             Ok(slot) => slot,
@@ -487,17 +484,16 @@ fn record_text(raw: &str) -> String {
 /// cluster lowered its own still never take a call past the cluster's.
 fn call_limits(
     cluster: &super::Settings,
-    algo_settings: &serde_json::Value,
+    algo_settings: &crate::model::AlgorithmSettings,
     asked: Option<Duration>,
 ) -> (Duration, u64) {
-    let cap = |key: &str| algo_settings.get(key).and_then(serde_json::Value::as_u64);
     let mut longest = cluster.max_call_timeout;
-    if let Some(secs) = cap(MAX_TIMEOUT_SETTING) {
+    if let Some(secs) = algo_settings.max_timeout_secs {
         longest = longest.min(Duration::from_secs(secs));
     }
     let timeout = asked.unwrap_or(cluster.call_timeout).min(longest);
     let mut fuel = fuel_budget(timeout, cluster.wasm_fuel_per_sec);
-    if let Some(most) = cap(MAX_FUEL_SETTING) {
+    if let Some(most) = algo_settings.max_fuel_per_call {
         fuel = fuel.min(most);
     }
     (timeout, fuel)
@@ -552,7 +548,7 @@ mod tests {
             wasm_fuel_per_sec: 1000,
             ..Default::default()
         };
-        let none = serde_json::json!({"license": "mit"});
+        let none = crate::model::AlgorithmSettings::default();
         // No timeout asked: the cluster's default, and fuel for all of it.
         assert_eq!(call_limits(&cluster, &none, None), (secs(300), 300_000));
         // The caller lowers it (and the fuel with it) or raises it up to
@@ -564,7 +560,11 @@ mod tests {
             (secs(600), 600_000)
         );
         // The algorithm's caps bind the default and the caller alike.
-        let capped = serde_json::json!({"max_timeout_secs": 10, "max_fuel_per_call": 4000});
+        let capped = crate::model::AlgorithmSettings {
+            max_timeout_secs: Some(10),
+            max_fuel_per_call: Some(4000),
+            ..Default::default()
+        };
         assert_eq!(call_limits(&cluster, &capped, None), (secs(10), 4000));
         assert_eq!(
             call_limits(&cluster, &capped, Some(secs(60))),
@@ -576,7 +576,11 @@ mod tests {
         );
         // A cap above the cluster's (kept from before the cluster lowered
         // its own) does not raise anything.
-        let above = serde_json::json!({"max_timeout_secs": 3000, "max_fuel_per_call": 1u64 << 60});
+        let above = crate::model::AlgorithmSettings {
+            max_timeout_secs: Some(3000),
+            max_fuel_per_call: Some(1 << 60),
+            ..Default::default()
+        };
         assert_eq!(
             call_limits(&cluster, &above, Some(secs(3000))),
             (secs(600), 600_000)

@@ -8,6 +8,7 @@
 mod accounts;
 mod admin;
 mod admission;
+mod algorithm_settings;
 mod algorithms;
 mod apps;
 mod audit;

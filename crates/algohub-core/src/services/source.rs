@@ -67,8 +67,8 @@ pub struct AlgorithmSource {
 }
 
 /// Whether an algorithm's settings open its source to its readers.
-pub fn source_is_open(settings: &Value) -> bool {
-    settings.get("source_visibility").and_then(Value::as_str) == Some("open")
+pub fn source_is_open(settings: &crate::model::AlgorithmSettings) -> bool {
+    settings.source_is_open()
 }
 
 fn parse_semver(raw: &str) -> Option<SemVer> {
@@ -373,8 +373,13 @@ mod tests {
             SourceForm::parse(Some("zip")).unwrap_err().code,
             Code::InvalidInput
         );
-        assert!(source_is_open(&json!({"source_visibility": "open"})));
-        assert!(!source_is_open(&json!({"source_visibility": "closed"})));
-        assert!(!source_is_open(&json!({})), "no setting counts as closed");
+        use crate::model::{AlgorithmSettings, SourceVisibility};
+        let with = |v| AlgorithmSettings {
+            source_visibility: v,
+            ..Default::default()
+        };
+        assert!(source_is_open(&with(Some(SourceVisibility::Open))));
+        assert!(!source_is_open(&with(Some(SourceVisibility::Closed))));
+        assert!(!source_is_open(&with(None)), "no setting counts as closed");
     }
 }

@@ -80,8 +80,8 @@ impl Hub {
             .as_deref()
             .unwrap_or("minor")
             .to_ascii_lowercase();
-        let details = super::algorithms::check_details(&algo.details, &req.details, false)?;
-        let settings = super::algorithms::check_settings(
+        let details = super::algorithm_settings::check_details(&algo.details, &req.details, false)?;
+        let settings = super::algorithm_settings::check_settings(
             &algo.settings,
             &req.settings,
             false,
@@ -104,11 +104,8 @@ impl Hub {
             .first()
             .map(|v| v.semver);
         let semver = bump(previous, &version_type)?;
-        // The settings were checked (`algorithm_callability` is one of these).
         let callability = settings
-            .get("algorithm_callability")
-            .and_then(Value::as_str)
-            .and_then(crate::model::Callability::parse)
+            .algorithm_callability
             .unwrap_or(crate::model::Callability::Private);
         let new = NewVersion {
             uuid: uuid::Uuid::new_v4().to_string(),

@@ -8,7 +8,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, JsonBody, RawBody};
 use crate::{AppState, routes::Routes};
 use algohub_core::Code;
-use algohub_core::model::{Algorithm, Build, RuntimeKind, Version, format_millis};
+use algohub_core::model::{
+    Algorithm, AlgorithmSettings, Build, RuntimeKind, Version, format_millis,
+};
 use algohub_core::services::VersionEntry;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -121,7 +123,8 @@ pub(super) struct AlgorithmShape {
     /// The v1 details object, as stored.
     details: Value,
     /// The v1 settings object, as stored.
-    settings: Value,
+    #[schema(value_type = Object)]
+    settings: AlgorithmSettings,
     /// wasm or http.
     runtime: &'static str,
     version_info: VersionInfo,
@@ -162,7 +165,8 @@ pub(super) struct VersionShape {
     id: String,
     name: String,
     details: Value,
-    settings: Value,
+    #[schema(value_type = Object)]
+    settings: AlgorithmSettings,
     version_info: VersionInfo,
     build: BuildShape,
     compilation: Compilation,

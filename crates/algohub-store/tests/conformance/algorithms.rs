@@ -22,7 +22,11 @@ pub fn new_algo(owner: AccountId, name: &str, digest: &str) -> NewAlgorithm {
         name: name.into(),
         app_id: None,
         details: json!({"label": name}),
-        settings: json!({"license": "mit", "royalty_microcredits": 3}),
+        settings: AlgorithmSettings {
+            license: Some(License::Mit),
+            royalty_microcredits: Some(3),
+            ..Default::default()
+        },
         runtime: RuntimeKind::Wasm,
         artifact_digest: digest.into(),
         created_by: owner,
@@ -65,7 +69,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
         (algo.owner_name.as_str(), algo.name.as_str()),
         ("acme", "model")
     );
-    assert_eq!(algo.settings["royalty_microcredits"], 3);
+    assert_eq!(algo.settings.royalty_microcredits, Some(3));
     assert_eq!(
         conflict(
             s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
@@ -83,17 +87,17 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
             &cli(),
             algo.id,
             &json!({"label": "M"}),
-            &json!({"license": "apl"}),
+            &AlgorithmSettings {
+                license: Some(License::Apl),
+                ..Default::default()
+            },
             None,
         )
         .await
         .unwrap();
     assert_eq!(
-        (
-            updated.details["label"].as_str(),
-            updated.settings["license"].as_str()
-        ),
-        (Some("M"), Some("apl"))
+        (updated.details["label"].as_str(), updated.settings.license),
+        (Some("M"), Some(License::Apl))
     );
 
     // Builds: newest first; the same artifact gives the same hash.

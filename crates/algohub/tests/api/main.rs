@@ -32,6 +32,7 @@ mod multinode;
 mod nodes;
 mod notifications;
 mod promises;
+mod promises_running;
 mod races;
 mod source;
 mod startup;
@@ -132,7 +133,8 @@ harness::api_tests! {
         promises:
             call_tokens_end_when_an_account_of_the_call_is_suspended,
             impersonation_cannot_manage_org_members_or_make_sudo_calls,
-            sudo_calls_are_on_the_audit_trail,
+            sudo_calls_are_on_the_audit_trail;
+        promises_running:
             wasm_fuel_and_memory_limits,
             authors_approve_their_own_versions_where_the_org_allows_it,
             a_declined_invitation_sends_no_email,
