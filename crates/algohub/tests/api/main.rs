@@ -21,6 +21,7 @@ mod elevated;
 mod governance;
 mod guarantees;
 mod harness;
+mod impersonated_calls;
 mod index_and_transfer;
 mod invitations;
 mod journal;
@@ -73,7 +74,8 @@ harness::api_tests! {
             org_and_member_key_calls_are_recorded_as_such;
         call_tokens:
             algorithms_use_the_data_api_with_their_call_token,
-            wasm_algorithms_read_data_as_the_call_acts,
+            wasm_algorithms_read_data_as_the_call_acts;
+        impersonated_calls:
             wasm_data_acts_under_impersonation_are_audited,
             void_call_data_acts_keep_the_request_and_the_admin;
         calls:
