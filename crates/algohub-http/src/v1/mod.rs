@@ -1,5 +1,6 @@
 //! The Algorithmia v1 compatible routes.
 
+pub mod admin_usage;
 pub mod algorithms;
 pub mod calls;
 pub mod data;
@@ -24,6 +25,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = source::routes(r);
     let r = calls::routes(r);
     let r = usage::routes(r);
+    let r = admin_usage::routes(r);
     let r = notifications::routes(r);
     let r = invites::routes(r);
     data::routes(r)
