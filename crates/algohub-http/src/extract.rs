@@ -76,9 +76,9 @@ impl FromRequestParts<AppState> for Caller {
             scheme
         };
         let digest = digest_hex(token);
-        let principal = state.hub.authenticate(token, &digest).await?;
+        let principal = state.hub.authenticator.authenticate(token, &digest).await?;
         if let Some(k) = principal.key {
-            state.hub.record_key_use(k);
+            state.hub.keys.record_key_use(k);
         }
         let audit = AuditContext {
             request_id: request_id(parts),
@@ -90,9 +90,11 @@ impl FromRequestParts<AppState> for Caller {
         let ctx = RequestCtx::new(principal, audit);
         if ctx.principal.impersonator.is_some() {
             // Every request of an impersonation session is on record.
-            state
-                .hub
-                .audit_impersonated_request(&ctx, parts.method.as_str(), parts.uri.path());
+            state.hub.audit.record_impersonated_request(
+                &ctx,
+                parts.method.as_str(),
+                parts.uri.path(),
+            );
         }
         Ok(Caller(ctx))
     }

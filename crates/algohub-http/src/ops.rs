@@ -147,7 +147,7 @@ pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next)
     if caller.principal.impersonator.is_some() && parts.uri.path().ends_with("/impersonate") {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let admin = state.hub.authorize(
+    let admin = state.hub.authz.authorize(
         &caller,
         algohub_core::policy::Action::AdminUsersRead,
         algohub_core::policy::Resource::Cluster,

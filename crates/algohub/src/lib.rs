@@ -162,14 +162,14 @@ impl Server {
             };
             let served = algohub_http::serve(listener, app, shutdown).await;
             // Let the usage loader catch up, so the journal is all in the store.
-            match hub_for_close.settle_usage().await {
-                Ok(()) => hub_for_close.retire_usage_journal(),
+            match hub_for_close.metering.settle_usage().await {
+                Ok(()) => hub_for_close.metering.retire_usage_journal(),
                 Err(e) => {
                     tracing::warn!(error = %e, "usage records stay in the journal until the next start");
                 }
             }
             // Record key last-use times before the store closes.
-            if let Err(e) = hub_for_close.flush_key_uses().await {
+            if let Err(e) = hub_for_close.keys.flush_key_uses().await {
                 tracing::warn!(error = %e, "could not record key last-use times at shutdown");
             }
             store.close().await;
@@ -216,7 +216,7 @@ fn spawn_mail_delivery(
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    if let Err(e) = hub.deliver_emails(mailer.as_ref(), &base_url).await {
+                    if let Err(e) = hub.invitations.deliver_emails(mailer.as_ref(), &base_url).await {
                         metrics::counter!("algohub_store_errors_total").increment(1);
                         tracing::warn!(error = %e, "email delivery failed; retrying");
                     }
@@ -235,7 +235,7 @@ fn spawn_background(hub: Arc<Hub>, poll: Duration, mut stop: watch::Receiver<boo
         loop {
             tokio::select! {
                 _ = sync_tick.tick() => {
-                    if let Err(e) = hub.sync().await {
+                    if let Err(e) = hub.index.sync().await {
                         metrics::counter!("algohub_store_errors_total").increment(1);
                         tracing::warn!(error = %e, "policy sync failed; retrying");
                     }

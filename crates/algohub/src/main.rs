@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             init_logs(config.log_format, "warn");
             let store = open_store(&config.database_url).await?;
             let hub = Hub::start(store.clone(), config.command_settings()).await?;
-            let verdict = hub.verify_audit_unchecked().await;
+            let verdict = hub.audit.verify_audit_unchecked().await;
             store.close().await;
             let verdict = verdict?;
             match verdict.first_bad {
@@ -237,7 +237,7 @@ async fn export_users(hub: &Hub, output: Option<&std::path::Path>) -> Result<(),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
-    let mut export = hub.export_users_csv_cli().await?;
+    let mut export = hub.admin.export_users_csv_cli().await?;
     while let Some(chunk) = export.chunks.recv().await {
         out.write_all(&chunk?)?;
     }
@@ -268,6 +268,7 @@ async fn admin_command(hub: &Hub, admin: Admin) -> Result<(), BoxError> {
                 None
             };
             let user = hub
+                .accounts
                 .create_user_unchecked(
                     &algohub_core::audit::AuditContext::cli(),
                     CreateUser {
@@ -293,7 +294,10 @@ async fn admin_command(hub: &Hub, admin: Admin) -> Result<(), BoxError> {
             Ok(())
         }
         Admin::CreateKey { username, label } => {
-            let (_, secret) = hub.create_user_key_unchecked(&username, &label).await?;
+            let (_, secret) = hub
+                .keys
+                .create_user_key_unchecked(&username, &label)
+                .await?;
             println!("{}", secret.expose());
             Ok(())
         }

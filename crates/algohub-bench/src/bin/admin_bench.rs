@@ -76,6 +76,7 @@ async fn run(accounts: u64) -> Result<bool, String> {
         let t = Instant::now();
         bytes = 0;
         let mut export = hub
+            .admin
             .export_users_csv_cli()
             .await
             .map_err(|e| e.to_string())?;

@@ -1,13 +1,19 @@
 //! Users: create, read, update, list, delete (tombstone).
 
-use super::{Hub, conflict};
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Page, User, UserUpdate};
 use crate::names::{AccountName, Email};
 use crate::policy::{Action, Resource};
 use crate::secrets::hash_password;
+use crate::store::Store;
 use crate::store::StoreError;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateUser {
@@ -29,10 +35,30 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     }
 }
 
-impl Hub {
+/// Users: create, read, update, delete.
+pub struct AccountService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl AccountService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl AccountService {
     /// Creates a user (cluster admins only).
     pub async fn create_user(&self, ctx: &RequestCtx, req: CreateUser) -> Result<User> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         self.create_user_unchecked(&ctx.audit, req).await
     }
 
@@ -71,13 +97,14 @@ impl Hub {
             .create_user(audit, &new)
             .await
             .map_err(|e| conflict(e, "that name"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(user)
     }
 
     pub async fn get_user(&self, ctx: &RequestCtx, username: &str) -> Result<User> {
-        let account = self.user_account(username).await?;
-        self.authorize(ctx, Action::UserRead, Resource::User(account.id))?;
+        let account = self.directory.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::UserRead, Resource::User(account.id))?;
         Ok(self.store.get_user(account.id).await?)
     }
 
@@ -93,12 +120,14 @@ impl Hub {
             }
             Err(e) => return Err(e.into()),
         };
-        self.authorize(ctx, Action::UserRead, Resource::User(user.id))?;
+        self.authz
+            .authorize(ctx, Action::UserRead, Resource::User(user.id))?;
         Ok(user)
     }
 
     pub async fn list_users(&self, ctx: &RequestCtx, page: &Page) -> Result<Vec<User>> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_users(page).await?)
     }
 
@@ -108,15 +137,20 @@ impl Hub {
         username: &str,
         mut update: UserUpdate,
     ) -> Result<User> {
-        let account = self.user_account(username).await?;
-        self.authorize(ctx, Action::UserUpdate, Resource::User(account.id))?;
+        let account = self.directory.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::UserUpdate, Resource::User(account.id))?;
         if let Some(e) = &update.email {
             let email = Email::parse(e)?.as_str().to_string();
             let current = self.store.get_user(account.id).await?.email;
             // Changing an email address is a cluster admin's act: letting users
             // set any address would let them claim invitations sent to it and
             // probe which addresses have accounts.
-            if email != current && !self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
+            if email != current
+                && !self
+                    .authz
+                    .can(ctx, Action::AdminUsersManage, Resource::Cluster)
+            {
                 return Err(Error::forbidden(
                     "email addresses are changed by a cluster admin (the address must be verified first)",
                 ));
@@ -140,8 +174,9 @@ impl Hub {
         ctx: &RequestCtx,
         username: &str,
     ) -> Result<crate::model::DeletionReceipt> {
-        let account = self.user_account(username).await?;
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let account = self.directory.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         if ctx.user_id() == Some(account.id) {
             return Err(Error::forbidden(
                 "you cannot delete your own account while signed in as it",
@@ -157,7 +192,7 @@ impl Hub {
                 } => super::admin::last_admin(e),
                 e => conflict(e, "user"),
             })?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(receipt)
     }
 

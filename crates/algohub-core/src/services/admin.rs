@@ -2,12 +2,18 @@
 //! the per-account role and suspension actions. Cluster admins only; every
 //! change records an event naming the admin.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountStatus, MillisWriter, Page, User};
 use crate::policy::{Action, Resource};
+use crate::store::Store;
 use crate::store::{ExportRender, ExportUser, MakeExportRender};
+use std::sync::Arc;
 
 /// The refusal when a change would leave no active cluster admin.
 pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
@@ -100,7 +106,28 @@ fn csv_row_writer(sudo_enabled: bool) -> ExportRender {
     })
 }
 
-impl Hub {
+/// What cluster admins do to accounts: search, export, roles, suspension, invite codes.
+pub struct AdminService {
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl AdminService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl AdminService {
     /// Users whose username or email starts with `query` (case-insensitive),
     /// ordered by username, paged with `marker` (the last username seen).
     pub async fn search_users(
@@ -109,7 +136,8 @@ impl Hub {
         query: &str,
         page: &Page,
     ) -> Result<Vec<User>> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         let prefix = query.trim().to_ascii_lowercase();
         if prefix.chars().count() > 254 {
             return Err(Error::invalid("search is at most 254 characters"));
@@ -125,7 +153,8 @@ impl Hub {
     /// `Err` item, and the stream ends. `rows` tells how many accounts went out.
     /// The export is on record (`users.export`) before it starts.
     pub async fn export_users_csv(&self, ctx: &RequestCtx) -> Result<UserExport> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         let actor = ctx.user_id().unwrap_or_else(|| ctx.account_id());
         self.store
             .record_audit(
@@ -182,9 +211,10 @@ impl Hub {
         ctx: &RequestCtx,
         username: &str,
     ) -> Result<(crate::model::AccountId, crate::model::AccountId)> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(ctx)?;
-        let target = self.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = super::require_user(ctx)?;
+        let target = self.directory.user_account(username).await?;
         Ok((actor, target.id))
     }
 
@@ -209,7 +239,7 @@ impl Hub {
             .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None)
             .await
             .map_err(last_admin)?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(user)
     }
 
@@ -232,7 +262,7 @@ impl Hub {
             .store
             .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo))
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(user)
     }
 
@@ -257,12 +287,12 @@ impl Hub {
             .set_account_status(&ctx.audit, actor, target, status)
             .await
             .map_err(last_admin)?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(self.store.get_user(target).await?)
     }
 }
 
-impl Hub {
+impl AdminService {
     /// Creates a sign-up invite code (cluster admins): 4 to 64 characters of
     /// letters, digits, `-` and `_`; credits of 0 or more; an optional expiry
     /// in the future.
@@ -274,8 +304,9 @@ impl Hub {
         comments: &str,
         expires_at: Option<&str>,
     ) -> Result<()> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = super::require_user(ctx)?;
         let code = code.trim();
         if !(4..=64).contains(&code.len())
             || !code
@@ -316,13 +347,15 @@ impl Hub {
         &self,
         ctx: &RequestCtx,
     ) -> Result<Vec<crate::model::InviteCode>> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_invite_codes().await?)
     }
 
     pub async fn delete_invite_code(&self, ctx: &RequestCtx, code: &str) -> Result<()> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let actor = self.require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let actor = super::require_user(ctx)?;
         self.store
             .delete_invite_code(&ctx.audit, actor, code)
             .await

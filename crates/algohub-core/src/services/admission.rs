@@ -11,7 +11,6 @@
 //! (client disconnect). Slots carry a lease that this node renews every third
 //! of the lease; a killed node's slots expire within one lease (30 s default).
 
-use super::Hub;
 use crate::error::{Error, LimitInfo, Result};
 use crate::model::{AccountId, CallSettings, SlotRequest, now_millis};
 use crate::store::Store;
@@ -33,7 +32,9 @@ enum SlotOp {
     Release(String),
 }
 
-pub(crate) struct Admission {
+/// Admits calls within their account's work limit (see the module header).
+pub struct Admission {
+    store: Arc<dyn Store>,
     default_limit: i64,
     /// Running calls on this node, per account.
     running: Mutex<FxHashMap<AccountId, i64>>,
@@ -84,6 +85,7 @@ impl Admission {
         shared_lease: Option<Duration>,
     ) -> Arc<Self> {
         let admission = |shared| Self {
+            store: store.clone(),
             default_limit,
             running: Default::default(),
             settings: Default::default(),
@@ -244,7 +246,7 @@ async fn renew_leases(
     }
 }
 
-impl Hub {
+impl Admission {
     /// `cache`'s value for the account, else what `load` reads from the
     /// store (kept unless an account changed meanwhile).
     async fn cached<V: Clone, E, F: Future<Output = std::result::Result<V, E>>>(
@@ -256,7 +258,7 @@ impl Hub {
         if let Some(v) = cache.get(account) {
             return Ok(v);
         }
-        let generation = &self.admission.generation;
+        let generation = &self.generation;
         let read_at = generation.load(Ordering::Acquire);
         let v = load().await?;
         cache.put(account, v.clone(), read_at, generation);
@@ -266,7 +268,7 @@ impl Hub {
     /// The account's call settings, cached until the account changes.
     pub(crate) async fn call_settings(&self, account: AccountId) -> Result<CallSettings> {
         let load = || self.store.get_call_settings(account);
-        Ok(self.cached(&self.admission.settings, account, load).await?)
+        Ok(self.cached(&self.settings, account, load).await?)
     }
 
     /// The account's name, cached like its settings (its id if the store
@@ -276,7 +278,7 @@ impl Hub {
             let stored = self.store.get_account(account).await?;
             Ok::<_, crate::store::StoreError>(Arc::<str>::from(stored.name))
         };
-        self.cached(&self.admission.names, account, load)
+        self.cached(&self.names, account, load)
             .await
             .unwrap_or_else(|_| account.to_string().into())
     }
@@ -284,7 +286,7 @@ impl Hub {
     /// The account's work limit (its own, else the cluster default).
     pub async fn work_limit(&self, account: AccountId) -> Result<i64> {
         let own = self.call_settings(account).await?.work_limit;
-        Ok(own.unwrap_or(self.admission.default_limit))
+        Ok(own.unwrap_or(self.default_limit))
     }
 
     /// The 429 for a call over `account`'s work limit.
@@ -305,10 +307,14 @@ impl Hub {
     /// Takes one of `account`'s concurrency slots for the call `request_id`,
     /// or refuses with a 429 naming the limit. (Calls are admitted by
     /// `prepare_call`; this is public for the benchmark.)
-    pub async fn admit(&self, account: AccountId, request_id: &str) -> Result<SlotGuard> {
+    pub async fn admit(
+        self: &Arc<Self>,
+        account: AccountId,
+        request_id: &str,
+    ) -> Result<SlotGuard> {
         let limit = self.work_limit(account).await?;
         let admitted = {
-            let mut running = self.admission.running.lock();
+            let mut running = self.running.lock();
             let n = running.entry(account).or_insert(0);
             let ok = *n < limit;
             if ok {
@@ -320,11 +326,11 @@ impl Hub {
             return Err(self.over_limit(account, limit).await);
         }
         let mut guard = SlotGuard {
-            admission: self.admission.clone(),
+            admission: self.clone(),
             account,
             shared_id: None,
         };
-        if let Some(tx) = &self.admission.shared {
+        if let Some(tx) = &self.shared {
             let (reply, granted) = oneshot::channel();
             let req = SlotRequest {
                 id: request_id.to_string(),
@@ -359,22 +365,17 @@ impl Hub {
 
     /// Whether call slots are held in a database several nodes share.
     pub(crate) fn slots_shared(&self) -> bool {
-        self.admission.shared.is_some()
+        self.shared.is_some()
     }
 
     /// Store transactions run for call slots so far (0 on a node-local
     /// admission): with the number of admitted calls, what slots cost.
-    pub fn admission_transactions(&self) -> u64 {
-        self.admission.batches.load(Ordering::Relaxed)
+    pub fn transactions(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
     }
 
     /// Calls running on this node for `account` (for tests and metrics).
     pub fn running_calls(&self, account: AccountId) -> i64 {
-        self.admission
-            .running
-            .lock()
-            .get(&account)
-            .copied()
-            .unwrap_or(0)
+        self.running.lock().get(&account).copied().unwrap_or(0)
     }
 }

@@ -5,17 +5,25 @@
 //! Unreadable algorithms answer "No such algorithm", the message the clients
 //! look for, so private algorithms do not leak their existence.
 
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::Settings;
 use super::algorithm_settings::{check_details, check_settings};
-use super::{Hub, conflict};
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     AccountId, Algorithm, AlgorithmSettings, Artifact, Build, NewAlgorithm, RuntimeKind,
 };
+use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
+use crate::store::Store;
 use crate::store::{Constraint, StoreError};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 pub(crate) fn no_such_algorithm(owner: &str, name: &str) -> Error {
     Error::new(
@@ -54,7 +62,34 @@ pub fn artifact_digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl Hub {
+/// Algorithms: their settings, artifacts, builds, versions (publish,
+/// approve) and source.
+pub struct AlgorithmService {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) policy: Arc<PolicyEngine>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) authz: Arc<Authorizer>,
+    pub(super) directory: Directory,
+    pub(super) index: Arc<IndexSync>,
+    /// Runs algorithms; `None` on nodes (or CLI commands) that never call them.
+    pub(super) executor: Option<Arc<dyn super::Executor>>,
+}
+
+impl AlgorithmService {
+    pub(super) fn new(base: &Base, executor: Option<Arc<dyn super::Executor>>) -> Self {
+        Self {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+            executor,
+        }
+    }
+}
+
+impl AlgorithmService {
     pub(crate) fn executor(&self) -> Result<&dyn super::Executor> {
         self.executor
             .as_deref()
@@ -69,7 +104,10 @@ impl Hub {
         name: &str,
     ) -> Result<Algorithm> {
         let algo = self.find_algorithm(owner, name).await?;
-        if !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+        if !self
+            .authz
+            .can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
+        {
             return Err(no_such_algorithm(owner, name));
         }
         Ok(algo)
@@ -102,7 +140,8 @@ impl Hub {
     /// the index catches up first, so the decisions about it go by the store.
     /// Costs nothing when the index knows it (an in-memory look).
     pub(crate) async fn index_algorithm(&self, algo: &Algorithm) {
-        self.catch_up_with(self.policy.algorithm_owner(algo.id), algo.owner_id)
+        self.index
+            .catch_up_with(self.policy.algorithm_owner(algo.id), algo.owner_id)
             .await;
     }
 
@@ -115,8 +154,9 @@ impl Hub {
         settings: &Value,
         app: Option<&str>,
     ) -> Result<Algorithm> {
-        let acc = self.account(owner).await?;
-        self.authorize(ctx, Action::AlgoCreate, Resource::Account(acc.id))?;
+        let acc = self.directory.account(owner).await?;
+        self.authz
+            .authorize(ctx, Action::AlgoCreate, Resource::Account(acc.id))?;
         check_algorithm_name(name)?;
         let details = check_details(&Value::Null, details, true)?;
         let settings = check_settings(
@@ -158,7 +198,7 @@ impl Hub {
                 } => app_moved(owner, app.unwrap_or_default()),
                 other => conflict(other, "algorithm"),
             })?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(algo)
     }
 
@@ -177,7 +217,8 @@ impl Hub {
             .get_app(owner_id, &name.to_ascii_lowercase())
             .await
             .map_err(|_| Error::new(Code::AppNotFound, format!("app {owner}/{name} not found")))?;
-        self.authorize(ctx, Action::AppContribute, Resource::App(app.id))?;
+        self.authz
+            .authorize(ctx, Action::AppContribute, Resource::App(app.id))?;
         Ok(app.id)
     }
 
@@ -202,7 +243,10 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         self.index_algorithm(&algo).await;
-        if !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+        if !self
+            .authz
+            .can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
+        {
             return Err(Error::new(
                 Code::AlgorithmNotFound,
                 format!("No such algorithm: {uuid}"),
@@ -213,14 +257,14 @@ impl Hub {
 
     /// The algorithms of an account (user or org) that the caller may read.
     pub async fn list_algorithms(&self, ctx: &RequestCtx, owner: &str) -> Result<Vec<Algorithm>> {
-        let acc = self.account(owner).await?;
+        let acc = self.directory.account(owner).await?;
         self.readable_algorithms(ctx, acc.id).await
     }
 
     /// The algorithms of an organization that the caller may read; a name
     /// that is not an organization's is `org_not_found`.
     pub async fn list_org_algorithms(&self, ctx: &RequestCtx, org: &str) -> Result<Vec<Algorithm>> {
-        let acc = self.org_account(org).await?;
+        let acc = self.directory.org_account(org).await?;
         self.readable_algorithms(ctx, acc.id).await
     }
 
@@ -238,7 +282,10 @@ impl Hub {
         }
         Ok(all
             .into_iter()
-            .filter(|a| self.can(ctx, Action::AlgoRead, Resource::Algorithm(a.id)))
+            .filter(|a| {
+                self.authz
+                    .can(ctx, Action::AlgoRead, Resource::Algorithm(a.id))
+            })
             .collect())
     }
 
@@ -250,7 +297,8 @@ impl Hub {
         settings: &Value,
         app: Option<Option<&str>>,
     ) -> Result<Algorithm> {
-        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let details = check_details(&algo.details, details, false)?;
         let settings = check_settings(&algo.settings, settings, false, &self.settings)?;
         let app_id = match app {
@@ -281,15 +329,16 @@ impl Hub {
                 ),
                 other => other.into(),
             })?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(updated)
     }
 
     pub async fn delete_algorithm(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<()> {
         let algo = self.readable_algorithm(ctx, owner, name).await?;
-        self.authorize(ctx, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
         self.store.delete_algorithm(&ctx.audit, algo.id).await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -304,7 +353,8 @@ impl Hub {
         bytes: &[u8],
     ) -> Result<Algorithm> {
         let algo = self.readable_algorithm(ctx, owner, name).await?;
-        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let prepared = self.executor()?.prepare(kind, bytes).map_err(|e| {
             Error::new(
                 Code::InvalidArtifact,
@@ -321,7 +371,7 @@ impl Hub {
             .store
             .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind)
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(algo)
     }
 
@@ -329,7 +379,8 @@ impl Hub {
     /// (`commit_sha`) is the first 40 hex digits of the artifact's SHA-256, so two
     /// builds of the same artifact share a hash.
     pub async fn compile(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<Build> {
-        self.authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
         let artifact = self.store.get_artifact(&algo.artifact_digest).await?;
         let commit_sha: String = artifact.digest.chars().take(40).collect();
         let logs = format!(
@@ -353,13 +404,14 @@ impl Hub {
             )
             .await?;
         // Calls by hash see the new build on this node at once.
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(build)
     }
 
     /// Every build of an algorithm, newest first.
     pub async fn list_builds(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<Vec<Build>> {
-        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         self.all_builds(algo.id).await
     }
 
@@ -385,7 +437,8 @@ impl Hub {
         algo: &Algorithm,
         build_id: &str,
     ) -> Result<Build> {
-        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         match self.store.get_build(algo.id, build_id).await {
             Ok(b) => Ok(b),
             Err(StoreError::NotFound) => Err(Error::new(

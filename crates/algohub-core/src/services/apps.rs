@@ -1,22 +1,51 @@
 //! Apps: workspaces inside an account. Unreadable apps answer "not found", so
 //! their existence does not leak.
 
-use super::{Hub, conflict};
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, App, AppSort};
 use crate::names::ResourceName;
+use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
+use crate::store::Store;
 use crate::store::{Constraint, StoreError};
+use std::sync::Arc;
 
 fn app_not_found(owner: &str, name: &str) -> Error {
     Error::new(Code::AppNotFound, format!("app {owner}/{name} not found"))
 }
 
-impl Hub {
+/// Apps: create, list, pin, duplicate, transfer, delete.
+pub struct AppService {
+    store: Arc<dyn Store>,
+    policy: Arc<PolicyEngine>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl AppService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl AppService {
     /// Loads an app the caller may at least read.
     async fn readable_app(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<App> {
         let acc = self
+            .directory
             .account(owner)
             .await
             .map_err(|_| app_not_found(owner, name))?;
@@ -26,9 +55,10 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         // Made or moved a moment ago through another node? The index catches up first.
-        self.catch_up_with(self.policy.app_owner(app.id), app.owner_id)
+        self.index
+            .catch_up_with(self.policy.app_owner(app.id), app.owner_id)
             .await;
-        if !self.can(ctx, Action::AppRead, Resource::App(app.id)) {
+        if !self.authz.can(ctx, Action::AppRead, Resource::App(app.id)) {
             return Err(app_not_found(owner, name));
         }
         Ok(app)
@@ -41,8 +71,9 @@ impl Hub {
         name: &str,
         description: &str,
     ) -> Result<App> {
-        let acc = self.account(owner).await?;
-        self.authorize(ctx, Action::AppCreate, Resource::Account(acc.id))?;
+        let acc = self.directory.account(owner).await?;
+        self.authz
+            .authorize(ctx, Action::AppCreate, Resource::Account(acc.id))?;
         let name = ResourceName::parse(name)?;
         if description.chars().count() > 1000 {
             return Err(Error::invalid("description is longer than 1000 characters"));
@@ -53,7 +84,7 @@ impl Hub {
             .create_app(&ctx.audit, acc.id, name.as_str(), description, creator)
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(app)
     }
 
@@ -71,7 +102,7 @@ impl Hub {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<App>> {
-        let acc = self.account(owner).await?;
+        let acc = self.directory.account(owner).await?;
         let limit = limit.clamp(1, 500);
         let mut out = Vec::new();
         let mut skipped = 0;
@@ -87,11 +118,12 @@ impl Hub {
                 .iter()
                 .find(|a| self.policy.app_owner(a.id) != Some(a.owner_id))
             {
-                self.catch_up_with(self.policy.app_owner(unknown.id), unknown.owner_id)
+                self.index
+                    .catch_up_with(self.policy.app_owner(unknown.id), unknown.owner_id)
                     .await;
             }
             for app in batch {
-                if self.can(ctx, Action::AppRead, Resource::App(app.id)) {
+                if self.authz.can(ctx, Action::AppRead, Resource::App(app.id)) {
                     if skipped < offset {
                         skipped += 1;
                     } else if (out.len() as i64) < limit {
@@ -108,9 +140,10 @@ impl Hub {
 
     pub async fn delete_app(&self, ctx: &RequestCtx, owner: &str, name: &str) -> Result<()> {
         let app = self.readable_app(ctx, owner, name).await?;
-        self.authorize(ctx, Action::AppDelete, Resource::App(app.id))?;
+        self.authz
+            .authorize(ctx, Action::AppDelete, Resource::App(app.id))?;
         self.store.delete_app(&ctx.audit, app.id).await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -122,14 +155,15 @@ impl Hub {
         new_name: &str,
     ) -> Result<App> {
         let app = self.readable_app(ctx, owner, name).await?;
-        self.authorize(ctx, Action::AppCreate, Resource::Account(app.owner_id))?;
+        self.authz
+            .authorize(ctx, Action::AppCreate, Resource::Account(app.owner_id))?;
         let new_name = ResourceName::parse(new_name)?;
         let copy = self
             .store
             .duplicate_app(&ctx.audit, app.id, new_name.as_str(), ctx.account_id())
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(copy)
     }
 
@@ -148,15 +182,17 @@ impl Hub {
         new_name: Option<&str>,
     ) -> Result<App> {
         let app = self.readable_app(ctx, owner, name).await?;
-        self.authorize(ctx, Action::AppManage, Resource::App(app.id))?;
+        self.authz
+            .authorize(ctx, Action::AppManage, Resource::App(app.id))?;
         let from = self.store.get_account(app.owner_id).await?;
         if from.kind != AccountKind::User {
             return Err(Error::invalid(
                 "only apps in a personal account can be transferred",
             ));
         }
-        let dest = self.org_account(to_org).await?;
-        self.authorize(ctx, Action::AppCreate, Resource::Account(dest.id))?;
+        let dest = self.directory.org_account(to_org).await?;
+        self.authz
+            .authorize(ctx, Action::AppCreate, Resource::Account(dest.id))?;
         let target_name = ResourceName::parse(new_name.unwrap_or(&app.name))?;
         if let Ok(existing) = self.store.get_app(dest.id, &target_name.lower()).await {
             return Err(Error::new(
@@ -212,7 +248,7 @@ impl Hub {
                 }
                 other => conflict(other, "that app name"),
             })?;
-        self.after_write().await;
+        self.index.after_write().await;
         for version in &moved.resubmitted {
             let Some(algo) = moved
                 .algorithms
@@ -223,7 +259,7 @@ impl Hub {
             };
             // The transfer is committed: a notification that cannot be
             // queued is logged, not turned into an error.
-            if let Err(e) = self.notify_org_admins(algo, version).await {
+            if let Err(e) = super::versions::notify_org_admins(&*self.store, algo, version).await {
                 tracing::warn!(error = %e, algorithm = algo.id, "could not notify the org's admins of a resubmitted version");
             }
         }
@@ -237,7 +273,7 @@ impl Hub {
         name: &str,
         pinned: bool,
     ) -> Result<()> {
-        let me = self.require_user(ctx)?;
+        let me = super::require_user(ctx)?;
         let app = self.readable_app(ctx, owner, name).await?;
         if pinned {
             self.store.pin_app(&ctx.audit, me, app.id).await?
@@ -249,13 +285,13 @@ impl Hub {
 
     /// The caller's pinned apps that they can still read.
     pub async fn pinned_apps(&self, ctx: &RequestCtx) -> Result<Vec<App>> {
-        let me = self.require_user(ctx)?;
+        let me = super::require_user(ctx)?;
         Ok(self
             .store
             .list_pinned_apps(me)
             .await?
             .into_iter()
-            .filter(|a| self.can(ctx, Action::AppRead, Resource::App(a.id)))
+            .filter(|a| self.authz.can(ctx, Action::AppRead, Resource::App(a.id)))
             .collect())
     }
 }

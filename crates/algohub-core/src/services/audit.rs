@@ -1,12 +1,14 @@
 //! Reading and verifying the audit trail (cluster admins), and recording the
 //! privileged acts that change nothing: refused admin requests.
 
-use super::Hub;
+use super::{Authorizer, Base, Directory};
 use crate::RequestCtx;
 use crate::audit::{AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
 use crate::error::Result;
 use crate::policy::{Action, Resource};
+use crate::store::Store;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Records verified per store read.
 const VERIFY_PAGE: i64 = 5_000;
@@ -43,10 +45,34 @@ pub struct AuditVerdict {
     pub first_bad: Option<AuditBreak>,
 }
 
-impl Hub {
+/// Reading and verifying the audit trail (cluster admins).
+pub struct AuditService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    recorder: AuditRecorder,
+}
+
+impl AuditService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            recorder: base.recorder.clone(),
+        }
+    }
+
+    /// Puts a request made with an impersonation session on record (see
+    /// `AuditRecorder::audit_impersonated_request`).
+    pub fn record_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
+        self.recorder.audit_impersonated_request(ctx, method, path);
+    }
+
     /// Audit records matching the query (cluster admins).
     pub async fn audit_log(&self, ctx: &RequestCtx, q: &AuditQuery) -> Result<Vec<AuditRecord>> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         Ok(self.store.list_audit(q).await?)
     }
 
@@ -56,8 +82,9 @@ impl Hub {
         ctx: &RequestCtx,
         name: &str,
     ) -> Result<crate::model::AccountId> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
-        Ok(self.account(name).await?.id)
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        Ok(self.directory.account(name).await?.id)
     }
 
     /// Names of the given accounts (deleted ones included), for display.
@@ -65,18 +92,13 @@ impl Hub {
         &self,
         ids: impl IntoIterator<Item = crate::model::AccountId>,
     ) -> Result<std::collections::HashMap<crate::model::AccountId, String>> {
-        let mut names = std::collections::HashMap::new();
-        for id in ids {
-            if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-                e.insert(self.store.get_account(id).await?.name);
-            }
-        }
-        Ok(names)
+        self.directory.account_names(ids).await
     }
 
     /// Verifies the hash chain (cluster admins).
     pub async fn verify_audit(&self, ctx: &RequestCtx) -> Result<AuditVerdict> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         self.verify_audit_unchecked().await
     }
 
@@ -112,6 +134,24 @@ impl Hub {
                     });
                 }
             }
+        }
+    }
+}
+
+/// Records the privileged acts that change nothing (refused admin requests,
+/// reads only super powers allowed, requests under impersonation), in the
+/// background with the request's audit context.
+#[derive(Clone)]
+pub(crate) struct AuditRecorder {
+    store: Arc<dyn Store>,
+    denied_budget: Arc<DeniedBudget>,
+}
+
+impl AuditRecorder {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            denied_budget: Default::default(),
         }
     }
 
@@ -159,7 +199,7 @@ impl Hub {
     /// Records a request made with an impersonation session (reads included:
     /// every action in the session is on record, as the user, naming the
     /// admin through the request's audit context).
-    pub fn audit_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
+    pub(crate) fn audit_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
         if ctx.principal.impersonator.is_none() {
             return;
         }

@@ -3,13 +3,19 @@
 //! `alice`, `key:<uuid>`; `cluster`, `user:alice`, `org:acme`, `account:acme`,
 //! `app:acme/vision`, `team:acme/ml`.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, KeyKind};
+use crate::policy::PolicyEngine;
 use crate::policy::{Action, Explanation, Principal, PrincipalKind, Resource, Rule};
+use crate::store::Store;
 use crate::store::StoreError;
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainAnswer {
@@ -26,7 +32,28 @@ pub struct WhoCanRow {
     pub rule: Rule,
 }
 
-impl Hub {
+/// Who may do what: explains a decision and lists who can act on a resource.
+pub struct AccessService {
+    store: Arc<dyn Store>,
+    policy: Arc<PolicyEngine>,
+    settings: Arc<Settings>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+}
+
+impl AccessService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+        }
+    }
+}
+
+impl AccessService {
     async fn parse_principal(&self, raw: &str) -> Result<Principal> {
         if let Some(uuid) = raw.strip_prefix("key:") {
             let now = crate::model::now_millis();
@@ -59,7 +86,7 @@ impl Hub {
             });
         }
         let name = raw.strip_prefix("user:").unwrap_or(raw);
-        let acc = self.user_account(name).await?;
+        let acc = self.directory.user_account(name).await?;
         Ok(Principal::user(acc.id))
     }
 
@@ -74,12 +101,12 @@ impl Hub {
         }
         let (kind, rest) = raw.split_once(':').ok_or_else(bad)?;
         match kind {
-            "user" => Ok(Resource::User(self.user_account(rest).await?.id)),
-            "org" => Ok(Resource::Org(self.org_account(rest).await?.id)),
-            "account" => Ok(Resource::Account(self.account(rest).await?.id)),
+            "user" => Ok(Resource::User(self.directory.user_account(rest).await?.id)),
+            "org" => Ok(Resource::Org(self.directory.org_account(rest).await?.id)),
+            "account" => Ok(Resource::Account(self.directory.account(rest).await?.id)),
             "app" => {
                 let (owner, name) = rest.split_once('/').ok_or_else(bad)?;
-                let acc = self.account(owner).await?;
+                let acc = self.directory.account(owner).await?;
                 let app = self
                     .store
                     .get_app(acc.id, &name.to_ascii_lowercase())
@@ -89,7 +116,7 @@ impl Hub {
             }
             "algo" | "algorithm" => {
                 let (owner, name) = rest.split_once('/').ok_or_else(bad)?;
-                let acc = self.account(owner).await?;
+                let acc = self.directory.account(owner).await?;
                 let algo = self
                     .store
                     .get_algorithm(acc.id, &name.to_ascii_lowercase())
@@ -104,7 +131,7 @@ impl Hub {
             }
             "team" => {
                 let (org, name) = rest.split_once('/').ok_or_else(bad)?;
-                let acc = self.org_account(org).await?;
+                let acc = self.directory.org_account(org).await?;
                 let team = self
                     .store
                     .get_team(acc.id, &name.to_ascii_lowercase())
@@ -136,7 +163,10 @@ impl Hub {
         subject: Option<&Principal>,
         resource: Resource,
     ) -> Result<()> {
-        if self.can(ctx, Action::AdminUsersRead, Resource::Cluster) {
+        if self
+            .authz
+            .can(ctx, Action::AdminUsersRead, Resource::Cluster)
+        {
             return Ok(());
         }
         if let Some(s) = subject
@@ -159,7 +189,9 @@ impl Hub {
         };
         if let Some(h) = home
             && self.policy.is_org(h)
-            && self.can(ctx, Action::OrgMembersManage, Resource::Org(h))
+            && self
+                .authz
+                .can(ctx, Action::OrgMembersManage, Resource::Org(h))
         {
             return Ok(());
         }
@@ -176,7 +208,9 @@ impl Hub {
         ctx: &RequestCtx,
         resolve: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let admin = self.can(ctx, Action::AdminUsersRead, Resource::Cluster);
+        let admin = self
+            .authz
+            .can(ctx, Action::AdminUsersRead, Resource::Cluster);
         let hidden = || Error::new(Code::NotFound, "not found, or not visible to you");
         match resolve.await {
             Ok(v) if admin || self.visible(ctx, v.resource()) => Ok(v),
@@ -191,9 +225,9 @@ impl Hub {
         match r {
             Resource::Cluster | Resource::Org(_) | Resource::Account(_) => true,
             Resource::User(u) => ctx.user_id() == Some(u),
-            Resource::App(_) => self.can(ctx, Action::AppRead, r),
-            Resource::Algorithm(_) => self.can(ctx, Action::AlgoRead, r),
-            Resource::Team(_) => self.can(ctx, Action::OrgTeamsRead, r),
+            Resource::App(_) => self.authz.can(ctx, Action::AppRead, r),
+            Resource::Algorithm(_) => self.authz.can(ctx, Action::AlgoRead, r),
+            Resource::Team(_) => self.authz.can(ctx, Action::OrgTeamsRead, r),
         }
     }
 

@@ -5,7 +5,7 @@
 //! the data scopes and marked with the algorithm's owner (`CallGrant`), the
 //! request id and an expiry (the call's deadline plus a little slack), all
 //! signed with the cluster's call-token key. A token is good only while its
-//! call runs: the node running the call knows it (`live_token_calls`, kept
+//! call runs: the node running the call knows it (`CallTokens::live`, kept
 //! until the call's run returns or is dropped); any other node asks the
 //! shared database whether the call still holds its concurrency slot (slots
 //! live there exactly when nodes share a database). The policy engine then
@@ -17,12 +17,13 @@
 //! In-process runtimes (wasm) get the same principal without a token:
 //! `call_data` hands the executor a `CallData` bound to it.
 
-use super::Hub;
 use super::executor::CallData;
+use super::{AuditRecorder, CallService, DataService};
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, Millis, Scopes};
-use crate::policy::{CallGrant, Principal, PrincipalKind};
+use crate::policy::{CallGrant, PolicyEngine, Principal, PrincipalKind};
+use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +41,7 @@ struct Claims {
     expires_at: Millis,
 }
 
-impl Hub {
+impl CallService {
     /// Whom an algorithm acts as during a call: the caller, limited to the
     /// data scopes the caller's credential has; with `sudo`, the algorithm's
     /// owner (a user, or an organization as its own key would).
@@ -85,10 +86,38 @@ impl Hub {
             call,
         }
     }
+}
+
+/// Issues and checks call tokens (see the module header).
+pub(crate) struct CallTokens {
+    key: crate::secrets::CallTokenKey,
+    store: Arc<dyn Store>,
+    policy: Arc<PolicyEngine>,
+    admission: Arc<super::Admission>,
+    /// Request ids of this node's running calls that were handed a call
+    /// token: a token is good only while its call runs.
+    live: parking_lot::Mutex<rustc_hash::FxHashSet<String>>,
+}
+
+impl CallTokens {
+    pub(crate) fn new(
+        secret: &str,
+        store: Arc<dyn Store>,
+        policy: Arc<PolicyEngine>,
+        admission: Arc<super::Admission>,
+    ) -> Self {
+        Self {
+            key: crate::secrets::CallTokenKey::new(secret),
+            store,
+            policy,
+            admission,
+            live: Default::default(),
+        }
+    }
 
     /// A token for `principal` (from `call_principal`), valid until `timeout`
     /// (the call's) has passed, plus the slack.
-    pub(crate) fn issue_call_token(
+    pub(crate) fn issue(
         &self,
         principal: Principal,
         request_id: &str,
@@ -104,11 +133,11 @@ impl Hub {
         };
         // Serializing plain data to JSON cannot fail.
         let bytes = serde_json::to_vec(&claims).unwrap_or_default();
-        self.call_tokens.sign(&bytes)
+        self.key.sign(&bytes)
     }
 
     /// The principal a presented call token stands for, while its call runs.
-    pub(crate) async fn authenticate_call_token(&self, raw: &str) -> Result<Principal> {
+    pub(crate) async fn authenticate(&self, raw: &str) -> Result<Principal> {
         let refused = |why: &str| {
             Error::new(
                 Code::InvalidKey,
@@ -116,7 +145,7 @@ impl Hub {
             )
         };
         let claims: Claims = self
-            .call_tokens
+            .key
             .open(raw)
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| refused("invalid"))?;
@@ -129,29 +158,30 @@ impl Hub {
         }
         // A call of this node is known here; one of another node holds its
         // slot in the shared database until it ends.
-        let running = self.live_token_calls.lock().contains(&claims.request_id)
-            || (self.slots_shared() && self.store.call_slot_held(&claims.request_id, now).await?);
+        let running = self.live.lock().contains(&claims.request_id)
+            || (self.admission.slots_shared()
+                && self.store.call_slot_held(&claims.request_id, now).await?);
         if !running {
             return Err(refused("ended"));
         }
         let mut principal = claims.principal;
         principal.scopes = Scopes(principal.scopes.0 & CALL_TOKEN_SCOPES);
-        self.require_call_grant_live(&principal)?;
+        self.require_grant_live(&principal)?;
         Ok(principal)
     }
 
     /// Marks `request_id` as a running call whose token is good, until the
     /// guard drops (the call returned, failed, timed out or was dropped).
-    pub(crate) fn token_call_running(&self, request_id: &str) -> TokenCallRunning<'_> {
-        self.live_token_calls.lock().insert(request_id.to_string());
+    pub(crate) fn running(&self, request_id: &str) -> TokenCallRunning<'_> {
+        self.live.lock().insert(request_id.to_string());
         TokenCallRunning {
-            hub: self,
+            tokens: self,
             request_id: request_id.to_string(),
         }
     }
 
     /// Refuses an algorithm's principal whose call credential has ended.
-    fn require_call_grant_live(&self, principal: &Principal) -> Result<()> {
+    pub(crate) fn require_grant_live(&self, principal: &Principal) -> Result<()> {
         if self.policy.call_grant_live(principal) {
             return Ok(());
         }
@@ -163,21 +193,23 @@ impl Hub {
     }
 }
 
-/// A running call whose call token is good (see `Hub::token_call_running`).
+/// A running call whose call token is good (see `CallTokens::running`).
 pub(crate) struct TokenCallRunning<'a> {
-    hub: &'a Hub,
+    tokens: &'a CallTokens,
     request_id: String,
 }
 
 impl Drop for TokenCallRunning<'_> {
     fn drop(&mut self) {
-        self.hub.live_token_calls.lock().remove(&self.request_id);
+        self.tokens.live.lock().remove(&self.request_id);
     }
 }
 
 /// The data API for an in-process algorithm during one call.
 struct CallDataAccess {
-    hub: Arc<Hub>,
+    data: Arc<DataService>,
+    tokens: Arc<CallTokens>,
+    recorder: AuditRecorder,
     /// The algorithm's principal with the facts of the request that made the
     /// call: each data act is on record with that request's id (and, under
     /// impersonation, the admin really acting), as an `http` algorithm's acts
@@ -193,9 +225,10 @@ impl CallDataAccess {
     /// Resolves a path for one use, once the call's credential is known to
     /// be live, and puts the use on record under impersonation.
     async fn path(&self, method: &str, raw: &str) -> Result<super::DataPath> {
-        self.hub.require_call_grant_live(&self.ctx.principal)?;
-        self.hub.audit_impersonated_request(&self.ctx, method, raw);
-        self.hub.data_path(&self.ctx, raw).await
+        self.tokens.require_grant_live(&self.ctx.principal)?;
+        self.recorder
+            .audit_impersonated_request(&self.ctx, method, raw);
+        self.data.data_path(&self.ctx, raw).await
     }
 }
 
@@ -203,7 +236,7 @@ impl CallDataAccess {
 impl CallData for CallDataAccess {
     async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
         let path = self.path("GET", path).await.map_err(for_guest)?;
-        self.hub
+        self.data
             .data_read_file(&self.ctx, &path)
             .await
             .map_err(for_guest)
@@ -211,19 +244,25 @@ impl CallData for CallDataAccess {
 
     async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
         let path = self.path("PUT", path).await.map_err(for_guest)?;
-        self.hub
+        self.data
             .data_write_file(&self.ctx, &path, bytes)
             .await
             .map_err(for_guest)
     }
 }
 
-impl Hub {
+impl CallService {
     /// Data API access acting as `ctx.principal` (from `call_principal`), for
     /// an in-process runtime; `None` on nodes that do not serve the data API.
     pub(crate) fn call_data(&self, ctx: RequestCtx) -> Option<Arc<dyn CallData>> {
-        self.files.as_ref()?;
-        let hub = self.me.upgrade()?;
-        Some(Arc::new(CallDataAccess { hub, ctx }))
+        if !self.data.serves_files() {
+            return None;
+        }
+        Some(Arc::new(CallDataAccess {
+            data: self.data.clone(),
+            tokens: self.call_tokens.clone(),
+            recorder: self.recorder.clone(),
+            ctx,
+        }))
     }
 }

@@ -7,7 +7,6 @@
 //! `latestPrivate`) needs `algo.call` on the algorithm (its owner's side).
 //! Resolution (cache, version forms, who may call) is in `calls/resolve.rs`.
 
-use super::Hub;
 use super::admission::SlotGuard;
 use super::executor::{ContentKind, ExecError, ExecInput, ExecOutput, RunContext};
 use crate::RequestCtx;
@@ -30,7 +29,7 @@ pub struct CallRequest {
     pub version: Option<String>,
     pub input: ExecInput,
     /// `?timeout=`; `None`: the cluster's `call_timeout`. Cut to the
-    /// algorithm's and the cluster's caps (`Hub::call_limits`).
+    /// algorithm's and the cluster's caps (`CallService::call_limits`).
     pub timeout: Option<Duration>,
     /// `?sudo=true`: run as the algorithm's owner (sudo users only).
     pub sudo: bool,
@@ -53,7 +52,7 @@ pub struct CallOutcome {
 pub struct PreparedCall {
     artifact: Arc<crate::model::Artifact>,
     timeout: Duration,
-    /// The wasm fuel budget (`Hub::call_limits`).
+    /// The wasm fuel budget (`CallService::call_limits`).
     fuel: u64,
     caller: crate::model::AccountId,
     /// `req-<uuid>`, reported in the response and in the error listing.
@@ -100,7 +99,27 @@ pub fn fuel_budget(timeout: Duration, fuel_per_sec: u64) -> u64 {
     u64::try_from(fuel).unwrap_or(u64::MAX)
 }
 
-impl Hub {
+/// Calls: resolve, authorize, admit, run and meter one call.
+pub struct CallService {
+    pub(super) store: Arc<dyn crate::store::Store>,
+    pub(super) policy: Arc<crate::policy::PolicyEngine>,
+    pub(super) settings: Arc<super::Settings>,
+    pub(super) authz: Arc<super::Authorizer>,
+    pub(super) index: Arc<super::IndexSync>,
+    pub(super) recorder: super::AuditRecorder,
+    pub(super) algorithms: Arc<super::AlgorithmService>,
+    /// What an in-process algorithm uses for the data API (`call_data`).
+    pub(super) data: Arc<super::DataService>,
+    pub(super) admission: Arc<super::Admission>,
+    pub(super) metering: Arc<super::Metering>,
+    pub(super) call_tokens: Arc<super::CallTokens>,
+    pub(super) call_cache: Arc<super::call_cache::CallCache>,
+    /// Call metrics of refusals before a call named an algorithm
+    /// (`algorithm=""`); each algorithm's are in its call-cache entry.
+    pub(super) unresolved_calls: CallMetrics,
+}
+
+impl CallService {
     /// Resolves, authorizes and runs a call. `Err` means the request was refused
     /// (no such algorithm or version, not allowed); an algorithm failure is `Ok`
     /// with `result: Err`.
@@ -121,8 +140,10 @@ impl Hub {
             return None;
         }
         let algo = self.store.get_algorithm_by_uuid(uuid).await.ok()?;
-        self.index_algorithm(&algo).await;
-        let visible = self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
+        self.algorithms.index_algorithm(&algo).await;
+        let visible = self
+            .authz
+            .can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
             || self
                 .store
                 .list_versions(algo.id)
@@ -143,7 +164,8 @@ impl Hub {
         ctx: &RequestCtx,
         algo: &Algorithm,
     ) -> Result<Vec<AlgorithmError>> {
-        self.authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoUpdate, Resource::Algorithm(algo.id))?;
         let since = crate::model::now_millis() - ERROR_RETENTION_MILLIS;
         Ok(self
             .store
@@ -182,7 +204,11 @@ impl Hub {
         } else {
             usage.royalty_microcredits = algo.settings.royalty_microcredits.unwrap_or(0).max(0);
         }
-        let slot = match self.admit(ctx.account_id(), &usage.request_id).await {
+        let slot = match self
+            .admission
+            .admit(ctx.account_id(), &usage.request_id)
+            .await
+        {
             Ok(slot) => slot,
             Err(e) => {
                 return Err(self
@@ -265,7 +291,12 @@ impl Hub {
             PrincipalKind::User { user } => {
                 let mut payer = user;
                 for org in self.policy.user_orgs(user) {
-                    if self.call_settings(org).await?.consolidated_billing {
+                    if self
+                        .admission
+                        .call_settings(org)
+                        .await?
+                        .consolidated_billing
+                    {
                         payer = org;
                         break;
                     }
@@ -279,7 +310,11 @@ impl Hub {
             }
             PrincipalKind::OrgKey { org } => (Via::OrgKey, org),
             PrincipalKind::MemberKey { user, org } => {
-                let org_pays = self.call_settings(org).await?.consolidated_billing;
+                let org_pays = self
+                    .admission
+                    .call_settings(org)
+                    .await?
+                    .consolidated_billing;
                 (Via::MemberKey, if org_pays { org } else { user })
             }
         };
@@ -349,7 +384,7 @@ impl Hub {
         usage.error_code = Some(e.code.slug().to_string());
         usage.royalty_microcredits = 0;
         usage.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-        match self.meter(usage).await {
+        match self.metering.meter(usage).await {
             Ok(()) => e,
             Err(metering) => metering,
         }
@@ -368,7 +403,7 @@ impl Hub {
             ContentKind::Binary | ContentKind::Void => String::new(),
         };
         let mut unmetered = super::metering::Unmetered {
-            hub: self,
+            metering: &self.metering,
             record: Some(call.usage),
             started: call.started,
             ran: false,
@@ -379,9 +414,9 @@ impl Hub {
         let mut token_call = None;
         let (api_key, data) = match call.artifact.kind {
             crate::model::RuntimeKind::Http => {
-                token_call = Some(self.token_call_running(&call.request_id));
+                token_call = Some(self.call_tokens.running(&call.request_id));
                 (
-                    Some(self.issue_call_token(
+                    Some(self.call_tokens.issue(
                         call.acting.principal,
                         &call.request_id,
                         call.timeout,
@@ -398,7 +433,11 @@ impl Hub {
             api_key: api_key.as_deref(),
             data,
         };
-        let result = self.executor()?.execute(&call.artifact, input, &run).await;
+        let result = self
+            .algorithms
+            .executor()?
+            .execute(&call.artifact, input, &run)
+            .await;
         drop(token_call);
         drop(call.slot);
         let duration = start.elapsed();
@@ -455,7 +494,7 @@ impl Hub {
         let Some(usage) = unmetered.record.take() else {
             return Err(Error::internal("usage record taken twice"));
         };
-        self.meter(usage).await?;
+        self.metering.meter(usage).await?;
         Ok(CallOutcome {
             result,
             duration,
@@ -501,7 +540,7 @@ fn call_limits(
 
 /// Parses the `timeout` option (seconds, a float above 0); `None` when it is
 /// not given. A longer timeout than the call may have is not an error: it is
-/// cut to the algorithm's and the cluster's caps (`Hub::call_limits`), as
+/// cut to the algorithm's and the cluster's caps (`CallService::call_limits`), as
 /// Algorithmia cut it to 3000 s.
 pub fn parse_timeout(raw: Option<&str>) -> Result<Option<Duration>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {

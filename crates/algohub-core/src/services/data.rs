@@ -11,12 +11,16 @@
 //! a collection whose ACL is public (`data.read_public`). Someone who may not
 //! read a collection is told it does not exist.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis};
 use crate::policy::{Action, Resource};
+use crate::store::Store;
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Prefix of names the storage keeps for itself (temporary files, ACLs).
 pub const RESERVED_PREFIX: &str = ".algohub-";
@@ -231,11 +235,35 @@ pub struct DataListing {
     pub acl: Option<DataAcl>,
 }
 
-impl Hub {
+/// The data API: collections and files, and their permissions.
+pub struct DataService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    files: Option<Arc<dyn DataStorage>>,
+}
+
+impl DataService {
+    pub(super) fn new(base: &Base, files: Option<Arc<dyn DataStorage>>) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            files,
+        }
+    }
+}
+
+impl DataService {
     /// The root folders a caller sees (`GET /v1/data/`): their own account first.
     pub async fn data_root(&self, ctx: &RequestCtx) -> Result<Vec<String>> {
         let me = self.store.get_account(ctx.account_id()).await?;
         Ok(vec![me.name])
+    }
+
+    /// Whether this node serves the data API.
+    pub(crate) fn serves_files(&self) -> bool {
+        self.files.is_some()
     }
 
     fn storage(&self) -> Result<&dyn DataStorage> {
@@ -254,7 +282,8 @@ impl Hub {
         let owner = if owner_as_given == ".my" {
             ctx.account_id()
         } else {
-            self.account(&owner_as_given)
+            self.directory
+                .account(&owner_as_given)
                 .await
                 .map_err(|_| {
                     Error::new(
@@ -276,18 +305,18 @@ impl Hub {
     /// Someone who may not read gets "does not exist".
     async fn authorize_data_read(&self, ctx: &RequestCtx, path: &DataPath) -> Result<()> {
         let owner = Resource::Account(path.owner);
-        if self.can(ctx, Action::DataRead, owner) {
+        if self.authz.can(ctx, Action::DataRead, owner) {
             return Ok(());
         }
         match path.segments.first() {
             // An account's root: anyone lists it, seeing only public collections.
-            None => return self.authorize(ctx, Action::DataReadPublic, owner),
+            None => return self.authz.authorize(ctx, Action::DataReadPublic, owner),
             Some(collection) => match self.storage()?.read_acl(path.owner, collection).await {
                 Ok(DataAcl::Public) => {
-                    return self.authorize(ctx, Action::DataReadPublic, owner);
+                    return self.authz.authorize(ctx, Action::DataReadPublic, owner);
                 }
                 Ok(DataAcl::MyAlgos) if ctx.principal.is_algorithm_of(path.owner) => {
-                    return self.authorize(ctx, Action::DataReadPublic, owner);
+                    return self.authz.authorize(ctx, Action::DataReadPublic, owner);
                 }
                 _ => {}
             },
@@ -299,12 +328,16 @@ impl Hub {
     }
 
     async fn authorize_data_write(&self, ctx: &RequestCtx, path: &DataPath) -> Result<()> {
-        if self.can(ctx, Action::DataWrite, Resource::Account(path.owner)) {
+        if self
+            .authz
+            .can(ctx, Action::DataWrite, Resource::Account(path.owner))
+        {
             return Ok(());
         }
         // Refuse plainly only where the caller may see the data at all.
         self.authorize_data_read(ctx, path).await?;
-        self.authorize(ctx, Action::DataWrite, Resource::Account(path.owner))
+        self.authz
+            .authorize(ctx, Action::DataWrite, Resource::Account(path.owner))
     }
 
     /// What the path names (after read authorization).
@@ -342,7 +375,9 @@ impl Hub {
             .await
             .map_err(|e| storage_error(e, path))?;
         // Someone else sees only the collections they may read.
-        let owner_side = self.can(ctx, Action::DataRead, Resource::Account(path.owner));
+        let owner_side = self
+            .authz
+            .can(ctx, Action::DataRead, Resource::Account(path.owner));
         let mut items = Vec::new();
         for item in all {
             if marker.is_some_and(|m| item.name.as_str() <= m) {

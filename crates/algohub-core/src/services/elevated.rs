@@ -12,16 +12,22 @@
 //! The policy engine opens those reads only (every write still needs ordinary
 //! rights) and each read they open is audited (`super_powers.read`).
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     AccountStatus, Millis, NewSession, Session, SuperPowers, format_millis, now_millis,
 };
-use crate::policy::{Action, Principal, PrincipalKind, Resource};
+use crate::policy::{Action, PrincipalKind, Resource};
 use crate::secrets::SessionSecret;
+use crate::store::Store;
 use crate::store::StoreError;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The longest reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -96,11 +102,33 @@ fn check_minutes(minutes: Option<i64>, max: u32) -> Result<Millis> {
     Ok(m * 60_000)
 }
 
-impl Hub {
+/// Elevated sessions: impersonation and super powers.
+pub struct SessionService {
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl SessionService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl SessionService {
     /// The admin's own user id: elevated access needs a cluster admin's own
     /// credentials (not an org key, member key or impersonation session).
     fn elevated_admin(&self, ctx: &RequestCtx) -> Result<crate::model::AccountId> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         match ctx.principal.kind {
             PrincipalKind::User { user } => Ok(user),
             _ => Err(Error::forbidden(
@@ -128,7 +156,7 @@ impl Hub {
                 Ok(_) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.after_write().await;
+            self.index.after_write().await;
             return Err(Error::new(
                 Code::ImpersonationEnded,
                 "impersonating from inside an impersonation is not allowed: this impersonation \
@@ -140,7 +168,7 @@ impl Hub {
         let span = check_minutes(minutes, self.settings.max_impersonation_minutes)?;
         let target = self
             .store
-            .get_user(self.user_account(username).await?.id)
+            .get_user(self.directory.user_account(username).await?.id)
             .await?;
         if target.id == admin {
             return Err(Error::new(
@@ -181,7 +209,7 @@ impl Hub {
                 },
             )
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok((secret, session))
     }
 
@@ -204,7 +232,7 @@ impl Hub {
             }
             other => other?,
         };
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(s)
     }
 
@@ -251,7 +279,10 @@ impl Hub {
     }
 
     pub async fn impersonation_view(&self, s: &Session) -> Result<ImpersonationView> {
-        let names = self.account_names([s.actor_id, s.user_id]).await?;
+        let names = self
+            .directory
+            .account_names([s.actor_id, s.user_id])
+            .await?;
         let name = |id| names.get(&id).cloned().unwrap_or_default();
         Ok(ImpersonationView {
             session_id: s.id,
@@ -284,7 +315,7 @@ impl Hub {
         self.store
             .set_super_powers(&ctx.audit, admin, Some(&on))
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(on)
     }
 
@@ -295,7 +326,7 @@ impl Hub {
             Err(StoreError::NotFound) => Ok(()),
             other => {
                 other?;
-                self.after_write().await;
+                self.index.after_write().await;
                 Ok(())
             }
         }
@@ -305,37 +336,5 @@ impl Hub {
     pub async fn super_powers(&self, ctx: &RequestCtx) -> Result<Option<SuperPowers>> {
         let admin = self.elevated_admin(ctx)?;
         Ok(self.store.get_super_powers(admin).await?)
-    }
-
-    /// Authenticates a presented credential: an impersonation session token
-    /// (`ahs_...`), a call token (`ahc1.`...) or an API key.
-    pub async fn authenticate(&self, raw: &str, digest: &str) -> Result<Principal> {
-        if crate::secrets::CallTokenKey::looks_like(raw) {
-            return self.authenticate_call_token(raw).await;
-        }
-        if !SessionSecret::looks_valid(raw) {
-            return self.authenticate_key_or_catch_up(raw, digest).await;
-        }
-        let known = match self.policy.authenticate_session(digest) {
-            Some(p) => Some(p),
-            // Started a moment ago through another node?
-            None => {
-                self.look_up_unknown_credential(digest, |d| self.policy.authenticate_session(d))
-                    .await
-            }
-        };
-        let p = known.ok_or_else(|| {
-            Error::new(
-                Code::InvalidKey,
-                "invalid, expired or ended session; use your own credentials",
-            )
-        })?;
-        if !self.policy.principal_active(&p) {
-            return Err(Error::new(
-                Code::AccountSuspended,
-                "the impersonated account is suspended",
-            ));
-        }
-        Ok(p)
     }
 }

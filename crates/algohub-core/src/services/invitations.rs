@@ -4,18 +4,26 @@
 //! address: the invitation is addressed to the email, a token goes to it through
 //! the outbox, and nothing in the response or the pending list names an account.
 
-use super::{Hub, conflict};
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::Settings;
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
     Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis,
 };
 use crate::names::Email;
+use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
 use crate::secrets::{InviteToken, digest_hex};
+use crate::store::Store;
 use crate::store::StoreError;
 use serde_json::json;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub enum InviteTarget {
@@ -23,7 +31,30 @@ pub enum InviteTarget {
     Email(String),
 }
 
-impl Hub {
+/// Invitations to organizations, and the emails that carry them.
+pub struct InvitationService {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) policy: Arc<PolicyEngine>,
+    pub(super) settings: Arc<Settings>,
+    pub(super) authz: Arc<Authorizer>,
+    pub(super) directory: Directory,
+    pub(super) index: Arc<IndexSync>,
+}
+
+impl InvitationService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl InvitationService {
     pub async fn invite(
         &self,
         ctx: &RequestCtx,
@@ -31,10 +62,14 @@ impl Hub {
         target: InviteTarget,
         role: OrgRole,
     ) -> Result<Invitation> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
-        let inviter = self.require_user(ctx)?;
-        if !self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let inviter = super::require_user(ctx)?;
+        if !self
+            .authz
+            .can(ctx, Action::AdminUsersManage, Resource::Cluster)
+        {
             let own = self.policy.org_role(inviter, org_acc.id);
             if own.is_none_or(|r| r < role) {
                 return Err(Error::new(
@@ -52,7 +87,7 @@ impl Hub {
         let id = uuid::Uuid::new_v4().to_string();
         let (new, outbox) = match target {
             InviteTarget::Username(name) => {
-                let user = self.user_account(&name).await?;
+                let user = self.directory.user_account(&name).await?;
                 if self
                     .store
                     .get_membership(org_acc.id, user.id)
@@ -178,8 +213,9 @@ impl Hub {
         ctx: &RequestCtx,
         org: &str,
     ) -> Result<Vec<Invitation>> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let now = now_millis();
         Ok(self
             .store
@@ -195,8 +231,9 @@ impl Hub {
     /// an email address are accepted only with the token from that email: an
     /// account's email is not proof of owning the address.
     pub async fn my_invitations(&self, ctx: &RequestCtx) -> Result<Vec<Invitation>> {
-        let me = self.require_user(ctx)?;
-        self.authorize(ctx, Action::UserRead, Resource::User(me))?;
+        let me = super::require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::UserRead, Resource::User(me))?;
         let user = self.store.get_user(me).await?;
         let now = now_millis();
         Ok(self
@@ -214,8 +251,9 @@ impl Hub {
         ctx: &RequestCtx,
         id: &str,
     ) -> Result<(Invitation, crate::model::AccountId)> {
-        let me = self.require_user(ctx)?;
-        self.authorize(ctx, Action::UserUpdate, Resource::User(me))?;
+        let me = super::require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::UserUpdate, Resource::User(me))?;
         let inv = self.load_invitation(id).await?;
         // By-name invitations only: email invitations need their token.
         let addressed = inv.invitee_user_id == Some(me) && inv.invitee_email.is_none();
@@ -259,7 +297,7 @@ impl Hub {
             .accept_invitation(&ctx.audit, &inv.id, me, org.tos_version, now_millis())
             .await
             .map_err(|e| conflict(e, "invitation"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(m)
     }
 
@@ -275,8 +313,9 @@ impl Hub {
         ctx: &RequestCtx,
         token: &str,
     ) -> Result<Membership> {
-        let me = self.require_user(ctx)?;
-        self.authorize(ctx, Action::UserUpdate, Resource::User(me))?;
+        let me = super::require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::UserUpdate, Resource::User(me))?;
         let inv = match self
             .store
             .find_invitation_by_token(&digest_hex(token.trim()))
@@ -313,8 +352,9 @@ impl Hub {
         org: &str,
         id: &str,
     ) -> Result<Invitation> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         let inv = self.load_invitation(id).await?;
         if inv.org_id != org_acc.id {
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));

@@ -1,13 +1,18 @@
 //! API keys: user keys, org keys and member keys. The secret is returned once,
 //! at creation; the store keeps its SHA-256 digest.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{ApiKey, KeyKind, Millis, NewKey, Scopes};
 use crate::policy::{Action, Principal, Resource};
 use crate::secrets::ApiKeySecret;
+use crate::store::Store;
 use crate::store::StoreError;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct CreateKey {
@@ -34,7 +39,45 @@ impl Default for CreateKey {
     }
 }
 
-impl Hub {
+/// API keys: personal, organization and member keys; their last uses.
+pub struct KeyService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+    /// Key id → last use, flushed to the store by maintenance.
+    key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
+}
+
+impl KeyService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+            key_uses: Default::default(),
+        }
+    }
+
+    /// Notes that a key was used; written to the store in batches
+    /// (`flush_key_uses`, run by maintenance), never a write per call.
+    pub fn record_key_use(&self, key: crate::model::KeyId) {
+        self.key_uses
+            .lock()
+            .insert(key, crate::policy::coarse_now_millis());
+    }
+
+    pub async fn flush_key_uses(&self) -> Result<()> {
+        let used: Vec<_> = self.key_uses.lock().drain().collect();
+        if !used.is_empty() {
+            self.store.touch_keys(&used).await?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyService {
     async fn issue_key(
         &self,
         ctx: &RequestCtx,
@@ -83,7 +126,7 @@ impl Hub {
             expires_at: req.expires_at,
         };
         let key = self.store.create_key(&ctx.audit, &new).await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok((key, secret))
     }
 
@@ -93,8 +136,9 @@ impl Hub {
         username: &str,
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
-        let user = self.user_account(username).await?;
-        self.authorize(ctx, Action::UserKeysManage, Resource::User(user.id))?;
+        let user = self.directory.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::UserKeysManage, Resource::User(user.id))?;
         self.issue_key(ctx, KeyKind::User, user.id, None, req).await
     }
 
@@ -105,8 +149,9 @@ impl Hub {
         username: &str,
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let user = self.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let user = self.directory.user_account(username).await?;
         self.issue_key(ctx, KeyKind::User, user.id, None, req).await
     }
 
@@ -116,7 +161,7 @@ impl Hub {
         username: &str,
         label: &str,
     ) -> Result<(ApiKey, ApiKeySecret)> {
-        let user = self.user_account(username).await?;
+        let user = self.directory.user_account(username).await?;
         let system = RequestCtx::cli(Principal::user(user.id));
         let req = CreateKey {
             label: label.to_string(),
@@ -127,8 +172,9 @@ impl Hub {
     }
 
     pub async fn list_user_keys(&self, ctx: &RequestCtx, username: &str) -> Result<Vec<ApiKey>> {
-        let user = self.user_account(username).await?;
-        self.authorize(ctx, Action::UserKeysManage, Resource::User(user.id))?;
+        let user = self.directory.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::UserKeysManage, Resource::User(user.id))?;
         Ok(self.store.list_keys(user.id, KeyKind::User).await?)
     }
 
@@ -138,8 +184,9 @@ impl Hub {
         org: &str,
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
         self.issue_key(ctx, KeyKind::Org, org_acc.id, None, req)
             .await
     }
@@ -151,9 +198,10 @@ impl Hub {
         username: &str,
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
-        let user = self.user_account(username).await?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let user = self.directory.user_account(username).await?;
         if self
             .store
             .get_membership(org_acc.id, user.id)
@@ -171,8 +219,9 @@ impl Hub {
 
     /// Org keys and member keys of an org.
     pub async fn list_org_keys(&self, ctx: &RequestCtx, org: &str) -> Result<Vec<ApiKey>> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
         let mut keys = self.store.list_keys(org_acc.id, KeyKind::Org).await?;
         keys.extend(self.store.list_member_keys(org_acc.id).await?);
         Ok(keys)
@@ -188,13 +237,19 @@ impl Hub {
             Err(e) => return Err(e.into()),
         };
         let allowed = match key.kind {
-            KeyKind::User => self.can(ctx, Action::UserKeysManage, Resource::User(key.owner_id)),
-            KeyKind::Org => self.can(ctx, Action::OrgKeysManage, Resource::Org(key.owner_id)),
+            KeyKind::User => {
+                self.authz
+                    .can(ctx, Action::UserKeysManage, Resource::User(key.owner_id))
+            }
+            KeyKind::Org => self
+                .authz
+                .can(ctx, Action::OrgKeysManage, Resource::Org(key.owner_id)),
             KeyKind::Member => {
-                self.can(ctx, Action::UserKeysManage, Resource::User(key.owner_id))
-                    || key
-                        .org_id
-                        .is_some_and(|o| self.can(ctx, Action::OrgKeysManage, Resource::Org(o)))
+                self.authz
+                    .can(ctx, Action::UserKeysManage, Resource::User(key.owner_id))
+                    || key.org_id.is_some_and(|o| {
+                        self.authz.can(ctx, Action::OrgKeysManage, Resource::Org(o))
+                    })
             }
         };
         if !allowed {
@@ -203,54 +258,7 @@ impl Hub {
         self.store
             .revoke_key(&ctx.audit, key.id, crate::model::now_millis())
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(key)
-    }
-
-    /// Authenticates a presented API key from the index; a well-formed key it
-    /// does not know is looked up again after the index caught up with the
-    /// store (a key made a moment ago by the command line or another node),
-    /// see `look_up_unknown_credential`. A key the index knows costs no I/O.
-    pub(crate) async fn authenticate_key_or_catch_up(
-        &self,
-        raw: &str,
-        digest: &str,
-    ) -> Result<Principal> {
-        match self.authenticate_key_digest(raw, digest) {
-            Err(e) if e.code == Code::InvalidKey && ApiKeySecret::looks_valid(raw) => {
-                match self
-                    .look_up_unknown_credential(digest, |d| self.policy.authenticate_key(d))
-                    .await
-                {
-                    Some(_) => self.authenticate_key_digest(raw, digest),
-                    None => Err(e),
-                }
-            }
-            answer => answer,
-        }
-    }
-
-    /// Authenticates a presented API key (no I/O: answered from the index).
-    pub fn authenticate_key(&self, raw: &str) -> Result<Principal> {
-        self.authenticate_key_digest(raw, &crate::secrets::digest_hex(raw))
-    }
-
-    /// `authenticate_key` given the key's SHA-256 (`digest_hex`), which the
-    /// HTTP layer computes once per request.
-    fn authenticate_key_digest(&self, raw: &str, digest: &str) -> Result<Principal> {
-        if !ApiKeySecret::looks_valid(raw) {
-            return Err(Error::new(Code::InvalidKey, "invalid API key"));
-        }
-        let p = self
-            .policy
-            .authenticate_key(digest)
-            .ok_or_else(|| Error::new(Code::InvalidKey, "invalid, expired or revoked API key"))?;
-        if !self.policy.principal_active(&p) {
-            return Err(Error::new(
-                Code::AccountSuspended,
-                "this key's account is suspended; ask a cluster admin",
-            ));
-        }
-        Ok(p)
     }
 }

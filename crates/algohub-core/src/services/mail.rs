@@ -8,7 +8,7 @@
 //! server that refuses a message for good (a 5xx answer) ends its delivery;
 //! one that is down or answers 4xx gets it again on the next round.
 
-use super::Hub;
+use super::InvitationService;
 use crate::error::Result;
 use crate::model::{InvitationStatus, OutboxMessage, format_millis, now_millis};
 use async_trait::async_trait;
@@ -78,7 +78,7 @@ pub fn render_email(m: &OutboxMessage, base_url: &str) -> Option<Email> {
     Some(Email { to, subject, body })
 }
 
-impl Hub {
+impl InvitationService {
     /// Whether the invitation an email is about can still be accepted.
     async fn invitation_still_pending(&self, m: &OutboxMessage) -> Result<bool> {
         let Some(id) = m.payload["invitation_id"].as_str() else {

@@ -28,7 +28,6 @@
 
 mod load;
 
-use super::Hub;
 use super::journal::{self, Journal};
 use crate::error::{Code, Error, Result};
 use crate::model::UsageRecord;
@@ -389,7 +388,7 @@ async fn commit(store: &Arc<dyn Store>, records: &[UsageRecord], attempts: u32) 
 /// it is metered (the client went away, so the run was cancelled), the record
 /// is queued as a cancelled call without waiting for its commit.
 pub(crate) struct Unmetered<'a> {
-    pub(crate) hub: &'a Hub,
+    pub(crate) metering: &'a Metering,
     pub(crate) record: Option<UsageRecord>,
     pub(crate) started: std::time::Instant,
     /// Set once the run ended and the record holds its outcome: a drop after
@@ -408,7 +407,7 @@ impl Drop for Unmetered<'_> {
         if !self.ran {
             self.metrics.cancelled();
         }
-        let Some(meter) = &self.hub.meter else {
+        let Some(meter) = &self.metering.meter else {
             return;
         };
         if !self.ran {
@@ -423,7 +422,22 @@ impl Drop for Unmetered<'_> {
     }
 }
 
-impl Hub {
+/// The usage writer of a node, or none when metering is off (the
+/// benchmark turns it off to measure what metering costs).
+pub struct Metering {
+    meter: Option<Meter>,
+}
+
+impl Metering {
+    pub(crate) async fn start(store: Arc<dyn Store>, settings: &super::Settings) -> Result<Self> {
+        let meter = if settings.metering {
+            Some(Meter::start(store, settings).await?)
+        } else {
+            None
+        };
+        Ok(Self { meter })
+    }
+
     /// Commits a usage record (batched with concurrent calls' records) and
     /// returns once it is durable; an error means it could not be stored.
     pub async fn meter(&self, record: UsageRecord) -> Result<()> {

@@ -1,9 +1,14 @@
-//! Services: the use cases, one module per area, all methods on `Hub`.
+//! Services: the use cases, one service per area of use (accounts, orgs,
+//! apps, teams, keys, algorithms, calls, data, usage, admin, audit, ...),
+//! each a struct holding what it needs, composed by `Hub::start_with`; and
+//! the components they are handed (`Authorizer`, `Directory`, `IndexSync`,
+//! `Admission`, `Metering`, `CallTokens`, the call cache).
 //!
-//! Style: the caller comes first, then load, authorize (always through
-//! `Hub::authorize`, i.e. the policy engine), change (one store call per atomic
-//! operation), record (the store writes events and policy changes in the same
-//! transaction), then `sync` so this node's index reflects the change at once.
+//! Style: the request context comes first, then load, authorize (always
+//! through `Authorizer::authorize`, i.e. the policy engine), change (one store
+//! call per atomic operation), record (the store writes events and policy
+//! changes in the same transaction), then `IndexSync::after_write` so this
+//! node's index reflects the change at once.
 
 mod accounts;
 mod admin;
@@ -12,11 +17,14 @@ mod algorithm_settings;
 mod algorithms;
 mod apps;
 mod audit;
+mod authenticate;
+mod authorizer;
 mod authz;
 mod call_cache;
 mod call_tokens;
 mod calls;
 mod data;
+mod directory;
 mod elevated;
 mod executor;
 mod invitations;
@@ -32,36 +40,46 @@ mod teams;
 mod usage;
 mod versions;
 
-pub use accounts::CreateUser;
-pub use admin::UserExport;
-pub use admission::{DEFAULT_WORK_LIMIT, SlotGuard};
-pub use algorithms::artifact_digest;
-pub use audit::AuditVerdict;
-pub use authz::{ExplainAnswer, WhoCanRow};
+pub use accounts::{AccountService, CreateUser};
+pub use admin::{AdminService, UserExport};
+pub use admission::{Admission, DEFAULT_WORK_LIMIT, SlotGuard};
+pub use algorithms::{AlgorithmService, artifact_digest};
+pub use apps::AppService;
+pub(crate) use audit::AuditRecorder;
+pub use audit::{AuditService, AuditVerdict};
+pub use authenticate::Authenticator;
+pub use authorizer::Authorizer;
+pub use authz::{AccessService, ExplainAnswer, WhoCanRow};
+pub(crate) use call_tokens::CallTokens;
 pub use calls::{
-    CallOutcome, CallRequest, DEFAULT_CALL_TIMEOUT_SECS, DEFAULT_WASM_FUEL_PER_SEC,
+    CallOutcome, CallRequest, CallService, DEFAULT_CALL_TIMEOUT_SECS, DEFAULT_WASM_FUEL_PER_SEC,
     MAX_TIMEOUT_SECS, PreparedCall, fuel_budget, parse_timeout,
 };
 pub use data::{
-    DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataStorage, RESERVED_PREFIX,
-    StorageError, split_path,
+    DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataService, DataStorage,
+    RESERVED_PREFIX, StorageError, split_path,
 };
-pub use elevated::{ImpersonationView, MAX_REASON_CHARS, SessionView, SuperPowersView};
+pub(crate) use directory::Directory;
+pub use elevated::{
+    ImpersonationView, MAX_REASON_CHARS, SessionService, SessionView, SuperPowersView,
+};
 pub use executor::{CallData, ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext};
-pub use invitations::InviteTarget;
-pub use keys::CreateKey;
+pub use invitations::{InvitationService, InviteTarget};
+pub use keys::{CreateKey, KeyService};
 pub use mail::{Email, MailError, Mailer, render_email};
-pub use metering::DEFAULT_MAX_BACKLOG;
-pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS};
-pub use orgs::{CreateOrg, OrgView};
+pub use metering::{DEFAULT_MAX_BACKLOG, Metering};
+pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS, NotificationService};
+pub use orgs::{CreateOrg, OrgService, OrgView};
 pub use source::{AlgorithmSource, REDACTED, SourceForm, source_is_open};
-pub use usage::{MAX_REPORT_DAYS, WorkLimitView, check_range, parse_day};
+pub use sync::IndexSync;
+pub use teams::TeamService;
+pub use usage::{MAX_REPORT_DAYS, UsageService, WorkLimitView, check_range, parse_day};
 pub use versions::{PublishRequest, VersionEntry};
 
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
-use crate::model::{AccountId, AccountKind, AccountRef, Millis};
-use crate::policy::{Action, PolicyEngine, Resource};
+use crate::model::{AccountId, Millis};
+use crate::policy::PolicyEngine;
 use crate::store::{Constraint, Store, StoreError};
 use std::sync::Arc;
 
@@ -138,39 +156,54 @@ impl Default for Settings {
     }
 }
 
-/// The application: store, policy engine, settings.
+/// What every service is handed: the store, the policy index, the settings,
+/// and the components each use case goes through (authorize, look accounts
+/// up, keep the index current after a write).
+#[derive(Clone)]
+pub(crate) struct Base {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) policy: Arc<PolicyEngine>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) authz: Arc<Authorizer>,
+    pub(crate) recorder: AuditRecorder,
+    pub(crate) directory: Directory,
+    pub(crate) index: Arc<IndexSync>,
+}
+
+/// The application, composed at start: one service per area of use, and the
+/// components (machinery) they share. Handlers call a service by its area:
+/// `hub.orgs.set_member_role(&ctx, ...)`, `hub.calls.call_algorithm(&ctx, ...)`.
 pub struct Hub {
     pub store: Arc<dyn Store>,
     pub policy: Arc<PolicyEngine>,
-    pub settings: Settings,
-    /// Runs algorithms; `None` on nodes (or CLI commands) that never call them.
-    pub executor: Option<Arc<dyn Executor>>,
-    /// Holds data API files; `None` on nodes (or CLI commands) that never serve them.
-    pub files: Option<Arc<dyn DataStorage>>,
-    call_cache: call_cache::CallCache,
-    /// `algohub_policy_decisions_total` by outcome: [deny, allow].
-    decision_counters: [metrics::Counter; 2],
-    /// Call metrics of refusals before a call named an algorithm
-    /// (`algorithm=""`); each algorithm's are in its call-cache entry.
-    unresolved_calls: calls::CallMetrics,
-    sync_lock: tokio::sync::Mutex<()>,
-    /// Bounds the store reads that credentials the index does not know cause.
-    unknown_credentials: sync::UnknownCredentials,
-    /// Bounds the store reads that refused calls cause.
-    catch_ups: sync::CatchUps,
-    /// Key id → last use, flushed to the store by maintenance (no write per call).
-    key_uses: parking_lot::Mutex<rustc_hash::FxHashMap<crate::model::KeyId, Millis>>,
-    admission: Arc<admission::Admission>,
-    /// The usage writer; `None` when metering is off.
-    meter: Option<metering::Meter>,
-    denied_budget: audit::DeniedBudget,
-    /// Signs the tokens algorithms use during a call (`call_token`).
-    call_tokens: crate::secrets::CallTokenKey,
-    /// Request ids of this node's running calls that were handed a call
-    /// token: a token is good only while its call runs (`call_tokens.rs`).
-    live_token_calls: parking_lot::Mutex<rustc_hash::FxHashSet<String>>,
-    /// This hub, for what a call hands its algorithm (data API access).
-    me: std::sync::Weak<Hub>,
+    pub settings: Arc<Settings>,
+    /// Every permission decision.
+    pub authz: Arc<Authorizer>,
+    /// Keeps the policy index current (after writes, and for other nodes' writes).
+    pub index: Arc<IndexSync>,
+    /// Turns a presented credential into a principal.
+    pub authenticator: Authenticator,
+    /// The per-account concurrent-call limit.
+    pub admission: Arc<Admission>,
+    /// Durable usage records.
+    pub metering: Arc<Metering>,
+    pub accounts: AccountService,
+    pub admin: AdminService,
+    /// Who may do what: explain a decision, list who can.
+    pub access: AccessService,
+    pub algorithms: Arc<AlgorithmService>,
+    pub apps: AppService,
+    pub audit: AuditService,
+    pub calls: CallService,
+    pub data: Arc<DataService>,
+    pub invitations: InvitationService,
+    pub keys: Arc<KeyService>,
+    pub notifications: NotificationService,
+    pub orgs: OrgService,
+    /// Impersonation and super powers.
+    pub sessions: SessionService,
+    pub teams: TeamService,
+    pub usage: UsageService,
 }
 
 impl Hub {
@@ -193,178 +226,102 @@ impl Hub {
         // Slots live in the database only when several nodes may share it.
         let shared = (store.backend() == crate::store::Backend::Postgres)
             .then_some(settings.call_slot_lease);
-        let admission =
-            admission::Admission::new(store.clone(), settings.default_work_limit, shared);
-        let meter = if settings.metering {
-            Some(metering::Meter::start(store.clone(), &settings).await?)
-        } else {
-            None
-        };
-        let call_tokens = crate::secrets::CallTokenKey::new(
+        let admission = Admission::new(store.clone(), settings.default_work_limit, shared);
+        let metering = Arc::new(Metering::start(store.clone(), &settings).await?);
+        let call_tokens = Arc::new(CallTokens::new(
             &store
                 .cluster_secret(
                     crate::secrets::CallTokenKey::SECRET_NAME,
                     &crate::secrets::CallTokenKey::generate_secret(),
                 )
                 .await?,
-        );
-        Ok(Arc::new_cyclic(|me| Self {
-            me: me.clone(),
-            store,
-            policy,
-            settings,
-            executor,
-            files,
-            call_cache: Default::default(),
-            decision_counters: [
-                metrics::counter!("algohub_policy_decisions_total", "outcome" => "deny"),
-                metrics::counter!("algohub_policy_decisions_total", "outcome" => "allow"),
-            ],
+            store.clone(),
+            policy.clone(),
+            admission.clone(),
+        ));
+        let call_cache = Arc::new(call_cache::CallCache::default());
+        let recorder = AuditRecorder::new(store.clone());
+        let base = Base {
+            store: store.clone(),
+            policy: policy.clone(),
+            settings: Arc::new(settings),
+            authz: Arc::new(Authorizer::new(policy.clone(), recorder.clone())),
+            recorder,
+            directory: Directory::new(store.clone()),
+            index: Arc::new(IndexSync::new(
+                store.clone(),
+                policy.clone(),
+                call_cache.clone(),
+                admission.clone(),
+            )),
+        };
+        let algorithms = Arc::new(AlgorithmService::new(&base, executor));
+        let data = Arc::new(DataService::new(&base, files));
+        let keys = Arc::new(KeyService::new(&base));
+        let calls = CallService {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            index: base.index.clone(),
+            recorder: base.recorder.clone(),
+            algorithms: algorithms.clone(),
+            data: data.clone(),
+            admission: admission.clone(),
+            metering: metering.clone(),
+            call_tokens: call_tokens.clone(),
+            call_cache,
             unresolved_calls: calls::CallMetrics::unresolved(),
-            sync_lock: tokio::sync::Mutex::new(()),
-            unknown_credentials: Default::default(),
-            catch_ups: Default::default(),
-            key_uses: Default::default(),
+        };
+        Ok(Arc::new(Self {
+            store: base.store.clone(),
+            policy,
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            index: base.index.clone(),
+            authenticator: Authenticator::new(&base, call_tokens),
+            accounts: AccountService::new(&base),
+            admin: AdminService::new(&base),
+            access: AccessService::new(&base),
+            apps: AppService::new(&base),
+            audit: AuditService::new(&base),
+            invitations: InvitationService::new(&base),
+            notifications: NotificationService::new(&base),
+            orgs: OrgService::new(&base),
+            sessions: SessionService::new(&base),
+            teams: TeamService::new(&base),
+            usage: UsageService::new(&base, admission.clone(), metering.clone()),
             admission,
-            meter,
-            denied_budget: Default::default(),
-            call_tokens,
-            live_token_calls: Default::default(),
+            metering,
+            algorithms,
+            calls,
+            data,
+            keys,
         }))
     }
+}
 
-    /// Counts a decision with handles registered at start (a labelled
-    /// `counter!` looks its key up in the registry on every use).
-    fn count_decision(&self, allow: bool) {
-        self.decision_counters[usize::from(allow)].increment(1);
+impl Hub {
+    /// Housekeeping: expires invitations, grants, sessions and super powers,
+    /// writes the keys' last uses, then syncs. Its audit records say
+    /// `auth_method: system` (no request, no person).
+    pub async fn run_maintenance(&self) -> Result<()> {
+        let ctx = crate::audit::AuditContext::system();
+        let now = crate::model::now_millis();
+        self.store.expire_invitations(&ctx, now).await?;
+        self.store.expire_grants(&ctx, now).await?;
+        self.store.expire_sessions(&ctx, now).await?;
+        self.store.expire_super_powers(&ctx, now).await?;
+        self.keys.flush_key_uses().await?;
+        self.index.after_write().await;
+        Ok(())
     }
+}
 
-    /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
-    pub fn authorize(&self, ctx: &RequestCtx, action: Action, resource: Resource) -> Result<()> {
-        let d = self.decide(ctx, action, resource);
-        if d.allow {
-            Ok(())
-        } else {
-            if matches!(
-                action,
-                Action::AdminUsersManage | Action::AdminUsersRead | Action::AdminOrgTypesManage
-            ) {
-                self.audit_denied(ctx, action);
-            }
-            let code = if d.rule == crate::policy::Rule::KeyScope {
-                Code::KeyScope
-            } else {
-                Code::Forbidden
-            };
-            Err(Error::new(
-                code,
-                format!(
-                    "not allowed to {} (decided by rule {})",
-                    action.as_str(),
-                    d.rule.as_str()
-                ),
-            ))
-        }
-    }
-
-    pub fn can(&self, ctx: &RequestCtx, action: Action, resource: Resource) -> bool {
-        self.decide(ctx, action, resource).allow
-    }
-
-    /// One decision, counted; a read that only super powers allowed is audited.
-    fn decide(
-        &self,
-        ctx: &RequestCtx,
-        action: Action,
-        resource: Resource,
-    ) -> crate::policy::Decision {
-        let d = self.policy.decide(&ctx.principal, action, resource);
-        self.count_decision(d.allow);
-        if d.rule == crate::policy::Rule::SuperPowers {
-            self.audit_elevated_read(ctx, action, resource);
-        }
-        d
-    }
-
-    /// The human user behind the caller, or a refusal for org keys.
-    pub(crate) fn require_user(&self, ctx: &RequestCtx) -> Result<AccountId> {
-        ctx.user_id().ok_or_else(|| {
-            Error::forbidden("this needs a user's credentials, not an organization key")
-        })
-    }
-
-    /// Resolves a live account by name in the shared namespace.
-    pub(crate) async fn account(&self, name: &str) -> Result<AccountRef> {
-        // A name that cannot exist is not looked up (and never reaches SQL).
-        let not_found = || Error::new(Code::NotFound, format!("account {name:?} not found"));
-        let Ok(valid) = crate::names::AccountName::parse(name) else {
-            return Err(not_found());
-        };
-        match self.store.get_account_by_name(valid.as_str()).await {
-            Ok(a) if a.status != crate::model::AccountStatus::Deleted => Ok(a),
-            Ok(_) | Err(StoreError::NotFound) => Err(Error::new(
-                Code::NotFound,
-                format!("account {name:?} not found"),
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub(crate) async fn org_account(&self, name: &str) -> Result<AccountRef> {
-        match self.account(name).await {
-            Ok(a) if a.kind == AccountKind::Org => Ok(a),
-            _ => Err(Error::new(
-                Code::OrgNotFound,
-                format!("organization {name:?} not found"),
-            )),
-        }
-    }
-
-    pub(crate) async fn user_account(&self, name: &str) -> Result<AccountRef> {
-        match self.account(name).await {
-            Ok(a) if a.kind == AccountKind::User => Ok(a),
-            _ => Err(Error::new(
-                Code::UserNotFound,
-                format!("user {name:?} not found"),
-            )),
-        }
-    }
-
-    /// A live user named by the user's UUID or by username, for the v1
-    /// `/v1/users/{userId}/...` routes (the Algorithmia clients pass the UUID,
-    /// people and older callers the name). A UUID-shaped segment that is some
-    /// user's UUID names that user, even when an account's name is spelled like
-    /// it (names may be, UUIDs are never reused); a deleted user's UUID names
-    /// nobody, as their name does.
-    pub(crate) async fn user_account_by_uuid_or_name(&self, segment: &str) -> Result<AccountRef> {
-        let not_found = || Error::new(Code::UserNotFound, format!("user {segment:?} not found"));
-        let uuid = uuid::Uuid::try_parse(segment)
-            .ok()
-            .filter(|_| segment.len() == 36);
-        if let Some(uuid) = uuid {
-            match self
-                .store
-                .get_user_by_uuid(&uuid.hyphenated().to_string())
-                .await
-            {
-                Ok(u) if u.status == crate::model::AccountStatus::Deleted => {
-                    return Err(not_found());
-                }
-                Ok(u) => {
-                    return Ok(AccountRef {
-                        id: u.id,
-                        uuid: u.uuid,
-                        name: u.username,
-                        kind: AccountKind::User,
-                        status: u.status,
-                    });
-                }
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.user_account(segment).await
-    }
+/// The human user behind the caller, or a refusal for org keys.
+pub(crate) fn require_user(ctx: &RequestCtx) -> Result<AccountId> {
+    ctx.user_id()
+        .ok_or_else(|| Error::forbidden("this needs a user's credentials, not an organization key"))
 }
 
 /// Maps a store conflict to a domain error, naming what clashed.

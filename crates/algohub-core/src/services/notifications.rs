@@ -1,18 +1,39 @@
 //! Notifications: cluster admins message one or several users; every user
 //! reads their own (newest first), counts the unread and marks them read.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis, Notification};
 use crate::policy::{Action, Resource};
+use crate::store::Store;
+use std::sync::Arc;
 
 /// The longest message text, in characters.
 pub const MAX_NOTIFICATION_CHARS: usize = 2000;
 /// Recipients of one message at most.
 pub const MAX_RECIPIENTS: usize = 1000;
 
-impl Hub {
+/// Notifications: admins message users; users read theirs.
+pub struct NotificationService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+}
+
+impl NotificationService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+        }
+    }
+}
+
+impl NotificationService {
     /// Sends `text` (and an optional link) to every username in the
     /// comma-separated `usernames`. Every name is checked first: unknown ones
     /// are all reported and nothing is sent.
@@ -23,8 +44,9 @@ impl Hub {
         text: &str,
         url: Option<&str>,
     ) -> Result<Vec<(String, Notification)>> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let sender = self.require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let sender = super::require_user(ctx)?;
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_NOTIFICATION_CHARS {
             return Err(Error::invalid(format!(
@@ -63,7 +85,7 @@ impl Hub {
         let mut ids = Vec::with_capacity(names.len());
         let mut unknown = Vec::new();
         for n in &names {
-            match self.user_account(n).await {
+            match self.directory.user_account(n).await {
                 Ok(a) => ids.push(a.id),
                 Err(e) if e.code == Code::UserNotFound => unknown.push(n.clone()),
                 Err(e) => return Err(e),
@@ -85,8 +107,9 @@ impl Hub {
     /// The user whose notifications `caller` may read and mark (themself, or
     /// a cluster admin); `name` may be the username or the user's UUID.
     async fn notification_owner(&self, ctx: &RequestCtx, name: &str) -> Result<AccountId> {
-        let id = self.user_account_by_uuid_or_name(name).await?.id;
-        self.authorize(ctx, Action::UserRead, Resource::User(id))?;
+        let id = self.directory.user_account_by_uuid_or_name(name).await?.id;
+        self.authz
+            .authorize(ctx, Action::UserRead, Resource::User(id))?;
         Ok(id)
     }
 

@@ -1,13 +1,21 @@
 //! Organizations, org types and memberships.
 
-use super::{Hub, conflict};
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::Settings;
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Membership, Org, OrgType, OrgUpdate, Page};
 use crate::names::{AccountName, Email};
+use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
+use crate::store::Store;
 use serde::Serialize;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOrg {
@@ -37,13 +45,37 @@ fn limit(field: &str, v: &str, max: usize) -> Result<()> {
     }
 }
 
-impl Hub {
+/// Organizations, their types and their members.
+pub struct OrgService {
+    store: Arc<dyn Store>,
+    policy: Arc<PolicyEngine>,
+    settings: Arc<Settings>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl OrgService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl OrgService {
     pub async fn list_org_types(&self) -> Result<Vec<OrgType>> {
         Ok(self.store.list_org_types().await?)
     }
 
     pub async fn create_org_type(&self, ctx: &RequestCtx, name: &str) -> Result<OrgType> {
-        self.authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         let name = AccountName::parse(name)?;
         self.store
             .create_org_type(&ctx.audit, name.as_str())
@@ -52,7 +84,8 @@ impl Hub {
     }
 
     pub async fn delete_org_type(&self, ctx: &RequestCtx, name: &str) -> Result<()> {
-        self.authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         self.store
             .delete_org_type(&ctx.audit, &name.to_ascii_lowercase())
             .await
@@ -106,8 +139,9 @@ impl Hub {
     }
 
     pub async fn create_org(&self, ctx: &RequestCtx, req: CreateOrg) -> Result<Org> {
-        self.authorize(ctx, Action::OrgCreate, Resource::Cluster)?;
-        let creator = self.require_user(ctx)?;
+        self.authz
+            .authorize(ctx, Action::OrgCreate, Resource::Cluster)?;
+        let creator = super::require_user(ctx)?;
         let name = AccountName::parse(&req.name)?;
         let email = Email::parse(&req.email)?;
         limit("org_label", &req.label, 100)?;
@@ -134,15 +168,18 @@ impl Hub {
             .create_org(&ctx.audit, &new, creator)
             .await
             .map_err(|e| conflict(e, "that name"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(org)
     }
 
     pub async fn get_org(&self, ctx: &RequestCtx, name: &str) -> Result<OrgView> {
-        let account = self.org_account(name).await?;
-        self.authorize(ctx, Action::OrgRead, Resource::Org(account.id))?;
+        let account = self.directory.org_account(name).await?;
+        self.authz
+            .authorize(ctx, Action::OrgRead, Resource::Org(account.id))?;
         let org = self.store.get_org(account.id).await?;
-        let private_visible = self.can(ctx, Action::OrgReadPrivate, Resource::Org(account.id));
+        let private_visible =
+            self.authz
+                .can(ctx, Action::OrgReadPrivate, Resource::Org(account.id));
         let my_role = match ctx.user_id() {
             Some(u) => self
                 .store
@@ -160,10 +197,13 @@ impl Hub {
 
     /// All orgs for cluster admins; the caller's own orgs for everyone else.
     pub async fn list_orgs(&self, ctx: &RequestCtx, page: &Page) -> Result<Vec<Org>> {
-        if self.can(ctx, Action::AdminUsersRead, Resource::Cluster) {
+        if self
+            .authz
+            .can(ctx, Action::AdminUsersRead, Resource::Cluster)
+        {
             return Ok(self.store.list_orgs(page).await?);
         }
-        let user = self.require_user(ctx)?;
+        let user = super::require_user(ctx)?;
         let mut out = Vec::new();
         for m in self.store.list_user_memberships(user).await? {
             if page
@@ -173,7 +213,10 @@ impl Hub {
             {
                 continue;
             }
-            if self.can(ctx, Action::OrgReadPrivate, Resource::Org(m.org_id)) {
+            if self
+                .authz
+                .can(ctx, Action::OrgReadPrivate, Resource::Org(m.org_id))
+            {
                 out.push(self.store.get_org(m.org_id).await?);
             }
         }
@@ -188,8 +231,9 @@ impl Hub {
         name: &str,
         mut update: OrgUpdate,
     ) -> Result<Org> {
-        let account = self.org_account(name).await?;
-        self.authorize(ctx, Action::OrgUpdate, Resource::Org(account.id))?;
+        let account = self.directory.org_account(name).await?;
+        self.authz
+            .authorize(ctx, Action::OrgUpdate, Resource::Org(account.id))?;
         if let Some(e) = &update.email {
             update.email = Some(Email::parse(e)?.as_str().to_string());
         }
@@ -209,17 +253,18 @@ impl Hub {
             .store
             .update_org(&ctx.audit, account.id, &update)
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(org)
     }
 
     pub async fn delete_org(&self, ctx: &RequestCtx, name: &str) -> Result<()> {
-        let account = self.org_account(name).await?;
-        self.authorize(ctx, Action::OrgDelete, Resource::Org(account.id))?;
+        let account = self.directory.org_account(name).await?;
+        self.authz
+            .authorize(ctx, Action::OrgDelete, Resource::Org(account.id))?;
         self.store
             .delete_org(&ctx.audit, account.id, ctx.account_id())
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -229,8 +274,9 @@ impl Hub {
         org: &str,
         page: &Page,
     ) -> Result<Vec<Membership>> {
-        let account = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgMembersRead, Resource::Org(account.id))?;
+        let account = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgMembersRead, Resource::Org(account.id))?;
         Ok(self.store.list_members(account.id, page).await?)
     }
 
@@ -242,7 +288,10 @@ impl Hub {
         org: crate::model::AccountId,
         role: OrgRole,
     ) -> Result<()> {
-        if self.can(ctx, Action::AdminUsersManage, Resource::Cluster) {
+        if self
+            .authz
+            .can(ctx, Action::AdminUsersManage, Resource::Cluster)
+        {
             return Ok(());
         }
         let own = ctx.user_id().and_then(|u| self.policy.org_role(u, org));
@@ -266,9 +315,10 @@ impl Hub {
         username: &str,
         role: OrgRole,
     ) -> Result<Membership> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
-        let user = self.user_account(username).await?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        let user = self.directory.user_account(username).await?;
         self.check_org_limit(user.id).await?;
         let m = self
             .store
@@ -291,7 +341,7 @@ impl Hub {
                 .await
                 .map_err(|e| conflict(e, "invitation"))?;
         }
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(m)
     }
 
@@ -303,10 +353,11 @@ impl Hub {
         role: OrgRole,
         expires_at: Option<crate::model::Millis>,
     ) -> Result<Membership> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         self.check_grantable(ctx, org_acc.id, role).await?;
-        let user = self.user_account(username).await?;
+        let user = self.directory.user_account(username).await?;
         if self
             .store
             .get_membership(org_acc.id, user.id)
@@ -323,20 +374,22 @@ impl Hub {
             .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at)
             .await
             .map_err(|e| conflict(e, "membership"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(m)
     }
 
     /// Removes a member (org admins), or leaves the org (the member themself).
     pub async fn remove_member(&self, ctx: &RequestCtx, org: &str, username: &str) -> Result<()> {
-        let org_acc = self.org_account(org).await?;
-        let user = self.user_account(username).await?;
+        let org_acc = self.directory.org_account(org).await?;
+        let user = self.directory.user_account(username).await?;
         if ctx.user_id() != Some(user.id) {
-            self.authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
+            self.authz
+                .authorize(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))?;
         } else {
             // Any member may leave, but not through an impersonation session
             // (a membership outlives it): the policy's `org.leave`.
-            self.authorize(ctx, Action::OrgLeave, Resource::Org(org_acc.id))?;
+            self.authz
+                .authorize(ctx, Action::OrgLeave, Resource::Org(org_acc.id))?;
         }
         if self
             .store
@@ -350,7 +403,9 @@ impl Hub {
                 .store
                 .find_pending_invitation(org_acc.id, Some(user.id), None)
                 .await?
-                && self.can(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))
+                && self
+                    .authz
+                    .can(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))
             {
                 self.store
                     .close_invitation(
@@ -372,7 +427,7 @@ impl Hub {
             .remove_member(&ctx.audit, org_acc.id, user.id)
             .await
             .map_err(|e| conflict(e, "membership"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@
 //! credentials), the URL's query values, user info and fragment, and any field
 //! this code does not know.
 
-use super::Hub;
+use super::AlgorithmService;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Algorithm, RuntimeKind, SemVer};
@@ -181,19 +181,20 @@ pub(crate) fn redact_http_definition(bytes: &[u8]) -> Result<(Vec<u8>, bool)> {
     Ok((bytes, redacted))
 }
 
-impl Hub {
+impl AlgorithmService {
     /// May the caller read this algorithm's source? `algo.source.read` first
     /// (so that a super-powers read is audited as a source read), then, for
     /// open source only, `algo.read`.
     fn authorize_source_read(&self, ctx: &RequestCtx, algo: &Algorithm) -> Result<()> {
         let r = Resource::Algorithm(algo.id);
-        if self.can(ctx, Action::AlgoSourceRead, r) {
+        if self.authz.can(ctx, Action::AlgoSourceRead, r) {
             return Ok(());
         }
         if source_is_open(&algo.settings) {
-            return self.authorize(ctx, Action::AlgoRead, r);
+            return self.authz.authorize(ctx, Action::AlgoRead, r);
         }
-        self.authorize(ctx, Action::AlgoSourceRead, r)
+        self.authz
+            .authorize(ctx, Action::AlgoSourceRead, r)
             .map_err(|e| match e.code {
                 Code::Forbidden => Error::forbidden(format!(
                     "the source of {}/{} is closed: only its owner, members with rights on it \

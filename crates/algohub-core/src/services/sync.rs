@@ -1,10 +1,13 @@
 //! Keeping the policy index current: after every local write, and every few
 //! hundred milliseconds for writes made by other nodes sharing the database.
 
-use super::Hub;
+use super::Admission;
+use super::call_cache::CallCache;
 use crate::error::Result;
 use crate::model::AccountId;
-use crate::store::ChangeKind;
+use crate::policy::PolicyEngine;
+use crate::store::{ChangeKind, Store};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Store reads for unknown credentials that may run at once.
@@ -13,7 +16,7 @@ const UNKNOWN_LOOKUPS: usize = 4;
 const UNKNOWN_REMEMBERED: usize = 4096;
 
 /// What bounds the store reads that unknown credentials cause
-/// (`Hub::look_up_unknown_credential`).
+/// (`IndexSync::look_up_unknown_credential`).
 pub(crate) struct UnknownCredentials {
     lookups: tokio::sync::Semaphore,
     /// The first 128 bits of the digests of credentials found unknown.
@@ -49,7 +52,7 @@ impl UnknownCredentials {
 const CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What bounds the store reads that refused calls cause
-/// (`Hub::catch_up_before_refusing`): one catch-up at a time, starting no
+/// (`IndexSync::catch_up_before_refusing`): one catch-up at a time, starting no
 /// sooner than `CATCH_UP_INTERVAL` after the one before, and a refusal that
 /// waited while one began takes that one's answer instead of reading again.
 #[derive(Default)]
@@ -91,7 +94,38 @@ fn credential_tag(digest: &str) -> Option<u128> {
     u128::from_str_radix(digest.get(..32)?, 16).ok()
 }
 
-impl Hub {
+/// Keeps this node's policy index (and what is cached from the same
+/// records: call targets, work limits) current with the store.
+pub struct IndexSync {
+    store: Arc<dyn Store>,
+    policy: Arc<PolicyEngine>,
+    call_cache: Arc<CallCache>,
+    admission: Arc<Admission>,
+    sync_lock: tokio::sync::Mutex<()>,
+    /// Bounds the store reads that credentials the index does not know cause.
+    unknown_credentials: UnknownCredentials,
+    /// Bounds the store reads that refused calls cause.
+    catch_ups: CatchUps,
+}
+
+impl IndexSync {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        policy: Arc<PolicyEngine>,
+        call_cache: Arc<CallCache>,
+        admission: Arc<Admission>,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            call_cache,
+            admission,
+            sync_lock: Default::default(),
+            unknown_credentials: Default::default(),
+            catch_ups: Default::default(),
+        }
+    }
+
     /// Applies every store change after the index's sequence number. Serialized,
     /// so an older reload never overwrites a newer one.
     pub async fn sync(&self) -> Result<usize> {
@@ -225,35 +259,6 @@ impl Hub {
             metrics::counter!("algohub_store_errors_total").increment(1);
             tracing::warn!(error = %e, "policy sync after a write failed; the poller will retry");
         }
-    }
-
-    /// Notes that a key was used; written to the store in batches.
-    pub fn record_key_use(&self, key: crate::model::KeyId) {
-        self.key_uses
-            .lock()
-            .insert(key, crate::policy::coarse_now_millis());
-    }
-
-    pub async fn flush_key_uses(&self) -> Result<()> {
-        let used: Vec<_> = self.key_uses.lock().drain().collect();
-        if !used.is_empty() {
-            self.store.touch_keys(&used).await?;
-        }
-        Ok(())
-    }
-
-    /// Housekeeping: expires invitations and grants, then syncs.
-    /// Its audit records say `auth_method: system` (no request, no person).
-    pub async fn run_maintenance(&self) -> Result<()> {
-        let ctx = crate::audit::AuditContext::system();
-        let now = crate::model::now_millis();
-        self.store.expire_invitations(&ctx, now).await?;
-        self.store.expire_grants(&ctx, now).await?;
-        self.store.expire_sessions(&ctx, now).await?;
-        self.store.expire_super_powers(&ctx, now).await?;
-        self.flush_key_uses().await?;
-        self.after_write().await;
-        Ok(())
     }
 }
 

@@ -1,17 +1,42 @@
 //! Teams inside an organization: seats for members, app grants with app roles.
 
-use super::{Hub, conflict};
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
+use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Millis, Team, TeamAppGrant, TeamMember};
 use crate::names::ResourceName;
 use crate::policy::{Action, Resource};
 use crate::roles::AppRole;
+use crate::store::Store;
 use crate::store::StoreError;
+use std::sync::Arc;
 
-impl Hub {
+/// Teams inside organizations and the apps granted to them.
+pub struct TeamService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+}
+
+impl TeamService {
+    pub(super) fn new(base: &Base) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+        }
+    }
+}
+
+impl TeamService {
     async fn team(&self, org: &str, team: &str) -> Result<(crate::model::AccountRef, Team)> {
-        let org_acc = self.org_account(org).await?;
+        let org_acc = self.directory.org_account(org).await?;
         match self
             .store
             .get_team(org_acc.id, &team.to_ascii_lowercase())
@@ -27,21 +52,23 @@ impl Hub {
     }
 
     pub async fn create_team(&self, ctx: &RequestCtx, org: &str, name: &str) -> Result<Team> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
         let name = ResourceName::parse(name)?;
         let team = self
             .store
             .create_team(&ctx.audit, org_acc.id, name.as_str())
             .await
             .map_err(|e| conflict(e, "that team name"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(team)
     }
 
     pub async fn list_teams(&self, ctx: &RequestCtx, org: &str) -> Result<Vec<Team>> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::OrgTeamsRead, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsRead, Resource::Org(org_acc.id))?;
         Ok(self.store.list_teams(org_acc.id).await?)
     }
 
@@ -52,7 +79,8 @@ impl Hub {
         team: &str,
     ) -> Result<(Team, Vec<TeamMember>, Vec<TeamAppGrant>)> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsRead, Resource::Team(t.id))?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsRead, Resource::Team(t.id))?;
         let members = self.store.list_team_members(t.id).await?;
         let apps = self.store.list_team_apps(t.id).await?;
         Ok((t, members, apps))
@@ -60,9 +88,10 @@ impl Hub {
 
     pub async fn delete_team(&self, ctx: &RequestCtx, org: &str, team: &str) -> Result<()> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         self.store.delete_team(&ctx.audit, t.id).await?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -75,8 +104,9 @@ impl Hub {
         expires_at: Option<Millis>,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
-        let user = self.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let user = self.directory.user_account(username).await?;
         if self
             .store
             .get_membership(org_acc.id, user.id)
@@ -92,7 +122,7 @@ impl Hub {
             .add_team_member(&ctx.audit, t.id, user.id, expires_at)
             .await
             .map_err(|e| conflict(e, "team seat"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -104,8 +134,9 @@ impl Hub {
         username: &str,
     ) -> Result<()> {
         let (_, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
-        let user = self.user_account(username).await?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        let user = self.directory.user_account(username).await?;
         match self
             .store
             .remove_team_member(&ctx.audit, t.id, user.id)
@@ -119,7 +150,7 @@ impl Hub {
             }
             other => other?,
         }
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -134,7 +165,8 @@ impl Hub {
         expires_at: Option<Millis>,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let app = match self
             .store
             .get_app(org_acc.id, &app.to_ascii_lowercase())
@@ -153,7 +185,7 @@ impl Hub {
             .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at)
             .await
             .map_err(|e| conflict(e, "grant"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 
@@ -165,7 +197,8 @@ impl Hub {
         app: &str,
     ) -> Result<()> {
         let (org_acc, t) = self.team(org, team).await?;
-        self.authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
+        self.authz
+            .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let app_rec = self
             .store
             .get_app(org_acc.id, &app.to_ascii_lowercase())
@@ -186,7 +219,7 @@ impl Hub {
             }
             other => other?,
         }
-        self.after_write().await;
+        self.index.after_write().await;
         Ok(())
     }
 }

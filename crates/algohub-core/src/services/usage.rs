@@ -2,7 +2,10 @@
 //! listings per account, and the cluster-wide usage of the v1 admin routes.
 //! Reports read the daily rollups (`usage_daily`), never the raw records.
 
-use super::Hub;
+use super::Authorizer;
+use super::Base;
+use super::Directory;
+use super::IndexSync;
 use super::calls::{ERROR_LIST_LIMIT, ERROR_RETENTION_MILLIS};
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
@@ -11,6 +14,8 @@ use crate::model::{
     ReportRow, ReportSide, UsageRecord, day_of,
 };
 use crate::policy::{Action, Resource};
+use crate::store::Store;
+use std::sync::Arc;
 
 /// An account's work limit as the admin routes show it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,21 +63,49 @@ pub fn check_range(from_day: i64, to_day: i64) -> Result<()> {
     Ok(())
 }
 
-impl Hub {
+/// Usage: reports, balances, work limits, call records and errors.
+pub struct UsageService {
+    store: Arc<dyn Store>,
+    authz: Arc<Authorizer>,
+    directory: Directory,
+    index: Arc<IndexSync>,
+    admission: Arc<super::Admission>,
+    metering: Arc<super::Metering>,
+}
+
+impl UsageService {
+    pub(super) fn new(
+        base: &Base,
+        admission: Arc<super::Admission>,
+        metering: Arc<super::Metering>,
+    ) -> Self {
+        Self {
+            store: base.store.clone(),
+            authz: base.authz.clone(),
+            directory: base.directory.clone(),
+            index: base.index.clone(),
+            admission,
+            metering,
+        }
+    }
+}
+
+impl UsageService {
     async fn work_limit_view(&self, account: &AccountRef) -> Result<WorkLimitView> {
-        let own = self.call_settings(account.id).await?.work_limit;
+        let own = self.admission.call_settings(account.id).await?.work_limit;
         Ok(WorkLimitView {
             account: account.name.clone(),
-            work_limit: self.work_limit(account.id).await?,
+            work_limit: self.admission.work_limit(account.id).await?,
             is_default: own.is_none(),
-            running_here: self.running_calls(account.id),
+            running_here: self.admission.running_calls(account.id),
         })
     }
 
     /// An account's work limit (cluster admins).
     pub async fn get_work_limit(&self, ctx: &RequestCtx, name: &str) -> Result<WorkLimitView> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
-        let account = self.account(name).await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        let account = self.directory.account(name).await?;
         self.work_limit_view(&account).await
     }
 
@@ -85,7 +118,8 @@ impl Hub {
         name: &str,
         limit: Option<i64>,
     ) -> Result<WorkLimitView> {
-        self.authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         if let Some(l) = limit
             && !(1..=1_000_000).contains(&l)
         {
@@ -93,19 +127,19 @@ impl Hub {
                 "invalid work_limit {l}: use a whole number from 1 to 1000000 (or null for the cluster default)"
             )));
         }
-        let account = self.account(name).await?;
-        let actor = self.require_user(ctx)?;
+        let account = self.directory.account(name).await?;
+        let actor = super::require_user(ctx)?;
         self.store
             .set_work_limit(&ctx.audit, actor, account.id, limit)
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         self.work_limit_view(&account).await
     }
 
     /// The account, if the caller may read its usage and balance.
     async fn billing_account(&self, ctx: &RequestCtx, name: &str) -> Result<AccountRef> {
-        let account = self.account(name).await?;
-        self.authorize(
+        let account = self.directory.account(name).await?;
+        self.authz.authorize(
             ctx,
             Action::AccountBillingRead,
             Resource::Account(account.id),
@@ -127,7 +161,7 @@ impl Hub {
     ) -> Result<Vec<ReportRow>> {
         check_range(from_day, to_day)?;
         let account = self.billing_account(ctx, name).await?;
-        self.settle_usage().await?;
+        self.metering.settle_usage().await?;
         Ok(self
             .store
             .usage_report(&ReportQuery {
@@ -144,7 +178,7 @@ impl Hub {
     /// Royalties earned and spent by an account.
     pub async fn balance(&self, ctx: &RequestCtx, name: &str) -> Result<(AccountRef, Balance)> {
         let account = self.billing_account(ctx, name).await?;
-        self.settle_usage().await?;
+        self.metering.settle_usage().await?;
         let balance = self.store.balance(account.id).await?;
         Ok((account, balance))
     }
@@ -159,13 +193,14 @@ impl Hub {
         group: ReportGroup,
         callers: &[String],
     ) -> Result<Vec<ReportRow>> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
         check_range(from_day, to_day)?;
         let mut ids = Vec::with_capacity(callers.len());
         for name in callers {
-            ids.push(self.account(name).await?.id);
+            ids.push(self.directory.account(name).await?.id);
         }
-        self.settle_usage().await?;
+        self.metering.settle_usage().await?;
         Ok(self
             .store
             .usage_report(&ReportQuery {
@@ -186,8 +221,9 @@ impl Hub {
         ctx: &RequestCtx,
         request_id: &str,
     ) -> Result<(UsageRecord, [String; 3])> {
-        self.authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
-        self.settle_usage().await?;
+        self.authz
+            .authorize(ctx, Action::AdminUsersRead, Resource::Cluster)?;
+        self.metering.settle_usage().await?;
         let r = self
             .store
             .get_usage_record(request_id)
@@ -213,10 +249,10 @@ impl Hub {
         kind: AccountKind,
     ) -> Result<Vec<AlgorithmError>> {
         let account = match kind {
-            AccountKind::User => self.user_account_by_uuid_or_name(name).await?,
-            AccountKind::Org => self.org_account(name).await?,
+            AccountKind::User => self.directory.user_account_by_uuid_or_name(name).await?,
+            AccountKind::Org => self.directory.org_account(name).await?,
         };
-        self.authorize(
+        self.authz.authorize(
             ctx,
             Action::AccountBillingRead,
             Resource::Account(account.id),

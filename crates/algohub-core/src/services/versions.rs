@@ -7,7 +7,7 @@
 //! approve if the version's digest is not the one reviewed); nobody approves
 //! their own version unless the org allows it.
 
-use super::{Hub, conflict};
+use super::{AlgorithmService, conflict};
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
@@ -65,7 +65,7 @@ pub(crate) fn bump(previous: Option<SemVer>, version_type: &str) -> Result<SemVe
     })
 }
 
-impl Hub {
+impl AlgorithmService {
     /// Publishes the newest unpublished build. Refused when there is none
     /// (publish again after a new compile).
     pub async fn publish(
@@ -74,7 +74,8 @@ impl Hub {
         algo: &Algorithm,
         req: PublishRequest,
     ) -> Result<Version> {
-        self.authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoPublish, Resource::Algorithm(algo.id))?;
         let version_type = req
             .version_type
             .as_deref()
@@ -130,17 +131,17 @@ impl Hub {
                 ),
                 other => other.into(),
             })?;
-        self.after_write().await;
+        self.index.after_write().await;
         self.store
             .update_algorithm(&ctx.audit, algo.id, &details, &settings, None)
             .await?;
-        self.after_write().await;
+        self.index.after_write().await;
         // Pending or published was decided in the store, by the owner the
         // algorithm had then: an app transfer may have moved it into an org
         // since `algo` was read, and that org's admins are the ones to ask.
         if version.status == VersionStatus::Pending {
             let current = self.store.get_algorithm_by_id(algo.id).await?;
-            self.notify_org_admins(&current, &version).await?;
+            notify_org_admins(&*self.store, &current, &version).await?;
         }
         Ok(version)
     }
@@ -157,44 +158,14 @@ impl Hub {
         }
     }
 
-    /// Tells the org's admins that a version waits for approval (through the outbox).
-    pub(crate) async fn notify_org_admins(
-        &self,
-        algo: &Algorithm,
-        version: &Version,
-    ) -> Result<()> {
-        let page = crate::model::Page {
-            limit: 1000,
-            marker: None,
-        };
-        let admins: Vec<_> = self
-            .store
-            .list_members(algo.owner_id, &page)
-            .await?
-            .into_iter()
-            .filter(|m| m.role == OrgRole::Admin)
-            .collect();
-        let payload = json!({"algorithm": format!("{}/{}", algo.owner_name, algo.name), "algorithm_id": algo.uuid, "version": version.semver.to_string()});
-        let messages: Vec<NewOutboxMessage> = admins
-            .iter()
-            .map(|m| NewOutboxMessage {
-                kind: "notification.approval_requested".into(),
-                recipient_user_id: Some(m.user_id),
-                recipient_email: None,
-                payload: payload.clone(),
-            })
-            .collect();
-        self.store.enqueue(&messages).await?;
-        Ok(())
-    }
-
     /// Every build, newest first, with its version if published.
     pub async fn list_versions(
         &self,
         ctx: &RequestCtx,
         algo: &Algorithm,
     ) -> Result<Vec<VersionEntry>> {
-        self.authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))?;
         let versions = self.store.list_versions(algo.id).await?;
         let builds = self.all_builds(algo.id).await?;
         Ok(builds
@@ -234,7 +205,8 @@ impl Hub {
         approve: bool,
         reason: &str,
     ) -> Result<Version> {
-        self.authorize(ctx, Action::VersionApprove, Resource::Algorithm(algo.id))?;
+        self.authz
+            .authorize(ctx, Action::VersionApprove, Resource::Algorithm(algo.id))?;
         if reason.trim().is_empty() && !approve {
             return Err(Error::new(
                 Code::MissingField,
@@ -289,7 +261,7 @@ impl Hub {
             )
             .await
             .map_err(|e| conflict(e, "version"))?;
-        self.after_write().await;
+        self.index.after_write().await;
         self.store
             .enqueue(&[NewOutboxMessage {
                 kind: if approve { "notification.version_approved".into() } else { "notification.version_rejected".into() },
@@ -307,10 +279,41 @@ impl Hub {
         ctx: &RequestCtx,
         org: &str,
     ) -> Result<Vec<(Algorithm, Version)>> {
-        let org_acc = self.org_account(org).await?;
-        self.authorize(ctx, Action::VersionApprove, Resource::Org(org_acc.id))?;
+        let org_acc = self.directory.org_account(org).await?;
+        self.authz
+            .authorize(ctx, Action::VersionApprove, Resource::Org(org_acc.id))?;
         Ok(self.store.list_pending_versions(org_acc.id).await?)
     }
+}
+
+/// Tells the org's admins that a version waits for approval (through the outbox).
+pub(crate) async fn notify_org_admins(
+    store: &dyn crate::store::Store,
+    algo: &Algorithm,
+    version: &Version,
+) -> Result<()> {
+    let page = crate::model::Page {
+        limit: 1000,
+        marker: None,
+    };
+    let admins: Vec<_> = store
+        .list_members(algo.owner_id, &page)
+        .await?
+        .into_iter()
+        .filter(|m| m.role == OrgRole::Admin)
+        .collect();
+    let payload = json!({"algorithm": format!("{}/{}", algo.owner_name, algo.name), "algorithm_id": algo.uuid, "version": version.semver.to_string()});
+    let messages: Vec<NewOutboxMessage> = admins
+        .iter()
+        .map(|m| NewOutboxMessage {
+            kind: "notification.approval_requested".into(),
+            recipient_user_id: Some(m.user_id),
+            recipient_email: None,
+            payload: payload.clone(),
+        })
+        .collect();
+    store.enqueue(&messages).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -126,6 +126,7 @@ async fn search(
     };
     let users = s
         .hub
+        .admin
         .search_users(&c, q.search.as_deref().unwrap_or(""), &page)
         .await?;
     let sudo = s.hub.settings.sudo_users_enabled;
@@ -142,7 +143,7 @@ async fn search(
 /// Streams every account as CSV as the store reads it (constant memory).
 #[utoipa::path(get, path = "/v1/admin/users/export", tag = "admin", summary = "Every account as CSV, streamed (cluster admins)", responses((status = 200, content((String = "text/csv")))))]
 async fn export(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
-    let chunks = s.hub.export_users_csv(&c).await?.chunks;
+    let chunks = s.hub.admin.export_users_csv(&c).await?.chunks;
     // A failure midway ends the body with an error (the status is already sent).
     let stream = futures_util::stream::unfold(chunks, |mut rx| async move {
         let item = rx.recv().await?;
@@ -169,9 +170,9 @@ async fn role_change(
     on: bool,
 ) -> ApiResult<Json<AdminUser>> {
     let user = match role {
-        "admin" => s.hub.set_cluster_admin(c, username, on).await?,
-        "sudo" => s.hub.set_sudo_user(c, username, on).await?,
-        "suspension" => s.hub.set_suspended(c, username, on).await?,
+        "admin" => s.hub.admin.set_cluster_admin(c, username, on).await?,
+        "sudo" => s.hub.admin.set_sudo_user(c, username, on).await?,
+        "suspension" => s.hub.admin.set_suspended(c, username, on).await?,
         _ => return Err(ApiError::new(Code::RouteNotFound, "no such account action")),
     };
     Ok(Json(admin_user(&user, s.hub.settings.sudo_users_enabled)))
@@ -233,7 +234,7 @@ async fn delete_user(
     Caller(c): Caller,
     Path(u): Path<String>,
 ) -> ApiResult<Json<DeletionReceiptShape>> {
-    Ok(Json(s.hub.delete_user(&c, &u).await?.into()))
+    Ok(Json(s.hub.accounts.delete_user(&c, &u).await?.into()))
 }
 
 pub fn routes(r: Routes) -> Routes {

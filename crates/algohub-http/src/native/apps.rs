@@ -89,6 +89,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<AppShape>)> {
     let a = s
         .hub
+        .apps
         .create_app(&c, &owner, &b.name, &b.description)
         .await?;
     Ok((StatusCode::CREATED, Json(app(&a))))
@@ -106,6 +107,7 @@ async fn list(
     let offset = number(q.offset.as_deref(), 0, "offset")?;
     let apps = s
         .hub
+        .apps
         .list_apps(
             &c,
             &owner,
@@ -124,7 +126,7 @@ async fn get_one(
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<Json<AppShape>> {
-    Ok(Json(app(&s.hub.get_app(&c, &owner, &name).await?)))
+    Ok(Json(app(&s.hub.apps.get_app(&c, &owner, &name).await?)))
 }
 
 #[utoipa::path(delete, path = "/v1/apps/{owner}/{app}", tag = "apps", summary = "Delete an app (app admins)", responses((status = 204)))]
@@ -133,7 +135,7 @@ async fn remove(
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_app(&c, &owner, &name).await?;
+    s.hub.apps.delete_app(&c, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,7 +146,7 @@ async fn duplicate(
     Path((owner, name)): Path<(String, String)>,
     JsonBody(b): JsonBody<DuplicateBody>,
 ) -> ApiResult<(StatusCode, Json<AppShape>)> {
-    let a = s.hub.duplicate_app(&c, &owner, &name, &b.name).await?;
+    let a = s.hub.apps.duplicate_app(&c, &owner, &name, &b.name).await?;
     Ok((StatusCode::CREATED, Json(app(&a))))
 }
 
@@ -157,6 +159,7 @@ async fn transfer(
 ) -> ApiResult<Json<AppShape>> {
     let a = s
         .hub
+        .apps
         .transfer_app(&c, &owner, &name, &b.to, b.name.as_deref())
         .await?;
     Ok(Json(app(&a)))
@@ -168,7 +171,7 @@ async fn pin(
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.pin_app(&c, &owner, &name, true).await?;
+    s.hub.apps.pin_app(&c, &owner, &name, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,13 +181,13 @@ async fn unpin(
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.pin_app(&c, &owner, &name, false).await?;
+    s.hub.apps.pin_app(&c, &owner, &name, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/v1/pins", tag = "apps", summary = "The caller's pinned apps", responses((status = 200, body = Vec<AppShape>)))]
 async fn pins(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<AppShape>>> {
-    let apps = s.hub.pinned_apps(&c).await?;
+    let apps = s.hub.apps.pinned_apps(&c).await?;
     Ok(Json(apps.iter().map(app).collect()))
 }
 

@@ -151,7 +151,7 @@ async fn list(
         }
     };
     let actor_id = match q.actor.as_deref().filter(|a| !a.is_empty()) {
-        Some(name) => Some(s.hub.account_id_for_admin(&c, name).await?),
+        Some(name) => Some(s.hub.audit.account_id_for_admin(&c, name).await?),
         None => None,
     };
     let query = AuditQuery {
@@ -163,13 +163,13 @@ async fn list(
         after_id: number(&q.after, "after", i64::MAX, 0)?,
         limit: number(&q.limit, "limit", 10_000, 100)?.max(1),
     };
-    let records = s.hub.audit_log(&c, &query).await?;
+    let records = s.hub.audit.audit_log(&c, &query).await?;
     let ids: Vec<i64> = records
         .iter()
         .flat_map(|r| [r.actor_id, r.effective_id])
         .flatten()
         .collect();
-    let names = s.hub.account_names(ids).await?;
+    let names = s.hub.audit.account_names(ids).await?;
     match q.format.as_deref() {
         None | Some("json") => {
             let next = records
@@ -204,7 +204,7 @@ async fn verify(
     State(s): State<AppState>,
     Caller(c): Caller,
 ) -> ApiResult<Json<AuditVerdictShape>> {
-    Ok(Json(s.hub.verify_audit(&c).await?.into()))
+    Ok(Json(s.hub.audit.verify_audit(&c).await?.into()))
 }
 
 pub fn routes(r: Routes) -> Routes {

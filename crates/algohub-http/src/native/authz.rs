@@ -113,7 +113,11 @@ async fn explain(
     let principal = required(q.principal, "principal")?;
     let action = required(q.action, "action")?;
     let resource = required(q.resource, "resource")?;
-    let answer = s.hub.explain(&c, &principal, &action, &resource).await?;
+    let answer = s
+        .hub
+        .access
+        .explain(&c, &principal, &action, &resource)
+        .await?;
     Ok(Json(answer.into()))
 }
 
@@ -125,7 +129,7 @@ async fn who(
 ) -> ApiResult<Response> {
     let action = required(q.action, "action")?;
     let resource = required(q.resource, "resource")?;
-    let rows = s.hub.who_can(&c, &action, &resource).await?;
+    let rows = s.hub.access.who_can(&c, &action, &resource).await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(WhoCan {
             action,

@@ -120,7 +120,7 @@ struct ElevateRequest {
 
 #[utoipa::path(get, path = "/v1/session", tag = "session", summary = "What the credential acts as: account, credential kind, scopes, and any impersonation or super powers (for the UI's banner)", responses((status = 200, body = SessionInfo)))]
 async fn session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<SessionInfo>> {
-    Ok(Json(s.hub.session_view(&c).await?.into()))
+    Ok(Json(s.hub.sessions.session_view(&c).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/v1/session", tag = "session", summary = "Stop: end the impersonation session this request is made with", responses((status = 200, body = SessionEnded)))]
@@ -128,10 +128,10 @@ async fn stop_session(
     State(s): State<AppState>,
     Caller(c): Caller,
 ) -> ApiResult<Json<SessionEnded>> {
-    let ended = s.hub.stop_session(&c).await?;
+    let ended = s.hub.sessions.stop_session(&c).await?;
     Ok(Json(SessionEnded {
         ended: true,
-        impersonation: s.hub.impersonation_view(&ended).await?.into(),
+        impersonation: s.hub.sessions.impersonation_view(&ended).await?.into(),
     }))
 }
 
@@ -154,13 +154,14 @@ async fn impersonate(
     };
     let (secret, session) = s
         .hub
+        .sessions
         .start_impersonation(&c, &username, &req.reason, req.duration_minutes)
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(ImpersonationStarted {
             token: secret.expose().to_string(),
-            impersonation: s.hub.impersonation_view(&session).await?.into(),
+            impersonation: s.hub.sessions.impersonation_view(&session).await?.into(),
             usage: "send Authorization: Bearer <token> to act as the user; DELETE /v1/session stops it; the token is shown only once",
         }),
     ))
@@ -171,7 +172,7 @@ async fn super_powers(
     State(s): State<AppState>,
     Caller(c): Caller,
 ) -> ApiResult<Json<SuperPowersState>> {
-    let on = s.hub.super_powers(&c).await?;
+    let on = s.hub.sessions.super_powers(&c).await?;
     Ok(Json(SuperPowersState {
         super_powers: on.as_ref().map(|p| SuperPowersView::from(p).into()),
     }))
@@ -185,6 +186,7 @@ async fn start_super_powers(
 ) -> ApiResult<(StatusCode, Json<SuperPowersState>)> {
     let on = s
         .hub
+        .sessions
         .start_super_powers(&c, &req.reason, req.duration_minutes)
         .await?;
     Ok((
@@ -200,7 +202,7 @@ async fn stop_super_powers(
     State(s): State<AppState>,
     Caller(c): Caller,
 ) -> ApiResult<Json<SuperPowersState>> {
-    s.hub.stop_super_powers(&c).await?;
+    s.hub.sessions.stop_super_powers(&c).await?;
     Ok(Json(SuperPowersState { super_powers: None }))
 }
 

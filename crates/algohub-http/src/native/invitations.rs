@@ -130,7 +130,7 @@ async fn invite(
             ));
         }
     };
-    let inv = s.hub.invite(&c, &org, target, role).await?;
+    let inv = s.hub.invitations.invite(&c, &org, target, role).await?;
     Ok((StatusCode::CREATED, Json(invitation(&inv))))
 }
 
@@ -140,7 +140,7 @@ async fn pending(
     Caller(c): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<InvitationShape>>> {
-    let list = s.hub.list_pending_invitations(&c, &org).await?;
+    let list = s.hub.invitations.list_pending_invitations(&c, &org).await?;
     Ok(Json(list.iter().map(invitation).collect()))
 }
 
@@ -151,7 +151,7 @@ async fn rescind(
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InvitationShape>> {
     Ok(Json(invitation(
-        &s.hub.rescind_invitation(&c, &org, &id).await?,
+        &s.hub.invitations.rescind_invitation(&c, &org, &id).await?,
     )))
 }
 
@@ -160,7 +160,7 @@ async fn mine(
     State(s): State<AppState>,
     Caller(c): Caller,
 ) -> ApiResult<Json<Vec<InvitationShape>>> {
-    let list = s.hub.my_invitations(&c).await?;
+    let list = s.hub.invitations.my_invitations(&c).await?;
     Ok(Json(list.iter().map(invitation).collect()))
 }
 
@@ -170,7 +170,9 @@ async fn accept(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MembershipShape>> {
-    Ok(Json(membership(&s.hub.accept_invitation(&c, &id).await?)))
+    Ok(Json(membership(
+        &s.hub.invitations.accept_invitation(&c, &id).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/invitations/{invitation_id}/decline", tag = "invitations", summary = "Decline an invitation", responses((status = 200, body = InvitationShape)))]
@@ -179,7 +181,9 @@ async fn decline(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvitationShape>> {
-    Ok(Json(invitation(&s.hub.decline_invitation(&c, &id).await?)))
+    Ok(Json(invitation(
+        &s.hub.invitations.decline_invitation(&c, &id).await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/invitation-tokens/accept", tag = "invitations", summary = "Accept with the single-use token from an invitation email", request_body = TokenBody, responses((status = 200, body = MembershipShape)))]
@@ -189,7 +193,10 @@ async fn accept_token(
     JsonBody(b): JsonBody<TokenBody>,
 ) -> ApiResult<Json<MembershipShape>> {
     Ok(Json(membership(
-        &s.hub.accept_invitation_token(&c, &b.token).await?,
+        &s.hub
+            .invitations
+            .accept_invitation_token(&c, &b.token)
+            .await?,
     )))
 }
 
@@ -204,6 +211,7 @@ async fn set_role(
     let expires = parse_expiry(b.expires_at.as_deref())?;
     Ok(Json(membership(
         &s.hub
+            .orgs
             .set_member_role(&c, &org, &user, role, expires)
             .await?,
     )))

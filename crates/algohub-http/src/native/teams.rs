@@ -82,7 +82,7 @@ async fn create(
     Path(org): Path<String>,
     JsonBody(b): JsonBody<TeamBody>,
 ) -> ApiResult<(StatusCode, Json<TeamShape>)> {
-    let t = s.hub.create_team(&c, &org, &b.name).await?;
+    let t = s.hub.teams.create_team(&c, &org, &b.name).await?;
     Ok((StatusCode::CREATED, Json(team(&t, &org))))
 }
 
@@ -92,7 +92,7 @@ async fn list(
     Caller(c): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<TeamShape>>> {
-    let teams = s.hub.list_teams(&c, &org).await?;
+    let teams = s.hub.teams.list_teams(&c, &org).await?;
     Ok(Json(teams.iter().map(|t| team(t, &org)).collect()))
 }
 
@@ -102,7 +102,7 @@ async fn get_one(
     Caller(c): Caller,
     Path((org, name)): Path<(String, String)>,
 ) -> ApiResult<Json<TeamShape>> {
-    let (t, members, apps) = s.hub.get_team(&c, &org, &name).await?;
+    let (t, members, apps) = s.hub.teams.get_team(&c, &org, &name).await?;
     let mut v = team(&t, &org);
     v.members = Some(
         members
@@ -131,7 +131,7 @@ async fn remove(
     Caller(c): Caller,
     Path((org, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_team(&c, &org, &name).await?;
+    s.hub.teams.delete_team(&c, &org, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,6 +149,7 @@ async fn add_seat(
     };
     let expires = parse_expiry(b.expires_at.as_deref())?;
     s.hub
+        .teams
         .add_team_member(&c, &org, &name, &user, expires)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -160,7 +161,10 @@ async fn remove_seat(
     Caller(c): Caller,
     Path((org, name, user)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.remove_team_member(&c, &org, &name, &user).await?;
+    s.hub
+        .teams
+        .remove_team_member(&c, &org, &name, &user)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -174,6 +178,7 @@ async fn grant(
     let role = AppRole::parse(&b.role)?;
     let expires = parse_expiry(b.expires_at.as_deref())?;
     s.hub
+        .teams
         .grant_team_app(&c, &org, &name, &app, role, expires)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -185,7 +190,7 @@ async fn revoke(
     Caller(c): Caller,
     Path((org, name, app)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.revoke_team_app(&c, &org, &name, &app).await?;
+    s.hub.teams.revoke_team_app(&c, &org, &name, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -166,6 +166,7 @@ async fn admin_usage_page<T: ToSchema>(
     let a = admin_usage_args(pairs)?;
     let rows = s
         .hub
+        .usage
         .cluster_usage(c, a.from, a.to, group, &a.users)
         .await?;
     let page: Vec<T> = rows
@@ -244,7 +245,7 @@ async fn usage_record(
     Caller(c): Caller,
     Path(request_id): Path<String>,
 ) -> ApiResult<Json<UsageRecordShape>> {
-    let (r, [caller, acting_as, payer]) = s.hub.usage_record(&c, &request_id).await?;
+    let (r, [caller, acting_as, payer]) = s.hub.usage.usage_record(&c, &request_id).await?;
     Ok(Json(UsageRecordShape {
         request_id: r.request_id,
         started_at: algohub_core::model::format_millis(r.started_at),

@@ -282,7 +282,11 @@ impl AlgoPath {
     ) -> ApiResult<Algorithm> {
         match self.params.get("algo") {
             Some(name) => load(s, c, self.param("owner"), name).await,
-            None => Ok(s.hub.get_algorithm_by_uuid(c, self.param("owner")).await?),
+            None => Ok(s
+                .hub
+                .algorithms
+                .get_algorithm_by_uuid(c, self.param("owner"))
+                .await?),
         }
     }
 }
@@ -293,7 +297,7 @@ pub(super) async fn load(
     owner: &str,
     name: &str,
 ) -> ApiResult<Algorithm> {
-    Ok(s.hub.get_algorithm(c, owner, name).await?)
+    Ok(s.hub.algorithms.get_algorithm(c, owner, name).await?)
 }
 
 pub(super) async fn latest(
@@ -301,7 +305,7 @@ pub(super) async fn latest(
     c: &algohub_core::RequestCtx,
     a: &Algorithm,
 ) -> ApiResult<Option<VersionEntry>> {
-    let entries = s.hub.list_versions(c, a).await?;
+    let entries = s.hub.algorithms.list_versions(c, a).await?;
     Ok(entries.into_iter().find(|e| e.version.is_some()))
 }
 
@@ -314,6 +318,7 @@ async fn create(
 ) -> ApiResult<Json<AlgorithmShape>> {
     let a = s
         .hub
+        .algorithms
         .create_algorithm(
             &c,
             &owner,
@@ -343,7 +348,7 @@ async fn get_by_id(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<AlgorithmShape>> {
-    let a = s.hub.get_algorithm_by_uuid(&c, &id).await?;
+    let a = s.hub.algorithms.get_algorithm_by_uuid(&c, &id).await?;
     let l = latest(&s, &c, &a).await?;
     Ok(Json(algorithm_json(&s, &a, l.as_ref())))
 }
@@ -359,6 +364,7 @@ async fn update(
     let app = b.app.as_ref().map(|o| o.as_deref());
     let a = s
         .hub
+        .algorithms
         .update_algorithm(&c, &a, &b.details, &b.settings, app)
         .await?;
     Ok(Json(algorithm_json(&s, &a, None)))
@@ -370,7 +376,7 @@ async fn remove(
     Caller(c): Caller,
     Path((owner, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_algorithm(&c, &owner, &name).await?;
+    s.hub.algorithms.delete_algorithm(&c, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -380,7 +386,7 @@ async fn list_for_account(
     Caller(c): Caller,
     Path(owner): Path<String>,
 ) -> ApiResult<Json<Vec<UtilityAlgorithm>>> {
-    let algos = s.hub.list_algorithms(&c, &owner).await?;
+    let algos = s.hub.algorithms.list_algorithms(&c, &owner).await?;
     Ok(utility_algorithms(&algos))
 }
 
@@ -390,7 +396,7 @@ async fn list_for_org(
     Caller(c): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<UtilityAlgorithm>>> {
-    let algos = s.hub.list_org_algorithms(&c, &org).await?;
+    let algos = s.hub.algorithms.list_org_algorithms(&c, &org).await?;
     Ok(utility_algorithms(&algos))
 }
 
@@ -445,6 +451,7 @@ async fn upload(
     };
     let a = s
         .hub
+        .algorithms
         .upload_artifact(&c, &owner, &name, kind, &body)
         .await?;
     Ok(Json(ArtifactUploaded {

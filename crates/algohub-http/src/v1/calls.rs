@@ -291,7 +291,7 @@ async fn call(
         algo,
         version,
     } = target;
-    let (owner, algo, version) = match s.hub.algorithm_name_by_uuid(&caller, &owner).await {
+    let (owner, algo, version) = match s.hub.calls.algorithm_name_by_uuid(&caller, &owner).await {
         Some((o, n)) => (o, n, Some(algo)),
         None => (owner, algo, version),
     };
@@ -307,6 +307,7 @@ async fn call(
         Err(ApiError(e)) => {
             let e = s
                 .hub
+                .calls
                 .refuse_call(&caller, &owner, &algo, version.as_deref(), asked_sudo, e)
                 .await;
             return Err(ApiError(e));
@@ -320,13 +321,13 @@ async fn call(
         timeout,
         sudo,
     };
-    let (prepared, input) = s.hub.prepare_call(&caller, req).await?;
+    let (prepared, input) = s.hub.calls.prepare_call(&caller, req).await?;
     let rid = prepared.request_id.clone();
     if output == Output::Void {
         let hub = s.hub.clone();
         let id = rid.clone();
         tokio::spawn(async move {
-            match hub.run_call(prepared, input).await {
+            match hub.calls.run_call(prepared, input).await {
                 Ok(o) if o.result.is_err() => {
                     tracing::info!(request_id = %id, "void call ended with an algorithm error")
                 }
@@ -340,7 +341,7 @@ async fn call(
         })
         .into_response());
     }
-    let out = s.hub.run_call(prepared, input).await?;
+    let out = s.hub.calls.run_call(prepared, input).await?;
     Ok(render(out, output, want_stdout, rid))
 }
 

@@ -134,7 +134,7 @@ fn data_type(kind: &'static str) -> (header::HeaderName, HeaderValue) {
 
 #[utoipa::path(get, path = "/v1/data", tag = "data", summary = "The caller's data namespaces; the first folder is the caller's username", responses((status = 200, body = DataRoot)))]
 async fn root(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
-    let names = s.hub.data_root(&c).await?;
+    let names = s.hub.data.data_root(&c).await?;
     let folders = names.into_iter().map(|name| Folder { name }).collect();
     Ok(([data_type("directory")], Json(DataRoot { folders })).into_response())
 }
@@ -146,10 +146,10 @@ async fn get_path(
     Path(raw): Path<String>,
     QueryArgs(q): QueryArgs<ListArgs>,
 ) -> ApiResult<Response> {
-    let path = s.hub.data_path(&c, &raw).await?;
-    match s.hub.data_stat(&c, &path).await? {
+    let path = s.hub.data.data_path(&c, &raw).await?;
+    match s.hub.data.data_stat(&c, &path).await? {
         DataEntry::File { .. } => {
-            let bytes = s.hub.data_read_file(&c, &path).await?;
+            let bytes = s.hub.data.data_read_file(&c, &path).await?;
             Ok((
                 [
                     data_type("file"),
@@ -166,6 +166,7 @@ async fn get_path(
             let with_acl = parse_bool(q.acl.as_deref())?.unwrap_or(false);
             let page = s
                 .hub
+                .data
                 .data_list(
                     &c,
                     &path,
@@ -202,8 +203,8 @@ async fn head_path(
     Caller(c): Caller,
     Path(raw): Path<String>,
 ) -> Response {
-    let found = match s.hub.data_path(&c, &raw).await {
-        Ok(path) => s.hub.data_stat(&c, &path).await,
+    let found = match s.hub.data.data_path(&c, &raw).await {
+        Ok(path) => s.hub.data.data_stat(&c, &path).await,
         Err(e) => Err(e),
     };
     match found {
@@ -247,8 +248,8 @@ async fn put_file(
     Path(raw): Path<String>,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<DataWritten>> {
-    let path = s.hub.data_path(&c, &raw).await?;
-    s.hub.data_write_file(&c, &path, body.to_vec()).await?;
+    let path = s.hub.data.data_path(&c, &raw).await?;
+    s.hub.data.data_write_file(&c, &path, body.to_vec()).await?;
     Ok(Json(DataWritten { result: path.uri() }))
 }
 
@@ -259,12 +260,16 @@ async fn create_dir(
     Path(raw): Path<String>,
     JsonBody(b): JsonBody<CreateDir>,
 ) -> ApiResult<Json<DataWritten>> {
-    let parent = s.hub.data_path(&c, &raw).await?;
+    let parent = s.hub.data.data_path(&c, &raw).await?;
     let acl = b
         .acl
         .map(|a| DataAcl::from_read_list(&a.read))
         .transpose()?;
-    let made = s.hub.data_create_dir(&c, &parent, &b.name, acl).await?;
+    let made = s
+        .hub
+        .data
+        .data_create_dir(&c, &parent, &b.name, acl)
+        .await?;
     Ok(Json(DataWritten { result: made.uri() }))
 }
 
@@ -275,9 +280,9 @@ async fn patch_dir(
     Path(raw): Path<String>,
     JsonBody(b): JsonBody<PatchDir>,
 ) -> ApiResult<Json<DataAclChanged>> {
-    let path = s.hub.data_path(&c, &raw).await?;
+    let path = s.hub.data.data_path(&c, &raw).await?;
     let acl = DataAcl::from_read_list(&b.acl.read)?;
-    s.hub.data_set_acl(&c, &path, acl).await?;
+    s.hub.data.data_set_acl(&c, &path, acl).await?;
     Ok(Json(DataAclChanged {
         result: path.uri(),
         acl: acl_body(acl),
@@ -292,8 +297,8 @@ async fn delete_path(
     QueryArgs(q): QueryArgs<ListArgs>,
 ) -> ApiResult<Response> {
     let force = parse_bool(q.force.as_deref())?.unwrap_or(false);
-    let path = s.hub.data_path(&c, &raw).await?;
-    match s.hub.data_delete(&c, &path, force).await {
+    let path = s.hub.data.data_path(&c, &raw).await?;
+    match s.hub.data.data_delete(&c, &path, force).await {
         Ok(n) => Ok(Json(DataDeleted {
             result: Deleted { deleted: n },
         })

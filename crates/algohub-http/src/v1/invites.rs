@@ -27,7 +27,7 @@ struct InviteCode {
 
 #[utoipa::path(get, path = "/v1/admin/invites", tag = "admin", summary = "Sign-up invite codes, newest first (cluster admins)", responses((status = 200, body = Vec<InviteCode>)))]
 async fn list(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<Vec<InviteCode>>> {
-    let codes = s.hub.list_invite_codes(&c).await?;
+    let codes = s.hub.admin.list_invite_codes(&c).await?;
     Ok(Json(
         codes
             .into_iter()
@@ -63,6 +63,7 @@ async fn create(
     JsonBody(b): JsonBody<NewInviteCode>,
 ) -> ApiResult<StatusCode> {
     s.hub
+        .admin
         .create_invite_code(
             &c,
             &b.invite_code,
@@ -80,7 +81,7 @@ async fn remove(
     Caller(c): Caller,
     Path(code): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_invite_code(&c, &code).await?;
+    s.hub.admin.delete_invite_code(&c, &code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -107,7 +107,7 @@ async fn list_user_keys(
     Caller(c): Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Json<Vec<shapes::ApiKeyShape>>> {
-    let keys = s.hub.list_user_keys(&c, &user).await?;
+    let keys = s.hub.keys.list_user_keys(&c, &user).await?;
     Ok(Json(keys.iter().map(|k| shapes::key(k, None)).collect()))
 }
 
@@ -119,7 +119,7 @@ async fn create_user_key(
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
-    let (k, secret) = s.hub.create_user_key(&c, &user, req).await?;
+    let (k, secret) = s.hub.keys.create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
@@ -131,7 +131,7 @@ async fn admin_create_user_key(
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
-    let (k, secret) = s.hub.admin_create_user_key(&c, &user, req).await?;
+    let (k, secret) = s.hub.keys.admin_create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
@@ -141,7 +141,7 @@ async fn list_org_keys(
     Caller(c): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<shapes::ApiKeyShape>>> {
-    let keys = s.hub.list_org_keys(&c, &org).await?;
+    let keys = s.hub.keys.list_org_keys(&c, &org).await?;
     Ok(Json(keys.iter().map(|k| shapes::key(k, None)).collect()))
 }
 
@@ -153,7 +153,7 @@ async fn create_org_key(
     JsonBody(b): JsonBody<KeyBody>,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = b.into_request("AlgorithmKey")?;
-    let (k, secret) = s.hub.create_org_key(&c, &org, req).await?;
+    let (k, secret) = s.hub.keys.create_org_key(&c, &org, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
@@ -165,7 +165,7 @@ async fn create_member_key(
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
     let req = optional_body(&body)?.into_request("ManagementKey")?;
-    let (k, secret) = s.hub.create_member_key(&c, &org, &user, req).await?;
+    let (k, secret) = s.hub.keys.create_member_key(&c, &org, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
@@ -175,7 +175,7 @@ async fn revoke(
     Caller(c): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Revoked>> {
-    let k = s.hub.revoke_key(&c, &id).await?;
+    let k = s.hub.keys.revoke_key(&c, &id).await?;
     Ok(Json(Revoked { revoked: k.uuid }))
 }
 

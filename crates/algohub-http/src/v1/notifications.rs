@@ -125,6 +125,7 @@ async fn list(
     };
     let list = s
         .hub
+        .notifications
         .list_notifications(&c, &user, before, since, limit)
         .await?;
     Ok(Json(
@@ -138,7 +139,7 @@ async fn unread(
     Caller(c): Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Json<UnreadCount>> {
-    let unread = s.hub.unread_notifications(&c, &user).await?;
+    let unread = s.hub.notifications.unread_notifications(&c, &user).await?;
     Ok(Json(UnreadCount { unread }))
 }
 
@@ -148,7 +149,11 @@ async fn read_all(
     Caller(c): Caller,
     Path(user): Path<String>,
 ) -> ApiResult<Json<Marked>> {
-    let marked = s.hub.mark_notifications_read(&c, &user, None).await?;
+    let marked = s
+        .hub
+        .notifications
+        .mark_notifications_read(&c, &user, None)
+        .await?;
     Ok(Json(Marked { marked }))
 }
 
@@ -161,7 +166,11 @@ async fn read_one(
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::new(Code::NotFound, "no such notification"))?;
-    let marked = s.hub.mark_notifications_read(&c, &user, Some(id)).await?;
+    let marked = s
+        .hub
+        .notifications
+        .mark_notifications_read(&c, &user, Some(id))
+        .await?;
     Ok(Json(Marked { marked }))
 }
 
@@ -183,6 +192,7 @@ async fn send(
 ) -> ApiResult<Json<NotificationSent>> {
     let sent = s
         .hub
+        .notifications
         .send_notification(&c, &b.usernames, &b.text, b.url.as_deref())
         .await?;
     Ok(Json(NotificationSent {

@@ -86,7 +86,7 @@ async fn list_types(
     State(s): State<AppState>,
     Caller(_): Caller,
 ) -> ApiResult<Json<Vec<OrgTypeShape>>> {
-    let types = s.hub.list_org_types().await?;
+    let types = s.hub.orgs.list_org_types().await?;
     Ok(Json(types.into_iter().map(OrgTypeShape::from).collect()))
 }
 
@@ -96,7 +96,7 @@ async fn create_type(
     Caller(c): Caller,
     JsonBody(b): JsonBody<OrgTypeBody>,
 ) -> ApiResult<Json<OrgTypeShape>> {
-    Ok(Json(s.hub.create_org_type(&c, &b.name).await?.into()))
+    Ok(Json(s.hub.orgs.create_org_type(&c, &b.name).await?.into()))
 }
 
 #[utoipa::path(delete, path = "/v1/organization/types/{name}", tag = "organizations", summary = "Delete an unused organization type (cluster admins)", responses((status = 204)))]
@@ -105,7 +105,7 @@ async fn delete_type(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_org_type(&c, &name).await?;
+    s.hub.orgs.delete_org_type(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -123,7 +123,7 @@ async fn create(
         url: b.org_url,
         type_id: b.type_id,
     };
-    let o = s.hub.create_org(&c, req).await?;
+    let o = s.hub.orgs.create_org(&c, req).await?;
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
@@ -134,7 +134,7 @@ async fn list(
     QueryArgs(q): QueryArgs<PageArgs>,
 ) -> ApiResult<Json<shapes::Paged<shapes::OrganizationShape>>> {
     let p = page(q.limit.as_deref(), q.marker, 10)?;
-    let orgs = s.hub.list_orgs(&c, &p).await?;
+    let orgs = s.hub.orgs.list_orgs(&c, &p).await?;
     let last = orgs.last().map(|o| o.name.clone());
     let results = orgs
         .iter()
@@ -154,7 +154,7 @@ async fn get_one(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<shapes::OrganizationShape>> {
-    let v = s.hub.get_org(&c, &name).await?;
+    let v = s.hub.orgs.get_org(&c, &name).await?;
     let mut body = shapes::org(&v.org, v.private_visible, &s.base_url);
     body.my_role = v.my_role.map(|role| role.as_str());
     Ok(Json(body))
@@ -185,7 +185,7 @@ async fn update(
         allow_self_approval: b.allow_self_approval,
         consolidated_billing: b.consolidated_billing,
     };
-    let o = s.hub.update_org(&c, &name, update).await?;
+    let o = s.hub.orgs.update_org(&c, &name, update).await?;
     Ok(Json(shapes::org(&o, true, &s.base_url)))
 }
 
@@ -195,7 +195,7 @@ async fn remove(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_org(&c, &name).await?;
+    s.hub.orgs.delete_org(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,7 +208,7 @@ async fn members(
     QueryArgs(q): QueryArgs<PageArgs>,
 ) -> ApiResult<Json<shapes::Paged<shapes::OrganizationMember>>> {
     let p = page(q.limit.as_deref(), q.marker, 100)?;
-    let list = s.hub.list_members(&c, &org, &p).await?;
+    let list = s.hub.orgs.list_members(&c, &org, &p).await?;
     let last = list.last().map(|m| m.username.clone());
     let full_page = list.len() as i64 >= p.limit;
     let mut results: Vec<shapes::OrganizationMember> = list
@@ -217,7 +217,7 @@ async fn members(
         .collect();
     if !full_page && p.marker.is_none() {
         // Pending invitations are appended on the first and only page.
-        if let Ok(pending) = s.hub.list_pending_invitations(&c, &org).await {
+        if let Ok(pending) = s.hub.invitations.list_pending_invitations(&c, &org).await {
             results.extend(
                 pending
                     .iter()
@@ -240,12 +240,17 @@ async fn add_member(
     Caller(c): Caller,
     Path((org, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    if s.hub.can(&c, Action::AdminUsersManage, Resource::Cluster) {
+    if s.hub
+        .authz
+        .can(&c, Action::AdminUsersManage, Resource::Cluster)
+    {
         s.hub
+            .orgs
             .add_member_direct(&c, &org, &user, OrgRole::Contributor)
             .await?;
     } else {
         s.hub
+            .invitations
             .invite(&c, &org, InviteTarget::Username(user), OrgRole::Contributor)
             .await?;
     }
@@ -258,7 +263,7 @@ async fn remove_member(
     Caller(c): Caller,
     Path((org, user)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.hub.remove_member(&c, &org, &user).await?;
+    s.hub.orgs.remove_member(&c, &org, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

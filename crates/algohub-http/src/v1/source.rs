@@ -1,6 +1,6 @@
 //! Native: an algorithm's source, by version and by build
 //! (`.../versions/{version}/source`, `.../builds/{build_id}/source`), for
-//! those the policy lets read it (`Hub::version_source`): the wasm module as
+//! those the policy lets read it (`AlgorithmService::version_source`): the wasm module as
 //! stored (`application/wasm`), or as WAT text with `?format=wat`; an http
 //! definition as JSON with its secrets redacted (`X-Algohub-Redacted: true`
 //! says that something was). Never cached: the answer may be private.
@@ -73,6 +73,7 @@ async fn version_source(
     let a = target.load(&s, &c).await?;
     let src = s
         .hub
+        .algorithms
         .version_source(&c, &a, target.param("version"), form)
         .await?;
     Ok(answer(src))
@@ -89,6 +90,7 @@ async fn build_source(
     let a = target.load(&s, &c).await?;
     let src = s
         .hub
+        .algorithms
         .build_source(&c, &a, target.param("build_id"), form)
         .await?;
     Ok(answer(src))

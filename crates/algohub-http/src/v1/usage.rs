@@ -111,7 +111,9 @@ async fn get_limit(
     Caller(c): Caller,
     Path(account): Path<String>,
 ) -> ApiResult<Json<WorkLimitShape>> {
-    Ok(Json(limit_json(&s.hub.get_work_limit(&c, &account).await?)))
+    Ok(Json(limit_json(
+        &s.hub.usage.get_work_limit(&c, &account).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -143,7 +145,7 @@ async fn set_limit(
         }
     };
     Ok(Json(limit_json(
-        &s.hub.set_work_limit(&c, &account, limit).await?,
+        &s.hub.usage.set_work_limit(&c, &account, limit).await?,
     )))
 }
 
@@ -293,7 +295,11 @@ async fn report(
             ));
         }
     };
-    let rows = s.hub.usage_report(&c, &name, side, from, to, group).await?;
+    let rows = s
+        .hub
+        .usage
+        .usage_report(&c, &name, side, from, to, group)
+        .await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(UsageReport {
             account: name,
@@ -338,7 +344,7 @@ async fn balance(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Balance>> {
-    let (account, b) = s.hub.balance(&c, &name).await?;
+    let (account, b) = s.hub.usage.balance(&c, &name).await?;
     Ok(Json(Balance {
         account: account.name,
         balance_microcredits: b.balance,
@@ -381,7 +387,11 @@ async fn user_errors(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AlgorithmErrorShape>>> {
-    let list = s.hub.account_errors(&c, &name, AccountKind::User).await?;
+    let list = s
+        .hub
+        .usage
+        .account_errors(&c, &name, AccountKind::User)
+        .await?;
     Ok(Json(error_entries(&list)))
 }
 
@@ -391,7 +401,11 @@ async fn org_errors(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AlgorithmErrorShape>>> {
-    let list = s.hub.account_errors(&c, &name, AccountKind::Org).await?;
+    let list = s
+        .hub
+        .usage
+        .account_errors(&c, &name, AccountKind::Org)
+        .await?;
     Ok(Json(error_entries(&list)))
 }
 

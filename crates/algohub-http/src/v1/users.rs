@@ -69,7 +69,7 @@ async fn create(
         password: b.password,
         cluster_admin: false,
     };
-    let u = s.hub.create_user(&c, req).await?;
+    let u = s.hub.accounts.create_user(&c, req).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
@@ -80,7 +80,7 @@ async fn list(
     QueryArgs(q): QueryArgs<PageArgs>,
 ) -> ApiResult<Json<shapes::Paged<shapes::UserShape>>> {
     let p = page(q.limit.as_deref(), q.marker, 50)?;
-    let users = s.hub.list_users(&c, &p).await?;
+    let users = s.hub.accounts.list_users(&c, &p).await?;
     let last = users.last().map(|u| u.username.clone());
     let results = users.iter().map(|u| shapes::user(u, &s.base_url)).collect();
     Ok(Json(shapes::paged(
@@ -97,7 +97,7 @@ async fn get_one(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<shapes::UserShape>> {
-    let u = s.hub.get_user(&c, &name).await?;
+    let u = s.hub.accounts.get_user(&c, &name).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
@@ -122,7 +122,7 @@ async fn update(
         company_name: b.company_name,
         company_role: b.company_role,
     };
-    let u = s.hub.update_user(&c, &name, update).await?;
+    let u = s.hub.accounts.update_user(&c, &name, update).await?;
     Ok(Json(shapes::user(&u, &s.base_url)))
 }
 
@@ -132,7 +132,7 @@ async fn remove(
     Caller(c): Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.hub.delete_user(&c, &name).await?;
+    s.hub.accounts.delete_user(&c, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

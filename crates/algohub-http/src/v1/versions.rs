@@ -145,7 +145,7 @@ async fn compile(
     target: AlgoPath,
 ) -> ApiResult<Json<VersionShape>> {
     let a = target.load(&s, &c).await?;
-    let build = s.hub.compile(&c, &a).await?;
+    let build = s.hub.algorithms.compile(&c, &a).await?;
     Ok(Json(version_json(
         &s,
         &a,
@@ -178,11 +178,15 @@ async fn publish(
         details: b.details,
         settings: b.settings,
     };
-    let v = s.hub.publish(&c, &a, req).await?;
+    let v = s.hub.algorithms.publish(&c, &a, req).await?;
     // Read again by id: an app transfer may have moved it meanwhile, and the
     // committed publish is still answered (from where it is now).
-    let a = s.hub.get_algorithm_by_uuid(&c, &a.uuid).await?;
-    let entry = s.hub.get_version_by_hash(&c, &a, &v.git_hash).await?;
+    let a = s.hub.algorithms.get_algorithm_by_uuid(&c, &a.uuid).await?;
+    let entry = s
+        .hub
+        .algorithms
+        .get_version_by_hash(&c, &a, &v.git_hash)
+        .await?;
     let entry = if entry.version.as_ref().map(|x| x.id) == Some(v.id) {
         entry
     } else {
@@ -207,6 +211,7 @@ async fn versions(
     let callable = parse_bool(q.callable.as_deref())?;
     let all: Vec<VersionEntry> = s
         .hub
+        .algorithms
         .list_versions(&c, &a)
         .await?
         .into_iter()
@@ -245,6 +250,7 @@ async fn version_by_hash(
     let a = target.load(&s, &c).await?;
     let e = s
         .hub
+        .algorithms
         .get_version_by_hash(&c, &a, target.param("hash"))
         .await?;
     Ok(Json(version_json(&s, &a, &e)))
@@ -259,7 +265,7 @@ async fn builds(
 ) -> ApiResult<Json<Paged<BuildShape>>> {
     let a = target.load(&s, &c).await?;
     let (limit, offset) = offset_page(q.limit.as_deref(), q.marker.as_deref(), 56)?;
-    let all = s.hub.list_builds(&c, &a).await?;
+    let all = s.hub.algorithms.list_builds(&c, &a).await?;
     let total = all.len();
     let results = all
         .iter()
@@ -284,7 +290,10 @@ async fn build_one(
 ) -> ApiResult<Json<BuildShape>> {
     let a = target.load(&s, &c).await?;
     Ok(Json(build_json(
-        &s.hub.get_build(&c, &a, target.param("build_id")).await?,
+        &s.hub
+            .algorithms
+            .get_build(&c, &a, target.param("build_id"))
+            .await?,
     )))
 }
 
@@ -297,6 +306,7 @@ async fn build_logs(
     let a = target.load(&s, &c).await?;
     let logs = s
         .hub
+        .algorithms
         .get_build(&c, &a, target.param("build_id"))
         .await?
         .logs;
@@ -311,7 +321,7 @@ async fn errors(
     target: AlgoPath,
 ) -> ApiResult<Json<Vec<AlgorithmErrorShape>>> {
     let a = target.load(&s, &c).await?;
-    let list = s.hub.list_algorithm_errors(&c, &a).await?;
+    let list = s.hub.calls.list_algorithm_errors(&c, &a).await?;
     Ok(Json(super::usage::error_entries(&list)))
 }
 
@@ -327,6 +337,7 @@ async fn decide(
     let a = load(&s, &c, &owner, &name).await?;
     let v = s
         .hub
+        .algorithms
         .decide_version(&c, &a, &version, approve, &reason)
         .await?;
     Ok(Json(DecisionShape {
@@ -371,7 +382,7 @@ async fn pending(
     Caller(c): Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<PendingVersion>>> {
-    let list = s.hub.list_pending_versions(&c, &org).await?;
+    let list = s.hub.algorithms.list_pending_versions(&c, &org).await?;
     Ok(Json(
         list.iter()
             .map(|(a, v)| PendingVersion {

@@ -539,7 +539,7 @@ pub(crate) async fn more_than_a_thousand_builds(db: Db) {
     let alice = app.make_user("alice", false).await;
     create(&app, &alice, "alice", "busy").await;
     let hub = app.hub().clone();
-    let me = algohub_core::RequestCtx::cli(hub.authenticate_key(&alice).unwrap());
+    let me = algohub_core::RequestCtx::cli(hub.authenticator.authenticate_key(&alice).unwrap());
     let (s, b) = upload(
         &app,
         &alice,
@@ -549,8 +549,12 @@ pub(crate) async fn more_than_a_thousand_builds(db: Db) {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    let algo = hub.get_algorithm(&me, "alice", "busy").await.unwrap();
-    let first = hub.compile(&me, &algo).await.unwrap().commit_sha;
+    let algo = hub
+        .algorithms
+        .get_algorithm(&me, "alice", "busy")
+        .await
+        .unwrap();
+    let first = hub.algorithms.compile(&me, &algo).await.unwrap().commit_sha;
     let (s, b) = upload(
         &app,
         &alice,
@@ -560,9 +564,13 @@ pub(crate) async fn more_than_a_thousand_builds(db: Db) {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    let algo = hub.get_algorithm(&me, "alice", "busy").await.unwrap();
+    let algo = hub
+        .algorithms
+        .get_algorithm(&me, "alice", "busy")
+        .await
+        .unwrap();
     for _ in 0..1001 {
-        hub.compile(&me, &algo).await.unwrap();
+        hub.algorithms.compile(&me, &algo).await.unwrap();
     }
     let (s, r) = call(
         &app,

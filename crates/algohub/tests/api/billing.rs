@@ -138,7 +138,7 @@ pub(crate) async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(db:
         )
         .await
         .unwrap();
-    app.hub().sync().await.unwrap();
+    app.hub().index.sync().await.unwrap();
 
     // Not a sudo call: the private version does not exist for sue.
     let (s, v) = app
@@ -274,7 +274,7 @@ pub(crate) async fn refused_calls_are_metered_and_account_errors_are_listed(db: 
         (Some("(unresolved)"), Some(1), Some(0)),
         "{r}"
     );
-    app.hub().settle_usage().await.unwrap();
+    app.hub().metering.settle_usage().await.unwrap();
     let records = app
         .hub()
         .store
@@ -296,7 +296,7 @@ pub(crate) async fn refused_calls_are_metered_and_account_errors_are_listed(db: 
         .send_json("/v1/algo/alice/x%01y", &bob, Some("text/plain"), "x")
         .await;
     assert_eq!(s, 404, "{v}");
-    app.hub().settle_usage().await.unwrap();
+    app.hub().metering.settle_usage().await.unwrap();
     let cleaned = app
         .hub()
         .store
@@ -317,7 +317,7 @@ pub(crate) async fn refused_calls_are_metered_and_account_errors_are_listed(db: 
         )
         .await;
     assert_eq!(s, 400, "{v}");
-    app.hub().settle_usage().await.unwrap();
+    app.hub().metering.settle_usage().await.unwrap();
     let records = app
         .hub()
         .store

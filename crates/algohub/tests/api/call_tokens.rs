@@ -220,7 +220,7 @@ pub(crate) async fn people_and_data(app: &TestApp) -> (String, String, String) {
         )
         .await
         .unwrap();
-    app.hub().sync().await.unwrap();
+    app.hub().index.sync().await.unwrap();
     // alice: a private collection, and one her algorithms may read (the
     // default ACL, my_algos); bob: his own notes.
     collection(app, &alice, json!({"name": "notes", "acl": {"read": []}})).await;
@@ -411,7 +411,7 @@ pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
                 )
                 .await
                 .unwrap();
-            app.hub().sync().await.unwrap();
+            app.hub().index.sync().await.unwrap();
             let (s, r) = app.get("/v1/data/.my/notes/hello.txt", from_sudo).await;
             assert_eq!(
                 (s, error_reason(&r)),
@@ -431,7 +431,7 @@ pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
         )
         .await
         .unwrap();
-    app.hub().sync().await.unwrap();
+    app.hub().index.sync().await.unwrap();
 
     // A call that runs out of time ends its token too.
     let before = agent.tokens.lock().unwrap().len();

@@ -182,7 +182,7 @@ async fn super_powers_open_reads_only(app: &TestApp) {
             )
             .await
             .unwrap();
-        app.hub().sync().await.unwrap();
+        app.hub().index.sync().await.unwrap();
     };
     let on = || async move {
         match app.get(algo, &app.root).await {
@@ -388,7 +388,7 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
             .create_session(&algohub_core::audit::AuditContext::cli(), &new)
             .await
             .unwrap();
-        app.hub().sync().await.unwrap();
+        app.hub().index.sync().await.unwrap();
         *short.lock().unwrap() = format!("Bearer {}", secret.expose());
     };
     let on = || async move {

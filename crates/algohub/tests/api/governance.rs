@@ -249,7 +249,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     assert_eq!((ok.len(), limited), (3, 9));
     let bob_id = account_id(&app, "bob").await;
     assert_eq!(
-        app.hub().running_calls(bob_id),
+        app.hub().admission.running_calls(bob_id),
         0,
         "every finished call freed its slot"
     );
@@ -274,7 +274,7 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
     gone.abort();
     let _ = gone.await;
     let start = Instant::now();
-    while app.hub().running_calls(bob_id) != 0 {
+    while app.hub().admission.running_calls(bob_id) != 0 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the disconnected call's slot came back"
@@ -486,7 +486,11 @@ async fn work_limits_hold_and_every_call_is_metered(app: TestApp) {
             .await;
         assert_eq!(s, 200, "{call}: {v}");
         assert!(v["error"]["message"].is_string(), "{call}: {v}");
-        assert_eq!(app.hub().running_calls(bob_id), 0, "{call} freed its slot");
+        assert_eq!(
+            app.hub().admission.running_calls(bob_id),
+            0,
+            "{call} freed its slot"
+        );
     }
 }
 

@@ -260,7 +260,7 @@ pub(crate) async fn a_transferred_app_takes_its_algorithms_along(db: Db) {
     let (s, r) = call(&app, &erin, "bob/echo", Some("text/plain"), b"before").await;
     assert_eq!(s, 200, "{r}");
     let before = r["request_id"].as_str().unwrap().to_string();
-    app.hub().settle_usage().await.unwrap();
+    app.hub().metering.settle_usage().await.unwrap();
     let echo_id = app
         .hub()
         .store
@@ -348,7 +348,7 @@ pub(crate) async fn a_transferred_app_takes_its_algorithms_along(db: Db) {
     let (s, r) = call(&app, &erin, "acme/echo", Some("text/plain"), b"after").await;
     assert_eq!((s, r["result"].as_str()), (200, Some("after")), "{r}");
     let after = r["request_id"].as_str().unwrap();
-    app.hub().settle_usage().await.unwrap();
+    app.hub().metering.settle_usage().await.unwrap();
     let record = app
         .hub()
         .store

@@ -368,7 +368,7 @@ pub(crate) async fn membership_expiry_removes_the_grant_with_its_event(db: Db) {
             .unwrap()
             >= 1
     );
-    app.hub().sync().await.unwrap();
+    app.hub().index.sync().await.unwrap();
     let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
     assert_eq!(s, 403);
     let events = app
@@ -467,6 +467,7 @@ pub(crate) async fn emails_go_out_once_and_only_for_live_invitations(db: Db) {
     let out = Outgoing::default();
     let sent = app
         .hub()
+        .invitations
         .deliver_emails(&out, "http://hub.test")
         .await
         .unwrap();
@@ -477,6 +478,7 @@ pub(crate) async fn emails_go_out_once_and_only_for_live_invitations(db: Db) {
     // Delivered once; the token no longer sits in the outbox.
     assert_eq!(
         app.hub()
+            .invitations
             .deliver_emails(&out, "http://hub.test")
             .await
             .unwrap(),
@@ -565,6 +567,7 @@ pub(crate) async fn unsent_invitation_emails_lose_their_token_when_the_invitatio
     let out = Outgoing::default();
     assert_eq!(
         app.hub()
+            .invitations
             .deliver_emails(&out, "http://hub.test")
             .await
             .unwrap(),

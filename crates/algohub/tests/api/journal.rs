@@ -83,7 +83,7 @@ pub(crate) async fn journal_files_rotate_and_go_only_once_stored(db: Db) {
     let mut seen = 0;
     for i in 0..30 {
         let id = format!("rot-{i}");
-        hub.meter(record(&id)).await.unwrap();
+        hub.metering.meter(record(&id)).await.unwrap();
         ids.push(id);
         let now = journal_files(&dir).len();
         assert!(now >= seen, "a file went before its records were stored");
@@ -96,19 +96,19 @@ pub(crate) async fn journal_files_rotate_and_go_only_once_stored(db: Db) {
         .await
         .unwrap();
     drop(blocker);
-    hub.settle_usage().await.unwrap();
+    hub.metering.settle_usage().await.unwrap();
     assert_eq!(stored(&store, &ids).await, ids.len());
     // The next append removes every sealed file whose records are stored.
-    hub.meter(record("rot-last")).await.unwrap();
+    hub.metering.meter(record("rot-last")).await.unwrap();
     ids.push("rot-last".into());
     assert_eq!(journal_files(&dir).len(), 1, "{:?}", journal_files(&dir));
-    hub.settle_usage().await.unwrap();
+    hub.metering.settle_usage().await.unwrap();
     assert_eq!(stored(&store, &ids).await, ids.len());
     // Shutdown, once everything is stored: nothing is left to load.
-    hub.retire_usage_journal();
+    hub.metering.retire_usage_journal();
     assert!(journal_files(&dir).is_empty());
     // After retiring, a record goes to the store before `meter` returns.
-    hub.meter(record("after-retire")).await.unwrap();
+    hub.metering.meter(record("after-retire")).await.unwrap();
     assert!(
         store
             .get_usage_record("after-retire")
@@ -132,7 +132,7 @@ pub(crate) async fn a_journal_left_behind_is_loaded_and_removed(db: Db) {
     let ids: Vec<String> = (0..5).map(|i| format!("left-{i}")).collect();
     let dying = hub(&other, &dir, 8 << 20).await;
     for id in &ids {
-        dying.meter(record(id)).await.unwrap();
+        dying.metering.meter(record(id)).await.unwrap();
     }
     // Dropped without retiring: its file stays, unlocked once the hub's
     // tasks let go of it (as when its process dies).
@@ -168,7 +168,7 @@ pub(crate) async fn a_running_node_loads_a_journal_left_behind(db: Db) {
     let ids: Vec<String> = (0..5).map(|i| format!("gone-{i}")).collect();
     let dying = hub(&other, &dir, 8 << 20).await;
     for id in &ids {
-        dying.meter(record(id)).await.unwrap();
+        dying.metering.meter(record(id)).await.unwrap();
     }
     drop(dying);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -189,8 +189,12 @@ pub(crate) async fn a_running_node_loads_a_journal_left_behind(db: Db) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    running.meter(record("still-journaling")).await.unwrap();
-    running.settle_usage().await.unwrap();
+    running
+        .metering
+        .meter(record("still-journaling"))
+        .await
+        .unwrap();
+    running.metering.settle_usage().await.unwrap();
     assert!(
         store
             .get_usage_record("still-journaling")

@@ -101,9 +101,10 @@ pub(crate) async fn key_last_use_is_recorded(db: Db) {
     let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
     let (_, _) = app.get("/v1/users/bob", &bob).await;
-    app.hub().flush_key_uses().await.unwrap();
+    app.hub().keys.flush_key_uses().await.unwrap();
     let keys = app
         .hub()
+        .keys
         .list_user_keys(
             &algohub_core::RequestCtx::cli(algohub_core::policy::Principal::user(
                 app.hub().store.get_user_by_name("bob").await.unwrap().id,

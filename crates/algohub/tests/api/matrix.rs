@@ -332,6 +332,7 @@ async fn fixture(db: &Db) -> (TestApp, Fixture) {
         .id;
     let sent = app
         .hub()
+        .notifications
         .send_notification(
             &algohub_core::RequestCtx::cli(algohub_core::policy::Principal::user(root_id)),
             "dave",

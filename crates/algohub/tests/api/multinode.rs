@@ -65,15 +65,18 @@ async fn two_nodes_agree(database_url: String) {
         ..Default::default()
     };
     a.hub
+        .accounts
         .create_user_unchecked(&algohub_core::audit::AuditContext::cli(), mk("alice"))
         .await
         .unwrap();
     a.hub
+        .accounts
         .create_user_unchecked(&algohub_core::audit::AuditContext::cli(), mk("bob"))
         .await
         .unwrap();
     let alice = a
         .hub
+        .keys
         .create_user_key_unchecked("alice", "t")
         .await
         .unwrap()
@@ -82,6 +85,7 @@ async fn two_nodes_agree(database_url: String) {
         .to_string();
     let bob = a
         .hub
+        .keys
         .create_user_key_unchecked("bob", "t")
         .await
         .unwrap()
@@ -162,12 +166,14 @@ async fn two_nodes_agree(database_url: String) {
     // Revoking a key on A refuses it on B.
     let (k, secret) = a
         .hub
+        .keys
         .create_user_key_unchecked("alice", "spare")
         .await
         .unwrap();
     until(&client, &base_b, "/v1/users/alice", secret.expose(), 200).await;
-    let alice_p = algohub_core::RequestCtx::cli(a.hub.authenticate_key(&alice).unwrap());
-    a.hub.revoke_key(&alice_p, &k.uuid).await.unwrap();
+    let alice_p =
+        algohub_core::RequestCtx::cli(a.hub.authenticator.authenticate_key(&alice).unwrap());
+    a.hub.keys.revoke_key(&alice_p, &k.uuid).await.unwrap();
     let took = until(&client, &base_b, "/v1/users/alice", secret.expose(), 401).await;
     eprintln!("key revocation reached node B after {took:?}");
     // A version published through A is what B calls, though B had already

@@ -313,6 +313,7 @@ pub(crate) async fn a_declined_invitation_sends_no_email(db: Db) {
     let out = Outgoing::default();
     let sent = app
         .hub()
+        .invitations
         .deliver_emails(&out, "http://hub.test")
         .await
         .unwrap();
@@ -330,6 +331,7 @@ pub(crate) async fn a_declined_invitation_sends_no_email(db: Db) {
     assert!(bobs[0].payload.get("token").is_none(), "{bobs:?}");
     assert_eq!(
         app.hub()
+            .invitations
             .deliver_emails(&out, "http://hub.test")
             .await
             .unwrap(),

@@ -440,7 +440,7 @@ pub(crate) async fn refused_calls_share_their_store_reads(db: Db) {
     }
     let store = algohub_store::connect(&app.database_url).await.unwrap();
     let pool = store.pool();
-    let (asked, reads) = app.hub().refusal_catch_ups();
+    let (asked, reads) = app.hub().index.refusal_catch_ups();
     assert!(
         asked >= 1 && reads >= 1,
         "a refusal from the cache catches up"
@@ -463,7 +463,7 @@ pub(crate) async fn refused_calls_share_their_store_reads(db: Db) {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while app.hub().refusal_catch_ups().0 < asked + 20 {
+    while app.hub().index.refusal_catch_ups().0 < asked + 20 {
         assert!(
             Instant::now() < deadline,
             "the calls never asked to catch up"
@@ -474,7 +474,7 @@ pub(crate) async fn refused_calls_share_their_store_reads(db: Db) {
     for c in calls {
         assert_eq!(c.await.unwrap(), 404);
     }
-    let (now_asked, now_reads) = app.hub().refusal_catch_ups();
+    let (now_asked, now_reads) = app.hub().index.refusal_catch_ups();
     assert_eq!(now_asked, asked + 20);
     assert!(
         now_reads - reads <= 2,

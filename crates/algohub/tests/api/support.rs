@@ -89,6 +89,7 @@ impl TestApp {
     /// Creates a user directly (as the CLI does) and returns a fresh full key.
     pub async fn make_user(&self, name: &str, admin: bool) -> String {
         self.hub()
+            .accounts
             .create_user_unchecked(
                 &algohub_core::audit::AuditContext::cli(),
                 CreateUser {
@@ -103,6 +104,7 @@ impl TestApp {
             .expect("user created");
         let (_, secret) = self
             .hub()
+            .keys
             .create_user_key_unchecked(name, "test")
             .await
             .expect("key");

@@ -45,7 +45,10 @@ pub async fn metering_rounds(
     for _ in 0..METERING_ROUNDS {
         let on = load_each(o, &[("metered", metered)], script, o.connections).await?;
         let t = Instant::now();
-        hub.settle_usage().await.map_err(|e| e.to_string())?;
+        hub.metering
+            .settle_usage()
+            .await
+            .map_err(|e| e.to_string())?;
         let settle = t.elapsed();
         m.settle = m.settle.max(settle);
         let off = load_each(o, &[("unmetered", unmetered)], script, o.connections).await?;

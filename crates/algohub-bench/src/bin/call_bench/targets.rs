@@ -129,18 +129,20 @@ pub async fn start_unmetered(dir: &Path) -> Result<String, String> {
 /// Creates alice with a key and publishes her echo algorithm (public) through
 /// the HTTP API at `base`; returns her key.
 async fn publish_echo(hub: &algohub_core::services::Hub, base: &str) -> Result<String, String> {
-    hub.create_user_unchecked(
-        &algohub_core::audit::AuditContext::cli(),
-        CreateUser {
-            username: "alice".into(),
-            email: "alice@example.com".into(),
-            full_name: "Alice".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    hub.accounts
+        .create_user_unchecked(
+            &algohub_core::audit::AuditContext::cli(),
+            CreateUser {
+                username: "alice".into(),
+                email: "alice@example.com".into(),
+                full_name: "Alice".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
     let (_, secret) = hub
+        .keys
         .create_user_key_unchecked("alice", "bench")
         .await
         .map_err(|e| e.to_string())?;

@@ -118,24 +118,31 @@ async fn hub_on(url: &str, metering: bool, journal: Option<&Path>) -> BoxResult<
 
 /// Creates user `name` with an echo algorithm published publicly; returns the principal.
 async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<RequestCtx> {
-    hub.create_user_unchecked(
-        &algohub_core::audit::AuditContext::cli(),
-        CreateUser {
-            username: name.into(),
-            email: format!("{name}@example.com"),
-            full_name: name.into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(e2s)?;
+    hub.accounts
+        .create_user_unchecked(
+            &algohub_core::audit::AuditContext::cli(),
+            CreateUser {
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                full_name: name.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(e2s)?;
     let (_, secret) = hub
+        .keys
         .create_user_key_unchecked(name, "bench")
         .await
         .map_err(e2s)?;
-    let p = RequestCtx::cli(hub.authenticate_key(secret.expose()).map_err(e2s)?);
+    let p = RequestCtx::cli(
+        hub.authenticator
+            .authenticate_key(secret.expose())
+            .map_err(e2s)?,
+    );
     let settings = serde_json::json!({"source_visibility": "open", "license": "mit", "network_access": "isolated", "pipeline_enabled": false, "royalty_microcredits": 1});
     let algo = hub
+        .algorithms
         .create_algorithm(
             &p,
             name,
@@ -146,21 +153,22 @@ async fn setup_caller(hub: &Hub, name: &str) -> BoxResult<RequestCtx> {
         )
         .await
         .map_err(e2s)?;
-    hub.compile(&p, &algo).await.map_err(e2s)?;
-    hub.publish(
-        &p,
-        &algo,
-        PublishRequest {
-            version_type: Some("major".into()),
-            release_notes: None,
-            sample_input: None,
-            sample_output: None,
-            details: serde_json::json!({}),
-            settings: serde_json::json!({"algorithm_callability": "public"}),
-        },
-    )
-    .await
-    .map_err(e2s)?;
+    hub.algorithms.compile(&p, &algo).await.map_err(e2s)?;
+    hub.algorithms
+        .publish(
+            &p,
+            &algo,
+            PublishRequest {
+                version_type: Some("major".into()),
+                release_notes: None,
+                sample_input: None,
+                sample_output: None,
+                details: serde_json::json!({}),
+                settings: serde_json::json!({"algorithm_callability": "public"}),
+            },
+        )
+        .await
+        .map_err(e2s)?;
     Ok(p)
 }
 
@@ -194,7 +202,7 @@ async fn call_rate(
                     timeout: Some(Duration::from_secs(10)),
                     sudo: false,
                 };
-                let out = hub.call_algorithm(&p, req).await.map_err(e2s)?;
+                let out = hub.calls.call_algorithm(&p, req).await.map_err(e2s)?;
                 out.result.map_err(e2s)?;
                 n += 1;
             }
@@ -206,7 +214,7 @@ async fn call_rate(
     for t in tasks {
         total += t.await.map_err(e2s)??;
     }
-    hub.settle_usage().await.map_err(e2s)?;
+    hub.metering.settle_usage().await.map_err(e2s)?;
     Ok(total as f64 / start.elapsed().as_secs_f64().max(1e-9))
 }
 
@@ -255,6 +263,7 @@ async fn admission_ns(hub: &Hub, account: i64, n: u64) -> BoxResult<f64> {
     let start = Instant::now();
     for i in 0..n {
         let g = hub
+            .admission
             .admit(account, &format!("bench-{i}"))
             .await
             .map_err(e2s)?;
@@ -271,7 +280,7 @@ async fn shared_admission(
     concurrency: usize,
     per_task: u64,
 ) -> BoxResult<(f64, f64)> {
-    let before = hub.admission_transactions();
+    let before = hub.admission.transactions();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..concurrency {
@@ -279,6 +288,7 @@ async fn shared_admission(
         tasks.push(tokio::spawn(async move {
             for i in 0..per_task {
                 let g = hub
+                    .admission
                     .admit(account, &format!("c{t}-{i}-{}", uuid_like()))
                     .await
                     .map_err(e2s)?;
@@ -292,7 +302,7 @@ async fn shared_admission(
     }
     let n = (concurrency as u64 * per_task) as f64;
     let secs = start.elapsed().as_secs_f64();
-    let tx = (hub.admission_transactions() - before) as f64;
+    let tx = (hub.admission.transactions() - before) as f64;
     Ok((secs * 1e6 / n, tx / n))
 }
 

@@ -19,6 +19,7 @@ pub async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
     let mut users = Vec::with_capacity(2000);
     for i in 0..2000 {
         let u = hub
+            .accounts
             .create_user_unchecked(
                 &algohub_core::audit::AuditContext::cli(),
                 CreateUser {
@@ -34,6 +35,7 @@ pub async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
     }
     let owner = RequestCtx::cli(Principal::user(users[0]));
     let org = hub
+        .orgs
         .create_org(
             &owner,
             algohub_core::services::CreateOrg {
@@ -52,6 +54,7 @@ pub async fn fill_records(hub: &Hub, n: u64) -> BoxResult<(f64, i64)> {
     for i in 0..500 {
         let owner_id = users[i % 100];
         let a = hub
+            .algorithms
             .create_algorithm(
                 &RequestCtx::cli(Principal::user(owner_id)),
                 &format!("u{}", i % 100),

@@ -1,7 +1,7 @@
 //! Resolving a call: the algorithm (from the call cache), the version the
 //! caller asked for, and whether the caller may call it.
 
-use super::super::Hub;
+use super::super::CallService;
 use super::super::algorithms::no_such_algorithm;
 use super::super::call_cache::CallTarget;
 use super::{CallMetrics, CallRequest};
@@ -61,7 +61,7 @@ fn parse_spec(raw: Option<&str>) -> Result<Spec> {
     }
 }
 
-impl Hub {
+impl CallService {
     /// The algorithm, versions and build hashes a call resolves against, from
     /// the call cache (filled from the store on a miss), and whether it came
     /// from the cache.
@@ -75,9 +75,10 @@ impl Hub {
             return Ok((t, true));
         }
         let generation = self.call_cache.generation();
-        let algorithm = self.find_algorithm(owner, name).await?;
+        let algorithm = self.algorithms.find_algorithm(owner, name).await?;
         let versions = self.store.list_versions(algorithm.id).await?;
         let builds = self
+            .algorithms
             .all_builds(algorithm.id)
             .await?
             .into_iter()
@@ -112,7 +113,7 @@ impl Hub {
         ctx: &RequestCtx,
         req: &CallRequest,
     ) -> Result<Resolved> {
-        self.executor()?;
+        self.algorithms.executor()?;
         if req.sudo && !self.settings.sudo_users_enabled {
             return Err(Error::new(
                 Code::SudoDisabled,
@@ -130,7 +131,7 @@ impl Hub {
             Err(e)
                 if cached && matches!(e.code, Code::VersionNotFound | Code::AlgorithmNotFound) =>
             {
-                if !self.catch_up_before_refusing().await {
+                if !self.index.catch_up_before_refusing().await {
                     return Err(e);
                 }
                 let (fresh, _) = self.call_target(&req.owner, &req.name).await?;
@@ -156,7 +157,11 @@ impl Hub {
                 v.status == VersionStatus::Published
                     && v.callability == crate::model::Callability::Public
             });
-            if !public && !self.can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id)) {
+            if !public
+                && !self
+                    .authz
+                    .can(ctx, Action::AlgoRead, Resource::Algorithm(algo.id))
+            {
                 return Err(no_such_algorithm(&req.owner, &req.name));
             }
             return Err(Error::new(
@@ -167,13 +172,20 @@ impl Hub {
                 ),
             ));
         }
-        if req.sudo && !self.can(ctx, Action::AlgoCallSudo, Resource::Algorithm(algo.id)) {
+        if req.sudo
+            && !self
+                .authz
+                .can(ctx, Action::AlgoCallSudo, Resource::Algorithm(algo.id))
+        {
             return Err(Error::new(
                 Code::NotSudoUser,
                 "sudo=true needs a sudo user's own credentials",
             ));
         }
-        let private_ok = req.sudo || self.can(ctx, Action::AlgoCall, Resource::Algorithm(algo.id));
+        let private_ok = req.sudo
+            || self
+                .authz
+                .can(ctx, Action::AlgoCall, Resource::Algorithm(algo.id));
         let spec = parse_spec(req.version.as_deref())?;
         let versions = &target.versions;
         let published_public = |v: &&Version| {
@@ -244,7 +256,8 @@ impl Hub {
         if req.sudo {
             // Authorized above: a sudo call runs with the owner's rights.
         } else if public {
-            self.authorize(ctx, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
+            self.authz
+                .authorize(ctx, Action::AlgoCallPublic, Resource::Algorithm(algo.id))?;
         } else if !private_ok {
             // Not the owner's side: a private or pending version answers as
             // a missing one, so its existence is not revealed.
@@ -253,7 +266,8 @@ impl Hub {
                 req.owner, req.name
             )));
         } else {
-            self.authorize(ctx, Action::AlgoCall, Resource::Algorithm(algo.id))?;
+            self.authz
+                .authorize(ctx, Action::AlgoCall, Resource::Algorithm(algo.id))?;
         }
         Ok(Resolved {
             digest,
