@@ -49,7 +49,7 @@ pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User>;
+    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<Written<User>>;
     async fn get_user(&self, id: AccountId) -> StoreResult<User>;
     async fn get_user_by_name(&self, name: &str) -> StoreResult<User>;
     async fn get_user_by_uuid(&self, uuid: &str) -> StoreResult<User>;
@@ -62,7 +62,7 @@ pub trait AccountStore: Send + Sync {
         ctx: &AuditContext,
         id: AccountId,
         update: &UserUpdate,
-    ) -> StoreResult<User>;
+    ) -> StoreResult<Written<User>>;
     /// Users whose name or email starts with `prefix` (lowercase), ordered by
     /// name after `marker`, deleted ones excluded.
     async fn search_users(&self, prefix: &str, page: &Page) -> StoreResult<Vec<User>>;
@@ -75,7 +75,7 @@ pub trait AccountStore: Send + Sync {
         id: AccountId,
         cluster_admin: Option<bool>,
         sudo_user: Option<bool>,
-    ) -> StoreResult<User>;
+    ) -> StoreResult<Written<User>>;
     /// Suspends (`Suspended`) or reinstates (`Active`) a live account; records
     /// an event. A suspended account's credentials stop working at once.
     async fn set_account_status(
@@ -84,7 +84,7 @@ pub trait AccountStore: Send + Sync {
         actor: AccountId,
         id: AccountId,
         status: AccountStatus,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     /// Tombstones the user (name and email stay taken forever) and removes their
     /// memberships, team seats, keys and pending invitations, in one transaction.
     /// Refused with `Conflict { constraint: "last_admin:<org>" }` when the user is
@@ -94,7 +94,7 @@ pub trait AccountStore: Send + Sync {
         ctx: &AuditContext,
         id: AccountId,
         actor: AccountId,
-    ) -> StoreResult<DeletionReceipt>;
+    ) -> StoreResult<Written<DeletionReceipt>>;
     /// Resolves a name in the shared namespace (live or tombstoned).
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef>;
     async fn get_account(&self, id: AccountId) -> StoreResult<AccountRef>;
@@ -109,15 +109,19 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait OrgStore: Send + Sync {
     async fn list_org_types(&self) -> StoreResult<Vec<OrgType>>;
-    async fn create_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<OrgType>;
-    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<()>;
+    async fn create_org_type(
+        &self,
+        ctx: &AuditContext,
+        name: &str,
+    ) -> StoreResult<Written<OrgType>>;
+    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<Written<()>>;
     /// Creates the org with `creator` as its first admin, in one transaction.
     async fn create_org(
         &self,
         ctx: &AuditContext,
         org: &NewOrg,
         creator: AccountId,
-    ) -> StoreResult<Org>;
+    ) -> StoreResult<Written<Org>>;
     async fn get_org(&self, id: AccountId) -> StoreResult<Org>;
     async fn get_org_by_name(&self, name: &str) -> StoreResult<Org>;
     async fn list_orgs(&self, page: &Page) -> StoreResult<Vec<Org>>;
@@ -126,14 +130,14 @@ pub trait OrgStore: Send + Sync {
         ctx: &AuditContext,
         id: AccountId,
         update: &OrgUpdate,
-    ) -> StoreResult<Org>;
+    ) -> StoreResult<Written<Org>>;
     /// Tombstones the org and removes its memberships, teams, keys and invitations.
     async fn delete_org(
         &self,
         ctx: &AuditContext,
         id: AccountId,
         actor: AccountId,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
 
     async fn list_members(&self, org: AccountId, page: &Page) -> StoreResult<Vec<Membership>>;
     async fn get_membership(
@@ -150,7 +154,7 @@ pub trait OrgStore: Send + Sync {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership>;
+    ) -> StoreResult<Written<Membership>>;
     /// Changes a role; refused with `Conflict{"last_admin"}` if it would leave no admin.
     async fn set_member_role(
         &self,
@@ -159,7 +163,7 @@ pub trait OrgStore: Send + Sync {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership>;
+    ) -> StoreResult<Written<Membership>>;
     /// Removes a member with their team seats and member keys; refused with
     /// `Conflict{"last_admin"}` for the last admin.
     async fn remove_member(
@@ -167,7 +171,7 @@ pub trait OrgStore: Send + Sync {
         ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
 }
 
 #[async_trait]
@@ -177,7 +181,7 @@ pub trait InvitationStore: Send + Sync {
         ctx: &AuditContext,
         inv: &NewInvitation,
         outbox: &[NewOutboxMessage],
-    ) -> StoreResult<Invitation>;
+    ) -> StoreResult<Written<Invitation>>;
     async fn get_invitation(&self, id: &str) -> StoreResult<Invitation>;
     async fn find_invitation_by_token(&self, digest: &str) -> StoreResult<Invitation>;
     async fn list_pending_invitations(&self, org: AccountId) -> StoreResult<Vec<Invitation>>;
@@ -202,7 +206,7 @@ pub trait InvitationStore: Send + Sync {
         user: AccountId,
         tos_version: i64,
         now: Millis,
-    ) -> StoreResult<Membership>;
+    ) -> StoreResult<Written<Membership>>;
     /// Moves a pending invitation to `declined`, `rescinded` or `expired`.
     async fn close_invitation(
         &self,
@@ -210,9 +214,13 @@ pub trait InvitationStore: Send + Sync {
         id: &str,
         status: InvitationStatus,
         now: Millis,
-    ) -> StoreResult<Invitation>;
+    ) -> StoreResult<Written<Invitation>>;
     /// Marks every pending invitation past its expiry as expired; returns how many.
-    async fn expire_invitations(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
+    async fn expire_invitations(
+        &self,
+        ctx: &AuditContext,
+        now: Millis,
+    ) -> StoreResult<Written<u64>>;
 }
 
 #[async_trait]
@@ -222,10 +230,10 @@ pub trait TeamStore: Send + Sync {
         ctx: &AuditContext,
         org: AccountId,
         name: &str,
-    ) -> StoreResult<Team>;
+    ) -> StoreResult<Written<Team>>;
     async fn get_team(&self, org: AccountId, name: &str) -> StoreResult<Team>;
     async fn list_teams(&self, org: AccountId) -> StoreResult<Vec<Team>>;
-    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<()>;
+    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<Written<()>>;
     async fn list_team_members(&self, team: TeamId) -> StoreResult<Vec<TeamMember>>;
     /// Adds a seat; `NotFound` unless the user is a member of the team's org.
     async fn add_team_member(
@@ -234,13 +242,13 @@ pub trait TeamStore: Send + Sync {
         team: TeamId,
         user: AccountId,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     async fn remove_team_member(
         &self,
         ctx: &AuditContext,
         team: TeamId,
         user: AccountId,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     async fn list_team_apps(&self, team: TeamId) -> StoreResult<Vec<TeamAppGrant>>;
     async fn grant_team_app(
         &self,
@@ -249,16 +257,16 @@ pub trait TeamStore: Send + Sync {
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     async fn revoke_team_app(
         &self,
         ctx: &AuditContext,
         team: TeamId,
         app: AppId,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     /// Removes memberships and grants whose `expires_at` has passed; each removal
     /// writes a `grant.expired` event. Returns how many were removed.
-    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
+    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<Written<u64>>;
 }
 
 #[async_trait]
@@ -270,7 +278,7 @@ pub trait AppStore: Send + Sync {
         name: &str,
         description: &str,
         created_by: AccountId,
-    ) -> StoreResult<App>;
+    ) -> StoreResult<Written<App>>;
     async fn get_app(&self, owner: AccountId, name: &str) -> StoreResult<App>;
     async fn get_app_by_id(&self, id: AppId) -> StoreResult<App>;
     async fn list_apps(
@@ -281,14 +289,14 @@ pub trait AppStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<App>>;
-    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<()>;
+    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<Written<()>>;
     async fn duplicate_app(
         &self,
         ctx: &AuditContext,
         id: AppId,
         new_name: &str,
         created_by: AccountId,
-    ) -> StoreResult<App>;
+    ) -> StoreResult<Written<App>>;
     /// Moves the app and its live algorithms to another owner, optionally
     /// renamed, in one transaction. Team grants are dropped (teams belong to
     /// the old owner). Refused with `Conflict { constraint:
@@ -309,22 +317,37 @@ pub trait AppStore: Send + Sync {
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
-    ) -> StoreResult<AppTransfer>;
-    async fn pin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()>;
-    async fn unpin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()>;
+    ) -> StoreResult<Written<AppTransfer>>;
+    async fn pin_app(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        app: AppId,
+    ) -> StoreResult<Written<()>>;
+    async fn unpin_app(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        app: AppId,
+    ) -> StoreResult<Written<()>>;
     async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>>;
 }
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<ApiKey>;
+    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<Written<ApiKey>>;
     async fn get_key(&self, id: KeyId) -> StoreResult<ApiKey>;
     async fn get_key_by_uuid(&self, uuid: &str) -> StoreResult<ApiKey>;
     /// Live (unrevoked) keys owned by an account (user keys or org keys).
     async fn list_keys(&self, owner: AccountId, kind: KeyKind) -> StoreResult<Vec<ApiKey>>;
     /// Live member keys issued for this org.
     async fn list_member_keys(&self, org: AccountId) -> StoreResult<Vec<ApiKey>>;
-    async fn revoke_key(&self, ctx: &AuditContext, id: KeyId, now: Millis) -> StoreResult<()>;
+    async fn revoke_key(
+        &self,
+        ctx: &AuditContext,
+        id: KeyId,
+        now: Millis,
+    ) -> StoreResult<Written<()>>;
     async fn touch_keys(&self, used: &[(KeyId, Millis)]) -> StoreResult<()>;
 }
 
@@ -381,7 +404,7 @@ pub trait NotificationStore: Send + Sync {
         users: &[AccountId],
         text: &str,
         url: Option<&str>,
-    ) -> StoreResult<Vec<Notification>>;
+    ) -> StoreResult<Written<Vec<Notification>>>;
     /// A user's notifications, newest first, older than `before_id` (if
     /// given) and created at or after `since` (if given).
     async fn list_notifications(
@@ -402,7 +425,7 @@ pub trait NotificationStore: Send + Sync {
         signup_credits: i64,
         comments: &str,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     /// Every invite code, newest first.
     async fn list_invite_codes(&self) -> StoreResult<Vec<InviteCode>>;
     /// Deletes an invite code (`NotFound` when there is none); records an event.
@@ -411,7 +434,7 @@ pub trait NotificationStore: Send + Sync {
         ctx: &AuditContext,
         actor: AccountId,
         code: &str,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     /// Marks one notification (or all, with `None`) read; returns how many
     /// changed. `NotFound` when `id` is not the user's.
     async fn mark_notifications_read(
@@ -435,7 +458,7 @@ pub trait UsageStore: Send + Sync {
         actor: AccountId,
         account: AccountId,
         limit: Option<i64>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     /// In one transaction: frees the slots named in `release`, then grants
     /// each request a slot if its account holds fewer than `limit` live slots
     /// (expired ones do not count), atomically across every node sharing the
@@ -494,7 +517,11 @@ pub trait UsageStore: Send + Sync {
 #[async_trait]
 pub trait ElevatedStore: Send + Sync {
     /// Starts an impersonation session; the user is notified.
-    async fn create_session(&self, ctx: &AuditContext, new: &NewSession) -> StoreResult<Session>;
+    async fn create_session(
+        &self,
+        ctx: &AuditContext,
+        new: &NewSession,
+    ) -> StoreResult<Written<Session>>;
     async fn get_session(&self, id: SessionId) -> StoreResult<Session>;
     /// Ends a live session (`by`: who ended it, `why`: `stopped`, `nested`);
     /// `NotFound` when it has already ended.
@@ -504,9 +531,9 @@ pub trait ElevatedStore: Send + Sync {
         id: SessionId,
         by: Option<AccountId>,
         why: &str,
-    ) -> StoreResult<Session>;
+    ) -> StoreResult<Written<Session>>;
     /// Ends the sessions whose time is up; returns how many.
-    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
+    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<Written<u64>>;
     /// Turns a user's super powers on (`Some`) or off (`None`); off when they
     /// are already off is `NotFound`.
     async fn set_super_powers(
@@ -514,10 +541,14 @@ pub trait ElevatedStore: Send + Sync {
         ctx: &AuditContext,
         user: AccountId,
         on: Option<&SuperPowers>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Written<()>>;
     async fn get_super_powers(&self, user: AccountId) -> StoreResult<Option<SuperPowers>>;
     /// Turns off the super powers whose time is up; returns how many.
-    async fn expire_super_powers(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64>;
+    async fn expire_super_powers(
+        &self,
+        ctx: &AuditContext,
+        now: Millis,
+    ) -> StoreResult<Written<u64>>;
 }
 
 /// The whole store, as held by the services (`Arc<dyn Store>`).

@@ -12,6 +12,7 @@ use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{AccountStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -154,7 +155,7 @@ impl SqlStore {
 
 #[async_trait]
 impl AccountStore for SqlStore {
-    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<User> {
+    async fn create_user(&self, ctx: &AuditContext, user: &NewUser) -> StoreResult<Written<User>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         let id = insert_account(&mut tx, AccountKind::User, &user.username, now).await?;
@@ -180,8 +181,8 @@ impl AccountStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::User, id);
-        tx.commit().await?;
-        self.get_user(id).await
+        let changes = tx.commit().await?;
+        Ok(Written::new(self.get_user(id).await?, changes))
     }
 
     async fn get_user(&self, id: AccountId) -> StoreResult<User> {
@@ -233,7 +234,7 @@ impl AccountStore for SqlStore {
         ctx: &AuditContext,
         id: AccountId,
         update: &UserUpdate,
-    ) -> StoreResult<User> {
+    ) -> StoreResult<Written<User>> {
         let mut tx = self.write(ctx).await?;
         let touched = sqlx::query(
             "UPDATE accounts SET updated_at = $1 WHERE id = $2 AND kind = 'user' AND status <> 'deleted'",
@@ -259,8 +260,8 @@ impl AccountStore for SqlStore {
         .execute(tx.conn())
         .await
         .map_err(db_err)?;
-        tx.commit().await?;
-        self.get_user(id).await
+        let changes = tx.commit().await?;
+        Ok(Written::new(self.get_user(id).await?, changes))
     }
 
     async fn search_users(&self, prefix: &str, page: &Page) -> StoreResult<Vec<User>> {
@@ -286,7 +287,7 @@ impl AccountStore for SqlStore {
         actor: AccountId,
         id: AccountId,
         status: AccountStatus,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         if status == AccountStatus::Deleted {
             return Err(StoreError::Other("use delete_user or delete_org".into()));
         }
@@ -336,7 +337,7 @@ impl AccountStore for SqlStore {
             ChangeKind::User
         };
         tx.change(change, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn set_user_flags(
@@ -346,7 +347,7 @@ impl AccountStore for SqlStore {
         id: AccountId,
         cluster_admin: Option<bool>,
         sudo_user: Option<bool>,
-    ) -> StoreResult<User> {
+    ) -> StoreResult<Written<User>> {
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::User).await?;
         if cluster_admin == Some(false) {
@@ -387,8 +388,8 @@ impl AccountStore for SqlStore {
             .await
             .map_err(db_err)?;
         tx.change(ChangeKind::User, id);
-        tx.commit().await?;
-        self.get_user(id).await
+        let changes = tx.commit().await?;
+        Ok(Written::new(self.get_user(id).await?, changes))
     }
 
     async fn delete_user(
@@ -396,7 +397,7 @@ impl AccountStore for SqlStore {
         ctx: &AuditContext,
         id: AccountId,
         actor: AccountId,
-    ) -> StoreResult<DeletionReceipt> {
+    ) -> StoreResult<Written<DeletionReceipt>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::User).await?;
@@ -541,8 +542,7 @@ impl AccountStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::User, id);
-        tx.commit().await?;
-        Ok(receipt)
+        tx.finish(receipt).await
     }
 
     async fn get_account_by_name(&self, name: &str) -> StoreResult<AccountRef> {

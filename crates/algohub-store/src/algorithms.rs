@@ -24,6 +24,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{AlgorithmStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -94,7 +95,7 @@ impl AlgorithmStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     async fn get_artifact(&self, digest: &str) -> StoreResult<Artifact> {
@@ -116,7 +117,7 @@ impl AlgorithmStore for SqlStore {
         &self,
         ctx: &AuditContext,
         a: &NewAlgorithm,
-    ) -> StoreResult<Algorithm> {
+    ) -> StoreResult<Written<Algorithm>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, a.owner_id).await?;
@@ -152,8 +153,7 @@ impl AlgorithmStore for SqlStore {
         .await?;
         tx.change(ChangeKind::Algorithm, id);
         let algo = algorithm_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(algo)
+        tx.finish(algo).await
     }
 
     async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm> {
@@ -208,7 +208,7 @@ impl AlgorithmStore for SqlStore {
         details: &serde_json::Value,
         settings: &AlgorithmSettings,
         app_id: Option<Option<AppId>>,
-    ) -> StoreResult<Algorithm> {
+    ) -> StoreResult<Written<Algorithm>> {
         let mut tx = self.write(ctx).await?;
         // The app before the algorithm, in the order a transfer locks them.
         if let Some(Some(app)) = app_id {
@@ -232,8 +232,7 @@ impl AlgorithmStore for SqlStore {
         // Always: the policy index follows the app, the call cache everything.
         tx.change(ChangeKind::Algorithm, id);
         let algo = algorithm_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(algo)
+        tx.finish(algo).await
     }
 
     async fn set_algorithm_artifact(
@@ -242,7 +241,7 @@ impl AlgorithmStore for SqlStore {
         id: AlgoId,
         digest: &str,
         runtime: RuntimeKind,
-    ) -> StoreResult<Algorithm> {
+    ) -> StoreResult<Written<Algorithm>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query("UPDATE algorithms SET artifact_digest = $1, runtime = $2, updated_at = $3 WHERE id = $4 AND deleted_at IS NULL")
             .bind(digest)
@@ -264,11 +263,10 @@ impl AlgorithmStore for SqlStore {
         .await?;
         let algo = algorithm_in(&mut tx, id).await?;
         tx.change(ChangeKind::Algorithm, id);
-        tx.commit().await?;
-        Ok(algo)
+        tx.finish(algo).await
     }
 
-    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<()> {
+    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE algorithms SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
@@ -289,7 +287,7 @@ impl AlgorithmStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Algorithm, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn create_build(
@@ -361,7 +359,11 @@ impl AlgorithmStore for SqlStore {
         build_from_row(&row.ok_or(StoreError::NotFound)?)
     }
 
-    async fn create_version(&self, ctx: &AuditContext, v: &NewVersion) -> StoreResult<Version> {
+    async fn create_version(
+        &self,
+        ctx: &AuditContext,
+        v: &NewVersion,
+    ) -> StoreResult<Written<Version>> {
         let mut tx = self.write(ctx).await?;
         // The status goes by the owner the algorithm has now: share-locked, so
         // a transfer moving it either committed first (its new owner is read
@@ -430,8 +432,7 @@ impl AlgorithmStore for SqlStore {
         .await?;
         let version = version_in(&mut tx, id).await?;
         tx.change(ChangeKind::Algorithm, v.algorithm_id);
-        tx.commit().await?;
-        Ok(version)
+        tx.finish(version).await
     }
 
     async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>> {
@@ -463,7 +464,7 @@ impl AlgorithmStore for SqlStore {
         by: AccountId,
         reason: &str,
         digest: &str,
-    ) -> StoreResult<Version> {
+    ) -> StoreResult<Written<Version>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
@@ -497,8 +498,7 @@ impl AlgorithmStore for SqlStore {
         .await?;
         let v = version_in(&mut tx, version).await?;
         tx.change(ChangeKind::Algorithm, v.algorithm_id);
-        tx.commit().await?;
-        Ok(v)
+        tx.finish(v).await
     }
 
     async fn list_pending_versions(
@@ -549,7 +549,7 @@ impl AlgorithmStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     async fn list_algorithm_errors(

@@ -18,6 +18,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{AppStore, ChangeKind, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -133,7 +134,7 @@ impl AppStore for SqlStore {
         name: &str,
         description: &str,
         created_by: AccountId,
-    ) -> StoreResult<App> {
+    ) -> StoreResult<Written<App>> {
         let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, owner).await?;
         let id = insert_app(&mut tx, owner, name, description, created_by).await?;
@@ -145,8 +146,7 @@ impl AppStore for SqlStore {
         )
         .await?;
         let app = app_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(app)
+        tx.finish(app).await
     }
 
     async fn get_app(&self, owner: AccountId, name: &str) -> StoreResult<App> {
@@ -189,7 +189,7 @@ impl AppStore for SqlStore {
         self.apps(q).await
     }
 
-    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<()> {
+    async fn delete_app(&self, ctx: &AuditContext, id: AppId) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let app = app_in(&mut tx, id).await?;
         drop_grants(&mut tx, id).await?;
@@ -207,7 +207,7 @@ impl AppStore for SqlStore {
         tx.event(EventKind::AppDeleted, None, &format!("app:{id}"), detail)
             .await?;
         tx.change(ChangeKind::App, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn duplicate_app(
@@ -216,7 +216,7 @@ impl AppStore for SqlStore {
         id: AppId,
         new_name: &str,
         created_by: AccountId,
-    ) -> StoreResult<App> {
+    ) -> StoreResult<Written<App>> {
         let mut tx = self.write(ctx).await?;
         let source = app_in(&mut tx, id).await?;
         let copy = insert_app(
@@ -236,8 +236,7 @@ impl AppStore for SqlStore {
         )
         .await?;
         let app = app_in(&mut tx, copy).await?;
-        tx.commit().await?;
-        Ok(app)
+        tx.finish(app).await
     }
 
     async fn transfer_app(
@@ -248,7 +247,7 @@ impl AppStore for SqlStore {
         new_owner: AccountId,
         new_name: &str,
         actor: AccountId,
-    ) -> StoreResult<AppTransfer> {
+    ) -> StoreResult<Written<AppTransfer>> {
         let mut tx = self.write(ctx).await?;
         tx.lock_app(id, RowLock::Update).await?;
         let app = app_in(&mut tx, id).await?;
@@ -382,15 +381,20 @@ impl AppStore for SqlStore {
             }
         }
         let moved_app = app_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(AppTransfer {
+        tx.finish(AppTransfer {
             app: moved_app,
             algorithms,
             resubmitted,
         })
+        .await
     }
 
-    async fn pin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()> {
+    async fn pin_app(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        app: AppId,
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, user, AccountKind::User).await?;
         app_in(&mut tx, app).await?;
@@ -401,10 +405,15 @@ impl AppStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await
+        tx.finish(()).await
     }
 
-    async fn unpin_app(&self, ctx: &AuditContext, user: AccountId, app: AppId) -> StoreResult<()> {
+    async fn unpin_app(
+        &self,
+        ctx: &AuditContext,
+        user: AccountId,
+        app: AppId,
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         sqlx::query("DELETE FROM app_pins WHERE user_id = $1 AND app_id = $2")
             .bind(user)
@@ -412,7 +421,7 @@ impl AppStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn list_pinned_apps(&self, user: AccountId) -> StoreResult<Vec<App>> {

@@ -12,6 +12,7 @@ use crate::{Dialect, SqlStore};
 use algohub_core::audit::{AuditContext, EventKind};
 use algohub_core::model::{Millis, now_millis};
 use algohub_core::roles::{AppRole, OrgRole};
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, Constraint, StoreError, StoreResult};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -491,9 +492,18 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub(crate) async fn commit(mut self) -> StoreResult<()> {
+    /// Commits an audited write and returns its value with the policy
+    /// changes it recorded (see `Written`).
+    pub(crate) async fn finish<T>(self, value: T) -> StoreResult<Written<T>> {
+        let changes = self.commit().await?;
+        Ok(Written::new(value, changes))
+    }
+
+    /// Commits, returning the entities whose policy rows changed.
+    pub(crate) async fn commit(mut self) -> StoreResult<Vec<(ChangeKind, i64)>> {
         self.append_audit().await?;
-        if !self.changes.is_empty() {
+        let changes = std::mem::take(&mut self.changes);
+        if !changes.is_empty() {
             if self.dialect == Dialect::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(POLICY_CHANGE_LOCK)
@@ -502,7 +512,7 @@ impl WriteTx<'_> {
                     .map_err(db_err)?;
             }
             let at: Millis = now_millis();
-            for (kind, id) in std::mem::take(&mut self.changes) {
+            for &(kind, id) in &changes {
                 sqlx::query("INSERT INTO policy_changes (kind, entity_id, at) VALUES ($1, $2, $3)")
                     .bind(kind.as_str())
                     .bind(id)
@@ -512,7 +522,8 @@ impl WriteTx<'_> {
                     .map_err(db_err)?;
             }
         }
-        self.tx.commit().await.map_err(db_err)
+        self.tx.commit().await.map_err(db_err)?;
+        Ok(changes)
     }
 }
 

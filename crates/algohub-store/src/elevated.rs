@@ -6,6 +6,7 @@ use crate::db::{WriteTx, col, db_err};
 use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
+use algohub_core::store::Written;
 use algohub_core::store::*;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -73,7 +74,11 @@ pub(crate) async fn end_sessions_where(
 
 #[async_trait]
 impl ElevatedStore for SqlStore {
-    async fn create_session(&self, ctx: &AuditContext, new: &NewSession) -> StoreResult<Session> {
+    async fn create_session(
+        &self,
+        ctx: &AuditContext,
+        new: &NewSession,
+    ) -> StoreResult<Written<Session>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         crate::accounts::require_live(&mut tx, new.user_id, AccountKind::User).await?;
@@ -118,8 +123,7 @@ impl ElevatedStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Session, s.id);
-        tx.commit().await?;
-        Ok(s)
+        tx.finish(s).await
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Session> {
@@ -140,20 +144,18 @@ impl ElevatedStore for SqlStore {
         id: SessionId,
         by: Option<AccountId>,
         why: &str,
-    ) -> StoreResult<Session> {
+    ) -> StoreResult<Written<Session>> {
         let mut tx = self.write(ctx).await?;
         let mut ended = end_sessions_where(&mut tx, "id = $3", id, now_millis(), by, why).await?;
         let s = ended.pop().ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(s)
+        tx.finish(s).await
     }
 
-    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+    async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<Written<u64>> {
         let mut tx = self.write(ctx).await?;
         let ended =
             end_sessions_where(&mut tx, "expires_at <= $3", now, now, None, "expired").await?;
-        tx.commit().await?;
-        Ok(ended.len() as u64)
+        tx.finish(ended.len() as u64).await
     }
 
     async fn set_super_powers(
@@ -161,7 +163,7 @@ impl ElevatedStore for SqlStore {
         ctx: &AuditContext,
         user: AccountId,
         on: Option<&SuperPowers>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         crate::accounts::require_live(&mut tx, user, AccountKind::User).await?;
         match on {
@@ -208,7 +210,7 @@ impl ElevatedStore for SqlStore {
             }
         }
         tx.change(ChangeKind::User, user);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn get_super_powers(&self, user: AccountId) -> StoreResult<Option<SuperPowers>> {
@@ -232,7 +234,11 @@ impl ElevatedStore for SqlStore {
         })
     }
 
-    async fn expire_super_powers(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+    async fn expire_super_powers(
+        &self,
+        ctx: &AuditContext,
+        now: Millis,
+    ) -> StoreResult<Written<u64>> {
         let mut tx = self.write(ctx).await?;
         let rows = sqlx::query(
             "UPDATE users SET super_powers_until = NULL, super_powers_started_at = NULL, \
@@ -257,7 +263,6 @@ impl ElevatedStore for SqlStore {
             .await?;
             tx.change(ChangeKind::User, u);
         }
-        tx.commit().await?;
-        Ok(users.len() as u64)
+        tx.finish(users.len() as u64).await
     }
 }

@@ -17,6 +17,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::{AppRole, OrgRole};
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
 
 impl SqlStore {
@@ -53,7 +54,7 @@ impl SqlStore {
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, team).await?;
         sqlx::query("SELECT id FROM apps WHERE id = $1 AND owner_id = $2")
@@ -82,7 +83,7 @@ impl SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Team, team);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     pub(crate) async fn delete_team_app(
@@ -90,7 +91,7 @@ impl SqlStore {
         ctx: &AuditContext,
         team: TeamId,
         app: AppId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM team_apps WHERE team_id = $1 AND app_id = $2")
             .bind(team)
@@ -109,14 +110,14 @@ impl SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Team, team);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     pub(crate) async fn expire_grants_at(
         &self,
         ctx: &AuditContext,
         now: Millis,
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<Written<u64>> {
         let mut tx = self.write(ctx).await?;
         let mut removed = 0u64;
 
@@ -226,7 +227,6 @@ impl SqlStore {
             removed += 1;
         }
 
-        tx.commit().await?;
-        Ok(removed)
+        tx.finish(removed).await
     }
 }

@@ -15,6 +15,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{InvitationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -106,7 +107,7 @@ impl InvitationStore for SqlStore {
         ctx: &AuditContext,
         inv: &NewInvitation,
         outbox: &[NewOutboxMessage],
-    ) -> StoreResult<Invitation> {
+    ) -> StoreResult<Written<Invitation>> {
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, inv.org_id, AccountKind::Org).await?;
         if let Some(user) = inv.invitee_user_id {
@@ -137,8 +138,7 @@ impl InvitationStore for SqlStore {
         )
         .await?;
         let created = invitation_in(&mut tx, &inv.id).await?;
-        tx.commit().await?;
-        Ok(created)
+        tx.finish(created).await
     }
 
     async fn get_invitation(&self, id: &str) -> StoreResult<Invitation> {
@@ -210,7 +210,7 @@ impl InvitationStore for SqlStore {
         user: AccountId,
         tos_version: i64,
         now: Millis,
-    ) -> StoreResult<Membership> {
+    ) -> StoreResult<Written<Membership>> {
         let mut tx = self.write(ctx).await?;
         let inv = invitation_in(&mut tx, id).await?;
         if inv.status != InvitationStatus::Pending {
@@ -247,8 +247,7 @@ impl InvitationStore for SqlStore {
         let m = membership_in(&mut tx, inv.org_id, user)
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(m)
+        tx.finish(m).await
     }
 
     async fn close_invitation(
@@ -257,7 +256,7 @@ impl InvitationStore for SqlStore {
         id: &str,
         status: InvitationStatus,
         now: Millis,
-    ) -> StoreResult<Invitation> {
+    ) -> StoreResult<Written<Invitation>> {
         if matches!(
             status,
             InvitationStatus::Pending | InvitationStatus::Accepted
@@ -290,11 +289,14 @@ impl InvitationStore for SqlStore {
         )
         .await?;
         let closed = invitation_in(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(closed)
+        tx.finish(closed).await
     }
 
-    async fn expire_invitations(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+    async fn expire_invitations(
+        &self,
+        ctx: &AuditContext,
+        now: Millis,
+    ) -> StoreResult<Written<u64>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query("UPDATE invitations SET status = 'expired', decided_at = $1 WHERE status = 'pending' AND expires_at <= $1")
             .bind(now)
@@ -302,7 +304,6 @@ impl InvitationStore for SqlStore {
             .await
             .map_err(db_err)?;
         withdraw_closed_invitation_emails(&mut tx, now).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        tx.finish(done.rows_affected()).await
     }
 }

@@ -11,6 +11,7 @@ use crate::db::{AnyQuery, col, db_err, flag};
 use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, KeyStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -61,7 +62,7 @@ impl SqlStore {
 #[async_trait]
 impl KeyStore for SqlStore {
     /// `NotFound` if the owner (or, for member keys, the org) is not a live account.
-    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<ApiKey> {
+    async fn create_key(&self, ctx: &AuditContext, key: &NewKey) -> StoreResult<Written<ApiKey>> {
         if key.kind == KeyKind::Member && key.org_id.is_none() {
             return Err(StoreError::Other(
                 "a member key needs an org_id".to_string(),
@@ -124,8 +125,7 @@ impl KeyStore for SqlStore {
             .fetch_one(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await?;
-        key_from_row(&created)
+        tx.finish(key_from_row(&created)?).await
     }
 
     async fn get_key(&self, id: KeyId) -> StoreResult<ApiKey> {
@@ -164,7 +164,12 @@ impl KeyStore for SqlStore {
     }
 
     /// Idempotent: revoking a revoked key changes nothing; `NotFound` if no such key.
-    async fn revoke_key(&self, ctx: &AuditContext, id: KeyId, now: Millis) -> StoreResult<()> {
+    async fn revoke_key(
+        &self,
+        ctx: &AuditContext,
+        id: KeyId,
+        now: Millis,
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let row = sqlx::query("SELECT uuid, revoked_at FROM api_keys WHERE id = $1")
             .bind(id)
@@ -173,7 +178,7 @@ impl KeyStore for SqlStore {
             .map_err(db_err)?
             .ok_or(StoreError::NotFound)?;
         if col::<Option<Millis>>(&row, "revoked_at")?.is_some() {
-            return Ok(());
+            return Ok(Written::unchanged(()));
         }
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -190,7 +195,7 @@ impl KeyStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Key, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     /// Records use times in one transaction; a time never moves backwards.
@@ -207,6 +212,6 @@ impl KeyStore for SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 }

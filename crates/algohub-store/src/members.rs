@@ -14,6 +14,7 @@ use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult};
 use sqlx::any::AnyRow;
 
@@ -207,7 +208,7 @@ impl SqlStore {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership> {
+    ) -> StoreResult<Written<Membership>> {
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, org, AccountKind::Org).await?;
         require_live(&mut tx, user, AccountKind::User).await?;
@@ -222,8 +223,7 @@ impl SqlStore {
         let m = membership_in(&mut tx, org, user)
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(m)
+        tx.finish(m).await
     }
 
     pub(crate) async fn update_member_role(
@@ -233,7 +233,7 @@ impl SqlStore {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership> {
+    ) -> StoreResult<Written<Membership>> {
         let mut tx = self.write(ctx).await?;
         tx.lock_account(org).await?;
         let current = membership_in(&mut tx, org, user)
@@ -267,8 +267,7 @@ impl SqlStore {
         let m = membership_in(&mut tx, org, user)
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(m)
+        tx.finish(m).await
     }
 
     pub(crate) async fn delete_member(
@@ -276,7 +275,7 @@ impl SqlStore {
         ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         tx.lock_account(org).await?;
@@ -294,6 +293,6 @@ impl SqlStore {
             serde_json::json!({}),
         )
         .await?;
-        tx.commit().await
+        tx.finish(()).await
     }
 }

@@ -7,6 +7,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{NotificationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 
@@ -66,7 +67,7 @@ impl NotificationStore for SqlStore {
         users: &[AccountId],
         text: &str,
         url: Option<&str>,
-    ) -> StoreResult<Vec<Notification>> {
+    ) -> StoreResult<Written<Vec<Notification>>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         let mut sent = Vec::with_capacity(users.len());
@@ -94,8 +95,7 @@ impl NotificationStore for SqlStore {
             serde_json::json!({"recipients": users, "url": url, "chars": text.chars().count()}),
         )
         .await?;
-        tx.commit().await?;
-        Ok(sent)
+        tx.finish(sent).await
     }
 
     async fn list_notifications(
@@ -127,7 +127,7 @@ impl NotificationStore for SqlStore {
         signup_credits: i64,
         comments: &str,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let exists = sqlx::query("SELECT code FROM invite_codes WHERE code = $1")
             .bind(code)
@@ -157,7 +157,7 @@ impl NotificationStore for SqlStore {
             serde_json::json!({"signup_credits": signup_credits, "expires_at": expires_at}),
         )
         .await?;
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn list_invite_codes(&self) -> StoreResult<Vec<InviteCode>> {
@@ -187,7 +187,7 @@ impl NotificationStore for SqlStore {
         ctx: &AuditContext,
         actor: AccountId,
         code: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM invite_codes WHERE code = $1")
             .bind(code)
@@ -204,7 +204,7 @@ impl NotificationStore for SqlStore {
             serde_json::json!({}),
         )
         .await?;
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn count_unread_notifications(&self, user: AccountId) -> StoreResult<i64> {

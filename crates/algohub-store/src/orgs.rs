@@ -14,6 +14,7 @@ use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::OrgRole;
 use algohub_core::store::Constraint;
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, OrgStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -80,7 +81,11 @@ impl OrgStore for SqlStore {
             .collect()
     }
 
-    async fn create_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<OrgType> {
+    async fn create_org_type(
+        &self,
+        ctx: &AuditContext,
+        name: &str,
+    ) -> StoreResult<Written<OrgType>> {
         let ty = OrgType {
             id: new_uuid(),
             name: name.to_lowercase(),
@@ -92,13 +97,12 @@ impl OrgStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await?;
-        Ok(ty)
+        tx.finish(ty).await
     }
 
     /// Refused with `Conflict{"org_type_in_use"}` while any org row (tombstones
     /// included, they keep their type) refers to it.
-    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<()> {
+    async fn delete_org_type(&self, ctx: &AuditContext, name: &str) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let row = sqlx::query("SELECT id FROM org_types WHERE name = $1")
             .bind(name.to_lowercase())
@@ -120,7 +124,7 @@ impl OrgStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn create_org(
@@ -128,7 +132,7 @@ impl OrgStore for SqlStore {
         ctx: &AuditContext,
         org: &NewOrg,
         creator: AccountId,
-    ) -> StoreResult<Org> {
+    ) -> StoreResult<Written<Org>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, creator, AccountKind::User).await?;
@@ -156,8 +160,8 @@ impl OrgStore for SqlStore {
         .await?;
         tx.change(ChangeKind::Org, id);
         tx.change(ChangeKind::User, creator);
-        tx.commit().await?;
-        self.get_org(id).await
+        let changes = tx.commit().await?;
+        Ok(Written::new(self.get_org(id).await?, changes))
     }
 
     async fn get_org(&self, id: AccountId) -> StoreResult<Org> {
@@ -190,7 +194,7 @@ impl OrgStore for SqlStore {
         ctx: &AuditContext,
         id: AccountId,
         update: &OrgUpdate,
-    ) -> StoreResult<Org> {
+    ) -> StoreResult<Written<Org>> {
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, id, AccountKind::Org).await?;
         if let Some(type_id) = &update.type_id {
@@ -226,8 +230,8 @@ impl OrgStore for SqlStore {
             // Who pays for calls changes: every node drops its cached settings.
             tx.change(ChangeKind::Org, id);
         }
-        tx.commit().await?;
-        self.get_org(id).await
+        let changes = tx.commit().await?;
+        Ok(Written::new(self.get_org(id).await?, changes))
     }
 
     async fn delete_org(
@@ -235,7 +239,7 @@ impl OrgStore for SqlStore {
         ctx: &AuditContext,
         id: AccountId,
         actor: AccountId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         tx.lock_account(id).await?;
@@ -300,7 +304,7 @@ impl OrgStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Org, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn list_members(&self, org: AccountId, page: &Page) -> StoreResult<Vec<Membership>> {
@@ -326,7 +330,7 @@ impl OrgStore for SqlStore {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership> {
+    ) -> StoreResult<Written<Membership>> {
         self.insert_member(ctx, org, user, role, expires_at).await
     }
 
@@ -337,7 +341,7 @@ impl OrgStore for SqlStore {
         user: AccountId,
         role: OrgRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<Membership> {
+    ) -> StoreResult<Written<Membership>> {
         self.update_member_role(ctx, org, user, role, expires_at)
             .await
     }
@@ -347,7 +351,7 @@ impl OrgStore for SqlStore {
         ctx: &AuditContext,
         org: AccountId,
         user: AccountId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         self.delete_member(ctx, org, user).await
     }
 }

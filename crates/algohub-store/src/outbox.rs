@@ -91,7 +91,7 @@ impl OutboxStore for SqlStore {
     async fn enqueue(&self, messages: &[NewOutboxMessage]) -> StoreResult<()> {
         let mut tx = self.write_unaudited().await?;
         crate::invitations::insert_outbox(&mut tx, messages, now_millis()).await?;
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     /// Oldest first, so delivery follows creation order.
@@ -162,7 +162,7 @@ impl OutboxStore for SqlStore {
             obj.remove("token");
         }
         set_done(&mut tx, id, &payload, now).await?;
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     /// Newest first.
@@ -177,7 +177,7 @@ impl OutboxStore for SqlStore {
     ) -> StoreResult<()> {
         let mut tx = self.write(ctx).await?;
         tx.audit(action, actor, target, detail, outcome);
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     async fn list_audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {

@@ -12,6 +12,7 @@ use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
 use algohub_core::roles::AppRole;
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, TeamStore};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -57,7 +58,7 @@ impl TeamStore for SqlStore {
         ctx: &AuditContext,
         org: AccountId,
         name: &str,
-    ) -> StoreResult<Team> {
+    ) -> StoreResult<Written<Team>> {
         let now = now_millis();
         let mut tx = self.write(ctx).await?;
         require_live(&mut tx, org, AccountKind::Org).await?;
@@ -86,8 +87,7 @@ impl TeamStore for SqlStore {
             .fetch_one(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await?;
-        team_from_row(&team)
+        tx.finish(team_from_row(&team)?).await
     }
 
     async fn get_team(&self, org: AccountId, name: &str) -> StoreResult<Team> {
@@ -112,7 +112,7 @@ impl TeamStore for SqlStore {
         .await
     }
 
-    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<()> {
+    async fn delete_team(&self, ctx: &AuditContext, id: TeamId) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, id).await?;
         let seats = sqlx::query("SELECT user_id FROM team_members WHERE team_id = $1")
@@ -142,7 +142,7 @@ impl TeamStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::Team, id);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn list_team_members(&self, team: TeamId) -> StoreResult<Vec<TeamMember>> {
@@ -172,7 +172,7 @@ impl TeamStore for SqlStore {
         team: TeamId,
         user: AccountId,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let org = team_org(&mut tx, team).await?;
         // Lock the org so a concurrent `remove_member` cannot slip between the
@@ -200,7 +200,7 @@ impl TeamStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::User, user);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn remove_team_member(
@@ -208,7 +208,7 @@ impl TeamStore for SqlStore {
         ctx: &AuditContext,
         team: TeamId,
         user: AccountId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team)
@@ -227,7 +227,7 @@ impl TeamStore for SqlStore {
         )
         .await?;
         tx.change(ChangeKind::User, user);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn list_team_apps(&self, team: TeamId) -> StoreResult<Vec<TeamAppGrant>> {
@@ -241,7 +241,7 @@ impl TeamStore for SqlStore {
         app: AppId,
         role: AppRole,
         expires_at: Option<Millis>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         self.upsert_team_app(ctx, team, app, role, expires_at).await
     }
 
@@ -250,11 +250,11 @@ impl TeamStore for SqlStore {
         ctx: &AuditContext,
         team: TeamId,
         app: AppId,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         self.delete_team_app(ctx, team, app).await
     }
 
-    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<u64> {
+    async fn expire_grants(&self, ctx: &AuditContext, now: Millis) -> StoreResult<Written<u64>> {
         self.expire_grants_at(ctx, now).await
     }
 }

@@ -19,6 +19,7 @@ use crate::{Dialect, accounts::require_live_account};
 use algohub_core::audit::AuditContext;
 use algohub_core::audit::EventKind;
 use algohub_core::model::*;
+use algohub_core::store::Written;
 use algohub_core::store::{ChangeKind, StoreError, StoreResult, UsageStore};
 use async_trait::async_trait;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -110,7 +111,7 @@ impl UsageStore for SqlStore {
         actor: AccountId,
         account: AccountId,
         limit: Option<i64>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Written<()>> {
         let mut tx = self.write(ctx).await?;
         require_live_account(&mut tx, account).await?;
         let kind: String = col(
@@ -155,7 +156,7 @@ impl UsageStore for SqlStore {
         )
         .await?;
         tx.change(change, account);
-        tx.commit().await
+        tx.finish(()).await
     }
 
     async fn acquire_call_slots(
@@ -263,7 +264,7 @@ impl UsageStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 
     async fn call_slot_held(&self, id: &str, now: Millis) -> StoreResult<bool> {

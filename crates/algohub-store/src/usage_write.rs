@@ -270,6 +270,6 @@ impl SqlStore {
                 .await
                 .map_err(db_err)?;
         }
-        tx.commit().await
+        tx.commit().await.map(drop)
     }
 }

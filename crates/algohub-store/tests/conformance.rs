@@ -34,6 +34,7 @@ mod teams;
 #[path = "conformance/usage.rs"]
 mod usage;
 
+use algohub_core::store::Written;
 use algohub_store::SqlStore;
 use std::future::Future;
 use std::sync::Arc;
@@ -153,6 +154,7 @@ conformance! {
     orgs::org_limit_holds_under_concurrency,
     orgs::delete_user_cleans_up,
     orgs::delete_org_cleans_up,
+    orgs::writes_return_their_policy_changes,
     invitations::accept_and_single_use,
     invitations::decline_rescind_expire,
     invitations::outbox_and_events,
@@ -259,6 +261,7 @@ async fn sqlite_in_memory() {
     let u = store
         .create_user(&support::cli(), &support::new_user("mem"))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(store.get_user_by_name("mem").await.unwrap().id, u.id);
     assert_eq!(store.load_policy_snapshot().await.unwrap().users.len(), 1);

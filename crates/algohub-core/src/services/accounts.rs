@@ -93,11 +93,10 @@ impl AccountService {
             cluster_admin: req.cluster_admin,
         };
         let user = self
-            .store
-            .create_user(audit, &new)
+            .index
+            .applied(self.store.create_user(audit, &new).await)
             .await
             .map_err(|e| conflict(e, "that name"))?;
-        self.index.after_write().await;
         Ok(user)
     }
 
@@ -160,8 +159,12 @@ impl AccountService {
         check_len("fullname", &update.full_name, 100)?;
         check_len("company_name", &update.company_name, 100)?;
         check_len("company_role", &update.company_role, 200)?;
-        self.store
-            .update_user(&ctx.audit, account.id, &update)
+        self.index
+            .applied(
+                self.store
+                    .update_user(&ctx.audit, account.id, &update)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "that email"))
     }
@@ -183,8 +186,12 @@ impl AccountService {
             ));
         }
         let receipt = self
-            .store
-            .delete_user(&ctx.audit, account.id, ctx.account_id())
+            .index
+            .applied(
+                self.store
+                    .delete_user(&ctx.audit, account.id, ctx.account_id())
+                    .await,
+            )
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict {
@@ -192,7 +199,6 @@ impl AccountService {
                 } => super::admin::last_admin(e),
                 e => conflict(e, "user"),
             })?;
-        self.index.after_write().await;
         Ok(receipt)
     }
 

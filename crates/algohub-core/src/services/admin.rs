@@ -235,11 +235,14 @@ impl AdminService {
             ));
         }
         let user = self
-            .store
-            .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None)
+            .index
+            .applied(
+                self.store
+                    .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None)
+                    .await,
+            )
             .await
             .map_err(last_admin)?;
-        self.index.after_write().await;
         Ok(user)
     }
 
@@ -259,10 +262,13 @@ impl AdminService {
         }
         let (actor, target) = self.admin_target(ctx, username).await?;
         let user = self
-            .store
-            .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo))
+            .index
+            .applied(
+                self.store
+                    .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo))
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         Ok(user)
     }
 
@@ -283,11 +289,14 @@ impl AdminService {
         } else {
             AccountStatus::Active
         };
-        self.store
-            .set_account_status(&ctx.audit, actor, target, status)
+        self.index
+            .applied(
+                self.store
+                    .set_account_status(&ctx.audit, actor, target, status)
+                    .await,
+            )
             .await
             .map_err(last_admin)?;
-        self.index.after_write().await;
         Ok(self.store.get_user(target).await?)
     }
 }
@@ -324,14 +333,18 @@ impl AdminService {
             return Err(Error::invalid("comments are at most 1000 characters"));
         }
         let expires_at = super::parse_expiry(expires_at)?;
-        self.store
-            .create_invite_code(
-                &ctx.audit,
-                actor,
-                code,
-                signup_credits,
-                comments,
-                expires_at,
+        self.index
+            .applied(
+                self.store
+                    .create_invite_code(
+                        &ctx.audit,
+                        actor,
+                        code,
+                        signup_credits,
+                        comments,
+                        expires_at,
+                    )
+                    .await,
             )
             .await
             .map_err(|e| match e {
@@ -356,8 +369,8 @@ impl AdminService {
         self.authz
             .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         let actor = super::require_user(ctx)?;
-        self.store
-            .delete_invite_code(&ctx.audit, actor, code)
+        self.index
+            .applied(self.store.delete_invite_code(&ctx.audit, actor, code).await)
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound => {

@@ -183,8 +183,8 @@ impl AlgorithmService {
             created_by: ctx.account_id(),
         };
         let algo = self
-            .store
-            .create_algorithm(&ctx.audit, &new)
+            .index
+            .applied(self.store.create_algorithm(&ctx.audit, &new).await)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict {
@@ -198,7 +198,6 @@ impl AlgorithmService {
                 } => app_moved(owner, app.unwrap_or_default()),
                 other => conflict(other, "algorithm"),
             })?;
-        self.index.after_write().await;
         Ok(algo)
     }
 
@@ -310,8 +309,12 @@ impl AlgorithmService {
             )),
         };
         let updated = self
-            .store
-            .update_algorithm(&ctx.audit, algo.id, &details, &settings, app_id)
+            .index
+            .applied(
+                self.store
+                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, app_id)
+                    .await,
+            )
             .await
             .map_err(|e| match e {
                 // The app or the algorithm was transferred after the check.
@@ -329,7 +332,6 @@ impl AlgorithmService {
                 ),
                 other => other.into(),
             })?;
-        self.index.after_write().await;
         Ok(updated)
     }
 
@@ -337,8 +339,9 @@ impl AlgorithmService {
         let algo = self.readable_algorithm(ctx, owner, name).await?;
         self.authz
             .authorize(ctx, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
-        self.store.delete_algorithm(&ctx.audit, algo.id).await?;
-        self.index.after_write().await;
+        self.index
+            .applied(self.store.delete_algorithm(&ctx.audit, algo.id).await)
+            .await?;
         Ok(())
     }
 
@@ -368,10 +371,13 @@ impl AlgorithmService {
         };
         self.store.put_artifact(&artifact).await?;
         let algo = self
-            .store
-            .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind)
+            .index
+            .applied(
+                self.store
+                    .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind)
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         Ok(algo)
     }
 
@@ -404,7 +410,6 @@ impl AlgorithmService {
             )
             .await?;
         // Calls by hash see the new build on this node at once.
-        self.index.after_write().await;
         Ok(build)
     }
 

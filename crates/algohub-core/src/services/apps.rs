@@ -80,11 +80,14 @@ impl AppService {
         }
         let creator = ctx.account_id();
         let app = self
-            .store
-            .create_app(&ctx.audit, acc.id, name.as_str(), description, creator)
+            .index
+            .applied(
+                self.store
+                    .create_app(&ctx.audit, acc.id, name.as_str(), description, creator)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.index.after_write().await;
         Ok(app)
     }
 
@@ -142,8 +145,9 @@ impl AppService {
         let app = self.readable_app(ctx, owner, name).await?;
         self.authz
             .authorize(ctx, Action::AppDelete, Resource::App(app.id))?;
-        self.store.delete_app(&ctx.audit, app.id).await?;
-        self.index.after_write().await;
+        self.index
+            .applied(self.store.delete_app(&ctx.audit, app.id).await)
+            .await?;
         Ok(())
     }
 
@@ -159,11 +163,14 @@ impl AppService {
             .authorize(ctx, Action::AppCreate, Resource::Account(app.owner_id))?;
         let new_name = ResourceName::parse(new_name)?;
         let copy = self
-            .store
-            .duplicate_app(&ctx.audit, app.id, new_name.as_str(), ctx.account_id())
+            .index
+            .applied(
+                self.store
+                    .duplicate_app(&ctx.audit, app.id, new_name.as_str(), ctx.account_id())
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "that app name"))?;
-        self.index.after_write().await;
         Ok(copy)
     }
 
@@ -204,14 +211,18 @@ impl AppService {
             ));
         }
         let moved = self
-            .store
-            .transfer_app(
-                &ctx.audit,
-                app.id,
-                app.owner_id,
-                dest.id,
-                target_name.as_str(),
-                ctx.account_id(),
+            .index
+            .applied(
+                self.store
+                    .transfer_app(
+                        &ctx.audit,
+                        app.id,
+                        app.owner_id,
+                        dest.id,
+                        target_name.as_str(),
+                        ctx.account_id(),
+                    )
+                    .await,
             )
             .await
             .map_err(|e| match e {
@@ -248,7 +259,6 @@ impl AppService {
                 }
                 other => conflict(other, "that app name"),
             })?;
-        self.index.after_write().await;
         for version in &moved.resubmitted {
             let Some(algo) = moved
                 .algorithms
@@ -276,9 +286,13 @@ impl AppService {
         let me = super::require_user(ctx)?;
         let app = self.readable_app(ctx, owner, name).await?;
         if pinned {
-            self.store.pin_app(&ctx.audit, me, app.id).await?
+            self.index
+                .applied(self.store.pin_app(&ctx.audit, me, app.id).await)
+                .await?
         } else {
-            self.store.unpin_app(&ctx.audit, me, app.id).await?
+            self.index
+                .applied(self.store.unpin_app(&ctx.audit, me, app.id).await)
+                .await?
         }
         Ok(())
     }

@@ -149,14 +149,17 @@ impl SessionService {
         if let (Some(session), Some(admin)) = (ctx.principal.session, ctx.principal.impersonator) {
             // Impersonating from inside an impersonation ends the session.
             match self
-                .store
-                .end_session(&ctx.audit, session, Some(admin), "nested")
+                .index
+                .applied(
+                    self.store
+                        .end_session(&ctx.audit, session, Some(admin), "nested")
+                        .await,
+                )
                 .await
             {
                 Ok(_) | Err(StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.index.after_write().await;
             return Err(Error::new(
                 Code::ImpersonationEnded,
                 "impersonating from inside an impersonation is not allowed: this impersonation \
@@ -197,19 +200,22 @@ impl SessionService {
         }
         let secret = SessionSecret::generate();
         let session = self
-            .store
-            .create_session(
-                &ctx.audit,
-                &NewSession {
-                    digest: secret.digest(),
-                    user_id: target.id,
-                    actor_id: admin,
-                    reason,
-                    expires_at: now_millis() + span,
-                },
+            .index
+            .applied(
+                self.store
+                    .create_session(
+                        &ctx.audit,
+                        &NewSession {
+                            digest: secret.digest(),
+                            user_id: target.id,
+                            actor_id: admin,
+                            reason,
+                            expires_at: now_millis() + span,
+                        },
+                    )
+                    .await,
             )
             .await?;
-        self.index.after_write().await;
         Ok((secret, session))
     }
 
@@ -223,8 +229,12 @@ impl SessionService {
             ));
         };
         let s = match self
-            .store
-            .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped")
+            .index
+            .applied(
+                self.store
+                    .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped")
+                    .await,
+            )
             .await
         {
             Err(StoreError::NotFound) => {
@@ -232,7 +242,6 @@ impl SessionService {
             }
             other => other?,
         };
-        self.index.after_write().await;
         Ok(s)
     }
 
@@ -312,21 +321,27 @@ impl SessionService {
             started_at: now,
             until: now + span,
         };
-        self.store
-            .set_super_powers(&ctx.audit, admin, Some(&on))
+        self.index
+            .applied(
+                self.store
+                    .set_super_powers(&ctx.audit, admin, Some(&on))
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         Ok(on)
     }
 
     /// Turns the caller's super powers off (nothing to do when they are off).
     pub async fn stop_super_powers(&self, ctx: &RequestCtx) -> Result<()> {
         let admin = self.elevated_admin(ctx)?;
-        match self.store.set_super_powers(&ctx.audit, admin, None).await {
+        match self
+            .index
+            .applied(self.store.set_super_powers(&ctx.audit, admin, None).await)
+            .await
+        {
             Err(StoreError::NotFound) => Ok(()),
             other => {
                 other?;
-                self.index.after_write().await;
                 Ok(())
             }
         }

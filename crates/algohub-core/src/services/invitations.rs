@@ -179,8 +179,12 @@ impl InvitationService {
                 (new, outbox)
             }
         };
-        self.store
-            .create_invitation(&ctx.audit, &new, &outbox)
+        self.index
+            .applied(
+                self.store
+                    .create_invitation(&ctx.audit, &new, &outbox)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "invitation"))
     }
@@ -197,8 +201,12 @@ impl InvitationService {
     ) -> Result<bool> {
         match self.store.find_pending_invitation(org, user, email).await? {
             Some(inv) if inv.expires_at <= now => {
-                self.store
-                    .close_invitation(audit, &inv.id, InvitationStatus::Expired, now)
+                self.index
+                    .applied(
+                        self.store
+                            .close_invitation(audit, &inv.id, InvitationStatus::Expired, now)
+                            .await,
+                    )
                     .await
                     .map_err(|e| conflict(e, "invitation"))?;
                 Ok(false)
@@ -293,11 +301,14 @@ impl InvitationService {
         }
         let org = self.store.get_org(inv.org_id).await?;
         let m = self
-            .store
-            .accept_invitation(&ctx.audit, &inv.id, me, org.tos_version, now_millis())
+            .index
+            .applied(
+                self.store
+                    .accept_invitation(&ctx.audit, &inv.id, me, org.tos_version, now_millis())
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "invitation"))?;
-        self.index.after_write().await;
         Ok(m)
     }
 
@@ -335,12 +346,16 @@ impl InvitationService {
 
     pub async fn decline_invitation(&self, ctx: &RequestCtx, id: &str) -> Result<Invitation> {
         let (inv, _) = self.invitation_for_invitee(ctx, id).await?;
-        self.store
-            .close_invitation(
-                &ctx.audit,
-                &inv.id,
-                InvitationStatus::Declined,
-                now_millis(),
+        self.index
+            .applied(
+                self.store
+                    .close_invitation(
+                        &ctx.audit,
+                        &inv.id,
+                        InvitationStatus::Declined,
+                        now_millis(),
+                    )
+                    .await,
             )
             .await
             .map_err(|e| conflict(e, "invitation"))
@@ -359,12 +374,16 @@ impl InvitationService {
         if inv.org_id != org_acc.id {
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
         }
-        self.store
-            .close_invitation(
-                &ctx.audit,
-                &inv.id,
-                InvitationStatus::Rescinded,
-                now_millis(),
+        self.index
+            .applied(
+                self.store
+                    .close_invitation(
+                        &ctx.audit,
+                        &inv.id,
+                        InvitationStatus::Rescinded,
+                        now_millis(),
+                    )
+                    .await,
             )
             .await
             .map_err(|e| conflict(e, "invitation"))

@@ -125,8 +125,10 @@ impl KeyService {
             created_by: ctx.account_id(),
             expires_at: req.expires_at,
         };
-        let key = self.store.create_key(&ctx.audit, &new).await?;
-        self.index.after_write().await;
+        let key = self
+            .index
+            .applied(self.store.create_key(&ctx.audit, &new).await)
+            .await?;
         Ok((key, secret))
     }
 
@@ -255,10 +257,13 @@ impl KeyService {
         if !allowed {
             return Err(Error::new(Code::KeyNotFound, "key not found"));
         }
-        self.store
-            .revoke_key(&ctx.audit, key.id, crate::model::now_millis())
+        self.index
+            .applied(
+                self.store
+                    .revoke_key(&ctx.audit, key.id, crate::model::now_millis())
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         Ok(key)
     }
 }

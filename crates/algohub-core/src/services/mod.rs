@@ -7,8 +7,10 @@
 //! Style: the request context comes first, then load, authorize (always
 //! through `Authorizer::authorize`, i.e. the policy engine), change (one store
 //! call per atomic operation), record (the store writes events and policy
-//! changes in the same transaction), then `IndexSync::after_write` so this
-//! node's index reflects the change at once.
+//! changes in the same transaction). An audited store write returns its
+//! value wrapped in `Written`, with the changes it recorded; the service
+//! gets the value only through `IndexSync::applied`, which refreshes this
+//! node's index first, so a change is visible to the next request.
 
 mod accounts;
 mod admin;
@@ -308,12 +310,19 @@ impl Hub {
     pub async fn run_maintenance(&self) -> Result<()> {
         let ctx = crate::audit::AuditContext::system();
         let now = crate::model::now_millis();
-        self.store.expire_invitations(&ctx, now).await?;
-        self.store.expire_grants(&ctx, now).await?;
-        self.store.expire_sessions(&ctx, now).await?;
-        self.store.expire_super_powers(&ctx, now).await?;
+        self.index
+            .applied(self.store.expire_invitations(&ctx, now).await)
+            .await?;
+        self.index
+            .applied(self.store.expire_grants(&ctx, now).await)
+            .await?;
+        self.index
+            .applied(self.store.expire_sessions(&ctx, now).await)
+            .await?;
+        self.index
+            .applied(self.store.expire_super_powers(&ctx, now).await)
+            .await?;
         self.keys.flush_key_uses().await?;
-        self.index.after_write().await;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use super::Authorizer;
 use super::Base;
 use super::Directory;
+use super::IndexSync;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis, Notification};
@@ -21,6 +22,7 @@ pub struct NotificationService {
     store: Arc<dyn Store>,
     authz: Arc<Authorizer>,
     directory: Directory,
+    index: Arc<IndexSync>,
 }
 
 impl NotificationService {
@@ -29,6 +31,7 @@ impl NotificationService {
             store: base.store.clone(),
             authz: base.authz.clone(),
             directory: base.directory.clone(),
+            index: base.index.clone(),
         }
     }
 }
@@ -98,8 +101,12 @@ impl NotificationService {
             ));
         }
         let sent = self
-            .store
-            .send_notifications(&ctx.audit, sender, &ids, text, url)
+            .index
+            .applied(
+                self.store
+                    .send_notifications(&ctx.audit, sender, &ids, text, url)
+                    .await,
+            )
             .await?;
         Ok(names.into_iter().zip(sent).collect())
     }

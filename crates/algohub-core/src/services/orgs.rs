@@ -77,8 +77,8 @@ impl OrgService {
         self.authz
             .authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         let name = AccountName::parse(name)?;
-        self.store
-            .create_org_type(&ctx.audit, name.as_str())
+        self.index
+            .applied(self.store.create_org_type(&ctx.audit, name.as_str()).await)
             .await
             .map_err(|e| conflict(e, "that org type name"))
     }
@@ -86,8 +86,12 @@ impl OrgService {
     pub async fn delete_org_type(&self, ctx: &RequestCtx, name: &str) -> Result<()> {
         self.authz
             .authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
-        self.store
-            .delete_org_type(&ctx.audit, &name.to_ascii_lowercase())
+        self.index
+            .applied(
+                self.store
+                    .delete_org_type(&ctx.audit, &name.to_ascii_lowercase())
+                    .await,
+            )
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound => Error::new(
@@ -164,11 +168,10 @@ impl OrgService {
             type_id,
         };
         let org = self
-            .store
-            .create_org(&ctx.audit, &new, creator)
+            .index
+            .applied(self.store.create_org(&ctx.audit, &new, creator).await)
             .await
             .map_err(|e| conflict(e, "that name"))?;
-        self.index.after_write().await;
         Ok(org)
     }
 
@@ -250,10 +253,9 @@ impl OrgService {
             update.type_id = Some(self.resolve_org_type(t).await?);
         }
         let org = self
-            .store
-            .update_org(&ctx.audit, account.id, &update)
+            .index
+            .applied(self.store.update_org(&ctx.audit, account.id, &update).await)
             .await?;
-        self.index.after_write().await;
         Ok(org)
     }
 
@@ -261,10 +263,13 @@ impl OrgService {
         let account = self.directory.org_account(name).await?;
         self.authz
             .authorize(ctx, Action::OrgDelete, Resource::Org(account.id))?;
-        self.store
-            .delete_org(&ctx.audit, account.id, ctx.account_id())
+        self.index
+            .applied(
+                self.store
+                    .delete_org(&ctx.audit, account.id, ctx.account_id())
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         Ok(())
     }
 
@@ -321,8 +326,12 @@ impl OrgService {
         let user = self.directory.user_account(username).await?;
         self.check_org_limit(user.id).await?;
         let m = self
-            .store
-            .add_member(&ctx.audit, org_acc.id, user.id, role, None)
+            .index
+            .applied(
+                self.store
+                    .add_member(&ctx.audit, org_acc.id, user.id, role, None)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "membership"))?;
         // A pending invitation is moot once the user is a member.
@@ -331,17 +340,20 @@ impl OrgService {
             .find_pending_invitation(org_acc.id, Some(user.id), None)
             .await?
         {
-            self.store
-                .close_invitation(
-                    &ctx.audit,
-                    &inv.id,
-                    crate::model::InvitationStatus::Rescinded,
-                    crate::model::now_millis(),
+            self.index
+                .applied(
+                    self.store
+                        .close_invitation(
+                            &ctx.audit,
+                            &inv.id,
+                            crate::model::InvitationStatus::Rescinded,
+                            crate::model::now_millis(),
+                        )
+                        .await,
                 )
                 .await
                 .map_err(|e| conflict(e, "invitation"))?;
         }
-        self.index.after_write().await;
         Ok(m)
     }
 
@@ -370,11 +382,14 @@ impl OrgService {
             ));
         }
         let m = self
-            .store
-            .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at)
+            .index
+            .applied(
+                self.store
+                    .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "membership"))?;
-        self.index.after_write().await;
         Ok(m)
     }
 
@@ -407,12 +422,16 @@ impl OrgService {
                     .authz
                     .can(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))
             {
-                self.store
-                    .close_invitation(
-                        &ctx.audit,
-                        &inv.id,
-                        crate::model::InvitationStatus::Rescinded,
-                        crate::model::now_millis(),
+                self.index
+                    .applied(
+                        self.store
+                            .close_invitation(
+                                &ctx.audit,
+                                &inv.id,
+                                crate::model::InvitationStatus::Rescinded,
+                                crate::model::now_millis(),
+                            )
+                            .await,
                     )
                     .await
                     .map_err(|e| conflict(e, "invitation"))?;
@@ -423,11 +442,14 @@ impl OrgService {
                 format!("{username} is not a member of {org}"),
             ));
         }
-        self.store
-            .remove_member(&ctx.audit, org_acc.id, user.id)
+        self.index
+            .applied(
+                self.store
+                    .remove_member(&ctx.audit, org_acc.id, user.id)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "membership"))?;
-        self.index.after_write().await;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use super::call_cache::CallCache;
 use crate::error::Result;
 use crate::model::AccountId;
 use crate::policy::PolicyEngine;
-use crate::store::{ChangeKind, Store};
+use crate::store::{ChangeKind, Store, StoreResult, Written};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -251,14 +251,22 @@ impl IndexSync {
         found
     }
 
-    /// Brings this node's index up to date after a committed write. A failure
-    /// here must not turn a committed write into an error: it is logged and the
-    /// background poller applies the change on its next round.
-    pub(crate) async fn after_write(&self) {
-        if let Err(e) = self.sync().await {
+    /// The value of a committed write, once this node's index has taken
+    /// the policy changes the write returned (a write that changed none
+    /// costs nothing here). Refreshing reads the change feed up to and past
+    /// the write's own changes, so changes other nodes committed before are
+    /// applied in order too. A failure to refresh must not turn a committed
+    /// write into an error: it is logged, and the poller applies the changes
+    /// on its next round.
+    pub(crate) async fn applied<T>(&self, written: StoreResult<Written<T>>) -> StoreResult<T> {
+        let (value, changes) = written?.into_parts();
+        if !changes.is_empty()
+            && let Err(e) = self.sync().await
+        {
             metrics::counter!("algohub_store_errors_total").increment(1);
             tracing::warn!(error = %e, "policy sync after a write failed; the poller will retry");
         }
+        Ok(value)
     }
 }
 

@@ -57,11 +57,14 @@ impl TeamService {
             .authorize(ctx, Action::OrgTeamsManage, Resource::Org(org_acc.id))?;
         let name = ResourceName::parse(name)?;
         let team = self
-            .store
-            .create_team(&ctx.audit, org_acc.id, name.as_str())
+            .index
+            .applied(
+                self.store
+                    .create_team(&ctx.audit, org_acc.id, name.as_str())
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "that team name"))?;
-        self.index.after_write().await;
         Ok(team)
     }
 
@@ -90,8 +93,9 @@ impl TeamService {
         let (_, t) = self.team(org, team).await?;
         self.authz
             .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
-        self.store.delete_team(&ctx.audit, t.id).await?;
-        self.index.after_write().await;
+        self.index
+            .applied(self.store.delete_team(&ctx.audit, t.id).await)
+            .await?;
         Ok(())
     }
 
@@ -118,11 +122,14 @@ impl TeamService {
                 format!("{username} is not a member of {org}; only members can join its teams"),
             ));
         }
-        self.store
-            .add_team_member(&ctx.audit, t.id, user.id, expires_at)
+        self.index
+            .applied(
+                self.store
+                    .add_team_member(&ctx.audit, t.id, user.id, expires_at)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "team seat"))?;
-        self.index.after_write().await;
         Ok(())
     }
 
@@ -138,8 +145,12 @@ impl TeamService {
             .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         let user = self.directory.user_account(username).await?;
         match self
-            .store
-            .remove_team_member(&ctx.audit, t.id, user.id)
+            .index
+            .applied(
+                self.store
+                    .remove_team_member(&ctx.audit, t.id, user.id)
+                    .await,
+            )
             .await
         {
             Err(StoreError::NotFound) => {
@@ -150,7 +161,6 @@ impl TeamService {
             }
             other => other?,
         }
-        self.index.after_write().await;
         Ok(())
     }
 
@@ -181,11 +191,14 @@ impl TeamService {
             }
             Err(e) => return Err(e.into()),
         };
-        self.store
-            .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at)
+        self.index
+            .applied(
+                self.store
+                    .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at)
+                    .await,
+            )
             .await
             .map_err(|e| conflict(e, "grant"))?;
-        self.index.after_write().await;
         Ok(())
     }
 
@@ -207,8 +220,12 @@ impl TeamService {
                 Error::new(Code::AppNotFound, format!("app {app:?} not found in {org}"))
             })?;
         match self
-            .store
-            .revoke_team_app(&ctx.audit, t.id, app_rec.id)
+            .index
+            .applied(
+                self.store
+                    .revoke_team_app(&ctx.audit, t.id, app_rec.id)
+                    .await,
+            )
             .await
         {
             Err(StoreError::NotFound) => {
@@ -219,7 +236,6 @@ impl TeamService {
             }
             other => other?,
         }
-        self.index.after_write().await;
         Ok(())
     }
 }

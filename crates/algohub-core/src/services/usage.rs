@@ -129,10 +129,13 @@ impl UsageService {
         }
         let account = self.directory.account(name).await?;
         let actor = super::require_user(ctx)?;
-        self.store
-            .set_work_limit(&ctx.audit, actor, account.id, limit)
+        self.index
+            .applied(
+                self.store
+                    .set_work_limit(&ctx.audit, actor, account.id, limit)
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         self.work_limit_view(&account).await
     }
 

@@ -121,8 +121,8 @@ impl AlgorithmService {
             published_by: self.responsible_person(ctx).await?,
         };
         let version = self
-            .store
-            .create_version(&ctx.audit, &new)
+            .index
+            .applied(self.store.create_version(&ctx.audit, &new).await)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { .. } => Error::new(
@@ -131,11 +131,13 @@ impl AlgorithmService {
                 ),
                 other => other.into(),
             })?;
-        self.index.after_write().await;
-        self.store
-            .update_algorithm(&ctx.audit, algo.id, &details, &settings, None)
+        self.index
+            .applied(
+                self.store
+                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, None)
+                    .await,
+            )
             .await?;
-        self.index.after_write().await;
         // Pending or published was decided in the store, by the owner the
         // algorithm had then: an app transfer may have moved it into an org
         // since `algo` was read, and that org's admins are the ones to ask.
@@ -250,18 +252,21 @@ impl AlgorithmService {
             ));
         }
         let decided = self
-            .store
-            .decide_version(
-                &ctx.audit,
-                version.id,
-                approve,
-                ctx.account_id(),
-                reason,
-                &version.artifact_digest,
+            .index
+            .applied(
+                self.store
+                    .decide_version(
+                        &ctx.audit,
+                        version.id,
+                        approve,
+                        ctx.account_id(),
+                        reason,
+                        &version.artifact_digest,
+                    )
+                    .await,
             )
             .await
             .map_err(|e| conflict(e, "version"))?;
-        self.index.after_write().await;
         self.store
             .enqueue(&[NewOutboxMessage {
                 kind: if approve { "notification.version_approved".into() } else { "notification.version_rejected".into() },

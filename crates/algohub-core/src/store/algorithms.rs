@@ -15,7 +15,7 @@ pub trait AlgorithmStore: Send + Sync {
         &self,
         ctx: &AuditContext,
         algo: &NewAlgorithm,
-    ) -> StoreResult<Algorithm>;
+    ) -> StoreResult<Written<Algorithm>>;
     async fn get_algorithm(&self, owner: AccountId, name: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_uuid(&self, uuid: &str) -> StoreResult<Algorithm>;
     async fn get_algorithm_by_id(&self, id: AlgoId) -> StoreResult<Algorithm>;
@@ -31,7 +31,7 @@ pub trait AlgorithmStore: Send + Sync {
         details: &serde_json::Value,
         settings: &AlgorithmSettings,
         app_id: Option<Option<AppId>>,
-    ) -> StoreResult<Algorithm>;
+    ) -> StoreResult<Written<Algorithm>>;
     /// Points the algorithm at a new artifact (the next compile builds it).
     async fn set_algorithm_artifact(
         &self,
@@ -39,9 +39,9 @@ pub trait AlgorithmStore: Send + Sync {
         id: AlgoId,
         digest: &str,
         runtime: RuntimeKind,
-    ) -> StoreResult<Algorithm>;
+    ) -> StoreResult<Written<Algorithm>>;
     /// Soft-deletes: the algorithm stays resolvable for history, its name stays taken.
-    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<()>;
+    async fn delete_algorithm(&self, ctx: &AuditContext, id: AlgoId) -> StoreResult<Written<()>>;
     /// Records a finished build of the algorithm's current artifact.
     async fn create_build(
         &self,
@@ -67,7 +67,11 @@ pub trait AlgorithmStore: Send + Sync {
     /// sees it, is an org that requires approval, and published otherwise: an
     /// app transfer moving the algorithm meanwhile is ordered before it (the
     /// new owner decides) or after it (the transfer submits it again).
-    async fn create_version(&self, ctx: &AuditContext, v: &NewVersion) -> StoreResult<Version>;
+    async fn create_version(
+        &self,
+        ctx: &AuditContext,
+        v: &NewVersion,
+    ) -> StoreResult<Written<Version>>;
     /// All versions, newest semantic version first.
     async fn list_versions(&self, algo: AlgoId) -> StoreResult<Vec<Version>>;
     async fn get_version_by_uuid(&self, uuid: &str) -> StoreResult<Version>;
@@ -81,7 +85,7 @@ pub trait AlgorithmStore: Send + Sync {
         by: AccountId,
         reason: &str,
         digest: &str,
-    ) -> StoreResult<Version>;
+    ) -> StoreResult<Written<Version>>;
     /// Pending versions of algorithms owned by this org, oldest first.
     async fn list_pending_versions(
         &self,

@@ -44,6 +44,48 @@ impl ChangeKind {
     }
 }
 
+/// What an audited store write returns: its value and the entities whose
+/// policy rows it changed (recorded in the write's own transaction). Only
+/// `IndexSync::applied` hands a service the value, after this node's policy
+/// index has taken the changes, so no use case can forget to refresh it;
+/// tools that run without an index (the store's own tests, benchmarks'
+/// fixtures) take the value with `unindexed`.
+#[derive(Debug)]
+#[must_use = "a write's changes must reach the policy index: pass it through IndexSync::applied"]
+pub struct Written<T> {
+    value: T,
+    changes: Vec<(ChangeKind, i64)>,
+}
+
+impl<T> Written<T> {
+    pub fn new(value: T, changes: Vec<(ChangeKind, i64)>) -> Self {
+        Self { value, changes }
+    }
+
+    /// A write that changed nothing the policy reads.
+    pub fn unchanged(value: T) -> Self {
+        Self::new(value, Vec::new())
+    }
+
+    /// The entities whose policy rows the write changed.
+    pub fn changes(&self) -> &[(ChangeKind, i64)] {
+        &self.changes
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Written<U> {
+        Written::new(f(self.value), self.changes)
+    }
+
+    pub(crate) fn into_parts(self) -> (T, Vec<(ChangeKind, i64)>) {
+        (self.value, self.changes)
+    }
+
+    /// The value, without refreshing any index: for code that has none.
+    pub fn unindexed(self) -> T {
+        self.value
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyChange {
     pub seq: i64,

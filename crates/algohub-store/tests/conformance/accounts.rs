@@ -32,14 +32,22 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
     let mut same_name = new_user("ALICE");
     same_name.email = "other@example.com".to_string();
     assert_eq!(
-        conflict(s.create_user(&cli(), &same_name).await),
+        conflict(
+            s.create_user(&cli(), &same_name)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::AccountName
     );
 
     let mut same_email = new_user("bob");
     same_email.email = "Alice@Example.COM".to_string();
     assert_eq!(
-        conflict(s.create_user(&cli(), &same_email).await),
+        conflict(
+            s.create_user(&cli(), &same_email)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::UserEmail
     );
 
@@ -53,7 +61,11 @@ pub async fn names_and_emails_are_unique_case_insensitively(s: Arc<SqlStore>) {
         type_id: basic_type(&s).await,
     };
     assert_eq!(
-        conflict(s.create_org(&cli(), &new_org, alice.id).await),
+        conflict(
+            s.create_org(&cli(), &new_org, alice.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::AccountName
     );
 
@@ -85,7 +97,10 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
     let admin = user(&s, "root").await;
     let carol = user(&s, "carol").await;
     user(&s, "dave").await;
-    s.delete_user(&cli(), carol.id, admin.id).await.unwrap();
+    s.delete_user(&cli(), carol.id, admin.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
 
     let gone = s.get_user(carol.id).await.unwrap();
     assert_eq!(gone.status, AccountStatus::Deleted);
@@ -101,13 +116,17 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
     let mut again = new_user("CAROL");
     again.email = "new@example.com".to_string();
     assert_eq!(
-        conflict(s.create_user(&cli(), &again).await),
+        conflict(s.create_user(&cli(), &again).await.map(Written::unindexed)),
         Constraint::AccountName
     );
     let mut email_again = new_user("carol2");
     email_again.email = "carol@example.com".to_string();
     assert_eq!(
-        conflict(s.create_user(&cli(), &email_again).await),
+        conflict(
+            s.create_user(&cli(), &email_again)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::UserEmail
     );
 
@@ -120,10 +139,15 @@ pub async fn user_tombstones(s: Arc<SqlStore>) {
         .collect();
     assert_eq!(names, ["dave", "root"]);
     assert_eq!(s.count_users().await.unwrap(), 2);
-    not_found(s.delete_user(&cli(), carol.id, admin.id).await);
+    not_found(
+        s.delete_user(&cli(), carol.id, admin.id)
+            .await
+            .map(Written::unindexed),
+    );
     not_found(
         s.update_user(&cli(), carol.id, &UserUpdate::default())
-            .await,
+            .await
+            .map(Written::unindexed),
     );
 
     // Paging by marker.
@@ -153,7 +177,11 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
         company_name: Some("ACME".to_string()),
         company_role: None,
     };
-    let erin2 = s.update_user(&cli(), erin.id, &update).await.unwrap();
+    let erin2 = s
+        .update_user(&cli(), erin.id, &update)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(erin2.email, "erin@new.example");
     assert_eq!(erin2.full_name, "Erin New");
     assert_eq!(erin2.company_name.as_deref(), Some("ACME"));
@@ -165,7 +193,11 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
         ..Default::default()
     };
     assert_eq!(
-        conflict(s.update_user(&cli(), erin.id, &clash).await),
+        conflict(
+            s.update_user(&cli(), erin.id, &clash)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::UserEmail
     );
 
@@ -173,18 +205,24 @@ pub async fn user_updates_and_flags(s: Arc<SqlStore>) {
     let flagged = s
         .set_user_flags(&cli(), None, frank.id, Some(true), None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert!(flagged.cluster_admin && !flagged.sudo_user);
     let flagged = s
         .set_user_flags(&cli(), None, frank.id, None, Some(true))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert!(flagged.cluster_admin && flagged.sudo_user);
     assert_eq!(
         changes_after(&s, seq).await,
         [(ChangeKind::User, frank.id), (ChangeKind::User, frank.id)]
     );
-    not_found(s.set_user_flags(&cli(), None, 4242, Some(true), None).await);
+    not_found(
+        s.set_user_flags(&cli(), None, 4242, Some(true), None)
+            .await
+            .map(Written::unindexed),
+    );
 }
 
 /// Twenty writers at once all succeed (SQLite queues them behind one lock).
@@ -197,7 +235,8 @@ pub async fn concurrent_writers(s: Arc<SqlStore>) {
         tasks.push(tokio::spawn(async move {
             let u = s
                 .create_user(&cli(), &new_user(&format!("user{i:02}")))
-                .await?;
+                .await
+                .map(Written::unindexed)?;
             s.add_member(
                 &cli(),
                 acme.id,
@@ -205,7 +244,8 @@ pub async fn concurrent_writers(s: Arc<SqlStore>) {
                 algohub_core::roles::OrgRole::Viewer,
                 None,
             )
-            .await?;
+            .await
+            .map(Written::unindexed)?;
             s.get_user(u.id).await
         }));
     }
@@ -257,6 +297,7 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
     let seq = last_seq(&s).await;
     s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Suspended)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         s.get_user(bob.id).await.unwrap().status,
@@ -267,6 +308,7 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
     assert!(!snap.users.iter().find(|u| u.id == bob.id).unwrap().active);
     s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Active)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         s.get_user(bob.id).await.unwrap().status,
@@ -276,11 +318,13 @@ pub async fn search_and_suspend(s: Arc<SqlStore>) {
     assert_eq!(events.len(), 2);
     not_found(
         s.set_account_status(&cli(), bob.id, 4242, AccountStatus::Suspended)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     assert!(
         s.set_account_status(&cli(), bob.id, bob.id, AccountStatus::Deleted)
             .await
+            .map(Written::unindexed)
             .is_err()
     );
 }
@@ -293,7 +337,10 @@ pub async fn export_users_in_chunks(s: Arc<SqlStore>) {
         user(&s, &format!("user{i:05}")).await;
     }
     let gone = user(&s, "gone").await;
-    s.delete_user(&cli(), gone.id, gone.id).await.unwrap();
+    s.delete_user(&cli(), gone.id, gone.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let render: algohub_core::store::MakeExportRender = Arc::new(|| {
         Box::new(|u, out: &mut Vec<u8>| {
             let line = format!("{},{},{},{}\n", u.username, u.email, u.status, u.uuid);

@@ -64,6 +64,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     let algo = s
         .create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (algo.owner_name.as_str(), algo.name.as_str()),
@@ -74,6 +75,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
         conflict(
             s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::AlgorithmName
     );
@@ -94,6 +96,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
             None,
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (updated.details["label"].as_str(), updated.settings.license),
@@ -121,11 +124,13 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert!(
         s.create_version(&cli(), &new_version(&algo, &b1, 1))
             .await
+            .map(Written::unindexed)
             .is_err()
     );
     let v1 = s
         .create_version(&cli(), &new_version(&algo, &b2, 1))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (v1.status, v1.git_hash.as_str()),
@@ -134,6 +139,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert!(
         s.create_version(&cli(), &new_version(&algo, &b2, 2))
             .await
+            .map(Written::unindexed)
             .is_err()
     );
     assert_eq!(
@@ -150,6 +156,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     let d = s
         .decide_version(&cli(), v1.id, true, ann.id, "fine", &a1.digest)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (d.status, d.approved_digest.as_deref()),
@@ -158,6 +165,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     assert!(
         s.decide_version(&cli(), v1.id, false, ann.id, "late", &a1.digest)
             .await
+            .map(Written::unindexed)
             .is_err()
     );
     assert!(s.list_pending_versions(acme.id).await.unwrap().is_empty());
@@ -168,6 +176,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     let moved = s
         .set_algorithm_artifact(&cli(), algo.id, &a2.digest, RuntimeKind::Wasm)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(moved.artifact_digest, a2.digest);
     let b3 = s
@@ -177,6 +186,7 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     let v2 = s
         .create_version(&cli(), &new_version(&algo, &b3, 2))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let versions = s.list_versions(algo.id).await.unwrap();
     assert_eq!(
@@ -192,12 +202,16 @@ pub async fn algorithms_builds_versions(s: Arc<SqlStore>) {
     );
 
     // Delete: gone from lists and lookups, the name stays taken.
-    s.delete_algorithm(&cli(), algo.id).await.unwrap();
+    s.delete_algorithm(&cli(), algo.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert!(s.list_algorithms(acme.id).await.unwrap().is_empty());
     assert!(s.get_algorithm(acme.id, "model").await.is_err());
     assert!(
         s.create_algorithm(&cli(), &new_algo(acme.id, "model", &a1.digest))
             .await
+            .map(Written::unindexed)
             .is_err()
     );
 }

@@ -20,6 +20,7 @@ pub async fn create_list_search_sort(s: Arc<SqlStore>) {
     let first = s
         .create_app(&cli(), ann.id, "Zeta", "last letter", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::App, first.id)]);
     assert_eq!(
@@ -30,16 +31,26 @@ pub async fn create_list_search_sort(s: Arc<SqlStore>) {
         tokio::time::sleep(Duration::from_millis(3)).await;
         s.create_app(&cli(), ann.id, name, "", ann.id)
             .await
+            .map(Written::unindexed)
             .unwrap();
     }
     s.create_app(&cli(), ben.id, "alpha", "", ben.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
-        conflict(s.create_app(&cli(), ann.id, "ALPHA", "", ann.id).await),
+        conflict(
+            s.create_app(&cli(), ann.id, "ALPHA", "", ann.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::AppName
     );
-    not_found(s.create_app(&cli(), 9999, "x", "", ann.id).await);
+    not_found(
+        s.create_app(&cli(), 9999, "x", "", ann.id)
+            .await
+            .map(Written::unindexed),
+    );
     assert_eq!(s.get_app(ann.id, "ZETA").await.unwrap().id, first.id);
     assert_eq!(s.get_app_by_id(first.id).await.unwrap().name, "Zeta");
     not_found(s.get_app(ben.id, "zeta").await);
@@ -93,11 +104,13 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     let app = s
         .create_app(&cli(), ann.id, "hello", "says hello", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     let copy = s
         .duplicate_app(&cli(), app.id, "hello2", ben.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (copy.owner_id, copy.description.as_str(), copy.created_by),
@@ -105,43 +118,73 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     assert_ne!(copy.uuid, app.uuid);
     assert_eq!(
-        conflict(s.duplicate_app(&cli(), app.id, "HELLO", ann.id).await),
+        conflict(
+            s.duplicate_app(&cli(), app.id, "HELLO", ann.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::AppName
     );
-    not_found(s.duplicate_app(&cli(), 9999, "x", ann.id).await);
+    not_found(
+        s.duplicate_app(&cli(), 9999, "x", ann.id)
+            .await
+            .map(Written::unindexed),
+    );
 
-    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
-    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
-    s.pin_app(&cli(), ben.id, copy.id).await.unwrap();
+    s.pin_app(&cli(), ben.id, app.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    s.pin_app(&cli(), ben.id, app.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    s.pin_app(&cli(), ben.id, copy.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(
         names(&s.list_pinned_apps(ben.id).await.unwrap()),
         ["hello", "hello2"]
     );
-    not_found(s.pin_app(&cli(), ben.id, 9999).await);
+    not_found(
+        s.pin_app(&cli(), ben.id, 9999)
+            .await
+            .map(Written::unindexed),
+    );
 
     // Transfer into the org; a clash on the target name is a conflict.
     s.create_app(&cli(), acme.id, "taken", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         conflict(
             s.transfer_app(&cli(), app.id, ann.id, acme.id, "Taken", ann.id)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::AppName
     );
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let org_app = s
         .create_app(&cli(), acme.id, "shared", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.grant_team_app(&cli(), team.id, org_app.id, AppRole::Read, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let seq = last_seq(&s).await;
     let moved = s
         .transfer_app(&cli(), app.id, ann.id, acme.id, "Greeter", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap()
         .app;
     assert_eq!(
@@ -165,6 +208,7 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     let seq = last_seq(&s).await;
     s.transfer_app(&cli(), org_app.id, acme.id, ann.id, "shared", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let after = changes_after(&s, seq).await;
     assert!(
@@ -173,17 +217,26 @@ pub async fn duplicate_transfer_pin_delete(s: Arc<SqlStore>) {
     );
     assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
 
-    s.unpin_app(&cli(), ben.id, copy.id).await.unwrap();
-    s.unpin_app(&cli(), ben.id, copy.id).await.unwrap();
+    s.unpin_app(&cli(), ben.id, copy.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    s.unpin_app(&cli(), ben.id, copy.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(
         names(&s.list_pinned_apps(ben.id).await.unwrap()),
         ["Greeter"]
     );
     let seq = last_seq(&s).await;
-    s.delete_app(&cli(), app.id).await.unwrap();
+    s.delete_app(&cli(), app.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::App, app.id)]);
     not_found(s.get_app_by_id(app.id).await);
-    not_found(s.delete_app(&cli(), app.id).await);
+    not_found(s.delete_app(&cli(), app.id).await.map(Written::unindexed));
     assert!(s.list_pinned_apps(ben.id).await.unwrap().is_empty());
     assert_eq!(
         s.load_policy_subject(ChangeKind::App, app.id)
@@ -219,23 +272,37 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
         },
     )
     .await
+    .map(Written::unindexed)
     .unwrap();
     let a = artifact(b"transfer");
     s.put_artifact(&a).await.unwrap();
     let app = s
         .create_app(&cli(), ann.id, "lab", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let in_app = |name: &str| NewAlgorithm {
         app_id: Some(app.id),
         ..new_algo(ann.id, name, &a.digest)
     };
-    let model = s.create_algorithm(&cli(), &in_app("Model")).await.unwrap();
-    let gone = s.create_algorithm(&cli(), &in_app("gone")).await.unwrap();
-    s.delete_algorithm(&cli(), gone.id).await.unwrap();
+    let model = s
+        .create_algorithm(&cli(), &in_app("Model"))
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    let gone = s
+        .create_algorithm(&cli(), &in_app("gone"))
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    s.delete_algorithm(&cli(), gone.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let loose = s
         .create_algorithm(&cli(), &new_algo(ann.id, "loose", &a.digest))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let build = s
         .create_build(
@@ -269,6 +336,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
             },
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     // A name taken in the new owner (by a deleted algorithm too) refuses the
@@ -276,13 +344,18 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     let clash = s
         .create_algorithm(&cli(), &new_algo(beta.id, "model", &a.digest))
         .await
+        .map(Written::unindexed)
         .unwrap();
-    s.delete_algorithm(&cli(), clash.id).await.unwrap();
+    s.delete_algorithm(&cli(), clash.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let seq = last_seq(&s).await;
     assert_eq!(
         conflict(
             s.transfer_app(&cli(), app.id, ann.id, beta.id, "lab", ann.id)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::AlgorithmNamesTaken {
             names: vec!["Model".into()]
@@ -296,6 +369,7 @@ pub async fn transfer_moves_algorithms(s: Arc<SqlStore>) {
     let moved = s
         .transfer_app(&cli(), app.id, ann.id, acme.id, "lab", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(moved.app.owner_id, acme.id);
     assert_eq!(
@@ -369,6 +443,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
         },
     )
     .await
+    .map(Written::unindexed)
     .unwrap();
     let a = artifact(b"owners");
     s.put_artifact(&a).await.unwrap();
@@ -390,10 +465,12 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let lab = s
         .create_app(&cli(), ann.id, "lab", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let tools = s
         .create_app(&cli(), ann.id, "tools", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let model = s
         .create_algorithm(
@@ -404,10 +481,12 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             },
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let solo = s
         .create_algorithm(&cli(), &new_algo(ann.id, "solo", &a.digest))
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     // A person's algorithm: published at once.
@@ -415,6 +494,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     let v1 = s
         .create_version(&cli(), &new_version(&model, &b1, 1))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(v1.status, VersionStatus::Published);
 
@@ -424,6 +504,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
         conflict(
             s.transfer_app(&cli(), lab.id, beta.id, acme.id, "lab", ann.id)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::AppMoved
     );
@@ -434,11 +515,13 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     // move waits for it, whatever the publish saw before.
     s.transfer_app(&cli(), lab.id, ann.id, acme.id, "lab", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let b2 = build(model.id).await;
     let v2 = s
         .create_version(&cli(), &new_version(&model, &b2, 2))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(v2.status, VersionStatus::Pending);
     assert_eq!(
@@ -453,11 +536,13 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
     // Into an org that does not: published.
     s.transfer_app(&cli(), lab.id, acme.id, beta.id, "lab", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let b3 = build(model.id).await;
     let v3 = s
         .create_version(&cli(), &new_version(&model, &b3, 3))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(v3.status, VersionStatus::Published);
 
@@ -473,6 +558,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
                 }
             )
             .await
+            .map(Written::unindexed)
         ),
         Constraint::AppOwner
     );
@@ -488,6 +574,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
                 Some(Some(lab.id))
             )
             .await
+            .map(Written::unindexed)
         ),
         Constraint::AppOwner
     );
@@ -503,16 +590,19 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             Some(Some(tools.id)),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(moved.app_id, Some(tools.id));
     let kept = s
         .update_algorithm(&cli(), solo.id, &solo.details, &settings, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(kept.app_id, Some(tools.id));
     let out = s
         .update_algorithm(&cli(), solo.id, &solo.details, &settings, Some(None))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(out.app_id, None);
     let theirs = s
@@ -524,6 +614,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
             },
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!((theirs.owner_id, theirs.app_id), (beta.id, Some(lab.id)));
     not_found(
@@ -534,6 +625,7 @@ pub async fn writes_go_by_the_current_owner(s: Arc<SqlStore>) {
                 ..new_algo(ann.id, "nowhere", &a.digest)
             },
         )
-        .await,
+        .await
+        .map(Written::unindexed),
     );
 }

@@ -17,7 +17,11 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
 
     let mut new = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
     new.role = OrgRole::TeamContributor;
-    let inv = s.create_invitation(&cli(), &new, &[]).await.unwrap();
+    let inv = s
+        .create_invitation(&cli(), &new, &[])
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(inv.status, InvitationStatus::Pending);
     assert_eq!(
         (inv.org_name.as_str(), inv.invitee_username.as_deref()),
@@ -29,7 +33,11 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ..new.clone()
     };
     assert_eq!(
-        conflict(s.create_invitation(&cli(), &same_id, &[]).await),
+        conflict(
+            s.create_invitation(&cli(), &same_id, &[])
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::InvitationId
     );
     let same_token = NewInvitation {
@@ -37,7 +45,11 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ..new.clone()
     };
     assert_eq!(
-        conflict(s.create_invitation(&cli(), &same_token, &[]).await),
+        conflict(
+            s.create_invitation(&cli(), &same_token, &[])
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::InvitationToken
     );
 
@@ -72,6 +84,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     let m = s
         .accept_invitation(&cli(), &inv.id, ben.id, 3, now + 1)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (m.org_id, m.user_id, m.role),
@@ -89,6 +102,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         conflict(
             s.accept_invitation(&cli(), &inv.id, ben.id, 3, now + 2)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::InvitationClosed
     );
@@ -96,6 +110,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         conflict(
             s.accept_invitation(&cli(), &inv.id, cat.id, 3, now + 2)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::InvitationClosed
     );
@@ -114,6 +129,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(by_mail.invitee_email.as_deref(), Some("cat@example.com"));
     let pending = s
@@ -128,6 +144,7 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     assert_eq!(listed.len(), 1);
     s.accept_invitation(&cli(), &by_mail.id, cat.id, 1, now + 1)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let accepted = s.get_invitation(&by_mail.id).await.unwrap();
     assert_eq!(
@@ -146,11 +163,13 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         conflict(
             s.accept_invitation(&cli(), &again.id, ben.id, 1, now + 1)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::Membership
     );
@@ -160,7 +179,8 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
     );
     not_found(
         s.accept_invitation(&cli(), "no-such-id", ben.id, 1, now)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
 }
 
@@ -177,10 +197,12 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let declined = s
         .close_invitation(&cli(), &a.id, InvitationStatus::Declined, now + 5)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         (declined.status, declined.decided_at),
@@ -190,11 +212,16 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
         conflict(
             s.close_invitation(&cli(), &a.id, InvitationStatus::Rescinded, now)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::InvitationClosed
     );
     assert_eq!(
-        conflict(s.accept_invitation(&cli(), &a.id, ben.id, 1, now).await),
+        conflict(
+            s.accept_invitation(&cli(), &a.id, ben.id, 1, now)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::InvitationClosed
     );
 
@@ -205,30 +232,39 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let rescinded = s
         .close_invitation(&cli(), &b.id, InvitationStatus::Rescinded, now)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(rescinded.status, InvitationStatus::Rescinded);
     not_found(
         s.close_invitation(&cli(), "missing", InvitationStatus::Declined, now)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     assert!(matches!(
         s.close_invitation(&cli(), &b.id, InvitationStatus::Accepted, now)
-            .await,
+            .await
+            .map(Written::unindexed),
         Err(StoreError::Other(_))
     ));
 
     // Expiry: an unexpired acceptance window is checked against `now`.
     let mut short = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
     short.expires_at = now + 10;
-    let c = s.create_invitation(&cli(), &short, &[]).await.unwrap();
+    let c = s
+        .create_invitation(&cli(), &short, &[])
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(
         conflict(
             s.accept_invitation(&cli(), &c.id, ben.id, 1, now + 10)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::InvitationExpired
     );
@@ -239,8 +275,15 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
-    assert_eq!(s.expire_invitations(&cli(), now + 10).await.unwrap(), 1);
+    assert_eq!(
+        s.expire_invitations(&cli(), now + 10)
+            .await
+            .map(Written::unindexed)
+            .unwrap(),
+        1
+    );
     assert_eq!(
         s.get_invitation(&c.id).await.unwrap().status,
         InvitationStatus::Expired
@@ -249,9 +292,19 @@ pub async fn decline_rescind_expire(s: Arc<SqlStore>) {
         s.get_invitation(&d.id).await.unwrap().status,
         InvitationStatus::Pending
     );
-    assert_eq!(s.expire_invitations(&cli(), now + 10).await.unwrap(), 0);
     assert_eq!(
-        conflict(s.accept_invitation(&cli(), &c.id, ben.id, 1, now).await),
+        s.expire_invitations(&cli(), now + 10)
+            .await
+            .map(Written::unindexed)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        conflict(
+            s.accept_invitation(&cli(), &c.id, ben.id, 1, now)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::InvitationClosed
     );
     let history = s
@@ -278,6 +331,7 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
             &[msg],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let queued = s.list_outbox(true, 10).await.unwrap();
     assert_eq!(queued.len(), 1);
@@ -331,7 +385,11 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
         payload: serde_json::json!({}),
     };
     assert_eq!(
-        conflict(s.create_invitation(&cli(), &dup, &[msg2]).await),
+        conflict(
+            s.create_invitation(&cli(), &dup, &[msg2])
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::InvitationId
     );
     assert_eq!(s.list_outbox(false, 10).await.unwrap().len(), 1);

@@ -17,7 +17,11 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
     new.referer_host = Some("example.com".to_string());
     new.scopes = Scopes(Scopes::ALGO_CALL | Scopes::DATA_READ);
     new.expires_at = Some(now_millis() + HOUR);
-    let k1 = s.create_key(&cli(), &new).await.unwrap();
+    let k1 = s
+        .create_key(&cli(), &new)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Key, k1.id)]);
     assert_eq!(
         (k1.kind, k1.owner_name.as_str(), k1.org_id),
@@ -36,21 +40,25 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
         conflict(
             s.create_key(&cli(), &new_key("u1", KeyKind::User, ann.id, None, ann.id))
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::KeyDigest
     );
     not_found(
         s.create_key(&cli(), &new_key("x", KeyKind::User, 9999, None, ann.id))
-            .await,
+            .await
+            .map(Written::unindexed),
     );
 
     let k2 = s
         .create_key(&cli(), &new_key("u2", KeyKind::User, ann.id, None, ann.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let org_key = s
         .create_key(&cli(), &new_key("o", KeyKind::Org, acme.id, None, ann.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let member = s
         .create_key(
@@ -58,6 +66,7 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
             &new_key("m", KeyKind::Member, ben.id, Some(acme.id), ben.id),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(member.org_name.as_deref(), Some("acme"));
     let ids = |keys: Vec<ApiKey>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
@@ -74,11 +83,21 @@ pub async fn create_list_revoke_touch(s: Arc<SqlStore>) {
 
     let now = now_millis();
     let seq = last_seq(&s).await;
-    s.revoke_key(&cli(), k1.id, now).await.unwrap();
+    s.revoke_key(&cli(), k1.id, now)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Key, k1.id)]);
-    s.revoke_key(&cli(), k1.id, now + 5).await.unwrap();
+    s.revoke_key(&cli(), k1.id, now + 5)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(s.get_key(k1.id).await.unwrap().revoked_at, Some(now));
-    not_found(s.revoke_key(&cli(), 9999, now).await);
+    not_found(
+        s.revoke_key(&cli(), 9999, now)
+            .await
+            .map(Written::unindexed),
+    );
     assert_eq!(
         ids(s.list_keys(ann.id, KeyKind::User).await.unwrap()),
         [k2.id]

@@ -40,6 +40,7 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
             Some(now_millis() + HOUR),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(m.role, OrgRole::Viewer);
     assert!(m.expires_at.is_some());
@@ -47,12 +48,14 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
         conflict(
             s.add_member(&cli(), acme.id, ben.id, OrgRole::Admin, None)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::Membership
     );
     not_found(
         s.add_member(&cli(), acme.id, 9999, OrgRole::Viewer, None)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     let members: Vec<String> = s
         .list_members(acme.id, &Page::default())
@@ -93,7 +96,11 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
         consolidated_billing: Some(true),
         ..Default::default()
     };
-    let acme2 = s.update_org(&cli(), acme.id, &update).await.unwrap();
+    let acme2 = s
+        .update_org(&cli(), acme.id, &update)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(acme2.label, "ACME Corp");
     assert_eq!(acme2.url.as_deref(), Some("https://acme.example"));
     assert!(!acme2.require_approval && acme2.consolidated_billing);
@@ -108,6 +115,7 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
             },
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(cleared.url, None);
     assert_eq!(cleared.label, "ACME Corp");
@@ -115,14 +123,26 @@ pub async fn org_create_makes_creator_admin(s: Arc<SqlStore>) {
         type_id: Some("nope".to_string()),
         ..Default::default()
     };
-    not_found(s.update_org(&cli(), acme.id, &unknown_type).await);
+    not_found(
+        s.update_org(&cli(), acme.id, &unknown_type)
+            .await
+            .map(Written::unindexed),
+    );
 }
 
 pub async fn org_types(s: Arc<SqlStore>) {
-    let gold = s.create_org_type(&cli(), "Gold").await.unwrap();
+    let gold = s
+        .create_org_type(&cli(), "Gold")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(gold.name, "gold");
     assert_eq!(
-        conflict(s.create_org_type(&cli(), "gold").await),
+        conflict(
+            s.create_org_type(&cli(), "gold")
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::OrgTypeName
     );
     let names: Vec<String> = s
@@ -133,13 +153,24 @@ pub async fn org_types(s: Arc<SqlStore>) {
         .map(|t| t.name)
         .collect();
     assert_eq!(names, ["basic", "gold"]);
-    s.delete_org_type(&cli(), "gold").await.unwrap();
-    not_found(s.delete_org_type(&cli(), "gold").await);
+    s.delete_org_type(&cli(), "gold")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    not_found(
+        s.delete_org_type(&cli(), "gold")
+            .await
+            .map(Written::unindexed),
+    );
 
     let ann = user(&s, "ann").await;
     org(&s, "acme", ann.id).await;
     assert_eq!(
-        conflict(s.delete_org_type(&cli(), "basic").await),
+        conflict(
+            s.delete_org_type(&cli(), "basic")
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::OrgTypeInUse
     );
     let bad = NewOrg {
@@ -150,7 +181,11 @@ pub async fn org_types(s: Arc<SqlStore>) {
         url: None,
         type_id: "no-such-type".to_string(),
     };
-    not_found(s.create_org(&cli(), &bad, ann.id).await);
+    not_found(
+        s.create_org(&cli(), &bad, ann.id)
+            .await
+            .map(Written::unindexed),
+    );
     not_found(s.get_account_by_name("badtype").await);
 }
 
@@ -163,15 +198,24 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
         conflict(
             s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Contributor, None)
                 .await
+                .map(Written::unindexed)
         ),
         Constraint::LastAdmin
     );
     assert_eq!(
-        conflict(s.remove_member(&cli(), acme.id, ann.id).await),
+        conflict(
+            s.remove_member(&cli(), acme.id, ann.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::LastAdmin
     );
     assert_eq!(
-        conflict(s.delete_user(&cli(), ann.id, ann.id).await),
+        conflict(
+            s.delete_user(&cli(), ann.id, ann.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::LastAdminOf { org: "acme".into() }
     );
     assert_eq!(
@@ -192,30 +236,49 @@ pub async fn last_admin_refusals(s: Arc<SqlStore>) {
     let m = s
         .set_member_role(&cli(), acme.id, ben.id, OrgRole::Admin, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(m.role, OrgRole::Admin);
     s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Viewer, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
-        conflict(s.remove_member(&cli(), acme.id, ben.id).await),
+        conflict(
+            s.remove_member(&cli(), acme.id, ben.id)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::LastAdmin
     );
     s.set_member_role(&cli(), acme.id, ann.id, OrgRole::Admin, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
-    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(s.get_membership(acme.id, ben.id).await.unwrap(), None);
-    not_found(s.remove_member(&cli(), acme.id, ben.id).await);
+    not_found(
+        s.remove_member(&cli(), acme.id, ben.id)
+            .await
+            .map(Written::unindexed),
+    );
     not_found(
         s.set_member_role(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     // Non-admins can always leave.
     s.add_member(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
-    s.delete_user(&cli(), ben.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ben.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
 }
 
 pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
@@ -223,18 +286,28 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
     let other = org(&s, "other", ann.id).await;
-    let team = s.create_team(&cli(), acme.id, "Core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "Core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let app = s
         .create_app(&cli(), ann.id, "hello", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
-    s.pin_app(&cli(), ben.id, app.id).await.unwrap();
+    s.pin_app(&cli(), ben.id, app.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let user_key = s
         .create_key(&cli(), &new_key("u", KeyKind::User, ben.id, None, ben.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let member_key = s
         .create_key(
@@ -242,10 +315,12 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
             &new_key("m", KeyKind::Member, ben.id, Some(acme.id), ben.id),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let keep_key = s
         .create_key(&cli(), &new_key("a", KeyKind::User, ann.id, None, ann.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let now = now_millis();
     let by_id = s
@@ -255,6 +330,7 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let by_mail = s
         .create_invitation(
@@ -263,10 +339,14 @@ pub async fn delete_user_cleans_up(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     let seq = last_seq(&s).await;
-    s.delete_user(&cli(), ben.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ben.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::User, ben.id),
@@ -310,20 +390,28 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let app = s
         .create_app(&cli(), acme.id, "hello", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.grant_team_app(&cli(), team.id, app.id, AppRole::Write, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let org_key = s
         .create_key(&cli(), &new_key("o", KeyKind::Org, acme.id, None, ann.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let member_key = s
         .create_key(
@@ -331,10 +419,12 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
             &new_key("m", KeyKind::Member, ben.id, Some(acme.id), ben.id),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let ben_key = s
         .create_key(&cli(), &new_key("b", KeyKind::User, ben.id, None, ben.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let inv = s
         .create_invitation(
@@ -343,10 +433,14 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
             &[],
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     let seq = last_seq(&s).await;
-    s.delete_org(&cli(), acme.id, ann.id).await.unwrap();
+    s.delete_org(&cli(), acme.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::Org, acme.id),
@@ -373,12 +467,23 @@ pub async fn delete_org_cleans_up(s: Arc<SqlStore>) {
     assert!(s.get_key(member_key.id).await.unwrap().revoked_at.is_some());
     assert!(s.get_key(ben_key.id).await.unwrap().revoked_at.is_none());
     assert_eq!(
-        conflict(s.create_user(&cli(), &new_user("acme")).await),
+        conflict(
+            s.create_user(&cli(), &new_user("acme"))
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::AccountName
     );
-    not_found(s.delete_org(&cli(), acme.id, ann.id).await);
+    not_found(
+        s.delete_org(&cli(), acme.id, ann.id)
+            .await
+            .map(Written::unindexed),
+    );
     // The last-admin rule no longer binds ann to a deleted org.
-    s.delete_user(&cli(), ann.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), ann.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let subject = s
         .load_policy_subject(ChangeKind::Org, acme.id)
         .await
@@ -402,6 +507,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
         tasks.spawn(async move {
             s.add_member(&cli(), org_id, user_id, OrgRole::Viewer, None)
                 .await
+                .map(Written::unindexed)
         });
     }
     let (mut ok, mut refused) = (0, 0);
@@ -430,7 +536,8 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
             },
             owner.id,
         )
-        .await;
+        .await
+        .map(Written::unindexed);
     assert_eq!(conflict(refused), Constraint::OrgLimit);
     // Lifting the limit lets the user join an org that refused them, and the
     // owner create one more.
@@ -449,6 +556,7 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
     let m = s
         .add_member(&cli(), refused_before.id, joiner.id, OrgRole::Viewer, None)
         .await
+        .map(Written::unindexed)
         .expect("no limit: the add succeeds");
     assert_eq!(
         (m.org_id, m.user_id, m.role),
@@ -480,10 +588,45 @@ pub async fn org_limit_holds_under_concurrency(s: Arc<SqlStore>) {
             owner.id,
         )
         .await
+        .map(Written::unindexed)
         .expect("no limit: the owner creates a 13th org");
     assert_eq!(
         s.list_user_memberships(owner.id).await.unwrap().len(),
         13,
         "{onemore:?}"
     );
+}
+
+/// An audited write returns the policy changes it recorded: those the
+/// change feed holds for it (what the index is refreshed from); a write
+/// that changes nothing the policy reads returns none.
+pub async fn writes_return_their_policy_changes(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let seq = last_seq(&s).await;
+    let new = NewOrg {
+        name: "acme".to_string(),
+        label: "Acme Inc.".to_string(),
+        contact_name: "Contact".to_string(),
+        email: "contact@acme.example".to_string(),
+        url: None,
+        type_id: basic_type(&s).await,
+    };
+    let written = s.create_org(&cli(), &new, ann.id).await.unwrap();
+    let mut returned = written.changes().to_vec();
+    let acme = written.unindexed();
+    let mut fed = changes_after(&s, seq).await;
+    returned.sort_by_key(|&(k, id)| (k.as_str(), id));
+    fed.sort_by_key(|&(k, id)| (k.as_str(), id));
+    assert_eq!(returned, fed);
+    assert!(returned.contains(&(ChangeKind::Org, acme.id)));
+
+    let app = s
+        .create_app(&cli(), acme.id, "vision", "", ann.id)
+        .await
+        .unwrap()
+        .unindexed();
+    let seq = last_seq(&s).await;
+    let pinned = s.pin_app(&cli(), ann.id, app.id).await.unwrap();
+    assert!(pinned.changes().is_empty(), "{:?}", pinned.changes());
+    assert_eq!(changes_after(&s, seq).await, vec![]);
 }

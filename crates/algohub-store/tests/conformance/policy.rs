@@ -14,19 +14,27 @@ pub async fn snapshot_contents(s: Arc<SqlStore>) {
     let sus = user(&s, "sus").await;
     s.set_user_flags(&cli(), None, ann.id, Some(true), Some(true))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let acme = org_with(&s, "acme", ann.id, &[ben.id, sus.id]).await;
     let dead = org(&s, "dead", ann.id).await;
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, Some(123))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let app = s
         .create_app(&cli(), acme.id, "hello", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.grant_team_app(&cli(), team.id, app.id, AppRole::Contributor, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let live_key = s
         .create_key(
@@ -34,16 +42,25 @@ pub async fn snapshot_contents(s: Arc<SqlStore>) {
             &new_key("l", KeyKind::Member, ben.id, Some(acme.id), ben.id),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     let dead_key = s
         .create_key(&cli(), &new_key("d", KeyKind::User, ben.id, None, ben.id))
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.revoke_key(&cli(), dead_key.id, now_millis())
         .await
+        .map(Written::unindexed)
         .unwrap();
-    s.delete_user(&cli(), gone.id, ann.id).await.unwrap();
-    s.delete_org(&cli(), dead.id, ann.id).await.unwrap();
+    s.delete_user(&cli(), gone.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    s.delete_org(&cli(), dead.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     // No store method suspends an account yet; set it directly.
     sqlx::query("UPDATE accounts SET status = 'suspended' WHERE id = $1")
         .bind(sus.id)
@@ -130,7 +147,11 @@ pub async fn changes_are_ordered(s: Arc<SqlStore>) {
     assert!(changes(&s).await.is_empty());
     let ann = user(&s, "ann").await;
     let acme = org(&s, "acme", ann.id).await;
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let all = changes(&s).await;
     let kinds: Vec<(ChangeKind, i64)> = all.iter().map(|c| (c.kind, c.id)).collect();
     assert_eq!(kinds[0], (ChangeKind::User, ann.id));
@@ -151,6 +172,7 @@ pub async fn changes_are_ordered(s: Arc<SqlStore>) {
         tasks.push(tokio::spawn(async move {
             s.create_user(&cli(), &new_user(&format!("w{i}")))
                 .await
+                .map(Written::unindexed)
                 .map(|u| u.id)
         }));
     }
@@ -170,9 +192,14 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let ben = user(&s, "ben").await;
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     let subject = s
@@ -193,6 +220,7 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
 
     s.set_member_role(&cli(), acme.id, ben.id, OrgRole::Admin, Some(99))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let subject = s
         .load_policy_subject(ChangeKind::User, ben.id)
@@ -227,7 +255,10 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .team_org,
         Some(acme.id)
     );
-    s.delete_team(&cli(), team.id).await.unwrap();
+    s.delete_team(&cli(), team.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let gone = s
         .load_policy_subject(ChangeKind::Team, team.id)
         .await
@@ -248,7 +279,10 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .is_none()
     );
 
-    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert!(
         s.load_policy_subject(ChangeKind::User, ben.id)
             .await
@@ -256,7 +290,10 @@ pub async fn subjects_follow_changes(s: Arc<SqlStore>) {
             .memberships
             .is_empty()
     );
-    s.delete_org(&cli(), acme.id, ann.id).await.unwrap();
+    s.delete_org(&cli(), acme.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(
         s.load_policy_subject(ChangeKind::Org, acme.id)
             .await

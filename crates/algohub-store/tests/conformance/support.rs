@@ -20,7 +20,10 @@ pub fn new_user(name: &str) -> NewUser {
 }
 
 pub async fn user(s: &SqlStore, name: &str) -> User {
-    s.create_user(&cli(), &new_user(name)).await.unwrap()
+    s.create_user(&cli(), &new_user(name))
+        .await
+        .map(Written::unindexed)
+        .unwrap()
 }
 
 pub async fn basic_type(s: &SqlStore) -> String {
@@ -42,7 +45,10 @@ pub async fn org(s: &SqlStore, name: &str, creator: AccountId) -> Org {
         url: None,
         type_id: basic_type(s).await,
     };
-    s.create_org(&cli(), &new, creator).await.unwrap()
+    s.create_org(&cli(), &new, creator)
+        .await
+        .map(Written::unindexed)
+        .unwrap()
 }
 
 /// An org with `admin` as creator and `members` added as contributors.
@@ -51,6 +57,7 @@ pub async fn org_with(s: &SqlStore, name: &str, admin: AccountId, members: &[Acc
     for m in members {
         s.add_member(&cli(), o.id, *m, OrgRole::Contributor, None)
             .await
+            .map(Written::unindexed)
             .unwrap();
     }
     o

@@ -14,18 +14,32 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     let acme = org_with(&s, "acme", ann.id, &[ben.id]).await;
 
     let seq = last_seq(&s).await;
-    let team = s.create_team(&cli(), acme.id, "Core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "Core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!((team.name.as_str(), team.org_id), ("Core", acme.id));
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
     assert_eq!(
-        conflict(s.create_team(&cli(), acme.id, "CORE").await),
+        conflict(
+            s.create_team(&cli(), acme.id, "CORE")
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::TeamName
     );
     let other = org(&s, "other", ann.id).await;
-    s.create_team(&cli(), other.id, "core").await.unwrap();
+    s.create_team(&cli(), other.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert_eq!(s.get_team(acme.id, "cOrE").await.unwrap().id, team.id);
     not_found(s.get_team(acme.id, "nope").await);
-    s.create_team(&cli(), acme.id, "alpha").await.unwrap();
+    s.create_team(&cli(), acme.id, "alpha")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let names: Vec<String> = s
         .list_teams(acme.id)
         .await
@@ -35,21 +49,35 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
         .collect();
     assert_eq!(names, ["alpha", "Core"]);
 
-    not_found(s.add_team_member(&cli(), team.id, out.id, None).await);
-    not_found(s.add_team_member(&cli(), 9999, ben.id, None).await);
+    not_found(
+        s.add_team_member(&cli(), team.id, out.id, None)
+            .await
+            .map(Written::unindexed),
+    );
+    not_found(
+        s.add_team_member(&cli(), 9999, ben.id, None)
+            .await
+            .map(Written::unindexed),
+    );
     let seq = last_seq(&s).await;
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.add_team_member(&cli(), team.id, ann.id, Some(now_millis() + HOUR))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         changes_after(&s, seq).await,
         [(ChangeKind::User, ben.id), (ChangeKind::User, ann.id)]
     );
     assert_eq!(
-        conflict(s.add_team_member(&cli(), team.id, ben.id, None).await),
+        conflict(
+            s.add_team_member(&cli(), team.id, ben.id, None)
+                .await
+                .map(Written::unindexed)
+        ),
         Constraint::TeamMember
     );
     let members = s.list_team_members(team.id).await.unwrap();
@@ -62,25 +90,40 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
     );
     assert!(members[0].expires_at.is_some() && members[1].expires_at.is_none());
 
-    s.remove_team_member(&cli(), team.id, ann.id).await.unwrap();
-    not_found(s.remove_team_member(&cli(), team.id, ann.id).await);
+    s.remove_team_member(&cli(), team.id, ann.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    not_found(
+        s.remove_team_member(&cli(), team.id, ann.id)
+            .await
+            .map(Written::unindexed),
+    );
     // Leaving the org takes the seat along.
-    s.remove_member(&cli(), acme.id, ben.id).await.unwrap();
+    s.remove_member(&cli(), acme.id, ben.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     assert!(s.list_team_members(team.id).await.unwrap().is_empty());
 
     s.add_member(&cli(), acme.id, ben.id, OrgRole::Viewer, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let seq = last_seq(&s).await;
-    s.delete_team(&cli(), team.id).await.unwrap();
+    s.delete_team(&cli(), team.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let after = changes_after(&s, seq).await;
     assert!(
         after.contains(&(ChangeKind::Team, team.id)) && after.contains(&(ChangeKind::User, ben.id))
     );
-    not_found(s.delete_team(&cli(), team.id).await);
+    not_found(s.delete_team(&cli(), team.id).await.map(Written::unindexed));
     assert!(
         s.load_policy_subject(ChangeKind::User, ben.id)
             .await
@@ -93,33 +136,43 @@ pub async fn seats_require_membership(s: Arc<SqlStore>) {
 pub async fn app_grants(s: Arc<SqlStore>) {
     let ann = user(&s, "ann").await;
     let acme = org(&s, "acme", ann.id).await;
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     let app = s
         .create_app(&cli(), acme.id, "Hello", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     let foreign = s
         .create_app(&cli(), ann.id, "mine", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
 
     let seq = last_seq(&s).await;
     s.grant_team_app(&cli(), team.id, app.id, AppRole::Read, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(changes_after(&s, seq).await, [(ChangeKind::Team, team.id)]);
     not_found(
         s.grant_team_app(&cli(), team.id, foreign.id, AppRole::Read, None)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     not_found(
         s.grant_team_app(&cli(), 9999, app.id, AppRole::Read, None)
-            .await,
+            .await
+            .map(Written::unindexed),
     );
     // Granting again replaces role and expiry.
     let until = now_millis() + HOUR;
     s.grant_team_app(&cli(), team.id, app.id, AppRole::Write, Some(until))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let grants = s.list_team_apps(team.id).await.unwrap();
     assert_eq!(grants.len(), 1);
@@ -140,8 +193,15 @@ pub async fn app_grants(s: Arc<SqlStore>) {
     assert_eq!(subject.team_org, Some(acme.id));
     assert_eq!(subject.team_apps.len(), 1);
 
-    s.revoke_team_app(&cli(), team.id, app.id).await.unwrap();
-    not_found(s.revoke_team_app(&cli(), team.id, app.id).await);
+    s.revoke_team_app(&cli(), team.id, app.id)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    not_found(
+        s.revoke_team_app(&cli(), team.id, app.id)
+            .await
+            .map(Written::unindexed),
+    );
     assert!(s.list_team_apps(team.id).await.unwrap().is_empty());
 }
 
@@ -154,6 +214,7 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     let acme = org(&s, "acme", ann.id).await;
     s.add_member(&cli(), acme.id, ben.id, OrgRole::Contributor, Some(now - 1))
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.add_member(
         &cli(),
@@ -163,20 +224,29 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
         Some(now + HOUR),
     )
     .await
+    .map(Written::unindexed)
     .unwrap();
-    let team = s.create_team(&cli(), acme.id, "core").await.unwrap();
+    let team = s
+        .create_team(&cli(), acme.id, "core")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
     s.add_team_member(&cli(), team.id, ben.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.add_team_member(&cli(), team.id, cat.id, Some(now))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let app = s
         .create_app(&cli(), acme.id, "hello", "", ann.id)
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.grant_team_app(&cli(), team.id, app.id, AppRole::Read, Some(now - 5))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let ben_key = s
         .create_key(
@@ -184,13 +254,15 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
             &new_key("b", KeyKind::Member, ben.id, Some(acme.id), ben.id),
         )
         .await
+        .map(Written::unindexed)
         .unwrap();
     // The only admin of an org cannot be put on a timer: expiry alone must
     // never leave an org without an admin.
     let lonely = org(&s, "lonely", solo.id).await;
     assert!(matches!(
         s.set_member_role(&cli(), lonely.id, solo.id, OrgRole::Admin, Some(now - 1))
-            .await,
+            .await
+            .map(Written::unindexed),
         Err(StoreError::Conflict {
             constraint: Constraint::LastAdmin
         })
@@ -198,7 +270,13 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
 
     let seq = last_seq(&s).await;
     // ben's membership (with his seat and member key), cat's seat, the team grant.
-    assert_eq!(s.expire_grants(&cli(), now).await.unwrap(), 3);
+    assert_eq!(
+        s.expire_grants(&cli(), now)
+            .await
+            .map(Written::unindexed)
+            .unwrap(),
+        3
+    );
     let after = changes_after(&s, seq).await;
     for c in [
         (ChangeKind::User, ben.id),
@@ -233,5 +311,11 @@ pub async fn expire_grants_writes_events(s: Arc<SqlStore>) {
     ];
     expected.sort();
     assert_eq!(subjects, expected);
-    assert_eq!(s.expire_grants(&cli(), now).await.unwrap(), 0);
+    assert_eq!(
+        s.expire_grants(&cli(), now)
+            .await
+            .map(Written::unindexed)
+            .unwrap(),
+        0
+    );
 }

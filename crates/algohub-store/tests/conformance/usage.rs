@@ -44,9 +44,11 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
     );
     s.set_work_limit(&cli(), ann.id, ann.id, Some(4))
         .await
+        .map(Written::unindexed)
         .unwrap();
     s.set_work_limit(&cli(), ann.id, acme.id, Some(9))
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(
         s.get_call_settings(ann.id).await.unwrap().work_limit,
@@ -58,10 +60,13 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
     );
     s.set_work_limit(&cli(), ann.id, ann.id, None)
         .await
+        .map(Written::unindexed)
         .unwrap();
     assert_eq!(s.get_call_settings(ann.id).await.unwrap().work_limit, None);
     assert!(matches!(
-        s.set_work_limit(&cli(), ann.id, 9999, Some(1)).await,
+        s.set_work_limit(&cli(), ann.id, 9999, Some(1))
+            .await
+            .map(Written::unindexed),
         Err(StoreError::NotFound)
     ));
 
@@ -194,6 +199,7 @@ pub async fn usage_rollups_and_ledger(s: Arc<SqlStore>) {
     let model = s
         .create_algorithm(&cli(), &new_algo(acme.id, "model", &a.digest))
         .await
+        .map(Written::unindexed)
         .unwrap();
     let mut batch = vec![
         record("r1", bob.id, bob.id, &model, UsageStatus::Ok),
@@ -317,6 +323,7 @@ pub async fn ledger_balances_after_random_workloads(s: Arc<SqlStore>) {
         algos.push(
             s.create_algorithm(&cli(), &new_algo(u.id, &format!("a{i}"), &a.digest))
                 .await
+                .map(Written::unindexed)
                 .unwrap(),
         );
         users.push(u);

@@ -106,6 +106,7 @@ pub(crate) async fn export_streams_every_account_as_csv(db: Db) {
                 },
             )
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap();
     }
     let (s, ct, body) = app

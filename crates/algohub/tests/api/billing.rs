@@ -137,6 +137,7 @@ pub(crate) async fn sudo_calls_run_as_the_owner_and_are_not_attributed_to_it(db:
             Some(true),
         )
         .await
+        .map(algohub_core::store::Written::unindexed)
         .unwrap();
     app.hub().index.sync().await.unwrap();
 

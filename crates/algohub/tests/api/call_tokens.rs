@@ -219,6 +219,7 @@ pub(crate) async fn people_and_data(app: &TestApp) -> (String, String, String) {
             Some(true),
         )
         .await
+        .map(algohub_core::store::Written::unindexed)
         .unwrap();
     app.hub().index.sync().await.unwrap();
     // alice: a private collection, and one her algorithms may read (the
@@ -410,6 +411,7 @@ pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
                     Some(false),
                 )
                 .await
+                .map(algohub_core::store::Written::unindexed)
                 .unwrap();
             app.hub().index.sync().await.unwrap();
             let (s, r) = app.get("/v1/data/.my/notes/hello.txt", from_sudo).await;
@@ -430,6 +432,7 @@ pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
             Some(true),
         )
         .await
+        .map(algohub_core::store::Written::unindexed)
         .unwrap();
     app.hub().index.sync().await.unwrap();
 

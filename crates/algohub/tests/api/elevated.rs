@@ -181,6 +181,7 @@ async fn super_powers_open_reads_only(app: &TestApp) {
                 Some(&on),
             )
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap();
         app.hub().index.sync().await.unwrap();
     };
@@ -387,6 +388,7 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
             .store
             .create_session(&algohub_core::audit::AuditContext::cli(), &new)
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap();
         app.hub().index.sync().await.unwrap();
         *short.lock().unwrap() = format!("Bearer {}", secret.expose());

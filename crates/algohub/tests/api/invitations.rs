@@ -215,7 +215,8 @@ pub(crate) async fn decline_rescind_and_expire(db: Db) {
         .hub()
         .store
         .accept_invitation(&algohub_core::audit::AuditContext::cli(), &id, 0, 1, later)
-        .await;
+        .await
+        .map(algohub_core::store::Written::unindexed);
     assert!(
         matches!(r, Err(algohub_core::store::StoreError::Conflict { .. })),
         "{r:?}"
@@ -225,6 +226,7 @@ pub(crate) async fn decline_rescind_and_expire(db: Db) {
             .store
             .expire_invitations(&algohub_core::audit::AuditContext::cli(), later)
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap(),
         1
     );
@@ -263,6 +265,7 @@ pub(crate) async fn decline_rescind_and_expire(db: Db) {
         .store
         .create_invitation(&algohub_core::audit::AuditContext::cli(), &stale, &[])
         .await
+        .map(algohub_core::store::Written::unindexed)
         .unwrap();
     let (s, b) = app
         .post(
@@ -365,6 +368,7 @@ pub(crate) async fn membership_expiry_removes_the_grant_with_its_event(db: Db) {
             .store
             .expire_grants(&algohub_core::audit::AuditContext::cli(), later)
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap()
             >= 1
     );
@@ -407,6 +411,7 @@ pub(crate) async fn membership_expiry_removes_the_grant_with_its_event(db: Db) {
             Some(ended),
         )
         .await
+        .map(algohub_core::store::Written::unindexed)
         .unwrap();
     app.hub().run_maintenance().await.unwrap();
     assert_eq!(store.get_membership(acme_id, carol_id).await.unwrap(), None);
@@ -557,6 +562,7 @@ pub(crate) async fn unsent_invitation_emails_lose_their_token_when_the_invitatio
             .store
             .expire_invitations(&algohub_core::audit::AuditContext::cli(), later)
             .await
+            .map(algohub_core::store::Written::unindexed)
             .unwrap(),
         1
     );
