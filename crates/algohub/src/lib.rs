@@ -6,9 +6,10 @@ pub mod config;
 pub mod executor;
 pub mod files;
 pub mod mail;
+pub mod metering;
 pub mod telemetry;
 
-use algohub_core::services::Hub;
+use algohub_core::services::{DataStorage, Executor, Hub, NodeParts, Settings};
 use algohub_core::store::Store;
 use config::Config;
 use std::net::SocketAddr;
@@ -102,6 +103,29 @@ fn data_dir_error(dir: &std::path::Path, e: &std::io::Error) -> String {
     )
 }
 
+/// Starts the hub with this node's machinery: the given executor and file
+/// storage, and when `settings.metering` is on a usage writer
+/// (`metering::Meter`, journaling into `settings.usage_journal` when set).
+pub async fn start_hub(
+    store: Arc<dyn Store>,
+    settings: Settings,
+    executor: Option<Arc<dyn Executor>>,
+    files: Option<Arc<dyn DataStorage>>,
+) -> algohub_core::Result<Arc<Hub>> {
+    let usage = if settings.metering {
+        let meter = metering::Meter::start(store.clone(), &settings).await?;
+        Some(Arc::new(meter) as Arc<dyn algohub_core::services::UsageSink>)
+    } else {
+        None
+    };
+    let parts = NodeParts {
+        executor,
+        files,
+        usage,
+    };
+    Hub::start_with(store, settings, parts).await
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -120,7 +144,7 @@ impl Server {
         let store = open_store(&config.database_url).await?;
         let executor = executor::HubExecutor::new(config.http_upstream_allow_private)?;
         let files = files::FsStorage::new(config.data_dir.join("files"))?;
-        let hub = Hub::start_with(
+        let hub = start_hub(
             store.clone(),
             config.settings(),
             Some(Arc::new(executor)),

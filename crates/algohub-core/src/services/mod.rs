@@ -30,7 +30,6 @@ mod directory;
 mod elevated;
 mod executor;
 mod invitations;
-mod journal;
 mod keys;
 mod mail;
 mod metering;
@@ -69,7 +68,7 @@ pub use executor::{CallData, ContentKind, ExecError, ExecInput, ExecOutput, Exec
 pub use invitations::{InvitationService, InviteTarget};
 pub use keys::{CreateKey, KeyService};
 pub use mail::{Email, MailError, Mailer, render_email};
-pub use metering::{DEFAULT_MAX_BACKLOG, Metering};
+pub use metering::{DEFAULT_MAX_BACKLOG, Metering, UsageSink};
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS, NotificationService};
 pub use orgs::{CreateOrg, OrgService, OrgView};
 pub use source::{AlgorithmSource, REDACTED, SourceForm, source_is_open};
@@ -99,8 +98,9 @@ pub struct Settings {
     /// How long a call slot outlives its node when the database is shared
     /// (PostgreSQL): a killed node's slots come back after at most this long.
     pub call_slot_lease: std::time::Duration,
-    /// Whether calls write usage records (always on in service; the benchmark
-    /// turns it off to measure what metering costs).
+    /// Whether a node meters its calls (always on in service; the benchmark
+    /// turns it off to measure what metering costs): read by the node when it
+    /// builds its usage writer (`algohub::start_hub`).
     pub metering: bool,
     /// Where usage records become durable before a call is answered: a
     /// node-local journal directory (records reach the store in large batches
@@ -172,6 +172,18 @@ pub(crate) struct Base {
     pub(crate) index: Arc<IndexSync>,
 }
 
+/// What a node hands the hub at start: the machinery that lives outside the
+/// core (running algorithms, holding files, making usage durable). A part
+/// left out is a feature this process does not serve: commands that never
+/// call algorithms start with none.
+#[derive(Default)]
+pub struct NodeParts {
+    pub executor: Option<Arc<dyn Executor>>,
+    pub files: Option<Arc<dyn DataStorage>>,
+    /// `None`: calls are not metered.
+    pub usage: Option<Arc<dyn UsageSink>>,
+}
+
 /// The application, composed at start: one service per area of use, and the
 /// components (machinery) they share. Handlers call a service by its area:
 /// `hub.orgs.set_member_role(&ctx, ...)`, `hub.calls.call_algorithm(&ctx, ...)`.
@@ -211,16 +223,20 @@ pub struct Hub {
 impl Hub {
     /// Loads the policy index from the store and returns a ready hub.
     pub async fn start(store: Arc<dyn Store>, settings: Settings) -> Result<Arc<Self>> {
-        Self::start_with(store, settings, None, None).await
+        Self::start_with(store, settings, NodeParts::default()).await
     }
 
-    /// Like `start`, with an algorithm runtime and data storage.
+    /// Like `start`, with the machinery a node runs outside the core.
     pub async fn start_with(
         store: Arc<dyn Store>,
         settings: Settings,
-        executor: Option<Arc<dyn Executor>>,
-        files: Option<Arc<dyn DataStorage>>,
+        parts: NodeParts,
     ) -> Result<Arc<Self>> {
+        let NodeParts {
+            executor,
+            files,
+            usage,
+        } = parts;
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
         store.set_durable_usage_commits(settings.usage_journal_fsync);
         let snapshot = store.load_policy_snapshot().await?;
@@ -229,7 +245,7 @@ impl Hub {
         let shared = (store.backend() == crate::store::Backend::Postgres)
             .then_some(settings.call_slot_lease);
         let admission = Admission::new(store.clone(), settings.default_work_limit, shared);
-        let metering = Arc::new(Metering::start(store.clone(), &settings).await?);
+        let metering = Arc::new(Metering::new(usage));
         let call_tokens = Arc::new(CallTokens::new(
             &store
                 .cluster_secret(

@@ -37,7 +37,9 @@ async fn hub(store: &Arc<algohub_store::SqlStore>, dir: &Path, rotate_bytes: u64
         usage_journal_rescan: std::time::Duration::from_millis(100),
         ..Settings::default()
     };
-    Hub::start(store.clone(), settings).await.unwrap()
+    algohub::start_hub(store.clone(), settings, None, None)
+        .await
+        .unwrap()
 }
 
 fn journal_files(dir: &Path) -> Vec<String> {

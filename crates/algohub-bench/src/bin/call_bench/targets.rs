@@ -104,7 +104,7 @@ pub async fn start_unmetered(dir: &Path) -> Result<String, String> {
     };
     let files =
         algohub::files::FsStorage::new(config.data_dir.join("files")).map_err(|e| e.to_string())?;
-    let hub = algohub_core::services::Hub::start_with(
+    let hub = algohub::start_hub(
         store,
         settings,
         Some(std::sync::Arc::new(executor)),

@@ -111,7 +111,7 @@ async fn hub_on(url: &str, metering: bool, journal: Option<&Path>) -> BoxResult<
         default_work_limit: 1_000_000,
         ..Settings::default()
     };
-    Hub::start_with(store, settings, Some(Arc::new(executor)), None)
+    algohub::start_hub(store, settings, Some(Arc::new(executor)), None)
         .await
         .map_err(e2s)
 }

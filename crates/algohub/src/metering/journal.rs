@@ -9,7 +9,7 @@
 //!   under a temporary name and renamed once locked, so a `.journal` file
 //!   that is not locked belongs to a process that is gone. Once a file is big
 //!   the node starts another and removes the old one when everything in it
-//!   is in the store (the meter decides; see `metering.rs`).
+//!   is in the store (the meter decides; see `metering/mod.rs`).
 //! - A file starts with a version line; then one line per record (a JSON
 //!   array of the record's fields in declaration order), then zeros: the
 //!   file is allocated ahead (zeros written, `GROW_BYTES` at a time) and
@@ -33,7 +33,7 @@
 //!   set aside as `.unreadable` for an operator, never removed; a file of
 //!   another format version is left in place for that version.
 
-use crate::model::{UsageRecord, UsageStatus, Via};
+use algohub_core::model::{UsageRecord, UsageStatus, Via};
 use algohub_sync::MappedFile;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -2,9 +2,9 @@
 //! store behind the calls, and loading the journals of stopped processes.
 
 use super::{ATTEMPTS, Journaled, LOAD_LINGER, MAX_LOAD, Progress, commit, journal};
-use crate::error::{Code, Error, Result};
-use crate::model::UsageRecord;
-use crate::store::Store;
+use algohub_core::error::{Code, Error, Result};
+use algohub_core::model::UsageRecord;
+use algohub_core::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
