@@ -466,6 +466,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Decisions read the coarse clock as they do in the server.
+    algohub::clock::start();
     let timer_ns = measure::timer_overhead_ns();
     println!(
         "# algohub policy benchmark\n\nSeed {}, {} questions per scale for ours and the floor; cedar {}, regorus {}, casbin {} (prefixes of the same stream). {} CPUs, load average {} at start.",

@@ -2,11 +2,13 @@
 //! The algohub binary's library part: opening the store, starting the server,
 //! background tasks. `main.rs` holds only the CLI; tests start servers in-process.
 
+pub mod clock;
 pub mod config;
 pub mod executor;
 pub mod files;
 pub mod mail;
 pub mod metering;
+pub mod slots;
 pub mod telemetry;
 
 use algohub_core::services::{DataStorage, Executor, Hub, NodeParts, Settings};
@@ -104,24 +106,32 @@ fn data_dir_error(dir: &std::path::Path, e: &std::io::Error) -> String {
 }
 
 /// Starts the hub with this node's machinery: the given executor and file
-/// storage, and when `settings.metering` is on a usage writer
-/// (`metering::Meter`, journaling into `settings.usage_journal` when set).
+/// storage; when `settings.metering` is on, a usage writer
+/// (`metering::Meter`, journaling into `settings.usage_journal` when set);
+/// on PostgreSQL, which several nodes may share, call slots held there
+/// (`slots::SlotBatcher`) so that work limits hold cluster-wide.
 pub async fn start_hub(
     store: Arc<dyn Store>,
     settings: Settings,
     executor: Option<Arc<dyn Executor>>,
     files: Option<Arc<dyn DataStorage>>,
 ) -> algohub_core::Result<Arc<Hub>> {
+    clock::start();
     let usage = if settings.metering {
         let meter = metering::Meter::start(store.clone(), &settings).await?;
         Some(Arc::new(meter) as Arc<dyn algohub_core::services::UsageSink>)
     } else {
         None
     };
+    let shared_slots = (store.backend() == algohub_core::store::Backend::Postgres).then(|| {
+        slots::SlotBatcher::start(store.clone(), settings.call_slot_lease)
+            as Arc<dyn algohub_core::services::SharedSlots>
+    });
     let parts = NodeParts {
         executor,
         files,
         usage,
+        shared_slots,
     };
     Hub::start_with(store, settings, parts).await
 }

@@ -17,7 +17,7 @@ mod index;
 mod rules;
 mod table;
 
-pub use clock::coarse_now_millis;
+pub use clock::{coarse_now_millis, tick as tick_coarse_clock};
 pub use index::{Index, IndexStats};
 
 impl Index {

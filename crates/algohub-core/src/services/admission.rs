@@ -12,24 +12,33 @@
 //! of the lease; a killed node's slots expire within one lease (30 s default).
 
 use crate::error::{Error, LimitInfo, Result};
-use crate::model::{AccountId, CallSettings, SlotRequest, now_millis};
+use crate::model::{AccountId, CallSettings, SlotRequest};
 use crate::store::Store;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// The cluster default work limit.
 pub const DEFAULT_WORK_LIMIT: i64 = 80;
-/// Requests decided in one transaction at most.
-const MAX_BATCH: usize = 512;
 
-enum SlotOp {
-    /// The reply is `None` when the store failed.
-    Acquire(SlotRequest, oneshot::Sender<Option<bool>>),
-    Release(String),
+/// Call slots held in a database several nodes share (PostgreSQL). The node
+/// runs this machinery (`algohub::slots`): it decides queued requests in
+/// batches, one transaction per batch, and renews the leases of the slots it
+/// holds in the background.
+pub trait SharedSlots: Send + Sync {
+    /// Queues a request for a slot; the answer comes on the receiver:
+    /// `Some(true)` granted, `Some(false)` refused (the account is at its
+    /// limit cluster-wide), `None` the store failed. `None` here: the node
+    /// is shutting down. Requests and releases are decided in queue order.
+    fn acquire(&self, request: SlotRequest) -> Option<oneshot::Receiver<Option<bool>>>;
+
+    /// Queues the release of the slot of call `id` (after its acquire).
+    fn release(&self, id: String);
+
+    /// Store transactions run for slots so far.
+    fn transactions(&self) -> u64;
 }
 
 /// Admits calls within their account's work limit (see the module header).
@@ -45,9 +54,7 @@ pub struct Admission {
     /// Moves on whenever an account changes (see `AccountCache`).
     generation: AtomicU64,
     /// Set when the database is shared by several nodes.
-    shared: Option<mpsc::UnboundedSender<SlotOp>>,
-    /// Store transactions the batcher ran (acquires and releases).
-    batches: AtomicU64,
+    shared: Option<Arc<dyn SharedSlots>>,
 }
 
 /// A held slot; dropping it frees the slot.
@@ -69,47 +76,29 @@ impl Drop for SlotGuard {
                 }
             }
         }
-        if let (Some(id), Some(tx)) = (self.shared_id.take(), &self.admission.shared) {
-            // The batcher processes this after the matching acquire (one queue).
-            let _ = tx.send(SlotOp::Release(id));
+        if let (Some(id), Some(shared)) = (self.shared_id.take(), &self.admission.shared) {
+            // Decided after the matching acquire (one queue).
+            shared.release(id);
         }
     }
 }
 
 impl Admission {
-    /// A node-local admission, or a shared one whose batcher and lease renewer
-    /// run as background tasks (they stop when the admission is dropped).
+    /// A node-local admission, or a shared one when `shared` is given.
     pub(crate) fn new(
         store: Arc<dyn Store>,
         default_limit: i64,
-        shared_lease: Option<Duration>,
+        shared: Option<Arc<dyn SharedSlots>>,
     ) -> Arc<Self> {
-        let admission = |shared| Self {
-            store: store.clone(),
+        Arc::new(Self {
+            store,
             default_limit,
             running: Default::default(),
             settings: Default::default(),
             names: Default::default(),
             generation: AtomicU64::new(0),
             shared,
-            batches: AtomicU64::new(0),
-        };
-        let Some(lease) = shared_lease else {
-            return Arc::new(admission(None));
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let admission = Arc::new(admission(Some(tx)));
-        let node = format!("node-{}", uuid::Uuid::new_v4());
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-        tokio::spawn(run_batcher(
-            store.clone(),
-            node.clone(),
-            lease_ms,
-            rx,
-            Arc::downgrade(&admission),
-        ));
-        tokio::spawn(renew_leases(store, node, lease, Arc::downgrade(&admission)));
-        admission
+        })
     }
 
     pub(crate) fn forget_limits(&self) {
@@ -155,94 +144,6 @@ impl<V: Clone> AccountCache<V> {
 
     fn clear(&self) {
         self.map.lock().clear();
-    }
-}
-
-/// Decides queued slot requests in batches, one transaction per batch: the
-/// batch's releases first (so its requests can take the slots just freed),
-/// then its requests. A release always follows its acquire in the queue; if
-/// both are in one batch, the request is decided and keeps no slot.
-async fn run_batcher(
-    store: Arc<dyn Store>,
-    node: String,
-    lease_ms: i64,
-    mut rx: mpsc::UnboundedReceiver<SlotOp>,
-    admission: Weak<Admission>,
-) {
-    let mut ops = Vec::with_capacity(MAX_BATCH);
-    // Slots whose release failed: retried with every later batch (and at
-    // least every second), never forgotten while this node lives, since the
-    // node keeps renewing every slot row it holds.
-    let mut unreleased: Vec<String> = Vec::new();
-    loop {
-        let received = if unreleased.is_empty() {
-            rx.recv_many(&mut ops, MAX_BATCH).await
-        } else {
-            match tokio::time::timeout(Duration::from_secs(1), rx.recv_many(&mut ops, MAX_BATCH))
-                .await
-            {
-                Ok(n) => n,
-                Err(_) => usize::MAX, // timed out: retry the releases
-            }
-        };
-        if received == 0 {
-            return;
-        }
-        let mut requests = Vec::new();
-        let mut waiters = Vec::new();
-        let mut releases = std::mem::take(&mut unreleased);
-        for op in ops.drain(..) {
-            match op {
-                SlotOp::Acquire(req, tx) => {
-                    requests.push(req);
-                    waiters.push(tx);
-                }
-                SlotOp::Release(id) => releases.push(id),
-            }
-        }
-        if requests.is_empty() && releases.is_empty() {
-            continue;
-        }
-        if let Some(a) = admission.upgrade() {
-            a.batches.fetch_add(1, Ordering::Relaxed);
-        }
-        let now = now_millis();
-        let granted: Vec<Option<bool>> = match store
-            .acquire_call_slots(&node, &requests, &releases, now, now + lease_ms)
-            .await
-        {
-            Ok(g) => g.into_iter().map(Some).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, requests = requests.len(), releases = releases.len(),
-                    "could not update call slots; refusing the requests and retrying the releases");
-                unreleased = releases;
-                vec![None; requests.len()]
-            }
-        };
-        // A waiter that went away still owns a guard whose release is queued.
-        for (tx, ok) in waiters.into_iter().zip(granted) {
-            let _ = tx.send(ok);
-        }
-    }
-}
-
-async fn renew_leases(
-    store: Arc<dyn Store>,
-    node: String,
-    lease: Duration,
-    admission: Weak<Admission>,
-) {
-    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-    let mut tick = tokio::time::interval(lease / 3);
-    loop {
-        tick.tick().await;
-        if admission.upgrade().is_none() {
-            return;
-        }
-        let now = now_millis();
-        if let Err(e) = store.renew_call_slots(&node, now, now + lease_ms).await {
-            tracing::warn!(error = %e, "could not renew call slot leases");
-        }
     }
 }
 
@@ -330,19 +231,18 @@ impl Admission {
             account,
             shared_id: None,
         };
-        if let Some(tx) = &self.shared {
-            let (reply, granted) = oneshot::channel();
+        if let Some(shared) = &self.shared {
             let req = SlotRequest {
                 id: request_id.to_string(),
                 account_id: account,
                 limit,
             };
-            if tx.send(SlotOp::Acquire(req, reply)).is_err() {
+            let Some(granted) = shared.acquire(req) else {
                 return Err(Error::new(
                     crate::Code::Unavailable,
                     "call admission is shutting down",
                 ));
-            }
+            };
             // From here on, dropping the guard queues a release of this id.
             guard.shared_id = Some(request_id.to_string());
             match granted.await {
@@ -371,7 +271,7 @@ impl Admission {
     /// Store transactions run for call slots so far (0 on a node-local
     /// admission): with the number of admitted calls, what slots cost.
     pub fn transactions(&self) -> u64 {
-        self.batches.load(Ordering::Relaxed)
+        self.shared.as_ref().map_or(0, |s| s.transactions())
     }
 
     /// Calls running on this node for `account` (for tests and metrics).

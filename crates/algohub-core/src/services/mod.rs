@@ -43,7 +43,7 @@ mod versions;
 
 pub use accounts::{AccountService, CreateUser};
 pub use admin::{AdminService, UserExport};
-pub use admission::{Admission, DEFAULT_WORK_LIMIT, SlotGuard};
+pub use admission::{Admission, DEFAULT_WORK_LIMIT, SharedSlots, SlotGuard};
 pub use algorithms::{AlgorithmService, artifact_digest};
 pub use apps::AppService;
 pub(crate) use audit::AuditRecorder;
@@ -96,7 +96,8 @@ pub struct Settings {
     /// Concurrent calls per account unless a cluster admin set another limit.
     pub default_work_limit: i64,
     /// How long a call slot outlives its node when the database is shared
-    /// (PostgreSQL): a killed node's slots come back after at most this long.
+    /// (PostgreSQL): a killed node's slots come back after at most this long
+    /// (read by the node, `algohub::slots`).
     pub call_slot_lease: std::time::Duration,
     /// Whether a node meters its calls (always on in service; the benchmark
     /// turns it off to measure what metering costs): read by the node when it
@@ -182,6 +183,9 @@ pub struct NodeParts {
     pub files: Option<Arc<dyn DataStorage>>,
     /// `None`: calls are not metered.
     pub usage: Option<Arc<dyn UsageSink>>,
+    /// Call slots in the database several nodes share (PostgreSQL), so that
+    /// work limits hold cluster-wide; `None`: this node counts alone.
+    pub shared_slots: Option<Arc<dyn SharedSlots>>,
 }
 
 /// The application, composed at start: one service per area of use, and the
@@ -236,15 +240,13 @@ impl Hub {
             executor,
             files,
             usage,
+            shared_slots,
         } = parts;
         store.set_max_orgs_per_user(settings.max_orgs_per_user);
         store.set_durable_usage_commits(settings.usage_journal_fsync);
         let snapshot = store.load_policy_snapshot().await?;
         let policy = Arc::new(PolicyEngine::new(&snapshot));
-        // Slots live in the database only when several nodes may share it.
-        let shared = (store.backend() == crate::store::Backend::Postgres)
-            .then_some(settings.call_slot_lease);
-        let admission = Admission::new(store.clone(), settings.default_work_limit, shared);
+        let admission = Admission::new(store.clone(), settings.default_work_limit, shared_slots);
         let metering = Arc::new(Metering::new(usage));
         let call_tokens = Arc::new(CallTokens::new(
             &store
