@@ -438,6 +438,30 @@ async fn run(o: Options) -> Result<bool, String> {
         "| adds < 30 µs at p50 at half load (paced, bursts of whole-millisecond timers) | {paced_added:+.0} µs | {} |",
         check(paced_added < 30.0)
     );
+    // The call path within 10% of its floor (the floor row with the journal
+    // line: what any path with a fresh instance and a durable record pays).
+    let of_floor = full[2].2.rps / full[5].2.rps;
+    println!(
+        "| full load: algohub keeps ≥ 90% of the floor's throughput (bare + fresh instance + journal line) | {:.0}% | {} |",
+        of_floor * 100.0,
+        check(of_floor >= 0.9)
+    );
+    println!(
+        "| full load: algohub above the nginx row | {:.0} vs {:.0} requests/s | {} |",
+        full[2].2.rps,
+        full[1].2.rps,
+        check(full[2].2.rps > full[1].2.rps)
+    );
+    let light_over_floor = light[2].1.p50_us - light[5].1.p50_us;
+    println!(
+        "| light load: algohub adds ≤ 5 µs at p50 over the floor | {light_over_floor:+.0} µs | {} |",
+        check(light_over_floor <= 5.0)
+    );
+    let closed_over_floor = closed[2].1.p50_us - closed[5].1.p50_us;
+    println!(
+        "| half load (closed loop): algohub adds ≤ 10 µs at p50 over the floor | {closed_over_floor:+.0} µs | {} |",
+        check(closed_over_floor <= 10.0)
+    );
     println!(
         "| fresh wasm instance + echo call < 10 µs | {pool_p50:.1} µs (p50) | {} |",
         check(pool_p50 < 10.0)
