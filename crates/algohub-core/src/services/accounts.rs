@@ -1,9 +1,5 @@
 //! Users: create, read, update, list, delete (tombstone).
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
 use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
@@ -11,9 +7,7 @@ use crate::model::{Page, User, UserUpdate};
 use crate::names::{AccountName, Email};
 use crate::policy::{Action, Resource};
 use crate::secrets::hash_password;
-use crate::store::Store;
 use crate::store::StoreError;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateUser {
@@ -35,23 +29,9 @@ fn check_len(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     }
 }
 
-/// Users: create, read, update, delete.
-pub struct AccountService {
-    store: Arc<dyn Store>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl AccountService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Users: create, read, update, delete.
+    pub struct AccountService { store, authz, directory, index }
 }
 
 impl AccountService {
@@ -94,7 +74,7 @@ impl AccountService {
         };
         let user = self
             .index
-            .applied(self.store.create_user(audit, &new).await)
+            .applied(self.store.create_user(audit, &new))
             .await
             .map_err(|e| conflict(e, "that name"))?;
         Ok(user)
@@ -160,11 +140,7 @@ impl AccountService {
         check_len("company_name", &update.company_name, 100)?;
         check_len("company_role", &update.company_role, 200)?;
         self.index
-            .applied(
-                self.store
-                    .update_user(&ctx.audit, account.id, &update)
-                    .await,
-            )
+            .applied(self.store.update_user(&ctx.audit, account.id, &update))
             .await
             .map_err(|e| conflict(e, "that email"))
     }
@@ -189,8 +165,7 @@ impl AccountService {
             .index
             .applied(
                 self.store
-                    .delete_user(&ctx.audit, account.id, ctx.account_id())
-                    .await,
+                    .delete_user(&ctx.audit, account.id, ctx.account_id()),
             )
             .await
             .map_err(|e| match e {

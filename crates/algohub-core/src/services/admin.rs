@@ -2,18 +2,11 @@
 //! the per-account role and suspension actions. Cluster admins only; every
 //! change records an event naming the admin.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
-use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountStatus, MillisWriter, Page, User};
 use crate::policy::{Action, Resource};
-use crate::store::Store;
 use crate::store::{ExportRender, ExportUser, MakeExportRender};
-use std::sync::Arc;
 
 /// The refusal when a change would leave no active cluster admin.
 pub(crate) fn last_admin(e: crate::store::StoreError) -> Error {
@@ -106,25 +99,9 @@ fn csv_row_writer(sudo_enabled: bool) -> ExportRender {
     })
 }
 
-/// What cluster admins do to accounts: search, export, roles, suspension, invite codes.
-pub struct AdminService {
-    store: Arc<dyn Store>,
-    settings: Arc<Settings>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl AdminService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            settings: base.settings.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// What cluster admins do to accounts: search, export, roles, suspension, invite codes.
+    pub struct AdminService { store, settings, authz, directory, index }
 }
 
 impl AdminService {
@@ -238,8 +215,7 @@ impl AdminService {
             .index
             .applied(
                 self.store
-                    .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None)
-                    .await,
+                    .set_user_flags(&ctx.audit, Some(actor), target, Some(admin), None),
             )
             .await
             .map_err(last_admin)?;
@@ -265,8 +241,7 @@ impl AdminService {
             .index
             .applied(
                 self.store
-                    .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo))
-                    .await,
+                    .set_user_flags(&ctx.audit, Some(actor), target, None, Some(sudo)),
             )
             .await?;
         Ok(user)
@@ -292,8 +267,7 @@ impl AdminService {
         self.index
             .applied(
                 self.store
-                    .set_account_status(&ctx.audit, actor, target, status)
-                    .await,
+                    .set_account_status(&ctx.audit, actor, target, status),
             )
             .await
             .map_err(last_admin)?;
@@ -334,18 +308,14 @@ impl AdminService {
         }
         let expires_at = super::parse_expiry(expires_at)?;
         self.index
-            .applied(
-                self.store
-                    .create_invite_code(
-                        &ctx.audit,
-                        actor,
-                        code,
-                        signup_credits,
-                        comments,
-                        expires_at,
-                    )
-                    .await,
-            )
+            .applied(self.store.create_invite_code(
+                &ctx.audit,
+                actor,
+                code,
+                signup_credits,
+                comments,
+                expires_at,
+            ))
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict { .. } => Error::new(
@@ -370,7 +340,7 @@ impl AdminService {
             .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         let actor = super::require_user(ctx)?;
         self.index
-            .applied(self.store.delete_invite_code(&ctx.audit, actor, code).await)
+            .applied(self.store.delete_invite_code(&ctx.audit, actor, code))
             .await
             .map_err(|e| match e {
                 crate::store::StoreError::NotFound => {

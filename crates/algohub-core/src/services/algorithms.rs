@@ -184,7 +184,7 @@ impl AlgorithmService {
         };
         let algo = self
             .index
-            .applied(self.store.create_algorithm(&ctx.audit, &new).await)
+            .applied(self.store.create_algorithm(&ctx.audit, &new))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict {
@@ -312,8 +312,7 @@ impl AlgorithmService {
             .index
             .applied(
                 self.store
-                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, app_id)
-                    .await,
+                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, app_id),
             )
             .await
             .map_err(|e| match e {
@@ -340,7 +339,7 @@ impl AlgorithmService {
         self.authz
             .authorize(ctx, Action::AlgoDelete, Resource::Algorithm(algo.id))?;
         self.index
-            .applied(self.store.delete_algorithm(&ctx.audit, algo.id).await)
+            .applied(self.store.delete_algorithm(&ctx.audit, algo.id))
             .await?;
         Ok(())
     }
@@ -374,8 +373,7 @@ impl AlgorithmService {
             .index
             .applied(
                 self.store
-                    .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind)
-                    .await,
+                    .set_algorithm_artifact(&ctx.audit, algo.id, &artifact.digest, kind),
             )
             .await?;
         Ok(algo)

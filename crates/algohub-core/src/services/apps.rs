@@ -1,44 +1,21 @@
 //! Apps: workspaces inside an account. Unreadable apps answer "not found", so
 //! their existence does not leak.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
 use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, App, AppSort};
 use crate::names::ResourceName;
-use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
-use crate::store::Store;
 use crate::store::{Constraint, StoreError};
-use std::sync::Arc;
 
 fn app_not_found(owner: &str, name: &str) -> Error {
     Error::new(Code::AppNotFound, format!("app {owner}/{name} not found"))
 }
 
-/// Apps: create, list, pin, duplicate, transfer, delete.
-pub struct AppService {
-    store: Arc<dyn Store>,
-    policy: Arc<PolicyEngine>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl AppService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            policy: base.policy.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Apps: create, list, pin, duplicate, transfer, delete.
+    pub struct AppService { store, policy, authz, directory, index }
 }
 
 impl AppService {
@@ -83,8 +60,7 @@ impl AppService {
             .index
             .applied(
                 self.store
-                    .create_app(&ctx.audit, acc.id, name.as_str(), description, creator)
-                    .await,
+                    .create_app(&ctx.audit, acc.id, name.as_str(), description, creator),
             )
             .await
             .map_err(|e| conflict(e, "that app name"))?;
@@ -146,7 +122,7 @@ impl AppService {
         self.authz
             .authorize(ctx, Action::AppDelete, Resource::App(app.id))?;
         self.index
-            .applied(self.store.delete_app(&ctx.audit, app.id).await)
+            .applied(self.store.delete_app(&ctx.audit, app.id))
             .await?;
         Ok(())
     }
@@ -164,11 +140,12 @@ impl AppService {
         let new_name = ResourceName::parse(new_name)?;
         let copy = self
             .index
-            .applied(
-                self.store
-                    .duplicate_app(&ctx.audit, app.id, new_name.as_str(), ctx.account_id())
-                    .await,
-            )
+            .applied(self.store.duplicate_app(
+                &ctx.audit,
+                app.id,
+                new_name.as_str(),
+                ctx.account_id(),
+            ))
             .await
             .map_err(|e| conflict(e, "that app name"))?;
         Ok(copy)
@@ -212,18 +189,14 @@ impl AppService {
         }
         let moved = self
             .index
-            .applied(
-                self.store
-                    .transfer_app(
-                        &ctx.audit,
-                        app.id,
-                        app.owner_id,
-                        dest.id,
-                        target_name.as_str(),
-                        ctx.account_id(),
-                    )
-                    .await,
-            )
+            .applied(self.store.transfer_app(
+                &ctx.audit,
+                app.id,
+                app.owner_id,
+                dest.id,
+                target_name.as_str(),
+                ctx.account_id(),
+            ))
             .await
             .map_err(|e| match e {
                 // Another transfer of it committed after this one's checks.
@@ -287,11 +260,11 @@ impl AppService {
         let app = self.readable_app(ctx, owner, name).await?;
         if pinned {
             self.index
-                .applied(self.store.pin_app(&ctx.audit, me, app.id).await)
+                .applied(self.store.pin_app(&ctx.audit, me, app.id))
                 .await?
         } else {
             self.index
-                .applied(self.store.unpin_app(&ctx.audit, me, app.id).await)
+                .applied(self.store.unpin_app(&ctx.audit, me, app.id))
                 .await?
         }
         Ok(())

@@ -1,7 +1,6 @@
 //! Reading and verifying the audit trail (cluster admins), and recording the
 //! privileged acts that change nothing: refused admin requests.
 
-use super::{Authorizer, Base, Directory};
 use crate::RequestCtx;
 use crate::audit::{AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
 use crate::error::Result;
@@ -45,24 +44,11 @@ pub struct AuditVerdict {
     pub first_bad: Option<AuditBreak>,
 }
 
-/// Reading and verifying the audit trail (cluster admins).
-pub struct AuditService {
-    store: Arc<dyn Store>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    recorder: AuditRecorder,
+super::service! {
+    /// Reading and verifying the audit trail (cluster admins).
+    pub struct AuditService { store, authz, directory, recorder }
 }
-
 impl AuditService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            recorder: base.recorder.clone(),
-        }
-    }
-
     /// Puts a request made with an impersonation session on record (see
     /// `AuditRecorder::audit_impersonated_request`).
     pub fn record_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {

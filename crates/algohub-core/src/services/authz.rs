@@ -3,19 +3,12 @@
 //! `alice`, `key:<uuid>`; `cluster`, `user:alice`, `org:acme`, `account:acme`,
 //! `app:acme/vision`, `team:acme/ml`.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountKind, KeyKind};
-use crate::policy::PolicyEngine;
 use crate::policy::{Action, Explanation, Principal, PrincipalKind, Resource, Rule};
-use crate::store::Store;
 use crate::store::StoreError;
 use serde::Serialize;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplainAnswer {
@@ -32,25 +25,9 @@ pub struct WhoCanRow {
     pub rule: Rule,
 }
 
-/// Who may do what: explains a decision and lists who can act on a resource.
-pub struct AccessService {
-    store: Arc<dyn Store>,
-    policy: Arc<PolicyEngine>,
-    settings: Arc<Settings>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-}
-
-impl AccessService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            policy: base.policy.clone(),
-            settings: base.settings.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-        }
-    }
+super::service! {
+    /// Who may do what: explains a decision and lists who can act on a resource.
+    pub struct AccessService { store, policy, settings, authz, directory }
 }
 
 impl AccessService {

@@ -12,11 +12,6 @@
 //! The policy engine opens those reads only (every write still needs ordinary
 //! rights) and each read they open is audited (`super_powers.read`).
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
-use super::Settings;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{
@@ -24,10 +19,8 @@ use crate::model::{
 };
 use crate::policy::{Action, PrincipalKind, Resource};
 use crate::secrets::SessionSecret;
-use crate::store::Store;
 use crate::store::StoreError;
 use serde::Serialize;
-use std::sync::Arc;
 
 /// The longest reason accepted, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -102,25 +95,9 @@ fn check_minutes(minutes: Option<i64>, max: u32) -> Result<Millis> {
     Ok(m * 60_000)
 }
 
-/// Elevated sessions: impersonation and super powers.
-pub struct SessionService {
-    store: Arc<dyn Store>,
-    settings: Arc<Settings>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl SessionService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            settings: base.settings.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Elevated sessions: impersonation and super powers.
+    pub struct SessionService { store, settings, authz, directory, index }
 }
 
 impl SessionService {
@@ -152,8 +129,7 @@ impl SessionService {
                 .index
                 .applied(
                     self.store
-                        .end_session(&ctx.audit, session, Some(admin), "nested")
-                        .await,
+                        .end_session(&ctx.audit, session, Some(admin), "nested"),
                 )
                 .await
             {
@@ -201,20 +177,16 @@ impl SessionService {
         let secret = SessionSecret::generate();
         let session = self
             .index
-            .applied(
-                self.store
-                    .create_session(
-                        &ctx.audit,
-                        &NewSession {
-                            digest: secret.digest(),
-                            user_id: target.id,
-                            actor_id: admin,
-                            reason,
-                            expires_at: now_millis() + span,
-                        },
-                    )
-                    .await,
-            )
+            .applied(self.store.create_session(
+                &ctx.audit,
+                &NewSession {
+                    digest: secret.digest(),
+                    user_id: target.id,
+                    actor_id: admin,
+                    reason,
+                    expires_at: now_millis() + span,
+                },
+            ))
             .await?;
         Ok((secret, session))
     }
@@ -232,8 +204,7 @@ impl SessionService {
             .index
             .applied(
                 self.store
-                    .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped")
-                    .await,
+                    .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped"),
             )
             .await
         {
@@ -322,11 +293,7 @@ impl SessionService {
             until: now + span,
         };
         self.index
-            .applied(
-                self.store
-                    .set_super_powers(&ctx.audit, admin, Some(&on))
-                    .await,
-            )
+            .applied(self.store.set_super_powers(&ctx.audit, admin, Some(&on)))
             .await?;
         Ok(on)
     }
@@ -336,7 +303,7 @@ impl SessionService {
         let admin = self.elevated_admin(ctx)?;
         match self
             .index
-            .applied(self.store.set_super_powers(&ctx.audit, admin, None).await)
+            .applied(self.store.set_super_powers(&ctx.audit, admin, None))
             .await
         {
             Err(StoreError::NotFound) => Ok(()),

@@ -4,11 +4,6 @@
 //! address: the invitation is addressed to the email, a token goes to it through
 //! the outbox, and nothing in the response or the pending list names an account.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
-use super::Settings;
 use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
@@ -16,14 +11,11 @@ use crate::model::{
     Invitation, InvitationStatus, Membership, NewInvitation, NewOutboxMessage, now_millis,
 };
 use crate::names::Email;
-use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
 use crate::secrets::{InviteToken, digest_hex};
-use crate::store::Store;
 use crate::store::StoreError;
 use serde_json::json;
-use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub enum InviteTarget {
@@ -31,27 +23,9 @@ pub enum InviteTarget {
     Email(String),
 }
 
-/// Invitations to organizations, and the emails that carry them.
-pub struct InvitationService {
-    pub(super) store: Arc<dyn Store>,
-    pub(super) policy: Arc<PolicyEngine>,
-    pub(super) settings: Arc<Settings>,
-    pub(super) authz: Arc<Authorizer>,
-    pub(super) directory: Directory,
-    pub(super) index: Arc<IndexSync>,
-}
-
-impl InvitationService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            policy: base.policy.clone(),
-            settings: base.settings.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Invitations to organizations, and the emails that carry them.
+    pub struct InvitationService { store, policy, settings, authz, directory, index }
 }
 
 impl InvitationService {
@@ -180,11 +154,7 @@ impl InvitationService {
             }
         };
         self.index
-            .applied(
-                self.store
-                    .create_invitation(&ctx.audit, &new, &outbox)
-                    .await,
-            )
+            .applied(self.store.create_invitation(&ctx.audit, &new, &outbox))
             .await
             .map_err(|e| conflict(e, "invitation"))
     }
@@ -202,11 +172,12 @@ impl InvitationService {
         match self.store.find_pending_invitation(org, user, email).await? {
             Some(inv) if inv.expires_at <= now => {
                 self.index
-                    .applied(
-                        self.store
-                            .close_invitation(audit, &inv.id, InvitationStatus::Expired, now)
-                            .await,
-                    )
+                    .applied(self.store.close_invitation(
+                        audit,
+                        &inv.id,
+                        InvitationStatus::Expired,
+                        now,
+                    ))
                     .await
                     .map_err(|e| conflict(e, "invitation"))?;
                 Ok(false)
@@ -302,11 +273,13 @@ impl InvitationService {
         let org = self.store.get_org(inv.org_id).await?;
         let m = self
             .index
-            .applied(
-                self.store
-                    .accept_invitation(&ctx.audit, &inv.id, me, org.tos_version, now_millis())
-                    .await,
-            )
+            .applied(self.store.accept_invitation(
+                &ctx.audit,
+                &inv.id,
+                me,
+                org.tos_version,
+                now_millis(),
+            ))
             .await
             .map_err(|e| conflict(e, "invitation"))?;
         Ok(m)
@@ -347,16 +320,12 @@ impl InvitationService {
     pub async fn decline_invitation(&self, ctx: &RequestCtx, id: &str) -> Result<Invitation> {
         let (inv, _) = self.invitation_for_invitee(ctx, id).await?;
         self.index
-            .applied(
-                self.store
-                    .close_invitation(
-                        &ctx.audit,
-                        &inv.id,
-                        InvitationStatus::Declined,
-                        now_millis(),
-                    )
-                    .await,
-            )
+            .applied(self.store.close_invitation(
+                &ctx.audit,
+                &inv.id,
+                InvitationStatus::Declined,
+                now_millis(),
+            ))
             .await
             .map_err(|e| conflict(e, "invitation"))
     }
@@ -375,16 +344,12 @@ impl InvitationService {
             return Err(Error::new(Code::InvitationNotFound, "invitation not found"));
         }
         self.index
-            .applied(
-                self.store
-                    .close_invitation(
-                        &ctx.audit,
-                        &inv.id,
-                        InvitationStatus::Rescinded,
-                        now_millis(),
-                    )
-                    .await,
-            )
+            .applied(self.store.close_invitation(
+                &ctx.audit,
+                &inv.id,
+                InvitationStatus::Rescinded,
+                now_millis(),
+            ))
             .await
             .map_err(|e| conflict(e, "invitation"))
     }

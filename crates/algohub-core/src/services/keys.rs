@@ -127,7 +127,7 @@ impl KeyService {
         };
         let key = self
             .index
-            .applied(self.store.create_key(&ctx.audit, &new).await)
+            .applied(self.store.create_key(&ctx.audit, &new))
             .await?;
         Ok((key, secret))
     }
@@ -260,8 +260,7 @@ impl KeyService {
         self.index
             .applied(
                 self.store
-                    .revoke_key(&ctx.audit, key.id, crate::model::now_millis())
-                    .await,
+                    .revoke_key(&ctx.audit, key.id, crate::model::now_millis()),
             )
             .await?;
         Ok(key)

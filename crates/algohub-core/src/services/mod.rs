@@ -12,6 +12,39 @@
 //! gets the value only through `IndexSync::applied`, which refreshes this
 //! node's index first, so a change is visible to the next request.
 
+/// Declares a service that holds the named parts of `Base` (each field of
+/// the type it has there), and its constructor `new(&Base)`. A service that
+/// needs more (a component of its own) is written out instead.
+macro_rules! service {
+    ($(#[$meta:meta])* pub struct $name:ident { $($field:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(pub(super) $field: $crate::services::base_part!($field),)+
+        }
+
+        impl $name {
+            pub(super) fn new(base: &$crate::services::Base) -> Self {
+                Self {
+                    $($field: base.$field.clone(),)+
+                }
+            }
+        }
+    };
+}
+
+/// The type of a `Base` part, by name (for `service!`).
+macro_rules! base_part {
+    (store) => { std::sync::Arc<dyn $crate::store::Store> };
+    (policy) => { std::sync::Arc<$crate::policy::PolicyEngine> };
+    (settings) => { std::sync::Arc<$crate::services::Settings> };
+    (authz) => { std::sync::Arc<$crate::services::Authorizer> };
+    (recorder) => { $crate::services::AuditRecorder };
+    (directory) => { $crate::services::Directory };
+    (index) => { std::sync::Arc<$crate::services::IndexSync> };
+}
+
+pub(crate) use {base_part, service};
+
 mod accounts;
 mod admin;
 mod admission;
@@ -329,16 +362,16 @@ impl Hub {
         let ctx = crate::audit::AuditContext::system();
         let now = crate::model::now_millis();
         self.index
-            .applied(self.store.expire_invitations(&ctx, now).await)
+            .applied(self.store.expire_invitations(&ctx, now))
             .await?;
         self.index
-            .applied(self.store.expire_grants(&ctx, now).await)
+            .applied(self.store.expire_grants(&ctx, now))
             .await?;
         self.index
-            .applied(self.store.expire_sessions(&ctx, now).await)
+            .applied(self.store.expire_sessions(&ctx, now))
             .await?;
         self.index
-            .applied(self.store.expire_super_powers(&ctx, now).await)
+            .applied(self.store.expire_super_powers(&ctx, now))
             .await?;
         self.keys.flush_key_uses().await?;
         Ok(())

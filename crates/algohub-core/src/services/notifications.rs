@@ -1,39 +1,19 @@
 //! Notifications: cluster admins message one or several users; every user
 //! reads their own (newest first), counts the unread and marks them read.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{AccountId, Millis, Notification};
 use crate::policy::{Action, Resource};
-use crate::store::Store;
-use std::sync::Arc;
 
 /// The longest message text, in characters.
 pub const MAX_NOTIFICATION_CHARS: usize = 2000;
 /// Recipients of one message at most.
 pub const MAX_RECIPIENTS: usize = 1000;
 
-/// Notifications: admins message users; users read theirs.
-pub struct NotificationService {
-    store: Arc<dyn Store>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl NotificationService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Notifications: admins message users; users read theirs.
+    pub struct NotificationService { store, authz, directory, index }
 }
 
 impl NotificationService {
@@ -104,8 +84,7 @@ impl NotificationService {
             .index
             .applied(
                 self.store
-                    .send_notifications(&ctx.audit, sender, &ids, text, url)
-                    .await,
+                    .send_notifications(&ctx.audit, sender, &ids, text, url),
             )
             .await?;
         Ok(names.into_iter().zip(sent).collect())

@@ -1,21 +1,13 @@
 //! Organizations, org types and memberships.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
-use super::Settings;
 use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{Membership, Org, OrgType, OrgUpdate, Page};
 use crate::names::{AccountName, Email};
-use crate::policy::PolicyEngine;
 use crate::policy::{Action, Resource};
 use crate::roles::OrgRole;
-use crate::store::Store;
 use serde::Serialize;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateOrg {
@@ -45,27 +37,9 @@ fn limit(field: &str, v: &str, max: usize) -> Result<()> {
     }
 }
 
-/// Organizations, their types and their members.
-pub struct OrgService {
-    store: Arc<dyn Store>,
-    policy: Arc<PolicyEngine>,
-    settings: Arc<Settings>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl OrgService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            policy: base.policy.clone(),
-            settings: base.settings.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Organizations, their types and their members.
+    pub struct OrgService { store, policy, settings, authz, directory, index }
 }
 
 impl OrgService {
@@ -78,7 +52,7 @@ impl OrgService {
             .authorize(ctx, Action::AdminOrgTypesManage, Resource::Cluster)?;
         let name = AccountName::parse(name)?;
         self.index
-            .applied(self.store.create_org_type(&ctx.audit, name.as_str()).await)
+            .applied(self.store.create_org_type(&ctx.audit, name.as_str()))
             .await
             .map_err(|e| conflict(e, "that org type name"))
     }
@@ -89,8 +63,7 @@ impl OrgService {
         self.index
             .applied(
                 self.store
-                    .delete_org_type(&ctx.audit, &name.to_ascii_lowercase())
-                    .await,
+                    .delete_org_type(&ctx.audit, &name.to_ascii_lowercase()),
             )
             .await
             .map_err(|e| match e {
@@ -169,7 +142,7 @@ impl OrgService {
         };
         let org = self
             .index
-            .applied(self.store.create_org(&ctx.audit, &new, creator).await)
+            .applied(self.store.create_org(&ctx.audit, &new, creator))
             .await
             .map_err(|e| conflict(e, "that name"))?;
         Ok(org)
@@ -254,7 +227,7 @@ impl OrgService {
         }
         let org = self
             .index
-            .applied(self.store.update_org(&ctx.audit, account.id, &update).await)
+            .applied(self.store.update_org(&ctx.audit, account.id, &update))
             .await?;
         Ok(org)
     }
@@ -266,8 +239,7 @@ impl OrgService {
         self.index
             .applied(
                 self.store
-                    .delete_org(&ctx.audit, account.id, ctx.account_id())
-                    .await,
+                    .delete_org(&ctx.audit, account.id, ctx.account_id()),
             )
             .await?;
         Ok(())
@@ -329,8 +301,7 @@ impl OrgService {
             .index
             .applied(
                 self.store
-                    .add_member(&ctx.audit, org_acc.id, user.id, role, None)
-                    .await,
+                    .add_member(&ctx.audit, org_acc.id, user.id, role, None),
             )
             .await
             .map_err(|e| conflict(e, "membership"))?;
@@ -340,21 +311,24 @@ impl OrgService {
             .find_pending_invitation(org_acc.id, Some(user.id), None)
             .await?
         {
-            self.index
-                .applied(
-                    self.store
-                        .close_invitation(
-                            &ctx.audit,
-                            &inv.id,
-                            crate::model::InvitationStatus::Rescinded,
-                            crate::model::now_millis(),
-                        )
-                        .await,
-                )
-                .await
-                .map_err(|e| conflict(e, "invitation"))?;
+            self.rescind(ctx, &inv.id).await?;
         }
         Ok(m)
+    }
+
+    /// Rescinds a pending invitation (the user became a member, or the
+    /// `invited` entry of the v1 member list was removed).
+    async fn rescind(&self, ctx: &RequestCtx, invitation: &str) -> Result<()> {
+        self.index
+            .applied(self.store.close_invitation(
+                &ctx.audit,
+                invitation,
+                crate::model::InvitationStatus::Rescinded,
+                crate::model::now_millis(),
+            ))
+            .await
+            .map_err(|e| conflict(e, "invitation"))?;
+        Ok(())
     }
 
     pub async fn set_member_role(
@@ -385,8 +359,7 @@ impl OrgService {
             .index
             .applied(
                 self.store
-                    .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at)
-                    .await,
+                    .set_member_role(&ctx.audit, org_acc.id, user.id, role, expires_at),
             )
             .await
             .map_err(|e| conflict(e, "membership"))?;
@@ -422,19 +395,7 @@ impl OrgService {
                     .authz
                     .can(ctx, Action::OrgMembersManage, Resource::Org(org_acc.id))
             {
-                self.index
-                    .applied(
-                        self.store
-                            .close_invitation(
-                                &ctx.audit,
-                                &inv.id,
-                                crate::model::InvitationStatus::Rescinded,
-                                crate::model::now_millis(),
-                            )
-                            .await,
-                    )
-                    .await
-                    .map_err(|e| conflict(e, "invitation"))?;
+                self.rescind(ctx, &inv.id).await?;
                 return Ok(());
             }
             return Err(Error::new(
@@ -443,11 +404,7 @@ impl OrgService {
             ));
         }
         self.index
-            .applied(
-                self.store
-                    .remove_member(&ctx.audit, org_acc.id, user.id)
-                    .await,
-            )
+            .applied(self.store.remove_member(&ctx.audit, org_acc.id, user.id))
             .await
             .map_err(|e| conflict(e, "membership"))?;
         Ok(())

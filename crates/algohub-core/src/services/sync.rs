@@ -251,15 +251,18 @@ impl IndexSync {
         found
     }
 
-    /// The value of a committed write, once this node's index has taken
+    /// Runs a store write and returns its value once this node's index has taken
     /// the policy changes the write returned (a write that changed none
     /// costs nothing here). Refreshing reads the change feed up to and past
     /// the write's own changes, so changes other nodes committed before are
     /// applied in order too. A failure to refresh must not turn a committed
     /// write into an error: it is logged, and the poller applies the changes
     /// on its next round.
-    pub(crate) async fn applied<T>(&self, written: StoreResult<Written<T>>) -> StoreResult<T> {
-        let (value, changes) = written?.into_parts();
+    pub(crate) async fn applied<T>(
+        &self,
+        write: impl std::future::Future<Output = StoreResult<Written<T>>>,
+    ) -> StoreResult<T> {
+        let (value, changes) = write.await?.into_parts();
         if !changes.is_empty()
             && let Err(e) = self.sync().await
         {

@@ -1,9 +1,5 @@
 //! Teams inside an organization: seats for members, app grants with app roles.
 
-use super::Authorizer;
-use super::Base;
-use super::Directory;
-use super::IndexSync;
 use super::conflict;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
@@ -11,27 +7,11 @@ use crate::model::{Millis, Team, TeamAppGrant, TeamMember};
 use crate::names::ResourceName;
 use crate::policy::{Action, Resource};
 use crate::roles::AppRole;
-use crate::store::Store;
 use crate::store::StoreError;
-use std::sync::Arc;
 
-/// Teams inside organizations and the apps granted to them.
-pub struct TeamService {
-    store: Arc<dyn Store>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
-    index: Arc<IndexSync>,
-}
-
-impl TeamService {
-    pub(super) fn new(base: &Base) -> Self {
-        Self {
-            store: base.store.clone(),
-            authz: base.authz.clone(),
-            directory: base.directory.clone(),
-            index: base.index.clone(),
-        }
-    }
+super::service! {
+    /// Teams inside organizations and the apps granted to them.
+    pub struct TeamService { store, authz, directory, index }
 }
 
 impl TeamService {
@@ -60,8 +40,7 @@ impl TeamService {
             .index
             .applied(
                 self.store
-                    .create_team(&ctx.audit, org_acc.id, name.as_str())
-                    .await,
+                    .create_team(&ctx.audit, org_acc.id, name.as_str()),
             )
             .await
             .map_err(|e| conflict(e, "that team name"))?;
@@ -94,7 +73,7 @@ impl TeamService {
         self.authz
             .authorize(ctx, Action::OrgTeamsManage, Resource::Team(t.id))?;
         self.index
-            .applied(self.store.delete_team(&ctx.audit, t.id).await)
+            .applied(self.store.delete_team(&ctx.audit, t.id))
             .await?;
         Ok(())
     }
@@ -125,8 +104,7 @@ impl TeamService {
         self.index
             .applied(
                 self.store
-                    .add_team_member(&ctx.audit, t.id, user.id, expires_at)
-                    .await,
+                    .add_team_member(&ctx.audit, t.id, user.id, expires_at),
             )
             .await
             .map_err(|e| conflict(e, "team seat"))?;
@@ -146,11 +124,7 @@ impl TeamService {
         let user = self.directory.user_account(username).await?;
         match self
             .index
-            .applied(
-                self.store
-                    .remove_team_member(&ctx.audit, t.id, user.id)
-                    .await,
-            )
+            .applied(self.store.remove_team_member(&ctx.audit, t.id, user.id))
             .await
         {
             Err(StoreError::NotFound) => {
@@ -194,8 +168,7 @@ impl TeamService {
         self.index
             .applied(
                 self.store
-                    .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at)
-                    .await,
+                    .grant_team_app(&ctx.audit, t.id, app.id, role, expires_at),
             )
             .await
             .map_err(|e| conflict(e, "grant"))?;
@@ -221,11 +194,7 @@ impl TeamService {
             })?;
         match self
             .index
-            .applied(
-                self.store
-                    .revoke_team_app(&ctx.audit, t.id, app_rec.id)
-                    .await,
-            )
+            .applied(self.store.revoke_team_app(&ctx.audit, t.id, app_rec.id))
             .await
         {
             Err(StoreError::NotFound) => {

@@ -132,8 +132,7 @@ impl UsageService {
         self.index
             .applied(
                 self.store
-                    .set_work_limit(&ctx.audit, actor, account.id, limit)
-                    .await,
+                    .set_work_limit(&ctx.audit, actor, account.id, limit),
             )
             .await?;
         self.work_limit_view(&account).await

@@ -122,7 +122,7 @@ impl AlgorithmService {
         };
         let version = self
             .index
-            .applied(self.store.create_version(&ctx.audit, &new).await)
+            .applied(self.store.create_version(&ctx.audit, &new))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { .. } => Error::new(
@@ -134,8 +134,7 @@ impl AlgorithmService {
         self.index
             .applied(
                 self.store
-                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, None)
-                    .await,
+                    .update_algorithm(&ctx.audit, algo.id, &details, &settings, None),
             )
             .await?;
         // Pending or published was decided in the store, by the owner the
@@ -253,18 +252,14 @@ impl AlgorithmService {
         }
         let decided = self
             .index
-            .applied(
-                self.store
-                    .decide_version(
-                        &ctx.audit,
-                        version.id,
-                        approve,
-                        ctx.account_id(),
-                        reason,
-                        &version.artifact_digest,
-                    )
-                    .await,
-            )
+            .applied(self.store.decide_version(
+                &ctx.audit,
+                version.id,
+                approve,
+                ctx.account_id(),
+                reason,
+                &version.artifact_digest,
+            ))
             .await
             .map_err(|e| conflict(e, "version"))?;
         self.store
