@@ -19,6 +19,8 @@ mod algorithms;
 mod apps;
 #[path = "conformance/connect.rs"]
 mod connect;
+#[path = "conformance/deletions.rs"]
+mod deletions;
 #[path = "conformance/invitations.rs"]
 mod invitations;
 #[path = "conformance/keys.rs"]
@@ -31,6 +33,8 @@ mod policy;
 mod support;
 #[path = "conformance/teams.rs"]
 mod teams;
+#[path = "conformance/transfers.rs"]
+mod transfers;
 #[path = "conformance/usage.rs"]
 mod usage;
 
@@ -152,8 +156,8 @@ conformance! {
     orgs::org_types,
     orgs::last_admin_refusals,
     orgs::org_limit_holds_under_concurrency,
-    orgs::delete_user_cleans_up,
-    orgs::delete_org_cleans_up,
+    deletions::delete_user_cleans_up,
+    deletions::delete_org_cleans_up,
     orgs::writes_return_their_policy_changes,
     invitations::accept_and_single_use,
     invitations::decline_rescind_expire,
@@ -163,8 +167,8 @@ conformance! {
     teams::expire_grants_writes_events,
     apps::create_list_search_sort,
     apps::duplicate_transfer_pin_delete,
-    apps::transfer_moves_algorithms,
-    apps::writes_go_by_the_current_owner,
+    transfers::transfer_moves_algorithms,
+    transfers::writes_go_by_the_current_owner,
     keys::create_list_revoke_touch,
     keys::cluster_secrets_are_created_once,
     policy::snapshot_contents,
