@@ -362,7 +362,14 @@ async fn postgres_over_tls_with_sslmode_require() {
 /// cause, not after the pool's acquire timeout with "pool timed out".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_fails_at_once_with_the_cause() {
-    let url = format!("postgres://postgres@127.0.0.1:{}/x", free_port());
+    // A socket bound and never listening holds the port for the whole test:
+    // connecting to it is refused, and nothing else (such as the TLS test's
+    // cluster, which also asks for a free port) can take it meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().expect("a socket");
+    held.bind("127.0.0.1:0".parse().unwrap())
+        .expect("bind a free port");
+    let port = held.local_addr().expect("local address").port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/x");
     let outcome = tokio::time::timeout(AT_ONCE, algohub_store::connect(&url))
         .await
         .unwrap_or_else(|_| {
@@ -374,4 +381,5 @@ async fn a_refused_connection_fails_at_once_with_the_cause() {
         Ok(_) => panic!("connected to a closed port"),
         Err(e) => assert!(e.to_string().contains("connection refused"), "{e}"),
     }
+    drop(held);
 }
