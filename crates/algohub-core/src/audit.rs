@@ -85,6 +85,9 @@ event_kinds! {
     SuperPowersEnded = "super_powers.ended",
     SuperPowersRead = "super_powers.read",
     AuthzDenied = "authz.denied",
+    /// How many refusal records the per-second budget dropped since the
+    /// last such summary (written by maintenance).
+    AuthzDeniedDropped = "authz.denied_dropped",
     ClusterSecretCreated = "cluster_secret.created",
 }
 

@@ -16,6 +16,12 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Where `Caller` leaves an impersonation session's request context, so that
+/// `observe` puts the request on record once its outcome is known (set by
+/// `observe` on requests that present a session token).
+#[derive(Debug, Clone, Default)]
+pub struct ImpersonatedRequest(pub std::sync::Arc<std::sync::OnceLock<RequestCtx>>);
+
 /// An authenticated caller: the request context (`RequestCtx`) built once per
 /// request. Accepts `Authorization: <key>`, `Simple <key>` and
 /// `Bearer <token>` (a personal access token is an API key; an `ahs_` token
@@ -89,12 +95,20 @@ impl FromRequestParts<AppState> for Caller {
         };
         let ctx = RequestCtx::new(principal, audit);
         if ctx.principal.impersonator.is_some() {
-            // Every request of an impersonation session is on record.
-            state.hub.audit.record_impersonated_request(
-                &ctx,
-                parts.method.as_str(),
-                parts.uri.path(),
-            );
+            // Every request of an impersonation session is on record: with
+            // its outcome once it is answered (`observe`), or at once when
+            // the router runs without `observe`.
+            match parts.extensions.get::<ImpersonatedRequest>() {
+                Some(slot) => {
+                    let _ = slot.0.set(ctx.clone());
+                }
+                None => state.hub.audit.record_impersonated_request(
+                    &ctx,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    "ok",
+                ),
+            }
         }
         Ok(Caller(ctx))
     }
@@ -179,12 +193,66 @@ fn has_nul(v: &serde_json::Value) -> bool {
     }
 }
 
+/// Walks a JSON document and fails on an object that names a key twice
+/// (which a `Value` would silently keep the last of).
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<NoDuplicateKeys>()?;
+            if let Some(key) = seen.replace(key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {key:?}: name each field once"
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ApiError::new(Code::MissingField, "a JSON body is required"));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::new(Code::MalformedJson, format!("invalid JSON body: {e}")))?;
+    serde_json::from_slice::<NoDuplicateKeys>(bytes)
+        .map_err(|e| ApiError::new(Code::InvalidInput, format!("invalid JSON body: {e}")))?;
     if has_nul(&value) {
         return Err(ApiError::new(
             Code::InvalidInput,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod native;
 pub mod ops;
+mod request_metrics;
 pub mod routes;
 pub mod schemas;
 pub mod v1;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub openapi: utoipa::openapi::OpenApi,
     /// Whether `observe` logs every request (at info).
     pub access_log: bool,
+    /// The per-request metrics' handles (`observe`).
+    pub request_metrics: request_metrics::RequestMetrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,6 +81,7 @@ pub fn app(
         metrics,
         openapi,
         access_log,
+        request_metrics: Default::default(),
     }));
     router
         .fallback(error::route_not_found)

@@ -110,7 +110,8 @@ pub fn normalize_path(mut req: Request) -> Request {
 /// search contains one, and some databases reject it outright.
 pub async fn reject_nul(req: Request, next: Next) -> Response {
     let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
-    if raw.to_ascii_lowercase().contains("%00") {
+    // `%00` has no letters, so no case to fold.
+    if raw.contains("%00") {
         return crate::error::ApiError::new(
             algohub_core::Code::InvalidInput,
             "the URL may not contain NUL characters",
@@ -212,15 +213,21 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
+/// Whether the request authenticates with a session token (`Bearer ahs_...`).
+fn presents_session(req: &Request) -> bool {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .is_some_and(|(_, token)| algohub_core::secrets::SessionSecret::looks_valid(token.trim()))
+}
+
 /// Request id, metrics and (with `access_log`) one log line per request.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     // One id per request, always made here: it keys the call's usage record,
     // so a client cannot choose it (a repeated id would collide with a
     // record already kept). A client's own `x-request-id` is logged beside it.
@@ -233,11 +240,29 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .map(str::to_string);
     req.extensions_mut()
         .insert(crate::extract::RequestId(request_id.clone()));
+    // A request with a session token may be an impersonation's: `Caller`
+    // leaves its context here, to be put on record with its outcome.
+    let impersonated = presents_session(&req).then(|| {
+        let slot = crate::extract::ImpersonatedRequest::default();
+        req.extensions_mut().insert(slot.clone());
+        (slot, req.uri().path().to_string())
+    });
     let mut resp = next.run(req).await;
     let status = resp.status().as_u16();
+    if let Some((slot, path)) = impersonated
+        && let Some(ctx) = slot.0.get()
+    {
+        state.hub.audit.record_impersonated_request(
+            ctx,
+            method.as_str(),
+            &path,
+            algohub_core::services::outcome_of_status(status),
+        );
+    }
     let elapsed = start.elapsed().as_secs_f64();
-    metrics::counter!("algohub_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("algohub_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone()).record(elapsed);
+    state
+        .request_metrics
+        .observe(&method, route, status, elapsed);
     if state.access_log {
         tracing::info!(request_id = %request_id, client_request_id = client_request_id.as_deref(), method = %method, route = %route, status, duration_ms = elapsed * 1000.0, "request");
     }

@@ -18,6 +18,7 @@
 
 mod engine;
 mod host;
+mod json_result;
 mod outcome;
 mod pipe;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use engine::{AllocatorKind, WasmRuntime};
 pub use host::{GuestData, HostFuture, MAX_DATA_WRITE_BYTES};
+pub use json_result::{MAX_JSON_DEPTH, check_json_result};
 
 /// The content type of a call's input or result (Algorithmia v1 `metadata.content_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

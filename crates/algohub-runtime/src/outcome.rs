@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
 use wasmtime::Trap;
 
 use crate::host::{DeadlineExceeded, GuestAbiError};
@@ -102,8 +101,8 @@ pub fn conclude(run: Run) -> Result<CallOutput, CallError> {
     match content_type {
         ContentType::Void => data.clear(),
         ContentType::Json => {
-            if serde_json::from_slice::<IgnoredAny>(&data).is_err() {
-                return Err(invalid("result is not valid JSON"));
+            if let Err(why) = crate::check_json_result(&data) {
+                return Err(invalid(&why));
             }
         }
         ContentType::Text => {

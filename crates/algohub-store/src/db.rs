@@ -64,6 +64,16 @@ const UNIQUE_CONSTRAINTS: &[(&str, &str, Constraint)] = &[
         "invitations.token_digest",
         Constraint::InvitationToken,
     ),
+    (
+        "invitations_pending_user_key",
+        "invitations.org_id, invitations.invitee_user_id",
+        Constraint::PendingInvitation,
+    ),
+    (
+        "invitations_pending_email_key",
+        "invitations.org_id, invitations.invitee_email",
+        Constraint::PendingInvitation,
+    ),
     ("apps_uuid_key", "apps.uuid", Constraint::AppUuid),
     (
         "algorithms_owner_name_key",

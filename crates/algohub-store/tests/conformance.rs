@@ -160,6 +160,7 @@ conformance! {
     deletions::delete_org_cleans_up,
     orgs::writes_return_their_policy_changes,
     invitations::accept_and_single_use,
+    invitations::one_pending_invitation_per_invitee,
     invitations::decline_rescind_expire,
     invitations::outbox_and_events,
     teams::seats_require_membership,
@@ -230,7 +231,8 @@ async fn sqlite_pragmas_apply_to_every_connection() {
     store.pool().close().await;
 }
 
-/// Both migration trees hold the same files, tables and columns (in order).
+/// Both migration trees hold the same files, tables and columns (in order),
+/// and the same indexes.
 #[test]
 fn migration_trees_in_step() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
@@ -251,8 +253,31 @@ fn migration_trees_in_step() {
             support::tables(&read("sqlite")),
             support::tables(&read("postgres")),
         );
-        assert!(!a.is_empty(), "{file} creates or alters tables");
+        let indexes = |sql: &str| -> Vec<String> {
+            let sql: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            sql.split(';')
+                .filter_map(|stmt| {
+                    let words: Vec<&str> = stmt.split_whitespace().collect();
+                    let at = words.iter().position(|w| w.eq_ignore_ascii_case("INDEX"))?;
+                    words
+                        .first()
+                        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
+                        .then(|| words.get(at + 1).map(|n| n.to_string()))
+                        .flatten()
+                })
+                .collect()
+        };
+        let (ia, ib) = (indexes(&read("sqlite")), indexes(&read("postgres")));
+        assert!(
+            !a.is_empty() || !ia.is_empty(),
+            "{file} creates or alters tables, or creates indexes"
+        );
         assert_eq!(a, b, "{file}: same tables and columns in both dialects");
+        assert_eq!(ia, ib, "{file}: same indexes in both dialects");
     }
 }
 

@@ -69,7 +69,7 @@ fn impersonation_acts_as_the_user_within_limits() {
         impersonator: Some(1),
         ..Principal::user(6)
     };
-    let d = e.decide_at(&erin_by_admin, AppManage, R::App(202), NOW);
+    let d = e.decide_at(&erin_by_admin, AppWrite, R::App(202), NOW);
     assert_eq!((d.allow, d.rule), (true, Rule::AppOwner));
     // Source reads go as the user's: erin's own, not acme's.
     let d = e.decide_at(&erin_by_admin, AlgoSourceRead, R::Algorithm(302), NOW);
@@ -80,6 +80,12 @@ fn impersonation_acts_as_the_user_within_limits() {
         (UserKeysManage, R::User(6)),
         (AdminUsersRead, R::Cluster),
         (AlgoCallSudo, R::Algorithm(302)),
+        // What outlives the session or changes who may do what.
+        (AppManage, R::App(202)),
+        (OrgUpdate, R::Org(100)),
+        (OrgDelete, R::Org(100)),
+        (OrgTeamsManage, R::Org(100)),
+        (VersionApprove, R::Algorithm(302)),
     ] {
         let d = e.decide_at(&erin_by_admin, action, r, NOW);
         assert_eq!(

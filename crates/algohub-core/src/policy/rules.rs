@@ -258,6 +258,14 @@ fn impersonation_forbids(a: Action) -> bool {
             | Action::OrgMembersManage
             | Action::OrgLeave
             | Action::OrgKeysManage
+            // What outlives the session or changes who may do what: the
+            // org itself (its profile and governance settings, deleting
+            // it), team seats and app grants, app transfers, approvals.
+            | Action::OrgUpdate
+            | Action::OrgDelete
+            | Action::OrgTeamsManage
+            | Action::AppManage
+            | Action::VersionApprove
             | Action::AdminUsersManage
             | Action::AdminUsersRead
             | Action::AdminOrgTypesManage

@@ -4,21 +4,24 @@
 use crate::RequestCtx;
 use crate::audit::{AuditBreak, AuditQuery, AuditRecord, ChainVerifier};
 use crate::error::Result;
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, Resource, Rule};
 use crate::store::Store;
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Records verified per store read.
 const VERIFY_PAGE: i64 = 5_000;
 /// Refused admin requests recorded per second on one node at most; beyond
 /// that they are counted (`algohub_audit_denied_dropped_total`) and logged,
-/// so a flood of refused requests cannot flood the trail.
+/// so a flood of refused requests cannot flood the trail; maintenance puts
+/// how many were dropped on record (`authz.denied_dropped`).
 const DENIED_PER_SECOND: u64 = 50;
 
-/// The per-second budget of refused-request records: (second, used).
+/// The per-second budget of refused-request records: (second, used), and
+/// how many were dropped since the last summary.
 #[derive(Default)]
-pub(crate) struct DeniedBudget(parking_lot::Mutex<(i64, u64)>);
+pub(crate) struct DeniedBudget(parking_lot::Mutex<(i64, u64)>, AtomicU64);
 
 impl DeniedBudget {
     fn take(&self) -> bool {
@@ -31,7 +34,16 @@ impl DeniedBudget {
             *b = (second, 0);
         }
         b.1 += 1;
-        b.1 <= DENIED_PER_SECOND
+        let within = b.1 <= DENIED_PER_SECOND;
+        if !within {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        within
+    }
+
+    /// The records dropped since the last call.
+    fn take_dropped(&self) -> u64 {
+        self.1.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -49,10 +61,49 @@ super::service! {
     pub struct AuditService { store, authz, directory, recorder }
 }
 impl AuditService {
-    /// Puts a request made with an impersonation session on record (see
-    /// `AuditRecorder::audit_impersonated_request`).
-    pub fn record_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
-        self.recorder.audit_impersonated_request(ctx, method, path);
+    /// Puts on record how many refusal records the per-second budget
+    /// dropped since the last summary, if any (maintenance calls it).
+    pub async fn summarize_dropped_denials(
+        &self,
+        audit: &crate::audit::AuditContext,
+    ) -> Result<()> {
+        let dropped = self.recorder.denied_budget.take_dropped();
+        if dropped == 0 {
+            return Ok(());
+        }
+        let recorded = self
+            .store
+            .record_audit(
+                audit,
+                crate::audit::EventKind::AuthzDeniedDropped,
+                None,
+                "cluster",
+                serde_json::json!({ "dropped": dropped, "per_second": DENIED_PER_SECOND }),
+                "ok",
+            )
+            .await;
+        if let Err(e) = recorded {
+            // Counted again next time rather than lost.
+            self.recorder
+                .denied_budget
+                .1
+                .fetch_add(dropped, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Puts a request made with an impersonation session on record, with
+    /// what became of it (see `AuditRecorder::audit_impersonated_request`).
+    pub fn record_impersonated_request(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        path: &str,
+        outcome: &'static str,
+    ) {
+        self.recorder
+            .audit_impersonated_request(ctx, method, path, outcome);
     }
 
     /// Audit records matching the query (cluster admins).
@@ -143,7 +194,7 @@ impl AuditRecorder {
 
     /// Records a refused request on an admin route (in the background, with
     /// the request's audit context; a failure to record is logged).
-    pub(crate) fn audit_denied(&self, ctx: &RequestCtx, action: Action) {
+    pub(crate) fn audit_denied(&self, ctx: &RequestCtx, action: Action, rule: Rule) {
         if !self.denied_budget.take() {
             metrics::counter!("algohub_audit_denied_dropped_total").increment(1);
             tracing::warn!(
@@ -152,7 +203,7 @@ impl AuditRecorder {
             );
             return;
         }
-        let detail = serde_json::json!({"action": action.as_str()});
+        let detail = serde_json::json!({"action": action.as_str(), "rule": rule.as_str()});
         self.audit_in_background(
             ctx,
             crate::audit::EventKind::AuthzDenied,
@@ -185,7 +236,15 @@ impl AuditRecorder {
     /// Records a request made with an impersonation session (reads included:
     /// every action in the session is on record, as the user, naming the
     /// admin through the request's audit context).
-    pub(crate) fn audit_impersonated_request(&self, ctx: &RequestCtx, method: &str, path: &str) {
+    /// `outcome`: what became of the request (`ok`, `denied` when it was
+    /// refused for want of rights, `refused` for another 4xx, `failed`).
+    pub(crate) fn audit_impersonated_request(
+        &self,
+        ctx: &RequestCtx,
+        method: &str,
+        path: &str,
+        outcome: &'static str,
+    ) {
         if ctx.principal.impersonator.is_none() {
             return;
         }
@@ -197,7 +256,7 @@ impl AuditRecorder {
             crate::audit::EventKind::ImpersonationRequest,
             target,
             detail,
-            "ok",
+            outcome,
         );
     }
 
@@ -228,6 +287,31 @@ impl AuditRecorder {
     }
 }
 
+/// The outcome an audit record gives a request that ended with `result`:
+/// `ok`; `denied` when it was refused for want of rights (or credentials);
+/// `refused` for another error of the request; `failed` for the server's own.
+pub fn outcome_of(result: std::result::Result<(), crate::error::Code>) -> &'static str {
+    use crate::error::ErrorKind;
+    match result {
+        Ok(()) => "ok",
+        Err(code) => match code.kind() {
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => "denied",
+            ErrorKind::Internal | ErrorKind::Unavailable => "failed",
+            _ => "refused",
+        },
+    }
+}
+
+/// The same for an HTTP status.
+pub fn outcome_of_status(status: u16) -> &'static str {
+    match status {
+        401 | 403 => "denied",
+        s if s >= 500 => "failed",
+        s if s >= 400 => "refused",
+        _ => "ok",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +322,8 @@ mod tests {
         let taken = (0..DENIED_PER_SECOND + 10).filter(|_| b.take_at(7)).count() as u64;
         assert_eq!(taken, DENIED_PER_SECOND);
         assert!(b.take_at(8), "a new second has a new budget");
+        // The dropped ones are counted for the summary, once.
+        assert_eq!(b.take_dropped(), 10);
+        assert_eq!(b.take_dropped(), 0);
     }
 }

@@ -36,11 +36,15 @@ impl Authorizer {
         if d.allow {
             return Ok(());
         }
-        if matches!(
-            action,
-            Action::AdminUsersManage | Action::AdminUsersRead | Action::AdminOrgTypesManage
-        ) {
-            self.recorder.audit_denied(ctx, action);
+        // Refused admin requests, and whatever an impersonation session
+        // was refused for its limits, are on record as denials.
+        if d.rule == Rule::ImpersonationLimit
+            || matches!(
+                action,
+                Action::AdminUsersManage | Action::AdminUsersRead | Action::AdminOrgTypesManage
+            )
+        {
+            self.recorder.audit_denied(ctx, action, d.rule);
         }
         let code = if d.rule == Rule::KeyScope {
             Code::KeyScope

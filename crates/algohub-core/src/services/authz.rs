@@ -238,6 +238,13 @@ impl AccessService {
             })
             .await?;
         self.may_explain(ctx, Some(&subject), res).await?;
+        // Inside an impersonation session, the session's own user is
+        // explained as the session acts: with the impersonation's limits.
+        let mut subject = subject;
+        if ctx.principal.impersonator.is_some() && subject.kind == ctx.principal.kind {
+            subject.impersonator = ctx.principal.impersonator;
+            subject.session = ctx.principal.session;
+        }
         Ok(ExplainAnswer {
             principal: principal.to_string(),
             action: action.to_string(),

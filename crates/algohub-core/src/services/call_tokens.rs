@@ -223,31 +223,41 @@ fn for_guest(e: Error) -> String {
 
 impl CallDataAccess {
     /// Resolves a path for one use, once the call's credential is known to
-    /// be live, and puts the use on record under impersonation.
-    async fn path(&self, method: &str, raw: &str) -> Result<super::DataPath> {
+    /// be live.
+    async fn path(&self, raw: &str) -> Result<super::DataPath> {
         self.tokens.require_grant_live(&self.ctx.principal)?;
-        self.recorder
-            .audit_impersonated_request(&self.ctx, method, raw);
         self.data.data_path(&self.ctx, raw).await
+    }
+
+    /// Puts one use on record under impersonation, with its outcome.
+    fn record<T>(&self, method: &str, raw: &str, done: &Result<T>) {
+        self.recorder.audit_impersonated_request(
+            &self.ctx,
+            method,
+            raw,
+            super::audit::outcome_of(done.as_ref().map(drop).map_err(|e| e.code)),
+        );
     }
 }
 
 #[async_trait::async_trait]
 impl CallData for CallDataAccess {
-    async fn read(&self, path: &str) -> std::result::Result<Vec<u8>, String> {
-        let path = self.path("GET", path).await.map_err(for_guest)?;
-        self.data
-            .data_read_file(&self.ctx, &path)
-            .await
-            .map_err(for_guest)
+    async fn read(&self, raw: &str) -> std::result::Result<Vec<u8>, String> {
+        let done = match self.path(raw).await {
+            Ok(path) => self.data.data_read_file(&self.ctx, &path).await,
+            Err(e) => Err(e),
+        };
+        self.record("GET", raw, &done);
+        done.map_err(for_guest)
     }
 
-    async fn write(&self, path: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
-        let path = self.path("PUT", path).await.map_err(for_guest)?;
-        self.data
-            .data_write_file(&self.ctx, &path, bytes)
-            .await
-            .map_err(for_guest)
+    async fn write(&self, raw: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        let done = match self.path(raw).await {
+            Ok(path) => self.data.data_write_file(&self.ctx, &path, bytes).await,
+            Err(e) => Err(e),
+        };
+        self.record("PUT", raw, &done);
+        done.map_err(for_guest)
     }
 }
 

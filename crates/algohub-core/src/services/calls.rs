@@ -40,6 +40,9 @@ pub struct CallRequest {
     pub timeout: Option<Duration>,
     /// `?sudo=true`: run as the algorithm's owner (sudo users only).
     pub sudo: bool,
+    /// `?data=none`: the algorithm gets no data API access during the call
+    /// (by default it acts with the caller's data scopes: README).
+    pub no_data: bool,
 }
 
 /// What a call produced: the run's outcome (an algorithm error is an outcome,
@@ -73,6 +76,8 @@ pub struct PreparedCall {
     /// Whom the algorithm acts as toward the data API during the call, with
     /// the facts of the request that made the call (its audit records).
     acting: RequestCtx,
+    /// `?data=none`: no data API access at all during the call.
+    no_data: bool,
     /// The algorithm's call metrics (`calls/metrics.rs`).
     metrics: Arc<CallMetrics>,
 }
@@ -243,6 +248,7 @@ impl CallService {
                 version: resolved.label,
                 stdout_allowed: resolved.private_ok,
                 acting,
+                no_data: req.no_data,
                 metrics: resolved.metrics,
                 usage,
                 started,
@@ -397,6 +403,7 @@ impl CallService {
         // good while the call runs; direct access for an in-process guest (wasm).
         let mut token_call = None;
         let (api_key, data) = match call.artifact.kind {
+            _ if call.no_data => (None, None),
             crate::model::RuntimeKind::Http => {
                 token_call = Some(self.call_tokens.running(&call.request_id));
                 (

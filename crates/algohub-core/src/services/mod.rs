@@ -80,7 +80,7 @@ pub use admission::{Admission, DEFAULT_WORK_LIMIT, SharedSlots, SlotGuard};
 pub use algorithms::{AlgorithmService, artifact_digest};
 pub use apps::AppService;
 pub(crate) use audit::AuditRecorder;
-pub use audit::{AuditService, AuditVerdict};
+pub use audit::{AuditService, AuditVerdict, outcome_of_status};
 pub use authenticate::Authenticator;
 pub use authorizer::Authorizer;
 pub use authz::{AccessService, ExplainAnswer, WhoCanRow};
@@ -374,6 +374,7 @@ impl Hub {
             .applied(self.store.expire_super_powers(&ctx, now))
             .await?;
         self.keys.flush_key_uses().await?;
+        self.audit.summarize_dropped_denials(&ctx).await?;
         Ok(())
     }
 }
@@ -415,6 +416,10 @@ pub(crate) fn conflict(e: StoreError, what: &str) -> Error {
         Constraint::Membership => {
             Error::new(Code::AlreadyMember, "already a member of this organization")
         }
+        Constraint::PendingInvitation => Error::new(
+            Code::Conflict,
+            "the invitee already has a pending invitation to this organization",
+        ),
         Constraint::InvitationExpired => {
             Error::new(Code::InvitationExpired, "this invitation has expired")
         }

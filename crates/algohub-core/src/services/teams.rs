@@ -64,7 +64,18 @@ impl TeamService {
         self.authz
             .authorize(ctx, Action::OrgTeamsRead, Resource::Team(t.id))?;
         let members = self.store.list_team_members(t.id).await?;
-        let apps = self.store.list_team_apps(t.id).await?;
+        // Only the apps the caller may see (a team contributor sees the apps
+        // of their own teams, not every app a team holds).
+        let apps = self
+            .store
+            .list_team_apps(t.id)
+            .await?
+            .into_iter()
+            .filter(|g| {
+                self.authz
+                    .can(ctx, Action::AppRead, Resource::App(g.app_id))
+            })
+            .collect();
         Ok((t, members, apps))
     }
 

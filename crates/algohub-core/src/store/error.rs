@@ -65,6 +65,8 @@ constraints! {
     /// The invitation was accepted, declined, rescinded or expired.
     InvitationClosed = "invitation_closed",
     InvitationExpired = "invitation_expired",
+    /// The invitee already has a pending invitation to the organization.
+    PendingInvitation = "pending_invitation",
     InviteCode = "invite_code",
     AppUuid = "app_uuid",
     AppName = "app_name",

@@ -37,6 +37,7 @@ struct CallArgs {
     stdout: Option<String>,
     output: Option<String>,
     sudo: Option<String>,
+    data: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -301,7 +302,7 @@ async fn call(
         q.sudo.as_deref().map(str::to_ascii_lowercase).as_deref(),
         Some("true" | "1")
     );
-    let (timeout, want_stdout, output, sudo, input) = match parsed {
+    let (timeout, want_stdout, output, sudo, no_data, input) = match parsed {
         Ok(p) => p,
         // A refused call is metered like any other.
         Err(ApiError(e)) => {
@@ -320,6 +321,7 @@ async fn call(
         input,
         timeout,
         sudo,
+        no_data,
     };
     let (prepared, input) = s.hub.calls.prepare_call(&caller, req).await?;
     let rid = prepared.request_id.clone();
@@ -345,12 +347,21 @@ async fn call(
     Ok(render(out, output, want_stdout, rid))
 }
 
-/// The call's options and input: (timeout, stdout, output, sudo, input).
+/// The call's options and input: (timeout, stdout, output, sudo, no data
+/// access, input).
+#[allow(clippy::type_complexity)]
 fn parse_call(
     q: &CallArgs,
     headers: &HeaderMap,
     body: &[u8],
-) -> ApiResult<(Option<std::time::Duration>, bool, Output, bool, ExecInput)> {
+) -> ApiResult<(
+    Option<std::time::Duration>,
+    bool,
+    Output,
+    bool,
+    bool,
+    ExecInput,
+)> {
     let timeout = parse_timeout(q.timeout.as_deref())?;
     let want_stdout = parse_bool(q.stdout.as_deref())?.unwrap_or(false);
     let output = match q.output.as_deref() {
@@ -365,11 +376,24 @@ fn parse_call(
         }
     };
     let sudo = parse_bool(q.sudo.as_deref())?.unwrap_or(false);
+    let no_data = match q.data.as_deref() {
+        None | Some("" | "caller") => false,
+        Some("none") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "invalid data {other:?}: use none (the algorithm gets no data API access) \
+                     or caller (the default: it acts with the caller's data scopes)"
+                ),
+            ));
+        }
+    };
     let input = input_of(headers, body)?;
-    Ok((timeout, want_stdout, output, sudo, input))
+    Ok((timeout, want_stdout, output, sudo, no_data, input))
 }
 
-#[utoipa::path(post, path = "/v1/algo/{owner}/{algo}", tag = "calls", summary = "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&sudo=true (sudo users: run as the owner)", request_body(content((CallInput = "application/json"), (String = "text/plain"), (String = "application/octet-stream"))), responses((status = 200, description = "the result, or the algorithm's failure; with output=raw the result itself (its media type) or the failure's message as text with status 400", content((CallResult = "application/json"), (String = "text/plain"), (String = "application/octet-stream")))))]
+#[utoipa::path(post, path = "/v1/algo/{owner}/{algo}", tag = "calls", summary = "Call the latest public version (or, with an algorithm id as {owner}, the version named by {algo}); ?timeout&stdout&output=raw|void&data=none (no data API access; by default the algorithm acts with the caller's data scopes)&sudo=true (sudo users: run as the owner)", request_body(content((CallInput = "application/json"), (String = "text/plain"), (String = "application/octet-stream"))), responses((status = 200, description = "the result, or the algorithm's failure; with output=raw the result itself (its media type) or the failure's message as text with status 400", content((CallResult = "application/json"), (String = "text/plain"), (String = "application/octet-stream")))))]
 async fn call_latest(
     State(s): State<AppState>,
     Caller(c): Caller,

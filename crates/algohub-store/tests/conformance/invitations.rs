@@ -28,8 +28,10 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ("acme", Some("ben"))
     );
     assert_eq!(inv.role, OrgRole::TeamContributor);
+    // Another invitee, so only the id clashes.
     let same_id = NewInvitation {
         token_digest: None,
+        invitee_user_id: Some(cat.id),
         ..new.clone()
     };
     assert_eq!(
@@ -40,8 +42,10 @@ pub async fn accept_and_single_use(s: Arc<SqlStore>) {
         ),
         Constraint::InvitationId
     );
+    // Another invitee, so only the token clashes.
     let same_token = NewInvitation {
         id: "another".to_string(),
+        invitee_user_id: Some(cat.id),
         ..new.clone()
     };
     assert_eq!(
@@ -401,4 +405,46 @@ pub async fn outbox_and_events(s: Arc<SqlStore>) {
     assert!(all.len() >= 3);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     assert_eq!(s.list_events(None, 2).await.unwrap().len(), 2);
+}
+
+/// One pending invitation per invitee and organization, held by the database
+/// (a unique index), so concurrent identical invitations leave one: by
+/// account and by email; a closed one blocks nothing; another org's is
+/// another invitation.
+pub async fn one_pending_invitation_per_invitee(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let ben = user(&s, "ben").await;
+    let acme = org(&s, "acme", ann.id).await;
+    let beta = org(&s, "beta", ann.id).await;
+    let now = now_millis();
+    let create = async |inv: &NewInvitation| {
+        s.create_invitation(&cli(), inv, &[])
+            .await
+            .map(Written::unindexed)
+    };
+    let first = create(&new_invitation(acme.id, Some(ben.id), None, ann.id, now))
+        .await
+        .unwrap();
+    let again = new_invitation(acme.id, Some(ben.id), None, ann.id, now);
+    assert_eq!(
+        conflict(create(&again).await),
+        Constraint::PendingInvitation
+    );
+    create(&new_invitation(beta.id, Some(ben.id), None, ann.id, now))
+        .await
+        .unwrap();
+    let by_email = new_invitation(acme.id, None, Some("new@example.com"), ann.id, now);
+    create(&by_email).await.unwrap();
+    let again = new_invitation(acme.id, None, Some("new@example.com"), ann.id, now);
+    assert_eq!(
+        conflict(create(&again).await),
+        Constraint::PendingInvitation
+    );
+    s.close_invitation(&cli(), &first.id, InvitationStatus::Declined, now)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    create(&new_invitation(acme.id, Some(ben.id), None, ann.id, now))
+        .await
+        .unwrap();
 }

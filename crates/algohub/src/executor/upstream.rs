@@ -109,12 +109,14 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
-/// The refusal; it does not say which address a name resolved to, so it
-/// cannot be used to map internal names.
+/// The refusal; it does not say which address a name resolved to, nor
+/// whether the name resolved at all (a name that is not known gets the same
+/// words), so it cannot be used to map internal names.
 fn refused(host: &str) -> String {
     format!(
-        "the upstream {host} is at an internal address; this cluster does not allow \
-         upstreams on loopback or private addresses (http_upstream_allow_private)"
+        "the upstream {host} cannot be used: it is at an internal address, or its name is \
+         not known; this cluster does not allow upstreams on loopback or private addresses \
+         (http_upstream_allow_private)"
     )
 }
 
@@ -140,8 +142,13 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(found) => found.collect(),
+                // Told apart from an internal address only where those are
+                // allowed anyway.
+                Err(_) if !allow_private => return Err(refused(&host).into()),
+                Err(e) => return Err(e.into()),
+            };
             if !allow_private && addrs.iter().any(|a| is_internal(a.ip())) {
                 return Err(refused(&host).into());
             }
@@ -338,8 +345,10 @@ impl Upstream {
         };
         let malformed = |what: &str| ExecError::Upstream(format!("the upstream's answer {what}"));
         match content_type {
-            ContentKind::Json if serde_json::from_slice::<serde_json::Value>(&body).is_err() => {
-                return Err(malformed("says application/json but is not valid JSON"));
+            ContentKind::Json => {
+                if let Err(why) = algohub_runtime::check_json_result(&body) {
+                    return Err(malformed(&format!("says application/json but its {why}")));
+                }
             }
             ContentKind::Text if std::str::from_utf8(&body).is_err() => {
                 return Err(malformed("says text but is not valid UTF-8"));

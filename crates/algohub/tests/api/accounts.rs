@@ -145,6 +145,22 @@ pub(crate) async fn bad_inputs_get_4xx_and_change_nothing(db: Db) {
     let r = send(Vec::new(), "application/json").await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(error_reason(&r.json().await.unwrap()), "missing_field");
+    // A field named twice is refused, not taken from its last occurrence
+    // (nested objects too), and the refusal names it.
+    for body in [
+        r#"{"username": "twice", "email": "t@example.com", "username": "other"}"#,
+        r#"{"username": "twice", "email": "t@example.com", "details": {"a": 1, "a": 2}}"#,
+    ] {
+        let r = send(body.as_bytes().to_vec(), "application/json")
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{body}");
+        let b: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(error_reason(&b), "invalid_input", "{b}");
+        assert!(b.to_string().contains("duplicate key"), "{b}");
+    }
+    let (s, _) = app.get("/v1/users/twice", &root).await;
+    assert_eq!(s, 404, "nothing was created");
     let r = send(
         b"details=label".to_vec(),
         "application/x-www-form-urlencoded",

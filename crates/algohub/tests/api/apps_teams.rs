@@ -254,6 +254,31 @@ pub(crate) async fn teams_seats_and_app_grants(db: Db) {
     assert_eq!(team["apps"][0]["role"], "write");
     let (s, _) = app.get("/v1/organizations/acme/teams/ml", &erin).await;
     assert_eq!(s, 403);
+    // Another team's detail lists only the apps the reader may see: carol
+    // reads the team, but not the name of an app she has no grant on.
+    let (s, _) = app
+        .post(
+            "/v1/organizations/acme/teams",
+            &alice,
+            json!({"name": "audio"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = app
+        .put(
+            "/v1/organizations/acme/teams/audio/apps/speech",
+            &alice,
+            json!({"role": "read"}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, l) = app.get("/v1/apps/acme", &carol).await;
+    assert_eq!(names(&l), vec!["vision"], "the apps route hides speech");
+    let (s, team) = app.get("/v1/organizations/acme/teams/audio", &carol).await;
+    assert_eq!(s, 200, "{team}");
+    assert_eq!(team["apps"], json!([]), "{team}");
+    let (_, team) = app.get("/v1/organizations/acme/teams/audio", &alice).await;
+    assert_eq!(team["apps"][0]["app"], "acme/speech", "{team}");
     // Revoke the grant, then the seat; delete the team.
     let (s, _) = app
         .delete("/v1/organizations/acme/teams/ml/apps/vision", &alice)

@@ -309,3 +309,55 @@ pub(crate) async fn audit_verify_command(db: Db) {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// A flood of refused admin requests is recorded up to the per-second
+/// budget; the rest are counted, and maintenance puts the count on record
+/// (`authz.denied_dropped`), so recorded plus dropped is every refusal.
+pub(crate) async fn dropped_refusal_records_are_summarized(db: Db) {
+    let app = TestApp::new(&db).await;
+    let bob = app.make_user("bob", false).await;
+    const FLOOD: u64 = 200;
+    let sent: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let request = app
+                .client
+                .get(format!("{}/v1/admin/users", app.base))
+                .header("Authorization", &bob);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for s in sent {
+        assert_eq!(s.await.unwrap(), 403);
+    }
+    // Recorded in the background: wait until the records stop coming.
+    let mut recorded = 0;
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, v) = app
+            .get("/v1/admin/audit?action=authz.denied&limit=1000", &app.root)
+            .await;
+        let now = v["results"].as_array().unwrap().len();
+        if now == recorded && now > 0 {
+            break;
+        }
+        recorded = now;
+        assert!(start.elapsed() < Duration::from_secs(60), "{v}");
+    }
+    assert!((recorded as u64) < FLOOD, "the budget held: {recorded}");
+    app.hub().run_maintenance().await.unwrap();
+    let (_, v) = app
+        .get("/v1/admin/audit?action=authz.denied_dropped", &app.root)
+        .await;
+    let summaries = v["results"].as_array().unwrap();
+    assert_eq!(summaries.len(), 1, "{v}");
+    let dropped = summaries[0]["detail"]["dropped"].as_u64().unwrap();
+    assert_eq!(recorded as u64 + dropped, FLOOD, "{v}");
+    // Nothing more dropped: no new summary.
+    app.hub().run_maintenance().await.unwrap();
+    let (_, v) = app
+        .get("/v1/admin/audit?action=authz.denied_dropped", &app.root)
+        .await;
+    assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
+    app.stop().await;
+}

@@ -270,6 +270,16 @@ pub(crate) async fn algorithms_use_the_data_api_with_their_call_token(db: Db) {
         (got[0].1.as_str(), got[1].1.as_str()),
         ("bob's notes", "weights")
     );
+    // With `?data=none` the upstream gets no call token: every data request
+    // it makes is unauthenticated.
+    let got = agent_call(
+        &app,
+        &bob,
+        "?data=none",
+        json!([get(".my/notes/hello.txt")]),
+    )
+    .await;
+    assert_eq!(got[0].0, 401, "{got:?}");
     let (s, _, b) = app
         .send_raw(
             Method::GET,
@@ -493,6 +503,23 @@ pub(crate) async fn wasm_algorithms_read_data_as_the_call_acts(db: Db) {
     );
     let r = read(&sue, "?sudo=true", ".my/notes/hello.txt").await;
     assert_eq!(r["result"], "alice's notes", "{r}");
+    // `?data=none`: the guest has no data API access for this call.
+    let r = read(&bob, "?data=none", ".my/notes/hello.txt").await;
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no data API access"), "{r}");
+    let (s, r) = app
+        .send_json(
+            "/v1/algo/alice/reader?data=all",
+            &bob,
+            Some("text/plain"),
+            ".my/notes/hello.txt",
+        )
+        .await;
+    assert_eq!(
+        (s, error_reason(&r).as_str()),
+        (400, "invalid_input"),
+        "{r}"
+    );
 
     // An org-owned algorithm in a sudo call acts as the org: `.my` is acme.
     app.make_org("acme", &alice).await;

@@ -137,7 +137,16 @@ pub(crate) async fn calls_through_the_wasm_runtime(db: Db) {
     let (s, r) = call(&app, &bob, "alice/echo/0.*", Some("text/plain"), b"v").await;
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["metadata"]["version"], "0.1.0");
-    for (v, status) in [("9.9.9", 404), ("1.*", 404), ("nonsense", 404)] {
+    // An unknown version is not found; a malformed one (leading zeros or a
+    // sign included) is a bad request.
+    for (v, status) in [
+        ("9.9.9", 404),
+        ("1.*", 404),
+        ("nonsense", 400),
+        ("00.1.0", 400),
+        ("0.01.0", 400),
+        ("+0.1.0", 400),
+    ] {
         let (s, r) = call(
             &app,
             &bob,
@@ -184,7 +193,14 @@ pub(crate) async fn calls_through_the_wasm_runtime(db: Db) {
     assert_eq!((s, r["async"].as_str()), (200, Some("void")), "{r}");
     assert!(r["request_id"].as_str().unwrap().starts_with("req-"));
     assert!(r.get("result").is_none());
-    for q in ["timeout=abc", "timeout=-1", "output=fancy", "stdout=maybe"] {
+    for q in [
+        "timeout=abc",
+        "timeout=-1",
+        "timeout=3001",
+        "timeout=1e308",
+        "output=fancy",
+        "stdout=maybe",
+    ] {
         let (s, r) = call(
             &app,
             &bob,
@@ -334,6 +350,32 @@ pub(crate) async fn calls_through_the_wasm_runtime(db: Db) {
     }
     let (s, b) = upload(&app, &bob, "alice/echo", "text/plain", FAIL_WAT.as_bytes()).await;
     assert!((400..500).contains(&s), "{b}");
+    // A JSON result nested deeper than a parser of the envelope accepts
+    // (serde_json stops at 128 levels, the envelope adds one) is an
+    // algorithm error that says why, never a silent `null`; one level less
+    // comes back whole. (Last: it adds to the error listing checked above.)
+    let deep = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo/0.1.0",
+        Some("application/json"),
+        deep(127).as_bytes(),
+    )
+    .await;
+    assert!(r.get("result").is_none(), "{r}");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("nested 127 levels deep"), "{r}");
+    let (_, r) = call(
+        &app,
+        &bob,
+        "alice/echo/0.1.0",
+        Some("application/json"),
+        deep(126).as_bytes(),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(r["result"].is_array(), "{r}");
     app.stop().await;
 }
 

@@ -287,3 +287,54 @@ pub(crate) async fn org_collections_follow_roles_and_key_scopes(db: Db) {
     assert!(s == 403 || s == 404, "{s}");
     app.stop().await;
 }
+
+/// A file name has one spelling: `é` written as one character (NFC) or as
+/// `e` and a combining accent (NFD) names the same file, which lists under
+/// its NFC name; names with bidirectional controls (which display as other
+/// names) are refused.
+pub(crate) async fn file_names_have_one_spelling(db: Db) {
+    let app = TestApp::new(&db).await;
+    let alice = app.make_user("alice", false).await;
+    let (s, r) = app
+        .post("/v1/data/.my", &alice, json!({"name": "coll"}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    // caf + e + U+0301 (NFD), percent-encoded as a client sends it.
+    let nfd = "/v1/data/.my/coll/cafe%CC%81.txt";
+    let nfc = "/v1/data/.my/coll/caf%C3%A9.txt";
+    let (s, r) = raw(&app, Method::PUT, nfd, &alice, b"first").await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["result"], "data://.my/coll/caf\u{e9}.txt", "{r}");
+    let (s, r) = raw(&app, Method::PUT, nfc, &alice, b"second").await;
+    assert_eq!(s, 200, "{r}");
+    let (s, _, body) = app
+        .send_raw(Method::GET, nfd, &alice, None, Vec::new())
+        .await;
+    assert_eq!((s, body.as_slice()), (200, &b"second"[..]));
+    let (_, listing) = app.get("/v1/data/.my/coll", &alice).await;
+    let names: Vec<&str> = listing["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["filename"].as_str())
+        .collect();
+    assert_eq!(names, ["caf\u{e9}.txt"], "{listing}");
+    // U+202E (right-to-left override) would show `txt.exe` as `exe.txt`.
+    for bidi in ["%E2%80%AE", "%E2%81%A6", "%E2%80%8F", "%D8%9C"] {
+        let (s, r) = raw(
+            &app,
+            Method::PUT,
+            &format!("/v1/data/.my/coll/a{bidi}txt.exe"),
+            &alice,
+            b"x",
+        )
+        .await;
+        assert_eq!(
+            (s, error_reason(&r).as_str()),
+            (400, "invalid_path"),
+            "{bidi}: {r}"
+        );
+        assert!(r.to_string().contains("bidirectional"), "{r}");
+    }
+    app.stop().await;
+}

@@ -7,6 +7,7 @@ use crate::algorithms::{build_upstream, create, publish};
 use crate::governance::{account_id, gauged_upstream};
 use crate::support::{Db, TestApp, audit_records, error_reason};
 use algohub_core::model::{Millis, NewSession, SuperPowers, now_millis};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -76,6 +77,11 @@ async fn super_powers_open_reads_only(app: &TestApp) {
     assert_eq!(s, 404);
     let (s, _) = app.get(teams, &app.root).await;
     assert_eq!(s, 403);
+    // An org's contact details too (README: members see them, cluster
+    // admins with super powers).
+    let (s, v) = app.get("/v1/organizations/acme", &app.root).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("org_email").is_none(), "{v}");
     let (s, v) = app.get("/v1/admin/super-powers", &app.root).await;
     assert_eq!((s, &v["super_powers"]), (200, &Value::Null), "{v}");
 
@@ -127,6 +133,8 @@ async fn super_powers_open_reads_only(app: &TestApp) {
     assert_eq!(s, 200, "{v}");
     let (s, v) = app.get(teams, &app.root).await;
     assert_eq!(s, 200, "{v}");
+    let (_, v) = app.get("/v1/organizations/acme", &app.root).await;
+    assert!(v["org_email"].is_string(), "{v}");
     // ...and nothing else: writes still need ordinary rights (a cluster
     // admin's ordinary rights do not reach algorithms).
     let (s, v) = app
@@ -266,15 +274,11 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
         "{n}"
     );
 
-    // It acts as alice: her private algorithm, her org.
+    // It acts as alice: her private algorithm, her org's apps.
     let (s, v) = app.get("/v1/algorithms/alice/secret", &token).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = app
-        .post(
-            "/v1/organizations/acme/teams",
-            &token,
-            json!({"name": "support"}),
-        )
+        .post("/v1/apps/acme", &token, json!({"name": "support"}))
         .await;
     assert_eq!(s, 201, "{v}");
     // Every request of the session is on record, reads included.
@@ -291,7 +295,7 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
         "{requests:?}"
     );
     // The audit trail names root as the actor and alice as the account.
-    let created = audit_records(app, "team.created", 1).await;
+    let created = audit_records(app, "app.created", 1).await;
     let r = created.last().unwrap();
     assert_eq!(
         (r["actor"].as_str(), r["effective_account"].as_str()),
@@ -329,6 +333,140 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     assert_eq!(s, 403, "{v}");
     let (s, _) = app.get("/v1/admin/users", &token).await;
     assert_eq!(s, 403);
+
+    // Nor what outlives the session or changes who may do what in alice's
+    // org: its settings, deleting it, teams, seats and app grants; each
+    // refusal says it is the impersonation's limit.
+    let (s, v) = app
+        .post(
+            "/v1/organizations/acme/teams",
+            &alice,
+            json!({"name": "ml"}),
+        )
+        .await;
+    assert_eq!(s, 201, "alice herself manages teams: {v}");
+    let (s, v) = app
+        .post("/v1/apps/acme", &alice, json!({"name": "vision"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    app.add_member("acme", "bob", "contributor").await;
+    let (_, before) = app.get("/v1/organizations/acme", &alice).await;
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/v1/organizations/acme",
+            Some(json!({"require_approval": !before["require_approval"].as_bool().unwrap()})),
+        ),
+        (
+            Method::PUT,
+            "/v1/organizations/acme",
+            Some(json!({"consolidated_billing": true})),
+        ),
+        (Method::DELETE, "/v1/organizations/acme", None),
+        (
+            Method::POST,
+            "/v1/organizations/acme/teams",
+            Some(json!({"name": "support"})),
+        ),
+        (
+            Method::PUT,
+            "/v1/organizations/acme/teams/ml/members/bob",
+            Some(json!({})),
+        ),
+        (
+            Method::PUT,
+            "/v1/organizations/acme/teams/ml/apps/vision",
+            Some(json!({"role": "read"})),
+        ),
+        (Method::DELETE, "/v1/organizations/acme/teams/ml", None),
+    ] {
+        let (s, v) = app.call(method.clone(), path, Some(&token), body).await;
+        assert_eq!(
+            (s, error_reason(&v)),
+            (403, "forbidden".into()),
+            "{method} {path}: {v}"
+        );
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("impersonation.limit"),
+            "{method} {path}: {v}"
+        );
+    }
+    let (_, after) = app.get("/v1/organizations/acme", &alice).await;
+    assert_eq!(after, before, "nothing changed");
+    // Each refusal is on record twice: as a denial naming the rule, and as a
+    // request of the session whose outcome says it was denied.
+    // These seven, and the key and admin-route refusals above (recorded in
+    // the background: wait for them).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let limited: Vec<Value> = loop {
+        let limited: Vec<Value> = audit_records(app, "authz.denied", 1)
+            .await
+            .into_iter()
+            .filter(|r| r["detail"]["rule"] == "impersonation.limit")
+            .collect();
+        if limited.len() >= 9 || std::time::Instant::now() > deadline {
+            break limited;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(limited.len(), 9, "{limited:?}");
+    let actions: Vec<&str> = limited
+        .iter()
+        .filter_map(|r| r["detail"]["action"].as_str())
+        .collect();
+    for action in ["org.update", "org.delete", "org.teams.manage"] {
+        assert!(actions.contains(&action), "{action}: {actions:?}");
+    }
+    assert!(
+        limited.iter().all(|r| r["actor"] == "root"
+            && r["effective_account"] == "alice"
+            && r["outcome"] == "denied"),
+        "{limited:?}"
+    );
+    // (Recorded in the background: wait for the last refusal's record.)
+    let outcome = async |method: &str, path: &str| -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let requests = audit_records(app, "impersonation.request", 1).await;
+            let found: Vec<String> = requests
+                .iter()
+                .filter(|r| r["detail"]["method"] == method && r["detail"]["path"] == path)
+                .map(|r| r["outcome"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if !found.is_empty() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(
+        outcome("DELETE", "/v1/organizations/acme/teams/ml").await,
+        ["denied"]
+    );
+    assert_eq!(
+        outcome("DELETE", "/v1/organizations/acme").await,
+        ["denied"]
+    );
+    assert_eq!(outcome("POST", "/v1/apps/acme").await, ["ok"]);
+    let (s, team) = app.get("/v1/organizations/acme/teams/ml", &alice).await;
+    assert_eq!(
+        (s, &team["members"], &team["apps"]),
+        (200, &json!([]), &json!([])),
+        "{team}"
+    );
+    // Explained inside the session, the session's user is explained with
+    // the session's limits; alice's own key is not limited.
+    let explain = "/v1/authz/explain?principal=alice&action=org.delete&resource=org:acme";
+    let (s, x) = app.get(explain, &token).await;
+    assert_eq!(s, 200, "{x}");
+    assert_eq!(
+        (x["allow"].as_bool(), x["decided_by"].as_str()),
+        (Some(false), Some("impersonation.limit")),
+        "{x}"
+    );
+    let (_, x) = app.get(explain, &alice).await;
+    assert_eq!(x["allow"], true, "{x}");
 
     // Nor change the user's profile, or mark the user's notifications read.
     let (s, v) = app

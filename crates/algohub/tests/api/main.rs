@@ -66,7 +66,8 @@ harness::api_tests! {
             teams_seats_and_app_grants;
         audit:
             audit_trail,
-            audit_verify_command;
+            audit_verify_command,
+            dropped_refusal_records_are_summarized;
         billing:
             consolidated_billing_and_org_reports,
             sudo_calls_run_as_the_owner_and_are_not_attributed_to_it,
@@ -87,7 +88,8 @@ harness::api_tests! {
             export_users_as_csv;
         data:
             files_directories_and_acls,
-            org_collections_follow_roles_and_key_scopes;
+            org_collections_follow_roles_and_key_scopes,
+            file_names_have_one_spelling;
         defects:
             user_routes_take_the_users_uuid;
         durability:
@@ -149,7 +151,8 @@ harness::api_tests! {
             calls_are_refused_once_the_usage_backlog_is_full,
             an_admins_suspension_ends_their_impersonation_sessions;
         races:
-            leaving_an_org_is_its_own_decision;
+            leaving_an_org_is_its_own_decision,
+            identical_invitations_at_once_leave_one;
     }
     postgres_only {
         durability:

@@ -356,6 +356,9 @@ pub(crate) async fn http_upstreams_may_not_reach_internal_addresses_by_default(d
     let by_address = format!("http://127.0.0.1:{port}/hold?ms=1");
     published_upstream(&a, &alice, "alice", "named", &by_name).await;
     published_upstream(&a, &alice, "alice", "literal", &by_address).await;
+    // A name no resolver knows (RFC 6761's `.invalid`).
+    let unknown = format!("http://no-such-upstream.invalid:{port}/hold?ms=1");
+    published_upstream(&a, &alice, "alice", "unknown", &unknown).await;
     for algo in ["alice/named", "alice/literal"] {
         let (s, r) = call(&a, &alice, algo, Some("text/plain"), b"x").await;
         assert_eq!((s, &r["result"]), (200, &json!({"held_ms": 1})), "{r}");
@@ -397,6 +400,15 @@ pub(crate) async fn http_upstreams_may_not_reach_internal_addresses_by_default(d
     assert!(
         message.contains("localhost") && !message.contains("127.0.0.1") && !message.contains("::1"),
         "{r}"
+    );
+    // A name that does not resolve gets the same words as one that resolves
+    // to an internal address: the answers cannot be used to list the names
+    // that exist inside the cluster.
+    let (_, unknown) = call_b("alice/unknown").await;
+    let unknown = unknown["error"]["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        unknown.replace("no-such-upstream.invalid", "NAME"),
+        message.replace("localhost", "NAME"),
     );
     assert_eq!(gauge.total(), 2, "node B never reached the upstream");
 

@@ -524,3 +524,49 @@ pub(crate) async fn leaving_an_org_is_its_own_decision(db: Db) {
     assert_eq!(s, 403, "no longer a member: {v}");
     app.stop().await;
 }
+
+/// Twenty identical invitations at once (by name, and by email) leave one
+/// pending invitation each: the first is created, the others are refused
+/// as conflicts (the database holds one pending invitation per invitee).
+pub(crate) async fn identical_invitations_at_once_leave_one(db: Db) {
+    let app = TestApp::new(&db).await;
+    let alice = app.make_user("alice", false).await;
+    app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    for invitee in [
+        json!({"username": "bob"}),
+        json!({"email": "new@example.com"}),
+    ] {
+        let sent: Vec<_> = (0..20)
+            .map(|_| {
+                send(
+                    &app,
+                    Method::POST,
+                    "/v1/organizations/acme/invitations",
+                    &alice,
+                    Some(invitee.clone()),
+                )
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for s in sent {
+            let (status, body) = s.await.unwrap();
+            if status != 201 {
+                assert_eq!(
+                    (status, error_reason(&body).as_str()),
+                    (409, "conflict"),
+                    "{body}"
+                );
+            }
+            statuses.push(status);
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{invitee}: {statuses:?}"
+        );
+    }
+    let (_, pending) = app.get("/v1/organizations/acme/invitations", &alice).await;
+    assert_eq!(pending.as_array().map(Vec::len), Some(2), "{pending}");
+    app.stop().await;
+}

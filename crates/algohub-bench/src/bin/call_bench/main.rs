@@ -242,8 +242,8 @@ async fn run(o: Options) -> Result<bool, String> {
             .await
             .map_err(|e| e.to_string())??;
         println!(
-            "algohub call: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {} errors",
-            l.rps, l.p50_us, l.p99_us, l.errors
+            "algohub call: {:.0} requests/s, p50 {:.0} µs, p99 {:.0} µs, {:.1} µs server CPU per request, {} errors",
+            l.rps, l.p50_us, l.p99_us, l.cpu_us, l.errors
         );
         server.stop().await.map_err(|e| e.to_string())?;
         return Ok(l.errors == 0);
@@ -325,11 +325,18 @@ async fn run(o: Options) -> Result<bool, String> {
     println!();
     println!("## Full load (closed loop, {} connections)", o.connections);
     println!();
-    println!("| target | requests/s | vs bare | p50 | p99 | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, _, l) in &full {
+    println!("| target | requests/s | vs bare | p50 | p99 | server CPU per request | errors |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (i, (name, _, l)) in full.iter().enumerate() {
+        // nginx runs in its own processes: only the bare handler behind it
+        // is in this one.
+        let cpu = if i == 1 {
+            "(nginx's not counted)".to_string()
+        } else {
+            format!("{:.1} µs", l.cpu_us)
+        };
         println!(
-            "| {name} | {:.0} | {:.2} | {:.0} µs | {:.0} µs | {} |",
+            "| {name} | {:.0} | {:.2} | {:.0} µs | {:.0} µs | {cpu} | {} |",
             l.rps,
             l.rps / bare_rps,
             l.p50_us,
@@ -337,6 +344,12 @@ async fn run(o: Options) -> Result<bool, String> {
             l.errors
         );
     }
+    println!();
+    println!(
+        "Server CPU per request: the CPU time (user + system) of this process, where every \
+         target but nginx is served, while wrk loaded the row, over the requests answered; \
+         wrk's own CPU is not in it. It varies less than throughput on a shared machine."
+    );
     println!();
     println!(
         "## Half load, closed loop ({closed_conns} connection(s): the fewest with which algohub carries half of its full-load rate; each sends its next request when the last is answered)"
@@ -445,6 +458,10 @@ async fn run(o: Options) -> Result<bool, String> {
         "| full load: algohub keeps ≥ 90% of the floor's throughput (bare + fresh instance + journal line) | {:.0}% | {} |",
         of_floor * 100.0,
         check(of_floor >= 0.9)
+    );
+    println!(
+        "| (server CPU per request at full load: algohub / metering off / the floor with its journal line) | {:.1} / {:.1} / {:.1} µs | |",
+        full[2].2.cpu_us, full[3].2.cpu_us, full[5].2.cpu_us
     );
     println!(
         "| full load: algohub above the nginx row | {:.0} vs {:.0} requests/s | {} |",

@@ -13,6 +13,13 @@ pub struct Load {
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
+    /// Requests wrk completed.
+    pub requests: u64,
+    /// CPU time (user + system) this process spent per request while wrk ran:
+    /// the servers under test live in this process (wrk and nginx do not), so
+    /// this is what one request costs the server, less noisy than throughput
+    /// on a shared machine.
+    pub cpu_us: f64,
 }
 
 fn parse_duration_us(s: &str) -> Option<f64> {
@@ -42,6 +49,8 @@ fn parse_wrk(out: &str) -> Result<Load, String> {
             load.p50_us = parse_duration_us(v).ok_or(format!("bad p50 {t:?}"))?;
         } else if let Some(v) = t.strip_prefix("99%") {
             load.p99_us = parse_duration_us(v).ok_or(format!("bad p99 {t:?}"))?;
+        } else if let Some((n, _)) = t.split_once(" requests in ") {
+            load.requests = n.trim().parse().unwrap_or(0);
         } else if t.starts_with("Non-2xx or 3xx responses:") {
             load.errors += t
                 .rsplit(':')
@@ -80,7 +89,30 @@ pub fn write_script(dir: &Path, key: &str, delay_ms: Option<u64>) -> Result<Path
     Ok(path)
 }
 
+/// This process's CPU time so far (user + system), in microseconds, from
+/// `/proc/self/stat` (clock ticks of 10 ms: a run of seconds spends
+/// thousands of them).
+fn process_cpu_us() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    // The fields after the command name (which may hold spaces, in parentheses).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("unexpected /proc/self/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime, fields 14 and 15 of the line, are 11 and 12 after the name.
+    let ticks = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| "unexpected /proc/self/stat".to_string())
+    };
+    Ok((ticks(11)? + ticks(12)?) * 10_000.0)
+}
+
 pub fn wrk(o: &Options, url: &str, script: &Path, connections: u64) -> Result<Load, String> {
+    let cpu_before = process_cpu_us()?;
     let out = Command::new("wrk")
         .args([
             "-t",
@@ -102,7 +134,10 @@ pub fn wrk(o: &Options, url: &str, script: &Path, connections: u64) -> Result<Lo
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+    let cpu = process_cpu_us()? - cpu_before;
+    let mut load = parse_wrk(&String::from_utf8_lossy(&out.stdout))?;
+    load.cpu_us = cpu / load.requests.max(1) as f64;
+    Ok(load)
 }
 
 /// The nginx master process, and the config and prefix it was started with.

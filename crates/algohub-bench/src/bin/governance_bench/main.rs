@@ -201,6 +201,7 @@ async fn call_rate(
                     },
                     timeout: Some(Duration::from_secs(10)),
                     sudo: false,
+                    no_data: false,
                 };
                 let out = hub.calls.call_algorithm(&p, req).await.map_err(e2s)?;
                 out.result.map_err(e2s)?;

@@ -58,15 +58,23 @@ pub(super) fn call_limits(
 pub fn parse_timeout(raw: Option<&str>) -> Result<Option<Duration>> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => match s.parse::<f64>() {
-            Ok(t) if t > 0.0 && t.is_finite() => {
-                Ok(Some(Duration::from_secs_f64(t.min(MAX_TIMEOUT_SECS))))
+        Some(s) => {
+            // Plain decimal seconds (`300`, `0.5`): no sign, exponent,
+            // `inf` or `NaN`, so what the message says is what is checked.
+            let plain = s.split_once('.').map_or(s, |(whole, _)| whole);
+            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            let fraction_ok = s.split_once('.').is_none_or(|(_, f)| digits(f));
+            match s.parse::<f64>() {
+                Ok(t) if digits(plain) && fraction_ok && t > 0.0 && t <= MAX_TIMEOUT_SECS => {
+                    Ok(Some(Duration::from_secs_f64(t)))
+                }
+                _ => Err(Error::invalid(format!(
+                    "invalid timeout {s:?}: use a number of seconds above 0 and at most \
+                     {MAX_TIMEOUT_SECS} (a timeout above the algorithm's or the cluster's \
+                     limit is cut to it)"
+                ))),
             }
-            _ => Err(Error::invalid(format!(
-                "invalid timeout {s:?}: use a number of seconds above 0 (longer ones are \
-                 cut to the algorithm's and the cluster's limit)"
-            ))),
-        },
+        }
     }
 }
 
@@ -83,10 +91,13 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         assert_eq!(
-            parse_timeout(Some("99999")).unwrap(),
+            parse_timeout(Some("3000")).unwrap(),
             Some(Duration::from_secs(3000))
         );
-        for bad in ["0", "-1", "abc", "NaN", "inf"] {
+        for bad in [
+            "0", "-1", "abc", "NaN", "inf", "3001", "3000.5", "1e308", "1e3", "+5", ".5", "5.",
+            "0x10",
+        ] {
             assert!(parse_timeout(Some(bad)).is_err(), "{bad}");
         }
     }

@@ -20,6 +20,7 @@ pub(super) struct Resolved {
     pub(super) metrics: Arc<CallMetrics>,
 }
 
+#[derive(Clone)]
 enum Spec {
     LatestPublic,
     LatestPrivate,
@@ -41,14 +42,24 @@ fn parse_spec(raw: Option<&str>) -> Result<Spec> {
     }
     let bad = || {
         Error::new(
-            Code::VersionNotFound,
+            Code::InvalidInput,
             format!(
-                "invalid version {raw:?}: use 1.2.3, 1.2.*, 1.*, a 40-character hash or latestPrivate"
+                "invalid version {raw:?}: use 1.2.3, 1.2.*, 1.*, a 40-character hash or latestPrivate \
+                 (numbers without sign or leading zeros)"
             ),
         )
     };
     let parts: Vec<&str> = raw.split('.').collect();
-    let num = |s: &str| s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad);
+    // Digits only, and no leading zero (`01.1.0` is not `1.1.0`).
+    let num = |s: &str| {
+        let canonical = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        canonical
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+            .ok_or_else(bad)
+    };
     match parts.as_slice() {
         [ma, "*"] => Ok(Spec::Major(num(ma)?)),
         [ma, mi, "*"] => Ok(Spec::Minor(num(ma)?, num(mi)?)),
@@ -120,8 +131,11 @@ impl CallService {
                 "sudo calls are disabled on this cluster",
             ));
         }
+        // A malformed version is refused before anything is looked up, so
+        // the refusal says nothing about the algorithm.
+        let spec = parse_spec(req.version.as_deref())?;
         let (target, cached) = self.call_target(&req.owner, &req.name).await?;
-        match self.resolve_against(ctx, req, &target) {
+        match self.resolve_against(ctx, req, &spec, &target) {
             // A cached target may predate a version published (or a build
             // made) a moment ago through another node, whose change this
             // node's poller has not applied yet: catch up (one read of the
@@ -135,7 +149,7 @@ impl CallService {
                     return Err(e);
                 }
                 let (fresh, _) = self.call_target(&req.owner, &req.name).await?;
-                self.resolve_against(ctx, req, &fresh)
+                self.resolve_against(ctx, req, &spec, &fresh)
             }
             resolved => resolved,
         }
@@ -147,6 +161,7 @@ impl CallService {
         &self,
         ctx: &RequestCtx,
         req: &CallRequest,
+        spec: &Spec,
         target: &CallTarget,
     ) -> Result<Resolved> {
         let algo = &target.algorithm;
@@ -186,7 +201,6 @@ impl CallService {
             || self
                 .authz
                 .can(ctx, Action::AlgoCall, Resource::Algorithm(algo.id));
-        let spec = parse_spec(req.version.as_deref())?;
         let versions = &target.versions;
         let published_public = |v: &&Version| {
             v.status == VersionStatus::Published
@@ -200,7 +214,7 @@ impl CallService {
             }
         };
         // (artifact digest, version label, whether it is a published public version)
-        let (digest, label, public) = match spec {
+        let (digest, label, public) = match spec.clone() {
             Spec::LatestPublic => {
                 let v = versions.iter().find(published_public).ok_or_else(|| {
                     not_found(format!(
@@ -305,7 +319,10 @@ mod tests {
             parse_spec(Some(&"a".repeat(40))),
             Ok(Spec::Hash(_))
         ));
-        for bad in ["1", "1.2", "x.y.z", "1.2.3.4", "-1.0.0", "*"] {
+        for bad in [
+            "1", "1.2", "x.y.z", "1.2.3.4", "-1.0.0", "*", "01.1.0", "1.01.0", "1.0.00", "+1.0.0",
+            "1.+2.*", " 1.0.0x",
+        ] {
             assert!(parse_spec(Some(bad)).is_err(), "{bad}");
         }
     }
