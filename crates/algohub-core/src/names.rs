@@ -134,6 +134,26 @@ pub fn check_identifier(name: &str, max: usize, what: &str) -> crate::error::Res
     }
 }
 
+/// One spelling per name: text as Unicode's composed form (NFC), so `é`
+/// typed as one character or as `e` and a combining accent is one name.
+pub fn one_spelling(raw: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{UnicodeNormalization, is_nfc};
+    if is_nfc(raw) {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        std::borrow::Cow::Owned(raw.nfc().collect())
+    }
+}
+
+/// Characters that reorder how the text around them is displayed (so a
+/// name could display as another).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,9 @@ pub struct Index {
     pub(crate) seats: Slab<Seats>,
     /// org id → active
     pub(crate) orgs: IdTable<bool>,
+    /// org id → how many of its admins have active accounts (orgs with none
+    /// are absent): an org's own keys work only while it has one.
+    pub(crate) active_admins: FxHashMap<AccountId, u32>,
     /// team id → its org
     pub(crate) teams: IdTable<AccountId>,
     /// team id → its app grants (read when a team changes, not by decisions)
@@ -144,7 +147,14 @@ impl Index {
                 );
             }
         }
+        let mut active_admins: FxHashMap<AccountId, u32> = FxHashMap::default();
+        for m in &s.memberships {
+            if m.role == OrgRole::Admin && users.get(&m.user_id).is_some_and(UserEntry::active) {
+                *active_admins.entry(m.org_id).or_default() += 1;
+            }
+        }
         let mut index = Index {
+            active_admins,
             users,
             more_orgs,
             member_expiry,
@@ -290,6 +300,7 @@ impl Index {
         match kind {
             ChangeKind::User => {
                 if let Some(old) = self.users.remove(&id) {
+                    self.count_admin_seats(&old, false);
                     let expiring: SmallVec<[AccountId; 4]> = self
                         .memberships(&old)
                         .filter(|m| m.expires)
@@ -318,6 +329,7 @@ impl Index {
                         .map(|t| (t.team_id, t.expires_at))
                         .collect();
                     set_team_seats(&mut self.seats, &mut entry, seats);
+                    self.count_admin_seats(&entry, true);
                     self.users.insert(id, entry);
                 }
             }
@@ -399,6 +411,34 @@ impl Index {
         }
     }
 
+    /// Counts (or, leaving, uncounts) an active user's admin seats in
+    /// `active_admins`; an inactive user's count for nothing.
+    fn count_admin_seats(&mut self, entry: &UserEntry, joining: bool) {
+        if !entry.active() {
+            return;
+        }
+        let orgs: SmallVec<[AccountId; 4]> = self
+            .memberships(entry)
+            .filter(|m| m.role == OrgRole::Admin)
+            .map(|m| m.org)
+            .collect();
+        for org in orgs {
+            if joining {
+                *self.active_admins.entry(org).or_default() += 1;
+            } else if let Some(n) = self.active_admins.get_mut(&org) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.active_admins.remove(&org);
+                }
+            }
+        }
+    }
+
+    /// Whether the org has an admin whose account is active.
+    pub(crate) fn has_active_admin(&self, org: AccountId) -> bool {
+        self.active_admins.contains_key(&org)
+    }
+
     /// Removes a team's grants from an app's.
     fn drop_team_grants(&mut self, app: AppId, team: TeamId) {
         let Some(a) = self.apps.get_mut(&app).filter(|a| a.granted()) else {
@@ -442,7 +482,9 @@ impl Index {
             PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => {
                 self.users.get(&user).is_some_and(|u| u.active())
             }
-            PrincipalKind::OrgKey { org } => self.orgs.get(&org) == Some(&true),
+            PrincipalKind::OrgKey { org } => {
+                self.orgs.get(&org) == Some(&true) && self.has_active_admin(org)
+            }
         }
     }
 

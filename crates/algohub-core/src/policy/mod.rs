@@ -483,6 +483,25 @@ impl PolicyEngine {
         index.users.contains_key(&id) || index.orgs.contains_key(&id)
     }
 
+    /// Whether the org has an admin whose account is active (its own keys
+    /// work only then).
+    pub fn org_has_active_admin(&self, org: AccountId) -> bool {
+        self.index.read().has_active_admin(org)
+    }
+
+    /// Active cluster admins, as the index knows them (for notices).
+    pub fn active_cluster_admins(&self) -> Vec<AccountId> {
+        let index = self.index.read();
+        let mut ids: Vec<AccountId> = index
+            .users
+            .iter()
+            .filter(|(_, u)| u.active() && u.cluster_admin())
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Whether this account id is an organization the index knows.
     pub fn is_org(&self, id: AccountId) -> bool {
         self.index.read().is_org(id)

@@ -299,6 +299,17 @@ pub(crate) fn evaluate<T: Trace>(
                     format!("org {org} is not active")
                 });
             }
+            // With no active admin (the last one suspended), nobody could
+            // revoke the org's keys: they wait for a cluster admin to name
+            // a new admin (or reinstate one).
+            if !ix.has_active_admin(org) {
+                return finish(t, Rule::PrincipalActive, false, || {
+                    format!(
+                        "org {org} has no active admin: its keys are suspended until a \
+                         cluster admin names a new admin"
+                    )
+                });
+            }
             (org, None)
         }
     };

@@ -101,7 +101,7 @@ fn csv_row_writer(sudo_enabled: bool) -> ExportRender {
 
 super::service! {
     /// What cluster admins do to accounts: search, export, roles, suspension, invite codes.
-    pub struct AdminService { store, settings, authz, directory, index }
+    pub struct AdminService { store, policy, settings, authz, directory, index }
 }
 
 impl AdminService {
@@ -271,7 +271,58 @@ impl AdminService {
             )
             .await
             .map_err(last_admin)?;
+        if suspended {
+            self.notice_orgs_left_without_admin(ctx, actor, target, username)
+                .await;
+        }
         Ok(self.store.get_user(target).await?)
+    }
+
+    /// After a suspension: the orgs whose last active admin it was have
+    /// their keys suspended (policy) until a cluster admin names a new
+    /// admin; every active cluster admin is told which (best effort: the
+    /// suspension stands whatever happens here).
+    async fn notice_orgs_left_without_admin(
+        &self,
+        ctx: &RequestCtx,
+        actor: crate::model::AccountId,
+        target: crate::model::AccountId,
+        username: &str,
+    ) {
+        let orphaned: Vec<_> = self
+            .policy
+            .user_orgs(target)
+            .into_iter()
+            .filter(|org| {
+                self.policy.org_role(target, *org) == Some(crate::roles::OrgRole::Admin)
+                    && !self.policy.org_has_active_admin(*org)
+            })
+            .collect();
+        let admins = self.policy.active_cluster_admins();
+        for org in orphaned {
+            let Ok(account) = self.store.get_account(org).await else {
+                continue;
+            };
+            let text = format!(
+                "{} has no active admin since {username} was suspended: its organization keys \
+                 are suspended until a cluster admin names a new admin (or reinstates {username})",
+                account.name
+            );
+            let url = format!("/v1/organizations/{}/members", account.name);
+            let sent = self
+                .index
+                .applied(self.store.send_notifications(
+                    &ctx.audit,
+                    actor,
+                    &admins,
+                    &text,
+                    Some(&url),
+                ))
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, org = %account.name, "could not tell the cluster admins that an org has no active admin");
+            }
+        }
     }
 }
 

@@ -97,6 +97,16 @@ impl Authenticator {
             .authenticate_key(digest)
             .ok_or_else(|| Error::new(Code::InvalidKey, "invalid, expired or revoked API key"))?;
         if !self.policy.principal_active(&p) {
+            if let crate::policy::PrincipalKind::OrgKey { org } = p.kind
+                && self.policy.is_org(org)
+                && !self.policy.org_has_active_admin(org)
+            {
+                return Err(Error::new(
+                    Code::AccountSuspended,
+                    "this organization has no active admin (its last one is suspended): its \
+                     keys are suspended until a cluster admin names a new admin",
+                ));
+            }
             return Err(Error::new(
                 Code::AccountSuspended,
                 "this key's account is suspended; ask a cluster admin",

@@ -21,7 +21,6 @@ use crate::policy::{Action, Resource};
 use crate::store::Store;
 use async_trait::async_trait;
 use std::sync::Arc;
-use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 /// Prefix of names the storage keeps for itself (temporary files, ACLs).
 pub const RESERVED_PREFIX: &str = ".algohub-";
@@ -182,14 +181,8 @@ pub fn split_path(raw: &str) -> Result<Vec<String>> {
     }
     let mut out = Vec::new();
     for seg in trimmed.split('/').filter(|s| !s.is_empty()) {
-        // One spelling per name: `é` typed as one character (NFC) or as `e`
-        // and a combining accent (NFD) names the same file.
-        let seg: String = if is_nfc(seg) {
-            seg.to_string()
-        } else {
-            seg.nfc().collect()
-        };
-        let seg = seg.as_str();
+        let seg = crate::names::one_spelling(seg);
+        let seg = seg.as_ref();
         if seg == "." || seg == ".." {
             return Err(bad_path(raw, "'.' and '..' are not allowed"));
         }
@@ -199,7 +192,7 @@ pub fn split_path(raw: &str) -> Result<Vec<String>> {
         if seg.chars().any(|c| c.is_control() || c == '\\') {
             return Err(bad_path(raw, "control characters and '\\' are not allowed"));
         }
-        if seg.chars().any(is_bidi_control) {
+        if seg.chars().any(crate::names::is_bidi_control) {
             return Err(bad_path(
                 raw,
                 "bidirectional control characters (U+061C, U+200E, U+200F, U+202A to U+202E, \
@@ -215,11 +208,6 @@ pub fn split_path(raw: &str) -> Result<Vec<String>> {
         return Err(bad_path(raw, "too deep"));
     }
     Ok(out)
-}
-
-/// Characters that reorder how text around them is displayed.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Collection names follow the v1 client's rule.

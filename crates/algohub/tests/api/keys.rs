@@ -353,3 +353,72 @@ pub(crate) async fn cluster_admin_issues_keys_for_users(db: Db) {
     assert_eq!(s, 404);
     app.stop().await;
 }
+
+/// Suspending an org's last active admin suspends the org's own keys (nobody
+/// could revoke them): they answer 401 saying why, the cluster admins are
+/// told, and the keys work again once a cluster admin names a new admin.
+/// Member keys are their users' and follow their users.
+pub(crate) async fn org_keys_wait_for_an_active_admin(db: Db) {
+    let app = TestApp::new(&db).await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    app.make_org("acme", &alice).await;
+    app.add_member("acme", "bob", "contributor").await;
+    let (s, ok) = app
+        .post(
+            "/v1/organizations/acme/keys",
+            &alice,
+            json!({"key_label": "shared", "permissions": {"allow_algo": true, "allow_data": true, "allow_algo_management": true, "algo_acl": ["*"]}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ok}");
+    let org_key = ok["api_key"].as_str().unwrap().to_string();
+    let (s, _) = app.get("/v1/organizations/acme/members", &org_key).await;
+    assert_eq!(s, 200);
+
+    let (s, v) = app
+        .post("/v1/admin/users/alice/suspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app.get("/v1/organizations/acme/members", &org_key).await;
+    assert_eq!(
+        (s, error_reason(&v).as_str()),
+        (401, "account_suspended"),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no active admin"), "{v}");
+    let (s, _) = app.get("/v1/organizations/acme/members", &bob).await;
+    assert_eq!(s, 200, "bob's own key still works");
+    // The cluster admins are told which org and what to do.
+    let (_, notes) = app.get("/v1/users/root/notifications", &app.root).await;
+    let text = notes[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("acme") && text.contains("no active admin") && text.contains("alice"),
+        "{notes}"
+    );
+
+    // A cluster admin names bob admin: the keys work again.
+    let (s, v) = app
+        .put(
+            "/v1/organizations/acme/members/bob/role",
+            &app.root,
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert!((200..300).contains(&s), "{v}");
+    let (s, v) = app.get("/v1/organizations/acme/members", &org_key).await;
+    assert_eq!(s, 200, "{v}");
+    // Suspending a user who is not the last active admin leaves them working.
+    let (s, _) = app
+        .post("/v1/admin/users/alice/unsuspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .post("/v1/admin/users/bob/suspend", &app.root, json!({}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = app.get("/v1/organizations/acme/members", &org_key).await;
+    assert_eq!(s, 200, "alice is active again: {v}");
+    app.stop().await;
+}

@@ -20,6 +20,7 @@ mod durability;
 mod elevated;
 mod governance;
 mod guarantees;
+mod hardening;
 mod harness;
 mod impersonated_calls;
 mod index_and_transfer;
@@ -92,6 +93,9 @@ harness::api_tests! {
             file_names_have_one_spelling;
         defects:
             user_routes_take_the_users_uuid;
+        hardening:
+            deep_json_results_are_algorithm_errors,
+            impersonation_keeps_to_its_limits;
         durability:
             usage_records_survive_kill_9;
         elevated:
@@ -121,7 +125,8 @@ harness::api_tests! {
             key_last_use_is_recorded,
             org_keys_and_member_keys,
             explain_and_who_can,
-            cluster_admin_issues_keys_for_users;
+            cluster_admin_issues_keys_for_users,
+            org_keys_wait_for_an_active_admin;
         limits:
             failed_wasm_calls_report_the_fuel_they_used,
             timeout_and_fuel_are_cluster_settings_an_algorithm_may_lower,
