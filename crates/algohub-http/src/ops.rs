@@ -213,13 +213,17 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// Whether the request authenticates with a session token (`Bearer ahs_...`).
+/// Whether the request authenticates with a session token (`Bearer
+/// ahs_...`, or the token alone, as `Caller` accepts it).
 fn presents_session(req: &Request) -> bool {
     req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .is_some_and(|(_, token)| algohub_core::secrets::SessionSecret::looks_valid(token.trim()))
+        .map(str::trim)
+        .is_some_and(|v| {
+            let token = v.split_once(' ').map_or(v, |(_, token)| token.trim());
+            algohub_core::secrets::SessionSecret::looks_valid(token)
+        })
 }
 
 /// Request id, metrics and (with `access_log`) one log line per request.

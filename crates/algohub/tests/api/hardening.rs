@@ -183,6 +183,14 @@ pub(crate) async fn impersonation_keeps_to_its_limits(db: Db) {
         ["denied"]
     );
     assert_eq!(outcome("POST", "/v1/apps/acme").await, ["ok"]);
+    // The token alone (no scheme) is the same session, recorded alike.
+    let bare = token.trim_start_matches("Bearer ");
+    let (s, _) = app.get("/v1/organizations/acme/teams/nope", bare).await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        outcome("GET", "/v1/organizations/acme/teams/nope").await,
+        ["refused"]
+    );
     let (s, team) = app.get("/v1/organizations/acme/teams/ml", &alice).await;
     assert_eq!(
         (s, &team["members"], &team["apps"]),
