@@ -5,7 +5,8 @@
 //! Modules are compiled once per key on a blocking thread and kept as `InstancePre`
 //! (imports already resolved); concurrent first calls for the same key share one
 //! compilation. A semaphore sized like the pool makes extra calls wait for a slot
-//! instead of failing. Each call gets its own store whose epoch callback enforces the
+//! instead of failing, handed out fairly among callers within a memory budget
+//! (`share`). Each call gets its own store whose epoch callback enforces the
 //! deadline and yields to the executor every tick; a tokio timeout around the call also
 //! covers a guest blocked inside a host call (e.g. sleeping in `poll_oneoff`).
 
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use wasmtime::{
     Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
     PoolingAllocationConfig, Store, UpdateDeadline,
@@ -27,6 +28,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use crate::host::{self, DeadlineExceeded, GuestState, HOST_MODULE, MemoryLimiter, WASI_MODULE};
 use crate::outcome::{self, Ended, Run};
 use crate::pipe::CappedPipe;
+use crate::share::{Gate, INSTANCE_OVERHEAD_BYTES, Refusal, ShareConfig};
 use crate::{CallError, CallInput, CallOutput, Limits, RuntimeConfig};
 
 /// Environment variable that tells the guest the input's content type.
@@ -46,7 +48,13 @@ const FUEL_SLICE: u64 = 100_000_000;
 /// `argv[0]` of every guest.
 const PROGRAM_NAME: &str = "algorithm";
 
-type Pre = Arc<InstancePre<GuestState>>;
+/// A compiled module ready to instantiate, and the linear memory it starts with.
+struct Prepared {
+    pre: InstancePre<GuestState>,
+    initial_memory: u64,
+}
+
+type Pre = Arc<Prepared>;
 type CacheEntry = Arc<OnceCell<Pre>>;
 
 /// How instances get their memory, tables and stacks.
@@ -64,7 +72,7 @@ pub struct WasmRuntime {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
     cache: RwLock<HashMap<String, CacheEntry>>,
-    slots: Semaphore,
+    gate: Arc<Gate>,
     config: RuntimeConfig,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -123,7 +131,11 @@ impl WasmRuntime {
             engine,
             linker: Arc::new(linker),
             cache: RwLock::new(HashMap::new()),
-            slots: Semaphore::new(config.max_instances as usize),
+            gate: Gate::new(ShareConfig {
+                instances: config.max_instances,
+                per_group: config.instances_per_caller.clamp(1, config.max_instances),
+                memory_budget: config.memory_budget_bytes,
+            }),
             config,
             ticker_stop,
         })
@@ -169,9 +181,25 @@ impl WasmRuntime {
             Ok(pre) => pre?,
             Err(_) => return Err(timeout()),
         };
-        let _slot = match tokio::time::timeout_at(deadline.into(), self.slots.acquire()).await {
+        let memory_cap = limits.memory_bytes.min(self.config.max_memory_bytes);
+        let start_memory = pre.initial_memory + INSTANCE_OVERHEAD_BYTES;
+        let acquire = self.gate.acquire(input.group, start_memory);
+        let permit = match tokio::time::timeout_at(deadline.into(), acquire).await {
             Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(CallError::Internal("the runtime is shut down".into())),
+            Ok(Err(Refusal::TooLarge { needed, budget })) => {
+                return Err(CallError::MemoryBudget {
+                    message: format!(
+                        "the algorithm needs {} MiB of memory to start, more than this \
+                         node's {} MiB for all running algorithms",
+                        needed.div_ceil(1 << 20),
+                        budget >> 20
+                    ),
+                    fuel_used: 0,
+                });
+            }
+            Ok(Err(Refusal::Closed)) => {
+                return Err(CallError::Internal("the runtime is shut down".into()));
+            }
             Err(_) => return Err(timeout()),
         };
 
@@ -188,8 +216,11 @@ impl WasmRuntime {
         let state = GuestState {
             wasi,
             limiter: MemoryLimiter {
-                memory_bytes: limits.memory_bytes.min(self.config.max_memory_bytes),
+                memory_bytes: memory_cap,
                 hit: false,
+                reserved: pre.initial_memory,
+                permit,
+                budget_hit: false,
             },
             declared: None,
             error: None,
@@ -219,11 +250,13 @@ impl WasmRuntime {
         let exec_started = Instant::now();
         // The epoch callback normally stops the guest; this guard covers host calls.
         let guard = deadline + 4 * self.config.epoch_tick + Duration::from_millis(50);
-        let ended = tokio::time::timeout_at(guard.into(), run_guest(&mut store, &pre))
+        let ended = tokio::time::timeout_at(guard.into(), run_guest(&mut store, &pre.pre))
             .await
             .unwrap_or(Ended::TimedOut);
         let duration = exec_started.elapsed();
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        // Dropping the store frees the instance (and its memory) before its
+        // permit goes back to the gate with the state.
         let state = store.into_data();
         drop(state.wasi);
         outcome::conclude(Run {
@@ -232,6 +265,7 @@ impl WasmRuntime {
             declared: state.declared,
             reported_error: state.error,
             memory_cap_hit: state.limiter.hit,
+            memory_budget_hit: state.limiter.budget_hit,
             result: stdout.take().0,
             printed: stderr.take(),
             fuel_used,
@@ -338,7 +372,7 @@ fn compile(
     linker: &Linker<GuestState>,
     binary: &[u8],
     max_memory_bytes: usize,
-) -> Result<InstancePre<GuestState>, CallError> {
+) -> Result<Prepared, CallError> {
     let module = Module::new(engine, binary)
         .map_err(|e| CallError::InvalidModule(format!("does not compile: {e:#}")))?;
     let invalid = |msg: String| Err(CallError::InvalidModule(msg));
@@ -362,7 +396,7 @@ fn compile(
         Some(_) => return invalid("export `_start` must be a function `() -> ()`".into()),
         None => return invalid("no `_start` export: build a WASI command module".into()),
     }
-    match module.get_export("memory") {
+    let initial_memory = match module.get_export("memory") {
         Some(ExternType::Memory(ty)) => {
             let initial = ty.minimum().saturating_mul(ty.page_size());
             if initial > max_memory_bytes as u64 {
@@ -371,12 +405,17 @@ fn compile(
                      {max_memory_bytes} bytes"
                 ));
             }
+            initial
         }
         _ => return invalid("no exported memory named `memory`".into()),
-    }
-    linker
+    };
+    let pre = linker
         .instantiate_pre(&module)
-        .map_err(|e| CallError::InvalidModule(format!("imports do not link: {e:#}")))
+        .map_err(|e| CallError::InvalidModule(format!("imports do not link: {e:#}")))?;
+    Ok(Prepared {
+        pre,
+        initial_memory,
+    })
 }
 
 /// Starts the thread that advances the engine's epoch every `tick` until `stop` is set.

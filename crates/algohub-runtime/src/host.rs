@@ -21,6 +21,7 @@ use wasmtime::{Caller, Engine, Linker, ResourceLimiter};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::ContentType;
+use crate::share::Permit;
 
 /// Module name of the algohub host imports.
 pub const HOST_MODULE: &str = "algohub";
@@ -41,11 +42,17 @@ pub struct DeadlineExceeded;
 #[error("{0}")]
 pub struct GuestAbiError(pub String);
 
-/// Caps linear memory and tables, and remembers whether the memory cap was hit.
-#[derive(Debug)]
+/// Caps linear memory and tables, reserves memory growth from the node's
+/// budget, and remembers whether the cap or the budget stopped a growth.
 pub struct MemoryLimiter {
     pub memory_bytes: usize,
     pub hit: bool,
+    /// Linear memory reserved for this instance so far.
+    pub reserved: u64,
+    /// The instance's slot and memory reservation (`share`).
+    pub permit: Permit,
+    /// A growth within the cap was refused because the budget was used up.
+    pub budget_hit: bool,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -55,11 +62,19 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.memory_bytes;
-        if !allowed {
+        if desired > self.memory_bytes {
             self.hit = true;
+            return Ok(false);
         }
-        Ok(allowed)
+        let desired = desired as u64;
+        if desired > self.reserved {
+            if !self.permit.grow(desired - self.reserved) {
+                self.budget_hit = true;
+                return Ok(false);
+            }
+            self.reserved = desired;
+        }
+        Ok(true)
     }
 
     fn table_growing(

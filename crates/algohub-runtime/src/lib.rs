@@ -21,12 +21,14 @@ mod host;
 mod json_result;
 mod outcome;
 mod pipe;
+mod share;
 
 use std::time::Duration;
 
 pub use engine::{AllocatorKind, WasmRuntime};
 pub use host::{GuestData, HostFuture, MAX_DATA_WRITE_BYTES};
 pub use json_result::{MAX_JSON_DEPTH, check_json_result};
+pub use share::INSTANCE_OVERHEAD_BYTES;
 
 /// The content type of a call's input or result (Algorithmia v1 `metadata.content_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +81,9 @@ pub struct CallInput {
     /// Backs the `algohub.data_*` imports; without it they answer "no data
     /// API access".
     pub data_api: Option<std::sync::Arc<dyn GuestData>>,
+    /// Whom the call counts for when instances are shared (the host's
+    /// choice: the person behind the call); see [`RuntimeConfig::instances_per_caller`].
+    pub group: u64,
 }
 
 impl std::fmt::Debug for CallInput {
@@ -87,18 +92,25 @@ impl std::fmt::Debug for CallInput {
             .field("content_type", &self.content_type)
             .field("data", &format_args!("{} bytes", self.data.len()))
             .field("data_api", &self.data_api.is_some())
+            .field("group", &self.group)
             .finish()
     }
 }
 
 impl CallInput {
-    /// Shorthand for a call input (no data API access).
+    /// Shorthand for a call input (no data API access, group 0).
     pub fn new(content_type: ContentType, data: impl Into<Vec<u8>>) -> Self {
         Self {
             content_type,
             data: data.into(),
             data_api: None,
+            group: 0,
         }
+    }
+    /// Counts the call for `group` when instances are shared.
+    pub fn for_group(mut self, group: u64) -> Self {
+        self.group = group;
+        self
     }
     /// Gives the guest the data API through `api`.
     pub fn with_data_api(mut self, api: std::sync::Arc<dyn GuestData>) -> Self {
@@ -210,6 +222,11 @@ pub enum CallError {
     /// The guest needed more memory than its cap.
     #[error("algorithm exceeded its memory limit")]
     OutOfMemory { fuel_used: u64 },
+    /// The node's memory budget for guests could not cover the call: it
+    /// needs more at start than the whole budget, or a growth within its
+    /// own cap found the budget used up by other calls.
+    #[error("{message}")]
+    MemoryBudget { message: String, fuel_used: u64 },
     /// The guest crashed (unreachable, out-of-bounds access, stack overflow, ...).
     #[error("algorithm crashed: {message}")]
     Trap { message: String, fuel_used: u64 },
@@ -229,6 +246,7 @@ impl CallError {
             | CallError::Timeout { fuel_used, .. }
             | CallError::OutOfFuel { fuel_used }
             | CallError::OutOfMemory { fuel_used }
+            | CallError::MemoryBudget { fuel_used, .. }
             | CallError::Trap { fuel_used, .. } => *fuel_used,
             CallError::InvalidModule(_) | CallError::Internal(_) => 0,
         }
@@ -236,26 +254,64 @@ impl CallError {
 }
 
 /// Engine-wide settings, fixed when the runtime is created.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RuntimeConfig {
     /// Instances that may exist at once (pool size); further calls wait for a slot.
     pub max_instances: u32,
+    /// Instances the calls of one group ([`CallInput::group`]) may hold at
+    /// once; further calls of the group wait while other groups' calls
+    /// start (taken as 1 to `max_instances`).
+    pub instances_per_caller: u32,
     /// Largest linear memory any guest may have (pool slot size).
     pub max_memory_bytes: usize,
+    /// Guest memory the node may have reserved at once: each instance's
+    /// initial memory plus [`INSTANCE_OVERHEAD_BYTES`] before it starts, and
+    /// each growth as it happens.
+    pub memory_budget_bytes: u64,
     /// Epoch tick: the granularity of wall-clock deadlines and of yielding to the executor.
     pub epoch_tick: Duration,
 }
 
+/// Instances in the pool unless configured otherwise.
+pub const DEFAULT_MAX_INSTANCES: u32 = 128;
+/// Instances one caller may hold unless configured otherwise (a quarter of the pool).
+pub const DEFAULT_INSTANCES_PER_CALLER: u32 = 32;
+/// Memory per instance unless configured otherwise.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 256 << 20;
+
 impl Default for RuntimeConfig {
-    /// Sized for a small (2-core) server: 128 instances of at most 256 MiB, 5 ms ticks.
+    /// Sized for a small (2-core) server: 128 instances of at most 256 MiB,
+    /// 32 per caller, half of the machine's memory for guests, 5 ms ticks.
     /// The pool reserves address space (about 4 GiB per slot), not memory.
     fn default() -> Self {
         Self {
-            max_instances: 128,
-            max_memory_bytes: 256 << 20,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            instances_per_caller: DEFAULT_INSTANCES_PER_CALLER,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            memory_budget_bytes: default_memory_budget(),
             epoch_tick: Duration::from_millis(5),
         }
     }
+}
+
+/// Half of the memory this process may use: the machine's (`MemTotal` in
+/// `/proc/meminfo`) or its control group's limit (`memory.max`), whichever is
+/// lower; 4 GiB where neither can be read.
+pub fn default_memory_budget() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let available = match (meminfo, cgroup) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => 8 << 30,
+    };
+    available / 2
 }
 
 /// The built-in template every new algorithm starts from: it copies stdin to stdout, so

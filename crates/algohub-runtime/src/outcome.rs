@@ -41,6 +41,9 @@ pub struct Run {
     pub declared: Option<ContentType>,
     pub reported_error: Option<String>,
     pub memory_cap_hit: bool,
+    /// A memory growth within the cap was refused: the node's budget for
+    /// guests was used up.
+    pub memory_budget_hit: bool,
     /// Bytes written to stdout.
     pub result: Vec<u8>,
     /// Bytes written to stderr, and whether some were dropped.
@@ -50,8 +53,25 @@ pub struct Run {
     pub timeout: Duration,
 }
 
-/// Applies the guest ABI's rules to a finished run.
+/// Applies the guest ABI's rules to a finished run. A run that failed after
+/// the node's memory budget refused it memory failed for that reason (the
+/// guest saw `memory.grow` fail), unless its deadline passed first.
 pub fn conclude(run: Run) -> Result<CallOutput, CallError> {
+    let budget_hit = run.memory_budget_hit;
+    match apply_rules(run) {
+        Err(e) if budget_hit && !matches!(e, CallError::Timeout { .. }) => {
+            Err(CallError::MemoryBudget {
+                message: "the memory of this node for running algorithms is in use by \
+                          other calls; retry shortly"
+                    .into(),
+                fuel_used: e.fuel_used(),
+            })
+        }
+        other => other,
+    }
+}
+
+fn apply_rules(run: Run) -> Result<CallOutput, CallError> {
     let fuel_used = run.fuel_used;
     let printed = printed_text(run.printed);
     let facts = Facts {
@@ -254,6 +274,7 @@ mod tests {
             declared,
             reported_error: None,
             memory_cap_hit: false,
+            memory_budget_hit: false,
             result: result.to_vec(),
             printed: (b"hello\n".to_vec(), false),
             fuel_used: 7,

@@ -32,7 +32,8 @@ macro_rules! memberships_select {
 
 macro_rules! keys_select {
     () => {
-        "SELECT id, digest, kind, owner_id, org_id, scopes, expires_at, revoked_at FROM api_keys"
+        "SELECT id, digest, kind, owner_id, org_id, created_by, scopes, expires_at, revoked_at \
+         FROM api_keys"
     };
 }
 
@@ -96,6 +97,7 @@ fn key_row(r: &AnyRow) -> StoreResult<PolicyKeyRow> {
         kind: KeyKind::parse(&col::<String>(r, "kind")?),
         owner_id: col(r, "owner_id")?,
         org_id: col(r, "org_id")?,
+        created_by: col(r, "created_by")?,
         scopes: Scopes(col(r, "scopes")?),
         expires_at: col(r, "expires_at")?,
         revoked: col::<Option<Millis>>(r, "revoked_at")?.is_some(),

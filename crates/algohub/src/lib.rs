@@ -152,7 +152,8 @@ impl Server {
     ) -> Result<Self, BoxError> {
         prepare_data_dir(&config.data_dir)?;
         let store = open_store(&config.database_url).await?;
-        let executor = executor::HubExecutor::new(config.http_upstream_allow_private)?;
+        let executor =
+            executor::HubExecutor::new(config.http_upstream_allow_private, &config.runtime())?;
         let files = files::FsStorage::new(config.data_dir.join("files"))?;
         let hub = start_hub(
             store.clone(),

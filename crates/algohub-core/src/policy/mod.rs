@@ -489,6 +489,21 @@ impl PolicyEngine {
         self.index.read().has_active_admin(org)
     }
 
+    /// The person a call of `principal` counts for when a node shares its
+    /// algorithm instances: the user behind a user's own credential or member
+    /// key, and for an org key the user who made the key (so the orgs one
+    /// person creates, with keys he makes, share his portion); the org itself
+    /// if the key is unknown.
+    pub fn person_behind(&self, principal: &Principal) -> AccountId {
+        match principal.kind {
+            PrincipalKind::User { user } | PrincipalKind::MemberKey { user, .. } => user,
+            PrincipalKind::OrgKey { org } => principal
+                .key
+                .and_then(|key| self.index.read().keys.get(&key).map(|k| k.created_by))
+                .unwrap_or(org),
+        }
+    }
+
     /// Active cluster admins, as the index knows them (for notices).
     pub fn active_cluster_admins(&self) -> Vec<AccountId> {
         let index = self.index.read();

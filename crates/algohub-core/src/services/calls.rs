@@ -65,6 +65,8 @@ pub struct PreparedCall {
     /// The wasm fuel budget (`CallService::call_limits`).
     fuel: u64,
     caller: crate::model::AccountId,
+    /// The person the call counts for when instances are shared.
+    person: crate::model::AccountId,
     /// `req-<uuid>`, reported in the response and in the error listing.
     pub request_id: String,
     pub algorithm: Arc<Algorithm>,
@@ -243,6 +245,7 @@ impl CallService {
                 timeout,
                 fuel,
                 caller: ctx.account_id(),
+                person: self.policy.person_behind(&ctx.principal),
                 request_id: usage.request_id.clone(),
                 algorithm: resolved.algorithm,
                 version: resolved.label,
@@ -419,6 +422,7 @@ impl CallService {
         };
         let run = RunContext {
             timeout: call.timeout,
+            person: call.person,
             fuel: call.fuel,
             request_id: &call.request_id,
             api_key: api_key.as_deref(),
@@ -486,6 +490,16 @@ impl CallService {
             return Err(Error::internal("usage record taken twice"));
         };
         self.metering.meter(usage).await?;
+        if let Err(ExecError::NodeMemory { message, .. }) = &result {
+            return Err(Error::limited(
+                message.clone(),
+                crate::error::LimitInfo {
+                    limit_kind: "memory",
+                    scope: "node".into(),
+                    retry_after: 1,
+                },
+            ));
+        }
         Ok(CallOutcome {
             result,
             duration,

@@ -59,6 +59,9 @@ pub trait CallData: Send + Sync {
 pub struct RunContext<'a> {
     /// The call's wall-clock limit.
     pub timeout: Duration,
+    /// The person the call counts for when a node shares its instances
+    /// (`PolicyEngine::person_behind`).
+    pub person: crate::model::AccountId,
     /// The call's fuel budget (`wasm` only): the cluster's
     /// `wasm_fuel_per_sec` times `timeout`, at most the algorithm's
     /// `max_fuel_per_call`.
@@ -93,6 +96,11 @@ pub enum ExecError {
     /// Out of fuel or memory.
     #[error("{message}")]
     ResourceLimit { message: String, compute_units: u64 },
+    /// The node could not give the call the memory it needed (its memory
+    /// for all running algorithms was in use): refused with `limit_kind`
+    /// `memory`, to be retried.
+    #[error("{message}")]
+    NodeMemory { message: String, compute_units: u64 },
     #[error("the algorithm crashed: {message}")]
     Crash { message: String, compute_units: u64 },
     #[error("upstream failure: {0}")]
@@ -109,6 +117,7 @@ impl ExecError {
             ExecError::Algorithm { compute_units, .. }
             | ExecError::Timeout { compute_units, .. }
             | ExecError::ResourceLimit { compute_units, .. }
+            | ExecError::NodeMemory { compute_units, .. }
             | ExecError::Crash { compute_units, .. } => *compute_units,
             ExecError::Upstream(_) | ExecError::Internal(_) => 0,
         }
@@ -129,7 +138,7 @@ impl ExecError {
                 "AlgorithmTimeoutError".into(),
                 String::new(),
             ),
-            ExecError::ResourceLimit { .. } => {
+            ExecError::ResourceLimit { .. } | ExecError::NodeMemory { .. } => {
                 (self.to_string(), "ResourceLimitError".into(), String::new())
             }
             ExecError::Crash { .. } => (

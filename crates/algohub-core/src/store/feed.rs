@@ -133,6 +133,8 @@ pub struct PolicyKeyRow {
     pub kind: KeyKind,
     pub owner_id: AccountId,
     pub org_id: Option<AccountId>,
+    /// Who made the key (for an org key: the person behind its calls).
+    pub created_by: AccountId,
     pub scopes: Scopes,
     pub expires_at: Option<Millis>,
     pub revoked: bool,

@@ -260,3 +260,38 @@ fn prepare_converts_wat_and_keeps_binaries() {
         Err(CallError::InvalidModule(_))
     ));
 }
+
+/// Sleeps ten seconds in WASI `poll_oneoff` (a relative monotonic clock
+/// subscription), spending no fuel.
+const SLEEP_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store8 (i32.const 264) (i32.const 0))
+    (i32.store (i32.const 272) (i32.const 1))
+    (i64.store (i32.const 280) (i64.const 10000000000))
+    (drop (call $poll (i32.const 256) (i32.const 320) (i32.const 1) (i32.const 400)))))"#;
+
+#[tokio::test]
+async fn time_spent_sleeping_counts_against_the_time_limit() {
+    let rt = WasmRuntime::new(RuntimeConfig {
+        max_instances: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let wasm = rt.prepare(SLEEP_WAT.as_bytes()).unwrap();
+    let limits = Limits::with_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let input = CallInput::new(crate::ContentType::Void, Vec::new());
+    let err = rt.call("sleep", &wasm, input, &limits).await.unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The instance went back: the next call starts at once.
+    let input = CallInput::new(crate::ContentType::Void, Vec::new());
+    let err = rt.call("sleep", &wasm, input, &limits).await.unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err:?}");
+}

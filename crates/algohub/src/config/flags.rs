@@ -94,6 +94,20 @@ pub struct ServeOverrides {
     /// Wasm fuel a call gets per second of its timeout.
     #[arg(long)]
     pub wasm_fuel_per_sec: Option<u64>,
+    /// Wasm instances that may run at once on this node (the pool size).
+    #[arg(long)]
+    pub wasm_instances: Option<u32>,
+    /// Instances one person's calls may hold at once (his own and those made
+    /// with the org keys he created); his further calls wait.
+    #[arg(long)]
+    pub wasm_instances_per_caller: Option<u32>,
+    /// Linear memory one wasm instance may have, in MiB.
+    #[arg(long)]
+    pub wasm_max_memory_mib: Option<u32>,
+    /// Memory all running wasm instances may reserve together, in MiB
+    /// (0: half of the machine's memory).
+    #[arg(long)]
+    pub wasm_memory_budget_mib: Option<u64>,
     /// SMTP server for invitation emails: smtp://host:25 (add ?tls=required for
     /// STARTTLS) or smtps://user:password@host:465. Unset: emails wait in the outbox.
     #[arg(long)]

@@ -45,6 +45,12 @@ const SECRET_URLS: [&str; 2] = ["database_url", "smtp_url"];
 /// burns; 3000 s of it still fit in 64 bits).
 pub const MAX_WASM_FUEL_PER_SEC: u64 = 1_000_000_000_000_000;
 
+/// The largest `wasm_instances` (each reserves about 4 GiB of address space).
+pub const MAX_WASM_INSTANCES: u32 = 4096;
+
+/// The largest `wasm_max_memory_mib`: 4 GiB, all a 32-bit wasm memory can address.
+pub const MAX_WASM_MEMORY_MIB: u32 = 4096;
+
 /// How log lines are written to standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -111,6 +117,19 @@ pub struct Config {
     /// Wasm fuel a call gets per second of its timeout.
     #[default(DEFAULT_WASM_FUEL_PER_SEC)]
     pub wasm_fuel_per_sec: u64,
+    /// Wasm instances that may run at once on this node (the pool size).
+    #[default(algohub_runtime::DEFAULT_MAX_INSTANCES)]
+    pub wasm_instances: u32,
+    /// Instances one person's calls may hold at once (with the orgs whose
+    /// keys he made); the rest of the pool stays for others.
+    #[default(algohub_runtime::DEFAULT_INSTANCES_PER_CALLER)]
+    pub wasm_instances_per_caller: u32,
+    /// Linear memory one wasm instance may have, in MiB.
+    #[default((algohub_runtime::DEFAULT_MAX_MEMORY_BYTES >> 20) as u32)]
+    pub wasm_max_memory_mib: u32,
+    /// Memory all running wasm instances may have together, in MiB; 0: half
+    /// of the machine's memory (or of the control group's limit).
+    pub wasm_memory_budget_mib: u64,
     /// SMTP server for invitation emails (`None`: emails stay in the outbox).
     pub smtp_url: Option<String>,
     #[default("algohub <algohub@localhost>".into())]
@@ -215,12 +234,42 @@ impl Config {
             )
             .into());
         }
+        if !(1..=MAX_WASM_INSTANCES).contains(&self.wasm_instances) {
+            return Err(format!("wasm_instances must be from 1 to {MAX_WASM_INSTANCES}").into());
+        }
+        if !(1..=self.wasm_instances).contains(&self.wasm_instances_per_caller) {
+            return Err(format!(
+                "wasm_instances_per_caller must be from 1 to wasm_instances ({})",
+                self.wasm_instances
+            )
+            .into());
+        }
+        if !(1..=MAX_WASM_MEMORY_MIB).contains(&self.wasm_max_memory_mib) {
+            return Err(
+                format!("wasm_max_memory_mib must be from 1 to {MAX_WASM_MEMORY_MIB}").into(),
+            );
+        }
         if !(1..=MAX_WASM_FUEL_PER_SEC).contains(&self.wasm_fuel_per_sec) {
             return Err(
                 format!("wasm_fuel_per_sec must be from 1 to {MAX_WASM_FUEL_PER_SEC}").into(),
             );
         }
         Ok(self)
+    }
+
+    /// The wasm runtime's pool, share and memory settings.
+    pub fn runtime(&self) -> algohub_runtime::RuntimeConfig {
+        let budget = match self.wasm_memory_budget_mib {
+            0 => algohub_runtime::default_memory_budget(),
+            mib => mib.saturating_mul(1 << 20),
+        };
+        algohub_runtime::RuntimeConfig {
+            max_instances: self.wasm_instances,
+            instances_per_caller: self.wasm_instances_per_caller,
+            max_memory_bytes: (self.wasm_max_memory_mib as usize) << 20,
+            memory_budget_bytes: budget,
+            ..Default::default()
+        }
     }
 
     /// Settings for one-shot commands (`admin`, `export`, `audit`): they run

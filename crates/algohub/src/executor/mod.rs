@@ -19,7 +19,8 @@ use algohub_runtime::{
     CallError, CallInput, ContentType, ECHO_WAT, GuestData, HostFuture, Limits, RuntimeConfig,
     WasmRuntime,
 };
-use std::sync::{Arc, OnceLock};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 /// The fuel of a call with the default timeout (300 s) at the default rate
 /// (`algohub_runtime::DEFAULT_FUEL_PER_SEC`): 30 trillion units. A call's
@@ -28,16 +29,19 @@ use std::sync::{Arc, OnceLock};
 pub const CALL_FUEL: u64 =
     algohub_runtime::DEFAULT_FUEL_PER_SEC * algohub_runtime::DEFAULT_TIMEOUT.as_secs();
 
-/// The process-wide wasm runtime, created on first use.
-pub fn shared_wasm_runtime() -> Result<Arc<WasmRuntime>, String> {
-    static RUNTIME: OnceLock<Result<Arc<WasmRuntime>, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            WasmRuntime::new(RuntimeConfig::default())
-                .map(Arc::new)
-                .map_err(|e| format!("cannot start the wasm runtime: {e}"))
-        })
-        .clone()
+/// The process's wasm runtime for `config`, created on first use (servers
+/// started in one process with the same settings share one).
+pub fn shared_wasm_runtime(config: &RuntimeConfig) -> Result<Arc<WasmRuntime>, String> {
+    static RUNTIMES: Mutex<Vec<(RuntimeConfig, Arc<WasmRuntime>)>> = Mutex::new(Vec::new());
+    let mut runtimes = RUNTIMES.lock();
+    if let Some((_, rt)) = runtimes.iter().find(|(c, _)| c == config) {
+        return Ok(rt.clone());
+    }
+    let rt = WasmRuntime::new(config.clone())
+        .map(Arc::new)
+        .map_err(|e| format!("cannot start the wasm runtime: {e}"))?;
+    runtimes.push((config.clone(), rt.clone()));
+    Ok(rt)
 }
 
 /// Runs `wasm` and `http` algorithms.
@@ -48,8 +52,8 @@ pub struct HubExecutor {
 }
 
 impl HubExecutor {
-    pub fn new(allow_private_upstreams: bool) -> Result<Self, String> {
-        let wasm = shared_wasm_runtime()?;
+    pub fn new(allow_private_upstreams: bool, runtime: &RuntimeConfig) -> Result<Self, String> {
+        let wasm = shared_wasm_runtime(runtime)?;
         let bytes = wasm
             .prepare(ECHO_WAT.as_bytes())
             .map_err(|e| format!("the built-in echo template does not compile: {e}"))?;
@@ -122,6 +126,10 @@ fn exec_error(e: CallError) -> ExecError {
             message: "the algorithm exceeded its memory limit".into(),
             compute_units: fuel_used,
         },
+        CallError::MemoryBudget { message, fuel_used } => ExecError::NodeMemory {
+            message,
+            compute_units: fuel_used,
+        },
         CallError::Trap { message, fuel_used } => ExecError::Crash {
             message,
             compute_units: fuel_used,
@@ -164,7 +172,8 @@ impl Executor for HubExecutor {
                     timeout: run.timeout,
                     ..Limits::default()
                 };
-                let mut input = CallInput::new(to_runtime(input.content_type), input.data);
+                let mut input = CallInput::new(to_runtime(input.content_type), input.data)
+                    .for_group(run.person as u64);
                 if let Some(data) = &run.data {
                     input = input.with_data_api(Arc::new(GuestDataBridge(data.clone())));
                 }

@@ -36,6 +36,7 @@ mod notifications;
 mod promises;
 mod promises_running;
 mod races;
+mod sharing;
 mod source;
 mod startup;
 mod support;
@@ -158,6 +159,9 @@ harness::api_tests! {
         races:
             leaving_an_org_is_its_own_decision,
             identical_invitations_at_once_leave_one;
+        sharing:
+            a_flood_from_one_person_leaves_room_for_others,
+            guests_that_fill_their_memory_keep_the_node_within_its_budget;
     }
     postgres_only {
         durability:

@@ -15,6 +15,13 @@ pub(crate) struct Node {
     pub(crate) client: reqwest::Client,
 }
 
+impl Node {
+    /// The process id of the node.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();

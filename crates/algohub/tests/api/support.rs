@@ -46,6 +46,10 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,
+        wasm_instances: 128,
+        wasm_instances_per_caller: 32,
+        wasm_max_memory_mib: 256,
+        wasm_memory_budget_mib: 0,
         smtp_url: None,
         smtp_from: "algohub <algohub@localhost>".into(),
     }
@@ -80,6 +84,19 @@ impl TestApp {
         };
         app.root = app.make_user("root", true).await;
         app
+    }
+
+    /// A client of a server this process did not start (a node process at
+    /// `base`); `hub()` and `make_user` are not available on it.
+    pub fn remote(base: &str) -> Self {
+        Self {
+            server: None,
+            base: base.to_string(),
+            client: reqwest::Client::new(),
+            _dir: tempfile::tempdir().expect("temp dir"),
+            root: String::new(),
+            database_url: String::new(),
+        }
     }
 
     pub fn hub(&self) -> &std::sync::Arc<algohub_core::services::Hub> {

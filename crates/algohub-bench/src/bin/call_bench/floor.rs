@@ -22,7 +22,7 @@ const JOURNAL_BYTES: usize = 16 << 20;
 /// to a file in that directory before answering. Returns its URL.
 pub async fn start_floor(journal: Option<&Path>) -> Result<String, String> {
     use axum::routing::post;
-    let rt = algohub::executor::shared_wasm_runtime()?;
+    let rt = algohub::executor::shared_wasm_runtime(&algohub_runtime::RuntimeConfig::default())?;
     let wasm = Arc::new(rt.prepare(ECHO_WAT.as_bytes()).map_err(|e| e.to_string())?);
     let file = match journal {
         Some(dir) => {

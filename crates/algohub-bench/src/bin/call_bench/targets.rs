@@ -52,6 +52,10 @@ fn bench_config(dir: &Path) -> Config {
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,
+        wasm_instances: algohub_runtime::DEFAULT_MAX_INSTANCES,
+        wasm_instances_per_caller: algohub_runtime::DEFAULT_INSTANCES_PER_CALLER,
+        wasm_max_memory_mib: (algohub_runtime::DEFAULT_MAX_MEMORY_BYTES >> 20) as u32,
+        wasm_memory_budget_mib: 0,
         smtp_url: None,
         smtp_from: "algohub <algohub@localhost>".into(),
     }
@@ -96,7 +100,8 @@ pub async fn start_unmetered(dir: &Path) -> Result<String, String> {
     let store = algohub::open_store(&config.database_url)
         .await
         .map_err(|e| e.to_string())?;
-    let executor = algohub::executor::HubExecutor::new(false).map_err(|e| e.to_string())?;
+    let executor =
+        algohub::executor::HubExecutor::new(false, &config.runtime()).map_err(|e| e.to_string())?;
     let settings = algohub_core::services::Settings {
         metering: false,
         usage_journal: None,

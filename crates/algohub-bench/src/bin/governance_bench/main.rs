@@ -104,7 +104,8 @@ fn e2s(e: impl std::fmt::Display) -> String {
 async fn hub_on(url: &str, metering: bool, journal: Option<&Path>) -> BoxResult<Arc<Hub>> {
     let store = algohub_store::connect(url).await.map_err(e2s)?;
     store.migrate().await.map_err(e2s)?;
-    let executor = algohub::executor::HubExecutor::new(false)?;
+    let executor =
+        algohub::executor::HubExecutor::new(false, &algohub_runtime::RuntimeConfig::default())?;
     let settings = Settings {
         metering,
         usage_journal: journal.map(Path::to_path_buf),

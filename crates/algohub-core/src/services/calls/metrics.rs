@@ -120,7 +120,7 @@ pub(crate) fn error_type(e: &ExecError) -> &'static str {
             _ => "AlgorithmError",
         },
         ExecError::Timeout { .. } => "AlgorithmTimeoutError",
-        ExecError::ResourceLimit { .. } => "ResourceLimitError",
+        ExecError::ResourceLimit { .. } | ExecError::NodeMemory { .. } => "ResourceLimitError",
         ExecError::Crash { .. } => "AlgorithmCrashError",
         ExecError::Upstream(_) => "UpstreamError",
         ExecError::Internal(_) => "InternalError",
