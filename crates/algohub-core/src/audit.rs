@@ -42,6 +42,7 @@ event_kinds! {
     UsersExport = "users.export",
     AccountStatusSet = "account.status_set",
     AccountWorkLimitSet = "account.work_limit_set",
+    AccountStorageQuotaSet = "account.storage_quota_set",
     OrgCreated = "org.created",
     OrgDeleted = "org.deleted",
     MemberAdded = "member.added",

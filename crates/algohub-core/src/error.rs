@@ -113,6 +113,7 @@ codes! {
     DataNotFound = (4050, NotFound, "data_not_found"),
     DataConflict = (4051, Conflict, "data_conflict"),
     LimitExceeded = (3100, TooManyRequests, "limit_exceeded"),
+    QuotaExceeded = (3101, PayloadTooLarge, "quota_exceeded"),
     SudoDisabled = (3008, Forbidden, "sudo_disabled"),
     NotSudoUser = (3009, Forbidden, "not_sudo_user"),
     ImpersonationRefused = (3010, Forbidden, "impersonation_refused"),

@@ -483,6 +483,8 @@ pub struct ApiKey {
     pub expires_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// For a key a cluster admin created for someone else: the reason given.
+    pub minted_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +503,8 @@ pub struct NewKey {
     pub algo_acl: Vec<String>,
     pub created_by: AccountId,
     pub expires_at: Option<Millis>,
+    /// Set when a cluster admin creates the key for someone else.
+    pub minted_reason: Option<String>,
 }
 
 /// A message waiting in the outbox for delivery (email, in-app notification).

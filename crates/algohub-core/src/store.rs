@@ -459,6 +459,18 @@ pub trait UsageStore: Send + Sync {
         account: AccountId,
         limit: Option<i64>,
     ) -> StoreResult<Written<()>>;
+    /// The account's own storage quota for data files (MiB), if a cluster
+    /// admin set one.
+    async fn get_storage_quota(&self, account: AccountId) -> StoreResult<Option<i64>>;
+    /// Sets or clears the account's storage quota (MiB); records an event
+    /// with the old and the new value. Returns the old value.
+    async fn set_storage_quota(
+        &self,
+        ctx: &AuditContext,
+        actor: AccountId,
+        account: AccountId,
+        quota_mib: Option<i64>,
+    ) -> StoreResult<Option<i64>>;
     /// In one transaction: frees the slots named in `release`, then grants
     /// each request a slot if its account holds fewer than `limit` live slots
     /// (expired ones do not count), atomically across every node sharing the

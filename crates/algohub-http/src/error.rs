@@ -99,6 +99,10 @@ impl IntoResponse for ApiError {
         };
         body.error.limit_kind = Some(limit.limit_kind);
         body.error.scope = Some(limit.scope);
+        if limit.retry_after == 0 {
+            // A limit that waiting does not lift (a storage quota).
+            return (status, axum::Json(body)).into_response();
+        }
         body.error.retry_after = Some(limit.retry_after);
         (
             status,

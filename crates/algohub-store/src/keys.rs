@@ -20,7 +20,7 @@ macro_rules! key_select {
     () => {
         "SELECT k.id, k.uuid, k.kind, k.owner_id, o.name AS owner_name, k.org_id, g.name AS org_name, k.label, \
          k.key_type, k.mask, k.digest, k.scopes, k.allow_web_algo, k.referer_host, k.algo_acl, k.created_by, \
-         k.created_at, k.expires_at, k.last_used_at, k.revoked_at FROM api_keys k \
+         k.created_at, k.expires_at, k.last_used_at, k.revoked_at, k.minted_reason FROM api_keys k \
          JOIN accounts o ON o.id = k.owner_id LEFT JOIN accounts g ON g.id = k.org_id"
     };
 }
@@ -49,6 +49,7 @@ fn key_from_row(r: &AnyRow) -> StoreResult<ApiKey> {
         expires_at: col(r, "expires_at")?,
         last_used_at: col(r, "last_used_at")?,
         revoked_at: col(r, "revoked_at")?,
+        minted_reason: col(r, "minted_reason")?,
     })
 }
 
@@ -89,8 +90,8 @@ impl KeyStore for SqlStore {
         }
         let row = sqlx::query(
             "INSERT INTO api_keys (uuid, kind, owner_id, org_id, label, key_type, mask, digest, scopes, allow_web_algo, \
-             referer_host, algo_acl, created_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+             referer_host, algo_acl, created_by, created_at, expires_at, minted_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
         )
         .bind(&key.uuid)
         .bind(key.kind.as_str())
@@ -107,11 +108,16 @@ impl KeyStore for SqlStore {
         .bind(key.created_by)
         .bind(now_millis())
         .bind(key.expires_at)
+        .bind(&key.minted_reason)
         .fetch_one(tx.conn())
         .await
         .map_err(db_err)?;
         let id: KeyId = col(&row, "id")?;
-        let detail = serde_json::json!({ "kind": key.kind.as_str(), "owner_id": key.owner_id, "org_id": key.org_id });
+        let mut detail = serde_json::json!({ "kind": key.kind.as_str(), "owner_id": key.owner_id, "org_id": key.org_id });
+        if let Some(reason) = &key.minted_reason {
+            detail["minted_reason"] = reason.clone().into();
+            detail["expires_at"] = key.expires_at.into();
+        }
         tx.event(
             EventKind::KeyCreated,
             Some(key.created_by),

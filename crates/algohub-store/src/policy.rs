@@ -32,8 +32,8 @@ macro_rules! memberships_select {
 
 macro_rules! keys_select {
     () => {
-        "SELECT id, digest, kind, owner_id, org_id, created_by, scopes, expires_at, revoked_at \
-         FROM api_keys"
+        "SELECT id, digest, kind, owner_id, org_id, created_by, minted_reason, scopes, expires_at, \
+         revoked_at FROM api_keys"
     };
 }
 
@@ -98,6 +98,7 @@ fn key_row(r: &AnyRow) -> StoreResult<PolicyKeyRow> {
         owner_id: col(r, "owner_id")?,
         org_id: col(r, "org_id")?,
         created_by: col(r, "created_by")?,
+        minted: col::<Option<String>>(r, "minted_reason")?.is_some(),
         scopes: Scopes(col(r, "scopes")?),
         expires_at: col(r, "expires_at")?,
         revoked: col::<Option<Millis>>(r, "revoked_at")?.is_some(),

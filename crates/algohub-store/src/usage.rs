@@ -159,6 +159,50 @@ impl UsageStore for SqlStore {
         tx.finish(()).await
     }
 
+    async fn get_storage_quota(&self, account: AccountId) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT storage_quota_mib FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?
+            .ok_or(StoreError::NotFound)?;
+        col(&row, "storage_quota_mib")
+    }
+
+    async fn set_storage_quota(
+        &self,
+        ctx: &AuditContext,
+        actor: AccountId,
+        account: AccountId,
+        quota_mib: Option<i64>,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.write(ctx).await?;
+        require_live_account(&mut tx, account).await?;
+        let old: Option<i64> = col(
+            &sqlx::query("SELECT storage_quota_mib FROM accounts WHERE id = $1")
+                .bind(account)
+                .fetch_one(tx.conn())
+                .await
+                .map_err(db_err)?,
+            "storage_quota_mib",
+        )?;
+        sqlx::query("UPDATE accounts SET storage_quota_mib = $1 WHERE id = $2")
+            .bind(quota_mib)
+            .bind(account)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        tx.event(
+            EventKind::AccountStorageQuotaSet,
+            Some(actor),
+            &account.to_string(),
+            serde_json::json!({ "old": { "storage_quota_mib": old }, "new": { "storage_quota_mib": quota_mib } }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+
     async fn acquire_call_slots(
         &self,
         node: &str,

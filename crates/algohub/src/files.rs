@@ -138,8 +138,38 @@ fn remove_tree(dir: &Path) -> Result<u64, StorageError> {
     Ok(files)
 }
 
+/// The bytes of the files under `dir` (reserved files and temporary files
+/// left out); a directory that does not exist holds none.
+fn tree_bytes(dir: &Path) -> Result<u64, StorageError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(e)),
+    };
+    let mut bytes = 0u64;
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            bytes = bytes.saturating_add(tree_bytes(&entry.path())?);
+        } else if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(RESERVED_PREFIX)
+        {
+            bytes = bytes.saturating_add(entry.metadata().map_err(io)?.len());
+        }
+    }
+    Ok(bytes)
+}
+
 #[async_trait]
 impl DataStorage for FsStorage {
+    async fn usage(&self, owner: AccountId) -> Result<u64, StorageError> {
+        let dir = self.account_dir(owner);
+        Self::blocking(move || tree_bytes(&dir)).await
+    }
+
     async fn stat(&self, owner: AccountId, path: &[String]) -> Result<DataEntry, StorageError> {
         let p = self.path_of(owner, path);
         Self::blocking(move || fs::metadata(&p).map(|m| entry_of(&m)).map_err(io)).await

@@ -24,6 +24,8 @@ pub(crate) struct KeyEntry {
     pub owner: AccountId,
     pub org: Option<AccountId>,
     pub created_by: AccountId,
+    /// Made by a cluster admin (`created_by`) for someone else.
+    pub minted: bool,
     pub scopes: Scopes,
     pub expires_at: Option<Millis>,
     pub digest: String,
@@ -290,6 +292,7 @@ impl Index {
                 owner: k.owner_id,
                 org: k.org_id,
                 created_by: k.created_by,
+                minted: k.minted,
                 scopes: k.scopes,
                 expires_at: k.expires_at,
                 digest: k.digest.clone(),
@@ -502,12 +505,23 @@ impl Index {
             (KeyKind::Member, Some(org)) => PrincipalKind::MemberKey { user: k.owner, org },
             (KeyKind::Member, None) => return None,
         };
+        // A key a cluster admin made for someone else is that admin acting
+        // as its owner: an impersonation, while the admin still is one.
+        let impersonator = if k.minted {
+            let admin = self.users.get(&k.created_by)?;
+            if !(admin.active() && admin.cluster_admin()) {
+                return None;
+            }
+            Some(k.created_by)
+        } else {
+            None
+        };
         Some(Principal {
             kind,
             scopes: k.scopes,
             key: Some(id),
             session: None,
-            impersonator: None,
+            impersonator,
             call: None,
         })
     }

@@ -504,6 +504,22 @@ impl PolicyEngine {
         }
     }
 
+    /// The active admins of an org, as the index knows them (for notices).
+    pub fn org_admins(&self, org: AccountId) -> Vec<AccountId> {
+        let now = coarse_now_millis();
+        let index = self.index.read();
+        let mut ids: Vec<AccountId> = index
+            .users
+            .iter()
+            .filter(|(id, u)| {
+                u.active() && index.org_role(*id, u, org, now) == Some(crate::roles::OrgRole::Admin)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Active cluster admins, as the index knows them (for notices).
     pub fn active_cluster_admins(&self) -> Vec<AccountId> {
         let index = self.index.read();

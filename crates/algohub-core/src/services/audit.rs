@@ -248,8 +248,8 @@ impl AuditRecorder {
         if ctx.principal.impersonator.is_none() {
             return;
         }
-        let detail =
-            serde_json::json!({"method": method, "path": path, "session": ctx.principal.session});
+        let detail = serde_json::json!({"method": method, "path": path,
+            "session": ctx.principal.session, "key": ctx.principal.key});
         let target = format!("user:{}", ctx.account_id());
         self.audit_in_background(
             ctx,

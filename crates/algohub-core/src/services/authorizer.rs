@@ -32,9 +32,19 @@ impl Authorizer {
 
     /// Asks the policy engine; a refusal becomes a `Forbidden` error naming the rule.
     pub fn authorize(&self, ctx: &RequestCtx, action: Action, resource: Resource) -> Result<()> {
+        self.authorize_by(ctx, action, resource).map(drop)
+    }
+
+    /// As `authorize`, answering which rule allowed the action.
+    pub fn authorize_by(
+        &self,
+        ctx: &RequestCtx,
+        action: Action,
+        resource: Resource,
+    ) -> Result<Rule> {
         let d = self.decide(ctx, action, resource);
         if d.allow {
-            return Ok(());
+            return Ok(d.rule);
         }
         // Refused admin requests, and whatever an impersonation session
         // was refused for its limits, are on record as denials.

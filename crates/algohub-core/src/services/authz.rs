@@ -58,7 +58,9 @@ impl AccessService {
                 scopes: key.scopes,
                 key: Some(key.id),
                 session: None,
-                impersonator: None,
+                // A key a cluster admin made for someone else acts as an
+                // impersonation by that admin.
+                impersonator: key.minted_reason.is_some().then_some(key.created_by),
                 call: None,
             });
         }

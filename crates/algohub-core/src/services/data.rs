@@ -108,6 +108,8 @@ pub enum StorageError {
 /// survives a crash) and atomic replacement of files.
 #[async_trait]
 pub trait DataStorage: Send + Sync {
+    /// The bytes of all of an account's files (what its storage quota counts).
+    async fn usage(&self, owner: AccountId) -> Result<u64, StorageError>;
     async fn stat(&self, owner: AccountId, path: &[String]) -> Result<DataEntry, StorageError>;
     async fn read(&self, owner: AccountId, path: &[String]) -> Result<Vec<u8>, StorageError>;
     /// Creates or replaces a file; its directory must exist.
@@ -246,10 +248,12 @@ pub struct DataListing {
 
 /// The data API: collections and files, and their permissions.
 pub struct DataService {
-    store: Arc<dyn Store>,
-    authz: Arc<Authorizer>,
-    directory: Directory,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) authz: Arc<Authorizer>,
+    pub(super) directory: Directory,
     files: Option<Arc<dyn DataStorage>>,
+    pub(super) settings: Arc<super::Settings>,
+    pub(super) quotas: super::data_quota::Quotas,
 }
 
 impl DataService {
@@ -259,6 +263,8 @@ impl DataService {
             authz: base.authz.clone(),
             directory: base.directory.clone(),
             files,
+            settings: base.settings.clone(),
+            quotas: Default::default(),
         }
     }
 }
@@ -275,7 +281,7 @@ impl DataService {
         self.files.is_some()
     }
 
-    fn storage(&self) -> Result<&dyn DataStorage> {
+    pub(super) fn storage(&self) -> Result<&dyn DataStorage> {
         self.files
             .as_deref()
             .ok_or_else(|| Error::new(Code::Unavailable, "this node does not serve the data API"))
@@ -448,10 +454,23 @@ impl DataService {
             ));
         }
         self.authorize_data_write(ctx, path).await?;
-        self.storage()?
-            .write(path.owner, &path.segments, bytes)
+        let storage = self.storage()?;
+        let quota = self.quota_bytes(path.owner).await?;
+        let size = bytes.len() as u64;
+        let reservation = match self
+            .quotas
+            .reserve(storage, path.owner, &path.segments, size, quota)
             .await
-            .map_err(|e| storage_error(e, path))
+        {
+            Ok(r) => r,
+            Err(refused) => {
+                let name = self.store.get_account(path.owner).await?.name;
+                return Err(refused.into_error(&name));
+            }
+        };
+        let written = storage.write(path.owner, &path.segments, bytes).await;
+        self.quotas.settle(reservation, written.is_ok()).await;
+        written.map_err(|e| storage_error(e, path))
     }
 
     /// Creates `name` inside `parent`; a collection (directly under the
@@ -535,55 +554,25 @@ impl DataService {
             .await
             .map_err(|e| storage_error(e, path))?
         {
-            DataEntry::File { .. } => storage
-                .delete_file(path.owner, &path.segments)
-                .await
-                .map(|()| 1),
-            DataEntry::Dir => storage.delete_dir(path.owner, &path.segments, force).await,
+            DataEntry::File { size, .. } => {
+                let done = storage.delete_file(path.owner, &path.segments).await;
+                if done.is_ok() {
+                    self.quotas.deleted(path.owner, size).await;
+                }
+                done.map(|()| 1)
+            }
+            DataEntry::Dir => {
+                let done = storage.delete_dir(path.owner, &path.segments, force).await;
+                if done.as_ref().is_ok_and(|n| *n > 0) {
+                    self.quotas.recount(path.owner);
+                }
+                done
+            }
         }
         .map_err(|e| storage_error(e, path))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_checked() {
-        assert_eq!(
-            split_path("data://.my/coll//a/b.txt/").unwrap(),
-            [".my", "coll", "a", "b.txt"]
-        );
-        for bad in [
-            "alice/../bob/x",
-            "alice/./x",
-            "alice/coll/.algohub-acl",
-            "alice/c\0x",
-            "alice/c\\x",
-            "s3://bucket/key",
-            &format!("alice/{}", "x".repeat(256)),
-        ] {
-            assert!(split_path(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn acl_lists() {
-        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(DataAcl::from_read_list(&l(&[])).unwrap(), DataAcl::Private);
-        assert_eq!(
-            DataAcl::from_read_list(&l(&["user://*"])).unwrap(),
-            DataAcl::Public
-        );
-        assert_eq!(
-            DataAcl::from_read_list(&l(&["algo://.my/*"])).unwrap(),
-            DataAcl::MyAlgos
-        );
-        assert!(DataAcl::from_read_list(&l(&["anyone"])).is_err());
-        for acl in [DataAcl::Public, DataAcl::MyAlgos, DataAcl::Private] {
-            let list: Vec<String> = acl.to_read_list().iter().map(|s| s.to_string()).collect();
-            assert_eq!(DataAcl::from_read_list(&list).unwrap(), acl);
-        }
-    }
-}
+#[path = "data_tests.rs"]
+mod tests;

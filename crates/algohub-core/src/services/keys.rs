@@ -8,7 +8,7 @@ use super::IndexSync;
 use crate::RequestCtx;
 use crate::error::{Code, Error, Result};
 use crate::model::{ApiKey, KeyKind, Millis, NewKey, Scopes};
-use crate::policy::{Action, Principal, Resource};
+use crate::policy::{Action, Principal, Resource, Rule};
 use crate::secrets::ApiKeySecret;
 use crate::store::Store;
 use crate::store::StoreError;
@@ -23,7 +23,18 @@ pub struct CreateKey {
     pub referer_host: Option<String>,
     pub algo_acl: Vec<String>,
     pub expires_at: Option<Millis>,
+    /// Why a cluster admin creates a key for someone else (required then,
+    /// ignored otherwise).
+    pub reason: Option<String>,
 }
+
+/// The longest a key a cluster admin creates for someone else may live
+/// unless the cluster says otherwise (`max_minted_key_hours`): a week.
+pub const DEFAULT_MAX_MINTED_KEY_HOURS: u32 = 7 * 24;
+/// How long such a key lives unless a shorter life is asked for: a day.
+const MINTED_KEY_DEFAULT_HOURS: u32 = 24;
+/// The longest reason accepted.
+const MAX_REASON_CHARS: usize = 500;
 
 impl Default for CreateKey {
     fn default() -> Self {
@@ -35,6 +46,7 @@ impl Default for CreateKey {
             referer_host: None,
             algo_acl: vec!["*".into()],
             expires_at: None,
+            reason: None,
         }
     }
 }
@@ -42,6 +54,8 @@ impl Default for CreateKey {
 /// API keys: personal, organization and member keys; their last uses.
 pub struct KeyService {
     store: Arc<dyn Store>,
+    policy: Arc<crate::policy::PolicyEngine>,
+    settings: Arc<super::Settings>,
     authz: Arc<Authorizer>,
     directory: Directory,
     index: Arc<IndexSync>,
@@ -53,6 +67,8 @@ impl KeyService {
     pub(super) fn new(base: &Base) -> Self {
         Self {
             store: base.store.clone(),
+            policy: base.policy.clone(),
+            settings: base.settings.clone(),
             authz: base.authz.clone(),
             directory: base.directory.clone(),
             index: base.index.clone(),
@@ -85,6 +101,7 @@ impl KeyService {
         owner: crate::model::AccountId,
         org: Option<crate::model::AccountId>,
         req: CreateKey,
+        minting: bool,
     ) -> Result<(ApiKey, ApiKeySecret)> {
         if req.label.chars().count() > 100 {
             return Err(Error::invalid("key_label is longer than 100 characters"));
@@ -108,6 +125,13 @@ impl KeyService {
                 req.expires_at = Some(req.expires_at.map_or(limit, |t| t.min(limit)));
             }
         }
+        let minted_reason = if minting {
+            let (reason, expires_at) = self.minted_terms(&req)?;
+            req.expires_at = Some(expires_at);
+            Some(reason)
+        } else {
+            None
+        };
         let secret = ApiKeySecret::generate();
         let new = NewKey {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -124,12 +148,92 @@ impl KeyService {
             algo_acl: req.algo_acl,
             created_by: ctx.account_id(),
             expires_at: req.expires_at,
+            minted_reason,
         };
         let key = self
             .index
             .applied(self.store.create_key(&ctx.audit, &new))
             .await?;
+        if key.minted_reason.is_some() {
+            self.notice_minted(ctx, &key).await;
+        }
         Ok((key, secret))
+    }
+
+    /// The reason and expiry of a key a cluster admin creates for someone
+    /// else: a reason is required, and the key lives a day unless asked for
+    /// less, never longer than `max_minted_key_hours`.
+    fn minted_terms(&self, req: &CreateKey) -> Result<(String, Millis)> {
+        let reason = req.reason.as_deref().map(str::trim).unwrap_or_default();
+        if reason.is_empty() {
+            return Err(Error::invalid(
+                "a cluster admin creating a key for someone else must say why: give a \
+                 \"reason\" (the key's owner is told, and every request made with it is on record)",
+            ));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Error::invalid(format!(
+                "reason is longer than {MAX_REASON_CHARS} characters"
+            )));
+        }
+        let now = crate::model::now_millis();
+        let hour = 3600 * 1000;
+        let cap = self.settings.max_minted_key_hours;
+        let latest = now + i64::from(cap) * hour;
+        let expires_at = match req.expires_at {
+            None => now + i64::from(MINTED_KEY_DEFAULT_HOURS.min(cap)) * hour,
+            Some(t) if t > latest => {
+                return Err(Error::invalid(format!(
+                    "a key a cluster admin creates for someone else expires within {cap} hours \
+                     (max_minted_key_hours)"
+                )));
+            }
+            Some(t) => t,
+        };
+        Ok((reason.to_string(), expires_at))
+    }
+
+    /// Tells the key's owner (for an org key: the org's admins) that a
+    /// cluster admin created it, why, and until when (best effort: the key
+    /// and its audit record stand either way).
+    async fn notice_minted(&self, ctx: &RequestCtx, key: &ApiKey) {
+        let admin = match self.store.get_account(ctx.account_id()).await {
+            Ok(a) => a.name,
+            Err(_) => ctx.account_id().to_string(),
+        };
+        let (recipients, whose) = match key.kind {
+            KeyKind::Org => (
+                self.policy.org_admins(key.owner_id),
+                format!("for the organization {}", key.owner_name),
+            ),
+            KeyKind::User | KeyKind::Member => (vec![key.owner_id], "for you".to_string()),
+        };
+        let until = key
+            .expires_at
+            .map(crate::model::format_millis)
+            .unwrap_or_default();
+        let text = format!(
+            "cluster admin {admin} created an API key {whose} ({}, label {:?}), valid until \
+             {until}: {}. Every request made with it is recorded as {admin} acting for you; \
+             revoke it at DELETE /v1/keys/{}",
+            key.mask,
+            key.label,
+            key.minted_reason.as_deref().unwrap_or_default(),
+            key.uuid
+        );
+        let sent = self
+            .index
+            .applied(self.store.send_notifications(
+                &ctx.audit,
+                ctx.account_id(),
+                &recipients,
+                &text,
+                None,
+            ))
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, key = %key.uuid, "could not tell a key's owner that a cluster admin created it");
+        }
     }
 
     pub async fn create_user_key(
@@ -139,9 +243,12 @@ impl KeyService {
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
         let user = self.directory.user_account(username).await?;
-        self.authz
-            .authorize(ctx, Action::UserKeysManage, Resource::User(user.id))?;
-        self.issue_key(ctx, KeyKind::User, user.id, None, req).await
+        let rule = self
+            .authz
+            .authorize_by(ctx, Action::UserKeysManage, Resource::User(user.id))?;
+        let minting = rule == Rule::ClusterAdmin;
+        self.issue_key(ctx, KeyKind::User, user.id, None, req, minting)
+            .await
     }
 
     /// A cluster admin issues a key for a user (v1 `POST /v1/admin/users/{u}/keys`).
@@ -154,7 +261,9 @@ impl KeyService {
         self.authz
             .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
         let user = self.directory.user_account(username).await?;
-        self.issue_key(ctx, KeyKind::User, user.id, None, req).await
+        let minting = ctx.user_id() != Some(user.id);
+        self.issue_key(ctx, KeyKind::User, user.id, None, req, minting)
+            .await
     }
 
     /// For the CLI bootstrap (direct database access, no ctx).
@@ -169,7 +278,7 @@ impl KeyService {
             label: label.to_string(),
             ..Default::default()
         };
-        self.issue_key(&system, KeyKind::User, user.id, None, req)
+        self.issue_key(&system, KeyKind::User, user.id, None, req, false)
             .await
     }
 
@@ -187,9 +296,11 @@ impl KeyService {
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
         let org_acc = self.directory.org_account(org).await?;
-        self.authz
-            .authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
-        self.issue_key(ctx, KeyKind::Org, org_acc.id, None, req)
+        let rule =
+            self.authz
+                .authorize_by(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let minting = rule == Rule::ClusterAdmin;
+        self.issue_key(ctx, KeyKind::Org, org_acc.id, None, req, minting)
             .await
     }
 
@@ -201,9 +312,11 @@ impl KeyService {
         req: CreateKey,
     ) -> Result<(ApiKey, ApiKeySecret)> {
         let org_acc = self.directory.org_account(org).await?;
-        self.authz
-            .authorize(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
+        let rule =
+            self.authz
+                .authorize_by(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
         let user = self.directory.user_account(username).await?;
+        let minting = rule == Rule::ClusterAdmin && ctx.user_id() != Some(user.id);
         if self
             .store
             .get_membership(org_acc.id, user.id)
@@ -215,8 +328,15 @@ impl KeyService {
                 format!("{username} is not a member of {org}"),
             ));
         }
-        self.issue_key(ctx, KeyKind::Member, user.id, Some(org_acc.id), req)
-            .await
+        self.issue_key(
+            ctx,
+            KeyKind::Member,
+            user.id,
+            Some(org_acc.id),
+            req,
+            minting,
+        )
+        .await
     }
 
     /// Org keys and member keys of an org.

@@ -59,6 +59,7 @@ mod call_cache;
 mod call_tokens;
 mod calls;
 mod data;
+mod data_quota;
 mod directory;
 mod elevated;
 mod executor;
@@ -93,13 +94,14 @@ pub use data::{
     DataAcl, DataEntry, DataListItem, DataListing, DataPath, DataService, DataStorage,
     RESERVED_PREFIX, StorageError, split_path,
 };
+pub use data_quota::{DEFAULT_DATA_QUOTA_MIB, StorageQuotaView};
 pub(crate) use directory::Directory;
 pub use elevated::{
     ImpersonationView, MAX_REASON_CHARS, SessionService, SessionView, SuperPowersView,
 };
 pub use executor::{CallData, ContentKind, ExecError, ExecInput, ExecOutput, Executor, RunContext};
 pub use invitations::{InvitationService, InviteTarget};
-pub use keys::{CreateKey, KeyService};
+pub use keys::{CreateKey, DEFAULT_MAX_MINTED_KEY_HOURS, KeyService};
 pub use mail::{Email, MailError, Mailer, render_email};
 pub use metering::{DEFAULT_MAX_BACKLOG, Metering, UsageSink};
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS, NotificationService};
@@ -166,6 +168,12 @@ pub struct Settings {
     pub max_call_timeout: std::time::Duration,
     /// Wasm fuel a call gets per second of its timeout (see `fuel_budget`).
     pub wasm_fuel_per_sec: u64,
+    /// The longest a key a cluster admin creates for someone else may live,
+    /// in hours (such keys live a day unless asked for less).
+    pub max_minted_key_hours: u32,
+    /// The storage quota of an account's data files unless a cluster admin
+    /// set its own, in MiB (`None`: unlimited).
+    pub data_quota_mib: Option<u64>,
 }
 
 impl Default for Settings {
@@ -188,6 +196,8 @@ impl Default for Settings {
             call_timeout: std::time::Duration::from_secs(calls::DEFAULT_CALL_TIMEOUT_SECS),
             max_call_timeout: std::time::Duration::from_secs(calls::MAX_TIMEOUT_SECS as u64),
             wasm_fuel_per_sec: calls::DEFAULT_WASM_FUEL_PER_SEC,
+            max_minted_key_hours: keys::DEFAULT_MAX_MINTED_KEY_HOURS,
+            data_quota_mib: Some(data_quota::DEFAULT_DATA_QUOTA_MIB),
         }
     }
 }

@@ -135,6 +135,9 @@ pub struct PolicyKeyRow {
     pub org_id: Option<AccountId>,
     /// Who made the key (for an org key: the person behind its calls).
     pub created_by: AccountId,
+    /// A cluster admin made it for someone else: it acts as an impersonation
+    /// by `created_by`.
+    pub minted: bool,
     pub scopes: Scopes,
     pub expires_at: Option<Millis>,
     pub revoked: bool,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authz;
 pub mod elevated;
 pub mod invitations;
+pub mod quota;
 pub mod teams;
 
 use crate::routes::Routes;
@@ -17,5 +18,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = authz::routes(r);
     let r = admin::routes(r);
     let r = elevated::routes(r);
+    let r = quota::routes(r);
     audit::routes(r)
 }

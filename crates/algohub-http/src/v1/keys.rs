@@ -9,6 +9,7 @@ use algohub_core::services::{CreateKey, parse_expiry};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -50,6 +51,10 @@ pub(crate) struct KeyBody {
     scopes: Option<Vec<String>>,
     #[serde(default)]
     expires_at: Option<String>,
+    /// Required when a cluster admin creates a key for someone else: why
+    /// (the owner is told; such a key expires within a day by default).
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 impl KeyBody {
@@ -58,6 +63,7 @@ impl KeyBody {
         let mut req = CreateKey {
             label: self.key_label.unwrap_or_default(),
             key_type: key_type.clone(),
+            reason: self.reason,
             ..Default::default()
         };
         req.expires_at = parse_expiry(self.expires_at.as_deref())?;
@@ -92,6 +98,20 @@ impl KeyBody {
     }
 }
 
+/// The header that carries the reason for a key a cluster admin creates for
+/// someone else, for clients that send no body (the v1 admin route).
+pub const REASON_HEADER: &str = "x-algohub-reason";
+
+/// The request's reason: the body's `reason`, else the `X-Algohub-Reason` header.
+fn with_reason(mut req: CreateKey, headers: &HeaderMap) -> CreateKey {
+    if req.reason.is_none() {
+        req.reason = headers
+            .get(REASON_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    }
+    req
+}
+
 /// Key bodies are optional (the admin key route sends none).
 fn optional_body(bytes: &Bytes) -> ApiResult<KeyBody> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -116,21 +136,29 @@ async fn create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
-    let req = optional_body(&body)?.into_request("ManagementKey")?;
+    let req = with_reason(
+        optional_body(&body)?.into_request("ManagementKey")?,
+        &headers,
+    );
     let (k, secret) = s.hub.keys.create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
 
-#[utoipa::path(post, path = "/v1/admin/users/{username}/keys", tag = "keys", summary = "A cluster admin creates a key for a user (no body needed)", request_body(content = Option<KeyBody>, description = "optional"), responses((status = 200, body = shapes::ApiKeyShape)))]
+#[utoipa::path(post, path = "/v1/admin/users/{username}/keys", tag = "keys", summary = "A cluster admin creates a key for a user: for someone else, a reason is required (body {\"reason\"} or header X-Algohub-Reason), the key expires (a day by default, at most max_minted_key_hours), the user is told, and every request made with it is recorded as an impersonation", request_body(content = Option<KeyBody>, description = "optional"), responses((status = 200, body = shapes::ApiKeyShape)))]
 async fn admin_create_user_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(user): Path<String>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
-    let req = optional_body(&body)?.into_request("ManagementKey")?;
+    let req = with_reason(
+        optional_body(&body)?.into_request("ManagementKey")?,
+        &headers,
+    );
     let (k, secret) = s.hub.keys.admin_create_user_key(&c, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
@@ -150,9 +178,10 @@ async fn create_org_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path(org): Path<String>,
+    headers: HeaderMap,
     JsonBody(b): JsonBody<KeyBody>,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
-    let req = b.into_request("AlgorithmKey")?;
+    let req = with_reason(b.into_request("AlgorithmKey")?, &headers);
     let (k, secret) = s.hub.keys.create_org_key(&c, &org, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }
@@ -162,9 +191,13 @@ async fn create_member_key(
     State(s): State<AppState>,
     Caller(c): Caller,
     Path((org, user)): Path<(String, String)>,
+    headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<shapes::ApiKeyShape>> {
-    let req = optional_body(&body)?.into_request("ManagementKey")?;
+    let req = with_reason(
+        optional_body(&body)?.into_request("ManagementKey")?,
+        &headers,
+    );
     let (k, secret) = s.hub.keys.create_member_key(&c, &org, &user, req).await?;
     Ok(Json(shapes::key(&k, Some(secret.expose()))))
 }

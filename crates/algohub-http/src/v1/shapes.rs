@@ -176,6 +176,9 @@ pub struct ApiKeyShape {
     pub scopes: Vec<&'static str>,
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
+    /// For a key a cluster admin created for someone else: the reason given
+    /// (requests made with it are recorded as that admin's impersonation).
+    pub minted_reason: Option<String>,
 }
 
 /// A key; `secret` only at creation.
@@ -194,6 +197,7 @@ pub fn key(k: &ApiKey, secret: Option<&str>) -> ApiKeyShape {
         scopes: k.scopes.names(),
         expires_at: k.expires_at.map(format_millis),
         last_used_at: k.last_used_at.map(format_millis),
+        minted_reason: k.minted_reason.clone(),
     }
 }
 

@@ -85,6 +85,7 @@ pub fn new_key(
         algo_acl: vec!["acme/hello".to_string()],
         created_by,
         expires_at: None,
+        minted_reason: None,
     }
 }
 

@@ -70,6 +70,32 @@ pub async fn call_settings_and_slots(s: Arc<SqlStore>) {
         Err(StoreError::NotFound)
     ));
 
+    // Storage quotas: none of its own, then set (answering the old value),
+    // cleared; a missing account is NotFound.
+    assert_eq!(s.get_storage_quota(acme.id).await.unwrap(), None);
+    assert_eq!(
+        s.set_storage_quota(&cli(), ann.id, acme.id, Some(50))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.get_storage_quota(acme.id).await.unwrap(), Some(50));
+    assert_eq!(
+        s.set_storage_quota(&cli(), ann.id, acme.id, None)
+            .await
+            .unwrap(),
+        Some(50)
+    );
+    assert_eq!(s.get_storage_quota(acme.id).await.unwrap(), None);
+    assert!(matches!(
+        s.set_storage_quota(&cli(), ann.id, 9999, Some(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.get_storage_quota(9999).await,
+        Err(StoreError::NotFound)
+    ));
+
     // Concurrent batches from several "nodes" never grant more than the limit.
     let mut tasks = Vec::new();
     for node in 0..4 {

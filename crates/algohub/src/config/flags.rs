@@ -84,6 +84,14 @@ pub struct ServeOverrides {
     /// Let cluster admins impersonate other cluster admins.
     #[arg(long)]
     pub allow_impersonating_admins: Option<bool>,
+    /// The storage quota of an account's data files in MiB unless a cluster
+    /// admin set its own (0: unlimited).
+    #[arg(long)]
+    pub data_quota_mib: Option<u64>,
+    /// The longest a key a cluster admin creates for someone else may live,
+    /// in hours (such keys live a day unless asked for less).
+    #[arg(long)]
+    pub max_minted_key_hours: Option<u32>,
     /// Seconds a call may run when it sets no ?timeout=.
     #[arg(long)]
     pub call_timeout_secs: Option<u32>,

@@ -108,6 +108,13 @@ pub struct Config {
     #[default(60)]
     pub max_super_powers_minutes: u32,
     pub allow_impersonating_admins: bool,
+    /// The storage quota of an account's data files unless a cluster admin
+    /// set its own, in MiB (0: unlimited).
+    #[default(algohub_core::services::DEFAULT_DATA_QUOTA_MIB)]
+    pub data_quota_mib: u64,
+    /// The longest a key a cluster admin creates for someone else may live, in hours.
+    #[default(algohub_core::services::DEFAULT_MAX_MINTED_KEY_HOURS)]
+    pub max_minted_key_hours: u32,
     /// The timeout of a call that sets no `?timeout=`, in seconds.
     #[default(DEFAULT_CALL_TIMEOUT_SECS as u32)]
     pub call_timeout_secs: u32,
@@ -223,6 +230,9 @@ impl Config {
                 _ => {}
             }
         }
+        if !(1..=24 * 365).contains(&self.max_minted_key_hours) {
+            return Err("max_minted_key_hours must be from 1 to 8760 (a year)".into());
+        }
         let most = MAX_TIMEOUT_SECS as u32;
         if !(1..=most).contains(&self.max_call_timeout_secs) {
             return Err(format!("max_call_timeout_secs must be from 1 to {most} (seconds)").into());
@@ -296,6 +306,8 @@ impl Config {
             max_impersonation_minutes: self.max_impersonation_minutes,
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,
+            max_minted_key_hours: self.max_minted_key_hours,
+            data_quota_mib: (self.data_quota_mib > 0).then_some(self.data_quota_mib),
             call_timeout: std::time::Duration::from_secs(u64::from(self.call_timeout_secs)),
             max_call_timeout: std::time::Duration::from_secs(u64::from(self.max_call_timeout_secs)),
             wasm_fuel_per_sec: self.wasm_fuel_per_sec,

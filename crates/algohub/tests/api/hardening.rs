@@ -212,3 +212,250 @@ pub(crate) async fn impersonation_keeps_to_its_limits(db: Db) {
 
     owned.stop().await;
 }
+
+/// A cluster admin could mint a full, never-expiring key for anyone, with no
+/// reason, no notice and no per-request audit. Now such a key needs a
+/// reason, expires (a day by default, at most `max_minted_key_hours`), its
+/// owner (an org's admins for an org key) is told, and it acts as an
+/// impersonation by the admin: every request on record, the same limits,
+/// and it stops when its creator is no longer a cluster admin.
+pub(crate) async fn keys_an_admin_mints_are_impersonations(db: Db) {
+    let app = TestApp::new(&db).await;
+    let alice = app.make_user("alice", false).await;
+    app.make_user("bob", false).await;
+    let admin2 = app.make_user("admin2", true).await;
+    app.make_org("acme", &alice).await;
+    let now = algohub_core::model::now_millis();
+    let day = 24 * 3600 * 1000;
+
+    // No reason: refused, whichever route.
+    for path in [
+        "/v1/admin/users/bob/keys",
+        "/v1/users/bob/keys",
+        "/v1/organizations/acme/keys",
+    ] {
+        let (s, v) = app.post(path, &app.root, json!({"key_label": "k"})).await;
+        assert_eq!(s, 400, "{path}: {v}");
+        assert_eq!(error_reason(&v), "invalid_input", "{path}: {v}");
+    }
+    // Longer than max_minted_key_hours (168): refused.
+    let too_late = algohub_core::model::format_millis(now + 8 * day);
+    let (s, v) = app
+        .post(
+            "/v1/admin/users/bob/keys",
+            &app.root,
+            json!({"reason": "debugging", "expires_at": too_late}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("168 hours"),
+        "{v}"
+    );
+
+    // With a reason: a day's key, the reason on it, bob told.
+    let (s, k) = app
+        .post(
+            "/v1/admin/users/bob/keys",
+            &admin2,
+            json!({"reason": "ticket 9: reproduce bob's failing call"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{k}");
+    let minted = k["api_key"].as_str().unwrap().to_string();
+    let expires = chrono::DateTime::parse_from_rfc3339(k["expires_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        (now + day - 60_000..now + day + 60_000).contains(&expires),
+        "{k}"
+    );
+    let bobs_view = app.get("/v1/users/bob/notifications", &minted).await;
+    assert_eq!(bobs_view.0, 200, "{}", bobs_view.1);
+    let text = bobs_view.1[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        text.contains("admin2") && text.contains("ticket 9"),
+        "{}",
+        bobs_view.1
+    );
+
+    // Its requests are on record as admin2 acting as bob, and it is held to
+    // the impersonation limits (no new keys, no profile changes).
+    let (s, v) = app.get("/v1/users/bob", &minted).await;
+    assert_eq!(s, 200, "{v}");
+    // The notifications read above and this read: two records.
+    let records = audit_records(&app, "impersonation.request", 2).await;
+    let seen = records
+        .iter()
+        .find(|r| r["detail"]["path"] == "/v1/users/bob" && r["detail"]["key"].is_number())
+        .unwrap_or_else(|| panic!("{records:?}"));
+    assert_eq!(seen["actor"], "admin2", "{seen}");
+    let (s, v) = app.post("/v1/users/bob/keys", &minted, json!({})).await;
+    assert_eq!((s, error_reason(&v)), (403, "forbidden".to_string()), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("impersonation"),
+        "{v}"
+    );
+
+    // An org key minted by a cluster admin: the org's admins are told.
+    let (s, ok) = app
+        .post(
+            "/v1/organizations/acme/keys",
+            &app.root,
+            json!({"key_label": "ops", "permissions": {"allow_algo": true}, "reason": "incident 3"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{ok}");
+    assert_eq!(ok["minted_reason"], "incident 3");
+    let (_, notes) = app.get("/v1/users/alice/notifications", &alice).await;
+    let text = notes[0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("acme") && text.contains("incident 3"),
+        "{notes}"
+    );
+    // alice's own org key needs no reason and is hers, not an impersonation.
+    let (s, own) = app
+        .post(
+            "/v1/organizations/acme/keys",
+            &alice,
+            json!({"key_label": "mine", "permissions": {}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{own}");
+    assert!(
+        own["minted_reason"].is_null() && own["expires_at"].is_null(),
+        "{own}"
+    );
+
+    // Once admin2 is no longer a cluster admin, the key it minted stops.
+    let (s, v) = app
+        .call(
+            Method::DELETE,
+            "/v1/admin/users/admin2/admin",
+            Some(&app.root),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    let (s, v) = app.get("/v1/users/bob", &minted).await;
+    assert_eq!(s, 401, "{v}");
+    app.stop().await;
+}
+
+/// Writes `len` bytes to `/v1/data/.my/coll/{name}` with `key`.
+async fn put_bytes(app: &TestApp, key: &str, name: &str, len: usize) -> (u16, Value) {
+    let (s, _, b) = app
+        .send_raw(
+            Method::PUT,
+            &format!("/v1/data/.my/coll/{name}"),
+            key,
+            None,
+            vec![b'x'; len],
+        )
+        .await;
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// There was no storage quota: one account could fill the node's disk. Now
+/// an account's files may take at most its quota (the cluster's
+/// `data_quota_mib`, or a cluster admin's per-account override), parallel
+/// writes included, and a write past it is a 413 with `limit_kind: "storage"`.
+pub(crate) async fn data_files_keep_to_the_storage_quota(db: Db) {
+    let app = TestApp::with(&db, |c| c.data_quota_mib = 1).await;
+    let alice = app.make_user("alice", false).await;
+    let (s, v) = app
+        .post("/v1/data/.my", &alice, json!({"name": "coll"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let kib = 1024;
+    assert_eq!(put_bytes(&app, &alice, "a", 600 * kib).await.0, 200);
+    let (s, v) = put_bytes(&app, &alice, "b", 500 * kib).await;
+    assert_eq!(s, 413, "{v}");
+    assert_eq!(error_reason(&v), "quota_exceeded", "{v}");
+    assert_eq!(v["error"]["limit_kind"], "storage", "{v}");
+    assert_eq!(v["error"]["scope"], "account:alice", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("quota of 1.0 MiB"), "{message}");
+    // Replacing a file counts only what it adds; deleting gives room back.
+    assert_eq!(put_bytes(&app, &alice, "a", 900 * kib).await.0, 200);
+    assert_eq!(put_bytes(&app, &alice, "b", 200 * kib).await.0, 413);
+    let (s, _) = app.delete("/v1/data/.my/coll/a", &alice).await;
+    assert_eq!(s, 200);
+    assert_eq!(put_bytes(&app, &alice, "b", 200 * kib).await.0, 200);
+
+    // Twenty parallel writes of 100 KiB into the 824 KiB left: at most 8 fit.
+    let writes: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, base, key) = (app.client.clone(), app.base.clone(), alice.clone());
+            tokio::spawn(async move {
+                client
+                    .put(format!("{base}/v1/data/.my/coll/p{i}"))
+                    .header("Authorization", key)
+                    .body(vec![b'y'; 100 * 1024])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for w in writes {
+        match w.await.unwrap() {
+            200 => ok += 1,
+            413 => {}
+            other => panic!("a parallel write answered {other}"),
+        }
+    }
+    assert!((1..=8).contains(&ok), "{ok} parallel writes stored");
+
+    // A cluster admin raises alice's quota (recorded with old and new), and
+    // it is hers alone; a plain user may not.
+    let path = "/v1/admin/accounts/alice/storage-quota";
+    let (s, v) = app
+        .put(path, &alice, json!({"storage_quota_mib": 100}))
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = app
+        .put(path, &app.root, json!({"storage_quota_mib": -1}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = app
+        .put(path, &app.root, json!({"storage_quota_mib": 3}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (&v["storage_quota_mib"], &v["is_default"]),
+        (&json!(3), &json!(false)),
+        "{v}"
+    );
+    let used = v["used_bytes"].as_u64().unwrap();
+    assert_eq!(used, (200 + ok * 100) * 1024, "{v}");
+    assert_eq!(put_bytes(&app, &alice, "big", 1500 * kib).await.0, 200);
+    let records = audit_records(&app, "account.storage_quota_set", 1).await;
+    assert_eq!(
+        (&records[0]["detail"]["old"], &records[0]["detail"]["new"]),
+        (
+            &json!({"storage_quota_mib": null}),
+            &json!({"storage_quota_mib": 3})
+        ),
+        "{records:?}"
+    );
+    let (s, v) = app.get(path, &app.root).await;
+    assert_eq!((s, &v["storage_quota_mib"]), (200, &json!(3)), "{v}");
+    let (s, v) = app
+        .put(path, &app.root, json!({"storage_quota_mib": null}))
+        .await;
+    assert_eq!((s, &v["is_default"]), (200, &json!(true)), "{v}");
+    app.stop().await;
+}

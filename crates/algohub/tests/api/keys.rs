@@ -3,7 +3,7 @@
 
 use crate::support::{Db, TestApp, error_reason};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(crate) async fn user_keys_are_shown_once_and_scoped(db: Db) {
     let app = TestApp::new(&db).await;
@@ -324,7 +324,8 @@ pub(crate) async fn explain_and_who_can(db: Db) {
 pub(crate) async fn cluster_admin_issues_keys_for_users(db: Db) {
     let app = TestApp::new(&db).await;
     let bob = app.make_user("bob", false).await;
-    let (s, k) = app
+    // For someone else, a reason is required (body or X-Algohub-Reason).
+    let (s, v) = app
         .call(
             Method::POST,
             "/v1/admin/users/bob/keys",
@@ -332,12 +333,42 @@ pub(crate) async fn cluster_admin_issues_keys_for_users(db: Db) {
             None,
         )
         .await;
-    assert_eq!(s, 200, "{k}");
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("reason"),
+        "{v}"
+    );
+    let r = app
+        .client
+        .post(format!("{}/v1/admin/users/bob/keys", app.base))
+        .header("Authorization", &app.root)
+        .header("X-Algohub-Reason", "ticket 7: bob lost his key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let k: Value = r.json().await.unwrap();
     assert_eq!(k["username"], "bob");
+    assert_eq!(k["minted_reason"], "ticket 7: bob lost his key");
+    assert!(k["expires_at"].is_string(), "{k}");
     let (s, _) = app
         .get("/v1/users/bob", k["api_key"].as_str().unwrap())
         .await;
     assert_eq!(s, 200);
+    // Root's own key needs no reason and does not expire.
+    let (s, own) = app
+        .call(
+            Method::POST,
+            "/v1/admin/users/root/keys",
+            Some(&app.root),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{own}");
+    assert!(
+        own["expires_at"].is_null() && own["minted_reason"].is_null(),
+        "{own}"
+    );
     let (s, _) = app
         .call(Method::POST, "/v1/admin/users/root/keys", Some(&bob), None)
         .await;

@@ -96,7 +96,9 @@ harness::api_tests! {
             user_routes_take_the_users_uuid;
         hardening:
             deep_json_results_are_algorithm_errors,
-            impersonation_keeps_to_its_limits;
+            impersonation_keeps_to_its_limits,
+            keys_an_admin_mints_are_impersonations,
+            data_files_keep_to_the_storage_quota;
         durability:
             usage_records_survive_kill_9;
         elevated:

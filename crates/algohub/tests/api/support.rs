@@ -43,6 +43,8 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
+        max_minted_key_hours: 168,
+        data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,

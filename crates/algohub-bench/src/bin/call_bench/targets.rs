@@ -49,6 +49,8 @@ fn bench_config(dir: &Path) -> Config {
         max_impersonation_minutes: 60,
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
+        max_minted_key_hours: 168,
+        data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,

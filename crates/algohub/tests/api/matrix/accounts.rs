@@ -121,14 +121,15 @@ pub(super) fn rows() -> Vec<Row> {
             "POST",
             "/v1/users/{username}/keys",
             "/v1/users/dave/keys",
-            Some(json!({"key_label": "k"})),
+            // A cluster admin creating a key for someone else gives a reason.
+            Some(json!({"key_label": "k", "reason": "matrix"})),
             "DR",
         ),
         row(
             "POST",
             "/v1/admin/users/{username}/keys",
             "/v1/admin/users/dave/keys",
-            None,
+            Some(json!({"reason": "matrix"})),
             "R",
         ),
         row(
@@ -142,14 +143,14 @@ pub(super) fn rows() -> Vec<Row> {
             "POST",
             "/v1/organizations/{org}/keys",
             "/v1/organizations/acme/keys",
-            Some(json!({"key_label": "k", "permissions": {}})),
+            Some(json!({"key_label": "k", "permissions": {}, "reason": "matrix"})),
             "AR",
         ),
         row(
             "POST",
             "/v1/organizations/{org}/members/{username}/keys",
             "/v1/organizations/acme/members/bob/keys",
-            Some(json!({})),
+            Some(json!({"reason": "matrix"})),
             "AR",
         ),
         row(

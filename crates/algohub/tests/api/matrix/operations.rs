@@ -156,6 +156,20 @@ pub(super) fn rows() -> Vec<Row> {
         ),
         row(
             "GET",
+            "/v1/admin/accounts/{account}/storage-quota",
+            "/v1/admin/accounts/bob/storage-quota",
+            None,
+            "R",
+        ),
+        row(
+            "PUT",
+            "/v1/admin/accounts/{account}/storage-quota",
+            "/v1/admin/accounts/bob/storage-quota",
+            Some(json!({"storage_quota_mib": 5})),
+            "R",
+        ),
+        row(
+            "GET",
             "/v1/users/{username}/usage",
             "/v1/users/dave/usage?start_date=2026-01-01&end_date=2026-12-31",
             None,
