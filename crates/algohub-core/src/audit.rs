@@ -37,6 +37,7 @@ macro_rules! event_kinds {
 
 event_kinds! {
     UserCreated = "user.created",
+    UserUpdated = "user.updated",
     UserDeleted = "user.deleted",
     UserRolesSet = "user.roles_set",
     UsersExport = "users.export",
@@ -44,6 +45,9 @@ event_kinds! {
     AccountWorkLimitSet = "account.work_limit_set",
     AccountStorageQuotaSet = "account.storage_quota_set",
     OrgCreated = "org.created",
+    OrgUpdated = "org.updated",
+    OrgTypeCreated = "org_type.created",
+    OrgTypeDeleted = "org_type.deleted",
     OrgDeleted = "org.deleted",
     MemberAdded = "member.added",
     MemberRemoved = "member.removed",
@@ -56,6 +60,7 @@ event_kinds! {
     InviteCodeCreated = "invite_code.created",
     InviteCodeDeleted = "invite_code.deleted",
     NotificationSent = "notification.sent",
+    DataAclSet = "data.acl_set",
     TeamCreated = "team.created",
     TeamDeleted = "team.deleted",
     TeamMemberAdded = "team.member_added",
@@ -71,6 +76,7 @@ event_kinds! {
     KeyCreated = "key.created",
     KeyRevoked = "key.revoked",
     AlgorithmCreated = "algorithm.created",
+    AlgorithmUpdated = "algorithm.updated",
     AlgorithmDeleted = "algorithm.deleted",
     AlgorithmTransferred = "algorithm.transferred",
     AlgorithmArtifactUploaded = "algorithm.artifact_uploaded",
@@ -163,6 +169,9 @@ pub struct AuditContext {
     pub source: Option<String>,
     /// Under impersonation: (the admin really acting, the account acted as).
     pub acting_as: Option<(AccountId, AccountId)>,
+    /// The account the request acts as (its principal's), for records whose
+    /// writer names no actor: so every change a request makes names one.
+    pub actor: Option<AccountId>,
 }
 
 impl AuditContext {
@@ -183,11 +192,14 @@ impl AuditContext {
     }
 
     /// Who really acted and which account the act was done as, given the
-    /// account the service named.
+    /// account the service named (else the request's own account).
     pub fn actors(&self, named: Option<AccountId>) -> (Option<AccountId>, Option<AccountId>) {
         match self.acting_as {
             Some((real, acting)) => (Some(real), Some(acting)),
-            None => (named, named),
+            None => {
+                let actor = named.or(self.actor);
+                (actor, actor)
+            }
         }
     }
 

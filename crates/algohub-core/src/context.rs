@@ -28,6 +28,7 @@ impl RequestCtx {
         audit.acting_as = principal
             .impersonator
             .map(|admin| (admin, principal.account_id()));
+        audit.actor = Some(principal.account_id());
         Self { principal, audit }
     }
 

@@ -92,6 +92,7 @@ impl FromRequestParts<AppState> for Caller {
             token_sha256: Some(digest),
             source: source_address(parts),
             acting_as: None,
+            actor: None,
         };
         let ctx = RequestCtx::new(principal, audit);
         if ctx.principal.impersonator.is_some() {
@@ -242,6 +243,23 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
             }
         }
         Ok(self)
+    }
+}
+
+/// A body field that is a whole number, or null or absent (`None`); anything
+/// else is a 400 naming the field and what to send (`hint`).
+pub fn whole_or_null(
+    value: Option<serde_json::Value>,
+    field: &str,
+    hint: &str,
+) -> Result<Option<i64>, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64()),
+        Some(other) => Err(ApiError::new(
+            Code::InvalidInput,
+            format!("invalid {field} {other}: {hint}"),
+        )),
     }
 }
 

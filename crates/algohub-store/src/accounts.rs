@@ -247,6 +247,7 @@ impl AccountStore for SqlStore {
         if touched.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let before = crate::changes::user_fields(&mut tx, id).await?;
         sqlx::query(
             "UPDATE users SET email = COALESCE($1, email), full_name = COALESCE($2, full_name), \
              company_name = COALESCE($3, company_name), company_role = COALESCE($4, company_role) \
@@ -260,6 +261,14 @@ impl AccountStore for SqlStore {
         .execute(tx.conn())
         .await
         .map_err(db_err)?;
+        let after = crate::changes::user_fields(&mut tx, id).await?;
+        tx.event(
+            EventKind::UserUpdated,
+            None,
+            &id.to_string(),
+            crate::changes::diff(&before, &after),
+        )
+        .await?;
         let changes = tx.commit().await?;
         Ok(Written::new(self.get_user(id).await?, changes))
     }

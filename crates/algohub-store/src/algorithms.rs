@@ -232,6 +232,7 @@ impl AlgorithmStore for SqlStore {
         // Always: the policy index follows the app, the call cache everything.
         tx.change(ChangeKind::Algorithm, id);
         let algo = algorithm_in(&mut tx, id).await?;
+        crate::changes::algorithm_updated(&mut tx, &current, &algo).await?;
         tx.finish(algo).await
     }
 

@@ -17,6 +17,7 @@ mod accounts;
 mod algorithm_rows;
 mod algorithms;
 mod apps;
+mod changes;
 mod connect;
 mod db;
 mod elevated;

@@ -97,6 +97,14 @@ impl OrgStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
+        let detail = serde_json::json!({"id": ty.id, "name": ty.name});
+        tx.event(
+            EventKind::OrgTypeCreated,
+            None,
+            &format!("org_type:{}", ty.name),
+            detail,
+        )
+        .await?;
         tx.finish(ty).await
     }
 
@@ -124,6 +132,14 @@ impl OrgStore for SqlStore {
             .execute(tx.conn())
             .await
             .map_err(db_err)?;
+        let target = format!("org_type:{}", name.to_lowercase());
+        tx.event(
+            EventKind::OrgTypeDeleted,
+            None,
+            &target,
+            serde_json::json!({"id": id}),
+        )
+        .await?;
         tx.finish(()).await
     }
 
@@ -200,6 +216,7 @@ impl OrgStore for SqlStore {
         if let Some(type_id) = &update.type_id {
             require_org_type(&mut tx, type_id).await?;
         }
+        let before = crate::changes::org_fields(&mut tx, id).await?;
         sqlx::query(
             "UPDATE orgs SET label = COALESCE($1, label), contact_name = COALESCE($2, contact_name), \
              email = COALESCE($3, email), url = CASE WHEN $4 = 1 THEN $5 ELSE url END, \
@@ -230,6 +247,14 @@ impl OrgStore for SqlStore {
             // Who pays for calls changes: every node drops its cached settings.
             tx.change(ChangeKind::Org, id);
         }
+        let after = crate::changes::org_fields(&mut tx, id).await?;
+        tx.event(
+            EventKind::OrgUpdated,
+            None,
+            &format!("org:{id}"),
+            crate::changes::diff(&before, &after),
+        )
+        .await?;
         let changes = tx.commit().await?;
         Ok(Written::new(self.get_org(id).await?, changes))
     }

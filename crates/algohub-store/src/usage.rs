@@ -122,6 +122,18 @@ impl UsageStore for SqlStore {
                 .map_err(db_err)?,
             "kind",
         )?;
+        let old: Option<i64> = col(
+            &sqlx::query(
+                "SELECT COALESCE(u.work_limit, o.work_limit) AS work_limit FROM accounts a \
+                 LEFT JOIN users u ON u.account_id = a.id LEFT JOIN orgs o ON o.account_id = a.id \
+                 WHERE a.id = $1",
+            )
+            .bind(account)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(db_err)?,
+            "work_limit",
+        )?;
         let (sql, change) = if kind == "org" {
             (
                 "UPDATE orgs SET work_limit = $1 WHERE account_id = $2",
@@ -152,7 +164,7 @@ impl UsageStore for SqlStore {
             EventKind::AccountWorkLimitSet,
             Some(actor),
             &account.to_string(),
-            serde_json::json!({ "work_limit": limit }),
+            serde_json::json!({ "old": { "work_limit": old }, "new": { "work_limit": limit } }),
         )
         .await?;
         tx.change(change, account);

@@ -536,10 +536,20 @@ impl DataService {
             }
             Err(e) => return Err(storage_error(e, path)),
         }
+        let collection = &path.segments[0];
+        let old = storage.read_acl(path.owner, collection).await.ok();
         storage
-            .write_acl(path.owner, &path.segments[0], acl)
+            .write_acl(path.owner, collection, acl)
             .await
-            .map_err(|e| storage_error(e, path))
+            .map_err(|e| storage_error(e, path))?;
+        // Who may read a collection is governance: on record, old and new.
+        let detail = serde_json::json!({"old": {"acl": old}, "new": {"acl": acl}});
+        let target = format!("data:{}/{collection}", path.owner);
+        let kind = crate::audit::EventKind::DataAclSet;
+        Ok(self
+            .store
+            .record_audit(&ctx.audit, kind, None, &target, detail, "ok")
+            .await?)
     }
 
     /// Deletes a file or directory; returns how many files were deleted.

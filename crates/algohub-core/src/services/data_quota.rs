@@ -74,6 +74,15 @@ impl Quotas {
         new_size: u64,
         quota_bytes: Option<u64>,
     ) -> std::result::Result<Reservation, Refused> {
+        let Some(quota) = quota_bytes else {
+            return Ok(Reservation {
+                owner,
+                added: 0,
+                replaced: 0,
+                new_size,
+                counted: false,
+            });
+        };
         let replaced = match storage.stat(owner, segments).await {
             Ok(DataEntry::File { size, .. }) => size,
             _ => 0,
@@ -84,10 +93,7 @@ impl Quotas {
             added,
             replaced,
             new_size,
-            counted: quota_bytes.is_some(),
-        };
-        let Some(quota) = quota_bytes else {
-            return Ok(reservation);
+            counted: true,
         };
         if self.try_take(owner, added, quota) == Some(true) {
             return Ok(reservation);

@@ -1,9 +1,8 @@
 //! Storage quotas for data files: `GET`/`PUT /v1/admin/accounts/{account}/storage-quota`.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, JsonBody};
+use crate::error::ApiResult;
+use crate::extract::{Caller, JsonBody, whole_or_null};
 use crate::{AppState, routes::Routes};
-use algohub_core::Code;
 use algohub_core::services::StorageQuotaView;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -61,19 +60,11 @@ async fn set_quota(
     Path(account): Path<String>,
     JsonBody(b): JsonBody<QuotaBody>,
 ) -> ApiResult<Json<QuotaShape>> {
-    let quota = match b.storage_quota_mib {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
-        Some(other) => {
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                format!(
-                    "invalid storage_quota_mib {other}: use a whole number of MiB (0: unlimited), \
-                     or null for the cluster default"
-                ),
-            ));
-        }
-    };
+    let quota = whole_or_null(
+        b.storage_quota_mib,
+        "storage_quota_mib",
+        "use a whole number of MiB (0: unlimited), or null for the cluster default",
+    )?;
     Ok(Json(shape(
         s.hub.data.set_storage_quota(&c, &account, quota).await?,
     )))

@@ -132,18 +132,11 @@ async fn set_limit(
     Path(account): Path<String>,
     JsonBody(b): JsonBody<LimitBody>,
 ) -> ApiResult<Json<WorkLimitShape>> {
-    let limit = match b.work_limit {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
-        Some(other) => {
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                format!(
-                    "invalid work_limit {other}: use a positive whole number, or null for the cluster default"
-                ),
-            ));
-        }
-    };
+    let limit = crate::extract::whole_or_null(
+        b.work_limit,
+        "work_limit",
+        "use a positive whole number, or null for the cluster default",
+    )?;
     Ok(Json(limit_json(
         &s.hub.usage.set_work_limit(&c, &account, limit).await?,
     )))

@@ -3,6 +3,7 @@
 //! catches records edited, deleted or reordered directly in the database.
 
 use crate::support::{Db, TestApp, error_reason};
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -359,5 +360,112 @@ pub(crate) async fn dropped_refusal_records_are_summarized(db: Db) {
         .get("/v1/admin/audit?action=authz.denied_dropped", &app.root)
         .await;
     assert_eq!(v["results"].as_array().unwrap().len(), 1, "{v}");
+    app.stop().await;
+}
+
+/// Governance changes are recorded with the fields they changed, old and
+/// new, and name their actor (issue 22 item 5): an org's settings, an
+/// algorithm's settings, a user's profile, a collection's ACL, a work limit.
+pub(crate) async fn governance_changes_keep_old_and_new_values(db: Db) {
+    let app = TestApp::new(&db).await;
+    let alice = app.make_user("alice", false).await;
+    app.make_org("acme", &alice).await;
+    let last = async |action: &str| -> Value {
+        let records = crate::support::audit_records(&app, action, 1).await;
+        records.last().cloned().unwrap()
+    };
+
+    let (s, v) = app
+        .put(
+            "/v1/organizations/acme",
+            &alice,
+            json!({"allow_self_approval": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = last("org.updated").await;
+    assert_eq!(r["actor"], "alice", "{r}");
+    assert_eq!(
+        r["detail"],
+        json!({"old": {"allow_self_approval": false}, "new": {"allow_self_approval": true}}),
+        "{r}"
+    );
+
+    crate::algorithms::create(&app, &alice, "alice", "echo").await;
+    let (s, v) = app
+        .put(
+            "/v1/algorithms/alice/echo",
+            &alice,
+            json!({"settings": {"royalty_microcredits": 7, "algorithm_callability": "public"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = last("algorithm.updated").await;
+    assert_eq!(r["actor"], "alice", "{r}");
+    assert_eq!(
+        (
+            &r["detail"]["old"]["royalty_microcredits"],
+            &r["detail"]["new"]["royalty_microcredits"]
+        ),
+        (&json!(5), &json!(7)),
+        "{r}"
+    );
+    assert_eq!(r["detail"]["new"]["algorithm_callability"], "public", "{r}");
+    assert!(
+        r["detail"]["new"].get("license").is_none(),
+        "only what changed: {r}"
+    );
+
+    let (s, v) = app
+        .put(
+            "/v1/users/alice",
+            &alice,
+            json!({"username": "alice", "email": "alice@example.com", "fullname": "Alice New"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = last("user.updated").await;
+    assert_eq!(r["detail"]["new"], json!({"fullname": "Alice New"}), "{r}");
+
+    let (s, v) = app
+        .post("/v1/data/.my", &alice, json!({"name": "coll"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .call(
+            Method::PATCH,
+            "/v1/data/.my/coll",
+            Some(&alice),
+            Some(json!({"acl": {"read": ["user://*"]}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = last("data.acl_set").await;
+    assert_eq!(
+        (&r["actor"], &r["detail"]),
+        (
+            &json!("alice"),
+            &json!({"old": {"acl": "my_algos"}, "new": {"acl": "public"}})
+        ),
+        "{r}"
+    );
+
+    let (s, v) = app
+        .put(
+            "/v1/admin/accounts/alice/work-limit",
+            &app.root,
+            json!({"work_limit": 3}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = last("account.work_limit_set").await;
+    assert_eq!(
+        (&r["actor"], &r["detail"]),
+        (
+            &json!("root"),
+            &json!({"old": {"work_limit": null}, "new": {"work_limit": 3}})
+        ),
+        "{r}"
+    );
     app.stop().await;
 }

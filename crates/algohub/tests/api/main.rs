@@ -69,7 +69,8 @@ harness::api_tests! {
         audit:
             audit_trail,
             audit_verify_command,
-            dropped_refusal_records_are_summarized;
+            dropped_refusal_records_are_summarized,
+            governance_changes_keep_old_and_new_values;
         billing:
             consolidated_billing_and_org_reports,
             sudo_calls_run_as_the_owner_and_are_not_attributed_to_it,

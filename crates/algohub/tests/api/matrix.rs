@@ -22,6 +22,7 @@
 
 mod accounts;
 mod apps;
+mod changes;
 mod fixture;
 mod operations;
 
@@ -331,7 +332,12 @@ pub(crate) async fn route_role_matrix(db: Db) {
         );
         set.spawn(async move {
             let app = template.start_copy(&db).await;
-            let out = check(&app, &f, &rows[i], role, &success).await;
+            let since = algohub_core::model::now_millis();
+            let mut out = check(&app, &f, &rows[i], role, &success).await;
+            let succeeds = !rows[i].expect.iter().any(|(c, _, _)| *c == role);
+            if out.is_ok() && succeeds {
+                out = changes::check_recorded(&app, &f, &rows[i], role, since).await;
+            }
             app.stop_and_drop(&db).await;
             out
         });
