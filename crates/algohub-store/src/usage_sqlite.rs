@@ -137,7 +137,7 @@ fn write(conn: &mut Connection, records: &[UsageRecord]) -> StoreResult<()> {
                  {ROLLUP_CONFLICT}"
             ))
             .map_err(sqlite_err)?;
-        for ((day, payer, caller, algo, version, via), t) in rollups(&inserted) {
+        for ((day, payer, caller, algo, version, via), t) in rollups(&inserted)? {
             upsert
                 .execute(params![
                     day,

@@ -116,8 +116,13 @@ pub(crate) type RollupKey<'a> = (i64, i64, i64, i64, &'a str, &'a str);
 
 /// The rollup rows newly stored records add to, in key order, so concurrent
 /// batches (several nodes) lock rollup rows in the same order and cannot
-/// deadlock.
-pub(crate) fn rollups<'a>(inserted: &[&'a UsageRecord]) -> Vec<(RollupKey<'a>, Totals)> {
+/// deadlock. Counters saturate; credits are money and checked: a batch
+/// whose credits would overflow is refused whole rather than stored wrong
+/// (prices are capped by `max_royalty_microcredits`, so it takes billions of
+/// calls in one batch).
+pub(crate) fn rollups<'a>(
+    inserted: &[&'a UsageRecord],
+) -> StoreResult<Vec<(RollupKey<'a>, Totals)>> {
     let mut rollup: FxHashMap<RollupKey<'a>, Totals> = FxHashMap::default();
     for r in inserted {
         let key = (
@@ -135,19 +140,27 @@ pub(crate) fn rollups<'a>(inserted: &[&'a UsageRecord]) -> Vec<(RollupKey<'a>, T
             UsageStatus::Error => {
                 t.calls += 1;
                 t.errors += 1;
-                t.error_duration_us += r.duration_us;
+                t.error_duration_us = t.error_duration_us.saturating_add(r.duration_us);
             }
             UsageStatus::Refused | UsageStatus::Limited => t.refused += 1,
         }
-        t.compute_units += r.compute_units;
-        t.duration_us += r.duration_us;
+        t.compute_units = t.compute_units.saturating_add(r.compute_units);
+        t.duration_us = t.duration_us.saturating_add(r.duration_us);
         if charged(r) {
-            t.credits += r.royalty_microcredits;
+            t.credits = t
+                .credits
+                .checked_add(r.royalty_microcredits)
+                .ok_or_else(|| {
+                    StoreError::Other(format!(
+                        "the credits of calls to algorithm {} on day {} overflow 64 bits",
+                        key.3, key.0
+                    ))
+                })?;
         }
     }
     let mut rows: Vec<_> = rollup.into_iter().collect();
     rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    rows
+    Ok(rows)
 }
 
 /// The ledger postings of newly stored records: a debit from the payer and a
@@ -222,7 +235,7 @@ impl SqlStore {
             }
             fresh
         };
-        let rows = rollups(&inserted);
+        let rows = rollups(&inserted)?;
         if !rows.is_empty() {
             let json_rows: Vec<serde_json::Value> = rows
                 .iter()

@@ -34,7 +34,7 @@ enum Command {
         ALGOHUB_DEFAULT_WORK_LIMIT) and a key of algohub.toml; `algohub config \
         print-default` shows every setting with its default."
     )]
-    Serve(ServeOverrides),
+    Serve(Box<ServeOverrides>),
     /// Apply database migrations and exit.
     Migrate,
     /// Administration with direct database access.

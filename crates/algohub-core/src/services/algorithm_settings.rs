@@ -64,10 +64,12 @@ pub(crate) fn check_settings(
                 }
             }
             "royalty_microcredits" => {
-                if v.as_i64().is_none_or(|n| n < 0) {
-                    return Err(Error::invalid(
-                        "settings.royalty_microcredits must be a whole number of at least 0",
-                    ));
+                let max = cluster.max_royalty_microcredits;
+                if v.as_i64().is_none_or(|n| !(0..=max).contains(&n)) {
+                    return Err(Error::invalid(format!(
+                        "settings.royalty_microcredits must be a whole number from 0 to {max} \
+                         (the cluster's max_royalty_microcredits)"
+                    )));
                 }
             }
             super::calls::MAX_TIMEOUT_SETTING => check_cap(

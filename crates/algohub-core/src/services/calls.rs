@@ -193,7 +193,9 @@ impl CallService {
         if req.sudo {
             usage.acting_as_id = algo.owner_id;
         } else {
-            usage.royalty_microcredits = algo.settings.royalty_microcredits.unwrap_or(0).max(0);
+            // Prices published before the cluster lowered its maximum are
+            // charged at the maximum.
+            usage.royalty_microcredits = resolved.price.min(self.settings.max_royalty_microcredits);
         }
         let slot = match self
             .admission

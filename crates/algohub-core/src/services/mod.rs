@@ -95,6 +95,11 @@ pub use data::{
     RESERVED_PREFIX, StorageError, split_path,
 };
 pub use data_quota::{DEFAULT_DATA_QUOTA_MIB, StorageQuotaView};
+
+/// The highest royalty a version may charge per call unless the cluster says
+/// otherwise: a thousand credits (10^9 microcredits). Sums of such prices
+/// stay far inside 64 bits: 9 billion calls at the maximum.
+pub const DEFAULT_MAX_ROYALTY_MICROCREDITS: i64 = 1_000_000_000;
 pub(crate) use directory::Directory;
 pub use elevated::{
     ImpersonationView, MAX_REASON_CHARS, SessionService, SessionView, SuperPowersView,
@@ -174,6 +179,8 @@ pub struct Settings {
     /// The storage quota of an account's data files unless a cluster admin
     /// set its own, in MiB (`None`: unlimited).
     pub data_quota_mib: Option<u64>,
+    /// The highest price (royalty) an algorithm version may charge a call.
+    pub max_royalty_microcredits: i64,
 }
 
 impl Default for Settings {
@@ -198,6 +205,7 @@ impl Default for Settings {
             wasm_fuel_per_sec: calls::DEFAULT_WASM_FUEL_PER_SEC,
             max_minted_key_hours: keys::DEFAULT_MAX_MINTED_KEY_HOURS,
             data_quota_mib: Some(data_quota::DEFAULT_DATA_QUOTA_MIB),
+            max_royalty_microcredits: DEFAULT_MAX_ROYALTY_MICROCREDITS,
         }
     }
 }

@@ -50,6 +50,10 @@ pub(super) struct VersionInfo {
     sample_input: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sample_output: Option<String>,
+    /// What a call of this version pays the owner, fixed when it was
+    /// published (a new price needs a new version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    royalty_microcredits: Option<i64>,
 }
 
 pub(super) fn version_info(entry: Option<&VersionEntry>) -> VersionInfo {
@@ -63,6 +67,7 @@ pub(super) fn version_info(entry: Option<&VersionEntry>) -> VersionInfo {
         callability: None,
         sample_input: None,
         sample_output: None,
+        royalty_microcredits: None,
     };
     if let Some(v) = entry.and_then(|e| e.version.as_ref()) {
         vi.semantic_version = Some(v.semver.to_string());
@@ -72,6 +77,7 @@ pub(super) fn version_info(entry: Option<&VersionEntry>) -> VersionInfo {
         vi.callability = Some(v.callability.as_str().to_string());
         vi.sample_input = v.sample_input.clone();
         vi.sample_output = v.sample_output.clone();
+        vi.royalty_microcredits = Some(v.settings.royalty_microcredits.unwrap_or(0));
     }
     vi
 }

@@ -84,6 +84,10 @@ pub struct ServeOverrides {
     /// Let cluster admins impersonate other cluster admins.
     #[arg(long)]
     pub allow_impersonating_admins: Option<bool>,
+    /// The highest price (royalty, in microcredits) an algorithm version may
+    /// charge a call.
+    #[arg(long)]
+    pub max_royalty_microcredits: Option<i64>,
     /// The storage quota of an account's data files in MiB unless a cluster
     /// admin set its own (0: unlimited).
     #[arg(long)]

@@ -45,6 +45,10 @@ const SECRET_URLS: [&str; 2] = ["database_url", "smtp_url"];
 /// burns; 3000 s of it still fit in 64 bits).
 pub const MAX_WASM_FUEL_PER_SEC: u64 = 1_000_000_000_000_000;
 
+/// The largest `max_royalty_microcredits`: a million credits a call (sums
+/// of 9 million such calls still fit in 64 bits).
+pub const MAX_ROYALTY_CAP: i64 = 1_000_000_000_000;
+
 /// The largest `wasm_instances` (each reserves about 4 GiB of address space).
 pub const MAX_WASM_INSTANCES: u32 = 4096;
 
@@ -112,6 +116,9 @@ pub struct Config {
     /// set its own, in MiB (0: unlimited).
     #[default(algohub_core::services::DEFAULT_DATA_QUOTA_MIB)]
     pub data_quota_mib: u64,
+    /// The highest price (royalty, microcredits) a version may charge a call.
+    #[default(algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS)]
+    pub max_royalty_microcredits: i64,
     /// The longest a key a cluster admin creates for someone else may live, in hours.
     #[default(algohub_core::services::DEFAULT_MAX_MINTED_KEY_HOURS)]
     pub max_minted_key_hours: u32,
@@ -230,6 +237,12 @@ impl Config {
                 _ => {}
             }
         }
+        if !(0..=MAX_ROYALTY_CAP).contains(&self.max_royalty_microcredits) {
+            return Err(format!(
+                "max_royalty_microcredits must be from 0 to {MAX_ROYALTY_CAP} (a million credits)"
+            )
+            .into());
+        }
         if !(1..=24 * 365).contains(&self.max_minted_key_hours) {
             return Err("max_minted_key_hours must be from 1 to 8760 (a year)".into());
         }
@@ -308,6 +321,7 @@ impl Config {
             allow_impersonating_admins: self.allow_impersonating_admins,
             max_minted_key_hours: self.max_minted_key_hours,
             data_quota_mib: (self.data_quota_mib > 0).then_some(self.data_quota_mib),
+            max_royalty_microcredits: self.max_royalty_microcredits,
             call_timeout: std::time::Duration::from_secs(u64::from(self.call_timeout_secs)),
             max_call_timeout: std::time::Duration::from_secs(u64::from(self.max_call_timeout_secs)),
             wasm_fuel_per_sec: self.wasm_fuel_per_sec,

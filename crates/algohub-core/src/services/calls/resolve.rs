@@ -15,6 +15,9 @@ use std::sync::Arc;
 pub(super) struct Resolved {
     pub(super) digest: String,
     pub(super) label: String,
+    /// What a call pays its owner: the price fixed when the version was
+    /// published (a build called by hash: the algorithm's current price).
+    pub(super) price: i64,
     pub(super) algorithm: Arc<Algorithm>,
     pub(super) private_ok: bool,
     pub(super) metrics: Arc<CallMetrics>,
@@ -213,8 +216,10 @@ impl CallService {
                 no_such_algorithm(&req.owner, &req.name)
             }
         };
-        // (artifact digest, version label, whether it is a published public version)
-        let (digest, label, public) = match spec.clone() {
+        let price = |v: &Version| v.settings.royalty_microcredits.unwrap_or(0).max(0);
+        // (artifact digest, version label, whether it is a published public
+        // version, the price)
+        let (digest, label, public, price) = match spec.clone() {
             Spec::LatestPublic => {
                 let v = versions.iter().find(published_public).ok_or_else(|| {
                     not_found(format!(
@@ -222,7 +227,12 @@ impl CallService {
                         req.owner, req.name
                     ))
                 })?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
+                (
+                    v.artifact_digest.clone(),
+                    v.semver.to_string(),
+                    true,
+                    price(v),
+                )
             }
             Spec::Major(ma) => {
                 let v = versions
@@ -230,7 +240,12 @@ impl CallService {
                     .filter(published_public)
                     .find(|v| v.semver.major == ma)
                     .ok_or_else(|| not_found(format!("no public version {ma}.*")))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
+                (
+                    v.artifact_digest.clone(),
+                    v.semver.to_string(),
+                    true,
+                    price(v),
+                )
             }
             Spec::Minor(ma, mi) => {
                 let v = versions
@@ -238,7 +253,12 @@ impl CallService {
                     .filter(published_public)
                     .find(|v| v.semver.major == ma && v.semver.minor == mi)
                     .ok_or_else(|| not_found(format!("no public version {ma}.{mi}.*")))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), true)
+                (
+                    v.artifact_digest.clone(),
+                    v.semver.to_string(),
+                    true,
+                    price(v),
+                )
             }
             Spec::Exact(sv) => {
                 let v = versions
@@ -249,6 +269,7 @@ impl CallService {
                     v.artifact_digest.clone(),
                     v.semver.to_string(),
                     published_public(&v),
+                    price(v),
                 )
             }
             Spec::LatestPrivate => {
@@ -256,7 +277,12 @@ impl CallService {
                     .iter()
                     .find(|v| v.status == VersionStatus::Published)
                     .ok_or_else(|| not_found("no published version".to_string()))?;
-                (v.artifact_digest.clone(), v.semver.to_string(), false)
+                (
+                    v.artifact_digest.clone(),
+                    v.semver.to_string(),
+                    false,
+                    price(v),
+                )
             }
             Spec::Hash(h) => {
                 let (_, digest) = target
@@ -264,7 +290,8 @@ impl CallService {
                     .iter()
                     .find(|(sha, _)| *sha == h)
                     .ok_or_else(|| not_found(format!("no build with hash {h}")))?;
-                (digest.clone(), h, false)
+                let now = algo.settings.royalty_microcredits.unwrap_or(0).max(0);
+                (digest.clone(), h, false, now)
             }
         };
         if req.sudo {
@@ -286,6 +313,7 @@ impl CallService {
         Ok(Resolved {
             digest,
             label,
+            price,
             algorithm: algo.clone(),
             private_ok,
             metrics: target.metrics.clone(),
