@@ -253,20 +253,26 @@ fn migration_trees_in_step() {
             support::tables(&read("sqlite")),
             support::tables(&read("postgres")),
         );
-        let indexes = |sql: &str| -> Vec<String> {
+        // The statements of a file, comments left out, each as its words.
+        let statements = |sql: &str| -> Vec<Vec<String>> {
             let sql: String = sql
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("--"))
                 .collect::<Vec<_>>()
                 .join("\n");
             sql.split(';')
-                .filter_map(|stmt| {
-                    let words: Vec<&str> = stmt.split_whitespace().collect();
+                .map(|stmt| stmt.split_whitespace().map(str::to_string).collect())
+                .filter(|words: &Vec<String>| !words.is_empty())
+                .collect()
+        };
+        let indexes = |sql: &str| -> Vec<String> {
+            statements(sql)
+                .into_iter()
+                .filter_map(|words| {
                     let at = words.iter().position(|w| w.eq_ignore_ascii_case("INDEX"))?;
-                    words
-                        .first()
-                        .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"))
-                        .then(|| words.get(at + 1).map(|n| n.to_string()))
+                    words[0]
+                        .eq_ignore_ascii_case("CREATE")
+                        .then(|| words.get(at + 1).cloned())
                         .flatten()
                 })
                 .collect()
@@ -275,20 +281,16 @@ fn migration_trees_in_step() {
         // A data repair (only UPDATE, DELETE or INSERT statements) changes
         // the same tables in both dialects.
         let repaired = |sql: &str| -> Option<Vec<String>> {
-            let sql: String = sql
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            sql.split(';')
-                .map(|stmt| stmt.split_whitespace().collect::<Vec<_>>())
-                .filter(|words| !words.is_empty())
-                .map(|words| match words.as_slice() {
-                    ["UPDATE", table, ..] | ["DELETE", "FROM", table, ..] => {
-                        Some(table.to_string())
+            statements(sql)
+                .into_iter()
+                .map(|words| {
+                    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+                    match w.as_slice() {
+                        ["UPDATE", table, ..]
+                        | ["DELETE", "FROM", table, ..]
+                        | ["INSERT", "INTO", table, ..] => Some(table.to_string()),
+                        _ => None,
                     }
-                    ["INSERT", "INTO", table, ..] => Some(table.to_string()),
-                    _ => None,
                 })
                 .collect()
         };
