@@ -44,6 +44,7 @@ event_kinds! {
     AccountStatusSet = "account.status_set",
     AccountWorkLimitSet = "account.work_limit_set",
     AccountStorageQuotaSet = "account.storage_quota_set",
+    CreditsGranted = "credits.granted",
     OrgCreated = "org.created",
     OrgUpdated = "org.updated",
     OrgTypeCreated = "org_type.created",

@@ -4,9 +4,9 @@
 //! default) the pooling allocator, so a fresh instance per call costs microseconds.
 //! Modules are compiled once per key on a blocking thread and kept as `InstancePre`
 //! (imports already resolved); concurrent first calls for the same key share one
-//! compilation. A semaphore sized like the pool makes extra calls wait for a slot
-//! instead of failing, handed out fairly among callers within a memory budget
-//! (`share`). Each call gets its own store whose epoch callback enforces the
+//! compilation. A gate (`share`) sized like the pool makes extra calls wait
+//! for a slot instead of failing, hands slots out fairly among callers and
+//! reserves their memory from the node's budget. Each call gets its own store whose epoch callback enforces the
 //! deadline and yields to the executor every tick; a tokio timeout around the call also
 //! covers a guest blocked inside a host call (e.g. sleeping in `poll_oneoff`).
 

@@ -19,6 +19,7 @@ mod algorithms;
 mod apps;
 mod changes;
 mod connect;
+mod credits;
 mod db;
 mod elevated;
 mod export;

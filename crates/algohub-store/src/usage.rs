@@ -493,22 +493,18 @@ impl UsageStore for SqlStore {
     }
 
     async fn balance(&self, account: AccountId) -> StoreResult<Balance> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN amount_microcredits > 0 THEN amount_microcredits ELSE 0 END), 0) AS BIGINT) AS earned, \
-             CAST(COALESCE(SUM(CASE WHEN amount_microcredits < 0 THEN -amount_microcredits ELSE 0 END), 0) AS BIGINT) AS spent \
-             FROM ledger_entries WHERE account_id = $1",
-        )
-        .bind(account)
-        .fetch_one(self.pool())
-        .await
-        .map_err(db_err)?;
-        let earned: i64 = col(&row, "earned")?;
-        let spent: i64 = col(&row, "spent")?;
-        Ok(Balance {
-            balance: earned - spent,
-            earned,
-            spent,
-        })
+        crate::credits::balance_in(self.pool(), account).await
+    }
+
+    async fn grant_credits(
+        &self,
+        ctx: &AuditContext,
+        actor: AccountId,
+        account: AccountId,
+        microcredits: i64,
+        reason: &str,
+    ) -> StoreResult<Balance> {
+        crate::credits::grant(self, ctx, actor, account, microcredits, reason).await
     }
 
     async fn ledger_total(&self) -> StoreResult<i64> {

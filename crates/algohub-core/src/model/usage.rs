@@ -227,12 +227,14 @@ pub struct ReportRow {
 /// An account's ledger totals, in microcredits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Balance {
-    /// Earned minus spent.
+    /// Earned plus granted minus spent.
     pub balance: i64,
     /// Royalties credited for calls to the account's algorithms.
     pub earned: i64,
     /// Royalties debited for calls the account paid for.
     pub spent: i64,
+    /// Credits cluster admins granted (less what they took back).
+    pub granted: i64,
 }
 
 /// An account's call governance settings.

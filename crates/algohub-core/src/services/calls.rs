@@ -18,6 +18,7 @@ use crate::policy::{Action, PrincipalKind, Resource};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub(crate) mod credits;
 mod limits;
 mod metrics;
 mod resolve;
@@ -82,6 +83,8 @@ pub struct PreparedCall {
     no_data: bool,
     /// The algorithm's call metrics (`calls/metrics.rs`).
     metrics: Arc<CallMetrics>,
+    /// The price held against the credit floor (a paid call).
+    credit: Option<credits::CreditHold>,
 }
 
 /// How long failed calls stay in the error listing (7 days), and how many it shows.
@@ -102,6 +105,8 @@ pub struct CallService {
     /// What an in-process algorithm uses for the data API (`call_data`).
     pub(super) data: Arc<super::DataService>,
     pub(super) admission: Arc<super::Admission>,
+    /// Prices of paid calls under way, against the credit floor.
+    pub(super) credits: Arc<credits::CreditHolds>,
     pub(super) metering: Arc<super::Metering>,
     pub(super) call_tokens: Arc<super::CallTokens>,
     pub(super) call_cache: Arc<super::call_cache::CallCache>,
@@ -209,6 +214,25 @@ impl CallService {
                     .await);
             }
         };
+        let paid = !req.sudo
+            && usage.royalty_microcredits > 0
+            && usage.owner_id.is_some_and(|owner| owner != usage.payer_id);
+        let credit = if paid {
+            match self
+                .credits
+                .hold(usage.payer_id, usage.royalty_microcredits)
+                .await
+            {
+                Ok(hold) => Some(hold),
+                Err(e) => {
+                    return Err(self
+                        .meter_refusal(usage, started, e, &resolved.metrics)
+                        .await);
+                }
+            }
+        } else {
+            None
+        };
         if req.sudo {
             // A privileged act: on the audit trail once admitted, before it runs.
             let detail =
@@ -258,6 +282,7 @@ impl CallService {
                 usage,
                 started,
                 slot,
+                credit,
             },
             req.input,
         ))
@@ -390,6 +415,8 @@ impl CallService {
     /// recorded for the owner's error listing (best effort).
     pub async fn run_call(&self, call: PreparedCall, input: ExecInput) -> Result<CallOutcome> {
         let start = Instant::now();
+        // Released (once the record is stored) after the call is metered.
+        let credit = call.credit;
         let excerpt = match input.content_type {
             ContentKind::Text | ContentKind::Json => {
                 let text = String::from_utf8_lossy(&input.data);
@@ -492,6 +519,7 @@ impl CallService {
             return Err(Error::internal("usage record taken twice"));
         };
         self.metering.meter(usage).await?;
+        drop(credit);
         if let Err(ExecError::NodeMemory { message, .. }) = &result {
             return Err(Error::limited(
                 message.clone(),

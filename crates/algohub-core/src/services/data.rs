@@ -468,8 +468,17 @@ impl DataService {
                 return Err(refused.into_error(&name));
             }
         };
-        let written = storage.write(path.owner, &path.segments, bytes).await;
-        self.quotas.settle(reservation, written.is_ok()).await;
+        let written = if self.quotas.shrinks(&reservation) {
+            let counting = self.quotas.counting(path.owner);
+            let _counting = counting.lock().await;
+            let written = storage.write(path.owner, &path.segments, bytes).await;
+            self.quotas.settle_counted(reservation, written.is_ok());
+            written
+        } else {
+            let written = storage.write(path.owner, &path.segments, bytes).await;
+            self.quotas.settle(reservation, written.is_ok()).await;
+            written
+        };
         written.map_err(|e| storage_error(e, path))
     }
 
@@ -565,9 +574,11 @@ impl DataService {
             .map_err(|e| storage_error(e, path))?
         {
             DataEntry::File { size, .. } => {
+                let counting = self.quotas.counting(path.owner);
+                let _counting = counting.lock().await;
                 let done = storage.delete_file(path.owner, &path.segments).await;
                 if done.is_ok() {
-                    self.quotas.deleted(path.owner, size).await;
+                    self.quotas.deleted(path.owner, size);
                 }
                 done.map(|()| 1)
             }

@@ -75,6 +75,8 @@ impl Quotas {
         quota_bytes: Option<u64>,
     ) -> std::result::Result<Reservation, Refused> {
         let Some(quota) = quota_bytes else {
+            // Not counted while unlimited: summed again if a quota comes back.
+            self.recount(owner);
             return Ok(Reservation {
                 owner,
                 added: 0,
@@ -141,13 +143,21 @@ impl Quotas {
     }
 
     /// The account's counting lock (its entry made, to be summed, if new).
-    fn counting(&self, owner: AccountId) -> Arc<tokio::sync::Mutex<()>> {
+    /// Held across a deletion or a shrinking write and its count, so that a
+    /// sum taken in between cannot count it twice.
+    pub(crate) fn counting(&self, owner: AccountId) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.used.lock();
         let usage = map.entry(owner).or_insert_with(|| Usage {
             stale: true,
             ..Default::default()
         });
         usage.counting.clone()
+    }
+
+    /// Whether the write replaces a larger file (its count goes down: the
+    /// write and its settling hold the counting lock).
+    pub(crate) fn shrinks(&self, r: &Reservation) -> bool {
+        r.counted && r.new_size < r.replaced
     }
 
     /// Settles a reservation with its write's outcome.
@@ -157,6 +167,14 @@ impl Quotas {
         }
         let counting = self.counting(r.owner);
         let _counting = counting.lock().await;
+        self.settle_counted(r, written);
+    }
+
+    /// `settle`, for a caller that holds the account's counting lock.
+    pub(crate) fn settle_counted(&self, r: Reservation, written: bool) {
+        if !r.counted {
+            return;
+        }
         let mut map = self.used.lock();
         if let Some(usage) = map.get_mut(&r.owner) {
             usage.pending = usage.pending.saturating_sub(r.added);
@@ -169,10 +187,9 @@ impl Quotas {
         }
     }
 
-    /// A file of `bytes` was deleted.
-    pub(crate) async fn deleted(&self, owner: AccountId, bytes: u64) {
-        let counting = self.counting(owner);
-        let _counting = counting.lock().await;
+    /// A file of `bytes` was deleted (the caller holds the account's
+    /// counting lock, taken before the deletion).
+    pub(crate) fn deleted(&self, owner: AccountId, bytes: u64) {
         if let Some(usage) = self.used.lock().get_mut(&owner) {
             usage.settled = usage.settled.saturating_sub(bytes);
         }

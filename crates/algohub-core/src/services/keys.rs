@@ -119,19 +119,20 @@ impl KeyService {
         // more scopes, and not a longer life.
         let scopes = Scopes(req.scopes.0 & ctx.principal.scopes.0);
         let mut req = req;
-        if let Some(parent) = ctx.principal.key {
-            let parent = self.store.get_key(parent).await?;
-            if let Some(limit) = parent.expires_at {
-                req.expires_at = Some(req.expires_at.map_or(limit, |t| t.min(limit)));
-            }
-        }
         let minted_reason = if minting {
+            self.may_mint_for(kind, owner).await?;
             let (reason, expires_at) = self.minted_terms(&req)?;
             req.expires_at = Some(expires_at);
             Some(reason)
         } else {
             None
         };
+        if let Some(parent) = ctx.principal.key {
+            let parent = self.store.get_key(parent).await?;
+            if let Some(limit) = parent.expires_at {
+                req.expires_at = Some(req.expires_at.map_or(limit, |t| t.min(limit)));
+            }
+        }
         let secret = ApiKeySecret::generate();
         let new = NewKey {
             uuid: uuid::Uuid::new_v4().to_string(),
@@ -158,6 +159,36 @@ impl KeyService {
             self.notice_minted(ctx, &key).await;
         }
         Ok((key, secret))
+    }
+
+    /// A key a cluster admin creates for another person acts as that
+    /// person: like an impersonation, refused for another cluster admin
+    /// unless the cluster allows impersonating admins.
+    async fn may_mint_for(&self, kind: KeyKind, owner: crate::model::AccountId) -> Result<()> {
+        if kind == KeyKind::Org || self.settings.allow_impersonating_admins {
+            return Ok(());
+        }
+        let user = self.store.get_user(owner).await?;
+        if user.cluster_admin {
+            return Err(Error::new(
+                Code::ImpersonationRefused,
+                format!(
+                    "{} is a cluster admin: a key you create for them would act as them, and \
+                     impersonating cluster admins is off on this cluster \
+                     (allow_impersonating_admins)",
+                    user.username
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller is an admin of `org` in their own right (a cluster
+    /// admin who is one makes the org's keys as its admin, not as a minter).
+    fn org_admin(&self, ctx: &RequestCtx, org: crate::model::AccountId) -> bool {
+        ctx.user_id().is_some_and(|user| {
+            self.policy.org_role(user, org) == Some(crate::roles::OrgRole::Admin)
+        })
     }
 
     /// The reason and expiry of a key a cluster admin creates for someone
@@ -246,7 +277,7 @@ impl KeyService {
         let rule = self
             .authz
             .authorize_by(ctx, Action::UserKeysManage, Resource::User(user.id))?;
-        let minting = rule == Rule::ClusterAdmin;
+        let minting = rule == Rule::ClusterAdmin && ctx.user_id() != Some(user.id);
         self.issue_key(ctx, KeyKind::User, user.id, None, req, minting)
             .await
     }
@@ -299,7 +330,7 @@ impl KeyService {
         let rule =
             self.authz
                 .authorize_by(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
-        let minting = rule == Rule::ClusterAdmin;
+        let minting = rule == Rule::ClusterAdmin && !self.org_admin(ctx, org_acc.id);
         self.issue_key(ctx, KeyKind::Org, org_acc.id, None, req, minting)
             .await
     }
@@ -316,7 +347,9 @@ impl KeyService {
             self.authz
                 .authorize_by(ctx, Action::OrgKeysManage, Resource::Org(org_acc.id))?;
         let user = self.directory.user_account(username).await?;
-        let minting = rule == Rule::ClusterAdmin && ctx.user_id() != Some(user.id);
+        let minting = rule == Rule::ClusterAdmin
+            && ctx.user_id() != Some(user.id)
+            && !self.org_admin(ctx, org_acc.id);
         if self
             .store
             .get_membership(org_acc.id, user.id)

@@ -181,6 +181,8 @@ pub struct Settings {
     pub data_quota_mib: Option<u64>,
     /// The highest price (royalty) an algorithm version may charge a call.
     pub max_royalty_microcredits: i64,
+    /// The lowest balance a paid call may leave its payer with.
+    pub credit_floor_microcredits: i64,
 }
 
 impl Default for Settings {
@@ -206,6 +208,7 @@ impl Default for Settings {
             max_minted_key_hours: keys::DEFAULT_MAX_MINTED_KEY_HOURS,
             data_quota_mib: Some(data_quota::DEFAULT_DATA_QUOTA_MIB),
             max_royalty_microcredits: DEFAULT_MAX_ROYALTY_MICROCREDITS,
+            credit_floor_microcredits: 0,
         }
     }
 }
@@ -339,6 +342,11 @@ impl Hub {
             algorithms: algorithms.clone(),
             data: data.clone(),
             admission: admission.clone(),
+            credits: calls::credits::CreditHolds::new(
+                base.store.clone(),
+                metering.clone(),
+                base.settings.credit_floor_microcredits,
+            ),
             metering: metering.clone(),
             call_tokens: call_tokens.clone(),
             call_cache,

@@ -185,6 +185,40 @@ impl UsageService {
         Ok((account, balance))
     }
 
+    /// Grants an account credits (negative: takes them back), with a reason
+    /// (cluster admins); returns the account and its new balance.
+    pub async fn grant_credits(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        microcredits: i64,
+        reason: &str,
+    ) -> Result<(AccountRef, Balance)> {
+        self.authz
+            .authorize(ctx, Action::AdminUsersManage, Resource::Cluster)?;
+        const MOST: i64 = 1_000_000_000_000_000;
+        if microcredits == 0 || !(-MOST..=MOST).contains(&microcredits) {
+            return Err(Error::invalid(format!(
+                "invalid microcredits {microcredits}: a whole number other than 0, from -{MOST} \
+                 to {MOST} (negative takes credits back)"
+            )));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::invalid(
+                "a grant needs a reason of 1 to 500 characters (it is on the audit trail)",
+            ));
+        }
+        let account = self.directory.account(name).await?;
+        let actor = super::require_user(ctx)?;
+        self.metering.settle_usage().await?;
+        let balance = self
+            .store
+            .grant_credits(&ctx.audit, actor, account.id, microcredits, reason)
+            .await?;
+        Ok((account, balance))
+    }
+
     /// Cluster-wide usage from the rollups (cluster admins), optionally only
     /// for some callers (user or org names).
     pub async fn cluster_usage(

@@ -72,9 +72,23 @@ struct UsageReport {
 #[derive(Serialize, ToSchema)]
 struct Balance {
     account: String,
+    /// Earned plus granted minus spent; a paid call may not take it below
+    /// the cluster's credit_floor_microcredits.
     balance_microcredits: i64,
     earned_microcredits: i64,
     spent_microcredits: i64,
+    /// Credits cluster admins granted (less what they took back).
+    granted_microcredits: i64,
+}
+
+fn balance_json(account: String, b: &algohub_core::model::Balance) -> Balance {
+    Balance {
+        account,
+        balance_microcredits: b.balance,
+        earned_microcredits: b.earned,
+        spent_microcredits: b.spent,
+        granted_microcredits: b.granted,
+    }
 }
 
 /// One failed call.
@@ -338,12 +352,32 @@ async fn balance(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Balance>> {
     let (account, b) = s.hub.usage.balance(&c, &name).await?;
-    Ok(Json(Balance {
-        account: account.name,
-        balance_microcredits: b.balance,
-        earned_microcredits: b.earned,
-        spent_microcredits: b.spent,
-    }))
+    Ok(Json(balance_json(account.name, &b)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = CreditGrant)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    /// Credits to add (negative: to take back), in microcredits.
+    microcredits: i64,
+    /// Why (on the audit trail).
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/admin/accounts/{account}/credits", tag = "usage", summary = "Grant an account credits, or take them back with a negative amount; a reason is required (cluster admins)", request_body = GrantBody, responses((status = 200, body = Balance)))]
+async fn grant_credits(
+    State(s): State<AppState>,
+    Caller(c): Caller,
+    Path(account): Path<String>,
+    JsonBody(b): JsonBody<GrantBody>,
+) -> ApiResult<Json<Balance>> {
+    let (account, balance) = s
+        .hub
+        .usage
+        .grant_credits(&c, &account, b.microcredits, &b.reason)
+        .await?;
+    Ok(Json(balance_json(account.name, &balance)))
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{org_name}/balance", tag = "usage", summary = "Royalties an org earned (its algorithms) and spent (org keys, consolidated billing)", responses((status = 200, body = Balance)))]
@@ -408,6 +442,7 @@ pub fn routes(r: Routes) -> Routes {
         .typed(routes!(org_report))
         .typed(routes!(balance))
         .typed(routes!(org_balance))
+        .typed(routes!(grant_credits))
         .typed(routes!(user_errors))
         .typed(routes!(org_errors))
 }

@@ -17,10 +17,10 @@ UPDATE usage_records SET royalty_microcredits = 1000000000
 WHERE royalty_microcredits > 1000000000;
 
 UPDATE ledger_entries SET amount_microcredits = 1000000000
-WHERE amount_microcredits > 1000000000;
+WHERE kind = 'royalty_credit' AND amount_microcredits > 1000000000;
 
 UPDATE ledger_entries SET amount_microcredits = -1000000000
-WHERE amount_microcredits < -1000000000;
+WHERE kind = 'royalty_debit' AND amount_microcredits < -1000000000;
 
 UPDATE usage_daily SET credits = (
     SELECT COALESCE(SUM(r.royalty_microcredits), 0) FROM usage_records r

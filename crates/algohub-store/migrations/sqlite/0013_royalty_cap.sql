@@ -3,8 +3,8 @@
 -- max_royalty_microcredits (10^9) are capped, in algorithms' settings, in the
 -- prices published versions keep, in usage records and in ledger postings
 -- (both sides of a posting alike, so the ledger still sums to zero); daily
--- rollups whose credits wrapped around (negative) are summed again from the
--- usage records.
+-- rollups whose credits wrapped around (negative) or overflowed into a REAL are
+-- summed again from the usage records.
 UPDATE algorithms SET settings = json_set(settings, '$.royalty_microcredits', 1000000000)
 WHERE json_valid(settings) AND json_extract(settings, '$.royalty_microcredits') > 1000000000;
 
@@ -15,10 +15,10 @@ UPDATE usage_records SET royalty_microcredits = 1000000000
 WHERE royalty_microcredits > 1000000000;
 
 UPDATE ledger_entries SET amount_microcredits = 1000000000
-WHERE amount_microcredits > 1000000000;
+WHERE kind = 'royalty_credit' AND amount_microcredits > 1000000000;
 
 UPDATE ledger_entries SET amount_microcredits = -1000000000
-WHERE amount_microcredits < -1000000000;
+WHERE kind = 'royalty_debit' AND amount_microcredits < -1000000000;
 
 UPDATE usage_daily SET credits = (
     SELECT COALESCE(SUM(r.royalty_microcredits), 0) FROM usage_records r
@@ -29,4 +29,4 @@ UPDATE usage_daily SET credits = (
       AND r.status = 'ok' AND r.via <> 'sudo' AND r.royalty_microcredits > 0
       AND r.owner_id IS NOT NULL AND r.owner_id <> r.payer_id
 )
-WHERE credits < 0;
+WHERE credits < 0 OR typeof(credits) <> 'integer';

@@ -262,7 +262,8 @@ pub async fn usage_rollups_and_ledger(s: Arc<SqlStore>) {
         Balance {
             balance: -3,
             earned: 0,
-            spent: 3
+            spent: 3,
+            granted: 0
         }
     );
     assert_eq!(
@@ -270,7 +271,8 @@ pub async fn usage_rollups_and_ledger(s: Arc<SqlStore>) {
         Balance {
             balance: 3,
             earned: 3,
-            spent: 0
+            spent: 0,
+            granted: 0
         }
     );
     assert_eq!(s.ledger_total().await.unwrap(), 0);

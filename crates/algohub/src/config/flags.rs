@@ -84,6 +84,10 @@ pub struct ServeOverrides {
     /// Let cluster admins impersonate other cluster admins.
     #[arg(long)]
     pub allow_impersonating_admins: Option<bool>,
+    /// The lowest balance (microcredits) a paid call may leave its payer with
+    /// (0: calls are paid for with credits the payer has; negative: credit).
+    #[arg(long)]
+    pub credit_floor_microcredits: Option<i64>,
     /// The highest price (royalty, in microcredits) an algorithm version may
     /// charge a call.
     #[arg(long)]

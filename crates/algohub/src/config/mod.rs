@@ -49,6 +49,9 @@ pub const MAX_WASM_FUEL_PER_SEC: u64 = 1_000_000_000_000_000;
 /// of 9 million such calls still fit in 64 bits).
 pub const MAX_ROYALTY_CAP: i64 = 1_000_000_000_000;
 
+/// The widest `credit_floor_microcredits` either way (a billion credits).
+pub const MOST_CREDITS: i64 = 1_000_000_000_000_000;
+
 /// The largest `wasm_instances` (each reserves about 4 GiB of address space).
 pub const MAX_WASM_INSTANCES: u32 = 4096;
 
@@ -116,6 +119,8 @@ pub struct Config {
     /// set its own, in MiB (0: unlimited).
     #[default(algohub_core::services::DEFAULT_DATA_QUOTA_MIB)]
     pub data_quota_mib: u64,
+    /// The lowest balance (microcredits) a paid call may leave its payer with.
+    pub credit_floor_microcredits: i64,
     /// The highest price (royalty, microcredits) a version may charge a call.
     #[default(algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS)]
     pub max_royalty_microcredits: i64,
@@ -243,6 +248,12 @@ impl Config {
             )
             .into());
         }
+        if !(-MOST_CREDITS..=MOST_CREDITS).contains(&self.credit_floor_microcredits) {
+            return Err(format!(
+                "credit_floor_microcredits must be from -{MOST_CREDITS} to {MOST_CREDITS}"
+            )
+            .into());
+        }
         if !(1..=24 * 365).contains(&self.max_minted_key_hours) {
             return Err("max_minted_key_hours must be from 1 to 8760 (a year)".into());
         }
@@ -322,6 +333,7 @@ impl Config {
             max_minted_key_hours: self.max_minted_key_hours,
             data_quota_mib: (self.data_quota_mib > 0).then_some(self.data_quota_mib),
             max_royalty_microcredits: self.max_royalty_microcredits,
+            credit_floor_microcredits: self.credit_floor_microcredits,
             call_timeout: std::time::Duration::from_secs(u64::from(self.call_timeout_secs)),
             max_call_timeout: std::time::Duration::from_secs(u64::from(self.max_call_timeout_secs)),
             wasm_fuel_per_sec: self.wasm_fuel_per_sec,

@@ -538,3 +538,115 @@ pub(crate) async fn royalties_are_fixed_per_version_capped_and_repaired(db: Db) 
     app.stop_and_drop(&db).await;
     stopped.drop_database(&db).await;
 }
+
+/// Callers were charged without a balance check (issue 22 item 2): now a
+/// paid call may not take its payer below the cluster's credit floor (0 by
+/// default), parallel calls included; it is refused with `limit_kind:
+/// "credits"`. Free calls and calls of one's own algorithms need no credits.
+/// Cluster admins grant credits (on the audit trail).
+pub(crate) async fn calls_need_credits_above_the_floor(db: Db) {
+    let app = TestApp::with(&db, |c| c.credit_floor_microcredits = 0).await;
+    let alice = app.make_user("alice", false).await;
+    let bob = app.make_user("bob", false).await;
+    create(&app, &alice, "alice", "echo").await;
+    crate::algorithms::compile(&app, &alice, "alice/echo").await;
+    let (s, v) = publish(&app, &alice, "alice/echo", "minor", "public").await;
+    assert_eq!(s, 200, "{v}");
+    let call = async |key: &str| {
+        app.send_json("/v1/algo/alice/echo", key, Some("text/plain"), "x")
+            .await
+    };
+
+    // bob has no credits: refused, and it says why; alice calls her own.
+    let (s, v) = call(&bob).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["limit_kind"], "credits", "{v}");
+    assert_eq!(v["error"]["scope"], "account:bob", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("costs 5"),
+        "{v}"
+    );
+    assert_eq!(call(&alice).await.0, 200);
+
+    // A grant: two calls of 5 fit in 12, the third does not.
+    let grant = |amount: i64, reason: &str| json!({"microcredits": amount, "reason": reason});
+    let (s, v) = app
+        .post("/v1/admin/accounts/bob/credits", &bob, grant(12, "me"))
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, v) = app
+        .post("/v1/admin/accounts/bob/credits", &app.root, grant(12, " "))
+        .await;
+    assert_eq!(
+        (s, error_reason(&v).as_str()),
+        (400, "invalid_input"),
+        "{v}"
+    );
+    let (s, v) = app
+        .post(
+            "/v1/admin/accounts/bob/credits",
+            &app.root,
+            grant(12, "trial"),
+        )
+        .await;
+    assert_eq!(
+        (s, &v["balance_microcredits"], &v["granted_microcredits"]),
+        (200, &json!(12), &json!(12)),
+        "{v}"
+    );
+    assert_eq!(call(&bob).await.0, 200);
+    assert_eq!(call(&bob).await.0, 200);
+    assert_eq!(call(&bob).await.0, 429);
+
+    // Twenty parallel calls with 52 left: at most 10 get through.
+    let (s, _) = app
+        .post(
+            "/v1/admin/accounts/bob/credits",
+            &app.root,
+            grant(50, "more"),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, base, key) = (app.client.clone(), app.base.clone(), bob.clone());
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/v1/algo/alice/echo"))
+                    .header("Authorization", key)
+                    .header("Content-Type", "text/plain")
+                    .body("x")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for c in calls {
+        match c.await.unwrap() {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("a parallel call answered {other}"),
+        }
+    }
+    assert!(
+        (1..=10).contains(&ok),
+        "{ok} paid calls with 52 microcredits"
+    );
+    let (_, b) = app.get("/v1/users/bob/balance", &bob).await;
+    let left = b["balance_microcredits"].as_i64().unwrap();
+    assert!(left >= 0, "{b}");
+    assert_eq!(left, 62 - 10 - 5 * ok, "{b}");
+    assert_eq!(app.hub().store.ledger_total().await.unwrap(), 0);
+    let records = crate::support::audit_records(&app, "credits.granted", 2).await;
+    assert_eq!(records[0]["detail"]["reason"], "trial", "{records:?}");
+    assert_eq!(
+        records[0]["detail"]["new"],
+        json!({"balance_microcredits": 12}),
+        "{records:?}"
+    );
+    app.stop().await;
+}

@@ -256,6 +256,38 @@ pub(crate) async fn keys_an_admin_mints_are_impersonations(db: Db) {
         "{v}"
     );
 
+    // A cluster admin's own keys, and the keys of an org they administer,
+    // are ordinary keys; another cluster admin's are refused (impersonating
+    // admins is off).
+    let (s, own) = app.post("/v1/users/root/keys", &app.root, json!({})).await;
+    assert_eq!(s, 200, "{own}");
+    assert!(
+        own["minted_reason"].is_null() && own["expires_at"].is_null(),
+        "{own}"
+    );
+    app.make_org("rootorg", &app.root).await;
+    let (s, own) = app
+        .post(
+            "/v1/organizations/rootorg/keys",
+            &app.root,
+            json!({"key_label": "ops", "permissions": {}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{own}");
+    assert!(own["minted_reason"].is_null(), "{own}");
+    let (s, v) = app
+        .post(
+            "/v1/admin/users/admin2/keys",
+            &app.root,
+            json!({"reason": "look around"}),
+        )
+        .await;
+    assert_eq!(
+        (s, error_reason(&v).as_str()),
+        (403, "impersonation_refused"),
+        "{v}"
+    );
+
     // With a reason: a day's key, the reason on it, bob told.
     let (s, k) = app
         .post(

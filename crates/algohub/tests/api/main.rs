@@ -76,7 +76,8 @@ harness::api_tests! {
             sudo_calls_run_as_the_owner_and_are_not_attributed_to_it,
             refused_calls_are_metered_and_account_errors_are_listed,
             org_and_member_key_calls_are_recorded_as_such,
-            royalties_are_fixed_per_version_capped_and_repaired;
+            royalties_are_fixed_per_version_capped_and_repaired,
+            calls_need_credits_above_the_floor;
         call_tokens:
             algorithms_use_the_data_api_with_their_call_token,
             wasm_algorithms_read_data_as_the_call_acts;

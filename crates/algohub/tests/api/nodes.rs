@@ -36,6 +36,8 @@ pub(crate) fn algohub(dir: &std::path::Path, url: &str) -> Command {
         .env("ALGOHUB_DATABASE_URL", url)
         .env("ALGOHUB_LOG_LEVEL", "error")
         .env("ALGOHUB_HTTP_UPSTREAM_ALLOW_PRIVATE", "true")
+        // As in `support::config_for`: test callers have no credits.
+        .env("ALGOHUB_CREDIT_FLOOR_MICROCREDITS", "-1000000000000000")
         .current_dir(dir);
     c
 }

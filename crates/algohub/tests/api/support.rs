@@ -46,6 +46,11 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         max_minted_key_hours: 168,
         data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         max_royalty_microcredits: algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS,
+        // Test algorithms charge 5 microcredits (`create_body`) and test users
+        // start with none: these cases call without credits (as a cluster
+        // with credit can); billing::calls_need_credits_above_the_floor tests
+        // the default floor of 0.
+        credit_floor_microcredits: -algohub::config::MOST_CREDITS,
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,

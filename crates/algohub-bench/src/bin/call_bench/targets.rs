@@ -52,6 +52,7 @@ fn bench_config(dir: &Path) -> Config {
         max_minted_key_hours: 168,
         data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         max_royalty_microcredits: algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS,
+        credit_floor_microcredits: 0,
         call_timeout_secs: 300,
         max_call_timeout_secs: 3000,
         wasm_fuel_per_sec: algohub_core::services::DEFAULT_WASM_FUEL_PER_SEC,

@@ -155,6 +155,13 @@ pub(super) fn rows() -> Vec<Row> {
             "R",
         ),
         row(
+            "POST",
+            "/v1/admin/accounts/{account}/credits",
+            "/v1/admin/accounts/bob/credits",
+            Some(json!({"microcredits": 100, "reason": "matrix"})),
+            "R",
+        ),
+        row(
             "GET",
             "/v1/admin/accounts/{account}/storage-quota",
             "/v1/admin/accounts/bob/storage-quota",
