@@ -189,8 +189,8 @@ impl WasmRuntime {
             Ok(Err(Refusal::TooLarge { needed, budget })) => {
                 return Err(CallError::MemoryBudget {
                     message: format!(
-                        "the algorithm needs {} MiB of memory to start, more than this \
-                         node's {} MiB for all running algorithms",
+                        "the algorithm needs {} MiB of memory to start, more than one \
+                         caller's share of this node's memory for algorithms ({} MiB)",
                         needed.div_ceil(1 << 20),
                         budget >> 20
                     ),

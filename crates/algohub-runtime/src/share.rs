@@ -11,7 +11,9 @@
 //! before an instance starts (the module's initial memory plus a fixed
 //! overhead) and again for each `memory.grow`; a growth the budget cannot
 //! cover fails (the guest sees `memory.grow` return -1), and the runtime
-//! reports the call as refused for lack of memory. Nothing here does I/O; the
+//! reports the call as refused for lack of memory. A group's memory is
+//! shared out like its instances: at most `per_group / instances` of the
+//! budget, so one person's guests cannot take all of it either. Nothing here does I/O; the
 //! lock is held for a few hash-map operations.
 
 use parking_lot::Mutex;
@@ -47,6 +49,8 @@ pub(crate) enum Refusal {
 
 pub(crate) struct Gate {
     config: ShareConfig,
+    /// The memory one group may have reserved at once.
+    group_memory: u64,
     state: Mutex<State>,
 }
 
@@ -62,6 +66,8 @@ struct State {
 #[derive(Default)]
 struct Group {
     held: u32,
+    /// Memory its instances have reserved.
+    memory: u64,
     waiting: VecDeque<Waiter>,
 }
 
@@ -80,8 +86,11 @@ pub(crate) struct Permit {
 
 impl Gate {
     pub(crate) fn new(config: ShareConfig) -> Arc<Self> {
+        let share = u128::from(config.memory_budget) * u128::from(config.per_group)
+            / u128::from(config.instances.max(1));
         Arc::new(Self {
             config,
+            group_memory: u64::try_from(share).unwrap_or(u64::MAX),
             state: Mutex::new(State {
                 free_instances: config.instances,
                 free_memory: config.memory_budget,
@@ -99,10 +108,10 @@ impl Gate {
         group: u64,
         memory: u64,
     ) -> Result<Permit, Refusal> {
-        if memory > self.config.memory_budget {
+        if memory > self.group_memory {
             return Err(Refusal::TooLarge {
                 needed: memory,
-                budget: self.config.memory_budget,
+                budget: self.group_memory,
             });
         }
         let permit = || Permit {
@@ -114,8 +123,11 @@ impl Gate {
             let mut state = self.state.lock();
             let state = &mut *state;
             if state.turn.is_empty() {
-                let held = state.groups.get(&group).map_or(0, |g| g.held);
-                if state.fits(held, memory, self.config.per_group) {
+                let (held, used) = state
+                    .groups
+                    .get(&group)
+                    .map_or((0, 0), |g| (g.held, g.memory));
+                if state.fits(held, used, memory, self.limits()) {
                     state.take(group, memory);
                     return Ok(permit());
                 }
@@ -132,7 +144,7 @@ impl Gate {
             if g.waiting.len() == 1 {
                 state.turn.push_back(group);
             }
-            state.dispatch(self.config.per_group);
+            state.dispatch(self.limits());
             (id, rx)
         };
         let mut wait = Waiting {
@@ -153,26 +165,38 @@ impl Gate {
         }
     }
 
+    /// (instances, memory) one group may hold.
+    fn limits(&self) -> (u32, u64) {
+        (self.config.per_group, self.group_memory)
+    }
+
     fn release(&self, group: u64, memory: u64) {
         let mut state = self.state.lock();
         state.free_instances += 1;
         state.free_memory += memory;
         if let Some(g) = state.groups.get_mut(&group) {
             g.held -= 1;
+            g.memory = g.memory.saturating_sub(memory);
             if g.held == 0 && g.waiting.is_empty() {
                 state.groups.remove(&group);
             }
         }
-        state.dispatch(self.config.per_group);
+        state.dispatch(self.limits());
     }
 
-    /// Takes `bytes` more of the budget for a running instance, if free.
-    fn grow(&self, bytes: u64) -> bool {
+    /// Takes `bytes` more of the budget for a running instance of `group`,
+    /// if the node has them free and the group's share allows.
+    fn grow(&self, group: u64, bytes: u64) -> bool {
         let mut state = self.state.lock();
-        if state.free_memory < bytes {
+        let state = &mut *state;
+        let Some(g) = state.groups.get_mut(&group) else {
+            return false;
+        };
+        if state.free_memory < bytes || g.memory.saturating_add(bytes) > self.group_memory {
             return false;
         }
         state.free_memory -= bytes;
+        g.memory += bytes;
         true
     }
 
@@ -185,32 +209,41 @@ impl Gate {
 }
 
 impl State {
-    fn fits(&self, held: u32, memory: u64, per_group: u32) -> bool {
-        self.free_instances > 0 && held < per_group && self.free_memory >= memory
+    /// Whether a call of a group holding `held` instances and `used` memory
+    /// can start with `memory` now, within `(instances, memory)` per group.
+    fn fits(&self, held: u32, used: u64, memory: u64, limits: (u32, u64)) -> bool {
+        self.free_instances > 0
+            && held < limits.0
+            && self.free_memory >= memory
+            && used.saturating_add(memory) <= limits.1
     }
 
     fn take(&mut self, group: u64, memory: u64) {
         self.free_instances -= 1;
         self.free_memory -= memory;
-        self.groups.entry(group).or_default().held += 1;
+        let g = self.groups.entry(group).or_default();
+        g.held += 1;
+        g.memory += memory;
     }
 
     /// Starts waiting calls while any can start: one per group in turn.
-    fn dispatch(&mut self, per_group: u32) {
+    fn dispatch(&mut self, limits: (u32, u64)) {
         // Groups looked at since the last grant; a whole round without one ends it.
         let mut idle = 0;
         while self.free_instances > 0 && idle < self.turn.len() {
             let Some(group) = self.turn.pop_front() else {
                 break;
             };
-            let (free_instances, free_memory) = (self.free_instances, self.free_memory);
-            let Some(g) = self.groups.get_mut(&group) else {
+            let Some(g) = self.groups.get(&group) else {
                 continue;
             };
             let Some(front) = g.waiting.front() else {
                 continue;
             };
-            let fits = free_instances > 0 && g.held < per_group && free_memory >= front.memory;
+            let fits = self.fits(g.held, g.memory, front.memory, limits);
+            let Some(g) = self.groups.get_mut(&group) else {
+                continue;
+            };
             if !fits {
                 self.turn.push_back(group);
                 idle += 1;
@@ -271,7 +304,7 @@ impl Drop for Waiting<'_> {
             }
         }
         // The call behind this one in its group may fit where this one did not.
-        state.dispatch(self.gate.config.per_group);
+        state.dispatch(self.gate.limits());
     }
 }
 
@@ -279,7 +312,7 @@ impl Permit {
     /// Reserves `bytes` more for this instance's memory; false if the
     /// node's budget cannot cover them.
     pub(crate) fn grow(&mut self, bytes: u64) -> bool {
-        let ok = self.gate.grow(bytes);
+        let ok = self.gate.grow(self.group, bytes);
         if ok {
             self.reserved += bytes;
         }
@@ -391,6 +424,30 @@ mod tests {
         assert!(a.grow(MIB), "freed memory can be grown into");
         drop(a);
         assert_eq!(g.free(), (8, 10 * MIB));
+    }
+
+    #[tokio::test]
+    async fn one_group_gets_its_share_of_the_memory_too() {
+        // 4 instances, 1 per group: a quarter of 8 MiB each.
+        let g = gate(4, 1, 8);
+        let mut bob = try_acquire(&g, 1, MIB).await.expect("bob starts");
+        assert!(bob.grow(MIB), "up to his 2 MiB");
+        assert!(
+            !bob.grow(MIB),
+            "not past his share, though the node has room"
+        );
+        let mut alice = try_acquire(&g, 2, MIB).await.expect("alice starts");
+        assert!(alice.grow(MIB), "alice has her own share");
+        assert_eq!(
+            g.acquire(3, 3 * MIB).await.err(),
+            Some(Refusal::TooLarge {
+                needed: 3 * MIB,
+                budget: 2 * MIB
+            }),
+            "more than a share at start: refused at once"
+        );
+        drop((bob, alice));
+        assert_eq!(g.free(), (4, 8 * MIB));
     }
 
     #[tokio::test]

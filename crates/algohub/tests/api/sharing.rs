@@ -78,13 +78,19 @@ async fn org_key(app: &TestApp, key: &str, org: &str) -> String {
     k["api_key"].as_str().unwrap().to_string()
 }
 
-/// A node with 8 instances, `per_caller` of them for one person; bob (with
-/// two orgs and their keys) and alice, each with a published algorithm:
+/// A node with 8 instances (9 on PostgreSQL: servers of one process with
+/// the same settings share a runtime, and the cases of both backends run at
+/// once), `per_caller` of them for one person (`None`: all); bob (with two
+/// orgs and their keys) and alice, each with a published algorithm:
 /// `bob/sleep` and `alice/echo`. Returns (app, bob's three keys, alice's key).
-async fn flood_node(db: &Db, per_caller: u32) -> (TestApp, Vec<String>, String) {
+async fn flood_node(db: &Db, per_caller: Option<u32>) -> (TestApp, Vec<String>, String) {
+    let instances = match db.backend() {
+        crate::harness::Backend::Sqlite => 8,
+        crate::harness::Backend::Postgres => 9,
+    };
     let app = TestApp::with(db, |c| {
-        c.wasm_instances = 8;
-        c.wasm_instances_per_caller = per_caller;
+        c.wasm_instances = instances;
+        c.wasm_instances_per_caller = per_caller.unwrap_or(instances);
     })
     .await;
     let bob = app.make_user("bob", false).await;
@@ -148,9 +154,9 @@ async fn alices_call(app: &TestApp, alice: &str, timeout: &str) -> (Value, Durat
 }
 
 pub(crate) async fn a_flood_from_one_person_leaves_room_for_others(db: Db) {
-    // Without a share per person: bob's sleeping calls take all 8 instances
-    // and alice's call cannot start within its 1.5 s.
-    let (app, keys, alice) = flood_node(&db, 8).await;
+    // Without a share per person: bob's sleeping calls take all the
+    // instances and alice's call cannot start within its 1.5 s.
+    let (app, keys, alice) = flood_node(&db, None).await;
     let held = flood(&app, &keys, 4, 20_000, 20.0);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let (r, _) = alices_call(&app, &alice, "1.5").await;
@@ -162,7 +168,7 @@ pub(crate) async fn a_flood_from_one_person_leaves_room_for_others(db: Db) {
 
     // With 2 instances per person: bob, through his own key and both of his
     // orgs' keys, holds 2; alice's calls start at once.
-    let (app, keys, alice) = flood_node(&db, 2).await;
+    let (app, keys, alice) = flood_node(&db, Some(2)).await;
     let started = Instant::now();
     let calls = flood(&app, &keys, 4, 1_000, 3.5);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -215,6 +221,9 @@ pub(crate) async fn guests_that_fill_their_memory_keep_the_node_within_its_budge
         &[
             ("ALGOHUB_WASM_MAX_MEMORY_MIB", "32"),
             ("ALGOHUB_WASM_MEMORY_BUDGET_MIB", "80"),
+            // The whole budget for alice (by default one person gets the
+            // share of the budget their share of the instances is).
+            ("ALGOHUB_WASM_INSTANCES_PER_CALLER", "128"),
         ],
     )
     .await;
