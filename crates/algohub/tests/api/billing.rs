@@ -607,31 +607,14 @@ pub(crate) async fn calls_need_credits_above_the_floor(db: Db) {
         )
         .await;
     assert_eq!(s, 200);
-    let calls: Vec<_> = (0..20)
-        .map(|_| {
-            let (client, base, key) = (app.client.clone(), app.base.clone(), bob.clone());
-            tokio::spawn(async move {
-                client
-                    .post(format!("{base}/v1/algo/alice/echo"))
-                    .header("Authorization", key)
-                    .header("Content-Type", "text/plain")
-                    .body("x")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for c in calls {
-        match c.await.unwrap() {
-            200 => ok += 1,
-            429 => {}
-            other => panic!("a parallel call answered {other}"),
-        }
-    }
+    let paid_call = |_| {
+        app.client
+            .post(format!("{}/v1/algo/alice/echo", app.base))
+            .header("Authorization", &bob)
+            .header("Content-Type", "text/plain")
+            .body("x")
+    };
+    let ok = crate::support::count_at_once(20, paid_call, 200, 429).await;
     assert!(
         (1..=10).contains(&ok),
         "{ok} paid calls with 52 microcredits"
@@ -639,7 +622,7 @@ pub(crate) async fn calls_need_credits_above_the_floor(db: Db) {
     let (_, b) = app.get("/v1/users/bob/balance", &bob).await;
     let left = b["balance_microcredits"].as_i64().unwrap();
     assert!(left >= 0, "{b}");
-    assert_eq!(left, 62 - 10 - 5 * ok, "{b}");
+    assert_eq!(left, 62 - 10 - 5 * ok as i64, "{b}");
     assert_eq!(app.hub().store.ledger_total().await.unwrap(), 0);
     let records = crate::support::audit_records(&app, "credits.granted", 2).await;
     assert_eq!(records[0]["detail"]["reason"], "trial", "{records:?}");

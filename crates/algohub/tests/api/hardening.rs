@@ -425,30 +425,13 @@ pub(crate) async fn data_files_keep_to_the_storage_quota(db: Db) {
     assert_eq!(put_bytes(&app, &alice, "b", 200 * kib).await.0, 200);
 
     // Twenty parallel writes of 100 KiB into the 824 KiB left: at most 8 fit.
-    let writes: Vec<_> = (0..20)
-        .map(|i| {
-            let (client, base, key) = (app.client.clone(), app.base.clone(), alice.clone());
-            tokio::spawn(async move {
-                client
-                    .put(format!("{base}/v1/data/.my/coll/p{i}"))
-                    .header("Authorization", key)
-                    .body(vec![b'y'; 100 * 1024])
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for w in writes {
-        match w.await.unwrap() {
-            200 => ok += 1,
-            413 => {}
-            other => panic!("a parallel write answered {other}"),
-        }
-    }
+    let write = |i| {
+        app.client
+            .put(format!("{}/v1/data/.my/coll/p{i}", app.base))
+            .header("Authorization", &alice)
+            .body(vec![b'y'; 100 * 1024])
+    };
+    let ok = crate::support::count_at_once(20, write, 200, 413).await;
     assert!((1..=8).contains(&ok), "{ok} parallel writes stored");
 
     // A cluster admin raises alice's quota (recorded with old and new), and
@@ -472,7 +455,7 @@ pub(crate) async fn data_files_keep_to_the_storage_quota(db: Db) {
         "{v}"
     );
     let used = v["used_bytes"].as_u64().unwrap();
-    assert_eq!(used, (200 + ok * 100) * 1024, "{v}");
+    assert_eq!(used, (200 + ok as u64 * 100) * 1024, "{v}");
     assert_eq!(put_bytes(&app, &alice, "big", 1500 * kib).await.0, 200);
     let records = audit_records(&app, "account.storage_quota_set", 1).await;
     assert_eq!(

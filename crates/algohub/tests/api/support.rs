@@ -287,6 +287,31 @@ impl TestApp {
     }
 }
 
+/// Sends `n` requests at once (`request(i)` builds the i-th) and counts the
+/// answers with status `ok`; any status but `ok` and `refused` fails the test.
+pub async fn count_at_once(
+    n: usize,
+    request: impl Fn(usize) -> reqwest::RequestBuilder,
+    ok: u16,
+    refused: u16,
+) -> usize {
+    let sent: Vec<_> = (0..n)
+        .map(|i| {
+            let r = request(i);
+            tokio::spawn(async move { r.send().await.expect("sent").status().as_u16() })
+        })
+        .collect();
+    let mut oks = 0;
+    for s in sent {
+        match s.await.expect("answered") {
+            s if s == ok => oks += 1,
+            s if s == refused => {}
+            other => panic!("a request sent at once answered {other}"),
+        }
+    }
+    oks
+}
+
 /// Audit records with this action, polled until at least `want` of them are
 /// there (reads are recorded in the background); fails after a minute.
 pub async fn audit_records(app: &TestApp, action: &str, want: usize) -> Vec<Value> {
