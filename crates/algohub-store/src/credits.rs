@@ -5,10 +5,11 @@
 use crate::SqlStore;
 use crate::accounts::require_live_account;
 use crate::db::{col, db_err};
+use crate::usage_write::LEDGER_INSERT;
 use algohub_core::audit::{AuditContext, EventKind};
 use algohub_core::model::{AccountId, Balance, now_millis};
 use algohub_core::store::{StoreError, StoreResult};
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe};
 
 /// The account the cluster issues granted credits from.
 const CLUSTER_ACCOUNT: AccountId = 0;
@@ -78,23 +79,19 @@ pub(crate) async fn grant(
         .checked_add(microcredits)
         .ok_or_else(|| StoreError::Other("the balance would overflow 64 bits".into()))?;
     let at = now_millis();
-    for (who, kind, amount) in [
-        (account, "credit_grant", microcredits),
-        (CLUSTER_ACCOUNT, "credit_issue", -microcredits),
-    ] {
-        sqlx::query(
-            "INSERT INTO ledger_entries (request_id, account_id, kind, amount_microcredits, at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(ctx.request_id.clone())
-        .bind(who)
-        .bind(kind)
-        .bind(amount)
-        .bind(at)
-        .execute(tx.conn())
-        .await
-        .map_err(db_err)?;
-    }
+    // The grant and its counter-posting, in one statement.
+    sqlx::query(AssertSqlSafe(format!(
+        "{LEDGER_INSERT} VALUES ($1, $2, 'credit_grant', $3, $4), ($1, $5, 'credit_issue', $6, $4)"
+    )))
+    .bind(ctx.request_id.clone())
+    .bind(account)
+    .bind(microcredits)
+    .bind(at)
+    .bind(CLUSTER_ACCOUNT)
+    .bind(-microcredits)
+    .execute(tx.conn())
+    .await
+    .map_err(db_err)?;
     tx.event(
         EventKind::CreditsGranted,
         Some(actor),
