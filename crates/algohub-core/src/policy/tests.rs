@@ -1,6 +1,7 @@
 //! Table tests of the policy: one row per (principal, action, resource) case.
 
 use super::*;
+use crate::model::KeyKind;
 use crate::roles::{AppRole, OrgRole};
 use crate::store::*;
 

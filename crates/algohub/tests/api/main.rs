@@ -14,6 +14,7 @@ mod billing;
 mod call_tokens;
 mod calls;
 mod cli;
+mod credits;
 mod data;
 mod defects;
 mod durability;
@@ -75,7 +76,8 @@ harness::api_tests! {
             consolidated_billing_and_org_reports,
             sudo_calls_run_as_the_owner_and_are_not_attributed_to_it,
             refused_calls_are_metered_and_account_errors_are_listed,
-            org_and_member_key_calls_are_recorded_as_such,
+            org_and_member_key_calls_are_recorded_as_such;
+        credits:
             royalties_are_fixed_per_version_capped_and_repaired,
             calls_need_credits_above_the_floor;
         call_tokens:
