@@ -3,7 +3,7 @@
 //! through changes.
 
 use super::entry::{MORE_ORGS, MORE_SEATS};
-use super::tests::{NOW, engine, snapshot};
+use super::test_directory::{NOW, engine, snapshot};
 use super::*;
 use crate::roles::{AppRole, OrgRole};
 use crate::store::*;

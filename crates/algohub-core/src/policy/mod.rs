@@ -485,4 +485,6 @@ mod layout_tests;
 #[cfg(test)]
 mod principal_tests;
 #[cfg(test)]
+mod test_directory;
+#[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! Table tests of principals other than a plain user or key: a cluster admin
 //! with super powers, an impersonation session, and an algorithm's call token.
 
-use super::tests::{NOW, engine};
+use super::test_directory::{NOW, engine};
 use super::*;
 use crate::store::PolicyUserRow;
 
