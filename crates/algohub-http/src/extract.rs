@@ -11,14 +11,14 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// The request's id, set by the `observe` middleware before any extractor
+/// The request's id, set by the `front` middleware before any extractor
 /// runs (`x-request-id`, the log line, audit and usage records).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
 /// Where `Caller` leaves an impersonation session's request context, so that
-/// `observe` puts the request on record once its outcome is known (set by
-/// `observe` on requests that present a session token).
+/// `front` puts the request on record once its outcome is known (set by
+/// `front` on requests that present a session token).
 #[derive(Debug, Clone, Default)]
 pub struct ImpersonatedRequest(pub std::sync::Arc<std::sync::OnceLock<RequestCtx>>);
 
@@ -97,8 +97,8 @@ impl FromRequestParts<AppState> for Caller {
         let ctx = RequestCtx::new(principal, audit);
         if ctx.principal.impersonator.is_some() {
             // Every request of an impersonation session is on record: with
-            // its outcome once it is answered (`observe`), or at once when
-            // the router runs without `observe`.
+            // its outcome once it is answered (`front`), or at once when
+            // the router runs without `front`.
             match parts.extensions.get::<ImpersonatedRequest>() {
                 Some(slot) => {
                     let _ = slot.0.set(ctx.clone());
@@ -115,7 +115,19 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The request id `observe` set (a fresh one if the router runs without it,
+/// The request's Content-Type (without copying the other headers, as a
+/// `HeaderMap` extractor would).
+pub struct ContentType(pub Option<axum::http::HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ContentType {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ContentType(parts.headers.get(CONTENT_TYPE).cloned()))
+    }
+}
+
+/// The request id `front` set (a fresh one if the router runs without it,
 /// as some tests do).
 pub fn request_id(parts: &Parts) -> String {
     parts

@@ -36,9 +36,9 @@ pub struct Shared {
     /// The document `/openapi.json` serves (without the sudo role when the
     /// cluster has none).
     pub openapi: utoipa::openapi::OpenApi,
-    /// Whether `observe` logs every request (at info).
+    /// Whether `front` logs every request (at info).
     pub access_log: bool,
-    /// The per-request metrics' handles (`observe`).
+    /// The per-request metrics' handles (`front`).
     pub request_metrics: request_metrics::RequestMetrics,
 }
 
@@ -88,13 +88,7 @@ pub fn app(
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            ops::admin_gate,
-        ))
-        .layer(axum::middleware::from_fn(ops::json_errors))
-        .layer(axum::middleware::from_fn(ops::reject_nul))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            ops::observe,
+            ops::front,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

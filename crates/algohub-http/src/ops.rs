@@ -108,17 +108,16 @@ pub fn normalize_path(mut req: Request) -> Request {
 
 /// Refuses a NUL byte (`%00`) anywhere in the path or query: no name, id or
 /// search contains one, and some databases reject it outright.
-pub async fn reject_nul(req: Request, next: Next) -> Response {
+fn nul_refusal(req: &Request) -> Option<Response> {
     let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
     // `%00` has no letters, so no case to fold.
-    if raw.contains("%00") {
-        return crate::error::ApiError::new(
+    raw.contains("%00").then(|| {
+        crate::error::ApiError::new(
             algohub_core::Code::InvalidInput,
             "the URL may not contain NUL characters",
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
 /// Marks a response whose non-JSON error body is intended (e.g. `output=raw`).
@@ -129,13 +128,13 @@ pub struct RawErrorBody;
 /// a refusal audited) here, before the route reads its path or body, so a
 /// malformed request from a non-admin is refused (and recorded) too. The
 /// routes still decide their own actions.
-pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn admin_gate(state: &AppState, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if path != "/v1/admin" && !path.starts_with("/v1/admin/") {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let caller = match <crate::extract::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await {
+    let caller = match <crate::extract::Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, state).await {
         Ok(c) => c.0,
         Err(e) => return e.into_response(),
     };
@@ -161,8 +160,7 @@ pub async fn admin_gate(State(state): State<AppState>, req: Request, next: Next)
 
 /// A safety net: any 4xx/5xx whose body is not JSON (a rejection from a library
 /// extractor, say) is rewritten into the common error shape.
-pub async fn json_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -226,8 +224,11 @@ fn presents_session(req: &Request) -> bool {
         })
 }
 
-/// Request id, metrics and (with `access_log`) one log line per request.
-pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The one middleware every route runs behind (one layer rather than a
+/// stack of them: each layer costs every request a boxed future and a clone
+/// of the route): request id, metrics and (with `access_log`) one log line
+/// per request around the NUL check, the admin gate and the JSON error net.
+pub async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
@@ -251,7 +252,10 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         req.extensions_mut().insert(slot.clone());
         (slot, req.uri().path().to_string())
     });
-    let mut resp = next.run(req).await;
+    let mut resp = match nul_refusal(&req) {
+        Some(refused) => refused,
+        None => json_errors(admin_gate(&state, req, next).await).await,
+    };
     let status = resp.status().as_u16();
     if let Some((slot, path)) = impersonated
         && let Some(ctx) = slot.0.get()

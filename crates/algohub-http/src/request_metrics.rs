@@ -7,7 +7,7 @@
 use axum::http::Method;
 use metrics::{Counter, Histogram, SharedString};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One method on one route: its duration histogram and a counter per status.
 struct RouteMethod {
@@ -19,7 +19,7 @@ struct RouteMethod {
 /// The handles, by route (the matched route pattern, or `unmatched`).
 #[derive(Default)]
 pub struct RequestMetrics {
-    routes: RwLock<HashMap<String, Vec<RouteMethod>>>,
+    routes: RwLock<FxHashMap<String, Vec<RouteMethod>>>,
 }
 
 impl RequestMetrics {

@@ -417,12 +417,13 @@ impl CallService {
         let start = Instant::now();
         // Released (once the record is stored) after the call is metered.
         let credit = call.credit;
+        // The start of a text input, for the error listing if the run fails
+        // (made into text only then): at most 4 bytes per character.
         let excerpt = match input.content_type {
             ContentKind::Text | ContentKind::Json => {
-                let text = String::from_utf8_lossy(&input.data);
-                text.chars().take(ERROR_INPUT_CHARS).collect()
+                input.data[..input.data.len().min(4 * ERROR_INPUT_CHARS)].to_vec()
             }
-            ContentKind::Binary | ContentKind::Void => String::new(),
+            ContentKind::Binary | ContentKind::Void => Vec::new(),
         };
         let mut unmetered = super::metering::Unmetered {
             metering: &self.metering,
@@ -503,7 +504,10 @@ impl CallService {
                 owner_name: String::new(),
                 algorithm_name: String::new(),
                 version: call.version.clone(),
-                input: excerpt,
+                input: String::from_utf8_lossy(&excerpt)
+                    .chars()
+                    .take(ERROR_INPUT_CHARS)
+                    .collect(),
                 error: message,
                 error_type,
             };
@@ -544,6 +548,10 @@ impl CallService {
 /// replaced and at most 100 characters, so no request can make a record the
 /// store refuses (which would fail its whole group-commit batch).
 fn record_text(raw: &str) -> String {
+    // Most names are short and plain: copied as they are.
+    if raw.len() <= 100 && !raw.chars().any(char::is_control) {
+        return raw.to_string();
+    }
     raw.chars()
         .take(100)
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })

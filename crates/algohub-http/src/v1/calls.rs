@@ -11,7 +11,7 @@
 //! milliseconds) is our extension, for metering.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, QueryArgs, RawBody, parse_bool};
+use crate::extract::{Caller, ContentType, QueryArgs, RawBody, parse_bool};
 use crate::ops::RawErrorBody;
 use crate::{AppState, routes::Routes};
 use algohub_core::Code;
@@ -20,7 +20,7 @@ use algohub_core::services::{
 };
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -48,9 +48,8 @@ enum Output {
 }
 
 /// Decodes the request body by its Content-Type.
-fn input_of(headers: &HeaderMap, body: &[u8]) -> ApiResult<ExecInput> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
+fn input_of(content_type: Option<&HeaderValue>, body: &[u8]) -> ApiResult<ExecInput> {
+    let ct = content_type
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(';')
@@ -283,7 +282,7 @@ async fn call(
     caller: algohub_core::RequestCtx,
     target: Target,
     q: CallArgs,
-    headers: HeaderMap,
+    content_type: Option<HeaderValue>,
     body: &[u8],
 ) -> ApiResult<Response> {
     // The by-id form: /v1/algo/{algorithm uuid}/{version}.
@@ -297,7 +296,7 @@ async fn call(
         None => (owner, algo, version),
     };
     let version = version.filter(|v| !v.is_empty());
-    let parsed = parse_call(&q, &headers, body);
+    let parsed = parse_call(&q, content_type.as_ref(), body);
     let asked_sudo = matches!(
         q.sudo.as_deref().map(str::to_ascii_lowercase).as_deref(),
         Some("true" | "1")
@@ -352,7 +351,7 @@ async fn call(
 #[allow(clippy::type_complexity)]
 fn parse_call(
     q: &CallArgs,
-    headers: &HeaderMap,
+    content_type: Option<&HeaderValue>,
     body: &[u8],
 ) -> ApiResult<(
     Option<std::time::Duration>,
@@ -389,7 +388,7 @@ fn parse_call(
             ));
         }
     };
-    let input = input_of(headers, body)?;
+    let input = input_of(content_type, body)?;
     Ok((timeout, want_stdout, output, sudo, no_data, input))
 }
 
@@ -399,7 +398,7 @@ async fn call_latest(
     Caller(c): Caller,
     Path((owner, algo)): Path<(String, String)>,
     QueryArgs(q): QueryArgs<CallArgs>,
-    headers: HeaderMap,
+    ContentType(content_type): ContentType,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     call(
@@ -411,7 +410,7 @@ async fn call_latest(
             version: None,
         },
         q,
-        headers,
+        content_type,
         &body,
     )
     .await
@@ -423,7 +422,7 @@ async fn call_version(
     Caller(c): Caller,
     Path((owner, algo, version)): Path<(String, String, String)>,
     QueryArgs(q): QueryArgs<CallArgs>,
-    headers: HeaderMap,
+    ContentType(content_type): ContentType,
     RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     call(
@@ -435,7 +434,7 @@ async fn call_version(
             version: Some(version),
         },
         q,
-        headers,
+        content_type,
         &body,
     )
     .await
