@@ -89,6 +89,10 @@ event_kinds! {
     ImpersonationStarted = "impersonation.started",
     ImpersonationEnded = "impersonation.ended",
     ImpersonationRequest = "impersonation.request",
+    SignedIn = "auth.signed_in",
+    SignInFailed = "auth.sign_in_failed",
+    /// A browser session ended (signed out, expired, revoked).
+    SessionEnded = "session.ended",
     SuperPowersStarted = "super_powers.started",
     SuperPowersEnded = "super_powers.ended",
     SuperPowersRead = "super_powers.read",
@@ -134,6 +138,8 @@ pub enum CredentialKind {
     Bearer,
     /// An impersonation session (`ahs_...`).
     Session,
+    /// A browser session: the session cookie.
+    Cookie,
     /// An algorithm's call token (`ahc1....`) during a call.
     CallToken,
     /// An `algohub admin ...` command on the server's machine.
@@ -151,6 +157,7 @@ impl CredentialKind {
             Self::Simple => "simple",
             Self::Bearer => "bearer",
             Self::Session => "session",
+            Self::Cookie => "cookie",
             Self::CallToken => "call_token",
             Self::Cli => "cli",
             Self::System => "system",

@@ -447,12 +447,13 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<u64>;
 }
 
-/// Impersonation sessions and super powers. Each change records its audit
-/// event (and, for a new impersonation, the impersonated user's notification)
-/// in the same transaction.
+/// Sessions (impersonation and browser sign-ins) and super powers. Each
+/// change records its audit event (and, for a new impersonation, the
+/// impersonated user's notification) in the same transaction.
 #[async_trait]
 pub trait ElevatedStore: Send + Sync {
-    /// Starts an impersonation session; the user is notified.
+    /// Starts a session: an impersonation (the user is notified) or a
+    /// browser sign-in (`auth.signed_in`).
     async fn create_session(
         &self,
         ctx: &AuditContext,
@@ -468,6 +469,9 @@ pub trait ElevatedStore: Send + Sync {
         by: Option<AccountId>,
         why: &str,
     ) -> StoreResult<Written<Session>>;
+    /// Writes when sessions were last used (not audited: a use is no act);
+    /// an ended session is left as it is.
+    async fn touch_sessions(&self, used: &[(SessionId, Millis)]) -> StoreResult<()>;
     /// Ends the sessions whose time is up; returns how many.
     async fn expire_sessions(&self, ctx: &AuditContext, now: Millis) -> StoreResult<Written<u64>>;
     /// Turns a user's super powers on (`Some`) or off (`None`); off when they

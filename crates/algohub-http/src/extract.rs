@@ -26,7 +26,8 @@ pub struct ImpersonatedRequest(pub std::sync::Arc<std::sync::OnceLock<RequestCtx
 /// request. Accepts `Authorization: <key>`, `Simple <key>` and
 /// `Bearer <token>` (a personal access token is an API key; an `ahs_` token
 /// is an impersonation session; an `ahc1.` token is an algorithm's call
-/// token). The header is parsed once and the token hashed once; the digest
+/// token), or, without `Authorization`, the browser session cookie (whose
+/// unsafe requests pass the CSRF checks, `cookie.rs`). The header is parsed once and the token hashed once; the digest
 /// serves both the lookup and the audit records.
 #[derive(Debug, Clone)]
 pub struct Caller(pub RequestCtx);
@@ -42,15 +43,26 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(done) = parts.extensions.get::<Caller>() {
             return Ok(done.clone());
         }
-        let raw = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            // No Authorization: a browser's session cookie, if it sent one.
+            let token = crate::cookie::token(&parts.headers, &state.base_url).ok_or_else(|| {
                 ApiError::new(
                     Code::Unauthenticated,
-                    "authentication required: send an API key in the Authorization header",
+                    "authentication required: send an API key in the Authorization header, \
+                     or sign in (POST /v1/session)",
                 )
-            })?
+            })?;
+            if !SessionSecret::looks_valid(token) {
+                return Err(ApiError::new(
+                    Code::InvalidKey,
+                    "the session cookie is not valid: sign in again",
+                ));
+            }
+            crate::cookie::check(parts, &state.base_url, token, None)?;
+            let token = token.to_string();
+            return authenticated(parts, state, CredentialKind::Cookie, &token).await;
+        };
+        let raw = header
             .to_str()
             .map_err(|_| {
                 ApiError::new(
@@ -81,37 +93,63 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             scheme
         };
-        let digest = digest_hex(token);
-        let principal = state.hub.authenticator.authenticate(token, &digest).await?;
-        if let Some(k) = principal.key {
-            state.hub.keys.record_key_use(k);
-        }
-        let audit = AuditContext {
-            request_id: request_id(parts),
-            credential,
-            token_sha256: Some(digest),
-            source: source_address(parts),
-            acting_as: None,
-            actor: None,
-        };
-        let ctx = RequestCtx::new(principal, audit);
-        if ctx.principal.impersonator.is_some() {
-            // Every request of an impersonation session is on record: with
-            // its outcome once it is answered (`front`), or at once when
-            // the router runs without `front`.
-            match parts.extensions.get::<ImpersonatedRequest>() {
-                Some(slot) => {
-                    let _ = slot.0.set(ctx.clone());
-                }
-                None => state.hub.audit.record_impersonated_request(
-                    &ctx,
-                    parts.method.as_str(),
-                    parts.uri.path(),
-                    "ok",
-                ),
+        authenticated(parts, state, credential, token).await
+    }
+}
+
+/// The request context of a presented credential, once it authenticates.
+async fn authenticated(
+    parts: &Parts,
+    state: &AppState,
+    credential: CredentialKind,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    let digest = digest_hex(token);
+    let principal = state.hub.authenticator.authenticate(token, &digest).await?;
+    if let Some(k) = principal.key {
+        state.hub.keys.record_key_use(k);
+    }
+    let audit = AuditContext {
+        request_id: request_id(parts),
+        credential,
+        token_sha256: Some(digest),
+        source: source_address(parts),
+        acting_as: None,
+        actor: None,
+    };
+    let ctx = RequestCtx::new(principal, audit);
+    if ctx.principal.impersonator.is_some() {
+        // Every request of an impersonation session is on record: with
+        // its outcome once it is answered (`front`), or at once when
+        // the router runs without `front`.
+        match parts.extensions.get::<ImpersonatedRequest>() {
+            Some(slot) => {
+                let _ = slot.0.set(ctx.clone());
             }
+            None => state.hub.audit.record_impersonated_request(
+                &ctx,
+                parts.method.as_str(),
+                parts.uri.path(),
+                "ok",
+            ),
         }
-        Ok(Caller(ctx))
+    }
+    Ok(Caller(ctx))
+}
+
+/// The browser session cookie's token, if the request has one.
+pub struct SessionCookie(pub Option<String>);
+
+impl FromRequestParts<AppState> for SessionCookie {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(SessionCookie(
+            crate::cookie::token(&parts.headers, &state.base_url).map(str::to_string),
+        ))
     }
 }
 

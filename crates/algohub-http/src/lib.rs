@@ -7,6 +7,7 @@
 //! - `extract`: authentication (`Caller`) and body parsing; `error`: one renderer.
 //! - `ops`: health, readiness, metrics, middleware.
 
+pub mod cookie;
 pub mod error;
 pub mod extract;
 pub mod native;
@@ -14,6 +15,7 @@ pub mod ops;
 mod request_metrics;
 pub mod routes;
 pub mod schemas;
+pub mod ui;
 pub mod v1;
 
 use algohub_core::services::Hub;
@@ -40,6 +42,8 @@ pub struct Shared {
     pub access_log: bool,
     /// The per-request metrics' handles (`front`).
     pub request_metrics: request_metrics::RequestMetrics,
+    /// The pages' static files.
+    pub assets: ui::Assets,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,7 +58,9 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every route and its documentation.
 pub fn route_table() -> routes::Routes {
-    ops::routes(native::routes(v1::routes(routes::Routes::new())))
+    ui::routes(ops::routes(native::routes(v1::routes(
+        routes::Routes::new(),
+    ))))
 }
 
 /// The OpenAPI document of all routes, derived from the handlers and types.
@@ -82,6 +88,7 @@ pub fn app(
         openapi,
         access_log,
         request_metrics: Default::default(),
+        assets: Default::default(),
     }));
     router
         .fallback(error::route_not_found)

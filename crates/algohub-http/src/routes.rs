@@ -64,6 +64,13 @@ impl Routes {
         self
     }
 
+    /// Registers a page route: it answers HTML and is not in the OpenAPI
+    /// document.
+    pub fn page(mut self, path: &str, handler: axum::routing::MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, handler);
+        self
+    }
+
     /// The router, and the document derived from its handlers, completed
     /// by `crate::schemas::complete`.
     pub fn into_parts(self) -> (Router<AppState>, OpenApi) {

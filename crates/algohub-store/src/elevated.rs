@@ -11,13 +11,19 @@ use algohub_core::store::*;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 
-const COLUMNS: &str =
-    "id, kind, user_id, actor_id, reason, created_at, expires_at, ended_at, end_reason";
+const COLUMNS: &str = "id, kind, user_id, actor_id, reason, created_at, expires_at, ended_at, \
+     end_reason, last_seen_at, source, user_agent";
+
+pub(crate) fn session_kind(r: &AnyRow) -> StoreResult<SessionKind> {
+    let kind: String = col(r, "kind")?;
+    SessionKind::parse(&kind)
+        .ok_or_else(|| StoreError::Other(format!("unknown session kind {kind:?}")))
+}
 
 fn session(r: &AnyRow) -> StoreResult<Session> {
     Ok(Session {
         id: col(r, "id")?,
-        kind: col(r, "kind")?,
+        kind: session_kind(r)?,
         user_id: col(r, "user_id")?,
         actor_id: col(r, "actor_id")?,
         reason: col(r, "reason")?,
@@ -25,6 +31,9 @@ fn session(r: &AnyRow) -> StoreResult<Session> {
         expires_at: col(r, "expires_at")?,
         ended_at: col(r, "ended_at")?,
         end_reason: col(r, "end_reason")?,
+        last_seen_at: col(r, "last_seen_at")?,
+        source: col(r, "source")?,
+        user_agent: col(r, "user_agent")?,
     })
 }
 
@@ -38,7 +47,7 @@ async fn name_of(tx: &mut WriteTx<'_>, id: AccountId) -> StoreResult<String> {
 }
 
 /// Ends the live sessions matched by `filter` (an SQL condition on `$3`),
-/// recording `impersonation.ended` for each; returns them.
+/// recording `impersonation.ended` or `session.ended` for each; returns them.
 pub(crate) async fn end_sessions_where(
     tx: &mut WriteTx<'_>,
     filter: &str,
@@ -60,13 +69,26 @@ pub(crate) async fn end_sessions_where(
     let mut ended = rows.iter().map(session).collect::<StoreResult<Vec<_>>>()?;
     ended.sort_by_key(|s| s.id);
     for s in &ended {
-        tx.event(
-            EventKind::ImpersonationEnded,
-            by.or(Some(s.actor_id)),
-            &format!("user:{}", s.user_id),
-            serde_json::json!({"session": s.id, "reason": why, "real_actor": s.actor_id}),
-        )
-        .await?;
+        match s.kind {
+            SessionKind::Impersonation => {
+                tx.event(
+                    EventKind::ImpersonationEnded,
+                    by.or(Some(s.actor_id)),
+                    &format!("user:{}", s.user_id),
+                    serde_json::json!({"session": s.id, "reason": why, "real_actor": s.actor_id}),
+                )
+                .await?
+            }
+            SessionKind::Browser => {
+                tx.event(
+                    EventKind::SessionEnded,
+                    by.or(Some(s.user_id)),
+                    &format!("user:{}", s.user_id),
+                    serde_json::json!({"session": s.id, "reason": why}),
+                )
+                .await?
+            }
+        }
         tx.change(ChangeKind::Session, s.id);
     }
     Ok(ended)
@@ -83,19 +105,35 @@ impl ElevatedStore for SqlStore {
         let mut tx = self.write(ctx).await?;
         crate::accounts::require_live(&mut tx, new.user_id, AccountKind::User).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO sessions (digest, kind, user_id, actor_id, reason, created_at, expires_at) \
-             VALUES ($1, 'impersonation', $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+            "INSERT INTO sessions (digest, kind, user_id, actor_id, reason, created_at, expires_at, \
+             last_seen_at, source, user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9) RETURNING {COLUMNS}"
         )))
         .bind(&new.digest)
+        .bind(new.kind.as_str())
         .bind(new.user_id)
         .bind(new.actor_id)
         .bind(&new.reason)
         .bind(now)
         .bind(new.expires_at)
+        .bind(&new.source)
+        .bind(&new.user_agent)
         .fetch_one(tx.conn())
         .await
         .map_err(db_err)?;
         let s = session(&row)?;
+        if new.kind == SessionKind::Browser {
+            tx.event(
+                EventKind::SignedIn,
+                Some(new.user_id),
+                &format!("user:{}", new.user_id),
+                serde_json::json!({"session": s.id, "expires_at": format_millis(new.expires_at),
+                    "user_agent": new.user_agent}),
+            )
+            .await?;
+            tx.change(ChangeKind::Session, s.id);
+            return tx.finish(s).await;
+        }
         let admin = name_of(&mut tx, new.actor_id).await?;
         let text = format!(
             "Cluster admin {admin} is acting as your account until {} (reason: {}).",
@@ -124,6 +162,25 @@ impl ElevatedStore for SqlStore {
         .await?;
         tx.change(ChangeKind::Session, s.id);
         tx.finish(s).await
+    }
+
+    async fn touch_sessions(&self, used: &[(SessionId, Millis)]) -> StoreResult<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_unaudited().await?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL \
+                 AND (last_seen_at IS NULL OR last_seen_at < $1)",
+            )
+            .bind(*at)
+            .bind(*id)
+            .execute(tx.conn())
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map(drop)
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Session> {

@@ -49,18 +49,21 @@ fn user_row(r: &AnyRow) -> StoreResult<PolicyUserRow> {
 
 macro_rules! sessions_select {
     () => {
-        "SELECT id, digest, user_id, actor_id, expires_at, ended_at FROM sessions"
+        "SELECT id, kind, digest, user_id, actor_id, expires_at, ended_at, \
+         COALESCE(last_seen_at, created_at) AS last_seen FROM sessions"
     };
 }
 
 fn session_row(r: &AnyRow) -> StoreResult<PolicySessionRow> {
     Ok(PolicySessionRow {
         id: col(r, "id")?,
+        kind: crate::elevated::session_kind(r)?,
         digest: col(r, "digest")?,
         user_id: col(r, "user_id")?,
         actor_id: col(r, "actor_id")?,
         expires_at: col(r, "expires_at")?,
         ended: col::<Option<Millis>>(r, "ended_at")?.is_some(),
+        last_seen: col(r, "last_seen")?,
     })
 }
 

@@ -172,6 +172,7 @@ conformance! {
     transfers::writes_go_by_the_current_owner,
     keys::create_list_revoke_touch,
     keys::cluster_secrets_are_created_once,
+    keys::browser_sessions_record_their_use,
     policy::snapshot_contents,
     policy::changes_are_ordered,
     policy::subjects_follow_changes,

@@ -207,6 +207,9 @@ impl Server {
             if let Err(e) = hub_for_close.keys.flush_key_uses().await {
                 tracing::warn!(error = %e, "could not record key last-use times at shutdown");
             }
+            if let Err(e) = hub_for_close.sign_in.flush_session_uses().await {
+                tracing::warn!(error = %e, "could not record session last-use times at shutdown");
+            }
             store.close().await;
             served?;
             Ok(())

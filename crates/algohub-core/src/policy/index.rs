@@ -33,9 +33,12 @@ pub(crate) struct KeyEntry {
 
 #[derive(Debug, Clone)]
 pub(crate) struct SessionEntry {
+    pub kind: crate::model::SessionKind,
     pub user: AccountId,
     pub actor: AccountId,
     pub expires_at: Millis,
+    /// When it was last used as the store knew it when loaded.
+    pub last_seen: Millis,
     pub digest: String,
 }
 
@@ -263,9 +266,11 @@ impl Index {
         self.sessions.insert(
             s.id,
             SessionEntry {
+                kind: s.kind,
                 user: s.user_id,
                 actor: s.actor_id,
                 expires_at: s.expires_at,
+                last_seen: s.last_seen,
                 digest: s.digest.clone(),
             },
         );
@@ -459,26 +464,35 @@ impl Index {
         }
     }
 
-    /// The principal of a live session: the user it acts as, naming the admin
-    /// behind it, who must still be an active cluster admin.
-    pub fn principal_for_session(&self, digest: &str, now: Millis) -> Option<Principal> {
+    /// The principal of a live session, with when the store last knew it
+    /// used: a browser session acts as its user; an impersonation acts as
+    /// the user it impersonates, naming the admin behind it, who must still
+    /// be an active cluster admin.
+    pub fn principal_for_session(&self, digest: &str, now: Millis) -> Option<(Principal, Millis)> {
         let id = *self.sessions_by_digest.get(digest)?;
         let s = self.sessions.get(&id)?;
         if s.expires_at <= now {
             return None;
         }
-        let admin = self.users.get(&s.actor)?;
-        if !(admin.active() && admin.cluster_admin()) {
-            return None;
-        }
-        Some(Principal {
+        let impersonator = match s.kind {
+            crate::model::SessionKind::Browser => None,
+            crate::model::SessionKind::Impersonation => {
+                let admin = self.users.get(&s.actor)?;
+                if !(admin.active() && admin.cluster_admin()) {
+                    return None;
+                }
+                Some(s.actor)
+            }
+        };
+        let principal = Principal {
             kind: PrincipalKind::User { user: s.user },
             scopes: Scopes::ALL,
             key: None,
             session: Some(id),
-            impersonator: Some(s.actor),
+            impersonator,
             call: None,
-        })
+        };
+        Some((principal, s.last_seen))
     }
 
     /// Whether the account a principal acts for is live and not suspended.

@@ -389,8 +389,10 @@ impl PolicyEngine {
     }
 
     /// Authenticates a session token by the digest of its secret: a live
-    /// session whose admin is still an active cluster admin.
-    pub fn authenticate_session(&self, digest: &str) -> Option<Principal> {
+    /// browser session, or an impersonation whose admin is still an active
+    /// cluster admin; with when the store last knew it used (for the idle
+    /// timeout, which the caller applies).
+    pub fn authenticate_session(&self, digest: &str) -> Option<(Principal, Millis)> {
         let index = self.index.read();
         index.principal_for_session(digest, coarse_now_millis())
     }

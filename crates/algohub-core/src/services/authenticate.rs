@@ -9,23 +9,87 @@ use crate::policy::{PolicyEngine, Principal};
 use crate::secrets::{ApiKeySecret, SessionSecret};
 use std::sync::Arc;
 
+/// When this node last saw each browser session used: a session unused for
+/// longer than the idle timeout is refused. Uses are written to the store
+/// now and then (by maintenance), never on every request; a node that has
+/// not seen a session goes by what the store last knew.
+#[derive(Default)]
+pub struct SessionActivity {
+    inner: parking_lot::Mutex<Activity>,
+}
+
+#[derive(Default)]
+struct Activity {
+    /// Last use by session, as this node saw it.
+    seen: rustc_hash::FxHashMap<crate::model::SessionId, crate::model::Millis>,
+    /// Uses not yet written to the store.
+    unwritten: rustc_hash::FxHashMap<crate::model::SessionId, crate::model::Millis>,
+}
+
+impl SessionActivity {
+    /// Whether the session is still in use (used within `idle` of now, by
+    /// this node or, as the store knew it, `stored` by any); if so, marks it
+    /// used now.
+    pub fn seen(
+        &self,
+        id: crate::model::SessionId,
+        stored: crate::model::Millis,
+        idle: crate::model::Millis,
+    ) -> bool {
+        let now = crate::policy::coarse_now_millis();
+        let mut a = self.inner.lock();
+        let last = a.seen.get(&id).copied().unwrap_or(stored).max(stored);
+        if now - last > idle {
+            a.seen.remove(&id);
+            return false;
+        }
+        a.seen.insert(id, now);
+        a.unwritten.insert(id, now);
+        true
+    }
+
+    /// The uses seen since the last call, to be written to the store; forgets
+    /// sessions idle for longer than `idle` (they stay refused: the store's
+    /// last use is as old).
+    pub fn take(
+        &self,
+        idle: crate::model::Millis,
+    ) -> Vec<(crate::model::SessionId, crate::model::Millis)> {
+        let now = crate::policy::coarse_now_millis();
+        let mut a = self.inner.lock();
+        a.seen.retain(|_, at| now - *at <= idle);
+        a.unwritten.drain().collect()
+    }
+}
+
 pub struct Authenticator {
     policy: Arc<PolicyEngine>,
     index: Arc<IndexSync>,
     call_tokens: Arc<CallTokens>,
+    /// When this node last saw each browser session used (idle timeout).
+    activity: Arc<SessionActivity>,
+    /// A browser session unused this long has ended.
+    session_idle: crate::model::Millis,
 }
 
 impl Authenticator {
-    pub(super) fn new(base: &super::Base, call_tokens: Arc<CallTokens>) -> Self {
+    pub(super) fn new(
+        base: &super::Base,
+        call_tokens: Arc<CallTokens>,
+        activity: Arc<SessionActivity>,
+    ) -> Self {
         Self {
             policy: base.policy.clone(),
             index: base.index.clone(),
             call_tokens,
+            activity,
+            session_idle: i64::from(base.settings.session_idle_minutes) * 60_000,
         }
     }
 
-    /// Authenticates a presented credential: an impersonation session token
-    /// (`ahs_...`), a call token (`ahc1.`...) or an API key.
+    /// Authenticates a presented credential: a session token (`ahs_...`: a
+    /// browser sign-in's, from its cookie, or an impersonation's), a call
+    /// token (`ahc1.`...) or an API key.
     pub async fn authenticate(&self, raw: &str, digest: &str) -> Result<Principal> {
         if crate::secrets::CallTokenKey::looks_like(raw) {
             return self.call_tokens.authenticate(raw).await;
@@ -42,16 +106,27 @@ impl Authenticator {
                     .await
             }
         };
-        let p = known.ok_or_else(|| {
+        let ended = || {
             Error::new(
                 Code::InvalidKey,
-                "invalid, expired or ended session; use your own credentials",
+                "invalid, expired or ended session; sign in again or use your own credentials",
             )
-        })?;
+        };
+        let (p, last_seen) = known.ok_or_else(ended)?;
+        if p.impersonator.is_none()
+            && let Some(id) = p.session
+            && !self.activity.seen(id, last_seen, self.session_idle)
+        {
+            return Err(ended());
+        }
         if !self.policy.principal_active(&p) {
             return Err(Error::new(
                 Code::AccountSuspended,
-                "the impersonated account is suspended",
+                if p.impersonator.is_some() {
+                    "the impersonated account is suspended"
+                } else {
+                    "this account is suspended; ask a cluster admin"
+                },
             ));
         }
         Ok(p)
@@ -113,5 +188,28 @@ impl Authenticator {
             ));
         }
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionActivity;
+    use crate::policy::coarse_now_millis;
+
+    #[test]
+    fn a_session_unused_for_longer_than_the_idle_timeout_has_ended() {
+        let a = SessionActivity::default();
+        let now = coarse_now_millis();
+        // Last used (as the store knows it) a minute ago: in use with an
+        // idle timeout of two minutes, ended with one of thirty seconds.
+        assert!(a.seen(1, now - 60_000, 120_000));
+        assert!(!a.seen(2, now - 60_000, 30_000));
+        // A use this node saw counts even when the store's is older.
+        assert!(a.seen(1, now - 10 * 60_000, 120_000));
+        // The uses go to the store once, and an ended session stays ended.
+        let used = a.take(120_000);
+        assert_eq!(used.iter().map(|u| u.0).collect::<Vec<_>>(), vec![1]);
+        assert!(a.take(120_000).is_empty());
+        assert!(!a.seen(2, now - 60_000, 30_000));
     }
 }

@@ -34,7 +34,8 @@ pub struct SessionView {
     /// The account requests act as.
     pub account: String,
     pub account_type: &'static str,
-    /// `api_key` or `session`.
+    /// `api_key`, `session` (an impersonation), `browser_session` (signed
+    /// in with a password: the session cookie) or `call_token`.
     pub credential: &'static str,
     pub scopes: Vec<&'static str>,
     pub cluster_admin: bool,
@@ -180,18 +181,22 @@ impl SessionService {
             .applied(self.store.create_session(
                 &ctx.audit,
                 &NewSession {
+                    kind: crate::model::SessionKind::Impersonation,
                     digest: secret.digest(),
                     user_id: target.id,
                     actor_id: admin,
                     reason,
                     expires_at: now_millis() + span,
+                    source: ctx.audit.source.clone(),
+                    user_agent: None,
                 },
             ))
             .await?;
         Ok((secret, session))
     }
 
-    /// Ends the session the caller used (Stop).
+    /// Ends the session the caller used: Stop for an impersonation, sign
+    /// out for a browser session.
     pub async fn stop_session(&self, ctx: &RequestCtx) -> Result<Session> {
         let Some(id) = ctx.principal.session else {
             return Err(Error::new(
@@ -200,12 +205,13 @@ impl SessionService {
                  (DELETE /v1/keys/{id})",
             ));
         };
+        let (by, why) = match ctx.principal.impersonator {
+            Some(admin) => (Some(admin), "stopped"),
+            None => (ctx.user_id(), "signed_out"),
+        };
         let s = match self
             .index
-            .applied(
-                self.store
-                    .end_session(&ctx.audit, id, ctx.principal.impersonator, "stopped"),
-            )
+            .applied(self.store.end_session(&ctx.audit, id, by, why))
             .await
         {
             Err(StoreError::NotFound) => {
@@ -219,7 +225,11 @@ impl SessionService {
     /// Who the caller's credential acts as, and its elevated state.
     pub async fn session_view(&self, ctx: &RequestCtx) -> Result<SessionView> {
         let account = self.store.get_account(ctx.account_id()).await?;
-        let impersonation = match ctx.principal.session {
+        let impersonation = match ctx
+            .principal
+            .session
+            .filter(|_| ctx.principal.impersonator.is_some())
+        {
             Some(id) => Some(
                 self.impersonation_view(&self.store.get_session(id).await?)
                     .await?,
@@ -246,8 +256,10 @@ impl SessionService {
             },
             credential: if ctx.principal.call.is_some() {
                 "call_token"
-            } else if ctx.principal.session.is_some() {
+            } else if ctx.principal.impersonator.is_some() {
                 "session"
+            } else if ctx.principal.session.is_some() {
+                "browser_session"
             } else {
                 "api_key"
             },

@@ -69,6 +69,7 @@ mod mail;
 mod metering;
 mod notifications;
 mod orgs;
+mod signin;
 mod source;
 mod sync;
 mod teams;
@@ -82,7 +83,7 @@ pub use algorithms::{AlgorithmService, artifact_digest};
 pub use apps::AppService;
 pub(crate) use audit::AuditRecorder;
 pub use audit::{AuditService, AuditVerdict, outcome_of_status};
-pub use authenticate::Authenticator;
+pub use authenticate::{Authenticator, SessionActivity};
 pub use authorizer::Authorizer;
 pub use authz::{AccessService, ExplainAnswer, WhoCanRow};
 pub(crate) use call_tokens::CallTokens;
@@ -111,6 +112,10 @@ pub use mail::{Email, MailError, Mailer, render_email};
 pub use metering::{DEFAULT_MAX_BACKLOG, Metering, UsageSink};
 pub use notifications::{MAX_NOTIFICATION_CHARS, MAX_RECIPIENTS, NotificationService};
 pub use orgs::{CreateOrg, OrgService, OrgView};
+pub use signin::{
+    DEFAULT_SESSION_IDLE_MINUTES, DEFAULT_SESSION_LIFETIME_HOURS, MAX_PASSWORD_BYTES, SignIn,
+    SignInService, SignedIn,
+};
 pub use source::{AlgorithmSource, REDACTED, SourceForm, source_is_open};
 pub use sync::IndexSync;
 pub use teams::TeamService;
@@ -183,6 +188,10 @@ pub struct Settings {
     pub max_royalty_microcredits: i64,
     /// The lowest balance a paid call may leave its payer with.
     pub credit_floor_microcredits: i64,
+    /// A browser session unused this long has ended.
+    pub session_idle_minutes: u32,
+    /// A browser session ends this long after sign-in, used or not.
+    pub session_lifetime_hours: u32,
 }
 
 impl Default for Settings {
@@ -209,6 +218,8 @@ impl Default for Settings {
             data_quota_mib: Some(data_quota::DEFAULT_DATA_QUOTA_MIB),
             max_royalty_microcredits: DEFAULT_MAX_ROYALTY_MICROCREDITS,
             credit_floor_microcredits: 0,
+            session_idle_minutes: signin::DEFAULT_SESSION_IDLE_MINUTES,
+            session_lifetime_hours: signin::DEFAULT_SESSION_LIFETIME_HOURS,
         }
     }
 }
@@ -272,8 +283,10 @@ pub struct Hub {
     pub keys: Arc<KeyService>,
     pub notifications: NotificationService,
     pub orgs: OrgService,
-    /// Impersonation and super powers.
+    /// Impersonation and super powers; ending a session (Stop, sign out).
     pub sessions: SessionService,
+    /// Signing in with a password (browser sessions).
+    pub sign_in: SignInService,
     pub teams: TeamService,
     pub usage: UsageService,
 }
@@ -332,6 +345,7 @@ impl Hub {
         let algorithms = Arc::new(AlgorithmService::new(&base, executor));
         let data = Arc::new(DataService::new(&base, files));
         let keys = Arc::new(KeyService::new(&base));
+        let activity = Arc::new(SessionActivity::default());
         let calls = CallService {
             store: base.store.clone(),
             policy: base.policy.clone(),
@@ -358,7 +372,8 @@ impl Hub {
             settings: base.settings.clone(),
             authz: base.authz.clone(),
             index: base.index.clone(),
-            authenticator: Authenticator::new(&base, call_tokens),
+            authenticator: Authenticator::new(&base, call_tokens, activity.clone()),
+            sign_in: SignInService::new(&base, activity),
             accounts: AccountService::new(&base),
             admin: AdminService::new(&base),
             access: AccessService::new(&base),
@@ -400,6 +415,7 @@ impl Hub {
             .applied(self.store.expire_super_powers(&ctx, now))
             .await?;
         self.keys.flush_key_uses().await?;
+        self.sign_in.flush_session_uses().await?;
         self.audit.summarize_dropped_denials(&ctx).await?;
         Ok(())
     }

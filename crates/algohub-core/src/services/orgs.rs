@@ -179,6 +179,11 @@ impl OrgService {
         {
             return Ok(self.store.list_orgs(page).await?);
         }
+        self.own_orgs(ctx, page).await
+    }
+
+    /// The caller's own orgs (those they are a member of), by name.
+    pub async fn own_orgs(&self, ctx: &RequestCtx, page: &Page) -> Result<Vec<Org>> {
         let user = super::require_user(ctx)?;
         let mut out = Vec::new();
         for m in self.store.list_user_memberships(user).await? {

@@ -147,11 +147,14 @@ pub struct PolicyKeyRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySessionRow {
     pub id: SessionId,
+    pub kind: crate::model::SessionKind,
     pub digest: String,
     pub user_id: AccountId,
     pub actor_id: AccountId,
     pub expires_at: Millis,
     pub ended: bool,
+    /// When it was last used as the store knows it (its start if never).
+    pub last_seen: Millis,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

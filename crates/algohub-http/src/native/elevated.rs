@@ -2,12 +2,16 @@
 //! (what the caller's credential acts as, for the UI's banner).
 
 use crate::error::ApiResult;
-use crate::extract::{Caller, JsonBody, RawBody, parse_json};
+use crate::extract::{Caller, JsonBody, RawBody, SessionCookie, parse_json};
 use crate::{AppState, routes::Routes};
+use algohub_core::audit::CredentialKind;
+use algohub_core::model::SessionKind;
 use algohub_core::services::{ImpersonationView, SessionView, SuperPowersView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -73,12 +77,17 @@ struct SessionInfo {
     /// The account requests act as.
     account: String,
     account_type: &'static str,
-    /// api_key, session or call_token.
+    /// api_key, session (an impersonation), browser_session (the session
+    /// cookie) or call_token.
     credential: &'static str,
     scopes: Vec<&'static str>,
     cluster_admin: bool,
     impersonation: Option<ImpersonationShape>,
     super_powers: Option<SuperPowersShape>,
+    /// With the session cookie: the token requests that change something
+    /// send as `X-CSRF-Token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
 }
 
 impl From<SessionView> for SessionInfo {
@@ -91,6 +100,7 @@ impl From<SessionView> for SessionInfo {
             cluster_admin: v.cluster_admin,
             impersonation: v.impersonation.map(Into::into),
             super_powers: v.super_powers.map(Into::into),
+            csrf_token: None,
         }
     }
 }
@@ -99,7 +109,9 @@ impl From<SessionView> for SessionInfo {
 #[derive(Serialize, ToSchema)]
 struct SessionEnded {
     ended: bool,
-    impersonation: ImpersonationShape,
+    /// The impersonation stopped (absent when signing out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    impersonation: Option<ImpersonationShape>,
 }
 
 /// A new impersonation session; the token is shown only once.
@@ -118,21 +130,36 @@ struct ElevateRequest {
     duration_minutes: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/v1/session", tag = "session", summary = "What the credential acts as: account, credential kind, scopes, and any impersonation or super powers (for the UI's banner)", responses((status = 200, body = SessionInfo)))]
-async fn session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Json<SessionInfo>> {
-    Ok(Json(s.hub.sessions.session_view(&c).await?.into()))
-}
-
-#[utoipa::path(delete, path = "/v1/session", tag = "session", summary = "Stop: end the impersonation session this request is made with", responses((status = 200, body = SessionEnded)))]
-async fn stop_session(
+#[utoipa::path(get, path = "/v1/session", tag = "session", summary = "What the credential acts as: account, credential kind, scopes, and any impersonation or super powers (for the UI's banner); with the session cookie, its CSRF token", responses((status = 200, body = SessionInfo)))]
+async fn session(
     State(s): State<AppState>,
     Caller(c): Caller,
-) -> ApiResult<Json<SessionEnded>> {
+    SessionCookie(cookie): SessionCookie,
+) -> ApiResult<Json<SessionInfo>> {
+    let mut info: SessionInfo = s.hub.sessions.session_view(&c).await?.into();
+    if c.audit.credential == CredentialKind::Cookie {
+        info.csrf_token = cookie.as_deref().map(crate::cookie::csrf_token);
+    }
+    Ok(Json(info))
+}
+
+#[utoipa::path(delete, path = "/v1/session", tag = "session", summary = "Stop: end the impersonation session this request is made with; or sign out: end the browser session (and clear its cookie)", responses((status = 200, body = SessionEnded)))]
+async fn stop_session(State(s): State<AppState>, Caller(c): Caller) -> ApiResult<Response> {
     let ended = s.hub.sessions.stop_session(&c).await?;
-    Ok(Json(SessionEnded {
+    let impersonation = match ended.kind {
+        SessionKind::Impersonation => Some(s.hub.sessions.impersonation_view(&ended).await?.into()),
+        SessionKind::Browser => None,
+    };
+    let mut resp = Json(SessionEnded {
         ended: true,
-        impersonation: s.hub.sessions.impersonation_view(&ended).await?.into(),
-    }))
+        impersonation,
+    })
+    .into_response();
+    if ended.kind == SessionKind::Browser {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, crate::cookie::clear(&s.base_url));
+    }
+    Ok(resp)
 }
 
 #[utoipa::path(post, path = "/v1/admin/users/{username}/impersonate", tag = "admin", summary = "Start impersonating a user, with a reason and duration_minutes (cluster admins; the user is notified; the session token is shown once)", request_body = ElevateRequest, responses((status = 201, body = ImpersonationStarted)))]

@@ -7,6 +7,7 @@ pub mod authz;
 pub mod elevated;
 pub mod invitations;
 pub mod quota;
+pub mod signin;
 pub mod teams;
 
 use crate::routes::Routes;
@@ -18,6 +19,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = authz::routes(r);
     let r = admin::routes(r);
     let r = elevated::routes(r);
+    let r = signin::routes(r);
     let r = quota::routes(r);
     audit::routes(r)
 }

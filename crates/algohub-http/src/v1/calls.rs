@@ -49,15 +49,13 @@ enum Output {
 
 /// Decodes the request body by its Content-Type.
 fn input_of(content_type: Option<&HeaderValue>, body: &[u8]) -> ApiResult<ExecInput> {
-    let ct = content_type
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let ct = content_type.and_then(|v| v.to_str().ok()).map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
     let text = |kind: ContentKind| -> ApiResult<ExecInput> {
         std::str::from_utf8(body).map_err(|_| {
             ApiError::new(

@@ -139,3 +139,80 @@ pub async fn cluster_secrets_are_created_once(s: Arc<SqlStore>) {
     );
     assert_eq!(s.cluster_secret("other", "o1").await.unwrap(), "o1");
 }
+
+/// Browser sessions: made with their kind, source and browser; their last use
+/// written now and then (never backwards, never after they ended); the
+/// policy feed carries their kind and last use; ending one records
+/// `session.ended`, not an impersonation's end.
+pub async fn browser_sessions_record_their_use(s: Arc<SqlStore>) {
+    let ann = user(&s, "ann").await;
+    let seq = last_seq(&s).await;
+    let new = NewSession {
+        kind: SessionKind::Browser,
+        digest: "digest-browser".into(),
+        user_id: ann.id,
+        actor_id: ann.id,
+        reason: String::new(),
+        expires_at: now_millis() + HOUR,
+        source: Some("127.0.0.1".into()),
+        user_agent: Some("TestBrowser/1.0".into()),
+    };
+    let made = s
+        .create_session(&cli(), &new)
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    assert_eq!(
+        changes_after(&s, seq).await,
+        [(ChangeKind::Session, made.id)]
+    );
+    assert_eq!(made.kind, SessionKind::Browser);
+    assert_eq!(made.last_seen_at, Some(made.created_at));
+    assert_eq!(
+        (made.source.as_deref(), made.user_agent.as_deref()),
+        (Some("127.0.0.1"), Some("TestBrowser/1.0"))
+    );
+    let later = made.created_at + 60_000;
+    s.touch_sessions(&[(made.id, later)]).await.unwrap();
+    s.touch_sessions(&[(made.id, later - 30_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_session(made.id).await.unwrap().last_seen_at,
+        Some(later)
+    );
+    let snapshot = s.load_policy_snapshot().await.unwrap();
+    let row = snapshot.sessions.iter().find(|r| r.id == made.id).unwrap();
+    assert_eq!(
+        (row.kind, row.last_seen, row.ended),
+        (SessionKind::Browser, later, false)
+    );
+
+    let ended = s
+        .end_session(&cli(), made.id, Some(ann.id), "signed_out")
+        .await
+        .map(Written::unindexed)
+        .unwrap();
+    assert_eq!(ended.end_reason.as_deref(), Some("signed_out"));
+    s.touch_sessions(&[(made.id, later + 60_000)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_session(made.id).await.unwrap().last_seen_at,
+        Some(later)
+    );
+    let q = algohub_core::audit::AuditQuery {
+        action: Some("session.ended".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let records = s.list_audit(&q).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].detail["reason"], "signed_out");
+    let q = algohub_core::audit::AuditQuery {
+        action: Some("impersonation.ended".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    assert!(s.list_audit(&q).await.unwrap().is_empty());
+}

@@ -127,6 +127,12 @@ pub struct Config {
     /// The longest a key a cluster admin creates for someone else may live, in hours.
     #[default(algohub_core::services::DEFAULT_MAX_MINTED_KEY_HOURS)]
     pub max_minted_key_hours: u32,
+    /// A browser session unused this many minutes has ended.
+    #[default(algohub_core::services::DEFAULT_SESSION_IDLE_MINUTES)]
+    pub session_idle_minutes: u32,
+    /// A browser session ends this many hours after sign-in, used or not.
+    #[default(algohub_core::services::DEFAULT_SESSION_LIFETIME_HOURS)]
+    pub session_lifetime_hours: u32,
     /// The timeout of a call that sets no `?timeout=`, in seconds.
     #[default(DEFAULT_CALL_TIMEOUT_SECS as u32)]
     pub call_timeout_secs: u32,
@@ -257,6 +263,16 @@ impl Config {
         if !(1..=24 * 365).contains(&self.max_minted_key_hours) {
             return Err("max_minted_key_hours must be from 1 to 8760 (a year)".into());
         }
+        if !(1..=24 * 30).contains(&self.session_lifetime_hours) {
+            return Err("session_lifetime_hours must be from 1 to 720 (30 days)".into());
+        }
+        if !(1..=self.session_lifetime_hours.saturating_mul(60))
+            .contains(&self.session_idle_minutes)
+        {
+            return Err(
+                "session_idle_minutes must be from 1 to session_lifetime_hours × 60".into(),
+            );
+        }
         let most = MAX_TIMEOUT_SECS as u32;
         if !(1..=most).contains(&self.max_call_timeout_secs) {
             return Err(format!("max_call_timeout_secs must be from 1 to {most} (seconds)").into());
@@ -331,6 +347,8 @@ impl Config {
             max_super_powers_minutes: self.max_super_powers_minutes,
             allow_impersonating_admins: self.allow_impersonating_admins,
             max_minted_key_hours: self.max_minted_key_hours,
+            session_idle_minutes: self.session_idle_minutes,
+            session_lifetime_hours: self.session_lifetime_hours,
             data_quota_mib: (self.data_quota_mib > 0).then_some(self.data_quota_mib),
             max_royalty_microcredits: self.max_royalty_microcredits,
             credit_floor_microcredits: self.credit_floor_microcredits,

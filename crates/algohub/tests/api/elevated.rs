@@ -381,11 +381,14 @@ async fn impersonation_acts_as_the_user_and_names_the_admin(app: &TestApp) {
     let begin = |until: Millis| async move {
         let secret = algohub_core::secrets::SessionSecret::generate();
         let new = NewSession {
+            kind: algohub_core::model::SessionKind::Impersonation,
             digest: secret.digest(),
             user_id: alice_id,
             actor_id: root_id,
             reason: "brief".into(),
             expires_at: until,
+            source: None,
+            user_agent: None,
         };
         app.hub()
             .store

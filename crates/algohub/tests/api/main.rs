@@ -38,6 +38,7 @@ mod promises;
 mod promises_running;
 mod races;
 mod sharing;
+mod signin;
 mod source;
 mod startup;
 mod support;
@@ -106,6 +107,10 @@ harness::api_tests! {
             data_files_keep_to_the_storage_quota;
         durability:
             usage_records_survive_kill_9;
+        signin:
+            password_sign_in_sets_a_session_cookie_and_signs_out,
+            wrong_names_and_passwords_get_one_answer,
+            pages_sign_in_show_the_dashboard_and_sign_out;
         elevated:
             impersonating_admins_is_a_setting,
             super_powers,

@@ -44,6 +44,8 @@ pub fn config_for(dir: &std::path::Path, database_url: String) -> Config {
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
         max_minted_key_hours: 168,
+        session_idle_minutes: 60,
+        session_lifetime_hours: 12,
         data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         max_royalty_microcredits: algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS,
         // Test algorithms charge 5 microcredits (`create_body`) and test users

@@ -50,6 +50,8 @@ fn bench_config(dir: &Path) -> Config {
         max_super_powers_minutes: 60,
         allow_impersonating_admins: false,
         max_minted_key_hours: 168,
+        session_idle_minutes: 60,
+        session_lifetime_hours: 12,
         data_quota_mib: algohub_core::services::DEFAULT_DATA_QUOTA_MIB,
         max_royalty_microcredits: algohub_core::services::DEFAULT_MAX_ROYALTY_MICROCREDITS,
         credit_floor_microcredits: 0,

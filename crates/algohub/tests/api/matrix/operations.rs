@@ -20,6 +20,17 @@ pub(super) fn rows() -> Vec<Row> {
             "R",
         ),
         row("GET", "/v1/session", "/v1/session", None, AUTHENTICATED),
+        // Signing in is open to anyone, with or without a credential; a
+        // request without a password is refused alike for everyone
+        // (signing in is tested in signin.rs).
+        row(
+            "POST",
+            "/v1/session",
+            "/v1/session",
+            Some(json!({"username": "dave"})),
+            "NEDTBAR",
+        )
+        .expect("NEDTBAR", 400, "missing_field"),
         // An API key has no session to stop: 400 (not_a_session), not a
         // refusal; ending a session is tested in elevated.rs.
         row("DELETE", "/v1/session", "/v1/session", None, AUTHENTICATED).expect(
