@@ -106,6 +106,19 @@ async fn authenticated(
 ) -> Result<Caller, ApiError> {
     let digest = digest_hex(token);
     let principal = state.hub.authenticator.authenticate(token, &digest).await?;
+    // A browser session's token works only as its cookie, and the cookie
+    // holds only a browser session's token.
+    let browser = principal.session.is_some() && principal.impersonator.is_none();
+    if principal.session.is_some() && browser != (credential == CredentialKind::Cookie) {
+        return Err(ApiError::new(
+            Code::InvalidKey,
+            if browser {
+                "a browser session's token works only as the session cookie"
+            } else {
+                "an impersonation session's token goes in the Authorization header"
+            },
+        ));
+    }
     if let Some(k) = principal.key {
         state.hub.keys.record_key_use(k);
     }

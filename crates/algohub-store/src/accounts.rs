@@ -362,10 +362,11 @@ impl AccountStore for SqlStore {
         if cluster_admin == Some(false) {
             tx.lock_cluster_admins().await?;
             tx.require_other_cluster_admin(id).await?;
-            // A former admin's impersonation sessions end for good.
+            // A former admin's impersonation sessions end for good (their
+            // own browser sessions go on).
             crate::elevated::end_sessions_where(
                 &mut tx,
-                "actor_id = $3",
+                "actor_id = $3 AND kind = 'impersonation'",
                 id,
                 now_millis(),
                 actor,

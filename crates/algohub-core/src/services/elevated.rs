@@ -256,10 +256,12 @@ impl SessionService {
             },
             credential: if ctx.principal.call.is_some() {
                 "call_token"
-            } else if ctx.principal.impersonator.is_some() {
-                "session"
             } else if ctx.principal.session.is_some() {
-                "browser_session"
+                if ctx.principal.impersonator.is_some() {
+                    "session"
+                } else {
+                    "browser_session"
+                }
             } else {
                 "api_key"
             },

@@ -84,15 +84,21 @@ impl SignInService {
 
     /// Checks a password against a stored hash on the bounded pool.
     async fn check_password(&self, password: String, hash: Option<String>) -> Result<bool> {
-        let _permit = self
+        // The permit goes with the check: a request that goes away does not
+        // free it while argon2 still runs.
+        let permit = self
             .checks
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::internal("the password checks are shut down"))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let known = hash.is_some();
             let hash = hash.unwrap_or_else(|| STAND_IN.clone());
-            known && verify_password(&password, &hash)
+            // Always checked, so an unknown account costs what a known one does.
+            let matches = verify_password(&password, &hash);
+            known && matches
         })
         .await
         .map_err(|e| Error::internal(format!("the password check failed: {e}")))
@@ -120,7 +126,8 @@ impl SignInService {
         } else {
             match self.directory.user_account(login).await {
                 Ok(a) => Some(self.store.get_user(a.id).await?),
-                Err(_) => None,
+                Err(e) if e.code == Code::UserNotFound => None,
+                Err(e) => return Err(e),
             }
         };
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -148,6 +155,16 @@ impl SignInService {
             return Err(Error::internal("a password matched no account"));
         };
         if user.status != AccountStatus::Active {
+            self.store
+                .record_audit(
+                    audit,
+                    EventKind::SignInFailed,
+                    Some(user.id),
+                    &format!("user:{}", user.id),
+                    serde_json::json!({"reason": "the account is suspended"}),
+                    "refused",
+                )
+                .await?;
             return Err(Error::new(
                 Code::AccountSuspended,
                 "this account is suspended; ask a cluster admin",

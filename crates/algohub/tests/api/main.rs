@@ -34,6 +34,7 @@ mod metrics;
 mod multinode;
 mod nodes;
 mod notifications;
+mod pages;
 mod promises;
 mod promises_running;
 mod races;
@@ -109,7 +110,8 @@ harness::api_tests! {
             usage_records_survive_kill_9;
         signin:
             password_sign_in_sets_a_session_cookie_and_signs_out,
-            wrong_names_and_passwords_get_one_answer,
+            wrong_names_and_passwords_get_one_answer;
+        pages:
             pages_sign_in_show_the_dashboard_and_sign_out;
         elevated:
             impersonating_admins_is_a_setting,
