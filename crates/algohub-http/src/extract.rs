@@ -27,8 +27,9 @@ pub struct ImpersonatedRequest(pub std::sync::Arc<std::sync::OnceLock<RequestCtx
 /// `Bearer <token>` (a personal access token is an API key; an `ahs_` token
 /// is an impersonation session; an `ahc1.` token is an algorithm's call
 /// token), or, without `Authorization`, the browser session cookie (whose
-/// unsafe requests pass the CSRF checks, `cookie.rs`). The header is parsed once and the token hashed once; the digest
-/// serves both the lookup and the audit records.
+/// unsafe requests pass the CSRF checks, `cookie.rs`). The header is parsed
+/// once and the token hashed once; the digest serves both the lookup and the
+/// audit records.
 #[derive(Debug, Clone)]
 pub struct Caller(pub RequestCtx);
 
